@@ -1,0 +1,128 @@
+"""Currencies and countries as data, and money formatting in integer minor units.
+
+Money is always an ``int`` of minor units plus a :class:`Currency`; never a float.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+__all__ = [
+    "Country",
+    "Currency",
+    "country",
+    "country_by_numeric",
+    "currency",
+    "currency_by_numeric",
+    "format_amount",
+    "parse_amount",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Currency:
+    """An ISO 4217 currency: alpha code, numeric code (DE49) and exponent (decimals)."""
+
+    code: str
+    numeric: str
+    exponent: int
+    name: str
+    symbol_fr: str
+    symbol_ar: str
+
+    @property
+    def unit(self) -> int:
+        """Minor units in one major unit (100 for DZD, 1 000 for TND)."""
+        return 10**self.exponent
+
+
+@dataclass(frozen=True, slots=True)
+class Country:
+    """An ISO 3166 country with its numeric code (DE19), currency, time zone and acquirer."""
+
+    code: str
+    numeric: str
+    name: str
+    currency: str
+    timezone: str
+    acquirer: str
+    acquirer_ar: str
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@cache
+def _tables() -> tuple[dict[str, Currency], dict[str, Country]]:
+    text = resources.files("cards.data").joinpath("currencies.yaml").read_text("utf-8")
+    raw: dict[str, Any] = yaml.safe_load(text)
+    currencies = {row["code"]: Currency(**row) for row in raw["currencies"]}
+    countries = {row["code"]: Country(**row) for row in raw["countries"]}
+    return currencies, countries
+
+
+def currency(code: str) -> Currency:
+    """The currency with alpha code ``code`` (``"DZD"``); KeyError names it when unknown."""
+    try:
+        return _tables()[0][code]
+    except KeyError:
+        raise KeyError(f"unknown currency {code!r}") from None
+
+
+def currency_by_numeric(numeric: str) -> Currency | None:
+    """The currency whose ISO numeric code (DE49) is ``numeric`` (``"012"``), or None."""
+    return next((c for c in _tables()[0].values() if c.numeric == numeric), None)
+
+
+def country(code: str) -> Country:
+    """The country with alpha-2 code ``code`` (``"DZ"``)."""
+    try:
+        return _tables()[1][code]
+    except KeyError:
+        raise KeyError(f"unknown country {code!r}") from None
+
+
+def country_by_numeric(numeric: str) -> Country | None:
+    """The country whose ISO numeric code is ``numeric``, or None."""
+    return next((c for c in _tables()[1].values() if c.numeric == numeric), None)
+
+
+def format_amount(minor: int, cur: Currency, *, symbol: str | None = None) -> str:
+    """French-style amount: ``format_amount(150000, DZD)`` → ``"1 500,00 DA"``.
+
+    Thousands are grouped with a plain space (receipt printers are not Unicode-aware),
+    the decimal separator is a comma, and the currency's exponent sets the decimals.
+    """
+    sign = "-" if minor < 0 else ""
+    major, fraction = divmod(abs(minor), cur.unit)
+    grouped = f"{major:,}".replace(",", " ")
+    text = f"{sign}{grouped},{fraction:0{cur.exponent}d}" if cur.exponent else f"{sign}{grouped}"
+    suffix = cur.symbol_fr if symbol is None else symbol
+    return f"{text} {suffix}" if suffix else text
+
+
+def parse_amount(text: str, cur: Currency) -> int:
+    """Parse a major-unit amount (``"1500"``, ``"1 500,50"``, ``"12.345"``) into minor units.
+
+    Raises ValueError when the text is not a number, is negative, or has more decimals than
+    the currency allows (``"1.2345"`` TND).
+    """
+    cleaned = text.strip().replace(" ", "").replace("\u00a0", "").replace(",", ".")
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not an amount") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"{text!r} is not a positive amount")
+    minor = value * cur.unit
+    if minor != minor.to_integral_value():
+        raise ValueError(f"{text!r} has more than {cur.exponent} decimals for {cur.code}")
+    return int(minor)

@@ -1,0 +1,1 @@
+"""Data files of the card domain (currencies, products, the default card set)."""

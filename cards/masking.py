@@ -1,0 +1,38 @@
+"""Masking of card numbers for logs, receipts and reports: first 6 and last 4 digits only."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+__all__ = ["PanMaskingFilter", "mask_pan", "mask_pans_in_text"]
+
+# A run of 12 to 19 digits not glued to other digits: anything that may be a PAN.
+_PAN_LIKE = re.compile(r"(?<!\d)\d{12,19}(?!\d)")
+
+
+def mask_pan(pan: str) -> str:
+    """``6280581110007215`` → ``628058******7215``; short or odd input is masked entirely."""
+    if len(pan) < 12:
+        return "*" * len(pan)
+    return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
+
+
+def mask_pans_in_text(text: str) -> str:
+    """Mask every PAN-like digit run inside free text (log lines, raw payload excerpts)."""
+    return _PAN_LIKE.sub(lambda match: mask_pan(match.group(0)), text)
+
+
+class PanMaskingFilter(logging.Filter):
+    """A logging filter that masks PAN-like digit runs in every record it sees.
+
+    Defence in depth: call sites already mask; this catches what they forget.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_pans_in_text(message)
+        if masked != message:
+            record.msg = masked
+            record.args = None
+        return True

@@ -1,0 +1,143 @@
+"""The authorization engine: a pure function from a purchase request and facts to a decision.
+
+No I/O: the service gathers the facts (terminal, sign-on state, card set, the cardholder's
+available balance and today's spending) and this module decides the DE39 response code.
+Checks run in the order a real acquirer/issuer pair applies them; the first failure decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from cards.catalog import CardSet
+from cards.currency import country, currency_by_numeric
+from cards.luhn import luhn_is_valid
+from cards.models import Card, CardProduct, CardStatus, Channel
+from switch.magic import MagicAmounts
+from switch.protocol.messages import FinancialRequest
+from switch.registry import TerminalProfile
+
+__all__ = ["CardholderPosition", "Decision", "authorize", "issuer_day"]
+
+PURCHASE = "000000"
+
+_STATUS_CODES: dict[CardStatus, tuple[str, str]] = {
+    CardStatus.LOST: ("41", "card reported lost"),
+    CardStatus.STOLEN: ("43", "card reported stolen"),
+    CardStatus.TEMPORARILY_BLOCKED: ("62", "card blocked"),
+    CardStatus.NOT_ACTIVATED: ("62", "card not activated"),
+    CardStatus.PIN_TRIES_EXCEEDED: ("75", "PIN tries exceeded"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CardholderPosition:
+    """What the ledger says about a card right now, in minor units of its account currency."""
+
+    available: int
+    spent_today: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of an authorization: DE39 code, a short reason (≤25 chars, for DE44/logs),
+    the issuer's card record when one was found, and whether to answer at all."""
+
+    code: str
+    reason: str
+    card: Card | None = None
+    respond: bool = True
+
+    @property
+    def approved(self) -> bool:
+        return self.code == "00"
+
+
+def issuer_day(product: CardProduct, now: datetime) -> date:
+    """The issuer's local calendar day at ``now``: the window of "daily" limits."""
+    return now.astimezone(country(product.country).zone).date()
+
+
+def _decline(code: str, reason: str, card: Card | None = None) -> Decision:
+    return Decision(code=code, reason=reason, card=card)
+
+
+def authorize(
+    request: FinancialRequest,
+    *,
+    terminal: TerminalProfile | None,
+    signed_on: bool,
+    cards: CardSet,
+    position: CardholderPosition | None,
+    now: datetime,
+    magic: MagicAmounts | None = None,
+) -> Decision:
+    """Decide a 0200 purchase. ``position`` is None only when the issuer has no such card."""
+    if terminal is None:
+        return _decline("03", "unknown terminal")
+    if not signed_on:
+        return _decline("03", "terminal not signed on")
+    if request.merchant_id != terminal.merchant.mid:
+        return _decline("03", "merchant id mismatch")
+    if request.processing_code != PURCHASE:
+        return _decline("12", "unsupported proc. code")
+    tx_currency = currency_by_numeric(request.currency)
+    if tx_currency is None or tx_currency.code != terminal.currency.code:
+        return _decline("13", "not terminal currency")
+    if request.amount <= 0:
+        return _decline("13", "zero amount")
+
+    if not luhn_is_valid(request.pan):
+        return _decline("14", "Luhn check failed")
+    product = cards.product_for_pan(request.pan)
+    if product is None:
+        return _decline("15", "no issuer for BIN")
+    card = cards.issuer_card(request.pan)
+    if card is None or position is None:
+        return _decline("14", "card not on file")
+
+    forced = magic.outcome(request.amount, tx_currency) if magic else None
+    if forced is not None and forced.code is not None:
+        return _decline(forced.code, "magic amount", card)
+
+    decision = _card_checks(request, card, product, terminal, cards, position, now)
+    if forced is not None and forced.no_response:
+        return Decision(decision.code, "magic: no response", card, respond=False)
+    return decision
+
+
+def _card_checks(
+    request: FinancialRequest,
+    card: Card,
+    product: CardProduct,
+    terminal: TerminalProfile,
+    cards: CardSet,
+    position: CardholderPosition,
+    now: datetime,
+) -> Decision:
+    status = _STATUS_CODES.get(card.status)
+    if status is not None:
+        return _decline(*status, card)
+    if request.expiry != card.expiry_yymm:
+        return _decline("54", "expiry mismatch", card)
+    if card.last_valid_day < issuer_day(product, now):
+        return _decline("54", "card expired", card)
+    if product.domestic_only and terminal.country.code != product.country:
+        return _decline("62", "domestic card abroad", card)
+    if Channel.POS not in cards.channels(card):
+        return _decline("57", "payments not enabled", card)
+    if cards.accounts[card.account].currency != terminal.currency.code:
+        return _decline("57", "foreign currency", card)
+    limits = cards.limits(card, Channel.POS)
+    if limits is None:
+        return _decline("57", "no POS limits", card)
+    if request.amount < limits.min:
+        return _decline("13", "below minimum amount", card)
+    if request.amount > limits.per_transaction:
+        return _decline("61", "over per-txn limit", card)
+    if position.spent_today + request.amount > limits.daily:
+        return _decline("61", "over daily limit", card)
+    if position.available < request.amount:
+        return _decline("51", "insufficient funds", card)
+    return Decision(code="00", reason="approved", card=card)

@@ -1,0 +1,351 @@
+"""Request processing: decoded message in, stored and committed response out.
+
+Broker-agnostic (bytes in, :class:`Reply` out) so it is tested against real SQLite without MQTT.
+Order for every request: attribute it to a terminal, decode (30 on failure), replay a stored
+answer for a duplicate (94 if the same key carries different content), decide, commit the
+posting and the response in one transaction, and only then hand back the response to send.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cards.catalog import CardSet
+from cards.masking import mask_pans_in_text
+from switch.authorization import CardholderPosition, Decision, authorize, issuer_day
+from switch.clock import Clock
+from switch.ledger.rules import (
+    AccountKind,
+    LedgerAccount,
+    merchant_account_id,
+    purchase_transfer,
+    reversal_transfer,
+)
+from switch.ledger.store import InsufficientFundsError, Ledger
+from switch.magic import MagicAmounts
+from switch.protocol import topics
+from switch.protocol.codec import FormatError, decode_request, encode
+from switch.protocol.messages import (
+    FinancialRequest,
+    FinancialResponse,
+    IsoMessage,
+    NetworkRequest,
+    NetworkResponse,
+    ReversalRequest,
+    ReversalResponse,
+)
+from switch.registry import Registry
+
+__all__ = ["Processor", "Reply", "SwitchStats"]
+
+log = logging.getLogger("switch")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What to publish back: payload for ``tid``'s response topic (``send`` False: stay silent)."""
+
+    tid: str
+    payload: bytes
+    response_code: str
+    send: bool = True
+
+
+@dataclass
+class SwitchStats:
+    """Counters since start: requests by MTI, responses by DE39, and what was refused."""
+
+    requests: dict[str, int] = field(default_factory=dict)
+    responses: dict[str, int] = field(default_factory=dict)
+    format_errors: int = 0
+    unattributed: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    internal_errors: int = 0
+
+
+def _digest(message: IsoMessage) -> str:
+    return hashlib.sha256(encode(message)).hexdigest()
+
+
+def _auth_code(key: tuple[str, int, str]) -> str:
+    return hashlib.sha256(repr(key).encode()).hexdigest()[:6].upper()
+
+
+def _rrn(now: datetime, stan: int) -> str:
+    """DE37: last digit of the year, day of year, hour, STAN (12 digits)."""
+    return f"{now.year % 10}{now.timetuple().tm_yday:03d}{now.hour:02d}{stan:06d}"
+
+
+class Processor:
+    """Decides and records terminal requests. One instance per switch; not re-entrant."""
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        cards: CardSet,
+        registry: Registry,
+        clock: Clock,
+        magic: MagicAmounts | None,
+    ) -> None:
+        self.ledger = ledger
+        self.cards = cards
+        self.registry = registry
+        self.clock = clock
+        self.magic = magic
+        self.stats = SwitchStats()
+        self._signed_on: set[str] = set()
+
+    async def load_state(self) -> None:
+        """Reload sign-on state after a restart."""
+        self._signed_on = await self.ledger.signed_on_terminals()
+
+    async def process(self, topic: str, payload: bytes) -> Reply | None:
+        """Handle one message from ``topic``; None when it cannot be attributed (dropped)."""
+        tid = topics.terminal_of_request_topic(topic)
+        if tid is None:
+            self.stats.unattributed += 1
+            log.warning("dropped a message on %r: no terminal id in the topic", topic[:80])
+            return None
+        try:
+            request = decode_request(payload)
+            if request.terminal_id != tid:
+                raise FormatError("TID differs from topic", field="41", mti=request.mti,
+                                  stan=request.stan)
+        except FormatError as error:
+            return self._format_error(tid, error, payload)
+        self.stats.requests[request.mti] = self.stats.requests.get(request.mti, 0) + 1
+        try:
+            reply = await self._dispatch(request)
+        except Exception:
+            self.stats.internal_errors += 1
+            log.exception("internal error on %r; answering 96, nothing posted", request)
+            reply = self._reply(tid, _error_response(request, "96", "system malfunction"))
+        self.stats.responses[reply.response_code] = (
+            self.stats.responses.get(reply.response_code, 0) + 1
+        )
+        return reply
+
+    def _format_error(self, tid: str, error: FormatError, payload: bytes) -> Reply:
+        self.stats.format_errors += 1
+        excerpt = mask_pans_in_text(payload[:200].decode("utf-8", "replace"))
+        log.warning("format error from %s: %s; payload starts %r", tid, error, excerpt)
+        now = self.clock.now()
+        common = {
+            "transmission_time": now.strftime("%m%d%H%M%S"),
+            "stan": error.stan if error.stan is not None else 0,
+            "terminal_id": tid,
+            "response_code": "30",
+            "additional_response": error.short,
+        }
+        response: IsoMessage
+        if error.response_mti == "0810":
+            response = NetworkResponse(**common)
+        elif error.response_mti == "0410":
+            response = ReversalResponse(**common)
+        else:
+            response = FinancialResponse(**common)
+        self.stats.responses["30"] = self.stats.responses.get("30", 0) + 1
+        return Reply(tid, encode(response), "30")
+
+    @staticmethod
+    def _reply(tid: str, response: FinancialResponse | ReversalResponse | NetworkResponse,
+               *, send: bool = True) -> Reply:
+        return Reply(tid, encode(response), response.response_code, send)
+
+    async def _dispatch(self, request: FinancialRequest | ReversalRequest | NetworkRequest
+                        ) -> Reply:
+        if isinstance(request, NetworkRequest):
+            return await self._network(request)
+        stored = await self.ledger.stored_request(request.key)
+        if stored is not None:
+            if stored.mti == request.mti and stored.digest == _digest(request):
+                self.stats.duplicates += 1
+                log.info("duplicate %r: replaying stored response %s", request,
+                         stored.response_code)
+                return Reply(request.terminal_id, stored.response, stored.response_code)
+            self.stats.conflicts += 1
+            log.warning("%r reuses the key of an earlier, different request: 94", request)
+            return self._reply(request.terminal_id,
+                               _error_response(request, "94", "duplicate key"))
+        if isinstance(request, FinancialRequest):
+            return await self._purchase(request)
+        return await self._reversal(request)
+
+    async def _network(self, request: NetworkRequest) -> Reply:
+        terminal = self.registry.get(request.terminal_id)
+        code, note = "00", None
+        if terminal is None:
+            code, note = "03", "unknown terminal"
+        elif request.network_code == "001":
+            await self.ledger.set_signed_on(request.terminal_id, True)
+            self._signed_on.add(request.terminal_id)
+        elif request.network_code == "002":
+            await self.ledger.set_signed_on(request.terminal_id, False)
+            self._signed_on.discard(request.terminal_id)
+        response = NetworkResponse(
+            transmission_time=request.transmission_time,
+            stan=request.stan,
+            terminal_id=request.terminal_id,
+            response_code=code,
+            additional_response=note,
+            network_code=request.network_code,
+        )
+        log.info("%r → %s", request, code)
+        return self._reply(request.terminal_id, response)
+
+    async def _position(self, request: FinancialRequest) -> CardholderPosition | None:
+        card = self.cards.issuer_card(request.pan)
+        if card is None:
+            return None
+        day = issuer_day(self.cards.products[card.product], self.clock.now())
+        return CardholderPosition(
+            available=await self.ledger.available(card.account),
+            spent_today=await self.ledger.spent_on_day(card.id, day),
+        )
+
+    async def _purchase(self, request: FinancialRequest) -> Reply:
+        now = self.clock.now()
+        terminal = self.registry.get(request.terminal_id)
+        if await self.ledger.is_pre_reversed(request.key):
+            decision = Decision("12", "already reversed")
+        else:
+            decision = authorize(
+                request,
+                terminal=terminal,
+                signed_on=request.terminal_id in self._signed_on,
+                cards=self.cards,
+                position=await self._position(request),
+                now=now,
+                magic=self.magic,
+            )
+        rrn = _rrn(now, request.stan)
+        try:
+            await self._record_purchase(request, decision, rrn, now)
+        except InsufficientFundsError:
+            log.error("%r: the ledger refused the debit; declining 51", request)
+            decision = Decision("51", "insufficient funds", decision.card)
+            await self._record_purchase(request, decision, rrn, now)
+        response = self._purchase_response(request, decision, rrn)
+        log.info("%r card %s amount %d → %s (%s)", request, request.masked_pan,
+                 request.amount, decision.code, decision.reason)
+        return self._reply(request.terminal_id, response, send=decision.respond)
+
+    def _purchase_response(self, request: FinancialRequest, decision: Decision, rrn: str
+                           ) -> FinancialResponse:
+        return FinancialResponse(
+            transmission_time=request.transmission_time,
+            stan=request.stan,
+            terminal_id=request.terminal_id,
+            processing_code=request.processing_code,
+            amount=request.amount,
+            rrn=rrn,
+            auth_code=_auth_code(request.key) if decision.approved else None,
+            response_code=decision.code,
+            additional_response=None if decision.approved else decision.reason[:25],
+            merchant_id=request.merchant_id,
+            currency=request.currency,
+        )
+
+    async def _record_purchase(self, request: FinancialRequest, decision: Decision, rrn: str,
+                               now: datetime) -> None:
+        response = self._purchase_response(request, decision, rrn)
+        transfer = merchant = None
+        if decision.approved and decision.card is not None:
+            card = decision.card
+            product = self.cards.products[card.product]
+            currency = self.cards.accounts[card.account].currency
+            merchant = LedgerAccount(
+                merchant_account_id(request.merchant_id, currency), AccountKind.MERCHANT, currency
+            )
+            transfer = purchase_transfer(
+                key=request.key,
+                card_id=card.id,
+                cardholder_account=card.account,
+                merchant_account=merchant.id,
+                amount=request.amount,
+                currency=currency,
+                day=issuer_day(product, now),
+                rrn=rrn,
+            )
+        await self.ledger.record(
+            request.key,
+            mti=request.mti,
+            digest=_digest(request),
+            response_code=decision.code,
+            response=encode(response),
+            transfer=transfer,
+            merchant=merchant,
+        )
+
+    async def _reversal(self, request: ReversalRequest) -> Reply:
+        original = request.original
+        stored = await self.ledger.stored_request(request.original_key)
+        code, note, transfer, orphan = "00", None, None, None
+        if original.mti != "0200":
+            code, note = "12", "original is not an 0200"
+        elif stored is None:
+            note, orphan = "original unknown; stored", request.original_key
+        elif stored.transfer_id is None:
+            note = "original was declined"
+        elif await self.ledger.reversal_of(stored.transfer_id) is not None:
+            note = "already reversed"
+        else:
+            posted = await self.ledger.transfer(stored.transfer_id)
+            if posted is None:
+                raise RuntimeError(f"stored request names missing transfer {stored.transfer_id}")
+            if posted.amount != request.amount:
+                code, note = "13", "amount differs from orig."
+            else:
+                transfer = reversal_transfer(posted, key=request.key)
+        response = ReversalResponse(
+            transmission_time=request.transmission_time,
+            stan=request.stan,
+            terminal_id=request.terminal_id,
+            processing_code=request.processing_code,
+            amount=request.amount,
+            response_code=code,
+            additional_response=note,
+            original_data=request.original_data,
+        )
+        await self.ledger.record(
+            request.key,
+            mti=request.mti,
+            digest=_digest(request),
+            response_code=code,
+            response=encode(response),
+            transfer=transfer,
+            orphan_reversal_of=orphan,
+        )
+        log.info("%r of stan %06d → %s%s", request, original.stan, code,
+                 f" ({note})" if note else "")
+        return self._reply(request.terminal_id, response)
+
+
+def _error_response(
+    request: FinancialRequest | ReversalRequest | NetworkRequest, code: str, note: str
+) -> FinancialResponse | ReversalResponse | NetworkResponse:
+    """A refusal that echoes the request's identity (used for 94 and 96; never stored)."""
+    if isinstance(request, NetworkRequest):
+        return NetworkResponse(
+            transmission_time=request.transmission_time,
+            stan=request.stan,
+            terminal_id=request.terminal_id,
+            response_code=code,
+            additional_response=note,
+            network_code=request.network_code,
+        )
+    cls = FinancialResponse if isinstance(request, FinancialRequest) else ReversalResponse
+    return cls(
+        transmission_time=request.transmission_time,
+        stan=request.stan,
+        terminal_id=request.terminal_id,
+        processing_code=request.processing_code,
+        amount=request.amount,
+        response_code=code,
+        additional_response=note,
+    )

@@ -1,0 +1,218 @@
+"""ISO 8583:1987 messages tpesim terminals and the switch exchange, as pydantic models.
+
+Each model carries the MTI and the data elements it uses; JSON keys are the data element
+numbers (``"2"``, ``"4"``, ``"41"``) plus ``"mti"``. Python attribute names say what the
+element is. Messages are frozen; build a new one to change a field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cards.masking import mask_pan
+from switch.protocol.fields import (
+    AdditionalResponse,
+    AmountMinor,
+    AuthCode,
+    CurrencyNumeric,
+    Expiry,
+    HexField,
+    LocalDate,
+    LocalTime,
+    MerchantId,
+    MerchantNameLocation,
+    NetworkCode,
+    OriginalData,
+    Pan,
+    PosEntryMode,
+    ProcessingCode,
+    Psn,
+    ResponseCode,
+    Rrn,
+    Stan,
+    TerminalId,
+    TransmissionTime,
+)
+
+__all__ = [
+    "FinancialRequest",
+    "FinancialResponse",
+    "IdempotencyKey",
+    "IsoMessage",
+    "NetworkRequest",
+    "NetworkResponse",
+    "OriginalDataElements",
+    "Request",
+    "Response",
+    "ReversalRequest",
+    "ReversalResponse",
+]
+
+IdempotencyKey = tuple[str, int, str]
+"""(TID, STAN, DE7): a request seen twice with this key is answered from the stored response."""
+
+
+class IsoMessage(BaseModel):
+    """Common base: frozen, unknown fields refused, attributes settable by name or DE number."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    mti: str
+    transmission_time: TransmissionTime = Field(alias="7")
+    stan: Stan = Field(alias="11")
+    terminal_id: TerminalId = Field(alias="41")
+
+    response_mti: ClassVar[str] = ""
+
+    @property
+    def key(self) -> IdempotencyKey:
+        """Idempotency key (TID, STAN, DE7)."""
+        return (self.terminal_id, self.stan, self.transmission_time)
+
+    def __repr__(self) -> str:
+        code = getattr(self, "response_code", None)
+        tail = f" rc={code}" if code else ""
+        return f"<{type(self).__name__} {self.mti} {self.terminal_id} stan={self.stan:06d}{tail}>"
+
+    __str__ = __repr__
+
+
+class FinancialRequest(IsoMessage):
+    """0200 financial request: a purchase (DE3 ``000000``), authorized and posted at once."""
+
+    mti: Literal["0200"] = "0200"
+    pan: Pan = Field(alias="2")
+    processing_code: ProcessingCode = Field(alias="3")
+    amount: AmountMinor = Field(alias="4")
+    local_time: LocalTime = Field(alias="12")
+    local_date: LocalDate = Field(alias="13")
+    expiry: Expiry = Field(alias="14")
+    entry_mode: PosEntryMode = Field(alias="22")
+    card_sequence: Psn | None = Field(default=None, alias="23")
+    merchant_id: MerchantId = Field(alias="42")
+    merchant_name: MerchantNameLocation | None = Field(default=None, alias="43")
+    currency: CurrencyNumeric = Field(alias="49")
+    pin_block: HexField | None = Field(default=None, alias="52")
+    ksn: HexField | None = Field(default=None, alias="53")
+    icc_data: HexField | None = Field(default=None, alias="55")
+    mac: HexField | None = Field(default=None, alias="64")
+
+    response_mti: ClassVar[str] = "0210"
+
+    @property
+    def masked_pan(self) -> str:
+        return mask_pan(self.pan)
+
+
+class FinancialResponse(IsoMessage):
+    """0210 financial response: DE39 says approved (00) or why not; DE38 holds the approval."""
+
+    mti: Literal["0210"] = "0210"
+    processing_code: ProcessingCode | None = Field(default=None, alias="3")
+    amount: AmountMinor | None = Field(default=None, alias="4")
+    rrn: Rrn | None = Field(default=None, alias="37")
+    auth_code: AuthCode | None = Field(default=None, alias="38")
+    response_code: ResponseCode = Field(alias="39")
+    additional_response: AdditionalResponse | None = Field(default=None, alias="44")
+    merchant_id: MerchantId | None = Field(default=None, alias="42")
+    currency: CurrencyNumeric | None = Field(default=None, alias="49")
+
+    @property
+    def approved(self) -> bool:
+        return self.response_code == "00"
+
+
+class OriginalDataElements(BaseModel):
+    """DE90 split into its parts; ``key`` finds the original request."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mti: str
+    stan: int
+    transmission_time: str
+    acquirer: str = "00000000000"
+    forwarder: str = "00000000000"
+
+    @classmethod
+    def parse(cls, value: str) -> OriginalDataElements:
+        return cls(
+            mti=value[0:4],
+            stan=int(value[4:10]),
+            transmission_time=value[10:20],
+            acquirer=value[20:31],
+            forwarder=value[31:42],
+        )
+
+    def encode(self) -> str:
+        return f"{self.mti}{self.stan:06d}{self.transmission_time}{self.acquirer}{self.forwarder}"
+
+
+class ReversalRequest(IsoMessage):
+    """0400 reversal request: undo the original named in DE90 (e.g. after a response timeout)."""
+
+    mti: Literal["0400"] = "0400"
+    pan: Pan = Field(alias="2")
+    processing_code: ProcessingCode = Field(alias="3")
+    amount: AmountMinor = Field(alias="4")
+    local_time: LocalTime = Field(alias="12")
+    local_date: LocalDate = Field(alias="13")
+    merchant_id: MerchantId = Field(alias="42")
+    currency: CurrencyNumeric = Field(alias="49")
+    original_data: OriginalData = Field(alias="90")
+    mac: HexField | None = Field(default=None, alias="64")
+
+    response_mti: ClassVar[str] = "0410"
+
+    @property
+    def original(self) -> OriginalDataElements:
+        return OriginalDataElements.parse(self.original_data)
+
+    @property
+    def original_key(self) -> IdempotencyKey:
+        """Idempotency key of the request this reversal undoes."""
+        original = self.original
+        return (self.terminal_id, original.stan, original.transmission_time)
+
+
+class ReversalResponse(IsoMessage):
+    """0410 reversal response: 00 once the reversal is recorded (even for an unknown original)."""
+
+    mti: Literal["0410"] = "0410"
+    processing_code: ProcessingCode | None = Field(default=None, alias="3")
+    amount: AmountMinor | None = Field(default=None, alias="4")
+    rrn: Rrn | None = Field(default=None, alias="37")
+    response_code: ResponseCode = Field(alias="39")
+    additional_response: AdditionalResponse | None = Field(default=None, alias="44")
+    original_data: OriginalData | None = Field(default=None, alias="90")
+
+
+class NetworkRequest(IsoMessage):
+    """0800 network management: sign-on (DE70 001), sign-off (002) or echo (301)."""
+
+    mti: Literal["0800"] = "0800"
+    network_code: NetworkCode = Field(alias="70")
+    merchant_id: MerchantId | None = Field(default=None, alias="42")
+
+    response_mti: ClassVar[str] = "0810"
+
+
+class NetworkResponse(IsoMessage):
+    """0810 network management response."""
+
+    mti: Literal["0810"] = "0810"
+    response_code: ResponseCode = Field(alias="39")
+    additional_response: AdditionalResponse | None = Field(default=None, alias="44")
+    network_code: NetworkCode | None = Field(default=None, alias="70")
+
+
+Request = Annotated[
+    FinancialRequest | ReversalRequest | NetworkRequest, Field(discriminator="mti")
+]
+"""Any message a terminal sends to the switch."""
+
+Response = Annotated[
+    FinancialResponse | ReversalResponse | NetworkResponse, Field(discriminator="mti")
+]
+"""Any message the switch sends to a terminal."""

@@ -1,0 +1,55 @@
+"""MQTT topic names, in one place. See docs/protocol.md for who publishes what."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "CONTROL_FILTER",
+    "REQUEST_FILTER",
+    "SHARED_REQUEST_FILTER",
+    "SWITCH_STATUS",
+    "TRACE_FILTER",
+    "request",
+    "response",
+    "status",
+    "terminal_of_request_topic",
+    "trace",
+]
+
+REQUEST_FILTER = "tpe/+/req"
+"""What a single switch subscribes to: every terminal's requests."""
+SHARED_REQUEST_FILTER = "$share/switch/tpe/+/req"
+"""What switch workers subscribe to when they share the load (MQTT 5 shared subscription)."""
+SWITCH_STATUS = "switch/status"
+"""Retained liveness of the switch: ``online`` / ``offline`` (its Last Will)."""
+TRACE_FILTER = "sim/trace/#"
+CONTROL_FILTER = "sim/control/#"
+
+_REQUEST_TOPIC = re.compile(r"^tpe/([A-Z0-9]{8})/req$")
+
+
+def request(tid: str) -> str:
+    """Terminal → switch requests (QoS 1)."""
+    return f"tpe/{tid}/req"
+
+
+def response(tid: str) -> str:
+    """Switch → terminal responses (QoS 1)."""
+    return f"tpe/{tid}/resp"
+
+
+def status(tid: str) -> str:
+    """Retained terminal status: ``online``, ``offline`` (Last Will) or ``degraded:<reason>``."""
+    return f"tpe/{tid}/status"
+
+
+def trace(tid: str) -> str:
+    """Per-hop trace events for dashboards and reports (QoS 0)."""
+    return f"sim/trace/{tid}"
+
+
+def terminal_of_request_topic(topic: str) -> str | None:
+    """The TID in ``tpe/{tid}/req``, or None when the topic names no valid terminal id."""
+    match = _REQUEST_TOPIC.match(topic)
+    return match.group(1) if match else None

@@ -1,0 +1,132 @@
+"""The terminal registry: merchants and the terminals the acquirer has installed for them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache, cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cards.currency import Country, Currency, country, currency
+
+__all__ = ["Merchant", "Registry", "RegistryError", "TerminalProfile", "default_registry"]
+
+
+class RegistryError(ValueError):
+    """The registry data is inconsistent, or a fleet larger than the registry was asked for."""
+
+
+class Merchant(BaseModel):
+    """A card acceptor: MID (DE42), name and city (DE43), country, MCC, and its terminals."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mid: str = Field(pattern=r"^[A-Za-z0-9 ]{15}$")
+    name: str = Field(min_length=1, max_length=40)
+    city: str = Field(min_length=1, max_length=40)
+    country: str
+    mcc: str = Field(pattern=r"^[0-9]{4}$")
+    tid_prefix: str = Field(pattern=r"^[A-Z0-9]{4}$")
+    terminals: int = Field(ge=1, le=9999)
+
+    @property
+    def country_info(self) -> Country:
+        return country(self.country)
+
+    @property
+    def currency(self) -> Currency:
+        return currency(self.country_info.currency)
+
+    @property
+    def name_location(self) -> str:
+        """DE43: name padded to 23, city to 13, alpha-2 country code (40 characters)."""
+        return f"{self.name[:22]:<23}{self.city[:13]:<13}{self.country:<2}".ljust(40)[:40]
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalProfile:
+    """One installed terminal (TPE): its TID and the merchant it belongs to."""
+
+    tid: str
+    merchant: Merchant
+
+    @property
+    def currency(self) -> Currency:
+        return self.merchant.currency
+
+    @property
+    def country(self) -> Country:
+        return self.merchant.country_info
+
+    def __repr__(self) -> str:
+        return f"<TerminalProfile {self.tid} {self.merchant.mid} {self.merchant.country}>"
+
+
+class Registry:
+    """All terminals of all merchants, with lookup by TID and fleets chosen round-robin."""
+
+    def __init__(self, merchants: list[Merchant]) -> None:
+        self.merchants = tuple(merchants)
+        prefixes = [m.tid_prefix for m in merchants]
+        if len(set(prefixes)) != len(prefixes):
+            raise RegistryError("two merchants share a tid_prefix")
+        for merchant in merchants:
+            country(merchant.country)
+
+    @cached_property
+    def _by_tid(self) -> dict[str, TerminalProfile]:
+        return {
+            f"{m.tid_prefix}{n:04d}": TerminalProfile(f"{m.tid_prefix}{n:04d}", m)
+            for m in self.merchants
+            for n in range(1, m.terminals + 1)
+        }
+
+    def __len__(self) -> int:
+        return sum(m.terminals for m in self.merchants)
+
+    def get(self, tid: str) -> TerminalProfile | None:
+        """The terminal with id ``tid``, or None when the acquirer never installed it."""
+        return self._by_tid.get(tid)
+
+    def fleet(self, count: int) -> list[TerminalProfile]:
+        """``count`` terminals taken round-robin across merchants (so a small fleet is varied)."""
+        if count < 1:
+            raise RegistryError("a fleet has at least one terminal")
+        if count > len(self):
+            raise RegistryError(f"the registry has {len(self)} terminals; {count} were asked for")
+        fleet: list[TerminalProfile] = []
+        round_ = 1
+        while len(fleet) < count:
+            for merchant in self.merchants:
+                if round_ <= merchant.terminals and len(fleet) < count:
+                    tid = f"{merchant.tid_prefix}{round_:04d}"
+                    fleet.append(self._by_tid[tid])
+            round_ += 1
+        return fleet
+
+    @classmethod
+    def from_yaml(cls, text: str, origin: str) -> Registry:
+        raw: Any = yaml.safe_load(text)
+        try:
+            merchants = [Merchant.model_validate(m) for m in raw["merchants"]]
+        except (KeyError, TypeError, ValidationError) as exc:
+            raise RegistryError(f"{origin}: {exc}") from None
+        return cls(merchants)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Registry:
+        """The registry in ``path``, or the shipped one (``switch/data/merchants.yaml``)."""
+        if path is None:
+            return default_registry()
+        return cls.from_yaml(path.read_text("utf-8"), str(path))
+
+
+@cache
+def default_registry() -> Registry:
+    """The shipped registry: 8 merchants in Algeria, Morocco and Tunisia, 200 terminals."""
+    text = resources.files("switch.data").joinpath("merchants.yaml").read_text("utf-8")
+    return Registry.from_yaml(text, "switch/data/merchants.yaml")

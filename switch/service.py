@@ -1,0 +1,151 @@
+"""The switch's MQTT shell: receive requests, hand them to the Processor, publish replies.
+
+Thin on purpose. It keeps a persistent session (fixed client id, clean session off) so that
+requests published while the switch is down are delivered when it comes back, publishes its
+liveness on ``switch/status`` (Last Will ``offline``), and reconnects with backoff when the
+broker goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from cards.catalog import CardSet
+from switch.clock import Clock, SystemClock
+from switch.ledger.store import Ledger
+from switch.magic import MagicAmounts, magic_amounts
+from switch.processor import Processor, Reply
+from switch.protocol import topics
+from switch.protocol.codec import CONTENT_TYPE_JSON
+from switch.registry import Registry
+from switch.transport.base import BrokerUrl, Inbound, TransportError, WillMessage
+from switch.transport.mqtt import MqttTransport
+
+__all__ = ["SwitchService", "running_switch"]
+
+log = logging.getLogger("switch")
+
+_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class SwitchService:
+    """The switch process: one MQTT connection serving every terminal's requests in order."""
+
+    def __init__(
+        self,
+        processor: Processor,
+        broker: BrokerUrl,
+        *,
+        client_id: str = "tpesim-switch",
+        shared: bool = False,
+    ) -> None:
+        self.processor = processor
+        self.broker = broker
+        self.client_id = client_id
+        self.shared = shared
+        self.connected = asyncio.Event()
+
+    def __repr__(self) -> str:
+        state = "connected" if self.connected.is_set() else "disconnected"
+        return f"<SwitchService {self.client_id} {self.broker} {state}>"
+
+    async def run(self) -> None:
+        """Serve until cancelled, reconnecting to the broker when the connection drops."""
+        await self.processor.load_state()
+        attempt = 0
+        while True:
+            try:
+                await self._serve_once()
+            except TransportError as error:
+                self.connected.clear()
+                delay = _BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)]
+                attempt += 1
+                log.warning("switch: %s; reconnecting in %.1f s", error, delay)
+                await asyncio.sleep(delay)
+            else:
+                return
+
+    async def _serve_once(self) -> None:
+        will = WillMessage(topics.SWITCH_STATUS, b"offline")
+        transport = MqttTransport(self.broker, client_id=self.client_id, will=will,
+                                  persistent=True)
+        async with transport:
+            request_filter = topics.SHARED_REQUEST_FILTER if self.shared else topics.REQUEST_FILTER
+            await transport.subscribe(request_filter, qos=1)
+            await transport.publish(topics.SWITCH_STATUS, b"online", retain=True)
+            self.connected.set()
+            log.info("switch online on %s (MQTT v%d), serving %s", self.broker,
+                     transport.protocol_version, request_filter)
+            try:
+                async for inbound in transport.messages():
+                    reply = await self.processor.process(inbound.topic, inbound.payload)
+                    if reply is not None and reply.send:
+                        await self._publish(transport, inbound, reply)
+            except asyncio.CancelledError:
+                self.connected.clear()
+                await asyncio.shield(self._say_offline(transport))
+                raise
+
+    @staticmethod
+    async def _say_offline(transport: MqttTransport) -> None:
+        try:
+            await transport.publish(topics.SWITCH_STATUS, b"offline", retain=True)
+        except TransportError as error:
+            log.debug("switch: could not publish offline status: %s", error)
+
+    @staticmethod
+    async def _publish(transport: MqttTransport, inbound: Inbound, reply: Reply) -> None:
+        topic = topics.response(reply.tid)
+        # MQTT 5: honour the Response Topic, but only inside the sender's own topic tree.
+        if inbound.response_topic and inbound.response_topic.startswith(f"tpe/{reply.tid}/"):
+            topic = inbound.response_topic
+        await transport.publish(
+            topic,
+            reply.payload,
+            qos=1,
+            correlation=inbound.correlation,
+            content_type=CONTENT_TYPE_JSON,
+        )
+
+
+@asynccontextmanager
+async def running_switch(
+    *,
+    broker: BrokerUrl,
+    db_path: Path,
+    cards: CardSet,
+    registry: Registry,
+    clock: Clock | None = None,
+    magic: MagicAmounts | None = None,
+    client_id: str = "tpesim-switch",
+    startup_timeout_s: float = 15.0,
+) -> AsyncIterator[SwitchService]:
+    """Open the ledger, start the switch and wait until it is subscribed; stop it on exit."""
+    clock = clock or SystemClock()
+    async with await Ledger.open(db_path, cards, clock) as ledger:
+        processor = Processor(
+            ledger=ledger,
+            cards=cards,
+            registry=registry,
+            clock=clock,
+            magic=magic if magic is not None else magic_amounts(),
+        )
+        service = SwitchService(processor, broker, client_id=client_id)
+        async with asyncio.TaskGroup() as group:
+            task = group.create_task(service.run(), name="switch")
+            try:
+                async with asyncio.timeout(startup_timeout_s):
+                    await service.connected.wait()
+            except TimeoutError:
+                task.cancel()
+                raise TransportError(
+                    f"the switch could not connect to {broker} within {startup_timeout_s:g} s"
+                ) from None
+            try:
+                yield service
+            finally:
+                task.cancel()

@@ -1,0 +1,184 @@
+"""The aiomqtt adapter: the only module in tpesim that imports aiomqtt or paho.
+
+Connects with MQTT 5 and falls back to 3.1.1 when the broker refuses it (amqtt speaks only
+3.1.1). With MQTT 5 it sets Response Topic, Correlation Data and Content Type on publishes and
+a session expiry for persistent sessions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Self
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from switch.transport.base import BrokerUrl, Inbound, TransportError, WillMessage
+
+__all__ = ["MqttTransport"]
+
+log = logging.getLogger(__name__)
+
+_UNSUPPORTED_PROTOCOL = {1, 132}  # 3.1.1 CONNACK 1 / MQTT 5 reason code 0x84
+_SESSION_EXPIRY_S = 3600
+
+
+class MqttTransport:
+    """One MQTT connection. Use as ``async with MqttTransport(url, client_id=...) as t``.
+
+    ``persistent=True`` asks the broker to keep the session (subscriptions and queued QoS 1
+    messages) while the client is away, so a restarted switch receives what arrived meanwhile.
+    """
+
+    def __init__(
+        self,
+        url: BrokerUrl,
+        *,
+        client_id: str,
+        will: WillMessage | None = None,
+        persistent: bool = False,
+        keepalive_s: int = 30,
+        protocol: int | None = None,
+        max_inflight: int = 100,
+    ) -> None:
+        self.url = url
+        self.client_id = client_id
+        self._will = will
+        self._persistent = persistent
+        self._keepalive = keepalive_s
+        self._wanted_protocol = protocol
+        self._max_inflight = max_inflight
+        self._client: aiomqtt.Client | None = None
+        self._version = 0
+
+    @property
+    def protocol_version(self) -> int:
+        return self._version
+
+    def __repr__(self) -> str:
+        state = f"v{self._version}" if self._client else "disconnected"
+        return f"<MqttTransport {self.client_id} {self.url} {state}>"
+
+    def _make_client(self, version: aiomqtt.ProtocolVersion) -> aiomqtt.Client:
+        will = None
+        if self._will is not None:
+            will = aiomqtt.Will(
+                self._will.topic, self._will.payload, qos=self._will.qos, retain=self._will.retain
+            )
+        common = {
+            "hostname": self.url.host,
+            "port": self.url.port,
+            "identifier": self.client_id,
+            "protocol": version,
+            "will": will,
+            "keepalive": self._keepalive,
+            "timeout": 10,
+            "max_inflight_messages": self._max_inflight,
+        }
+        if version == aiomqtt.ProtocolVersion.V5:
+            properties = Properties(PacketTypes.CONNECT)
+            if self._persistent:
+                properties.SessionExpiryInterval = _SESSION_EXPIRY_S
+            return aiomqtt.Client(
+                **common,  # type: ignore[arg-type]
+                clean_start=not self._persistent,
+                properties=properties,
+            )
+        return aiomqtt.Client(**common, clean_session=not self._persistent)  # type: ignore[arg-type]
+
+    async def __aenter__(self) -> Self:
+        versions = [aiomqtt.ProtocolVersion.V5, aiomqtt.ProtocolVersion.V311]
+        if self._wanted_protocol == 4:
+            versions = [aiomqtt.ProtocolVersion.V311]
+        elif self._wanted_protocol == 5:
+            versions = [aiomqtt.ProtocolVersion.V5]
+        last_error: Exception | None = None
+        for version in versions:
+            client = self._make_client(version)
+            try:
+                await client.__aenter__()
+            except aiomqtt.MqttCodeError as exc:
+                last_error = exc
+                if exc.rc in _UNSUPPORTED_PROTOCOL and version is not versions[-1]:
+                    log.debug("%s: broker refused MQTT %s; trying 3.1.1", self.url, version)
+                    continue
+                break
+            except aiomqtt.MqttError as exc:
+                last_error = exc
+                break
+            self._client = client
+            self._version = 5 if version == aiomqtt.ProtocolVersion.V5 else 4
+            return self
+        raise TransportError(f"cannot connect to {self.url} as {self.client_id}: {last_error}")
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await client.__aexit__(exc_type, exc, tb)
+            except aiomqtt.MqttError as error:
+                log.debug("%s: disconnect: %s", self.client_id, error)
+
+    def _connected(self) -> aiomqtt.Client:
+        if self._client is None:
+            raise TransportError(f"{self.client_id} is not connected to {self.url}")
+        return self._client
+
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        response_topic: str | None = None,
+        correlation: bytes | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        properties = None
+        if self._version == 5 and (response_topic or correlation or content_type):
+            properties = Properties(PacketTypes.PUBLISH)
+            if response_topic:
+                properties.ResponseTopic = response_topic
+            if correlation:
+                properties.CorrelationData = correlation
+            if content_type:
+                properties.ContentType = content_type
+        try:
+            await self._connected().publish(
+                topic, payload, qos=qos, retain=retain, properties=properties
+            )
+        except aiomqtt.MqttError as exc:
+            raise TransportError(f"{self.client_id}: publish to {topic} failed: {exc}") from None
+
+    async def subscribe(self, topic_filter: str, qos: int = 1) -> None:
+        try:
+            await self._connected().subscribe(topic_filter, qos=qos)
+        except aiomqtt.MqttError as exc:
+            raise TransportError(f"{self.client_id}: subscribe {topic_filter}: {exc}") from None
+
+    async def messages(self) -> AsyncIterator[Inbound]:
+        """Received messages until the connection ends (then TransportError)."""
+        client = self._connected()
+        try:
+            async for message in client.messages:
+                props = message.properties
+                payload = message.payload
+                yield Inbound(
+                    topic=message.topic.value,
+                    payload=payload if isinstance(payload, bytes) else str(payload).encode(),
+                    retain=bool(message.retain),
+                    response_topic=getattr(props, "ResponseTopic", None) if props else None,
+                    correlation=getattr(props, "CorrelationData", None) if props else None,
+                    content_type=getattr(props, "ContentType", None) if props else None,
+                )
+        except aiomqtt.MqttError as exc:
+            raise TransportError(f"{self.client_id}: connection lost: {exc}") from None

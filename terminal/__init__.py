@@ -1,0 +1,30 @@
+"""Simulated payment terminals (TPE): state machine, requests, receipts and the MQTT shell.
+
+Imports ``switch.protocol`` (the API terminals speak) and ``cards``; never ``tpesim``.
+"""
+
+from terminal.builder import CHIP_WITH_PIN, PURCHASE, CardPresentation, RequestBuilder
+from terminal.machine import TRANSITIONS, Event, InvalidTransition, State, TerminalMachine
+from terminal.receipt import ReceiptData, render_receipt
+from terminal.shell import Terminal, TerminalError, TerminalStats, TransactionOutcome
+from terminal.traffic import PlannedPurchase, plan_traffic
+
+__all__ = [
+    "CHIP_WITH_PIN",
+    "PURCHASE",
+    "TRANSITIONS",
+    "CardPresentation",
+    "Event",
+    "InvalidTransition",
+    "PlannedPurchase",
+    "ReceiptData",
+    "RequestBuilder",
+    "State",
+    "Terminal",
+    "TerminalError",
+    "TerminalMachine",
+    "TerminalStats",
+    "TransactionOutcome",
+    "plan_traffic",
+    "render_receipt",
+]

@@ -1,0 +1,125 @@
+"""Building a terminal's ISO 8583 requests (pure): card presentation, STANs, local times."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from cards.catalog import CardSet
+from cards.masking import mask_pan
+from cards.models import Card
+from switch.protocol.fields import format_transmission_time
+from switch.protocol.messages import (
+    FinancialRequest,
+    NetworkRequest,
+    OriginalDataElements,
+    ReversalRequest,
+)
+from switch.registry import TerminalProfile
+
+__all__ = ["CHIP_WITH_PIN", "PURCHASE", "CardPresentation", "RequestBuilder"]
+
+PURCHASE = "000000"
+CHIP_WITH_PIN = "051"
+"""DE22: integrated circuit card read, PIN entry capable."""
+
+
+@dataclass(frozen=True, slots=True)
+class CardPresentation:
+    """What a terminal reads from a card: PAN, expiry (YYMM), PSN, label; never the record."""
+
+    pan: str
+    expiry: str
+    psn: int = 1
+    label: str = ""
+    card_id: str | None = None
+    entry_mode: str = CHIP_WITH_PIN
+
+    @classmethod
+    def from_card(cls, card: Card, cards: CardSet) -> CardPresentation:
+        """Read ``card`` as a chip would present it (its printed expiry, product label)."""
+        return cls(
+            pan=card.pan,
+            expiry=card.presented_yymm,
+            psn=card.psn,
+            label=cards.products[card.product].name.upper(),
+            card_id=card.id,
+        )
+
+    @property
+    def masked_pan(self) -> str:
+        return mask_pan(self.pan)
+
+    def __repr__(self) -> str:
+        return f"<CardPresentation {self.card_id or '-'} {self.masked_pan}>"
+
+    __str__ = __repr__
+
+
+class RequestBuilder:
+    """Builds one terminal's requests: STAN counter (1..999999, wrapping) and time fields."""
+
+    def __init__(self, profile: TerminalProfile, first_stan: int = 1) -> None:
+        if not 1 <= first_stan <= 999_999:
+            raise ValueError("a STAN is between 1 and 999999")
+        self.profile = profile
+        self._next_stan = first_stan
+
+    def next_stan(self) -> int:
+        stan = self._next_stan
+        self._next_stan = 1 if stan >= 999_999 else stan + 1
+        return stan
+
+    def _local(self, now: datetime) -> tuple[str, str]:
+        local = now.astimezone(self.profile.country.zone)
+        return local.strftime("%H%M%S"), local.strftime("%m%d")
+
+    def sign_on(self, now: datetime) -> NetworkRequest:
+        return NetworkRequest(
+            transmission_time=format_transmission_time(now),
+            stan=self.next_stan(),
+            terminal_id=self.profile.tid,
+            network_code="001",
+            merchant_id=self.profile.merchant.mid,
+        )
+
+    def purchase(self, card: CardPresentation, amount: int, now: datetime) -> FinancialRequest:
+        """A 0200 purchase of ``amount`` minor units in the terminal's currency."""
+        local_time, local_date = self._local(now)
+        return FinancialRequest(
+            transmission_time=format_transmission_time(now),
+            stan=self.next_stan(),
+            terminal_id=self.profile.tid,
+            pan=card.pan,
+            processing_code=PURCHASE,
+            amount=amount,
+            local_time=local_time,
+            local_date=local_date,
+            expiry=card.expiry,
+            entry_mode=card.entry_mode,
+            card_sequence=f"{card.psn:03d}",
+            merchant_id=self.profile.merchant.mid,
+            merchant_name=self.profile.merchant.name_location,
+            currency=self.profile.currency.numeric,
+        )
+
+    def reversal(self, original: FinancialRequest, now: datetime) -> ReversalRequest:
+        """A 0400 that undoes ``original``; DE90 names it by MTI, STAN and DE7."""
+        local_time, local_date = self._local(now)
+        return ReversalRequest(
+            transmission_time=format_transmission_time(now),
+            stan=self.next_stan(),
+            terminal_id=self.profile.tid,
+            pan=original.pan,
+            processing_code=original.processing_code,
+            amount=original.amount,
+            local_time=local_time,
+            local_date=local_date,
+            merchant_id=original.merchant_id,
+            currency=original.currency,
+            original_data=OriginalDataElements(
+                mti=original.mti,
+                stan=original.stan,
+                transmission_time=original.transmission_time,
+            ).encode(),
+        )

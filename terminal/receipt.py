@@ -1,0 +1,98 @@
+"""The printed receipt: French and Arabic lines, masked PAN, amount with the currency's decimals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from cards.currency import format_amount
+from cards.masking import mask_pan
+from switch.protocol.codes import describe
+from switch.registry import TerminalProfile
+
+__all__ = ["RECEIPT_WIDTH", "ReceiptData", "render_receipt"]
+
+RECEIPT_WIDTH = 40
+"""Characters per line of a 58 mm thermal printer."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptData:
+    """What a receipt shows about one transaction."""
+
+    profile: TerminalProfile
+    moment: datetime
+    stan: int
+    pan: str
+    card_label: str
+    amount: int
+    response_code: str | None
+    auth_code: str | None = None
+    rrn: str | None = None
+    reversal_acknowledged: bool | None = None
+
+
+def _center(text: str) -> str:
+    return text.center(RECEIPT_WIDTH).rstrip()
+
+
+def _pair(left: str, right: str) -> str:
+    gap = max(1, RECEIPT_WIDTH - len(left) - len(right))
+    return f"{left}{' ' * gap}{right}"
+
+
+def render_receipt(data: ReceiptData) -> str:
+    """The customer copy as the terminal's printer prints it (one string, lines joined by \\n)."""
+    profile = data.profile
+    merchant = profile.merchant
+    country = profile.country
+    cur = profile.currency
+    local = data.moment.astimezone(country.zone)
+    rule = "-" * RECEIPT_WIDTH
+    lines = [
+        "=" * RECEIPT_WIDTH,
+        _center(f"{country.acquirer} - TPE"),
+        _center(country.acquirer_ar),
+        _center(merchant.name),
+        _center(f"{merchant.city} ({merchant.country})"),
+        _pair(f"TID {profile.tid}", f"MID {merchant.mid}"),
+        _pair(local.strftime("%d/%m/%Y %H:%M:%S"), f"STAN {data.stan:06d}"),
+        rule,
+        _pair("ACHAT", "شراء"),
+        _pair(data.card_label or "CARTE", mask_pan(data.pan)),
+        _pair("MONTANT", format_amount(data.amount, cur)),
+        _pair("المبلغ", format_amount(data.amount, cur, symbol=cur.symbol_ar)),
+        rule,
+    ]
+    code = data.response_code
+    if code == "00":
+        lines += [
+            "TRANSACTION ACCEPTEE",
+            "عملية مقبولة",
+            _pair(f"AUTORISATION {data.auth_code or ''}".rstrip(), f"RRN {data.rrn or ''}"),
+        ]
+    elif code is None:
+        lines += [
+            "TRANSACTION ANNULEE - PAS DE REPONSE",
+            "عملية ملغاة - لا يوجد رد",
+            "Annulation transmise" if data.reversal_acknowledged else "Annulation en attente",
+            "تم إرسال الإلغاء" if data.reversal_acknowledged else "الإلغاء قيد الانتظار",
+            "Aucun montant debite" if data.reversal_acknowledged else "Verifiez votre releve",
+        ]
+    else:
+        meaning = describe(code)
+        lines += [
+            "TRANSACTION REFUSEE",
+            "عملية مرفوضة",
+            f"{code} - {meaning.fr}",
+            meaning.ar,
+        ]
+        if data.rrn:
+            lines.append(f"RRN {data.rrn}")
+    lines += [
+        rule,
+        _center("TICKET CLIENT - نسخة الزبون"),
+        _center("Merci de votre visite - شكرا لزيارتكم"),
+        "=" * RECEIPT_WIDTH,
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,299 @@
+"""The terminal's MQTT shell: one connection per TPE, sign-on, purchases, timeout reversals.
+
+Each terminal owns its MQTT client (Last Will ``offline`` on its retained status topic), a
+reader task that routes responses to the request waiting for them by (MTI, STAN), and the
+pure state machine. One transaction at a time, like a real TPE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+from switch.clock import Clock, SystemClock
+from switch.protocol import topics
+from switch.protocol.codec import CONTENT_TYPE_JSON, FormatError, decode_response, encode
+from switch.protocol.messages import (
+    FinancialRequest,
+    FinancialResponse,
+    IsoMessage,
+    Response,
+    ReversalResponse,
+)
+from switch.registry import TerminalProfile
+from switch.transport.base import BrokerUrl, TransportError, WillMessage
+from switch.transport.mqtt import MqttTransport
+from terminal.builder import CardPresentation, RequestBuilder
+from terminal.machine import Event, TerminalMachine
+from terminal.receipt import ReceiptData, render_receipt
+
+__all__ = ["Terminal", "TerminalError", "TerminalStats", "TransactionOutcome"]
+
+log = logging.getLogger("terminal")
+
+
+class TerminalError(RuntimeError):
+    """The terminal cannot work: sign-on refused or unanswered, or the broker is unreachable."""
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionOutcome:
+    """How one purchase ended, as the terminal saw it.
+
+    ``response_code`` is None when no response came in time; ``reversal`` then says whether
+    the 0400 was acknowledged (``"acknowledged"``) or left pending (``"unresolved"``).
+    """
+
+    tid: str
+    stan: int
+    transmission_time: str
+    card_id: str | None
+    masked_pan: str
+    amount: int
+    currency: str
+    response_code: str | None
+    rrn: str | None
+    auth_code: str | None
+    reversal: str | None
+    latency_ms: float
+    receipt: str
+
+    @property
+    def approved(self) -> bool:
+        return self.response_code == "00"
+
+    @property
+    def verdict(self) -> str:
+        """``"00"``, a decline code, or ``"timeout"``."""
+        return self.response_code or "timeout"
+
+
+@dataclass
+class TerminalStats:
+    """Counters for one terminal."""
+
+    sent: int = 0
+    late_responses: int = 0
+    unreadable_responses: int = 0
+    reversals_sent: int = 0
+    reversals_unresolved: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+class Terminal:
+    """One simulated TPE. ``async with Terminal(profile, broker) as tpe: await tpe.purchase(...)``."""
+
+    def __init__(
+        self,
+        profile: TerminalProfile,
+        broker: BrokerUrl,
+        *,
+        clock: Clock | None = None,
+        timeout_s: float = 5.0,
+        reversal_attempts: int = 5,
+    ) -> None:
+        self.profile = profile
+        self.broker = broker
+        self.clock = clock or SystemClock()
+        self.timeout_s = timeout_s
+        self.reversal_attempts = reversal_attempts
+        self.machine = TerminalMachine(profile.tid)
+        self.builder = RequestBuilder(profile)
+        self.stats = TerminalStats()
+        self._transport = MqttTransport(
+            broker,
+            client_id=f"tpe-{profile.tid}",
+            will=WillMessage(topics.status(profile.tid), b"offline"),
+        )
+        self._pending: dict[tuple[str, int], asyncio.Future[Response]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._busy = asyncio.Lock()
+
+    @property
+    def tid(self) -> str:
+        return self.profile.tid
+
+    def __repr__(self) -> str:
+        return f"<Terminal {self.tid} {self.machine.state}>"
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._transport.__aenter__()
+            await self._transport.subscribe(topics.response(self.tid), qos=1)
+            await self._transport.publish(topics.status(self.tid), b"online", retain=True)
+        except TransportError as error:
+            await self._transport.__aexit__(None, None, None)
+            raise TerminalError(str(error)) from None
+        self._reader = asyncio.create_task(self._read(), name=f"reader-{self.tid}")
+        self.machine.handle(Event.CONNECTED)
+        try:
+            await self._sign_on()
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self._transport.publish(topics.status(self.tid), b"offline", retain=True)
+        except TransportError:
+            log.debug("%s: could not publish offline status", self.tid)
+        if self._reader is not None:
+            self._reader.cancel()
+            try:
+                await self._reader
+            except asyncio.CancelledError:
+                pass
+            except TransportError as error:
+                log.debug("%s: reader ended: %s", self.tid, error)
+            self._reader = None
+        await self._transport.__aexit__(exc_type, exc, tb)
+        self.machine.handle(Event.DISCONNECTED)
+
+    async def _sign_on(self) -> None:
+        request = self.builder.sign_on(self.clock.now())
+        response = await self._exchange(request, "0810")
+        if response is None or response.response_code != "00":
+            self.machine.handle(Event.SIGN_ON_REFUSED)
+            why = "no answer" if response is None else f"code {response.response_code}"
+            raise TerminalError(f"{self.tid}: sign-on refused ({why})")
+        self.machine.handle(Event.SIGN_ON_ACCEPTED)
+        log.info("%s signed on", self.tid)
+
+    # -- messaging -----------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        async for inbound in self._transport.messages():
+            try:
+                response = decode_response(inbound.payload)
+            except FormatError as error:
+                self.stats.unreadable_responses += 1
+                log.warning("%s: unreadable response: %s", self.tid, error)
+                continue
+            waiter = self._pending.pop((response.mti, response.stan), None)
+            if waiter is None or waiter.done():
+                self.stats.late_responses += 1
+                log.info("%s: late or unexpected %r ignored", self.tid, response)
+                continue
+            waiter.set_result(response)
+
+    async def _exchange(self, request: IsoMessage, response_mti: str) -> Response | None:
+        """Publish ``request``; the matching response, or None after ``timeout_s``."""
+        waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._pending[(response_mti, request.stan)] = waiter
+        try:
+            await self._transport.publish(
+                topics.request(self.tid),
+                encode(request),
+                qos=1,
+                response_topic=topics.response(self.tid),
+                correlation=f"{request.stan:06d}".encode(),
+                content_type=CONTENT_TYPE_JSON,
+            )
+            self.stats.sent += 1
+            async with asyncio.timeout(self.timeout_s):
+                return await waiter
+        except TimeoutError:
+            return None
+        except TransportError as error:
+            raise TerminalError(str(error)) from None
+        finally:
+            self._pending.pop((response_mti, request.stan), None)
+
+    # -- transactions --------------------------------------------------------------------
+
+    async def purchase(self, card: CardPresentation, amount: int) -> TransactionOutcome:
+        """Run one purchase of ``amount`` minor units; reverse it if no response comes in time."""
+        async with self._busy:
+            now = self.clock.now()
+            request = self.builder.purchase(card, amount, now)
+            started = time.perf_counter()
+            self.machine.handle(Event.REQUEST_SENT)
+            response = await self._exchange(request, "0210")
+            latency_ms = (time.perf_counter() - started) * 1000
+            reversal: str | None = None
+            if response is None:
+                self.machine.handle(Event.RESPONSE_TIMEOUT)
+                reversal = await self._reverse(request)
+            else:
+                approved = isinstance(response, FinancialResponse) and response.approved
+                self.machine.handle(
+                    Event.APPROVAL_RECEIVED if approved else Event.DECLINE_RECEIVED
+                )
+            outcome = self._outcome(request, card, response, reversal, latency_ms)
+            if response is not None:
+                self.machine.handle(Event.RECEIPT_DONE)
+            self.stats.outcomes[outcome.verdict] = self.stats.outcomes.get(outcome.verdict, 0) + 1
+            return outcome
+
+    async def _reverse(self, original: FinancialRequest) -> str:
+        """Send an 0400 for ``original`` until acknowledged, at most ``reversal_attempts``."""
+        reversal = self.builder.reversal(original, self.clock.now())
+        self.machine.handle(Event.REVERSAL_SENT)
+        self.stats.reversals_sent += 1
+        for attempt in range(1, self.reversal_attempts + 1):
+            response = await self._exchange(reversal, "0410")
+            if isinstance(response, ReversalResponse):
+                log.info("%s: reversal of stan %06d acknowledged (%s) after %d attempt(s)",
+                         self.tid, original.stan, response.response_code, attempt)
+                self.machine.handle(Event.REVERSAL_ACKNOWLEDGED)
+                return "acknowledged"
+        self.stats.reversals_unresolved += 1
+        log.warning("%s: reversal of stan %06d unanswered after %d attempts", self.tid,
+                    original.stan, self.reversal_attempts)
+        self.machine.handle(Event.REVERSAL_ABANDONED)
+        return "unresolved"
+
+    def _outcome(
+        self,
+        request: FinancialRequest,
+        card: CardPresentation,
+        response: Response | None,
+        reversal: str | None,
+        latency_ms: float,
+    ) -> TransactionOutcome:
+        code = rrn = auth = None
+        if isinstance(response, FinancialResponse):
+            code, rrn, auth = response.response_code, response.rrn, response.auth_code
+        elif response is not None:
+            code = response.response_code
+        receipt = render_receipt(
+            ReceiptData(
+                profile=self.profile,
+                moment=self.clock.now(),
+                stan=request.stan,
+                pan=request.pan,
+                card_label=card.label,
+                amount=request.amount,
+                response_code=code,
+                auth_code=auth,
+                rrn=rrn,
+                reversal_acknowledged=reversal == "acknowledged" if reversal else None,
+            )
+        )
+        return TransactionOutcome(
+            tid=self.tid,
+            stan=request.stan,
+            transmission_time=request.transmission_time,
+            card_id=card.card_id,
+            masked_pan=card.masked_pan,
+            amount=request.amount,
+            currency=self.profile.currency.code,
+            response_code=code,
+            rrn=rrn,
+            auth_code=auth,
+            reversal=reversal,
+            latency_ms=latency_ms,
+            receipt=receipt,
+        )

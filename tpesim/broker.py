@@ -1,0 +1,172 @@
+"""Start an MQTT broker for a demo or a test: Mosquitto when installed, else amqtt in-process.
+
+Mosquitto is looked for on PATH and in the sbin directories Debian installs it to. It listens
+on 127.0.0.1 on a free port; readiness is its own "running" log line, not a sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from switch.transport.base import BrokerUrl
+
+__all__ = ["BrokerError", "BrokerHandle", "find_mosquitto", "free_port", "running_broker"]
+
+log = logging.getLogger("tpesim.broker")
+
+BrokerKind = Literal["auto", "mosquitto", "amqtt"]
+_SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/opt/homebrew/sbin")
+
+
+class BrokerError(RuntimeError):
+    """The broker could not be started; the message says which one and why."""
+
+
+@dataclass
+class BrokerHandle:
+    """A running broker: its URL, which implementation, and (for Mosquitto) its process."""
+
+    url: BrokerUrl
+    kind: str
+    process: asyncio.subprocess.Process | None = None
+    config_path: Path | None = None
+    log_reader: asyncio.Task[None] | None = None
+
+    async def kill(self) -> None:
+        """Kill -9 a Mosquitto broker (fault injection); amqtt cannot be killed this way."""
+        if self.process is None:
+            raise BrokerError("only a Mosquitto broker process can be killed")
+        self.process.kill()
+        await self.process.wait()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def find_mosquitto() -> str | None:
+    """Path of the ``mosquitto`` executable, or None."""
+    found = shutil.which("mosquitto")
+    if found:
+        return found
+    path = os.pathsep.join(_SBIN_DIRS)
+    return shutil.which("mosquitto", path=path)
+
+
+async def _start_mosquitto(executable: str, workdir: Path) -> BrokerHandle:
+    last = ""
+    for _ in range(3):
+        port = free_port()
+        config = workdir / f"mosquitto-{port}.conf"
+        config.write_text(
+            f"listener {port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence false\n"
+            "max_queued_messages 10000\n"
+            "log_dest stderr\n"
+            "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n",
+            encoding="utf-8",
+        )
+        process = await asyncio.create_subprocess_exec(
+            executable, "-c", str(config),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+        assert process.stderr is not None
+        try:
+            async with asyncio.timeout(10):
+                while True:
+                    line = (await process.stderr.readline()).decode(errors="replace")
+                    if not line:
+                        break
+                    last = line.strip()
+                    if " running" in line:
+                        reader = asyncio.create_task(_drain(process.stderr),
+                                                     name=f"mosquitto-{port}-log")
+                        return BrokerHandle(BrokerUrl("127.0.0.1", port), "mosquitto", process,
+                                            config, reader)
+        except TimeoutError:
+            last = "no 'running' line within 10 s"
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+    raise BrokerError(f"mosquitto did not start: {last}")
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    """Keep reading a child's stderr so its pipe never fills up."""
+    while await stream.readline():
+        pass
+
+
+async def _stop_mosquitto(handle: BrokerHandle) -> None:
+    process = handle.process
+    if process is None:
+        return
+    if process.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    try:
+        async with asyncio.timeout(5):
+            await process.wait()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+
+
+async def _start_amqtt() -> tuple[BrokerHandle, Any]:
+    logging.getLogger("amqtt").setLevel(logging.WARNING)
+    logging.getLogger("transitions").setLevel(logging.WARNING)
+    from amqtt.broker import Broker  # noqa: PLC0415 - imported only when it is the fallback
+
+    port = free_port()
+    broker = Broker(
+        {
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
+            },
+        }
+    )
+    await broker.start()
+    return BrokerHandle(BrokerUrl("127.0.0.1", port), "amqtt"), broker
+
+
+@contextlib.asynccontextmanager
+async def running_broker(kind: BrokerKind, workdir: Path) -> AsyncIterator[BrokerHandle]:
+    """Run a broker for the duration of the block.
+
+    ``auto`` prefers Mosquitto and falls back to amqtt; ``mosquitto`` fails if it is absent.
+    """
+    executable = find_mosquitto() if kind in ("auto", "mosquitto") else None
+    if kind == "mosquitto" and executable is None:
+        raise BrokerError("mosquitto is not installed (Debian/Ubuntu: apt-get install mosquitto)")
+    if executable is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        handle = await _start_mosquitto(executable, workdir)
+        log.info("started mosquitto on %s", handle.url)
+        try:
+            yield handle
+        finally:
+            await _stop_mosquitto(handle)
+        return
+    handle, broker = await _start_amqtt()
+    log.info("mosquitto not found; started the in-process amqtt broker on %s", handle.url)
+    try:
+        yield handle
+    finally:
+        await broker.shutdown()

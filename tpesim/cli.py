@@ -1,0 +1,294 @@
+"""The ``tpesim`` command line: demo, switch, terminal, ledger check, cards list."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import tempfile
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from cards.catalog import CardSet, CardSetError, load_card_set
+from cards.masking import PanMaskingFilter
+from cards.models import Card
+from switch.ledger.check import check_ledger
+from switch.magic import magic_amounts
+from switch.registry import Registry, RegistryError, TerminalProfile
+from switch.service import running_switch
+from switch.transport.base import BrokerUrl, TransportError
+from terminal.builder import CardPresentation
+from terminal.shell import TerminalError
+from terminal.traffic import plan_traffic
+from tpesim.broker import BrokerError
+from tpesim.demo import DemoConfig, outcome_record, run_demo
+from tpesim.fleet import connected_fleet, run_plan
+from tpesim.output import ProgressLine, render_cards, render_summary
+
+__all__ = ["main"]
+
+log = logging.getLogger("tpesim")
+
+
+class CliError(Exception):
+    """A user-facing error: printed as ``tpesim: error: …`` with exit status 2."""
+
+
+def _configure_logging(logfile: Path | None, verbose: bool) -> None:
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    masking = PanMaskingFilter()
+    fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    if logfile is not None:
+        file_handler = logging.FileHandler(logfile, encoding="utf-8")
+        file_handler.setFormatter(fmt)
+        file_handler.addFilter(masking)
+        root.addHandler(file_handler)
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(fmt)
+    console.addFilter(masking)
+    console.setLevel(logging.INFO if verbose else logging.WARNING)
+    root.addHandler(console)
+    for noisy in ("amqtt", "transitions", "aiosqlite"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _broker(value: str) -> BrokerUrl:
+    try:
+        return BrokerUrl.parse(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tpesim",
+        description="Payment terminal (TPE) simulator and card switch over MQTT.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="broker + switch + terminals running seeded purchases")
+    demo.add_argument("--terminals", type=_positive, default=10, help="fleet size (default 10)")
+    demo.add_argument("--transactions", type=int, default=300, help="purchases (default 300)")
+    demo.add_argument("--seed", type=int, default=7, help="traffic seed (default 7)")
+    demo.add_argument("--broker", type=_broker, help="use this broker (mqtt://host:port)")
+    demo.add_argument("--broker-kind", choices=("auto", "mosquitto", "amqtt"), default="auto",
+                      help="which broker to start when --broker is not given (default auto)")
+    demo.add_argument("--timeout", type=float, default=3.0,
+                      help="terminal response timeout in seconds (default 3)")
+    demo.add_argument("--workdir", type=Path, help="where to write ledger, receipts and logs")
+    demo.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
+    demo.add_argument("-v", "--verbose", action="store_true", help="log to stderr too")
+
+    sw = sub.add_parser("switch", help="run the switch against an external broker")
+    sw.add_argument("--broker", type=_broker, default=BrokerUrl("127.0.0.1", 1883))
+    sw.add_argument("--db", type=Path, default=Path("tpesim-ledger.db"), help="ledger file")
+    sw.add_argument("--cards", type=Path, help="card set file (default: the shipped set)")
+    sw.add_argument("--registry", type=Path, help="merchants file (default: the shipped one)")
+    sw.add_argument("--client-id", default="tpesim-switch")
+    sw.add_argument("-v", "--verbose", action="store_true")
+
+    term = sub.add_parser("terminal", help="run terminals against an external broker")
+    term.add_argument("--broker", type=_broker, default=BrokerUrl("127.0.0.1", 1883))
+    who = term.add_mutually_exclusive_group()
+    who.add_argument("--tid", action="append", help="terminal id (repeatable)")
+    who.add_argument("--terminals", type=_positive, help="the first N terminals of the registry")
+    term.add_argument("--card", help="card id from the card set (e.g. EDH-VALID)")
+    term.add_argument("--pan", help="a PAN to present (with --expiry YYMM)")
+    term.add_argument("--expiry", help="expiry YYMM presented with --pan")
+    term.add_argument("--amount", help="one purchase of this amount, in major units (1500,00)")
+    term.add_argument("--transactions", type=int, default=20, help="seeded purchases (default 20)")
+    term.add_argument("--seed", type=int, default=7)
+    term.add_argument("--timeout", type=float, default=5.0, help="response timeout, seconds")
+    term.add_argument("--cards", type=Path, help="card set file")
+    term.add_argument("--registry", type=Path, help="merchants file")
+    term.add_argument("--json", action="store_true")
+    term.add_argument("-v", "--verbose", action="store_true")
+
+    ledger = sub.add_parser("ledger", help="ledger tools")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
+    check = ledger_sub.add_parser("check", help="verify the ledger's invariants")
+    check.add_argument("--db", type=Path, required=True)
+    check.add_argument("--json", action="store_true")
+
+    cards = sub.add_parser("cards", help="card set tools")
+    cards_sub = cards.add_subparsers(dest="cards_command", required=True)
+    listing = cards_sub.add_parser("list", help="list the test cards")
+    listing.add_argument("--cards", type=Path)
+    listing.add_argument("--json", action="store_true")
+    return parser
+
+
+# -- commands ----------------------------------------------------------------------------
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    workdir: Path = args.workdir or Path(tempfile.mkdtemp(prefix="tpesim-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    _configure_logging(workdir / "tpesim.log", args.verbose)
+    config = DemoConfig(
+        terminals=args.terminals,
+        transactions=args.transactions,
+        seed=args.seed,
+        broker=args.broker,
+        broker_kind=args.broker_kind,
+        timeout_s=args.timeout,
+        workdir=workdir,
+    )
+    if not args.json:
+        print(f"tpesim demo: seed {args.seed}, {args.terminals} terminals, "
+              f"{args.transactions} purchases", file=sys.stderr)
+    result = await run_demo(config, progress=ProgressLine(args.transactions))
+    if args.json:
+        print(json.dumps(result.summary(), ensure_ascii=False))
+    else:
+        sample = next((o for o in result.outcomes if o.approved), None)
+        if sample is not None:
+            print("\nA receipt, as printed:\n" + sample.receipt)
+        print(render_summary(result))
+    return 0 if result.ledger.ok else 1
+
+
+async def _switch(args: argparse.Namespace) -> int:
+    _configure_logging(None, verbose=True)
+    cards = load_card_set(args.cards)
+    registry = Registry.load(args.registry)
+    async with running_switch(broker=args.broker, db_path=args.db, cards=cards,
+                              registry=registry, magic=magic_amounts(),
+                              client_id=args.client_id):
+        log.info("switch ready on %s, ledger %s (Ctrl-C to stop)", args.broker, args.db)
+        await asyncio.Event().wait()
+    return 0
+
+
+def _presented_card(args: argparse.Namespace, cards: CardSet) -> CardPresentation:
+    if args.card:
+        try:
+            card: Card = cards.card(args.card)
+        except KeyError as error:
+            raise CliError(str(error.args[0])) from None
+        return CardPresentation.from_card(card, cards)
+    if args.pan:
+        if not args.expiry or len(args.expiry) != 4 or not args.expiry.isdigit():
+            raise CliError("--pan needs --expiry YYMM")
+        return CardPresentation(pan=args.pan, expiry=args.expiry)
+    raise CliError("a single purchase needs --card ID or --pan PAN --expiry YYMM")
+
+
+def _profiles(args: argparse.Namespace, registry: Registry) -> list[TerminalProfile]:
+    if args.tid:
+        found = [registry.get(tid) for tid in args.tid]
+        missing = [tid for tid, p in zip(args.tid, found, strict=True) if p is None]
+        if missing:
+            raise CliError(f"unknown terminal id(s): {', '.join(missing)}")
+        return [p for p in found if p is not None]
+    return registry.fleet(args.terminals or 1)
+
+
+async def _terminal(args: argparse.Namespace) -> int:
+    _configure_logging(None, args.verbose)
+    cards = load_card_set(args.cards)
+    registry = Registry.load(args.registry)
+    profiles = _profiles(args, registry)
+    from switch.clock import SystemClock  # noqa: PLC0415
+
+    clock = SystemClock()
+    if args.amount is not None:
+        card = _presented_card(args, cards)
+        profile = profiles[0]
+        try:
+            from cards.currency import parse_amount  # noqa: PLC0415
+
+            amount = parse_amount(args.amount, profile.currency)
+        except ValueError as error:
+            raise CliError(f"--amount: {error}") from None
+        async with connected_fleet([profile], args.broker, clock=clock,
+                                   timeout_s=args.timeout) as terminals:
+            outcome = await terminals[profile.tid].purchase(card, amount)
+        if args.json:
+            print(json.dumps(outcome_record(0, outcome), ensure_ascii=False))
+        else:
+            print(outcome.receipt)
+        return 0
+    plan = plan_traffic(seed=args.seed, count=args.transactions, fleet=profiles, cards=cards,
+                        magic=magic_amounts(), today=clock.now().date())
+    async with connected_fleet(profiles, args.broker, clock=clock,
+                               timeout_s=args.timeout) as terminals:
+        run = await run_plan(plan, terminals, cards, progress=ProgressLine(len(plan)))
+    for index, outcome in enumerate(run.outcomes):
+        if args.json:
+            print(json.dumps(outcome_record(index, outcome), ensure_ascii=False))
+    if not args.json:
+        counts: dict[str, int] = {}
+        for outcome in run.outcomes:
+            counts[outcome.verdict] = counts.get(outcome.verdict, 0) + 1
+        print(" ".join(f"{code}:{n}" for code, n in sorted(counts.items())))
+    return 0
+
+
+def _ledger_check(args: argparse.Namespace) -> int:
+    try:
+        report = check_ledger(args.db)
+    except FileNotFoundError as error:
+        raise CliError(str(error)) from None
+    if args.json:
+        print(json.dumps(report.as_dict() | {"ok": report.ok, "problems": report.problems}))
+    else:
+        print(report.render())
+    return 0 if report.ok else 1
+
+
+def _cards_list(args: argparse.Namespace) -> int:
+    cards = load_card_set(args.cards)
+    if args.json:
+        rows = [c.model_dump(mode="json", exclude_none=True) for c in cards.cards]
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+    else:
+        print(render_cards(cards))
+    return 0
+
+
+async def _cancellable(coro: Coroutine[Any, Any, int]) -> int:
+    """Run ``coro``; SIGINT/SIGTERM cancel it cleanly (exit status 0 for a server)."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: task.cancel() if task else None)
+    try:
+        return await coro
+    except asyncio.CancelledError:
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``tpesim`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            return asyncio.run(_cancellable(_demo(args)))
+        if args.command == "switch":
+            return asyncio.run(_cancellable(_switch(args)))
+        if args.command == "terminal":
+            return asyncio.run(_cancellable(_terminal(args)))
+        if args.command == "ledger":
+            return _ledger_check(args)
+        return _cards_list(args)
+    except (CliError, CardSetError, RegistryError, BrokerError, TransportError, TerminalError,
+            FileExistsError) as error:
+        print(f"tpesim: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""``tpesim demo``: broker, switch and a fleet of terminals running a seeded stream of purchases.
+
+Everything a run writes goes to its work directory: the ledger (``ledger.db``), receipts per
+terminal, ``outcomes.jsonl`` (masked PANs) and ``tpesim.log``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cards.catalog import CardSet, default_card_set
+from switch.clock import Clock, SystemClock
+from switch.ledger.check import LedgerReport, check_ledger
+from switch.magic import magic_amounts
+from switch.processor import SwitchStats
+from switch.registry import Registry, default_registry
+from switch.service import running_switch
+from switch.transport.base import BrokerUrl
+from terminal.shell import TransactionOutcome
+from terminal.traffic import plan_traffic
+from tpesim.broker import BrokerKind, running_broker
+from tpesim.fleet import Progress, connected_fleet, run_plan
+
+__all__ = ["DemoConfig", "DemoResult", "outcome_record", "run_demo"]
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Options of one demo run (the CLI flags)."""
+
+    terminals: int = 10
+    transactions: int = 300
+    seed: int = 7
+    broker: BrokerUrl | None = None
+    broker_kind: BrokerKind = "auto"
+    timeout_s: float = 3.0
+    workdir: Path | None = None
+
+
+@dataclass
+class DemoResult:
+    """What a demo run produced."""
+
+    config: DemoConfig
+    workdir: Path
+    broker_kind: str
+    broker_url: BrokerUrl
+    outcomes: list[TransactionOutcome]
+    ledger: LedgerReport
+    switch_stats: SwitchStats
+    elapsed_s: float
+    late_responses: int = 0
+    unresolved_reversals: int = 0
+    responses: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def approved(self) -> int:
+        return sum(1 for o in self.outcomes if o.approved)
+
+    @property
+    def timeouts(self) -> int:
+        return sum(1 for o in self.outcomes if o.response_code is None)
+
+    @property
+    def outcome_digest(self) -> str:
+        """SHA-256 over the per-transaction verdicts: equal digests ⇒ identical outcomes."""
+        text = "\n".join(
+            f"{o.tid} {o.card_id} {o.amount} {o.verdict} {o.reversal}" for o in self.outcomes
+        )
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def summary(self) -> dict[str, Any]:
+        """The ``--json`` object."""
+        return {
+            "transactions": len(self.outcomes),
+            "approved": self.approved,
+            "responses": dict(sorted(self.responses.items())),
+            "timeouts": self.timeouts,
+            "reversals": {
+                "sent": sum(1 for o in self.outcomes if o.reversal),
+                "unresolved": self.unresolved_reversals,
+            },
+            "ledger": self.ledger.as_dict() | {"ok": self.ledger.ok},
+            "seed": self.config.seed,
+            "terminals": self.config.terminals,
+            "broker": self.broker_kind,
+            "elapsed_s": round(self.elapsed_s, 2),
+            "outcome_digest": self.outcome_digest,
+            "workdir": str(self.workdir),
+        }
+
+
+def outcome_record(index: int, outcome: TransactionOutcome) -> dict[str, Any]:
+    """One line of ``outcomes.jsonl``: what happened to purchase ``index`` (PAN masked)."""
+    return {
+        "n": index,
+        "tid": outcome.tid,
+        "stan": outcome.stan,
+        "de7": outcome.transmission_time,
+        "card": outcome.card_id,
+        "pan": outcome.masked_pan,
+        "amount": outcome.amount,
+        "currency": outcome.currency,
+        "response": outcome.verdict,
+        "rrn": outcome.rrn,
+        "reversal": outcome.reversal,
+        "latency_ms": round(outcome.latency_ms, 2),
+    }
+
+
+def _write_artifacts(workdir: Path, outcomes: list[TransactionOutcome]) -> None:
+    receipts = workdir / "receipts"
+    receipts.mkdir(exist_ok=True)
+    by_terminal: dict[str, list[str]] = {}
+    for outcome in outcomes:
+        by_terminal.setdefault(outcome.tid, []).append(outcome.receipt)
+    for tid, texts in by_terminal.items():
+        (receipts / f"{tid}.txt").write_text("\n\n".join(texts) + "\n", encoding="utf-8")
+    with (workdir / "outcomes.jsonl").open("w", encoding="utf-8") as out:
+        for index, outcome in enumerate(outcomes):
+            out.write(json.dumps(outcome_record(index, outcome), ensure_ascii=False) + "\n")
+
+
+async def run_demo(
+    config: DemoConfig,
+    *,
+    cards: CardSet | None = None,
+    registry: Registry | None = None,
+    clock: Clock | None = None,
+    progress: Progress | None = None,
+    on_broker: Any = None,
+) -> DemoResult:
+    """Run the whole demo and check the ledger; ``on_broker(handle)`` sees the broker first."""
+    cards = cards or default_card_set()
+    registry = registry or default_registry()
+    clock = clock or SystemClock()
+    workdir = config.workdir or Path(tempfile.mkdtemp(prefix="tpesim-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    db_path = workdir / "ledger.db"
+    if db_path.exists():
+        raise FileExistsError(f"{db_path} exists: give the demo an empty work directory")
+    fleet = registry.fleet(config.terminals)
+    magic = magic_amounts()
+    plan = plan_traffic(seed=config.seed, count=config.transactions, fleet=fleet, cards=cards,
+                        magic=magic, today=clock.now().date())
+    started = time.perf_counter()
+
+    async def with_broker(url: BrokerUrl, kind: str) -> DemoResult:
+        async with running_switch(broker=url, db_path=db_path, cards=cards, registry=registry,
+                                  clock=clock, magic=magic) as switch:
+            async with connected_fleet(fleet, url, clock=clock,
+                                       timeout_s=config.timeout_s) as terminals:
+                run = await run_plan(plan, terminals, cards, progress=progress)
+                late = sum(t.stats.late_responses for t in terminals.values())
+                unresolved = sum(t.stats.reversals_unresolved for t in terminals.values())
+            stats = switch.processor.stats
+        elapsed = time.perf_counter() - started
+        report = await asyncio.to_thread(check_ledger, db_path)
+        _write_artifacts(workdir, run.outcomes)
+        return DemoResult(
+            config=config,
+            workdir=workdir,
+            broker_kind=kind,
+            broker_url=url,
+            outcomes=run.outcomes,
+            ledger=report,
+            switch_stats=stats,
+            elapsed_s=elapsed,
+            late_responses=late,
+            unresolved_reversals=unresolved,
+            responses=dict(Counter(o.response_code for o in run.outcomes if o.response_code)),
+        )
+
+    if config.broker is not None:
+        return await with_broker(config.broker, "external")
+    async with running_broker(config.broker_kind, workdir) as handle:
+        if on_broker is not None:
+            on_broker(handle)
+        return await with_broker(handle.url, handle.kind)

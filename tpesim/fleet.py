@@ -1,0 +1,92 @@
+"""Run a traffic plan over a fleet of connected terminals.
+
+Each terminal works through its own purchases in plan order, one at a time. Purchases on the
+same cardholder account also run in plan order (a purchase waits for the account's previous
+one), so balances and daily limits evolve identically on every run with the same seed, however
+the network interleaves terminals. No deadlock: the earliest unfinished purchase of the plan
+never waits on anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from cards.catalog import CardSet
+from switch.clock import Clock
+from switch.registry import TerminalProfile
+from switch.transport.base import BrokerUrl
+from terminal.builder import CardPresentation
+from terminal.shell import Terminal, TransactionOutcome
+from terminal.traffic import PlannedPurchase
+
+__all__ = ["FleetRun", "connected_fleet", "run_plan"]
+
+Progress = Callable[[int, TransactionOutcome], None]
+
+
+@dataclass
+class FleetRun:
+    """The outcomes of a plan, in plan order."""
+
+    outcomes: list[TransactionOutcome]
+
+
+@contextlib.asynccontextmanager
+async def connected_fleet(
+    profiles: list[TerminalProfile],
+    broker: BrokerUrl,
+    *,
+    clock: Clock,
+    timeout_s: float,
+) -> AsyncIterator[dict[str, Terminal]]:
+    """Connect and sign on every terminal (concurrently); disconnect them all on exit."""
+    async with contextlib.AsyncExitStack() as stack:
+        terminals = [Terminal(p, broker, clock=clock, timeout_s=timeout_s) for p in profiles]
+        async with asyncio.TaskGroup() as group:
+            for terminal in terminals:
+                group.create_task(stack.enter_async_context(terminal), name=f"connect-{terminal.tid}")
+        yield {t.tid: t for t in terminals}
+
+
+async def run_plan(
+    plan: list[PlannedPurchase],
+    terminals: dict[str, Terminal],
+    cards: CardSet,
+    *,
+    progress: Progress | None = None,
+) -> FleetRun:
+    """Run every planned purchase and return the outcomes in plan order."""
+    done = [asyncio.Event() for _ in plan]
+    after: list[int | None] = []
+    last_on_account: dict[str, int] = {}
+    for item in plan:
+        account = cards.card(item.card_id).account
+        after.append(last_on_account.get(account))
+        last_on_account[account] = item.index
+    queues: dict[str, list[PlannedPurchase]] = {tid: [] for tid in terminals}
+    for item in plan:
+        queues[item.tid].append(item)
+    outcomes: list[TransactionOutcome | None] = [None] * len(plan)
+    finished = 0
+
+    async def work(terminal: Terminal, items: list[PlannedPurchase]) -> None:
+        nonlocal finished
+        for item in items:
+            previous = after[item.index]
+            if previous is not None:
+                await done[previous].wait()
+            card = CardPresentation.from_card(cards.card(item.card_id), cards)
+            outcome = await terminal.purchase(card, item.amount)
+            outcomes[item.index] = outcome
+            done[item.index].set()
+            finished += 1
+            if progress is not None:
+                progress(finished, outcome)
+
+    async with asyncio.TaskGroup() as group:
+        for tid, items in queues.items():
+            group.create_task(work(terminals[tid], items), name=f"traffic-{tid}")
+    return FleetRun([o for o in outcomes if o is not None])

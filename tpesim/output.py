@@ -1,0 +1,87 @@
+"""Human-readable output of the CLI: progress line, summary table, card list."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from cards.catalog import CardSet
+from cards.currency import currency, format_amount
+from switch.protocol.codes import describe
+from terminal.shell import TransactionOutcome
+from tpesim.demo import DemoResult
+
+__all__ = ["ProgressLine", "render_cards", "render_summary"]
+
+
+class ProgressLine:
+    """``[#####.....] 150/300  00:120 51:9 …`` on stderr, redrawn in place on a terminal."""
+
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+        self.total = max(total, 1)
+        self.stream = stream or sys.stderr
+        self.counts: dict[str, int] = {}
+        self.tty = self.stream.isatty()
+        self._last_decile = -1
+
+    def __call__(self, finished: int, outcome: TransactionOutcome) -> None:
+        self.counts[outcome.verdict] = self.counts.get(outcome.verdict, 0) + 1
+        decile = finished * 10 // self.total
+        if not self.tty and decile == self._last_decile and finished != self.total:
+            return
+        self._last_decile = decile
+        filled = finished * 20 // self.total
+        codes = " ".join(f"{code}:{n}" for code, n in sorted(self.counts.items()))
+        line = f"[{'#' * filled}{'.' * (20 - filled)}] {finished}/{self.total}  {codes}"
+        end = "\n" if finished == self.total or not self.tty else ""
+        self.stream.write(("\r" if self.tty else "") + line + end)
+        self.stream.flush()
+
+
+def render_summary(result: DemoResult) -> str:
+    """The table printed at the end of ``tpesim demo``."""
+    lines = [
+        "",
+        f"{'Response':<9} {'Count':>6}  Meaning",
+        f"{'-' * 9} {'-' * 6}  {'-' * 52}",
+    ]
+    for code, count in sorted(result.responses.items()):
+        info = describe(code)
+        lines.append(f"{code:<9} {count:>6}  {info.en} / {info.fr}")
+    if result.timeouts:
+        unresolved = result.unresolved_reversals
+        note = "reversed with 0400" + (f", {unresolved} unresolved" if unresolved else "")
+        lines.append(f"{'timeout':<9} {result.timeouts:>6}  no response in time: {note}")
+    report = result.ledger
+    stats = result.switch_stats
+    verdict = "check passed" if report.ok else "CHECK FAILED"
+    rate = len(result.outcomes) / result.elapsed_s if result.elapsed_s else 0.0
+    lines += [
+        "",
+        f"Ledger:  {'balanced' if report.balanced else 'NOT BALANCED'}, "
+        f"{report.negative_accounts} negative accounts, {report.postings} postings "
+        f"({report.approvals} approvals, {report.reversals} reversals) - {verdict}",
+    ]
+    lines += [f"         {problem}" for problem in report.problems]
+    lines += [
+        f"Switch:  {sum(stats.requests.values())} requests, {stats.duplicates} duplicates, "
+        f"{stats.format_errors} format errors, {result.late_responses} late responses",
+        f"Run:     {len(result.outcomes)} purchases in {result.elapsed_s:.1f} s "
+        f"({rate:.0f}/s), seed {result.config.seed}, broker {result.broker_kind} "
+        f"{result.broker_url}",
+        f"Files:   {result.workdir} (ledger.db, receipts/, outcomes.jsonl, tpesim.log)",
+    ]
+    return "\n".join(lines)
+
+
+def render_cards(cards: CardSet) -> str:
+    """The card set as a table. Test-card PANs are printed whole: integrators type them in."""
+    lines = [f"{'Card':<20} {'PAN':<20} {'Product':<14} {'Expiry':<8} {'Status':<20} Balance"]
+    for card in cards.cards:
+        account = cards.accounts[card.account]
+        balance = format_amount(account.balance, currency(account.currency))
+        lines.append(
+            f"{card.id:<20} {card.pan:<20} {card.product:<14} {card.expiry:<8} "
+            f"{card.status.value:<20} {balance}"
+        )
+    return "\n".join(lines)
