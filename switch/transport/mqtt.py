@@ -22,8 +22,33 @@ __all__ = ["MqttTransport"]
 
 log = logging.getLogger(__name__)
 
-_UNSUPPORTED_PROTOCOL = {1, 132}  # 3.1.1 CONNACK 1 / MQTT 5 reason code 0x84
+_UNSUPPORTED_PROTOCOL = (1, 132)  # 3.1.1 CONNACK 1 / MQTT 5 reason code 0x84
 _SESSION_EXPIRY_S = 3600
+_protocol_of: dict[BrokerUrl, int] = {}
+
+
+async def _broker_protocol(url: BrokerUrl) -> int:
+    """5 if the broker at ``url`` accepts MQTT 5, else 4 (3.1.1); probed once per URL.
+
+    The probe carries no Will: some 3.1.1-only brokers (amqtt) misread an MQTT 5 CONNECT that
+    has one and hang instead of refusing it.
+    """
+    known = _protocol_of.get(url)
+    if known is not None:
+        return known
+    probe = aiomqtt.Client(url.host, url.port, protocol=aiomqtt.ProtocolVersion.V5, timeout=10)
+    try:
+        async with probe:
+            version = 5
+    except aiomqtt.MqttCodeError as exc:
+        if getattr(exc.rc, "value", exc.rc) not in _UNSUPPORTED_PROTOCOL:
+            raise TransportError(f"cannot connect to {url}: {exc}") from None
+        version = 4
+    except aiomqtt.MqttError as exc:
+        raise TransportError(f"cannot connect to {url}: {exc}") from None
+    log.debug("%s speaks MQTT %s", url, "5" if version == 5 else "3.1.1")
+    _protocol_of[url] = version
+    return version
 
 
 class MqttTransport:
@@ -90,29 +115,20 @@ class MqttTransport:
         return aiomqtt.Client(**common, clean_session=not self._persistent)  # type: ignore[arg-type]
 
     async def __aenter__(self) -> Self:
-        versions = [aiomqtt.ProtocolVersion.V5, aiomqtt.ProtocolVersion.V311]
-        if self._wanted_protocol == 4:
-            versions = [aiomqtt.ProtocolVersion.V311]
-        elif self._wanted_protocol == 5:
-            versions = [aiomqtt.ProtocolVersion.V5]
-        last_error: Exception | None = None
-        for version in versions:
-            client = self._make_client(version)
-            try:
-                await client.__aenter__()
-            except aiomqtt.MqttCodeError as exc:
-                last_error = exc
-                if exc.rc in _UNSUPPORTED_PROTOCOL and version is not versions[-1]:
-                    log.debug("%s: broker refused MQTT %s; trying 3.1.1", self.url, version)
-                    continue
-                break
-            except aiomqtt.MqttError as exc:
-                last_error = exc
-                break
-            self._client = client
-            self._version = 5 if version == aiomqtt.ProtocolVersion.V5 else 4
-            return self
-        raise TransportError(f"cannot connect to {self.url} as {self.client_id}: {last_error}")
+        version = {4: aiomqtt.ProtocolVersion.V311, 5: aiomqtt.ProtocolVersion.V5}.get(
+            self._wanted_protocol or await _broker_protocol(self.url)
+        )
+        assert version is not None
+        client = self._make_client(version)
+        try:
+            await client.__aenter__()
+        except aiomqtt.MqttError as exc:
+            _protocol_of.pop(self.url, None)  # the next attempt probes again
+            raise TransportError(f"cannot connect to {self.url} as {self.client_id}: {exc}"
+                                 ) from None
+        self._client = client
+        self._version = 5 if version == aiomqtt.ProtocolVersion.V5 else 4
+        return self
 
     async def __aexit__(
         self,

@@ -1,0 +1,87 @@
+"""The demo end to end over real brokers: outcomes, ledger, determinism, CLI contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MosquittoProcess
+from tests.ledger_assertions import assert_outcomes_match_ledger, net_postings
+from tpesim.demo import DemoConfig, run_demo
+
+pytestmark = pytest.mark.integration
+
+# Every response code the shipped card set produces at POS terminals (docs/test-cards.md).
+CARD_SET_CODES = {"00", "13", "14", "41", "43", "51", "54", "57", "61", "62", "75"}
+
+
+async def test_demo_over_mosquitto_is_deterministic(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """Two runs with the same seed give identical per-transaction outcomes; the ledger balances."""
+    results = []
+    for run in ("first", "second"):
+        config = DemoConfig(terminals=6, transactions=120, seed=11, broker=mosquitto.url,
+                            timeout_s=2.0, workdir=tmp_path / run)
+        results.append(await run_demo(config))
+    first, second = results
+    assert [o.verdict for o in first.outcomes] == [o.verdict for o in second.outcomes]
+    assert [(o.tid, o.card_id, o.amount) for o in first.outcomes] == [
+        (o.tid, o.card_id, o.amount) for o in second.outcomes
+    ]
+    assert first.outcome_digest == second.outcome_digest
+    for result in results:
+        assert result.ledger.ok, result.ledger.render()
+        assert_outcomes_match_ledger(result.workdir / "ledger.db", result.outcomes)
+    third = await run_demo(DemoConfig(terminals=6, transactions=120, seed=12,
+                                      broker=mosquitto.url, timeout_s=2.0,
+                                      workdir=tmp_path / "other-seed"))
+    assert third.outcome_digest != first.outcome_digest
+
+
+def test_cli_demo_json_contract(tmp_path: Path) -> None:
+    """`tpesim demo --transactions 300 --terminals 10 --seed 7 --json` under 60 s, all codes."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "tpesim", "demo", "--transactions", "300", "--terminals", "10",
+         "--seed", "7", "--json", "--workdir", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    summary = json.loads(completed.stdout)
+    assert summary["transactions"] == 300
+    assert summary["seed"] == 7
+    assert summary["broker"] == "mosquitto"
+    assert summary["elapsed_s"] < 60
+    assert set(summary["responses"]) >= CARD_SET_CODES
+    assert summary["approved"] == summary["responses"]["00"]
+    assert summary["ledger"]["balanced"] is True
+    assert summary["ledger"]["negative_accounts"] == 0
+    assert summary["ledger"]["ok"] is True
+    assert summary["ledger"]["postings"] >= summary["approved"]
+    assert summary["timeouts"] >= 1
+    assert summary["reversals"]["unresolved"] == 0
+    # Per transaction: what each terminal saw matches the ledger the run left behind.
+    workdir = Path(summary["workdir"])
+    postings = net_postings(workdir / "ledger.db")
+    lines = (workdir / "outcomes.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 300
+    for record in records:
+        standing = postings.get((record["tid"], record["stan"], record["de7"]), False)
+        assert standing is (record["response"] == "00"), record
+
+
+async def test_demo_over_amqtt_fallback(tmp_path: Path) -> None:
+    """The in-process amqtt broker (MQTT 3.1.1 only) carries the same demo."""
+    config = DemoConfig(terminals=4, transactions=50, seed=3, broker_kind="amqtt",
+                        timeout_s=3.0, workdir=tmp_path / "amqtt")
+    result = await run_demo(config)
+    assert result.broker_kind == "amqtt"
+    assert result.approved > 0
+    assert result.ledger.ok, result.ledger.render()
+    assert_outcomes_match_ledger(result.workdir / "ledger.db", result.outcomes)
+    assert len(result.outcomes) == 50
