@@ -1,0 +1,161 @@
+"""The switch under bad input and under kill -9, against a real Mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from cards.catalog import default_card_set
+from switch.clock import SystemClock
+from switch.ledger.check import check_ledger
+from switch.magic import magic_amounts
+from switch.protocol import topics
+from switch.registry import default_registry
+from switch.service import running_switch
+from switch.transport.base import BrokerUrl, Inbound
+from switch.transport.mqtt import MqttTransport
+from terminal.builder import CardPresentation
+from terminal.traffic import plan_traffic
+from tests.conftest import MosquittoProcess
+from tests.ledger_assertions import assert_outcomes_match_ledger
+from tpesim.fleet import connected_fleet, run_plan
+
+pytestmark = pytest.mark.integration
+
+CARDS = default_card_set()
+REGISTRY = default_registry()
+
+
+@asynccontextmanager
+async def observer(url: BrokerUrl, *filters: str) -> AsyncIterator[
+    tuple[MqttTransport, asyncio.Queue[Inbound]]
+]:
+    """An MQTT client that queues everything published on ``filters``."""
+    queue: asyncio.Queue[Inbound] = asyncio.Queue()
+    async with MqttTransport(url, client_id=f"observer-{os.getpid()}-{id(queue)}") as client:
+        for topic_filter in filters:
+            await client.subscribe(topic_filter)
+
+        async def pump() -> None:
+            async for message in client.messages():
+                await queue.put(message)
+
+        task = asyncio.create_task(pump())
+        try:
+            yield client, queue
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+
+async def next_on(queue: asyncio.Queue[Inbound], topic: str, timeout: float = 10) -> Inbound:
+    async with asyncio.timeout(timeout):
+        while True:
+            message = await queue.get()
+            if message.topic == topic:
+                return message
+
+
+async def test_bad_input_gets_format_error_and_switch_keeps_serving(
+    mosquitto: MosquittoProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Malformed requests get DE39 30 on the sender's topic; unattributable ones are dropped."""
+    tid = "DZAL0001"
+    pan = CARDS.card("EDH-VALID").pan
+    async with running_switch(broker=mosquitto.url, db_path=tmp_path / "ledger.db",
+                              cards=CARDS, registry=REGISTRY,
+                              magic=magic_amounts()) as switch:
+        async with observer(mosquitto.url, "tpe/+/resp") as (client, responses):
+            # Not JSON at all, with a PAN inside: answered 0210/30, logged masked.
+            await client.publish(topics.request(tid), f"garbage {pan} {{".encode())
+            reply = json.loads((await next_on(responses, topics.response(tid))).payload)
+            assert (reply["mti"], reply["39"], reply["41"]) == ("0210", "30", tid)
+            # A sign-on with a broken field: answered 0810/30 naming the field, STAN echoed.
+            bad_sign_on = {"mti": "0800", "7": "1399999999", "11": "000123", "41": tid,
+                           "70": "001"}
+            await client.publish(topics.request(tid), json.dumps(bad_sign_on).encode())
+            reply = json.loads((await next_on(responses, topics.response(tid))).payload)
+            assert (reply["mti"], reply["39"], reply["11"], reply["44"]) == (
+                "0810", "30", "000123", "format error: DE7")
+            # A purchase whose DE41 contradicts the topic: 30 on the topic's terminal.
+            await client.publish(topics.request(tid), json.dumps({"mti": "0200", "41": "DZOR0001"}
+                                                                 ).encode())
+            reply = json.loads((await next_on(responses, topics.response(tid))).payload)
+            assert (reply["mti"], reply["39"]) == ("0210", "30")
+            # No terminal id in the topic: counted and dropped, nobody answered.
+            await client.publish("tpe/not-a-tid/req", b"{}")
+            await client.publish("tpe/dzal0001/req", b"{}")
+        async with connected_fleet([REGISTRY.get(tid)], mosquitto.url,  # type: ignore[list-item]
+                                   clock=SystemClock(), timeout_s=5) as terminals:
+            outcome = await terminals[tid].purchase(
+                CardPresentation.from_card(CARDS.card("EDH-VALID"), CARDS), 150_000)
+        assert outcome.approved
+        stats = switch.processor.stats
+        assert stats.format_errors == 3
+        assert stats.unattributed == 2
+    assert pan not in caplog.text
+    assert "628058******7215" in caplog.text
+    assert check_ledger(tmp_path / "ledger.db").ok
+
+
+async def _start_switch(url: BrokerUrl, db: Path, log: Path) -> asyncio.subprocess.Process:
+    """`tpesim switch` as a child process, its log appended to ``log``."""
+    with log.open("ab") as stderr:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tpesim", "switch", "--broker", str(url), "--db", str(db),
+            stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
+        )
+
+
+async def test_kill_switch_mid_run_loses_no_approval(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """kill -9 the switch mid-burst and restart it: every 00 a terminal got is posted."""
+    db = tmp_path / "ledger.db"
+    log = tmp_path / "switch.log"
+    fleet = REGISTRY.fleet(4)
+    plan = plan_traffic(seed=5, count=80, fleet=fleet, cards=CARDS, magic=None,
+                        today=datetime.now(UTC).date())
+    async with observer(mosquitto.url, topics.SWITCH_STATUS) as (_, status):
+        switch = await _start_switch(mosquitto.url, db, log)
+        assert (await next_on(status, topics.SWITCH_STATUS, 30)).payload == b"online"
+        halfway = asyncio.Event()
+
+        def progress(finished: int, _: object) -> None:
+            if finished == 25:
+                halfway.set()
+
+        async def chaos() -> None:
+            await halfway.wait()
+            os.kill(switch.pid, signal.SIGKILL)
+            await switch.wait()
+            assert (await next_on(status, topics.SWITCH_STATUS)).payload == b"offline"
+            restarted = await _start_switch(mosquitto.url, db, log)
+            assert (await next_on(status, topics.SWITCH_STATUS, 30)).payload == b"online"
+            restarted_holder.append(restarted)
+
+        restarted_holder: list[asyncio.subprocess.Process] = []
+        async with connected_fleet(fleet, mosquitto.url, clock=SystemClock(),
+                                   timeout_s=2.0) as terminals:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(chaos())
+                run = await run_plan(plan, terminals, CARDS, progress=progress)
+        (restarted,) = restarted_holder
+        restarted.send_signal(signal.SIGTERM)
+        assert await restarted.wait() == 0
+    assert switch.returncode == -signal.SIGKILL
+    assert len(run.outcomes) == 80
+    assert sum(o.approved for o in run.outcomes) > 40
+    report = check_ledger(db)
+    assert report.ok, report.render()
+    assert_outcomes_match_ledger(db, run.outcomes)
