@@ -34,5 +34,5 @@ def luhn_check_digit(partial_pan: str) -> str:
 
 
 def is_valid_pan_format(pan: str) -> bool:
-    """True for 12 to 19 ASCII digits (ISO/IEC 7812 length), whatever the check digit."""
-    return pan.isascii() and pan.isdigit() and 12 <= len(pan) <= 19
+    """True for 13 to 19 ASCII digits (the PAN lengths tpesim accepts), whatever the check digit."""
+    return pan.isascii() and pan.isdigit() and 13 <= len(pan) <= 19

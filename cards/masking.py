@@ -7,8 +7,9 @@ import re
 
 __all__ = ["PanMaskingFilter", "mask_pan", "mask_pans_in_text"]
 
-# A run of 12 to 19 digits not glued to other digits: anything that may be a PAN.
-_PAN_LIKE = re.compile(r"(?<!\d)\d{12,19}(?!\d)")
+# A run of 13 to 19 digits not glued to other digits: anything that may be a PAN. Shorter
+# runs are left alone: RRNs (DE37) and amounts (DE4) are 12 digits.
+_PAN_LIKE = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
 
 
 def mask_pan(pan: str) -> str:

@@ -116,7 +116,7 @@ class Card(_Record):
     @model_validator(mode="after")
     def _pan_is_digits(self) -> Card:
         if not is_valid_pan_format(self.pan):
-            raise ValueError(f"card {self.id}: a PAN is 12 to 19 digits")
+            raise ValueError(f"card {self.id}: a PAN is 13 to 19 digits")
         return self
 
     @property

@@ -8,6 +8,7 @@ with DE39 30 on the sender's response topic.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -74,12 +75,20 @@ def encode(message: BaseModel) -> bytes:
     return message.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 
+_MTI_TEXT = re.compile(rb'"mti"\s*:\s*"([0-9]{4})"')
+_STAN_TEXT = re.compile(rb'"11"\s*:\s*"?([0-9]{6})\b')
+
+
 def _salvage(payload: bytes) -> tuple[str | None, int | None]:
-    """Best-effort MTI and STAN from a payload that failed validation."""
+    """Best-effort MTI and STAN from a payload that failed validation, so the sender can
+    match the format-error response to its request (even when the JSON is cut short)."""
     try:
         raw: Any = json.loads(payload)
     except (ValueError, UnicodeDecodeError):
-        return None, None
+        mti = _MTI_TEXT.search(payload)
+        stan = _STAN_TEXT.search(payload)
+        return (mti.group(1).decode() if mti else None,
+                int(stan.group(1)) if stan else None)
     if not isinstance(raw, dict):
         return None, None
     mti = raw.get("mti") if isinstance(raw.get("mti"), str) else None

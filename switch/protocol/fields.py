@@ -97,8 +97,8 @@ def format_transmission_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%m%d%H%M%S")
 
 
-# DE2: 12 to 19 digits. A PAN failing Luhn is well-formed: the issuer declines it with 14.
-Pan = Annotated[str, StringConstraints(pattern=r"^[0-9]{12,19}$")]
+# DE2: 13 to 19 digits (shorter runs could not be told from RRNs and amounts in logs). A PAN failing Luhn is well-formed: the issuer declines it with 14.
+Pan = Annotated[str, StringConstraints(pattern=r"^[0-9]{13,19}$")]
 # DE3: transaction type (2) + from account (2) + to account (2); "000000" is a purchase.
 ProcessingCode = Annotated[str, _digits(6)]
 # DE4: amount in minor units of DE49's currency (n12).

@@ -1,0 +1,122 @@
+"""The authorization engine: one test per decision, in the engine's order of checks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from cards import default_card_set
+from switch import CardholderPosition, authorize, default_registry, magic_amounts
+from switch.protocol import FinancialRequest
+
+CARDS = default_card_set()
+REGISTRY = default_registry()
+NOW = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
+ALGIERS = REGISTRY.get("DZAL0001")
+TUNIS = REGISTRY.get("TNTU0001")
+RICH = CardholderPosition(available=10**9, spent_today=0)
+
+
+def purchase(card_id: str, amount: int = 150_000, **changes: object) -> FinancialRequest:
+    card = CARDS.card(card_id)
+    terminal = changes.pop("terminal", ALGIERS)
+    assert terminal is not None
+    fields: dict[str, object] = {
+        "transmission_time": "1123130000", "stan": 1, "terminal_id": terminal.tid,
+        "pan": card.pan, "processing_code": "000000", "amount": amount,
+        "local_time": "140000", "local_date": "1123", "expiry": card.presented_yymm,
+        "entry_mode": "051", "merchant_id": terminal.merchant.mid,
+        "currency": terminal.currency.numeric,
+    }
+    fields.update(changes)
+    return FinancialRequest.model_validate(fields)
+
+
+def decide(request: FinancialRequest, position: CardholderPosition | None = RICH,
+           *, signed_on: bool = True, terminal: object = "same") -> str:
+    profile = REGISTRY.get(request.terminal_id) if terminal == "same" else None
+    card = CARDS.issuer_card(request.pan)
+    return authorize(
+        request, terminal=profile, signed_on=signed_on, cards=CARDS,
+        position=position if card else None, now=NOW, magic=magic_amounts(),
+    ).code
+
+
+@pytest.mark.parametrize(
+    ("card_id", "code"),
+    [
+        ("EDH-VALID", "00"), ("CIB-VALID", "00"), ("EDH-WRONG-CVV2", "00"),
+        ("EDH-BLOCKED", "62"), ("EDH-NOT-ACTIVE", "62"), ("EDH-LOST", "41"),
+        ("EDH-STOLEN", "43"), ("EDH-WRONG-EXPIRY", "54"), ("EDH-EXPIRED", "54"),
+        ("EDH-UNKNOWN", "14"), ("EDH-LIMIT", "61"), ("EDH-PIN-TRIES", "75"),
+        ("EDH-NOT-AUTHORISED", "57"), ("CIB-LOST", "41"), ("CIB-EXPIRED", "54"),
+        ("CIB-UNKNOWN", "14"), ("CIB-PIN-TRIES", "75"), ("CIB-WRONG-EXPIRY", "54"),
+    ],
+)
+def test_satim_test_cards_at_an_algerian_terminal(card_id: str, code: str) -> None:
+    """Each certification card forces its documented response code."""
+    assert decide(purchase(card_id)) == code
+
+
+def test_floor_limit_card_passes_small_and_fails_large() -> None:
+    """EDH-FLOOR-LIMIT approves up to 1 000,00 DA and answers 61 above."""
+    assert decide(purchase("EDH-FLOOR-LIMIT", 100_000)) == "00"
+    assert decide(purchase("EDH-FLOOR-LIMIT", 100_001)) == "61"
+
+
+def test_balance_and_daily_limit() -> None:
+    """51 when the account is short; 61 when today's spending would pass the daily limit."""
+    assert decide(purchase("EDH-VALID", 5_000), CardholderPosition(4_999, 0)) == "51"
+    assert decide(purchase("EDH-VALID", 5_000), CardholderPosition(5_000, 0)) == "00"
+    assert decide(purchase("EDH-VALID", 5_000), CardholderPosition(10**9, 19_996_000)) == "61"
+    assert decide(purchase("EDH-VALID", 20_000_001)) == "61"
+
+
+def test_amount_rules() -> None:
+    """Zero and below-minimum amounts are 13; a currency other than the terminal's is 13."""
+    assert decide(purchase("EDH-VALID", 0)) == "13"
+    assert decide(purchase("EDH-VALID", 999)) == "13"
+    assert decide(purchase("EDH-VALID", currency="788")) == "13"
+
+
+def test_cross_border_rules() -> None:
+    """A domestic-only card abroad is 62; the CTI card at home in TND is approved."""
+    assert decide(purchase("TN-VALID")) == "62"
+    assert decide(purchase("EDH-VALID", terminal=TUNIS, amount=15_000)) == "62"
+    assert decide(purchase("TN-CTI", 12_345, terminal=TUNIS)) == "00"
+
+
+def test_terminal_rules() -> None:
+    """Unknown or not signed-on terminals, or a wrong MID, are 03; a non-purchase DE3 is 12."""
+    assert decide(purchase("EDH-VALID"), terminal=None) == "03"
+    assert decide(purchase("EDH-VALID"), signed_on=False) == "03"
+    assert decide(purchase("EDH-VALID", merchant_id="DZ0000000000999")) == "03"
+    assert decide(purchase("EDH-VALID", processing_code="310000")) == "12"
+
+
+def test_unknown_bin_is_no_such_issuer() -> None:
+    """A Luhn-valid PAN whose BIN no product owns gets 15."""
+    assert decide(purchase("EDH-VALID", pan="4111111111111111")) == "15"
+
+
+@pytest.mark.parametrize("ending", ["05", "51", "91", "96"])
+def test_magic_amounts_force_their_code(ending: str) -> None:
+    """77,xx DA answers xx for any card the issuer knows, even a rich valid one."""
+    amount = magic_amounts().amount_for(ending, ALGIERS.currency)  # type: ignore[union-attr]
+    assert amount == 7700 + int(ending)
+    assert decide(purchase("EDH-VALID", amount)) == ending
+
+
+def test_magic_no_response_still_decides() -> None:
+    """77,99 DA is authorized as usual but marked to get no answer."""
+    amount = magic_amounts().amount_for("99", ALGIERS.currency)  # type: ignore[union-attr]
+    request = purchase("EDH-VALID", amount)
+    decision = authorize(request, terminal=ALGIERS, signed_on=True, cards=CARDS,
+                         position=RICH, now=NOW, magic=magic_amounts())
+    assert (decision.code, decision.respond) == ("00", False)
+
+
+def test_tnd_magic_amount_has_three_decimals() -> None:
+    """In TND the magic amount is 77,0xx DT (77 051 millimes → 51)."""
+    assert magic_amounts().amount_for("51", TUNIS.currency) == 77_051  # type: ignore[union-attr]

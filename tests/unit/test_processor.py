@@ -1,0 +1,149 @@
+"""The switch's request processing on real SQLite, without a broker."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from cards import default_card_set
+from switch import ManualClock, Processor, default_registry, magic_amounts
+from switch.ledger import Ledger, check_ledger
+from switch.protocol import decode_response, encode, topics
+from terminal import CardPresentation, RequestBuilder
+
+CARDS = default_card_set()
+REGISTRY = default_registry()
+TID = "DZAL0001"
+TOPIC = topics.request(TID)
+
+
+@pytest.fixture
+async def processor(tmp_path: Path) -> AsyncIterator[Processor]:
+    clock = ManualClock(datetime(2026, 11, 23, 13, 0, tzinfo=UTC))
+    async with await Ledger.open(tmp_path / "ledger.db", CARDS, clock) as ledger:
+        yield Processor(ledger=ledger, cards=CARDS, registry=REGISTRY, clock=clock,
+                        magic=magic_amounts())
+
+
+def builder() -> RequestBuilder:
+    profile = REGISTRY.get(TID)
+    assert profile is not None
+    return RequestBuilder(profile)
+
+
+def card(card_id: str) -> CardPresentation:
+    return CardPresentation.from_card(CARDS.card(card_id), CARDS)
+
+
+async def answer(processor: Processor, payload: bytes) -> dict[str, str]:
+    reply = await processor.process(TOPIC, payload)
+    assert reply is not None
+    decode_response(reply.payload)  # every answer is a well-formed response
+    result: dict[str, str] = json.loads(reply.payload)
+    return result
+
+
+async def test_purchase_needs_sign_on_then_approves(processor: Processor) -> None:
+    """Before sign-on a purchase gets 03; after it, 00 with RRN and approval code."""
+    build = builder()
+    now = processor.clock.now()
+    assert (await answer(processor, encode(build.purchase(card("EDH-VALID"), 1_000, now))))[
+        "39"] == "03"
+    assert (await answer(processor, encode(build.sign_on(now))))["39"] == "00"
+    reply = await answer(processor, encode(build.purchase(card("EDH-VALID"), 150_000, now)))
+    assert reply["39"] == "00"
+    assert len(reply["37"]) == 12 and len(reply["38"]) == 6
+    assert await processor.ledger.available("CCP-0001001") == 15_000_000 - 150_000
+
+
+async def test_duplicate_replays_stored_response_without_second_posting(
+    processor: Processor,
+) -> None:
+    """The same request twice gets the same bytes back and moves money once; a reused key
+    with different content gets 94."""
+    build = builder()
+    now = processor.clock.now()
+    await processor.process(TOPIC, encode(build.sign_on(now)))
+    request = build.purchase(card("EDH-VALID"), 150_000, now)
+    first = await processor.process(TOPIC, encode(request))
+    second = await processor.process(TOPIC, encode(request))
+    assert first is not None and second is not None
+    assert first.payload == second.payload
+    assert await processor.ledger.available("CCP-0001001") == 15_000_000 - 150_000
+    assert processor.stats.duplicates == 1
+    changed = request.model_copy(update={"amount": 150_001})
+    assert (await answer(processor, encode(changed)))["39"] == "94"
+    assert await processor.ledger.available("CCP-0001001") == 15_000_000 - 150_000
+
+
+async def test_declines_are_stored_and_replayed_as_declines(processor: Processor) -> None:
+    """A decline replayed stays a decline (51 for an empty account)."""
+    build = builder()
+    now = processor.clock.now()
+    await processor.process(TOPIC, encode(build.sign_on(now)))
+    request = build.purchase(card("EDH-NO-FUNDS"), 150_000, now)
+    assert (await answer(processor, encode(request)))["39"] == "51"
+    assert (await answer(processor, encode(request)))["39"] == "51"
+    assert check_ledger(processor.ledger.path).postings == 0
+
+
+async def test_reversal_undoes_and_is_idempotent(processor: Processor) -> None:
+    """An 0400 voids the purchase once; repeating it changes nothing."""
+    build = builder()
+    now = processor.clock.now()
+    await processor.process(TOPIC, encode(build.sign_on(now)))
+    purchase = build.purchase(card("EDH-VALID"), 80_000, now)
+    await processor.process(TOPIC, encode(purchase))
+    reversal = build.reversal(purchase, now)
+    for _ in range(2):
+        assert (await answer(processor, encode(reversal)))["39"] == "00"
+    assert await processor.ledger.available("CCP-0001001") == 15_000_000
+    report = check_ledger(processor.ledger.path)
+    assert report.ok and report.reversals == 1
+
+
+async def test_reversal_before_its_original_blocks_the_original(processor: Processor) -> None:
+    """A reversal of an unknown original is stored and acknowledged; the late original is
+    then declined (12) and never posted."""
+    build = builder()
+    now = processor.clock.now()
+    await processor.process(TOPIC, encode(build.sign_on(now)))
+    purchase = build.purchase(card("EDH-VALID"), 80_000, now)
+    reply = await answer(processor, encode(build.reversal(purchase, now)))
+    assert (reply["39"], reply["44"]) == ("00", "original unknown; stored")
+    assert (await answer(processor, encode(purchase)))["39"] == "12"
+    assert await processor.ledger.available("CCP-0001001") == 15_000_000
+
+
+async def test_magic_no_response_posts_but_stays_silent(processor: Processor) -> None:
+    """77,99 DA is posted like any approval, and the reply is marked not to be sent."""
+    build = builder()
+    now = processor.clock.now()
+    await processor.process(TOPIC, encode(build.sign_on(now)))
+    reply = await processor.process(TOPIC, encode(build.purchase(card("EDH-VALID"), 7_799, now)))
+    assert reply is not None and not reply.send and reply.response_code == "00"
+    assert await processor.ledger.available("CCP-0001001") == 15_000_000 - 7_799
+
+
+async def test_bad_input_is_answered_30_logged_masked_and_counted(
+    processor: Processor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Malformed payloads get DE39 30 on the right MTI; unattributable topics are dropped."""
+    pan = CARDS.card("EDH-VALID").pan
+    with caplog.at_level(logging.WARNING, logger="switch"):
+        reply = await answer(processor, f'{{"mti": "0200", "2": "{pan}", "11": "000009"'.encode())
+        assert (reply["mti"], reply["39"], reply["11"]) == ("0210", "30", "000009")
+        reply = await answer(processor, b'{"mti": "0400", "11": "000010"}')
+        assert (reply["mti"], reply["39"]) == ("0410", "30")
+        assert await processor.process("tpe/+/req", b"{}") is None
+        assert await processor.process("elsewhere", b"{}") is None
+    assert processor.stats.format_errors == 2
+    assert processor.stats.unattributed == 2
+    assert pan not in caplog.text
+    assert "628058******7215" in caplog.text
+    assert caplog.text.count("format error from DZAL0001") == 2
