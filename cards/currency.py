@@ -40,7 +40,7 @@ class Currency:
     @property
     def unit(self) -> int:
         """Minor units in one major unit (100 for DZD, 1 000 for TND)."""
-        return 10**self.exponent
+        return int(10**self.exponent)
 
 
 @dataclass(frozen=True, slots=True)

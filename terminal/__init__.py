@@ -4,7 +4,7 @@ Imports ``switch.protocol`` (the API terminals speak) and ``cards``; never ``tpe
 """
 
 from terminal.builder import CHIP_WITH_PIN, PURCHASE, CardPresentation, RequestBuilder
-from terminal.machine import TRANSITIONS, Event, InvalidTransition, State, TerminalMachine
+from terminal.machine import TRANSITIONS, Event, InvalidTransitionError, State, TerminalMachine
 from terminal.receipt import ReceiptData, render_receipt
 from terminal.shell import Terminal, TerminalError, TerminalStats, TransactionOutcome
 from terminal.traffic import PlannedPurchase, plan_traffic
@@ -15,7 +15,7 @@ __all__ = [
     "TRANSITIONS",
     "CardPresentation",
     "Event",
-    "InvalidTransition",
+    "InvalidTransitionError",
     "PlannedPurchase",
     "ReceiptData",
     "RequestBuilder",

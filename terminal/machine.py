@@ -1,7 +1,7 @@
 """The terminal lifecycle as a transition table (the single source of truth).
 
 Every allowed (state, event) pair maps to the next state; anything else is a bug in the
-caller and raises :class:`InvalidTransition`. ``mermaid_diagram()`` renders the table for
+caller and raises :class:`InvalidTransitionError`. ``mermaid_diagram()`` renders the table for
 docs/architecture.md.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["TRANSITIONS", "Event", "InvalidTransition", "State", "TerminalMachine",
+__all__ = ["TRANSITIONS", "Event", "InvalidTransitionError", "State", "TerminalMachine",
            "mermaid_diagram"]
 
 
@@ -57,7 +57,7 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
 TRANSITIONS.update({(state, Event.DISCONNECTED): State.OFFLINE for state in State})
 
 
-class InvalidTransition(RuntimeError):
+class InvalidTransitionError(RuntimeError):
     """An event that the current state does not allow."""
 
 
@@ -73,7 +73,7 @@ class TerminalMachine:
         try:
             self.state = TRANSITIONS[(self.state, event)]
         except KeyError:
-            raise InvalidTransition(
+            raise InvalidTransitionError(
                 f"terminal {self.tid}: event {event.value!r} is not allowed in {self.state}"
             ) from None
         return self.state

@@ -85,7 +85,7 @@ class TerminalStats:
 
 
 class Terminal:
-    """One simulated TPE. ``async with Terminal(profile, broker) as tpe: await tpe.purchase(...)``."""
+    """One simulated TPE: ``async with Terminal(profile, broker) as tpe: await tpe.purchase(…)``."""
 
     def __init__(
         self,

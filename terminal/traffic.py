@@ -85,7 +85,7 @@ def plan_traffic(
         raise ValueError("the number of transactions cannot be negative")
     if not fleet:
         raise ValueError("a plan needs at least one terminal")
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - simulation traffic, not cryptography
     by_country: dict[str, list[TerminalProfile]] = {}
     for profile in fleet:
         by_country.setdefault(profile.country.code, []).append(profile)

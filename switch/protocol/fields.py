@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BeforeValidator, PlainSerializer, StringCon
 __all__ = [
     "AdditionalResponse",
     "AmountMinor",
+    "AuthCode",
     "Country3",
     "CurrencyNumeric",
     "Expiry",
@@ -31,7 +32,6 @@ __all__ = [
     "Psn",
     "ResponseCode",
     "Rrn",
-    "AuthCode",
     "Stan",
     "TerminalId",
     "TransmissionTime",
@@ -97,7 +97,8 @@ def format_transmission_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%m%d%H%M%S")
 
 
-# DE2: 13 to 19 digits (shorter runs could not be told from RRNs and amounts in logs). A PAN failing Luhn is well-formed: the issuer declines it with 14.
+# DE2: 13 to 19 digits (shorter runs could not be told from RRNs and amounts in logs).
+# A PAN failing Luhn is well-formed: the issuer declines it with 14.
 Pan = Annotated[str, StringConstraints(pattern=r"^[0-9]{13,19}$")]
 # DE3: transaction type (2) + from account (2) + to account (2); "000000" is a purchase.
 ProcessingCode = Annotated[str, _digits(6)]

@@ -104,7 +104,7 @@ class MqttTransport:
             "max_inflight_messages": self._max_inflight,
         }
         if version == aiomqtt.ProtocolVersion.V5:
-            properties = Properties(PacketTypes.CONNECT)
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             if self._persistent:
                 properties.SessionExpiryInterval = _SESSION_EXPIRY_S
             return aiomqtt.Client(
@@ -161,7 +161,7 @@ class MqttTransport:
     ) -> None:
         properties = None
         if self._version == 5 and (response_topic or correlation or content_type):
-            properties = Properties(PacketTypes.PUBLISH)
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             if response_topic:
                 properties.ResponseTopic = response_topic
             if correlation:

@@ -58,8 +58,9 @@ async def observer(url: BrokerUrl, *filters: str) -> AsyncIterator[
                 await task
 
 
-async def next_on(queue: asyncio.Queue[Inbound], topic: str, timeout: float = 10) -> Inbound:
-    async with asyncio.timeout(timeout):
+async def next_on(queue: asyncio.Queue[Inbound], topic: str, within: float = 10) -> Inbound:
+    """The next message on ``topic``, waiting at most ``within`` seconds."""
+    async with asyncio.timeout(within):
         while True:
             message = await queue.get()
             if message.topic == topic:
@@ -145,11 +146,13 @@ async def test_kill_switch_mid_run_loses_no_approval(
             restarted_holder.append(restarted)
 
         restarted_holder: list[asyncio.subprocess.Process] = []
-        async with connected_fleet(fleet, mosquitto.url, clock=SystemClock(),
-                                   timeout_s=2.0) as terminals:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(chaos())
-                run = await run_plan(plan, terminals, CARDS, progress=progress)
+        async with (
+            connected_fleet(fleet, mosquitto.url, clock=SystemClock(),
+                            timeout_s=2.0) as terminals,
+            asyncio.TaskGroup() as group,
+        ):
+            group.create_task(chaos())
+            run = await run_plan(plan, terminals, CARDS, progress=progress)
         (restarted,) = restarted_holder
         restarted.send_signal(signal.SIGTERM)
         assert await restarted.wait() == 0

@@ -7,7 +7,13 @@ from datetime import UTC, datetime
 import pytest
 
 from cards import default_card_set
-from switch import CardholderPosition, authorize, default_registry, magic_amounts
+from switch import (
+    CardholderPosition,
+    TerminalProfile,
+    authorize,
+    default_registry,
+    magic_amounts,
+)
 from switch.protocol import FinancialRequest
 
 CARDS = default_card_set()
@@ -18,9 +24,9 @@ TUNIS = REGISTRY.get("TNTU0001")
 RICH = CardholderPosition(available=10**9, spent_today=0)
 
 
-def purchase(card_id: str, amount: int = 150_000, **changes: object) -> FinancialRequest:
+def purchase(card_id: str, amount: int = 150_000, *, terminal: TerminalProfile | None = ALGIERS,
+             **changes: object) -> FinancialRequest:
     card = CARDS.card(card_id)
-    terminal = changes.pop("terminal", ALGIERS)
     assert terminal is not None
     fields: dict[str, object] = {
         "transmission_time": "1123130000", "stan": 1, "terminal_id": terminal.tid,

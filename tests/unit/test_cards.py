@@ -149,8 +149,8 @@ def test_card_set_errors_name_the_record(tmp_path: Path) -> None:
         "status: active, account: A1}]\n",
         encoding="utf-8",
     )
-    with pytest.raises(CardSetError, match=r"cards.yaml: card C1 names unknown product nope"):
+    with pytest.raises(CardSetError, match=r"cards\.yaml: card C1 names unknown product nope"):
         load_card_set(bad)
     bad.write_text("accounts: []\ncards: [{id: C2, pan: '12ab'}]\n", encoding="utf-8")
-    with pytest.raises(CardSetError, match="cards.yaml"):
+    with pytest.raises(CardSetError, match=r"cards\.yaml"):
         load_card_set(bad)

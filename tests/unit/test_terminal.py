@@ -14,7 +14,7 @@ from terminal import (
     TRANSITIONS,
     CardPresentation,
     Event,
-    InvalidTransition,
+    InvalidTransitionError,
     ReceiptData,
     RequestBuilder,
     State,
@@ -44,7 +44,7 @@ def test_happy_path_and_timeout_path_through_the_table() -> None:
 def test_illegal_events_raise() -> None:
     """A response while idle is a bug, reported with the terminal and state."""
     machine = TerminalMachine("DZAL0001", State.IDLE)
-    with pytest.raises(InvalidTransition, match="DZAL0001.*IDLE"):
+    with pytest.raises(InvalidTransitionError, match=r"DZAL0001.*IDLE"):
         machine.handle(Event.APPROVAL_RECEIVED)
     assert all((state, Event.DISCONNECTED) in TRANSITIONS for state in State)
 
