@@ -60,7 +60,7 @@ def render_summary(result: DemoResult) -> str:
         "",
         f"Ledger:  {'balanced' if report.balanced else 'NOT BALANCED'}, "
         f"{report.negative_accounts} negative accounts, {report.postings} postings "
-        f"({report.approvals} approvals, {report.reversals} reversals) - {verdict}",
+        f"({report.approvals} purchases, {report.reversals} of them reversed) - {verdict}",
     ]
     lines += [f"         {problem}" for problem in report.problems]
     lines += [
