@@ -101,8 +101,15 @@ def authorize(
     if forced is not None and forced.code is not None:
         return _decline(forced.code, "magic amount", card)
 
-    decision = _card_checks(request, card=card, product=product, terminal=terminal, cards=cards,
-                            position=position, now=now)
+    decision = _card_checks(
+        request,
+        card=card,
+        product=product,
+        terminal=terminal,
+        cards=cards,
+        position=position,
+        now=now,
+    )
     if forced is not None and forced.no_response:
         return Decision(decision.code, "magic: no response", card, respond=False)
     return decision

@@ -114,8 +114,9 @@ class Processor:
         try:
             request = decode_request(payload)
             if request.terminal_id != tid:
-                raise FormatError("TID differs from topic", field="41", mti=request.mti,
-                                  stan=request.stan)
+                raise FormatError(
+                    "TID differs from topic", field="41", mti=request.mti, stan=request.stan
+                )
         except FormatError as error:
             return self._format_error(tid, error, payload)
         self.stats.requests[request.mti] = self.stats.requests.get(request.mti, 0) + 1
@@ -153,25 +154,30 @@ class Processor:
         return Reply(tid, encode(response), "30")
 
     @staticmethod
-    def _reply(tid: str, response: FinancialResponse | ReversalResponse | NetworkResponse,
-               *, send: bool = True) -> Reply:
+    def _reply(
+        tid: str,
+        response: FinancialResponse | ReversalResponse | NetworkResponse,
+        *,
+        send: bool = True,
+    ) -> Reply:
         return Reply(tid, encode(response), response.response_code, send)
 
-    async def _dispatch(self, request: FinancialRequest | ReversalRequest | NetworkRequest
-                        ) -> Reply:
+    async def _dispatch(
+        self, request: FinancialRequest | ReversalRequest | NetworkRequest
+    ) -> Reply:
         if isinstance(request, NetworkRequest):
             return await self._network(request)
         stored = await self.ledger.stored_request(request.key)
         if stored is not None:
             if stored.mti == request.mti and stored.digest == _digest(request):
                 self.stats.duplicates += 1
-                log.info("duplicate %r: replaying stored response %s", request,
-                         stored.response_code)
+                log.info(
+                    "duplicate %r: replaying stored response %s", request, stored.response_code
+                )
                 return Reply(request.terminal_id, stored.response, stored.response_code)
             self.stats.conflicts += 1
             log.warning("%r reuses the key of an earlier, different request: 94", request)
-            return self._reply(request.terminal_id,
-                               _error_response(request, "94", "duplicate key"))
+            return self._reply(request.terminal_id, _error_response(request, "94", "duplicate key"))
         if isinstance(request, FinancialRequest):
             return await self._purchase(request)
         return await self._reversal(request)
@@ -231,12 +237,19 @@ class Processor:
             decision = Decision("51", "insufficient funds", decision.card)
             await self._record_purchase(request, decision, rrn, now)
         response = self._purchase_response(request, decision, rrn)
-        log.info("%r card %s amount %d → %s (%s)", request, request.masked_pan,
-                 request.amount, decision.code, decision.reason)
+        log.info(
+            "%r card %s amount %d → %s (%s)",
+            request,
+            request.masked_pan,
+            request.amount,
+            decision.code,
+            decision.reason,
+        )
         return self._reply(request.terminal_id, response, send=decision.respond)
 
-    def _purchase_response(self, request: FinancialRequest, decision: Decision, rrn: str
-                           ) -> FinancialResponse:
+    def _purchase_response(
+        self, request: FinancialRequest, decision: Decision, rrn: str
+    ) -> FinancialResponse:
         return FinancialResponse(
             transmission_time=request.transmission_time,
             stan=request.stan,
@@ -251,8 +264,9 @@ class Processor:
             currency=request.currency,
         )
 
-    async def _record_purchase(self, request: FinancialRequest, decision: Decision, rrn: str,
-                               now: datetime) -> None:
+    async def _record_purchase(
+        self, request: FinancialRequest, decision: Decision, rrn: str, now: datetime
+    ) -> None:
         response = self._purchase_response(request, decision, rrn)
         transfer = merchant = None
         if decision.approved and decision.card is not None:
@@ -321,8 +335,9 @@ class Processor:
             transfer=transfer,
             orphan_reversal_of=orphan,
         )
-        log.info("%r of stan %06d → %s%s", request, original.stan, code,
-                 f" ({note})" if note else "")
+        log.info(
+            "%r of stan %06d → %s%s", request, original.stan, code, f" ({note})" if note else ""
+        )
         return self._reply(request.terminal_id, response)
 
 

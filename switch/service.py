@@ -71,15 +71,18 @@ class SwitchService:
 
     async def _serve_once(self) -> None:
         will = WillMessage(topics.SWITCH_STATUS, b"offline")
-        transport = MqttTransport(self.broker, client_id=self.client_id, will=will,
-                                  persistent=True)
+        transport = MqttTransport(self.broker, client_id=self.client_id, will=will, persistent=True)
         async with transport:
             request_filter = topics.SHARED_REQUEST_FILTER if self.shared else topics.REQUEST_FILTER
             await transport.subscribe(request_filter, qos=1)
             await transport.publish(topics.SWITCH_STATUS, b"online", retain=True)
             self.connected.set()
-            log.info("switch online on %s (MQTT v%d), serving %s", self.broker,
-                     transport.protocol_version, request_filter)
+            log.info(
+                "switch online on %s (MQTT v%d), serving %s",
+                self.broker,
+                transport.protocol_version,
+                request_filter,
+            )
             try:
                 async for inbound in transport.messages():
                     reply = await self.processor.process(inbound.topic, inbound.payload)

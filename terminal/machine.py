@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["TRANSITIONS", "Event", "InvalidTransitionError", "State", "TerminalMachine",
-           "mermaid_diagram"]
+__all__ = [
+    "TRANSITIONS",
+    "Event",
+    "InvalidTransitionError",
+    "State",
+    "TerminalMachine",
+    "mermaid_diagram",
+]
 
 
 class State(StrEnum):

@@ -228,9 +228,7 @@ class Terminal:
                 reversal = await self._reverse(request)
             else:
                 approved = isinstance(response, FinancialResponse) and response.approved
-                self.machine.handle(
-                    Event.APPROVAL_RECEIVED if approved else Event.DECLINE_RECEIVED
-                )
+                self.machine.handle(Event.APPROVAL_RECEIVED if approved else Event.DECLINE_RECEIVED)
             outcome = self._outcome(request, card, response, reversal, latency_ms)
             if response is not None:
                 self.machine.handle(Event.RECEIPT_DONE)
@@ -245,13 +243,22 @@ class Terminal:
         for attempt in range(1, self.reversal_attempts + 1):
             response = await self._exchange(reversal, "0410")
             if isinstance(response, ReversalResponse):
-                log.info("%s: reversal of stan %06d acknowledged (%s) after %d attempt(s)",
-                         self.tid, original.stan, response.response_code, attempt)
+                log.info(
+                    "%s: reversal of stan %06d acknowledged (%s) after %d attempt(s)",
+                    self.tid,
+                    original.stan,
+                    response.response_code,
+                    attempt,
+                )
                 self.machine.handle(Event.REVERSAL_ACKNOWLEDGED)
                 return "acknowledged"
         self.stats.reversals_unresolved += 1
-        log.warning("%s: reversal of stan %06d unanswered after %d attempts", self.tid,
-                    original.stan, self.reversal_attempts)
+        log.warning(
+            "%s: reversal of stan %06d unanswered after %d attempts",
+            self.tid,
+            original.stan,
+            self.reversal_attempts,
+        )
         self.machine.handle(Event.REVERSAL_ABANDONED)
         return "unresolved"
 

@@ -105,7 +105,8 @@ def plan_traffic(
         if limits is not None and limits.min > 1:
             items.append((terminal.tid, card.id, limits.min // 2, "below-minimum"))
         abroad = [
-            c for c in everyday
+            c
+            for c in everyday
             if cards.products[c.product].domestic_only
             and any(code != _country(c, cards) for code in by_country)
         ]

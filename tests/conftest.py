@@ -41,11 +41,13 @@ class MosquittoProcess:
         """Start Mosquitto and return once it logs that it is running."""
         self.process = subprocess.Popen(
             [self.executable, "-c", str(self.config)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         running = threading.Event()
-        self._reader = threading.Thread(target=self._drain, args=(self.process, running),
-                                        daemon=True)
+        self._reader = threading.Thread(
+            target=self._drain, args=(self.process, running), daemon=True
+        )
         self._reader.start()
         if not running.wait(timeout=10):
             self.stop()

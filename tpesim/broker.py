@@ -82,8 +82,11 @@ async def _start_mosquitto(executable: str, workdir: Path) -> BrokerHandle:
             encoding="utf-8",
         )
         process = await asyncio.create_subprocess_exec(
-            executable, "-c", str(config),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            executable,
+            "-c",
+            str(config),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
         )
         assert process.stderr is not None
         try:
@@ -94,10 +97,12 @@ async def _start_mosquitto(executable: str, workdir: Path) -> BrokerHandle:
                         break
                     last = line.strip()
                     if " running" in line:
-                        reader = asyncio.create_task(_drain(process.stderr),
-                                                     name=f"mosquitto-{port}-log")
-                        return BrokerHandle(BrokerUrl("127.0.0.1", port), "mosquitto", process,
-                                            config, reader)
+                        reader = asyncio.create_task(
+                            _drain(process.stderr), name=f"mosquitto-{port}-log"
+                        )
+                        return BrokerHandle(
+                            BrokerUrl("127.0.0.1", port), "mosquitto", process, config, reader
+                        )
         except TimeoutError:
             last = "no 'running' line within 10 s"
         with contextlib.suppress(ProcessLookupError):

@@ -83,10 +83,18 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--transactions", type=int, default=300, help="purchases (default 300)")
     demo.add_argument("--seed", type=int, default=7, help="traffic seed (default 7)")
     demo.add_argument("--broker", type=_broker, help="use this broker (mqtt://host:port)")
-    demo.add_argument("--broker-kind", choices=("auto", "mosquitto", "amqtt"), default="auto",
-                      help="which broker to start when --broker is not given (default auto)")
-    demo.add_argument("--timeout", type=float, default=3.0,
-                      help="terminal response timeout in seconds (default 3)")
+    demo.add_argument(
+        "--broker-kind",
+        choices=("auto", "mosquitto", "amqtt"),
+        default="auto",
+        help="which broker to start when --broker is not given (default auto)",
+    )
+    demo.add_argument(
+        "--timeout",
+        type=float,
+        default=3.0,
+        help="terminal response timeout in seconds (default 3)",
+    )
     demo.add_argument("--workdir", type=Path, help="where to write ledger, receipts and logs")
     demo.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     demo.add_argument("-v", "--verbose", action="store_true", help="log to stderr too")
@@ -147,8 +155,11 @@ async def _demo(args: argparse.Namespace) -> int:
         workdir=workdir,
     )
     if not args.json:
-        print(f"tpesim demo: seed {args.seed}, {args.terminals} terminals, "
-              f"{args.transactions} purchases", file=sys.stderr)
+        print(
+            f"tpesim demo: seed {args.seed}, {args.terminals} terminals, "
+            f"{args.transactions} purchases",
+            file=sys.stderr,
+        )
     result = await run_demo(config, progress=ProgressLine(args.transactions))
     if args.json:
         print(json.dumps(result.summary(), ensure_ascii=False))
@@ -164,9 +175,14 @@ async def _switch(args: argparse.Namespace) -> int:
     _configure_logging(None, verbose=True)
     cards = load_card_set(args.cards)
     registry = Registry.load(args.registry)
-    async with running_switch(broker=args.broker, db_path=args.db, cards=cards,
-                              registry=registry, magic=magic_amounts(),
-                              client_id=args.client_id):
+    async with running_switch(
+        broker=args.broker,
+        db_path=args.db,
+        cards=cards,
+        registry=registry,
+        magic=magic_amounts(),
+        client_id=args.client_id,
+    ):
         log.info("switch ready on %s, ledger %s (Ctrl-C to stop)", args.broker, args.db)
         await asyncio.Event().wait()
     return 0
@@ -213,18 +229,26 @@ async def _terminal(args: argparse.Namespace) -> int:
             amount = parse_amount(args.amount, profile.currency)
         except ValueError as error:
             raise CliError(f"--amount: {error}") from None
-        async with connected_fleet([profile], args.broker, clock=clock,
-                                   timeout_s=args.timeout) as terminals:
+        async with connected_fleet(
+            [profile], args.broker, clock=clock, timeout_s=args.timeout
+        ) as terminals:
             outcome = await terminals[profile.tid].purchase(card, amount)
         if args.json:
             print(json.dumps(outcome_record(0, outcome), ensure_ascii=False))
         else:
             print(outcome.receipt)
         return 0
-    plan = plan_traffic(seed=args.seed, count=args.transactions, fleet=profiles, cards=cards,
-                        magic=magic_amounts(), today=clock.now().date())
-    async with connected_fleet(profiles, args.broker, clock=clock,
-                               timeout_s=args.timeout) as terminals:
+    plan = plan_traffic(
+        seed=args.seed,
+        count=args.transactions,
+        fleet=profiles,
+        cards=cards,
+        magic=magic_amounts(),
+        today=clock.now().date(),
+    )
+    async with connected_fleet(
+        profiles, args.broker, clock=clock, timeout_s=args.timeout
+    ) as terminals:
         run = await run_plan(plan, terminals, cards, progress=ProgressLine(len(plan)))
     for index, outcome in enumerate(run.outcomes):
         if args.json:
@@ -284,8 +308,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "ledger":
             return _ledger_check(args)
         return _cards_list(args)
-    except (CliError, CardSetError, RegistryError, BrokerError, TransportError, TerminalError,
-            FileExistsError) as error:
+    except (
+        CliError,
+        CardSetError,
+        RegistryError,
+        BrokerError,
+        TransportError,
+        TerminalError,
+        FileExistsError,
+    ) as error:
         print(f"tpesim: error: {error}", file=sys.stderr)
         return 2
 

@@ -149,15 +149,23 @@ async def run_demo(
         raise FileExistsError(f"{db_path} exists: give the demo an empty work directory")
     fleet = registry.fleet(config.terminals)
     magic = magic_amounts()
-    plan = plan_traffic(seed=config.seed, count=config.transactions, fleet=fleet, cards=cards,
-                        magic=magic, today=clock.now().date())
+    plan = plan_traffic(
+        seed=config.seed,
+        count=config.transactions,
+        fleet=fleet,
+        cards=cards,
+        magic=magic,
+        today=clock.now().date(),
+    )
     started = time.perf_counter()
 
     async def with_broker(url: BrokerUrl, kind: str) -> DemoResult:
-        async with running_switch(broker=url, db_path=db_path, cards=cards, registry=registry,
-                                  clock=clock, magic=magic) as switch:
-            async with connected_fleet(fleet, url, clock=clock,
-                                       timeout_s=config.timeout_s) as terminals:
+        async with running_switch(
+            broker=url, db_path=db_path, cards=cards, registry=registry, clock=clock, magic=magic
+        ) as switch:
+            async with connected_fleet(
+                fleet, url, clock=clock, timeout_s=config.timeout_s
+            ) as terminals:
                 run = await run_plan(plan, terminals, cards, progress=progress)
                 late = sum(t.stats.late_responses for t in terminals.values())
                 unresolved = sum(t.stats.reversals_unresolved for t in terminals.values())

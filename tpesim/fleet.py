@@ -47,8 +47,9 @@ async def connected_fleet(
         terminals = [Terminal(p, broker, clock=clock, timeout_s=timeout_s) for p in profiles]
         async with asyncio.TaskGroup() as group:
             for terminal in terminals:
-                group.create_task(stack.enter_async_context(terminal),
-                                  name=f"connect-{terminal.tid}")
+                group.create_task(
+                    stack.enter_async_context(terminal), name=f"connect-{terminal.tid}"
+                )
         yield {t.tid: t for t in terminals}
 
 

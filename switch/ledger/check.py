@@ -74,8 +74,8 @@ def _check(db: sqlite3.Connection) -> LedgerReport:
     # 1. Conservation: per currency, total debits == total credits.
     balanced = True
     for currency, debits, credits in _rows(
-        db, "SELECT currency, SUM(debits_posted), SUM(credits_posted) FROM accounts "
-        "GROUP BY currency"
+        db,
+        "SELECT currency, SUM(debits_posted), SUM(credits_posted) FROM accounts GROUP BY currency",
     ):
         if debits != credits:
             balanced = False
@@ -92,8 +92,7 @@ def _check(db: sqlite3.Connection) -> LedgerReport:
         if (stored_d, stored_c) != (sum_d, sum_c):
             balanced = False
             problems.append(
-                f"account {account}: counters {stored_d}/{stored_c} but transfers "
-                f"{sum_d}/{sum_c}"
+                f"account {account}: counters {stored_d}/{stored_c} but transfers {sum_d}/{sum_c}"
             )
 
     # 3. Transfers never mix currencies with their accounts.
@@ -108,8 +107,9 @@ def _check(db: sqlite3.Connection) -> LedgerReport:
 
     # 4. No cardholder account below zero.
     negative = _rows(
-        db, "SELECT id, credits_posted - debits_posted FROM accounts "
-        "WHERE kind = 'cardholder' AND debits_posted > credits_posted"
+        db,
+        "SELECT id, credits_posted - debits_posted FROM accounts "
+        "WHERE kind = 'cardholder' AND debits_posted > credits_posted",
     )
     problems += [f"cardholder account {acct} is negative: {bal}" for acct, bal in negative]
 
@@ -136,14 +136,16 @@ def _check(db: sqlite3.Connection) -> LedgerReport:
     ):
         problems.append(f"reversal {reversal_id} does not mirror its purchase")
     for (original,) in _rows(
-        db, "SELECT reverses FROM transfers WHERE reverses IS NOT NULL "
-        "GROUP BY reverses HAVING COUNT(*) > 1"
+        db,
+        "SELECT reverses FROM transfers WHERE reverses IS NOT NULL "
+        "GROUP BY reverses HAVING COUNT(*) > 1",
     ):
         problems.append(f"purchase {original} reversed more than once")
 
     # 7. History is append-only: the triggers that forbid UPDATE/DELETE are in place.
-    triggers = {str(name) for (name,) in _rows(db, "SELECT name FROM sqlite_master "
-                                                   "WHERE type = 'trigger'")}
+    triggers = {
+        str(name) for (name,) in _rows(db, "SELECT name FROM sqlite_master WHERE type = 'trigger'")
+    }
     for needed in ("transfers_append_only_update", "transfers_append_only_delete"):
         if needed not in triggers:
             problems.append(f"trigger {needed} is missing: history could be rewritten")

@@ -222,8 +222,15 @@ class Ledger:
                     )
                 await self._db.execute(
                     "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*key, mti, digest, response_code, response,
-                     transfer.id if transfer else None, self._stamp()),
+                    (
+                        *key,
+                        mti,
+                        digest,
+                        response_code,
+                        response,
+                        transfer.id if transfer else None,
+                        self._stamp(),
+                    ),
                 )
             except BaseException:
                 await self._db.execute("ROLLBACK")
@@ -257,11 +264,20 @@ class Ledger:
             f"INSERT INTO transfers ({_TRANSFER_COLUMNS}, created_at) "  # noqa: S608 - constant
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                transfer.id, transfer.kind.value, transfer.debit_account,
-                transfer.credit_account, transfer.amount, transfer.currency, transfer.card_id,
-                transfer.tid, transfer.stan, transfer.transmission_time,
+                transfer.id,
+                transfer.kind.value,
+                transfer.debit_account,
+                transfer.credit_account,
+                transfer.amount,
+                transfer.currency,
+                transfer.card_id,
+                transfer.tid,
+                transfer.stan,
+                transfer.transmission_time,
                 transfer.issuer_day.isoformat() if transfer.issuer_day else None,
-                transfer.reverses, transfer.rrn, self._stamp(),
+                transfer.reverses,
+                transfer.rrn,
+                self._stamp(),
             ),
         )
 
@@ -284,4 +300,3 @@ class Ledger:
                 await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
-

@@ -87,8 +87,10 @@ def _salvage(payload: bytes) -> tuple[str | None, int | None]:
     except (ValueError, UnicodeDecodeError):
         mti_text = _MTI_TEXT.search(payload)
         stan_text = _STAN_TEXT.search(payload)
-        return (mti_text.group(1).decode() if mti_text else None,
-                int(stan_text.group(1)) if stan_text else None)
+        return (
+            mti_text.group(1).decode() if mti_text else None,
+            int(stan_text.group(1)) if stan_text else None,
+        )
     if not isinstance(raw, dict):
         return None, None
     mti = raw.get("mti") if isinstance(raw.get("mti"), str) else None

@@ -140,4 +140,3 @@ HexField = Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{2,1024}$")]
 NetworkCode = Annotated[str, StringConstraints(pattern=r"^(001|002|301)$")]
 # DE90: original data elements (n42): MTI(4) STAN(6) DE7(10) acquirer(11) forwarder(11).
 OriginalData = Annotated[str, _digits(42)]
-

@@ -207,9 +207,7 @@ class NetworkResponse(IsoMessage):
     network_code: NetworkCode | None = Field(default=None, alias="70")
 
 
-Request = Annotated[
-    FinancialRequest | ReversalRequest | NetworkRequest, Field(discriminator="mti")
-]
+Request = Annotated[FinancialRequest | ReversalRequest | NetworkRequest, Field(discriminator="mti")]
 """Any message a terminal sends to the switch."""
 
 Response = Annotated[

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Self
 
 import aiomqtt
+from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -93,26 +94,25 @@ class MqttTransport:
             will = aiomqtt.Will(
                 self._will.topic, self._will.payload, qos=self._will.qos, retain=self._will.retain
             )
-        common = {
-            "hostname": self.url.host,
-            "port": self.url.port,
-            "identifier": self.client_id,
-            "protocol": version,
-            "will": will,
-            "keepalive": self._keepalive,
-            "timeout": 10,
-            "max_inflight_messages": self._max_inflight,
-        }
-        if version == aiomqtt.ProtocolVersion.V5:
+        v5 = version == aiomqtt.ProtocolVersion.V5
+        properties = None
+        if v5 and self._persistent:
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            if self._persistent:
-                properties.SessionExpiryInterval = _SESSION_EXPIRY_S
-            return aiomqtt.Client(
-                **common,  # type: ignore[arg-type]
-                clean_start=not self._persistent,
-                properties=properties,
-            )
-        return aiomqtt.Client(**common, clean_session=not self._persistent)  # type: ignore[arg-type]
+            properties.SessionExpiryInterval = _SESSION_EXPIRY_S
+        return aiomqtt.Client(
+            self.url.host,
+            self.url.port,
+            identifier=self.client_id,
+            protocol=version,
+            will=will,
+            keepalive=self._keepalive,
+            timeout=10,
+            max_inflight_messages=self._max_inflight,
+            # MQTT 5 keeps a session with clean_start off and an expiry; 3.1.1 with clean_session.
+            clean_session=None if v5 else not self._persistent,
+            clean_start=(not self._persistent) if v5 else MQTT_CLEAN_START_FIRST_ONLY,
+            properties=properties,
+        )
 
     async def __aenter__(self) -> Self:
         version = {4: aiomqtt.ProtocolVersion.V311, 5: aiomqtt.ProtocolVersion.V5}.get(
@@ -124,8 +124,9 @@ class MqttTransport:
             await client.__aenter__()
         except aiomqtt.MqttError as exc:
             _protocol_of.pop(self.url, None)  # the next attempt probes again
-            raise TransportError(f"cannot connect to {self.url} as {self.client_id}: {exc}"
-                                 ) from None
+            raise TransportError(
+                f"cannot connect to {self.url} as {self.client_id}: {exc}"
+            ) from None
         self._client = client
         self._version = 5 if version == aiomqtt.ProtocolVersion.V5 else 4
         return self

@@ -20,8 +20,12 @@ pytestmark = pytest.mark.integration
 async def tpesim(*args: str) -> tuple[int, str, str]:
     """Run `python -m tpesim ARGS`; return exit status, stdout and stderr."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tpesim", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "tpesim",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     async with asyncio.timeout(60):
         out, err = await process.communicate()
@@ -35,23 +39,67 @@ async def test_terminal_command_runs_purchases_and_ledger_check_agrees(
     """One purchase prints its receipt; --json reports a decline; the ledger checks OK."""
     db = tmp_path / "ledger.db"
     broker = str(mosquitto.url)
-    async with running_switch(broker=mosquitto.url, db_path=db, cards=default_card_set(),
-                              registry=default_registry(), magic=magic_amounts()):
-        status, out, err = await tpesim("terminal", "--broker", broker, "--tid", "DZAL0001",
-                                        "--card", "EDH-VALID", "--amount", "1500")
+    async with running_switch(
+        broker=mosquitto.url,
+        db_path=db,
+        cards=default_card_set(),
+        registry=default_registry(),
+        magic=magic_amounts(),
+    ):
+        status, out, err = await tpesim(
+            "terminal",
+            "--broker",
+            broker,
+            "--tid",
+            "DZAL0001",
+            "--card",
+            "EDH-VALID",
+            "--amount",
+            "1500",
+        )
         assert status == 0, err
         assert "TRANSACTION ACCEPTEE" in out and "1 500,00 DA" in out
         assert "628058******7215" in out and "6280581110007215" not in out
-        status, out, err = await tpesim("terminal", "--broker", broker, "--tid", "TNTU0001",
-                                        "--card", "TN-VALID", "--amount", "12,345", "--json")
+        status, out, err = await tpesim(
+            "terminal",
+            "--broker",
+            broker,
+            "--tid",
+            "TNTU0001",
+            "--card",
+            "TN-VALID",
+            "--amount",
+            "12,345",
+            "--json",
+        )
         assert status == 0, err
         record = json.loads(out)
         assert (record["response"], record["amount"], record["currency"]) == ("00", 12345, "TND")
-        status, out, err = await tpesim("terminal", "--broker", broker, "--tid", "DZAL0001",
-                                        "--card", "EDH-NO-FUNDS", "--amount", "100", "--json")
+        status, out, err = await tpesim(
+            "terminal",
+            "--broker",
+            broker,
+            "--tid",
+            "DZAL0001",
+            "--card",
+            "EDH-NO-FUNDS",
+            "--amount",
+            "100",
+            "--json",
+        )
         assert json.loads(out)["response"] == "51"
-        status, out, err = await tpesim("terminal", "--broker", broker, "--terminals", "3",
-                                        "--transactions", "12", "--seed", "4", "--json")
+        status, out, err = await tpesim(
+            "terminal",
+            "--broker",
+            broker,
+            "--terminals",
+            "3",
+            "--transactions",
+            "12",
+            "--seed",
+            "4",
+            "--json",
+        )
         assert status == 0, err
         assert len(out.splitlines()) == 12
     status, out, _ = await tpesim("ledger", "check", "--db", str(db))
@@ -62,12 +110,18 @@ async def test_terminal_command_runs_purchases_and_ledger_check_agrees(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["terminal", "--tid", "ZZZZ0001", "--card", "EDH-VALID", "--amount", "1"],
-         "unknown terminal id(s): ZZZZ0001"),
-        (["terminal", "--tid", "DZAL0001", "--card", "NOPE", "--amount", "1"],
-         "no card with id 'NOPE'"),
-        (["terminal", "--tid", "TNTU0001", "--card", "TN-VALID", "--amount", "1.2345"],
-         "more than 3 decimals for TND"),
+        (
+            ["terminal", "--tid", "ZZZZ0001", "--card", "EDH-VALID", "--amount", "1"],
+            "unknown terminal id(s): ZZZZ0001",
+        ),
+        (
+            ["terminal", "--tid", "DZAL0001", "--card", "NOPE", "--amount", "1"],
+            "no card with id 'NOPE'",
+        ),
+        (
+            ["terminal", "--tid", "TNTU0001", "--card", "TN-VALID", "--amount", "1.2345"],
+            "more than 3 decimals for TND",
+        ),
         (["ledger", "check", "--db", "/nonexistent/ledger.db"], "no ledger database"),
         (["demo", "--broker", "http://x"], "only mqtt://host:port"),
     ],

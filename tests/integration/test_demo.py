@@ -25,8 +25,14 @@ async def test_demo_over_mosquitto_is_deterministic(
     """Two runs with the same seed give identical per-transaction outcomes; the ledger balances."""
     results = []
     for run in ("first", "second"):
-        config = DemoConfig(terminals=6, transactions=120, seed=11, broker=mosquitto.url,
-                            timeout_s=2.0, workdir=tmp_path / run)
+        config = DemoConfig(
+            terminals=6,
+            transactions=120,
+            seed=11,
+            broker=mosquitto.url,
+            timeout_s=2.0,
+            workdir=tmp_path / run,
+        )
         results.append(await run_demo(config))
     first, second = results
     assert [o.verdict for o in first.outcomes] == [o.verdict for o in second.outcomes]
@@ -37,18 +43,41 @@ async def test_demo_over_mosquitto_is_deterministic(
     for result in results:
         assert result.ledger.ok, result.ledger.render()
         assert_outcomes_match_ledger(result.workdir / "ledger.db", result.outcomes)
-    third = await run_demo(DemoConfig(terminals=6, transactions=120, seed=12,
-                                      broker=mosquitto.url, timeout_s=2.0,
-                                      workdir=tmp_path / "other-seed"))
+    third = await run_demo(
+        DemoConfig(
+            terminals=6,
+            transactions=120,
+            seed=12,
+            broker=mosquitto.url,
+            timeout_s=2.0,
+            workdir=tmp_path / "other-seed",
+        )
+    )
     assert third.outcome_digest != first.outcome_digest
 
 
 def test_cli_demo_json_contract(tmp_path: Path) -> None:
     """`tpesim demo --transactions 300 --terminals 10 --seed 7 --json` under 60 s, all codes."""
     completed = subprocess.run(
-        [sys.executable, "-m", "tpesim", "demo", "--transactions", "300", "--terminals", "10",
-         "--seed", "7", "--json", "--workdir", str(tmp_path / "run")],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "tpesim",
+            "demo",
+            "--transactions",
+            "300",
+            "--terminals",
+            "10",
+            "--seed",
+            "7",
+            "--json",
+            "--workdir",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert completed.returncode == 0, completed.stderr
     summary = json.loads(completed.stdout)
@@ -77,8 +106,14 @@ def test_cli_demo_json_contract(tmp_path: Path) -> None:
 
 async def test_demo_over_amqtt_fallback(tmp_path: Path) -> None:
     """The in-process amqtt broker (MQTT 3.1.1 only) carries the same demo."""
-    config = DemoConfig(terminals=4, transactions=50, seed=3, broker_kind="amqtt",
-                        timeout_s=3.0, workdir=tmp_path / "amqtt")
+    config = DemoConfig(
+        terminals=4,
+        transactions=50,
+        seed=3,
+        broker_kind="amqtt",
+        timeout_s=3.0,
+        workdir=tmp_path / "amqtt",
+    )
     result = await run_demo(config)
     assert result.broker_kind == "amqtt"
     assert result.approved > 0

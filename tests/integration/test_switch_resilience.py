@@ -36,9 +36,9 @@ REGISTRY = default_registry()
 
 
 @asynccontextmanager
-async def observer(url: BrokerUrl, *filters: str) -> AsyncIterator[
-    tuple[MqttTransport, asyncio.Queue[Inbound]]
-]:
+async def observer(
+    url: BrokerUrl, *filters: str
+) -> AsyncIterator[tuple[MqttTransport, asyncio.Queue[Inbound]]]:
     """An MQTT client that queues everything published on ``filters``."""
     queue: asyncio.Queue[Inbound] = asyncio.Queue()
     async with MqttTransport(url, client_id=f"observer-{os.getpid()}-{id(queue)}") as client:
@@ -73,33 +73,45 @@ async def test_bad_input_gets_format_error_and_switch_keeps_serving(
     """Malformed requests get DE39 30 on the sender's topic; unattributable ones are dropped."""
     tid = "DZAL0001"
     pan = CARDS.card("EDH-VALID").pan
-    async with running_switch(broker=mosquitto.url, db_path=tmp_path / "ledger.db",
-                              cards=CARDS, registry=REGISTRY,
-                              magic=magic_amounts()) as switch:
+    async with running_switch(
+        broker=mosquitto.url,
+        db_path=tmp_path / "ledger.db",
+        cards=CARDS,
+        registry=REGISTRY,
+        magic=magic_amounts(),
+    ) as switch:
         async with observer(mosquitto.url, "tpe/+/resp") as (client, responses):
             # Not JSON at all, with a PAN inside: answered 0210/30, logged masked.
             await client.publish(topics.request(tid), f"garbage {pan} {{".encode())
             reply = json.loads((await next_on(responses, topics.response(tid))).payload)
             assert (reply["mti"], reply["39"], reply["41"]) == ("0210", "30", tid)
             # A sign-on with a broken field: answered 0810/30 naming the field, STAN echoed.
-            bad_sign_on = {"mti": "0800", "7": "1399999999", "11": "000123", "41": tid,
-                           "70": "001"}
+            bad_sign_on = {"mti": "0800", "7": "1399999999", "11": "000123", "41": tid, "70": "001"}
             await client.publish(topics.request(tid), json.dumps(bad_sign_on).encode())
             reply = json.loads((await next_on(responses, topics.response(tid))).payload)
             assert (reply["mti"], reply["39"], reply["11"], reply["44"]) == (
-                "0810", "30", "000123", "format error: DE7")
+                "0810",
+                "30",
+                "000123",
+                "format error: DE7",
+            )
             # A purchase whose DE41 contradicts the topic: 30 on the topic's terminal.
-            await client.publish(topics.request(tid), json.dumps({"mti": "0200", "41": "DZOR0001"}
-                                                                 ).encode())
+            await client.publish(
+                topics.request(tid), json.dumps({"mti": "0200", "41": "DZOR0001"}).encode()
+            )
             reply = json.loads((await next_on(responses, topics.response(tid))).payload)
             assert (reply["mti"], reply["39"]) == ("0210", "30")
             # No terminal id in the topic: counted and dropped, nobody answered.
             await client.publish("tpe/not-a-tid/req", b"{}")
             await client.publish("tpe/dzal0001/req", b"{}")
-        async with connected_fleet([REGISTRY.get(tid)], mosquitto.url,  # type: ignore[list-item]
-                                   clock=SystemClock(), timeout_s=5) as terminals:
+        profile = REGISTRY.get(tid)
+        assert profile is not None
+        async with connected_fleet(
+            [profile], mosquitto.url, clock=SystemClock(), timeout_s=5
+        ) as terminals:
             outcome = await terminals[tid].purchase(
-                CardPresentation.from_card(CARDS.card("EDH-VALID"), CARDS), 150_000)
+                CardPresentation.from_card(CARDS.card("EDH-VALID"), CARDS), 150_000
+            )
         assert outcome.approved
         stats = switch.processor.stats
         assert stats.format_errors == 3
@@ -113,8 +125,16 @@ async def _start_switch(url: BrokerUrl, db: Path, log: Path) -> asyncio.subproce
     """`tpesim switch` as a child process, its log appended to ``log``."""
     with log.open("ab") as stderr:
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tpesim", "switch", "--broker", str(url), "--db", str(db),
-            stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
+            sys.executable,
+            "-m",
+            "tpesim",
+            "switch",
+            "--broker",
+            str(url),
+            "--db",
+            str(db),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=stderr,
         )
 
 
@@ -125,8 +145,9 @@ async def test_kill_switch_mid_run_loses_no_approval(
     db = tmp_path / "ledger.db"
     log = tmp_path / "switch.log"
     fleet = REGISTRY.fleet(4)
-    plan = plan_traffic(seed=5, count=80, fleet=fleet, cards=CARDS, magic=None,
-                        today=datetime.now(UTC).date())
+    plan = plan_traffic(
+        seed=5, count=80, fleet=fleet, cards=CARDS, magic=None, today=datetime.now(UTC).date()
+    )
     async with observer(mosquitto.url, topics.SWITCH_STATUS) as (_, status):
         switch = await _start_switch(mosquitto.url, db, log)
         assert (await next_on(status, topics.SWITCH_STATUS, 30)).payload == b"online"
@@ -147,8 +168,7 @@ async def test_kill_switch_mid_run_loses_no_approval(
 
         restarted_holder: list[asyncio.subprocess.Process] = []
         async with (
-            connected_fleet(fleet, mosquitto.url, clock=SystemClock(),
-                            timeout_s=2.0) as terminals,
+            connected_fleet(fleet, mosquitto.url, clock=SystemClock(), timeout_s=2.0) as terminals,
             asyncio.TaskGroup() as group,
         ):
             group.create_task(chaos())

@@ -19,45 +19,86 @@ from switch.protocol import FinancialRequest
 CARDS = default_card_set()
 REGISTRY = default_registry()
 NOW = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
-ALGIERS = REGISTRY.get("DZAL0001")
-TUNIS = REGISTRY.get("TNTU0001")
+
+
+def _terminal(tid: str) -> TerminalProfile:
+    profile = REGISTRY.get(tid)
+    assert profile is not None
+    return profile
+
+
+ALGIERS = _terminal("DZAL0001")
+TUNIS = _terminal("TNTU0001")
 RICH = CardholderPosition(available=10**9, spent_today=0)
 
 
-def purchase(card_id: str, amount: int = 150_000, *, terminal: TerminalProfile | None = ALGIERS,
-             **changes: object) -> FinancialRequest:
+def purchase(
+    card_id: str,
+    amount: int = 150_000,
+    *,
+    terminal: TerminalProfile = ALGIERS,
+    **changes: object,
+) -> FinancialRequest:
     card = CARDS.card(card_id)
-    assert terminal is not None
     fields: dict[str, object] = {
-        "transmission_time": "1123130000", "stan": 1, "terminal_id": terminal.tid,
-        "pan": card.pan, "processing_code": "000000", "amount": amount,
-        "local_time": "140000", "local_date": "1123", "expiry": card.presented_yymm,
-        "entry_mode": "051", "merchant_id": terminal.merchant.mid,
+        "transmission_time": "1123130000",
+        "stan": 1,
+        "terminal_id": terminal.tid,
+        "pan": card.pan,
+        "processing_code": "000000",
+        "amount": amount,
+        "local_time": "140000",
+        "local_date": "1123",
+        "expiry": card.presented_yymm,
+        "entry_mode": "051",
+        "merchant_id": terminal.merchant.mid,
         "currency": terminal.currency.numeric,
     }
     fields.update(changes)
     return FinancialRequest.model_validate(fields)
 
 
-def decide(request: FinancialRequest, position: CardholderPosition | None = RICH,
-           *, signed_on: bool = True, terminal: object = "same") -> str:
+def decide(
+    request: FinancialRequest,
+    position: CardholderPosition | None = RICH,
+    *,
+    signed_on: bool = True,
+    terminal: object = "same",
+) -> str:
     profile = REGISTRY.get(request.terminal_id) if terminal == "same" else None
     card = CARDS.issuer_card(request.pan)
     return authorize(
-        request, terminal=profile, signed_on=signed_on, cards=CARDS,
-        position=position if card else None, now=NOW, magic=magic_amounts(),
+        request,
+        terminal=profile,
+        signed_on=signed_on,
+        cards=CARDS,
+        position=position if card else None,
+        now=NOW,
+        magic=magic_amounts(),
     ).code
 
 
 @pytest.mark.parametrize(
     ("card_id", "code"),
     [
-        ("EDH-VALID", "00"), ("CIB-VALID", "00"), ("EDH-WRONG-CVV2", "00"),
-        ("EDH-BLOCKED", "62"), ("EDH-NOT-ACTIVE", "62"), ("EDH-LOST", "41"),
-        ("EDH-STOLEN", "43"), ("EDH-WRONG-EXPIRY", "54"), ("EDH-EXPIRED", "54"),
-        ("EDH-UNKNOWN", "14"), ("EDH-LIMIT", "61"), ("EDH-PIN-TRIES", "75"),
-        ("EDH-NOT-AUTHORISED", "57"), ("CIB-LOST", "41"), ("CIB-EXPIRED", "54"),
-        ("CIB-UNKNOWN", "14"), ("CIB-PIN-TRIES", "75"), ("CIB-WRONG-EXPIRY", "54"),
+        ("EDH-VALID", "00"),
+        ("CIB-VALID", "00"),
+        ("EDH-WRONG-CVV2", "00"),
+        ("EDH-BLOCKED", "62"),
+        ("EDH-NOT-ACTIVE", "62"),
+        ("EDH-LOST", "41"),
+        ("EDH-STOLEN", "43"),
+        ("EDH-WRONG-EXPIRY", "54"),
+        ("EDH-EXPIRED", "54"),
+        ("EDH-UNKNOWN", "14"),
+        ("EDH-LIMIT", "61"),
+        ("EDH-PIN-TRIES", "75"),
+        ("EDH-NOT-AUTHORISED", "57"),
+        ("CIB-LOST", "41"),
+        ("CIB-EXPIRED", "54"),
+        ("CIB-UNKNOWN", "14"),
+        ("CIB-PIN-TRIES", "75"),
+        ("CIB-WRONG-EXPIRY", "54"),
     ],
 )
 def test_satim_test_cards_at_an_algerian_terminal(card_id: str, code: str) -> None:
@@ -109,20 +150,27 @@ def test_unknown_bin_is_no_such_issuer() -> None:
 @pytest.mark.parametrize("ending", ["05", "51", "91", "96"])
 def test_magic_amounts_force_their_code(ending: str) -> None:
     """77,xx DA answers xx for any card the issuer knows, even a rich valid one."""
-    amount = magic_amounts().amount_for(ending, ALGIERS.currency)  # type: ignore[union-attr]
+    amount = magic_amounts().amount_for(ending, ALGIERS.currency)
     assert amount == 7700 + int(ending)
     assert decide(purchase("EDH-VALID", amount)) == ending
 
 
 def test_magic_no_response_still_decides() -> None:
     """77,99 DA is authorized as usual but marked to get no answer."""
-    amount = magic_amounts().amount_for("99", ALGIERS.currency)  # type: ignore[union-attr]
+    amount = magic_amounts().amount_for("99", ALGIERS.currency)
     request = purchase("EDH-VALID", amount)
-    decision = authorize(request, terminal=ALGIERS, signed_on=True, cards=CARDS,
-                         position=RICH, now=NOW, magic=magic_amounts())
+    decision = authorize(
+        request,
+        terminal=ALGIERS,
+        signed_on=True,
+        cards=CARDS,
+        position=RICH,
+        now=NOW,
+        magic=magic_amounts(),
+    )
     assert (decision.code, decision.respond) == ("00", False)
 
 
 def test_tnd_magic_amount_has_three_decimals() -> None:
     """In TND the magic amount is 77,0xx DT (77 051 millimes → 51)."""
-    assert magic_amounts().amount_for("51", TUNIS.currency) == 77_051  # type: ignore[union-attr]
+    assert magic_amounts().amount_for("51", TUNIS.currency) == 77_051

@@ -26,9 +26,18 @@ from cards import (
 )
 
 SATIM_VALID = [
-    "6280581110007215", "6280581110006712", "6280581110006316", "6280581110006415",
-    "6280581110006613", "6280580610061219", "6280580610061110", "6280581110006514",
-    "6280580610061318", "6280581110007017", "6280581110007116", "6280581110007314",
+    "6280581110007215",
+    "6280581110006712",
+    "6280581110006316",
+    "6280581110006415",
+    "6280581110006613",
+    "6280580610061219",
+    "6280580610061110",
+    "6280581110006514",
+    "6280580610061318",
+    "6280581110007017",
+    "6280581110007116",
+    "6280581110007314",
     "6280580610056615",
 ]
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -66,8 +75,13 @@ def test_luhn_rejects_non_digits(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("minor", "code", "text"),
-    [(150000, "DZD", "1 500,00 DA"), (850500, "TND", "850,500 DT"), (5, "TND", "0,005 DT"),
-     (123456789, "MAD", "1 234 567,89 DH"), (-2550, "DZD", "-25,50 DA")],
+    [
+        (150000, "DZD", "1 500,00 DA"),
+        (850500, "TND", "850,500 DT"),
+        (5, "TND", "0,005 DT"),
+        (123456789, "MAD", "1 234 567,89 DH"),
+        (-2550, "DZD", "-25,50 DA"),
+    ],
 )
 def test_format_amount_uses_currency_exponent(minor: int, code: str, text: str) -> None:
     """Amounts print with the currency's own number of decimals."""
@@ -76,16 +90,22 @@ def test_format_amount_uses_currency_exponent(minor: int, code: str, text: str) 
 
 @pytest.mark.parametrize(
     ("text", "code", "minor"),
-    [("1500", "DZD", 150000), ("1 500,50", "DZD", 150050), ("12.345", "TND", 12345),
-     ("0,5", "MAD", 50)],
+    [
+        ("1500", "DZD", 150000),
+        ("1 500,50", "DZD", 150050),
+        ("12.345", "TND", 12345),
+        ("0,5", "MAD", 50),
+    ],
 )
 def test_parse_amount_to_minor_units(text: str, code: str, minor: int) -> None:
     """Major-unit text becomes integer minor units, never a float."""
     assert parse_amount(text, currency(code)) == minor
 
 
-@pytest.mark.parametrize(("text", "code"), [("1.2345", "TND"), ("1.005", "DZD"), ("-3", "DZD"),
-                                            ("abc", "MAD"), ("NaN", "DZD")])
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [("1.2345", "TND"), ("1.005", "DZD"), ("-3", "DZD"), ("abc", "MAD"), ("NaN", "DZD")],
+)
 def test_parse_amount_rejects_bad_input(text: str, code: str) -> None:
     """Too many decimals, negatives and non-numbers are refused with a ValueError."""
     with pytest.raises(ValueError, match=re.escape(text)):
@@ -98,7 +118,8 @@ def test_mask_pan_keeps_first_six_and_last_four() -> None:
     assert mask_pan("9900120000000016123") == "990012*********6123"
     assert mask_pan("12345") == "*****"
     assert mask_pans_in_text("rrn 632714000042 amount 000000150000") == (
-        "rrn 632714000042 amount 000000150000")
+        "rrn 632714000042 amount 000000150000"
+    )
 
 
 def test_mask_pans_in_text_and_logging_filter(caplog: pytest.LogCaptureFixture) -> None:
@@ -124,8 +145,12 @@ def test_card_repr_and_str_are_masked() -> None:
 def test_default_card_set_links_products_and_limits() -> None:
     """Cards resolve to products by BIN; card overrides narrow product limits."""
     cards = default_card_set()
-    assert cards.product_for_pan("6280581110007215").id == "edahabia"  # type: ignore[union-attr]
-    assert cards.product_for_pan("9900120000000016").id == "cib"  # type: ignore[union-attr]
+    edahabia, cib = (
+        cards.product_for_pan("6280581110007215"),
+        cards.product_for_pan("9900120000000016"),
+    )
+    assert edahabia is not None and edahabia.id == "edahabia"
+    assert cib is not None and cib.id == "cib"
     assert cards.product_for_pan("4111111111111111") is None
     assert cards.issuer_card("6280581110003927") is None  # not on the issuer's file
     floor = cards.limits(cards.card("EDH-FLOOR-LIMIT"), Channel.POS)

@@ -27,9 +27,16 @@ MERCHANT = LedgerAccount("merchant:DZ0000000000101:DZD", AccountKind.MERCHANT, "
 
 
 def buy(amount: int, key: tuple[str, int, str] = KEY, account: str = "CCP-0001001") -> Transfer:
-    return purchase_transfer(key=key, card_id="EDH-VALID", cardholder_account=account,
-                             merchant_account=MERCHANT.id, amount=amount, currency="DZD",
-                             day=date(2026, 11, 23), rrn="632714000042")
+    return purchase_transfer(
+        key=key,
+        card_id="EDH-VALID",
+        cardholder_account=account,
+        merchant_account=MERCHANT.id,
+        amount=amount,
+        currency="DZD",
+        day=date(2026, 11, 23),
+        rrn="632714000042",
+    )
 
 
 def test_transfer_rules_refuse_nonsense() -> None:
@@ -45,7 +52,9 @@ def test_reversal_mirrors_the_purchase() -> None:
     purchase = buy(5_000)
     reversal = reversal_transfer(purchase, key=("DZAL0001", 43, "1123140400"))
     assert (reversal.debit_account, reversal.credit_account) == (
-        purchase.credit_account, purchase.debit_account)
+        purchase.credit_account,
+        purchase.debit_account,
+    )
     assert (reversal.amount, reversal.reverses) == (5_000, purchase.id)
     with pytest.raises(ValueError, match="only a purchase"):
         reversal_transfer(reversal, key=KEY)
@@ -66,15 +75,28 @@ async def test_purchase_and_reversal_move_balances(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     async with await Ledger.open(path, CARDS) as ledger:
         purchase = buy(250_000)
-        await ledger.record(KEY, mti="0200", digest="d1", response_code="00", response=b"{}",
-                            transfer=purchase, merchant=MERCHANT)
+        await ledger.record(
+            KEY,
+            mti="0200",
+            digest="d1",
+            response_code="00",
+            response=b"{}",
+            transfer=purchase,
+            merchant=MERCHANT,
+        )
         assert await ledger.available("CCP-0001001") == 15_000_000 - 250_000
         assert await ledger.spent_on_day("EDH-VALID", date(2026, 11, 23)) == 250_000
         stored = await ledger.stored_request(KEY)
         assert stored is not None and stored.transfer_id == purchase.id
         reversal_key = ("DZAL0001", 43, "1123140400")
-        await ledger.record(reversal_key, mti="0400", digest="d2", response_code="00",
-                            response=b"{}", transfer=reversal_transfer(purchase, key=reversal_key))
+        await ledger.record(
+            reversal_key,
+            mti="0400",
+            digest="d2",
+            response_code="00",
+            response=b"{}",
+            transfer=reversal_transfer(purchase, key=reversal_key),
+        )
         assert await ledger.available("CCP-0001001") == 15_000_000
         assert await ledger.spent_on_day("EDH-VALID", date(2026, 11, 23)) == 0
         assert await ledger.reversal_of(purchase.id) == f"reversal:{purchase.id}"
@@ -88,14 +110,35 @@ async def test_database_refuses_overdraft_and_double_posting(tmp_path: Path) -> 
     path = tmp_path / "ledger.db"
     async with await Ledger.open(path, CARDS) as ledger:
         with pytest.raises(InsufficientFundsError):
-            await ledger.record(KEY, mti="0200", digest="d", response_code="00", response=b"{}",
-                                transfer=buy(1_251, account="CCP-0001005"), merchant=MERCHANT)
+            await ledger.record(
+                KEY,
+                mti="0200",
+                digest="d",
+                response_code="00",
+                response=b"{}",
+                transfer=buy(1_251, account="CCP-0001005"),
+                merchant=MERCHANT,
+            )
         assert await ledger.stored_request(KEY) is None  # rolled back whole
-        await ledger.record(KEY, mti="0200", digest="d", response_code="00", response=b"{}",
-                            transfer=buy(1_000), merchant=MERCHANT)
+        await ledger.record(
+            KEY,
+            mti="0200",
+            digest="d",
+            response_code="00",
+            response=b"{}",
+            transfer=buy(1_000),
+            merchant=MERCHANT,
+        )
         with pytest.raises(sqlite3.IntegrityError):
-            await ledger.record(KEY, mti="0200", digest="d", response_code="00",
-                                response=b"{}", transfer=buy(1_000), merchant=MERCHANT)
+            await ledger.record(
+                KEY,
+                mti="0200",
+                digest="d",
+                response_code="00",
+                response=b"{}",
+                transfer=buy(1_000),
+                merchant=MERCHANT,
+            )
     assert check_ledger(path).ok
 
 
@@ -114,13 +157,23 @@ async def test_checker_finds_tampering(tmp_path: Path) -> None:
     """A counter that disagrees with the transfers, or a lost posting, is reported."""
     path = tmp_path / "ledger.db"
     async with await Ledger.open(path, CARDS) as ledger:
-        await ledger.record(KEY, mti="0200", digest="d", response_code="00", response=b"{}",
-                            transfer=buy(1_000), merchant=MERCHANT)
+        await ledger.record(
+            KEY,
+            mti="0200",
+            digest="d",
+            response_code="00",
+            response=b"{}",
+            transfer=buy(1_000),
+            merchant=MERCHANT,
+        )
     with sqlite3.connect(path) as db:
-        db.execute("UPDATE accounts SET credits_posted = credits_posted + 7 "
-                   "WHERE id = 'CCP-0001001'")
-        db.execute("INSERT INTO requests VALUES ('DZAL0001', 99, '1123150000', '0200', 'x', "
-                   "'00', x'7b7d', NULL, 'now')")
+        db.execute(
+            "UPDATE accounts SET credits_posted = credits_posted + 7 WHERE id = 'CCP-0001001'"
+        )
+        db.execute(
+            "INSERT INTO requests VALUES ('DZAL0001', 99, '1123150000', '0200', 'x', "
+            "'00', x'7b7d', NULL, 'now')"
+        )
         db.execute("DROP TRIGGER transfers_append_only_delete")
     report = check_ledger(path)
     assert not report.ok and not report.balanced

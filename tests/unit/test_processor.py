@@ -26,8 +26,9 @@ TOPIC = topics.request(TID)
 async def processor(tmp_path: Path) -> AsyncIterator[Processor]:
     clock = ManualClock(datetime(2026, 11, 23, 13, 0, tzinfo=UTC))
     async with await Ledger.open(tmp_path / "ledger.db", CARDS, clock) as ledger:
-        yield Processor(ledger=ledger, cards=CARDS, registry=REGISTRY, clock=clock,
-                        magic=magic_amounts())
+        yield Processor(
+            ledger=ledger, cards=CARDS, registry=REGISTRY, clock=clock, magic=magic_amounts()
+        )
 
 
 def builder() -> RequestBuilder:
@@ -53,7 +54,8 @@ async def test_purchase_needs_sign_on_then_approves(processor: Processor) -> Non
     build = builder()
     now = processor.clock.now()
     assert (await answer(processor, encode(build.purchase(card("EDH-VALID"), 1_000, now))))[
-        "39"] == "03"
+        "39"
+    ] == "03"
     assert (await answer(processor, encode(build.sign_on(now))))["39"] == "00"
     reply = await answer(processor, encode(build.purchase(card("EDH-VALID"), 150_000, now)))
     assert reply["39"] == "00"

@@ -22,9 +22,18 @@ from switch.protocol import (
 )
 
 PURCHASE = FinancialRequest(
-    transmission_time="1123140322", stan=42, terminal_id="DZAL0001", pan="6280581110007215",
-    processing_code="000000", amount=150000, local_time="150322", local_date="1123",
-    expiry="2906", entry_mode="051", merchant_id="DZ0000000000101", currency="012",
+    transmission_time="1123140322",
+    stan=42,
+    terminal_id="DZAL0001",
+    pan="6280581110007215",
+    processing_code="000000",
+    amount=150000,
+    local_time="150322",
+    local_date="1123",
+    expiry="2906",
+    entry_mode="051",
+    merchant_id="DZ0000000000101",
+    currency="012",
 )
 
 
@@ -91,8 +100,10 @@ def test_missing_field_and_response_mti() -> None:
     assert caught.value.response_mti == "0410"
 
 
-@pytest.mark.parametrize("payload", [b"", b"{", b"[1, 2]", b'"text"', b"\xff\xfe",
-                                     b"{" + b" " * MAX_PAYLOAD_BYTES + b"}"])
+@pytest.mark.parametrize(
+    "payload",
+    [b"", b"{", b"[1, 2]", b'"text"', b"\xff\xfe", b"{" + b" " * MAX_PAYLOAD_BYTES + b"}"],
+)
 def test_garbage_is_a_format_error_never_a_crash(payload: bytes) -> None:
     """Non-JSON, non-objects, invalid UTF-8 and oversized payloads are FormatErrors."""
     with pytest.raises(FormatError) as caught:
@@ -124,9 +135,16 @@ def test_reversal_names_its_original() -> None:
     """DE90 carries the original MTI, STAN and DE7: the original's idempotency key."""
     original = OriginalDataElements(mti="0200", stan=42, transmission_time="1123140322")
     reversal = ReversalRequest(
-        transmission_time="1123140400", stan=43, terminal_id="DZAL0001",
-        pan=PURCHASE.pan, processing_code="000000", amount=150000, local_time="150400",
-        local_date="1123", merchant_id="DZ0000000000101", currency="012",
+        transmission_time="1123140400",
+        stan=43,
+        terminal_id="DZAL0001",
+        pan=PURCHASE.pan,
+        processing_code="000000",
+        amount=150000,
+        local_time="150400",
+        local_date="1123",
+        merchant_id="DZ0000000000101",
+        currency="012",
         original_data=original.encode(),
     )
     assert len(reversal.original_data) == 42
@@ -136,8 +154,9 @@ def test_reversal_names_its_original() -> None:
 
 def test_responses_decode_and_requests_are_not_responses() -> None:
     """The terminal side decodes 0210/0410/0810 only."""
-    sign_on = NetworkRequest(transmission_time="1123140322", stan=1, terminal_id="DZAL0001",
-                             network_code="001")
+    sign_on = NetworkRequest(
+        transmission_time="1123140322", stan=1, terminal_id="DZAL0001", network_code="001"
+    )
     with pytest.raises(FormatError):
         decode_response(encode(sign_on))
 

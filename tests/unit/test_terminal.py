@@ -33,9 +33,17 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 def test_happy_path_and_timeout_path_through_the_table() -> None:
     """idle → awaiting → approved → idle, and awaiting → timed out → reversal → idle."""
     machine = TerminalMachine("DZAL0001")
-    for event in (Event.CONNECTED, Event.SIGN_ON_ACCEPTED, Event.REQUEST_SENT,
-                  Event.APPROVAL_RECEIVED, Event.RECEIPT_DONE, Event.REQUEST_SENT,
-                  Event.RESPONSE_TIMEOUT, Event.REVERSAL_SENT, Event.REVERSAL_ACKNOWLEDGED):
+    for event in (
+        Event.CONNECTED,
+        Event.SIGN_ON_ACCEPTED,
+        Event.REQUEST_SENT,
+        Event.APPROVAL_RECEIVED,
+        Event.RECEIPT_DONE,
+        Event.REQUEST_SENT,
+        Event.RESPONSE_TIMEOUT,
+        Event.REVERSAL_SENT,
+        Event.REVERSAL_ACKNOWLEDGED,
+    ):
         machine.handle(event)
     assert machine.state is State.IDLE
     assert repr(machine) == "<TerminalMachine DZAL0001 IDLE>"
@@ -62,26 +70,47 @@ def test_builder_sets_local_time_and_wraps_stan() -> None:
     card = CardPresentation.from_card(CARDS.card("EDH-WRONG-EXPIRY"), CARDS)
     request = builder.purchase(card, 150_000, NOW)
     assert (request.transmission_time, request.local_time, request.local_date) == (
-        "1123130405", "140405", "1123")
+        "1123130405",
+        "140405",
+        "1123",
+    )
     assert request.expiry == "2705"  # the expiry the card presents, not the issuer's file
     assert (request.stan, builder.next_stan()) == (999_999, 1)
     reversal = builder.reversal(request, NOW)
     assert reversal.original_key == request.key
 
 
-def _receipt(tid: str, card_id: str, amount: int, code: str | None, **more: object) -> str:
+def _receipt(
+    tid: str,
+    card_id: str,
+    amount: int,
+    code: str | None,
+    *,
+    auth_code: str | None = None,
+    rrn: str | None = None,
+    reversal_acknowledged: bool | None = None,
+) -> str:
     profile = REGISTRY.get(tid)
     assert profile is not None
-    card = CARDS.card(card_id)
-    return render_receipt(ReceiptData(profile=profile, moment=NOW, stan=42, pan=card.pan,
-                                      card_label="EDAHABIA", amount=amount, response_code=code,
-                                      **more))  # type: ignore[arg-type]
+    return render_receipt(
+        ReceiptData(
+            profile=profile,
+            moment=NOW,
+            stan=42,
+            pan=CARDS.card(card_id).pan,
+            card_label="EDAHABIA",
+            amount=amount,
+            response_code=code,
+            auth_code=auth_code,
+            rrn=rrn,
+            reversal_acknowledged=reversal_acknowledged,
+        )
+    )
 
 
 def test_receipt_is_bilingual_masked_and_uses_currency_decimals() -> None:
     """French and Arabic lines, masked PAN, 2 decimals in DZD and 3 in TND."""
-    text = _receipt("DZAL0001", "EDH-VALID", 150_000, "00", auth_code="ABC123",
-                    rrn="632714000042")
+    text = _receipt("DZAL0001", "EDH-VALID", 150_000, "00", auth_code="ABC123", rrn="632714000042")
     assert "6280581110007215" not in text and "628058******7215" in text
     assert "1 500,00 DA" in text and "1 500,00 دج" in text
     assert "TRANSACTION ACCEPTEE" in text and "عملية مقبولة" in text
@@ -96,12 +125,15 @@ def test_receipt_is_bilingual_masked_and_uses_currency_decimals() -> None:
 def test_traffic_plan_is_seeded_and_covers_the_card_set() -> None:
     """Same seed → same plan; every card appears; the special intents are present."""
     fleet = REGISTRY.fleet(10)
-    plan = plan_traffic(seed=7, count=300, fleet=fleet, cards=CARDS, magic=magic_amounts(),
-                        today=date(2026, 11, 23))
-    again = plan_traffic(seed=7, count=300, fleet=fleet, cards=CARDS, magic=magic_amounts(),
-                         today=date(2026, 11, 23))
-    other = plan_traffic(seed=8, count=300, fleet=fleet, cards=CARDS, magic=magic_amounts(),
-                         today=date(2026, 11, 23))
+    plan = plan_traffic(
+        seed=7, count=300, fleet=fleet, cards=CARDS, magic=magic_amounts(), today=date(2026, 11, 23)
+    )
+    again = plan_traffic(
+        seed=7, count=300, fleet=fleet, cards=CARDS, magic=magic_amounts(), today=date(2026, 11, 23)
+    )
+    other = plan_traffic(
+        seed=8, count=300, fleet=fleet, cards=CARDS, magic=magic_amounts(), today=date(2026, 11, 23)
+    )
     assert plan == again and plan != other
     assert {p.card_id for p in plan} == {c.id for c in CARDS.cards}
     intents = Counter(p.intent for p in plan)
