@@ -24,7 +24,7 @@ from switch.ledger.rules import (
     purchase_transfer,
     reversal_transfer,
 )
-from switch.ledger.store import InsufficientFundsError, Ledger
+from switch.ledger.store import DuplicateRequestError, InsufficientFundsError, Ledger
 from switch.magic import MagicAmounts
 from switch.protocol import topics
 from switch.protocol.codec import FormatError, decode_request, encode
@@ -98,11 +98,6 @@ class Processor:
         self.clock = clock
         self.magic = magic
         self.stats = SwitchStats()
-        self._signed_on: set[str] = set()
-
-    async def load_state(self) -> None:
-        """Reload sign-on state after a restart."""
-        self._signed_on = await self.ledger.signed_on_terminals()
 
     async def process(self, topic: str, payload: bytes) -> Reply | None:
         """Handle one message from ``topic``; None when it cannot be attributed (dropped)."""
@@ -167,20 +162,32 @@ class Processor:
     ) -> Reply:
         if isinstance(request, NetworkRequest):
             return await self._network(request)
+        replay = await self._replay(request)
+        if replay is not None:
+            return replay
+        try:
+            if isinstance(request, FinancialRequest):
+                return await self._purchase(request)
+            return await self._reversal(request)
+        except DuplicateRequestError:
+            # Another worker committed this key between our lookup and our commit.
+            replay = await self._replay(request)
+            if replay is None:
+                raise
+            return replay
+
+    async def _replay(self, request: FinancialRequest | ReversalRequest) -> Reply | None:
+        """The stored answer for a request already seen (94 if its content differs)."""
         stored = await self.ledger.stored_request(request.key)
-        if stored is not None:
-            if stored.mti == request.mti and stored.digest == _digest(request):
-                self.stats.duplicates += 1
-                log.info(
-                    "duplicate %r: replaying stored response %s", request, stored.response_code
-                )
-                return Reply(request.terminal_id, stored.response, stored.response_code)
-            self.stats.conflicts += 1
-            log.warning("%r reuses the key of an earlier, different request: 94", request)
-            return self._reply(request.terminal_id, _error_response(request, "94", "duplicate key"))
-        if isinstance(request, FinancialRequest):
-            return await self._purchase(request)
-        return await self._reversal(request)
+        if stored is None:
+            return None
+        if stored.mti == request.mti and stored.digest == _digest(request):
+            self.stats.duplicates += 1
+            log.info("duplicate %r: replaying stored response %s", request, stored.response_code)
+            return Reply(request.terminal_id, stored.response, stored.response_code)
+        self.stats.conflicts += 1
+        log.warning("%r reuses the key of an earlier, different request: 94", request)
+        return self._reply(request.terminal_id, _error_response(request, "94", "duplicate key"))
 
     async def _network(self, request: NetworkRequest) -> Reply:
         terminal = self.registry.get(request.terminal_id)
@@ -189,10 +196,8 @@ class Processor:
             code, note = "03", "unknown terminal"
         elif request.network_code == "001":
             await self.ledger.set_signed_on(request.terminal_id, True)
-            self._signed_on.add(request.terminal_id)
         elif request.network_code == "002":
             await self.ledger.set_signed_on(request.terminal_id, False)
-            self._signed_on.discard(request.terminal_id)
         response = NetworkResponse(
             transmission_time=request.transmission_time,
             stan=request.stan,
@@ -223,7 +228,7 @@ class Processor:
             decision = authorize(
                 request,
                 terminal=terminal,
-                signed_on=request.terminal_id in self._signed_on,
+                signed_on=await self.ledger.is_signed_on(request.terminal_id),
                 cards=self.cards,
                 position=await self._position(request),
                 now=now,

@@ -55,7 +55,6 @@ class SwitchService:
 
     async def run(self) -> None:
         """Serve until cancelled, reconnecting to the broker when the connection drops."""
-        await self.processor.load_state()
         attempt = 0
         while True:
             try:
@@ -125,6 +124,7 @@ async def running_switch(
     clock: Clock | None = None,
     magic: MagicAmounts | None = None,
     client_id: str = "tpesim-switch",
+    shared: bool = False,
     startup_timeout_s: float = 15.0,
 ) -> AsyncIterator[SwitchService]:
     """Open the ledger, start the switch and wait until it is subscribed; stop it on exit."""
@@ -137,7 +137,7 @@ async def running_switch(
             clock=clock,
             magic=magic if magic is not None else magic_amounts(),
         )
-        service = SwitchService(processor, broker, client_id=client_id)
+        service = SwitchService(processor, broker, client_id=client_id, shared=shared)
         async with asyncio.TaskGroup() as group:
             task = group.create_task(service.run(), name="switch")
             try:

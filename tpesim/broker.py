@@ -34,20 +34,14 @@ class BrokerError(RuntimeError):
 
 @dataclass
 class BrokerHandle:
-    """A running broker: its URL, which implementation, and (for Mosquitto) its process."""
+    """A running broker: its URL, which implementation, and (for Mosquitto) its process, config
+    file and the task draining its log."""
 
     url: BrokerUrl
     kind: str
     process: asyncio.subprocess.Process | None = None
     config_path: Path | None = None
     log_reader: asyncio.Task[None] | None = None
-
-    async def kill(self) -> None:
-        """Kill -9 a Mosquitto broker (fault injection); amqtt cannot be killed this way."""
-        if self.process is None:
-            raise BrokerError("only a Mosquitto broker process can be killed")
-        self.process.kill()
-        await self.process.wait()
 
 
 def free_port() -> int:

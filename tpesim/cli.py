@@ -105,6 +105,11 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--cards", type=Path, help="card set file (default: the shipped set)")
     sw.add_argument("--registry", type=Path, help="merchants file (default: the shipped one)")
     sw.add_argument("--client-id", default="tpesim-switch")
+    sw.add_argument(
+        "--shared",
+        action="store_true",
+        help="subscribe with the shared subscription $share/switch/tpe/+/req (several workers)",
+    )
     sw.add_argument("-v", "--verbose", action="store_true")
 
     term = sub.add_parser("terminal", help="run terminals against an external broker")
@@ -182,6 +187,7 @@ async def _switch(args: argparse.Namespace) -> int:
         registry=registry,
         magic=magic_amounts(),
         client_id=args.client_id,
+        shared=args.shared,
     ):
         log.info("switch ready on %s, ledger %s (Ctrl-C to stop)", args.broker, args.db)
         await asyncio.Event().wait()

@@ -136,9 +136,9 @@ async def run_demo(
     registry: Registry | None = None,
     clock: Clock | None = None,
     progress: Progress | None = None,
-    on_broker: Any = None,
 ) -> DemoResult:
-    """Run the whole demo and check the ledger; ``on_broker(handle)`` sees the broker first."""
+    """Run the whole demo: broker (unless ``config.broker``), switch, fleet, plan, then a real
+    check of the ledger the run wrote."""
     cards = cards or default_card_set()
     registry = registry or default_registry()
     clock = clock or SystemClock()
@@ -190,6 +190,4 @@ async def run_demo(
     if config.broker is not None:
         return await with_broker(config.broker, "external")
     async with running_broker(config.broker_kind, workdir) as handle:
-        if on_broker is not None:
-            on_broker(handle)
         return await with_broker(handle.url, handle.kind)

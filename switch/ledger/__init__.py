@@ -12,10 +12,11 @@ from switch.ledger.rules import (
     purchase_transfer,
     reversal_transfer,
 )
-from switch.ledger.store import InsufficientFundsError, Ledger, StoredRequest
+from switch.ledger.store import DuplicateRequestError, InsufficientFundsError, Ledger, StoredRequest
 
 __all__ = [
     "AccountKind",
+    "DuplicateRequestError",
     "InsufficientFundsError",
     "Ledger",
     "LedgerAccount",

@@ -27,13 +27,17 @@ from switch.ledger.rules import (
     opening_transfers,
 )
 
-__all__ = ["InsufficientFundsError", "Ledger", "StoredRequest"]
+__all__ = ["DuplicateRequestError", "InsufficientFundsError", "Ledger", "StoredRequest"]
 
 Key = tuple[str, int, str]
 
 
 class InsufficientFundsError(RuntimeError):
     """The database refused a debit that would overdraw a cardholder account."""
+
+
+class DuplicateRequestError(RuntimeError):
+    """Another writer committed the same idempotency key first; nothing was stored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,11 +177,13 @@ class Ledger:
         ) as cursor:
             return await cursor.fetchone() is not None
 
-    async def signed_on_terminals(self) -> set[str]:
+    async def is_signed_on(self, tid: str) -> bool:
+        """True when ``tid``'s last network message was a sign-on (shared by all workers)."""
         async with self._db.execute(
-            "SELECT tid FROM terminal_sessions WHERE signed_on = 1"
+            "SELECT signed_on FROM terminal_sessions WHERE tid = ?", (tid,)
         ) as cursor:
-            return {str(row[0]) for row in await cursor.fetchall()}
+            row = await cursor.fetchone()
+        return bool(row and row[0])
 
     # -- writes --------------------------------------------------------------------------
 
@@ -220,7 +226,7 @@ class Ledger:
                         "INSERT OR IGNORE INTO orphan_reversals VALUES (?, ?, ?, ?)",
                         (*orphan_reversal_of, self._stamp()),
                     )
-                await self._db.execute(
+                await self._insert_once(
                     "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         *key,
@@ -238,6 +244,15 @@ class Ledger:
             await self._db.execute("COMMIT")
 
     # -- internals -----------------------------------------------------------------------
+
+    async def _insert_once(self, sql: str, values: tuple[object, ...]) -> None:
+        """INSERT a row whose key must be new; a UNIQUE clash means another writer won."""
+        try:
+            await self._db.execute(sql, values)
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" not in str(exc):
+                raise
+            raise DuplicateRequestError(str(exc)) from None
 
     def _stamp(self) -> str:
         return self._clock.now().isoformat(timespec="microseconds")
@@ -260,7 +275,7 @@ class Ledger:
             "UPDATE accounts SET credits_posted = credits_posted + ? WHERE id = ?",
             (transfer.amount, transfer.credit_account),
         )
-        await self._db.execute(
+        await self._insert_once(
             f"INSERT INTO transfers ({_TRANSFER_COLUMNS}, created_at) "  # noqa: S608 - constant
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (

@@ -11,6 +11,7 @@ import pytest
 from cards import default_card_set
 from switch.ledger import (
     AccountKind,
+    DuplicateRequestError,
     InsufficientFundsError,
     Ledger,
     LedgerAccount,
@@ -129,7 +130,7 @@ async def test_database_refuses_overdraft_and_double_posting(tmp_path: Path) -> 
             transfer=buy(1_000),
             merchant=MERCHANT,
         )
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(DuplicateRequestError):
             await ledger.record(
                 KEY,
                 mti="0200",
