@@ -38,7 +38,7 @@ async def test_terminal_command_runs_purchases_and_ledger_check_agrees(
 ) -> None:
     """One purchase prints its receipt; --json reports a decline; the ledger checks OK."""
     db = tmp_path / "ledger.db"
-    broker = str(mosquitto.url)
+    term = f"terminal --broker {mosquitto.url}"
     async with running_switch(
         broker=mosquitto.url,
         db_path=db,
@@ -47,58 +47,23 @@ async def test_terminal_command_runs_purchases_and_ledger_check_agrees(
         magic=magic_amounts(),
     ):
         status, out, err = await tpesim(
-            "terminal",
-            "--broker",
-            broker,
-            "--tid",
-            "DZAL0001",
-            "--card",
-            "EDH-VALID",
-            "--amount",
-            "1500",
+            *f"{term} --tid DZAL0001 --card EDH-VALID --amount 1500".split()
         )
         assert status == 0, err
         assert "TRANSACTION ACCEPTEE" in out and "1 500,00 DA" in out
         assert "628058******7215" in out and "6280581110007215" not in out
         status, out, err = await tpesim(
-            "terminal",
-            "--broker",
-            broker,
-            "--tid",
-            "TNTU0001",
-            "--card",
-            "TN-VALID",
-            "--amount",
-            "12,345",
-            "--json",
+            *f"{term} --tid TNTU0001 --card TN-VALID --amount 12,345 --json".split()
         )
         assert status == 0, err
         record = json.loads(out)
         assert (record["response"], record["amount"], record["currency"]) == ("00", 12345, "TND")
         status, out, err = await tpesim(
-            "terminal",
-            "--broker",
-            broker,
-            "--tid",
-            "DZAL0001",
-            "--card",
-            "EDH-NO-FUNDS",
-            "--amount",
-            "100",
-            "--json",
+            *f"{term} --tid DZAL0001 --card EDH-NO-FUNDS --amount 100 --json".split()
         )
         assert json.loads(out)["response"] == "51"
         status, out, err = await tpesim(
-            "terminal",
-            "--broker",
-            broker,
-            "--terminals",
-            "3",
-            "--transactions",
-            "12",
-            "--seed",
-            "4",
-            "--json",
+            *f"{term} --terminals 3 --transactions 12 --seed 4 --json".split()
         )
         assert status == 0, err
         assert len(out.splitlines()) == 12

@@ -16,8 +16,8 @@ from switch.protocol import encode, topics
 from switch.service import SwitchService, running_switch
 from terminal import CardPresentation, RequestBuilder, plan_traffic
 from tests.conftest import MosquittoProcess
-from tests.integration.test_switch_resilience import next_on, observer
 from tests.ledger_assertions import assert_outcomes_match_ledger, net_postings
+from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet, run_plan
 
 pytestmark = pytest.mark.integration

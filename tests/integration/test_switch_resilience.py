@@ -7,8 +7,6 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,50 +19,18 @@ from switch.magic import magic_amounts
 from switch.protocol import topics
 from switch.registry import default_registry
 from switch.service import running_switch
-from switch.transport.base import BrokerUrl, Inbound
-from switch.transport.mqtt import MqttTransport
+from switch.transport.base import BrokerUrl
 from terminal.builder import CardPresentation
 from terminal.traffic import plan_traffic
 from tests.conftest import MosquittoProcess
 from tests.ledger_assertions import assert_outcomes_match_ledger
+from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet, run_plan
 
 pytestmark = pytest.mark.integration
 
 CARDS = default_card_set()
 REGISTRY = default_registry()
-
-
-@asynccontextmanager
-async def observer(
-    url: BrokerUrl, *filters: str
-) -> AsyncIterator[tuple[MqttTransport, asyncio.Queue[Inbound]]]:
-    """An MQTT client that queues everything published on ``filters``."""
-    queue: asyncio.Queue[Inbound] = asyncio.Queue()
-    async with MqttTransport(url, client_id=f"observer-{os.getpid()}-{id(queue)}") as client:
-        for topic_filter in filters:
-            await client.subscribe(topic_filter)
-
-        async def pump() -> None:
-            async for message in client.messages():
-                await queue.put(message)
-
-        task = asyncio.create_task(pump())
-        try:
-            yield client, queue
-        finally:
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-
-
-async def next_on(queue: asyncio.Queue[Inbound], topic: str, within: float = 10) -> Inbound:
-    """The next message on ``topic``, waiting at most ``within`` seconds."""
-    async with asyncio.timeout(within):
-        while True:
-            message = await queue.get()
-            if message.topic == topic:
-                return message
 
 
 async def test_bad_input_gets_format_error_and_switch_keeps_serving(

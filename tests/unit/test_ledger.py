@@ -40,6 +40,22 @@ def buy(amount: int, key: tuple[str, int, str] = KEY, account: str = "CCP-000100
     )
 
 
+async def post(
+    ledger: Ledger, transfer: Transfer, key: tuple[str, int, str] = KEY, mti: str = "0200"
+) -> None:
+    """Record an approved request with its transfer (a new merchant account if needed)."""
+    merchant = MERCHANT if transfer.kind is TransferKind.PURCHASE else None
+    await ledger.record(
+        key,
+        mti=mti,
+        digest=f"{key}",
+        response_code="00",
+        response=b"{}",
+        transfer=transfer,
+        merchant=merchant,
+    )
+
+
 def test_transfer_rules_refuse_nonsense() -> None:
     """A transfer moves a positive amount between two different accounts."""
     with pytest.raises(ValueError, match="positive"):
@@ -76,28 +92,13 @@ async def test_purchase_and_reversal_move_balances(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     async with await Ledger.open(path, CARDS) as ledger:
         purchase = buy(250_000)
-        await ledger.record(
-            KEY,
-            mti="0200",
-            digest="d1",
-            response_code="00",
-            response=b"{}",
-            transfer=purchase,
-            merchant=MERCHANT,
-        )
+        await post(ledger, purchase)
         assert await ledger.available("CCP-0001001") == 15_000_000 - 250_000
         assert await ledger.spent_on_day("EDH-VALID", date(2026, 11, 23)) == 250_000
         stored = await ledger.stored_request(KEY)
         assert stored is not None and stored.transfer_id == purchase.id
         reversal_key = ("DZAL0001", 43, "1123140400")
-        await ledger.record(
-            reversal_key,
-            mti="0400",
-            digest="d2",
-            response_code="00",
-            response=b"{}",
-            transfer=reversal_transfer(purchase, key=reversal_key),
-        )
+        await post(ledger, reversal_transfer(purchase, key=reversal_key), reversal_key, mti="0400")
         assert await ledger.available("CCP-0001001") == 15_000_000
         assert await ledger.spent_on_day("EDH-VALID", date(2026, 11, 23)) == 0
         assert await ledger.reversal_of(purchase.id) == f"reversal:{purchase.id}"
@@ -111,35 +112,11 @@ async def test_database_refuses_overdraft_and_double_posting(tmp_path: Path) -> 
     path = tmp_path / "ledger.db"
     async with await Ledger.open(path, CARDS) as ledger:
         with pytest.raises(InsufficientFundsError):
-            await ledger.record(
-                KEY,
-                mti="0200",
-                digest="d",
-                response_code="00",
-                response=b"{}",
-                transfer=buy(1_251, account="CCP-0001005"),
-                merchant=MERCHANT,
-            )
+            await post(ledger, buy(1_251, account="CCP-0001005"))
         assert await ledger.stored_request(KEY) is None  # rolled back whole
-        await ledger.record(
-            KEY,
-            mti="0200",
-            digest="d",
-            response_code="00",
-            response=b"{}",
-            transfer=buy(1_000),
-            merchant=MERCHANT,
-        )
+        await post(ledger, buy(1_000))
         with pytest.raises(DuplicateRequestError):
-            await ledger.record(
-                KEY,
-                mti="0200",
-                digest="d",
-                response_code="00",
-                response=b"{}",
-                transfer=buy(1_000),
-                merchant=MERCHANT,
-            )
+            await post(ledger, buy(1_000))
     assert check_ledger(path).ok
 
 
@@ -158,15 +135,7 @@ async def test_checker_finds_tampering(tmp_path: Path) -> None:
     """A counter that disagrees with the transfers, or a lost posting, is reported."""
     path = tmp_path / "ledger.db"
     async with await Ledger.open(path, CARDS) as ledger:
-        await ledger.record(
-            KEY,
-            mti="0200",
-            digest="d",
-            response_code="00",
-            response=b"{}",
-            transfer=buy(1_000),
-            merchant=MERCHANT,
-        )
+        await post(ledger, buy(1_000))
     with sqlite3.connect(path) as db:
         db.execute(
             "UPDATE accounts SET credits_posted = credits_posted + 7 WHERE id = 'CCP-0001001'"

@@ -1,0 +1,45 @@
+"""MQTT helpers for integration tests: watch topics on a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from switch.transport.base import BrokerUrl, Inbound
+from switch.transport.mqtt import MqttTransport
+
+
+@asynccontextmanager
+async def observer(
+    url: BrokerUrl, *filters: str
+) -> AsyncIterator[tuple[MqttTransport, asyncio.Queue[Inbound]]]:
+    """An MQTT client that queues everything published on ``filters``."""
+    queue: asyncio.Queue[Inbound] = asyncio.Queue()
+    async with MqttTransport(url, client_id=f"observer-{os.getpid()}-{id(queue)}") as client:
+        for topic_filter in filters:
+            await client.subscribe(topic_filter)
+
+        async def pump() -> None:
+            async for message in client.messages():
+                await queue.put(message)
+
+        task = asyncio.create_task(pump())
+        try:
+            yield client, queue
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+
+async def next_on(queue: asyncio.Queue[Inbound], topic: str, within: float = 10) -> Inbound:
+    """The next message on ``topic``, waiting at most ``within`` seconds."""
+    async with asyncio.timeout(within):
+        while True:
+            message = await queue.get()
+            if message.topic == topic:
+                return message
