@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -28,6 +29,7 @@ from switch.ledger.store import DuplicateRequestError, InsufficientFundsError, L
 from switch.magic import MagicAmounts
 from switch.protocol import topics
 from switch.protocol.codec import FormatError, decode_request, encode
+from switch.protocol.fields import format_transmission_time
 from switch.protocol.messages import (
     FinancialRequest,
     FinancialResponse,
@@ -58,8 +60,8 @@ class Reply:
 class SwitchStats:
     """Counters since start: requests by MTI, responses by DE39, and what was refused."""
 
-    requests: dict[str, int] = field(default_factory=dict)
-    responses: dict[str, int] = field(default_factory=dict)
+    requests: Counter[str] = field(default_factory=Counter)
+    responses: Counter[str] = field(default_factory=Counter)
     format_errors: int = 0
     unattributed: int = 0
     duplicates: int = 0
@@ -114,16 +116,14 @@ class Processor:
                 )
         except FormatError as error:
             return self._format_error(tid, error, payload)
-        self.stats.requests[request.mti] = self.stats.requests.get(request.mti, 0) + 1
+        self.stats.requests[request.mti] += 1
         try:
             reply = await self._dispatch(request)
         except Exception:
             self.stats.internal_errors += 1
             log.exception("internal error on %r; answering 96, nothing posted", request)
             reply = self._reply(tid, _error_response(request, "96", "system malfunction"))
-        self.stats.responses[reply.response_code] = (
-            self.stats.responses.get(reply.response_code, 0) + 1
-        )
+        self.stats.responses[reply.response_code] += 1
         return reply
 
     def _format_error(self, tid: str, error: FormatError, payload: bytes) -> Reply:
@@ -132,7 +132,7 @@ class Processor:
         log.warning("format error from %s: %s; payload starts %r", tid, error, excerpt)
         now = self.clock.now()
         common = {
-            "transmission_time": now.strftime("%m%d%H%M%S"),
+            "transmission_time": format_transmission_time(now),
             "stan": error.stan if error.stan is not None else 0,
             "terminal_id": tid,
             "response_code": "30",
@@ -145,7 +145,7 @@ class Processor:
             response = ReversalResponse(**common)
         else:
             response = FinancialResponse(**common)
-        self.stats.responses["30"] = self.stats.responses.get("30", 0) + 1
+        self.stats.responses["30"] += 1
         return Reply(tid, encode(response), "30")
 
     @staticmethod
@@ -209,11 +209,14 @@ class Processor:
         log.info("%r → %s", request, code)
         return self._reply(request.terminal_id, response)
 
-    async def _position(self, request: FinancialRequest) -> CardholderPosition | None:
+    async def _position(
+        self, request: FinancialRequest, now: datetime
+    ) -> CardholderPosition | None:
+        """The cardholder's available balance and spending on the issuer's day of ``now``."""
         card = self.cards.issuer_card(request.pan)
         if card is None:
             return None
-        day = issuer_day(self.cards.products[card.product], self.clock.now())
+        day = issuer_day(self.cards.products[card.product], now)
         return CardholderPosition(
             available=await self.ledger.available(card.account),
             spent_today=await self.ledger.spent_on_day(card.id, day),
@@ -230,18 +233,17 @@ class Processor:
                 terminal=terminal,
                 signed_on=await self.ledger.is_signed_on(request.terminal_id),
                 cards=self.cards,
-                position=await self._position(request),
+                position=await self._position(request, now),
                 now=now,
                 magic=self.magic,
             )
         rrn = _rrn(now, request.stan)
         try:
-            await self._record_purchase(request, decision, rrn, now)
+            response = await self._record_purchase(request, decision, rrn, now)
         except InsufficientFundsError:
             log.error("%r: the ledger refused the debit; declining 51", request)
             decision = Decision("51", "insufficient funds", decision.card)
-            await self._record_purchase(request, decision, rrn, now)
-        response = self._purchase_response(request, decision, rrn)
+            response = await self._record_purchase(request, decision, rrn, now)
         log.info(
             "%r card %s amount %d → %s (%s)",
             request,
@@ -271,7 +273,8 @@ class Processor:
 
     async def _record_purchase(
         self, request: FinancialRequest, decision: Decision, rrn: str, now: datetime
-    ) -> None:
+    ) -> FinancialResponse:
+        """Commit the decision (and the posting of an approval); return the stored 0210."""
         response = self._purchase_response(request, decision, rrn)
         transfer = merchant = None
         if decision.approved and decision.card is not None:
@@ -300,6 +303,7 @@ class Processor:
             transfer=transfer,
             merchant=merchant,
         )
+        return response
 
     async def _reversal(self, request: ReversalRequest) -> Reply:
         original = request.original

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
@@ -81,7 +82,7 @@ class TerminalStats:
     unreadable_responses: int = 0
     reversals_sent: int = 0
     reversals_unresolved: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
+    outcomes: Counter[str] = field(default_factory=Counter)
 
 
 class Terminal:
@@ -232,7 +233,7 @@ class Terminal:
             outcome = self._outcome(request, card, response, reversal, latency_ms)
             if response is not None:
                 self.machine.handle(Event.RECEIPT_DONE)
-            self.stats.outcomes[outcome.verdict] = self.stats.outcomes.get(outcome.verdict, 0) + 1
+            self.stats.outcomes[outcome.verdict] += 1
             return outcome
 
     async def _reverse(self, original: FinancialRequest) -> str:

@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -260,9 +261,7 @@ async def _terminal(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(outcome_record(index, outcome), ensure_ascii=False))
     if not args.json:
-        counts: dict[str, int] = {}
-        for outcome in run.outcomes:
-            counts[outcome.verdict] = counts.get(outcome.verdict, 0) + 1
+        counts = Counter(outcome.verdict for outcome in run.outcomes)
         print(" ".join(f"{code}:{n}" for code, n in sorted(counts.items())))
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from typing import TextIO
 
 from cards.catalog import CardSet
@@ -20,12 +21,12 @@ class ProgressLine:
     def __init__(self, total: int, stream: TextIO | None = None) -> None:
         self.total = max(total, 1)
         self.stream = stream or sys.stderr
-        self.counts: dict[str, int] = {}
+        self.counts: Counter[str] = Counter()
         self.tty = self.stream.isatty()
         self._last_decile = -1
 
     def __call__(self, finished: int, outcome: TransactionOutcome) -> None:
-        self.counts[outcome.verdict] = self.counts.get(outcome.verdict, 0) + 1
+        self.counts[outcome.verdict] += 1
         decile = finished * 10 // self.total
         if not self.tty and decile == self._last_decile and finished != self.total:
             return
