@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import tempfile
 import time
 from collections import Counter
@@ -160,8 +161,16 @@ async def run_demo(
     started = time.perf_counter()
 
     async def with_broker(url: BrokerUrl, kind: str) -> DemoResult:
+        # Its own client id, so a demo never takes over the session of a `tpesim switch`
+        # serving the same (external) broker.
         async with running_switch(
-            broker=url, db_path=db_path, cards=cards, registry=registry, clock=clock, magic=magic
+            broker=url,
+            db_path=db_path,
+            cards=cards,
+            registry=registry,
+            clock=clock,
+            magic=magic,
+            client_id=f"tpesim-demo-switch-{os.getpid()}",
         ) as switch:
             async with connected_fleet(
                 fleet, url, clock=clock, timeout_s=config.timeout_s

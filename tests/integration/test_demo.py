@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cards import default_card_set
 from tests.conftest import MosquittoProcess
 from tests.ledger_assertions import assert_outcomes_match_ledger, net_postings
 from tpesim.demo import DemoConfig, run_demo
@@ -102,6 +103,14 @@ def test_cli_demo_json_contract(tmp_path: Path) -> None:
     for record in records:
         standing = postings.get((record["tid"], record["stan"], record["de7"]), False)
         assert standing is (record["response"] == "00"), record
+    # Nothing the run wrote (log, receipts, outcomes) carries a full card number.
+    written = [workdir / "tpesim.log", workdir / "outcomes.jsonl"]
+    written += sorted((workdir / "receipts").glob("*.txt"))
+    assert len(written) > 2
+    text = "\n".join(path.read_text(encoding="utf-8") for path in written)
+    assert "628058******" in text
+    for card in default_card_set().cards:
+        assert card.pan not in text, card.id
 
 
 async def test_demo_over_amqtt_fallback(tmp_path: Path) -> None:
@@ -120,3 +129,15 @@ async def test_demo_over_amqtt_fallback(tmp_path: Path) -> None:
     assert result.ledger.ok, result.ledger.render()
     assert_outcomes_match_ledger(result.workdir / "ledger.db", result.outcomes)
     assert len(result.outcomes) == 50
+
+
+async def test_auto_broker_falls_back_to_amqtt_without_mosquitto(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a machine without mosquitto, `auto` starts the in-process amqtt broker."""
+    monkeypatch.setattr("tpesim.broker.find_mosquitto", lambda: None)
+    config = DemoConfig(terminals=2, transactions=8, seed=1, timeout_s=3.0, workdir=tmp_path)
+    result = await run_demo(config)
+    assert result.broker_kind == "amqtt"
+    assert len(result.outcomes) == 8
+    assert result.ledger.ok

@@ -148,3 +148,31 @@ async def test_kill_switch_mid_run_loses_no_approval(
     report = check_ledger(db)
     assert report.ok, report.render()
     assert_outcomes_match_ledger(db, run.outcomes)
+
+
+async def test_terminal_killed_mid_traffic_goes_offline_by_last_will(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """kill -9 a terminal process: the broker publishes its Last Will `offline` (retained)."""
+    db = tmp_path / "ledger.db"
+    status_topic = topics.status("DZOR0001")
+    async with (
+        running_switch(
+            broker=mosquitto.url, db_path=db, cards=CARDS, registry=REGISTRY, magic=None
+        ),
+        observer(mosquitto.url, status_topic) as (_, status),
+    ):
+        terminal = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tpesim", "terminal", "--broker", str(mosquitto.url),
+            "--tid", "DZOR0001", "--transactions", "5000", "--seed", "2",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        assert (await next_on(status, status_topic, 30)).payload == b"online"
+        terminal.kill()
+        await terminal.wait()
+        offline = await next_on(status, status_topic, 30)
+        assert offline.payload == b"offline"
+    async with observer(mosquitto.url, status_topic) as (_, retained):
+        late_joiner_sees = await next_on(retained, status_topic)
+    assert (late_joiner_sees.payload, late_joiner_sees.retain) == (b"offline", True)
+    assert check_ledger(db).ok
