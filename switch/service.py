@@ -59,14 +59,16 @@ class SwitchService:
         while True:
             try:
                 await self._serve_once()
-            except TransportError as error:
-                self.connected.clear()
-                delay = _BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)]
-                attempt += 1
-                log.warning("switch: %s; reconnecting in %.1f s", error, delay)
-                await asyncio.sleep(delay)
-            else:
-                return
+                error: Exception = TransportError(f"{self.broker} ended the message stream")
+            except TransportError as lost:
+                error = lost
+            if self.connected.is_set():
+                attempt = 0  # it was up: start the backoff again from the shortest delay
+            self.connected.clear()
+            delay = _BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)]
+            attempt += 1
+            log.warning("switch: %s; reconnecting in %.1f s", error, delay)
+            await asyncio.sleep(delay)
 
     async def _serve_once(self) -> None:
         will = WillMessage(topics.SWITCH_STATUS, b"offline")

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from cards.catalog import CardSet, CardSetError, load_card_set
+from cards.currency import parse_amount
 from cards.masking import PanMaskingFilter
 from cards.models import Card
+from switch.clock import SystemClock
 from switch.ledger.check import check_ledger
 from switch.magic import magic_amounts
 from switch.registry import Registry, RegistryError, TerminalProfile
@@ -224,15 +226,11 @@ async def _terminal(args: argparse.Namespace) -> int:
     cards = load_card_set(args.cards)
     registry = Registry.load(args.registry)
     profiles = _profiles(args, registry)
-    from switch.clock import SystemClock  # noqa: PLC0415
-
     clock = SystemClock()
     if args.amount is not None:
         card = _presented_card(args, cards)
         profile = profiles[0]
         try:
-            from cards.currency import parse_amount  # noqa: PLC0415
-
             amount = parse_amount(args.amount, profile.currency)
         except ValueError as error:
             raise CliError(f"--amount: {error}") from None

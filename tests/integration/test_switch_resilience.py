@@ -176,3 +176,27 @@ async def test_terminal_killed_mid_traffic_goes_offline_by_last_will(
         late_joiner_sees = await next_on(retained, status_topic)
     assert (late_joiner_sees.payload, late_joiner_sees.retain) == (b"offline", True)
     assert check_ledger(db).ok
+
+
+async def test_switch_reconnects_after_broker_restart(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """Stop Mosquitto under a running switch and start it again: the switch comes back."""
+    db = tmp_path / "ledger.db"
+    async with running_switch(
+        broker=mosquitto.url, db_path=db, cards=CARDS, registry=REGISTRY, magic=None
+    ) as switch:
+        mosquitto.stop()
+        mosquitto.start()  # same port; no persistence, so the broker starts empty
+        async with observer(mosquitto.url, topics.SWITCH_STATUS) as (_, status):
+            assert (await next_on(status, topics.SWITCH_STATUS, 30)).payload == b"online"
+        assert switch.connected.is_set()
+        profile = REGISTRY.get("DZAL0001")
+        assert profile is not None
+        async with connected_fleet(
+            [profile], mosquitto.url, clock=SystemClock(), timeout_s=5
+        ) as terminals:
+            card = CardPresentation.from_card(CARDS.card("EDH-VALID"), CARDS)
+            outcome = await terminals["DZAL0001"].purchase(card, 42_000)
+    assert outcome.approved
+    assert check_ledger(db).ok
