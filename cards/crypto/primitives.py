@@ -1,0 +1,109 @@
+"""Block-cipher primitives for card security: the only module that touches DES/TDES and AES.
+
+TDES comes from ``cryptography.hazmat.decrepit`` and is always given a 24-byte key: a 16-byte
+(two-key) key K1‖K2 becomes K1‖K2‖K1, and a single-DES key K becomes K‖K‖K, so nothing here
+emits a deprecation warning. All functions take and return ``bytes``.
+"""
+
+from __future__ import annotations
+
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+__all__ = [
+    "aes_decrypt_block",
+    "aes_encrypt_block",
+    "des_decrypt",
+    "des_encrypt",
+    "key_check_value",
+    "set_odd_parity",
+    "tdes_cbc_encrypt",
+    "tdes_decrypt",
+    "tdes_encrypt",
+    "xor",
+]
+
+DES_BLOCK = 8
+AES_BLOCK = 16
+
+
+def xor(left: bytes, right: bytes) -> bytes:
+    """Byte-wise XOR of two equal-length strings."""
+    if len(left) != len(right):
+        raise ValueError(f"xor of {len(left)} and {len(right)} bytes")
+    return bytes(a ^ b for a, b in zip(left, right, strict=True))
+
+
+def _tdes_key(key: bytes) -> bytes:
+    """Expand an 8-, 16- or 24-byte DES/TDES key to the 24 bytes TripleDES is given."""
+    if len(key) == 8:
+        return key * 3
+    if len(key) == 16:
+        return key + key[:8]
+    if len(key) == 24:
+        return key
+    raise ValueError(f"a DES/TDES key is 8, 16 or 24 bytes, not {len(key)}")
+
+
+def _blocks(data: bytes, size: int) -> None:
+    if not data or len(data) % size:
+        raise ValueError(f"data must be a non-empty multiple of {size} bytes, not {len(data)}")
+
+
+def tdes_encrypt(key: bytes, data: bytes) -> bytes:
+    """TDES-ECB encryption (EDE) of whole 8-byte blocks."""
+    _blocks(data, DES_BLOCK)
+    encryptor = Cipher(TripleDES(_tdes_key(key)), modes.ECB()).encryptor()  # noqa: S305
+    return encryptor.update(data) + encryptor.finalize()
+
+
+def tdes_decrypt(key: bytes, data: bytes) -> bytes:
+    """TDES-ECB decryption of whole 8-byte blocks."""
+    _blocks(data, DES_BLOCK)
+    decryptor = Cipher(TripleDES(_tdes_key(key)), modes.ECB()).decryptor()  # noqa: S305
+    return decryptor.update(data) + decryptor.finalize()
+
+
+def tdes_cbc_encrypt(key: bytes, data: bytes, iv: bytes = bytes(8)) -> bytes:
+    """TDES-CBC encryption of whole 8-byte blocks (used by MAC algorithm 1)."""
+    _blocks(data, DES_BLOCK)
+    encryptor = Cipher(TripleDES(_tdes_key(key)), modes.CBC(iv)).encryptor()
+    return encryptor.update(data) + encryptor.finalize()
+
+
+def des_encrypt(key: bytes, data: bytes) -> bytes:
+    """Single DES with an 8-byte key (TDES with K‖K‖K)."""
+    if len(key) != 8:
+        raise ValueError("a single-DES key is 8 bytes")
+    return tdes_encrypt(key, data)
+
+
+def des_decrypt(key: bytes, data: bytes) -> bytes:
+    """Single-DES decryption with an 8-byte key."""
+    if len(key) != 8:
+        raise ValueError("a single-DES key is 8 bytes")
+    return tdes_decrypt(key, data)
+
+
+def aes_encrypt_block(key: bytes, data: bytes) -> bytes:
+    """AES-ECB encryption of whole 16-byte blocks (128-, 192- or 256-bit key)."""
+    _blocks(data, AES_BLOCK)
+    encryptor = Cipher(algorithms.AES(key), modes.ECB()).encryptor()  # noqa: S305
+    return encryptor.update(data) + encryptor.finalize()
+
+
+def aes_decrypt_block(key: bytes, data: bytes) -> bytes:
+    """AES-ECB decryption of whole 16-byte blocks."""
+    _blocks(data, AES_BLOCK)
+    decryptor = Cipher(algorithms.AES(key), modes.ECB()).decryptor()  # noqa: S305
+    return decryptor.update(data) + decryptor.finalize()
+
+
+def set_odd_parity(key: bytes) -> bytes:
+    """Adjust the low bit of every byte so each byte has an odd number of one bits."""
+    return bytes((b & 0xFE) | ((bin(b >> 1).count("1") + 1) % 2) for b in key)
+
+
+def key_check_value(key: bytes, length: int = 3) -> bytes:
+    """KCV of a DES/TDES key: the first ``length`` bytes of TDES(key, 00…00)."""
+    return tdes_encrypt(key, bytes(8))[:length]
