@@ -5,11 +5,15 @@ from __future__ import annotations
 import logging
 import re
 
-__all__ = ["PanMaskingFilter", "mask_pan", "mask_pans_in_text"]
+__all__ = ["PanMaskingFilter", "mask_pan", "mask_pans_in_text", "redact_wire_text"]
 
 # A run of 13 to 19 digits not glued to other digits: anything that may be a PAN. Shorter
 # runs are left alone: RRNs (DE37) and amounts (DE4) are 12 digits.
 _PAN_LIKE = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
+
+
+# JSON wire fields that must never be logged: DE35 track 2, DE52 PIN block, DE55 ICC data.
+_SECRET_FIELDS = re.compile(r'("(?:35|52|55)"\s*:\s*)"[^"]*"?')
 
 
 def mask_pan(pan: str) -> str:
@@ -22,6 +26,11 @@ def mask_pan(pan: str) -> str:
 def mask_pans_in_text(text: str) -> str:
     """Mask every PAN-like digit run inside free text (log lines, raw payload excerpts)."""
     return _PAN_LIKE.sub(lambda match: mask_pan(match.group(0)), text)
+
+
+def redact_wire_text(text: str) -> str:
+    """Make raw message text safe to log: PANs masked, PIN block / track 2 / ICC data removed."""
+    return mask_pans_in_text(_SECRET_FIELDS.sub(r'\1"<redacted>"', text))
 
 
 class PanMaskingFilter(logging.Filter):

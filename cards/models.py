@@ -84,6 +84,7 @@ class CardProduct(_Record):
     bins: tuple[str, ...]
     domestic_only: bool
     channels: frozenset[Channel]
+    pin_try_limit: int = Field(default=3, ge=1, le=9)
     limits: dict[Channel, ChannelLimits]
     fx_allowance: FxAllowance | None = None
 
@@ -104,6 +105,7 @@ class Card(_Record):
     pan: str
     product: str
     expiry: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    pvv: str | None = Field(default=None, pattern=r"^\d{4}$", repr=False)
     status: CardStatus
     account: str
     psn: int = Field(default=1, ge=0, le=999)

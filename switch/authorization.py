@@ -7,7 +7,7 @@ Checks run in the order a real acquirer/issuer pair applies them; the first fail
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from cards.catalog import CardSet
@@ -17,6 +17,7 @@ from cards.models import Card, CardProduct, CardStatus, Channel
 from switch.magic import MagicAmounts
 from switch.protocol.messages import FinancialRequest
 from switch.registry import TerminalProfile
+from switch.security.hsm import PinCheck
 
 __all__ = ["CardholderPosition", "Decision", "authorize", "issuer_day"]
 
@@ -48,6 +49,8 @@ class Decision:
     reason: str
     card: Card | None = None
     respond: bool = True
+    pin_failures: int | None = None
+    """The card's new count of consecutive wrong PINs to record (None: unchanged)."""
 
     @property
     def approved(self) -> bool:
@@ -72,8 +75,14 @@ def authorize(
     position: CardholderPosition | None,
     now: datetime,
     magic: MagicAmounts | None = None,
+    pin: PinCheck | None = None,
+    pin_failures: int = 0,
 ) -> Decision:
-    """Decide a 0200 purchase. ``position`` is None only when the issuer has no such card."""
+    """Decide a 0200 purchase. ``position`` is None only when the issuer has no such card.
+
+    ``pin`` is the security module's verdict on DE52 (None: no PIN entered); ``pin_failures``
+    the card's consecutive wrong PINs so far.
+    """
     if terminal is None:
         return _decline("03", "unknown terminal")
     if not signed_on:
@@ -109,6 +118,8 @@ def authorize(
         cards=cards,
         position=position,
         now=now,
+        pin=pin,
+        pin_failures=pin_failures,
     )
     if forced is not None and forced.no_response:
         return Decision(decision.code, "magic: no response", card, respond=False)
@@ -124,10 +135,43 @@ def _card_checks(
     cards: CardSet,
     position: CardholderPosition,
     now: datetime,
+    pin: PinCheck | None,
+    pin_failures: int,
 ) -> Decision:
+    """Is the card usable here, is it its holder, is there the money: in that order."""
+    usable = _usability_checks(request, card=card, product=product, terminal=terminal,
+                               cards=cards, now=now, pin_failures=pin_failures)  # fmt: skip
+    if usable is not None:
+        return usable
+    if pin is PinCheck.UNREADABLE:
+        return _decline("30", "PIN block unreadable", card)
+    if pin is PinCheck.WRONG:
+        failures = pin_failures + 1
+        if failures >= product.pin_try_limit:
+            return Decision("75", "PIN tries exceeded", card, pin_failures=failures)
+        return Decision("55", "incorrect PIN", card, pin_failures=failures)
+    decision = _money_checks(request, card=card, cards=cards, position=position)
+    if pin is PinCheck.OK and pin_failures:
+        return replace(decision, pin_failures=0)  # a right PIN resets the count
+    return decision
+
+
+def _usability_checks(
+    request: FinancialRequest,
+    *,
+    card: Card,
+    product: CardProduct,
+    terminal: TerminalProfile,
+    cards: CardSet,
+    now: datetime,
+    pin_failures: int,
+) -> Decision | None:
+    """Status, PIN tries left, expiry, country, channel and currency; None when all pass."""
     status = _STATUS_CODES.get(card.status)
     if status is not None:
         return _decline(*status, card)
+    if pin_failures >= product.pin_try_limit:
+        return _decline("75", "PIN tries exceeded", card)
     if request.expiry != card.expiry_yymm:
         return _decline("54", "expiry mismatch", card)
     if card.last_valid_day < issuer_day(product, now):
@@ -138,6 +182,13 @@ def _card_checks(
         return _decline("57", "payments not enabled", card)
     if cards.accounts[card.account].currency != terminal.currency.code:
         return _decline("57", "foreign currency", card)
+    return None
+
+
+def _money_checks(
+    request: FinancialRequest, *, card: Card, cards: CardSet, position: CardholderPosition
+) -> Decision:
+    """Amount limits (per transaction, per day) and the available balance."""
     limits = cards.limits(card, Channel.POS)
     if limits is None:
         return _decline("57", "no POS limits", card)

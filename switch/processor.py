@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from cards.catalog import CardSet
-from cards.masking import mask_pans_in_text
+from cards.masking import redact_wire_text
 from switch.authorization import CardholderPosition, Decision, authorize, issuer_day
 from switch.clock import Clock
 from switch.ledger.rules import (
@@ -40,6 +40,7 @@ from switch.protocol.messages import (
     ReversalResponse,
 )
 from switch.registry import Registry
+from switch.security import PinCheck, SecurityModule, load_keys
 
 __all__ = ["Processor", "Reply", "SwitchStats"]
 
@@ -93,8 +94,10 @@ class Processor:
         registry: Registry,
         clock: Clock,
         magic: MagicAmounts | None,
+        security: SecurityModule | None = None,
     ) -> None:
         self.ledger = ledger
+        self.security = security or SecurityModule(load_keys())
         self.cards = cards
         self.registry = registry
         self.clock = clock
@@ -128,7 +131,7 @@ class Processor:
 
     def _format_error(self, tid: str, error: FormatError, payload: bytes) -> Reply:
         self.stats.format_errors += 1
-        excerpt = mask_pans_in_text(payload[:200].decode("utf-8", "replace"))
+        excerpt = redact_wire_text(payload[:200].decode("utf-8", "replace"))
         log.warning("format error from %s: %s; payload starts %r", tid, error, excerpt)
         now = self.clock.now()
         common = {
@@ -228,6 +231,7 @@ class Processor:
         if await self.ledger.is_pre_reversed(request.key):
             decision = Decision("12", "already reversed")
         else:
+            card = self.cards.issuer_card(request.pan)
             decision = authorize(
                 request,
                 terminal=terminal,
@@ -236,13 +240,15 @@ class Processor:
                 position=await self._position(request, now),
                 now=now,
                 magic=self.magic,
+                pin=self._verify_pin(request),
+                pin_failures=await self.ledger.pin_failures(card.id) if card else 0,
             )
         rrn = _rrn(now, request.stan)
         try:
             response = await self._record_purchase(request, decision, rrn, now)
         except InsufficientFundsError:
             log.error("%r: the ledger refused the debit; declining 51", request)
-            decision = Decision("51", "insufficient funds", decision.card)
+            decision = replace(decision, code="51", reason="insufficient funds")
             response = await self._record_purchase(request, decision, rrn, now)
         log.info(
             "%r card %s amount %d → %s (%s)",
@@ -253,6 +259,22 @@ class Processor:
             decision.reason,
         )
         return self._reply(request.terminal_id, response, send=decision.respond)
+
+    def _verify_pin(self, request: FinancialRequest) -> PinCheck | None:
+        """The security module's verdict on DE52 (None when no PIN was entered)."""
+        if request.pin_block is None:
+            return None
+        card = self.cards.issuer_card(request.pan)
+        if card is None or card.pvv is None or request.ksn is None:
+            return PinCheck.UNREADABLE
+        issuer = self.cards.products[card.product].issuer
+        return self.security.verify_pin(
+            issuer=issuer,
+            pan=request.pan,
+            pvv=card.pvv,
+            pin_block=bytes.fromhex(request.pin_block),
+            ksn=bytes.fromhex(request.ksn),
+        )
 
     def _purchase_response(
         self, request: FinancialRequest, decision: Decision, rrn: str
@@ -302,6 +324,11 @@ class Processor:
             response=encode(response),
             transfer=transfer,
             merchant=merchant,
+            pin_failures=(
+                (decision.card.id, decision.pin_failures)
+                if decision.card is not None and decision.pin_failures is not None
+                else None
+            ),
         )
         return response
 

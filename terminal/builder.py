@@ -16,6 +16,7 @@ from switch.protocol.messages import (
     ReversalRequest,
 )
 from switch.registry import TerminalProfile
+from terminal.pinpad import EncryptedPin
 
 __all__ = ["CHIP_WITH_PIN", "PURCHASE", "CardPresentation", "RequestBuilder"]
 
@@ -83,8 +84,15 @@ class RequestBuilder:
             merchant_id=self.profile.merchant.mid,
         )
 
-    def purchase(self, card: CardPresentation, amount: int, now: datetime) -> FinancialRequest:
-        """A 0200 purchase of ``amount`` minor units in the terminal's currency."""
+    def purchase(
+        self,
+        card: CardPresentation,
+        amount: int,
+        now: datetime,
+        pin: EncryptedPin | None = None,
+    ) -> FinancialRequest:
+        """A 0200 purchase of ``amount`` minor units in the terminal's currency, with the
+        encrypted PIN (DE52) and its KSN (DE53) when the holder entered one."""
         local_time, local_date = self._local(now)
         return FinancialRequest(
             transmission_time=format_transmission_time(now),
@@ -101,6 +109,8 @@ class RequestBuilder:
             merchant_id=self.profile.merchant.mid,
             merchant_name=self.profile.merchant.name_location,
             currency=self.profile.currency.numeric,
+            pin_block=pin.pin_block if pin else None,
+            ksn=pin.ksn if pin else None,
         )
 
     def reversal(self, original: FinancialRequest, now: datetime) -> ReversalRequest:

@@ -30,6 +30,7 @@ from switch.transport.base import BrokerUrl, TransportError, WillMessage
 from switch.transport.mqtt import MqttTransport
 from terminal.builder import CardPresentation, RequestBuilder
 from terminal.machine import Event, TerminalMachine
+from terminal.pinpad import PinPad
 from terminal.receipt import ReceiptData, render_receipt
 
 __all__ = ["Terminal", "TerminalError", "TerminalStats", "TransactionOutcome"]
@@ -96,8 +97,10 @@ class Terminal:
         clock: Clock | None = None,
         timeout_s: float = 5.0,
         reversal_attempts: int = 5,
+        pinpad: PinPad | None = None,
     ) -> None:
         self.profile = profile
+        self.pinpad = pinpad
         self.broker = broker
         self.clock = clock or SystemClock()
         self.timeout_s = timeout_s
@@ -214,11 +217,17 @@ class Terminal:
 
     # -- transactions --------------------------------------------------------------------
 
-    async def purchase(self, card: CardPresentation, amount: int) -> TransactionOutcome:
-        """Run one purchase of ``amount`` minor units; reverse it if no response comes in time."""
+    async def purchase(
+        self, card: CardPresentation, amount: int, pin: str | None = None
+    ) -> TransactionOutcome:
+        """Run one purchase of ``amount`` minor units, with the PIN the holder types (encrypted
+        by the PIN pad; never sent or logged in clear); reverse it if no response comes in time."""
+        if pin is not None and self.pinpad is None:
+            raise TerminalError(f"{self.tid} has no PIN pad keys: it cannot take a PIN")
         async with self._busy:
             now = self.clock.now()
-            request = self.builder.purchase(card, amount, now)
+            encrypted = self.pinpad.encrypt(pin, card.pan) if pin and self.pinpad else None
+            request = self.builder.purchase(card, amount, now, encrypted)
             started = time.perf_counter()
             self.machine.handle(Event.REQUEST_SENT)
             response = await self._exchange(request, "0210")

@@ -14,6 +14,7 @@ from datetime import date
 
 from cards.catalog import CardSet
 from cards.currency import currency
+from cards.holders import holder_pin
 from cards.models import Card, CardStatus, Channel
 from switch.magic import MagicAmounts
 from switch.registry import TerminalProfile
@@ -31,7 +32,9 @@ class PlannedPurchase:
     amount: int
     intent: str
     """Why the plan contains it: ``everyday``, ``tour``, ``below-minimum``, ``abroad``,
-    ``no-response``."""
+    ``no-response``, ``wrong-pin``."""
+    pin: str
+    """The PIN the holder types (the card's own, except for ``wrong-pin``)."""
 
 
 def _country(card: Card, cards: CardSet) -> str:
@@ -120,6 +123,9 @@ def plan_traffic(
             terminal = home_terminal(card)
             amount = magic.amount_for(magic.no_response, terminal.currency)
             items.append((terminal.tid, card.id, amount, "no-response"))
+        card = rng.choice(everyday)
+        items.append((home_terminal(card).tid, card.id, _amount(rng, card, cards, magic),
+                      "wrong-pin"))  # fmt: skip
     items = items[:count]
     while len(items) < count:
         terminal = rng.choice(fleet)
@@ -127,7 +133,15 @@ def plan_traffic(
         card = rng.choice(local or everyday or list(cards.cards))
         items.append((terminal.tid, card.id, _amount(rng, card, cards, magic), "everyday"))
     rng.shuffle(items)
-    return [
-        PlannedPurchase(index=i, tid=tid, card_id=card_id, amount=amount, intent=intent)
-        for i, (tid, card_id, amount, intent) in enumerate(items)
-    ]
+    plan: list[PlannedPurchase] = []
+    for index, (tid, card_id, amount, intent) in enumerate(items):
+        pin = holder_pin(card_id)
+        if intent == "wrong-pin":
+            pin = _wrong(pin)
+        plan.append(PlannedPurchase(index, tid, card_id, amount, intent, pin))
+    return plan
+
+
+def _wrong(pin: str) -> str:
+    """Another PIN of the same length (the last digit changed): a holder's typing slip."""
+    return pin[:-1] + str((int(pin[-1]) + 1) % 10)

@@ -16,6 +16,7 @@ from typing import Any
 
 from cards.catalog import CardSet, CardSetError, load_card_set
 from cards.currency import parse_amount
+from cards.holders import holder_pin
 from cards.masking import PanMaskingFilter
 from cards.models import Card
 from switch.clock import SystemClock
@@ -124,6 +125,15 @@ def _parser() -> argparse.ArgumentParser:
     term.add_argument("--pan", help="a PAN to present (with --expiry YYMM)")
     term.add_argument("--expiry", help="expiry YYMM presented with --pan")
     term.add_argument("--amount", help="one purchase of this amount, in major units (1500,00)")
+    term.add_argument(
+        "--pin", help="the PIN the holder types (default: the card's own PIN for --card)"
+    )
+    term.add_argument(
+        "--dukpt",
+        choices=("aes", "tdes"),
+        default="aes",
+        help="PIN block under AES DUKPT (ISO 4, default) or TDES DUKPT (ISO 0)",
+    )
     term.add_argument("--transactions", type=int, default=20, help="seeded purchases (default 20)")
     term.add_argument("--seed", type=int, default=7)
     term.add_argument("--timeout", type=float, default=5.0, help="response timeout, seconds")
@@ -211,6 +221,11 @@ def _presented_card(args: argparse.Namespace, cards: CardSet) -> CardPresentatio
     raise CliError("a single purchase needs --card ID or --pan PAN --expiry YYMM")
 
 
+def _holder_pin(args: argparse.Namespace) -> str | None:
+    """The card's own PIN for ``--card``; no PIN for a bare ``--pan`` without ``--pin``."""
+    return holder_pin(args.card) if args.card else None
+
+
 def _profiles(args: argparse.Namespace, registry: Registry) -> list[TerminalProfile]:
     if args.tid:
         found = [registry.get(tid) for tid in args.tid]
@@ -234,10 +249,11 @@ async def _terminal(args: argparse.Namespace) -> int:
             amount = parse_amount(args.amount, profile.currency)
         except ValueError as error:
             raise CliError(f"--amount: {error}") from None
+        pin = args.pin if args.pin is not None else _holder_pin(args)
         async with connected_fleet(
-            [profile], args.broker, clock=clock, timeout_s=args.timeout
+            [profile], args.broker, clock=clock, timeout_s=args.timeout, dukpt=args.dukpt
         ) as terminals:
-            outcome = await terminals[profile.tid].purchase(card, amount)
+            outcome = await terminals[profile.tid].purchase(card, amount, pin=pin)
         if args.json:
             print(json.dumps(outcome_record(0, outcome), ensure_ascii=False))
         else:
@@ -252,7 +268,7 @@ async def _terminal(args: argparse.Namespace) -> int:
         today=clock.now().date(),
     )
     async with connected_fleet(
-        profiles, args.broker, clock=clock, timeout_s=args.timeout
+        profiles, args.broker, clock=clock, timeout_s=args.timeout, dukpt=args.dukpt
     ) as terminals:
         run = await run_plan(plan, terminals, cards, progress=ProgressLine(len(plan)))
     for index, outcome in enumerate(run.outcomes):

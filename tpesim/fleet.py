@@ -17,8 +17,11 @@ from dataclasses import dataclass
 from cards.catalog import CardSet
 from switch.clock import Clock
 from switch.registry import TerminalProfile
+from switch.security import SecurityModule, load_keys
+from switch.security.keys import DukptFlavour
 from switch.transport.base import BrokerUrl
 from terminal.builder import CardPresentation
+from terminal.pinpad import PinPad
 from terminal.shell import Terminal, TransactionOutcome
 from terminal.traffic import PlannedPurchase
 
@@ -41,10 +44,23 @@ async def connected_fleet(
     *,
     clock: Clock,
     timeout_s: float,
+    key_injection: SecurityModule | None = None,
+    dukpt: DukptFlavour = "aes",
 ) -> AsyncIterator[dict[str, Terminal]]:
-    """Connect and sign on every terminal (concurrently); disconnect them all on exit."""
+    """Key (DUKPT initial key from ``key_injection``, by default the shipped key store),
+    connect and sign on every terminal concurrently; disconnect them all on exit."""
+    kif = key_injection or SecurityModule(load_keys())
     async with contextlib.AsyncExitStack() as stack:
-        terminals = [Terminal(p, broker, clock=clock, timeout_s=timeout_s) for p in profiles]
+        terminals = [
+            Terminal(
+                p,
+                broker,
+                clock=clock,
+                timeout_s=timeout_s,
+                pinpad=PinPad(kif.inject_terminal_key(p.tid, dukpt)),
+            )
+            for p in profiles
+        ]
         async with asyncio.TaskGroup() as group:
             for terminal in terminals:
                 group.create_task(
@@ -81,7 +97,7 @@ async def run_plan(
             if previous is not None:
                 await done[previous].wait()
             card = CardPresentation.from_card(cards.card(item.card_id), cards)
-            outcome = await terminal.purchase(card, item.amount)
+            outcome = await terminal.purchase(card, item.amount, pin=item.pin)
             outcomes[item.index] = outcome
             done[item.index].set()
             finished += 1

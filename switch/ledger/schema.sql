@@ -65,3 +65,11 @@ CREATE TABLE IF NOT EXISTS terminal_sessions (
     signed_on  INTEGER NOT NULL,
     updated_at TEXT NOT NULL
 );
+
+-- Consecutive wrong PINs per card (reset by a right PIN); at the product's limit the card answers
+-- 75 until the issuer unblocks it. Updated in the same transaction as the stored response.
+CREATE TABLE IF NOT EXISTS card_security (
+    card_id      TEXT PRIMARY KEY,
+    pin_failures INTEGER NOT NULL CHECK (pin_failures >= 0),
+    updated_at   TEXT NOT NULL
+);

@@ -177,6 +177,14 @@ class Ledger:
         ) as cursor:
             return await cursor.fetchone() is not None
 
+    async def pin_failures(self, card_id: str) -> int:
+        """Consecutive wrong PINs recorded for ``card_id``."""
+        async with self._db.execute(
+            "SELECT pin_failures FROM card_security WHERE card_id = ?", (card_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
     async def is_signed_on(self, tid: str) -> bool:
         """True when ``tid``'s last network message was a sign-on (shared by all workers)."""
         async with self._db.execute(
@@ -207,12 +215,14 @@ class Ledger:
         transfer: Transfer | None = None,
         merchant: LedgerAccount | None = None,
         orphan_reversal_of: Key | None = None,
+        pin_failures: tuple[str, int] | None = None,
     ) -> None:
         """Atomically store a request's answer, with the transfer it makes (if any).
 
         ``merchant`` is created on first use. ``orphan_reversal_of`` remembers a reversal whose
-        original is unknown. Raises InsufficientFundsError (nothing stored) when the database
-        refuses to overdraw a cardholder.
+        original is unknown. ``pin_failures`` = (card id, new count of consecutive wrong PINs).
+        Raises InsufficientFundsError (nothing stored) when the database refuses to overdraw a
+        cardholder.
         """
         async with self._lock:
             await self._db.execute("BEGIN IMMEDIATE")
@@ -221,6 +231,13 @@ class Ledger:
                     await self._ensure_account(merchant)
                 if transfer is not None:
                     await self._apply(transfer)
+                if pin_failures is not None:
+                    await self._db.execute(
+                        "INSERT INTO card_security (card_id, pin_failures, updated_at) "
+                        "VALUES (?, ?, ?) ON CONFLICT (card_id) DO UPDATE SET "
+                        "pin_failures = excluded.pin_failures, updated_at = excluded.updated_at",
+                        (*pin_failures, self._stamp()),
+                    )
                 if orphan_reversal_of is not None:
                     await self._db.execute(
                         "INSERT OR IGNORE INTO orphan_reversals VALUES (?, ?, ?, ?)",

@@ -15,6 +15,7 @@ from switch import (
     magic_amounts,
 )
 from switch.protocol import FinancialRequest
+from switch.security import PinCheck
 
 CARDS = default_card_set()
 REGISTRY = default_registry()
@@ -174,3 +175,27 @@ def test_magic_no_response_still_decides() -> None:
 def test_tnd_magic_amount_has_three_decimals() -> None:
     """In TND the magic amount is 77,0xx DT (77 051 millimes → 51)."""
     assert magic_amounts().amount_for("51", TUNIS.currency) == 77_051
+
+
+def test_pin_rules() -> None:
+    """Wrong PIN → 55 and one more failure; the limit-th → 75; blocked stays 75; a right PIN
+    resets the count; an unreadable block is a format error on DE52 (30)."""
+    request = purchase("EDH-VALID")
+
+    def verdict(pin: PinCheck | None, failures: int) -> tuple[str, int | None]:
+        decision = authorize(request, terminal=ALGIERS, signed_on=True, cards=CARDS,
+                             position=RICH, now=NOW, pin=pin, pin_failures=failures)  # fmt: skip
+        return decision.code, decision.pin_failures
+
+    assert verdict(PinCheck.OK, 0) == ("00", None)
+    assert verdict(PinCheck.WRONG, 0) == ("55", 1)
+    assert verdict(PinCheck.WRONG, 1) == ("55", 2)
+    assert verdict(PinCheck.WRONG, 2) == ("75", 3)
+    assert verdict(PinCheck.OK, 3) == ("75", None)
+    assert verdict(None, 3) == ("75", None)
+    assert verdict(PinCheck.OK, 2) == ("00", 0)
+    assert verdict(PinCheck.UNREADABLE, 0) == ("30", None)
+    expired = purchase("EDH-EXPIRED")
+    decision = authorize(expired, terminal=ALGIERS, signed_on=True, cards=CARDS, position=RICH,
+                         now=NOW, pin=PinCheck.WRONG)  # fmt: skip
+    assert (decision.code, decision.pin_failures) == ("54", None)  # an unusable card first

@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 
 from cards import default_card_set
+from cards.holders import holder_pin
 from switch import ManualClock, Processor, default_registry, magic_amounts
 from switch.ledger import Ledger, check_ledger
 from switch.protocol import decode_response, encode, topics
+from switch.security import SecurityModule, load_keys
 from terminal import CardPresentation, RequestBuilder
+from terminal.pinpad import PinPad
 
 CARDS = default_card_set()
 REGISTRY = default_registry()
@@ -149,3 +152,37 @@ async def test_bad_input_is_answered_30_logged_masked_and_counted(
     assert pan not in caplog.text
     assert "628058******7215" in caplog.text
     assert caplog.text.count("format error from DZAL0001") == 2
+
+
+async def test_pin_tries_block_the_card_across_restarts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Right PIN 00; wrong twice 55; third wrong 75; the card stays blocked (75) even with the
+    right PIN, also after the switch restarts; no PIN block reaches the log or the ledger."""
+    caplog.set_level(logging.DEBUG)
+    clock = ManualClock(datetime(2026, 11, 23, 13, 0, tzinfo=UTC))
+    security = SecurityModule(load_keys())
+    pad = PinPad(security.inject_terminal_key(TID))
+    build = builder()
+    card_ = card("CIB-VALID")
+    right = holder_pin("CIB-VALID")
+    path = tmp_path / "ledger.db"
+    codes: list[str] = []
+    blocks: list[str] = []
+    for attempt, pin in enumerate([right, "0000", "9999", "1111", right, right]):
+        async with await Ledger.open(path, CARDS, clock) as ledger:
+            processor = Processor(ledger=ledger, cards=CARDS, registry=REGISTRY, clock=clock,
+                                  magic=None, security=security)  # fmt: skip
+            now = clock.now()
+            if attempt == 0:
+                await processor.process(TOPIC, encode(build.sign_on(now)))
+            encrypted = pad.encrypt(pin, card_.pan)
+            blocks.append(encrypted.pin_block)
+            request = build.purchase(card_, 10_000, now, encrypted)
+            codes.append((await answer(processor, encode(request)))["39"])
+            clock.advance(1)
+    assert codes == ["00", "55", "55", "75", "75", "75"]
+    ledger_bytes = b"".join(f.read_bytes() for f in tmp_path.glob("ledger.db*"))
+    for block in blocks:
+        assert block not in caplog.text
+        assert block.encode() not in ledger_bytes

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cards import default_card_set
+from cards.holders import holder_pin
 from switch import default_registry, magic_amounts
 from terminal import (
     TRANSITIONS,
@@ -138,6 +139,10 @@ def test_traffic_plan_is_seeded_and_covers_the_card_set() -> None:
     assert {p.card_id for p in plan} == {c.id for c in CARDS.cards}
     intents = Counter(p.intent for p in plan)
     assert intents["below-minimum"] == intents["abroad"] == intents["no-response"] == 1
+    assert intents["wrong-pin"] == 1
+    for item in plan:
+        right = holder_pin(item.card_id)
+        assert (item.pin == right) is (item.intent != "wrong-pin"), item
     assert len(plan) == 300 and [p.index for p in plan] == list(range(300))
     tids = {p.tid for p in fleet}
     assert {p.tid for p in plan} <= tids

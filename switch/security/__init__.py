@@ -1,0 +1,15 @@
+"""The simulated HSM: keys (``keys``) and the operations that use them (``hsm``)."""
+
+from switch.security.hsm import PinCheck, SecurityModule, TerminalKey
+from switch.security.keys import Bdk, IssuerKeys, KeyStore, KeyStoreError, load_keys
+
+__all__ = [
+    "Bdk",
+    "IssuerKeys",
+    "KeyStore",
+    "KeyStoreError",
+    "PinCheck",
+    "SecurityModule",
+    "TerminalKey",
+    "load_keys",
+]

@@ -1,0 +1,93 @@
+"""The simulated hardware security module: the only code that uses BDKs and issuer keys.
+
+It keys terminals (DUKPT initial key for a TID, as a key-injection facility would), computes
+PVVs at issuance, and verifies PIN blocks. PINs, PIN blocks and keys never leave it: callers
+get a verdict, never a clear PIN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from cards.crypto import dukpt_aes, dukpt_tdes
+from cards.crypto.pinblock import PinBlockError, decipher_iso4, decode_iso0
+from cards.crypto.pinverify import visa_pvv
+from cards.crypto.primitives import tdes_decrypt
+from switch.security.keys import DukptFlavour, KeyStore, KeyStoreError
+
+__all__ = ["PinCheck", "SecurityModule", "TerminalKey"]
+
+
+class PinCheck(StrEnum):
+    """Verdict on a PIN block."""
+
+    OK = "ok"
+    WRONG = "wrong"
+    UNREADABLE = "unreadable"
+    """Not decryptable or not a valid PIN block: wrong keys, wrong KSN, or tampering."""
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalKey:
+    """What a terminal is injected with: its DUKPT initial key and initial KSN (never a BDK)."""
+
+    flavour: DukptFlavour
+    initial_key: bytes = field(repr=False)
+    initial_ksn: bytes
+
+
+def _derivation_id(tid: str, size: int) -> bytes:
+    return hashlib.sha256(tid.encode()).digest()[:size]
+
+
+class SecurityModule:
+    """Keys terminals and verifies PINs with the keys of a :class:`KeyStore`."""
+
+    def __init__(self, keys: KeyStore) -> None:
+        self._keys = keys
+
+    def __repr__(self) -> str:
+        return f"<SecurityModule {len(self._keys.bdks)} BDKs, {len(self._keys.issuers)} issuers>"
+
+    def inject_terminal_key(self, tid: str, flavour: DukptFlavour = "aes") -> TerminalKey:
+        """The initial key and KSN for terminal ``tid`` (deterministic per TID and BDK)."""
+        bdk = self._keys.bdks[self._keys.terminal_bdk[flavour]]
+        if flavour == "aes":
+            ik_id = bytes.fromhex(bdk.id) + _derivation_id(tid, 4)
+            return TerminalKey("aes", dukpt_aes.initial_key(bdk.key, ik_id), ik_id + bytes(4))
+        device = int.from_bytes(_derivation_id(tid, 3), "big") & 0x7FFFF  # 19-bit device id
+        value = (int(bdk.id, 16) << 40) | (device << 21)
+        ksn = value.to_bytes(10, "big")
+        return TerminalKey("tdes", dukpt_tdes.initial_key(bdk.key, ksn), ksn)
+
+    def pvv(self, issuer: str, pan: str, pin: str) -> str:
+        """The Visa PVV an issuer records for ``pin`` (card issuance)."""
+        keys = self._keys.issuer(issuer)
+        return visa_pvv(keys.pvk, keys.pvki, pin, pan)
+
+    def _clear_pin(self, pan: str, pin_block: bytes, ksn: bytes) -> str:
+        if len(ksn) == 12:
+            bdk = self._keys.bdks[ksn[:4].hex().upper()]
+            ik = dukpt_aes.initial_key(bdk.key, ksn[:8])
+            txn_key = dukpt_aes.transaction_key(ik, ksn)
+            pin_key = dukpt_aes.working_key(txn_key, ksn, dukpt_aes.KeyUsage.PIN_ENCRYPTION)
+            return decipher_iso4(pin_key, pin_block, pan)
+        if len(ksn) == 10:
+            bdk = self._keys.bdks[ksn[:5].hex().upper()]
+            txn_key = dukpt_tdes.transaction_key(dukpt_tdes.initial_key(bdk.key, ksn), ksn)
+            return decode_iso0(tdes_decrypt(dukpt_tdes.pin_key(txn_key), pin_block), pan)
+        raise ValueError("a KSN is 10 (TDES DUKPT) or 12 (AES DUKPT) bytes")
+
+    def verify_pin(
+        self, *, issuer: str, pan: str, pvv: str, pin_block: bytes, ksn: bytes
+    ) -> PinCheck:
+        """Decrypt ``pin_block`` under the DUKPT key of ``ksn`` and compare its PVV with ``pvv``."""
+        try:
+            pin = self._clear_pin(pan, pin_block, ksn)
+            expected = self.pvv(issuer, pan, pin)
+        except (ValueError, KeyError, PinBlockError, KeyStoreError):
+            return PinCheck.UNREADABLE
+        return PinCheck.OK if hmac.compare_digest(expected, pvv) else PinCheck.WRONG

@@ -1,0 +1,77 @@
+"""The simulated HSM: key injection, PVVs, PIN verification under AES and TDES DUKPT."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cards import default_card_set
+from cards.holders import holder_pin
+from cards.masking import redact_wire_text
+from switch.security import KeyStoreError, PinCheck, SecurityModule, load_keys
+from switch.security.keys import DukptFlavour
+from terminal.pinpad import PinPad
+
+HSM = SecurityModule(load_keys())
+CARDS = default_card_set()
+PAN = "6280581110007215"
+
+
+def test_every_card_pvv_matches_its_holders_pin() -> None:
+    """Issuer data (PVV) and cardholder data (PIN) agree for the whole shipped set."""
+    for card in CARDS.cards:
+        issuer = CARDS.products[card.product].issuer
+        assert card.pvv == HSM.pvv(issuer, card.pan, holder_pin(card.id)), card.id
+
+
+def test_key_injection_is_per_terminal_and_hides_keys() -> None:
+    """Each TID gets its own initial key; reprs never show key bytes."""
+    first, second = HSM.inject_terminal_key("DZAL0001"), HSM.inject_terminal_key("DZAL0002")
+    assert first.initial_key != second.initial_key
+    assert first.initial_ksn[:4] == bytes.fromhex("12345678")  # AES BDK id
+    assert first.initial_key.hex() not in repr(first).lower()
+    keys = load_keys()
+    assert "0123456789" not in repr(keys.issuers["algerie-poste"]).upper()
+    assert "FEDCBA" not in repr(keys.bdks["12345678"]).upper()
+
+
+@pytest.mark.parametrize("flavour", ["aes", "tdes"])
+def test_pin_verification(flavour: DukptFlavour) -> None:
+    """Right PIN → OK, wrong → WRONG, tampered block or KSN → UNREADABLE."""
+    pad = PinPad(HSM.inject_terminal_key("DZAL0001", flavour))
+    pvv = HSM.pvv("algerie-poste", PAN, "1234")
+
+    def check(block: str, ksn: str) -> PinCheck:
+        return HSM.verify_pin(issuer="algerie-poste", pan=PAN, pvv=pvv,
+                              pin_block=bytes.fromhex(block), ksn=bytes.fromhex(ksn))  # fmt: skip
+
+    right = pad.encrypt("1234", PAN)
+    assert check(right.pin_block, right.ksn) is PinCheck.OK
+    wrong = pad.encrypt("4321", PAN)
+    assert check(wrong.pin_block, wrong.ksn) is PinCheck.WRONG
+    again = pad.encrypt("1234", PAN)
+    assert again.ksn != right.ksn and again.pin_block != right.pin_block  # a fresh key each time
+    flipped = f"{int(again.pin_block[0], 16) ^ 1:X}" + again.pin_block[1:]
+    assert check(flipped, again.ksn) is PinCheck.UNREADABLE
+    assert check(again.pin_block, right.ksn) is PinCheck.UNREADABLE
+    assert check(again.pin_block, "00" * 12) is PinCheck.UNREADABLE  # unknown BDK
+
+
+def test_key_file_errors_name_the_entry(tmp_path: Path) -> None:
+    """A bad key file is refused naming the entry, never printing a key."""
+    bad = tmp_path / "keys.yaml"
+    bad.write_text(
+        "bdks: [{id: X1, algorithm: aes128, key: 'ABCD'}]\n"
+        "terminal_bdk: {aes: X1, tdes: X1}\nissuers: []\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(KeyStoreError, match="bdk X1: key must be 16 bytes"):
+        load_keys(bad)
+
+
+def test_wire_text_redaction() -> None:
+    """Logged excerpts lose PIN blocks, track 2 and ICC data, and PANs are masked."""
+    text = '{"2":"6280581110007215","52":"28B41FDDD29B743E","35":"6280581110007215=2906","55":"9F'
+    safe = redact_wire_text(text)
+    assert "28B41FDD" not in safe and "6280581110007215" not in safe and "9F" not in safe
