@@ -68,6 +68,8 @@ class SwitchStats:
     duplicates: int = 0
     conflicts: int = 0
     internal_errors: int = 0
+    security_failures: int = 0
+    """Requests whose MAC did not verify (answered 63)."""
 
 
 def _digest(message: IsoMessage) -> str:
@@ -117,9 +119,24 @@ class Processor:
                 raise FormatError(
                     "TID differs from topic", field="41", mti=request.mti, stan=request.stan
                 )
+            if request.mac is not None and request.ksn is None:
+                raise FormatError(
+                    "DE64 needs DE53 (KSN)", field="53", mti=request.mti, stan=request.stan
+                )
         except FormatError as error:
             return self._format_error(tid, error, payload)
         self.stats.requests[request.mti] += 1
+        if (
+            request.mac is not None
+            and request.ksn is not None
+            and not self.security.verify_mac(
+                ksn=bytes.fromhex(request.ksn), payload=payload, mac=request.mac
+            )
+        ):
+            self.stats.security_failures += 1
+            self.stats.responses["63"] += 1
+            log.warning("%r: the MAC does not verify; answering 63, nothing done", request)
+            return self._reply(tid, _error_response(request, "63", "MAC does not verify"))
         try:
             reply = await self._dispatch(request)
         except Exception:

@@ -16,7 +16,6 @@ from switch.protocol.messages import (
     ReversalRequest,
 )
 from switch.registry import TerminalProfile
-from terminal.pinpad import EncryptedPin
 
 __all__ = ["CHIP_WITH_PIN", "PURCHASE", "CardPresentation", "RequestBuilder"]
 
@@ -75,13 +74,14 @@ class RequestBuilder:
         local = now.astimezone(self.profile.country.zone)
         return local.strftime("%H%M%S"), local.strftime("%m%d")
 
-    def sign_on(self, now: datetime) -> NetworkRequest:
+    def sign_on(self, now: datetime, ksn: str | None = None) -> NetworkRequest:
         return NetworkRequest(
             transmission_time=format_transmission_time(now),
             stan=self.next_stan(),
             terminal_id=self.profile.tid,
             network_code="001",
             merchant_id=self.profile.merchant.mid,
+            ksn=ksn,
         )
 
     def purchase(
@@ -89,10 +89,12 @@ class RequestBuilder:
         card: CardPresentation,
         amount: int,
         now: datetime,
-        pin: EncryptedPin | None = None,
+        *,
+        pin_block: str | None = None,
+        ksn: str | None = None,
     ) -> FinancialRequest:
         """A 0200 purchase of ``amount`` minor units in the terminal's currency, with the
-        encrypted PIN (DE52) and its KSN (DE53) when the holder entered one."""
+        encrypted PIN (DE52) when the holder entered one and the DUKPT KSN (DE53)."""
         local_time, local_date = self._local(now)
         return FinancialRequest(
             transmission_time=format_transmission_time(now),
@@ -109,11 +111,13 @@ class RequestBuilder:
             merchant_id=self.profile.merchant.mid,
             merchant_name=self.profile.merchant.name_location,
             currency=self.profile.currency.numeric,
-            pin_block=pin.pin_block if pin else None,
-            ksn=pin.ksn if pin else None,
+            pin_block=pin_block,
+            ksn=ksn,
         )
 
-    def reversal(self, original: FinancialRequest, now: datetime) -> ReversalRequest:
+    def reversal(
+        self, original: FinancialRequest, now: datetime, ksn: str | None = None
+    ) -> ReversalRequest:
         """A 0400 that undoes ``original``; DE90 names it by MTI, STAN and DE7."""
         local_time, local_date = self._local(now)
         return ReversalRequest(
@@ -132,4 +136,5 @@ class RequestBuilder:
                 stan=original.stan,
                 transmission_time=original.transmission_time,
             ).encode(),
+            ksn=ksn,
         )

@@ -17,7 +17,7 @@ from typing import Self
 
 from switch.clock import Clock, SystemClock
 from switch.protocol import topics
-from switch.protocol.codec import CONTENT_TYPE_JSON, FormatError, decode_response, encode
+from switch.protocol.codec import CONTENT_TYPE_JSON, FormatError, decode_response
 from switch.protocol.messages import (
     FinancialRequest,
     FinancialResponse,
@@ -26,6 +26,7 @@ from switch.protocol.messages import (
     ReversalResponse,
 )
 from switch.registry import TerminalProfile
+from switch.security.transaction import TransactionKeys, seal
 from switch.transport.base import BrokerUrl, TransportError, WillMessage
 from switch.transport.mqtt import MqttTransport
 from terminal.builder import CardPresentation, RequestBuilder
@@ -166,8 +167,9 @@ class Terminal:
         self.machine.handle(Event.DISCONNECTED)
 
     async def _sign_on(self) -> None:
-        request = self.builder.sign_on(self.clock.now())
-        response = await self._exchange(request, "0810")
+        keys = self._next_keys()
+        request = self.builder.sign_on(self.clock.now(), ksn=keys.ksn_hex if keys else None)
+        response = await self._exchange(request, seal(request, keys), "0810")
         if response is None or response.response_code != "00":
             self.machine.handle(Event.SIGN_ON_REFUSED)
             why = "no answer" if response is None else f"code {response.response_code}"
@@ -192,14 +194,21 @@ class Terminal:
                 continue
             waiter.set_result(response)
 
-    async def _exchange(self, request: IsoMessage, response_mti: str) -> Response | None:
-        """Publish ``request``; the matching response, or None after ``timeout_s``."""
+    def _next_keys(self) -> TransactionKeys | None:
+        """A fresh DUKPT transaction for the next request (None without PIN pad keys)."""
+        return self.pinpad.next_transaction() if self.pinpad is not None else None
+
+    async def _exchange(
+        self, request: IsoMessage, payload: bytes, response_mti: str
+    ) -> Response | None:
+        """Publish ``payload`` (the sealed ``request``); the matching response, or None after
+        ``timeout_s``."""
         waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._pending[(response_mti, request.stan)] = waiter
         try:
             await self._transport.publish(
                 topics.request(self.tid),
-                encode(request),
+                payload,
                 qos=1,
                 response_topic=topics.response(self.tid),
                 correlation=f"{request.stan:06d}".encode(),
@@ -226,11 +235,17 @@ class Terminal:
             raise TerminalError(f"{self.tid} has no PIN pad keys: it cannot take a PIN")
         async with self._busy:
             now = self.clock.now()
-            encrypted = self.pinpad.encrypt(pin, card.pan) if pin and self.pinpad else None
-            request = self.builder.purchase(card, amount, now, encrypted)
+            keys = self._next_keys()
+            request = self.builder.purchase(
+                card,
+                amount,
+                now,
+                pin_block=keys.encrypt_pin(pin, card.pan) if pin and keys else None,
+                ksn=keys.ksn_hex if keys else None,
+            )
             started = time.perf_counter()
             self.machine.handle(Event.REQUEST_SENT)
-            response = await self._exchange(request, "0210")
+            response = await self._exchange(request, seal(request, keys), "0210")
             latency_ms = (time.perf_counter() - started) * 1000
             reversal: str | None = None
             if response is None:
@@ -247,11 +262,15 @@ class Terminal:
 
     async def _reverse(self, original: FinancialRequest) -> str:
         """Send an 0400 for ``original`` until acknowledged, at most ``reversal_attempts``."""
-        reversal = self.builder.reversal(original, self.clock.now())
+        keys = self._next_keys()
+        reversal = self.builder.reversal(
+            original, self.clock.now(), ksn=keys.ksn_hex if keys else None
+        )
+        payload = seal(reversal, keys)  # repeats resend the very same bytes
         self.machine.handle(Event.REVERSAL_SENT)
         self.stats.reversals_sent += 1
         for attempt in range(1, self.reversal_attempts + 1):
-            response = await self._exchange(reversal, "0410")
+            response = await self._exchange(reversal, payload, "0410")
             if isinstance(response, ReversalResponse):
                 log.info(
                     "%s: reversal of stan %06d acknowledged (%s) after %d attempt(s)",

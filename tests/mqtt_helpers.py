@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
@@ -36,10 +36,16 @@ async def observer(
                 await task
 
 
-async def next_on(queue: asyncio.Queue[Inbound], topic: str, within: float = 10) -> Inbound:
-    """The next message on ``topic``, waiting at most ``within`` seconds."""
+async def next_on(
+    queue: asyncio.Queue[Inbound],
+    topic: str,
+    within: float = 10,
+    *,
+    where: Callable[[Inbound], bool] | None = None,
+) -> Inbound:
+    """The next message on ``topic`` (that ``where`` accepts), waiting at most ``within`` s."""
     async with asyncio.timeout(within):
         while True:
             message = await queue.get()
-            if message.topic == topic:
+            if message.topic == topic and (where is None or where(message)):
                 return message

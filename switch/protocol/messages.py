@@ -161,6 +161,7 @@ class ReversalRequest(IsoMessage):
     merchant_id: MerchantId = Field(alias="42")
     currency: CurrencyNumeric = Field(alias="49")
     original_data: OriginalData = Field(alias="90")
+    ksn: HexField | None = Field(default=None, alias="53")
     mac: HexField | None = Field(default=None, alias="64")
 
     response_mti: ClassVar[str] = "0410"
@@ -194,6 +195,8 @@ class NetworkRequest(IsoMessage):
     mti: Literal["0800"] = "0800"
     network_code: NetworkCode = Field(alias="70")
     merchant_id: MerchantId | None = Field(default=None, alias="42")
+    ksn: HexField | None = Field(default=None, alias="53")
+    mac: HexField | None = Field(default=None, alias="64")
 
     response_mti: ClassVar[str] = "0810"
 

@@ -11,12 +11,14 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 
 from cards.crypto import dukpt_aes, dukpt_tdes
 from cards.crypto.pinblock import PinBlockError, decipher_iso4, decode_iso0
 from cards.crypto.pinverify import visa_pvv
 from cards.crypto.primitives import tdes_decrypt
 from switch.security.keys import DukptFlavour, KeyStore, KeyStoreError
+from switch.security.transaction import TransactionKeys, mac_of, transaction_keys
 
 __all__ = ["PinCheck", "SecurityModule", "TerminalKey"]
 
@@ -68,26 +70,43 @@ class SecurityModule:
         keys = self._keys.issuer(issuer)
         return visa_pvv(keys.pvk, keys.pvki, pin, pan)
 
-    def _clear_pin(self, pan: str, pin_block: bytes, ksn: bytes) -> str:
-        if len(ksn) == 12:
-            bdk = self._keys.bdks[ksn[:4].hex().upper()]
-            ik = dukpt_aes.initial_key(bdk.key, ksn[:8])
-            txn_key = dukpt_aes.transaction_key(ik, ksn)
-            pin_key = dukpt_aes.working_key(txn_key, ksn, dukpt_aes.KeyUsage.PIN_ENCRYPTION)
-            return decipher_iso4(pin_key, pin_block, pan)
-        if len(ksn) == 10:
-            bdk = self._keys.bdks[ksn[:5].hex().upper()]
-            txn_key = dukpt_tdes.transaction_key(dukpt_tdes.initial_key(bdk.key, ksn), ksn)
-            return decode_iso0(tdes_decrypt(dukpt_tdes.pin_key(txn_key), pin_block), pan)
-        raise ValueError("a KSN is 10 (TDES DUKPT) or 12 (AES DUKPT) bytes")
+    def transaction(self, ksn: bytes) -> TransactionKeys:
+        """The working keys of transaction ``ksn``, derived from the BDK its KSN names."""
+        return _transaction(self._keys, ksn)
+
+    @staticmethod
+    def _clear_pin(pan: str, pin_block: bytes, keys: TransactionKeys) -> str:
+        if keys.flavour == "aes":
+            return decipher_iso4(keys.pin_key, pin_block, pan)
+        return decode_iso0(tdes_decrypt(keys.pin_key, pin_block), pan)
 
     def verify_pin(
         self, *, issuer: str, pan: str, pvv: str, pin_block: bytes, ksn: bytes
     ) -> PinCheck:
         """Decrypt ``pin_block`` under the DUKPT key of ``ksn`` and compare its PVV with ``pvv``."""
         try:
-            pin = self._clear_pin(pan, pin_block, ksn)
+            pin = self._clear_pin(pan, pin_block, self.transaction(ksn))
             expected = self.pvv(issuer, pan, pin)
         except (ValueError, KeyError, PinBlockError, KeyStoreError):
             return PinCheck.UNREADABLE
         return PinCheck.OK if hmac.compare_digest(expected, pvv) else PinCheck.WRONG
+
+    def verify_mac(self, *, ksn: bytes, payload: bytes, mac: str) -> bool:
+        """True when ``mac`` (DE64, hex) is the request MAC of ``payload`` under ``ksn``."""
+        try:
+            keys = self.transaction(ksn)
+        except (ValueError, KeyError):
+            return False
+        return hmac.compare_digest(mac_of(keys.flavour, keys.mac_key, payload), mac.upper())
+
+
+@lru_cache(maxsize=512)
+def _transaction(keys: KeyStore, ksn: bytes) -> TransactionKeys:
+    """Host-side DUKPT derivation (cached: a request's PIN and MAC share one transaction)."""
+    if len(ksn) == 12:
+        bdk = keys.bdks[ksn[:4].hex().upper()]
+        return transaction_keys("aes", dukpt_aes.initial_key(bdk.key, ksn[:8]), ksn)
+    if len(ksn) == 10:
+        bdk = keys.bdks[ksn[:5].hex().upper()]
+        return transaction_keys("tdes", dukpt_tdes.initial_key(bdk.key, ksn), ksn)
+    raise ValueError("a KSN is 10 (TDES DUKPT) or 12 (AES DUKPT) bytes")

@@ -39,7 +39,7 @@ class IssuerKeys:
     cvk: bytes = field(repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class KeyStore:
     """All keys of the simulated HSM."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,11 @@ from cards.holders import holder_pin
 from switch import default_registry
 from switch.clock import SystemClock
 from switch.ledger import check_ledger
+from switch.protocol import topics
 from switch.service import running_switch
 from terminal import CardPresentation
 from tests.conftest import MosquittoProcess
+from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet
 
 pytestmark = pytest.mark.integration
@@ -47,5 +50,38 @@ async def test_right_wrong_and_third_wrong_pin(
             for pin in (right, "1111", "2222", "3333", right)
         ]
     assert codes == ["00", "55", "55", "75", "75"]
+    report = check_ledger(db)
+    assert report.ok and report.approvals == 1
+
+
+async def test_tampered_request_is_rejected_63(mosquitto: MosquittoProcess, tmp_path: Path) -> None:
+    """A terminal's request captured on the broker and replayed with a changed amount → 63."""
+    db = tmp_path / "ledger.db"
+    profile = REGISTRY.get("DZAL0001")
+    assert profile is not None
+    card = CardPresentation.from_card(CARDS.card("EDH-VALID"), CARDS)
+    async with (
+        running_switch(
+            broker=mosquitto.url, db_path=db, cards=CARDS, registry=REGISTRY, magic=None
+        ),
+        observer(mosquitto.url, topics.request("DZAL0001"), topics.response("DZAL0001")) as (
+            client,
+            inbox,
+        ),
+        connected_fleet([profile], mosquitto.url, clock=SystemClock(), timeout_s=5) as fleet,
+    ):
+        outcome = await fleet["DZAL0001"].purchase(card, 12_300, pin=holder_pin("EDH-VALID"))
+        assert outcome.approved
+        captured = await next_on(
+            inbox, topics.request("DZAL0001"), where=lambda m: b'"mti":"0200"' in m.payload
+        )
+        # Same MAC, same key: the MAC check comes before duplicate detection.
+        forged = captured.payload.replace(b'"000000012300"', b'"000000000100"')
+        await client.publish(topics.request("DZAL0001"), forged)
+        answer = await next_on(
+            inbox, topics.response("DZAL0001"), where=lambda m: b'"39":"00"' not in m.payload
+        )
+    reply = json.loads(answer.payload)
+    assert reply["39"] == "63"
     report = check_ledger(db)
     assert report.ok and report.approvals == 1

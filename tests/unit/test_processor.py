@@ -16,6 +16,7 @@ from switch import ManualClock, Processor, default_registry, magic_amounts
 from switch.ledger import Ledger, check_ledger
 from switch.protocol import decode_response, encode, topics
 from switch.security import SecurityModule, load_keys
+from switch.security.transaction import seal
 from terminal import CardPresentation, RequestBuilder
 from terminal.pinpad import PinPad
 
@@ -176,13 +177,42 @@ async def test_pin_tries_block_the_card_across_restarts(
             now = clock.now()
             if attempt == 0:
                 await processor.process(TOPIC, encode(build.sign_on(now)))
-            encrypted = pad.encrypt(pin, card_.pan)
-            blocks.append(encrypted.pin_block)
-            request = build.purchase(card_, 10_000, now, encrypted)
-            codes.append((await answer(processor, encode(request)))["39"])
+            keys = pad.next_transaction()
+            block = keys.encrypt_pin(pin, card_.pan)
+            blocks.append(block)
+            request = build.purchase(card_, 10_000, now, pin_block=block, ksn=keys.ksn_hex)
+            codes.append((await answer(processor, seal(request, keys)))["39"])
             clock.advance(1)
     assert codes == ["00", "55", "55", "75", "75", "75"]
     ledger_bytes = b"".join(f.read_bytes() for f in tmp_path.glob("ledger.db*"))
     for block in blocks:
         assert block not in caplog.text
         assert block.encode() not in ledger_bytes
+
+
+async def test_mac_is_verified_before_anything_else(processor: Processor) -> None:
+    """A sealed request is served; a flipped MAC bit or an altered amount get 63 and move no
+    money; DE64 without DE53 is a format error naming DE53."""
+    pad = PinPad(processor.security.inject_terminal_key(TID))
+    build = builder()
+    now = processor.clock.now()
+    sign_on_keys = pad.next_transaction()
+    sign_on = build.sign_on(now, ksn=sign_on_keys.ksn_hex)
+    assert (await answer(processor, seal(sign_on, sign_on_keys)))["39"] == "00"
+    keys = pad.next_transaction()
+    request = build.purchase(card("EDH-VALID"), 50_000, now, ksn=keys.ksn_hex)
+    sealed = seal(request, keys)
+    mac = json.loads(sealed)["64"]
+    flipped = sealed.replace(mac.encode(), (mac[:-1] + f"{int(mac[-1], 16) ^ 1:X}").encode())
+    altered = sealed.replace(b'"000000050000"', b'"000000000100"')
+    for tampered in (flipped, altered):
+        reply = await answer(processor, tampered)
+        assert (reply["39"], reply["44"]) == ("63", "MAC does not verify")
+    assert processor.stats.security_failures == 2
+    assert await processor.ledger.available("CCP-0001001") == 15_000_000
+    assert (await answer(processor, sealed))["39"] == "00"
+    assert await processor.ledger.available("CCP-0001001") == 15_000_000 - 50_000
+    no_ksn = json.loads(sealed) | {"11": "000099"}
+    del no_ksn["53"]
+    reply = await answer(processor, json.dumps(no_ksn).encode())
+    assert (reply["39"], reply["44"]) == ("30", "format error: DE53")

@@ -42,20 +42,41 @@ def test_pin_verification(flavour: DukptFlavour) -> None:
     pad = PinPad(HSM.inject_terminal_key("DZAL0001", flavour))
     pvv = HSM.pvv("algerie-poste", PAN, "1234")
 
-    def check(block: str, ksn: str) -> PinCheck:
+    def check(block: str, ksn: bytes) -> PinCheck:
         return HSM.verify_pin(issuer="algerie-poste", pan=PAN, pvv=pvv,
-                              pin_block=bytes.fromhex(block), ksn=bytes.fromhex(ksn))  # fmt: skip
+                              pin_block=bytes.fromhex(block), ksn=ksn)  # fmt: skip
 
-    right = pad.encrypt("1234", PAN)
-    assert check(right.pin_block, right.ksn) is PinCheck.OK
-    wrong = pad.encrypt("4321", PAN)
-    assert check(wrong.pin_block, wrong.ksn) is PinCheck.WRONG
-    again = pad.encrypt("1234", PAN)
-    assert again.ksn != right.ksn and again.pin_block != right.pin_block  # a fresh key each time
-    flipped = f"{int(again.pin_block[0], 16) ^ 1:X}" + again.pin_block[1:]
-    assert check(flipped, again.ksn) is PinCheck.UNREADABLE
-    assert check(again.pin_block, right.ksn) is PinCheck.UNREADABLE
-    assert check(again.pin_block, "00" * 12) is PinCheck.UNREADABLE  # unknown BDK
+    first = pad.next_transaction()
+    assert check(first.encrypt_pin("1234", PAN), first.ksn) is PinCheck.OK
+    second = pad.next_transaction()
+    assert check(second.encrypt_pin("4321", PAN), second.ksn) is PinCheck.WRONG
+    third = pad.next_transaction()
+    block = third.encrypt_pin("1234", PAN)
+    assert third.ksn != first.ksn and block != first.encrypt_pin("1234", PAN)
+    flipped = f"{int(block[0], 16) ^ 1:X}" + block[1:]
+    assert check(flipped, third.ksn) is PinCheck.UNREADABLE
+    assert check(block, first.ksn) is PinCheck.UNREADABLE
+    assert check(block, bytes(12)) is PinCheck.UNREADABLE  # unknown BDK
+
+
+@pytest.mark.parametrize("flavour", ["aes", "tdes"])
+def test_request_mac(flavour: DukptFlavour) -> None:
+    """The HSM verifies a terminal's MAC; a flipped bit, an altered field or another KSN fail."""
+    pad = PinPad(HSM.inject_terminal_key("DZAL0001", flavour))
+    keys = pad.next_transaction()
+    payload = b'{"mti":"0800","7":"1123140322","11":"000001","41":"DZAL0001","70":"001",'
+    payload += b'"53":"' + keys.ksn_hex.encode() + b'","64":"0000000000000000"}'
+    mac = keys.mac(payload)
+    sealed = payload.replace(b"0000000000000000", mac.encode())
+    assert len(mac) == 16
+    assert HSM.verify_mac(ksn=keys.ksn, payload=sealed, mac=mac)
+    flipped = f"{int(mac[-1], 16) ^ 1:X}"
+    assert not HSM.verify_mac(ksn=keys.ksn, payload=sealed, mac=mac[:-1] + flipped)
+    altered = sealed.replace(b'"11":"000001"', b'"11":"000002"')
+    assert not HSM.verify_mac(ksn=keys.ksn, payload=altered, mac=mac)
+    other = pad.next_transaction()
+    assert not HSM.verify_mac(ksn=other.ksn, payload=sealed, mac=mac)
+    assert not HSM.verify_mac(ksn=bytes(12), payload=sealed, mac=mac)
 
 
 def test_key_file_errors_name_the_entry(tmp_path: Path) -> None:
