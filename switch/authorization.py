@@ -17,7 +17,7 @@ from cards.models import Card, CardProduct, CardStatus, Channel
 from switch.magic import MagicAmounts
 from switch.protocol.messages import FinancialRequest
 from switch.registry import TerminalProfile
-from switch.security.hsm import PinCheck
+from switch.security.hsm import ArqcCheck, PinCheck
 
 __all__ = ["CardholderPosition", "Decision", "authorize", "issuer_day"]
 
@@ -51,6 +51,8 @@ class Decision:
     respond: bool = True
     pin_failures: int | None = None
     """The card's new count of consecutive wrong PINs to record (None: unchanged)."""
+    atc: int | None = None
+    """The ATC of a verified ARQC, to record as the card's last (None: unchanged)."""
 
     @property
     def approved(self) -> bool:
@@ -77,11 +79,15 @@ def authorize(
     magic: MagicAmounts | None = None,
     pin: PinCheck | None = None,
     pin_failures: int = 0,
+    arqc: ArqcCheck | None = None,
+    atc: int | None = None,
+    last_atc: int | None = None,
 ) -> Decision:
     """Decide a 0200 purchase. ``position`` is None only when the issuer has no such card.
 
     ``pin`` is the security module's verdict on DE52 (None: no PIN entered); ``pin_failures``
-    the card's consecutive wrong PINs so far.
+    the card's consecutive wrong PINs so far. ``arqc`` is its verdict on DE55 (None: not a chip
+    transaction), ``atc`` the counter of that cryptogram and ``last_atc`` the card's last one.
     """
     if terminal is None:
         return _decline("03", "unknown terminal")
@@ -120,6 +126,9 @@ def authorize(
         now=now,
         pin=pin,
         pin_failures=pin_failures,
+        arqc=arqc,
+        atc=atc,
+        last_atc=last_atc,
     )
     if forced is not None and forced.no_response:
         return Decision(decision.code, "magic: no response", card, respond=False)
@@ -137,12 +146,39 @@ def _card_checks(
     now: datetime,
     pin: PinCheck | None,
     pin_failures: int,
+    arqc: ArqcCheck | None,
+    atc: int | None,
+    last_atc: int | None,
 ) -> Decision:
-    """Is the card usable here, is it its holder, is there the money: in that order."""
+    """Is the card usable here, is it genuine, is it its holder, is there the money."""
     usable = _usability_checks(request, card=card, product=product, terminal=terminal,
                                cards=cards, now=now, pin_failures=pin_failures)  # fmt: skip
     if usable is not None:
         return usable
+    if arqc is ArqcCheck.MALFORMED:
+        return _decline("30", "DE55 incomplete", card)
+    if arqc is ArqcCheck.FAILED:
+        return _decline("05", "ARQC does not verify", card)
+    if arqc is ArqcCheck.OK and atc is not None and last_atc is not None and atc <= last_atc:
+        return _decline("05", "ATC replayed", card)
+    decision = _cardholder_and_money(
+        request, card=card, product=product, cards=cards, position=position, pin=pin,
+        pin_failures=pin_failures,
+    )  # fmt: skip
+    return replace(decision, atc=atc) if arqc is ArqcCheck.OK else decision
+
+
+def _cardholder_and_money(
+    request: FinancialRequest,
+    *,
+    card: Card,
+    product: CardProduct,
+    cards: CardSet,
+    position: CardholderPosition,
+    pin: PinCheck | None,
+    pin_failures: int,
+) -> Decision:
+    """The PIN (55, then 75 at the product's limit), then limits and balance."""
     if pin is PinCheck.UNREADABLE:
         return _decline("30", "PIN block unreadable", card)
     if pin is PinCheck.WRONG:

@@ -25,7 +25,12 @@ from switch.ledger.rules import (
     purchase_transfer,
     reversal_transfer,
 )
-from switch.ledger.store import DuplicateRequestError, InsufficientFundsError, Ledger
+from switch.ledger.store import (
+    CardState,
+    DuplicateRequestError,
+    InsufficientFundsError,
+    Ledger,
+)
 from switch.magic import MagicAmounts
 from switch.protocol import topics
 from switch.protocol.codec import FormatError, decode_request, encode
@@ -40,7 +45,9 @@ from switch.protocol.messages import (
     ReversalResponse,
 )
 from switch.registry import Registry
-from switch.security import PinCheck, SecurityModule, load_keys
+from switch.responses import approval_code, error_response, retrieval_reference
+from switch.security import SecurityModule, load_keys
+from switch.security.checks import SecurityFacts, inspect_purchase
 
 __all__ = ["Processor", "Reply", "SwitchStats"]
 
@@ -74,15 +81,6 @@ class SwitchStats:
 
 def _digest(message: IsoMessage) -> str:
     return hashlib.sha256(encode(message)).hexdigest()
-
-
-def _auth_code(key: tuple[str, int, str]) -> str:
-    return hashlib.sha256(repr(key).encode()).hexdigest()[:6].upper()
-
-
-def _rrn(now: datetime, stan: int) -> str:
-    """DE37: last digit of the year, day of year, hour, STAN (12 digits)."""
-    return f"{now.year % 10}{now.timetuple().tm_yday:03d}{now.hour:02d}{stan:06d}"
 
 
 class Processor:
@@ -136,13 +134,13 @@ class Processor:
             self.stats.security_failures += 1
             self.stats.responses["63"] += 1
             log.warning("%r: the MAC does not verify; answering 63, nothing done", request)
-            return self._reply(tid, _error_response(request, "63", "MAC does not verify"))
+            return self._reply(tid, error_response(request, "63", "MAC does not verify"))
         try:
             reply = await self._dispatch(request)
         except Exception:
             self.stats.internal_errors += 1
             log.exception("internal error on %r; answering 96, nothing posted", request)
-            reply = self._reply(tid, _error_response(request, "96", "system malfunction"))
+            reply = self._reply(tid, error_response(request, "96", "system malfunction"))
         self.stats.responses[reply.response_code] += 1
         return reply
 
@@ -207,7 +205,7 @@ class Processor:
             return Reply(request.terminal_id, stored.response, stored.response_code)
         self.stats.conflicts += 1
         log.warning("%r reuses the key of an earlier, different request: 94", request)
-        return self._reply(request.terminal_id, _error_response(request, "94", "duplicate key"))
+        return self._reply(request.terminal_id, error_response(request, "94", "duplicate key"))
 
     async def _network(self, request: NetworkRequest) -> Reply:
         terminal = self.registry.get(request.terminal_id)
@@ -245,10 +243,13 @@ class Processor:
     async def _purchase(self, request: FinancialRequest) -> Reply:
         now = self.clock.now()
         terminal = self.registry.get(request.terminal_id)
+        facts, state = SecurityFacts(), None
         if await self.ledger.is_pre_reversed(request.key):
             decision = Decision("12", "already reversed")
         else:
             card = self.cards.issuer_card(request.pan)
+            facts = inspect_purchase(self.security, self.cards, request)
+            state = await self.ledger.card_state(card.id) if card else None
             decision = authorize(
                 request,
                 terminal=terminal,
@@ -257,16 +258,23 @@ class Processor:
                 position=await self._position(request, now),
                 now=now,
                 magic=self.magic,
-                pin=self._verify_pin(request),
-                pin_failures=await self.ledger.pin_failures(card.id) if card else 0,
+                pin=facts.pin,
+                pin_failures=state.pin_failures if state else 0,
+                arqc=facts.arqc,
+                atc=facts.atc,
+                last_atc=state.last_atc if state else None,
             )
-        rrn = _rrn(now, request.stan)
+        rrn = retrieval_reference(now, request.stan)
         try:
-            response = await self._record_purchase(request, decision, rrn, now)
+            response = await self._record_purchase(
+                request, decision, rrn=rrn, now=now, facts=facts, state=state
+            )
         except InsufficientFundsError:
             log.error("%r: the ledger refused the debit; declining 51", request)
             decision = replace(decision, code="51", reason="insufficient funds")
-            response = await self._record_purchase(request, decision, rrn, now)
+            response = await self._record_purchase(
+                request, decision, rrn=rrn, now=now, facts=facts, state=state
+            )
         log.info(
             "%r card %s amount %d → %s (%s)",
             request,
@@ -277,24 +285,8 @@ class Processor:
         )
         return self._reply(request.terminal_id, response, send=decision.respond)
 
-    def _verify_pin(self, request: FinancialRequest) -> PinCheck | None:
-        """The security module's verdict on DE52 (None when no PIN was entered)."""
-        if request.pin_block is None:
-            return None
-        card = self.cards.issuer_card(request.pan)
-        if card is None or card.pvv is None or request.ksn is None:
-            return PinCheck.UNREADABLE
-        issuer = self.cards.products[card.product].issuer
-        return self.security.verify_pin(
-            issuer=issuer,
-            pan=request.pan,
-            pvv=card.pvv,
-            pin_block=bytes.fromhex(request.pin_block),
-            ksn=bytes.fromhex(request.ksn),
-        )
-
     def _purchase_response(
-        self, request: FinancialRequest, decision: Decision, rrn: str
+        self, request: FinancialRequest, decision: Decision, rrn: str, facts: SecurityFacts
     ) -> FinancialResponse:
         return FinancialResponse(
             transmission_time=request.transmission_time,
@@ -303,18 +295,27 @@ class Processor:
             processing_code=request.processing_code,
             amount=request.amount,
             rrn=rrn,
-            auth_code=_auth_code(request.key) if decision.approved else None,
+            auth_code=approval_code(request.key) if decision.approved else None,
             response_code=decision.code,
             additional_response=None if decision.approved else decision.reason[:25],
             merchant_id=request.merchant_id,
             currency=request.currency,
+            icc_data=facts.response_icc(decision.code),
         )
 
     async def _record_purchase(
-        self, request: FinancialRequest, decision: Decision, rrn: str, now: datetime
+        self,
+        request: FinancialRequest,
+        decision: Decision,
+        *,
+        rrn: str,
+        now: datetime,
+        facts: SecurityFacts,
+        state: CardState | None,
     ) -> FinancialResponse:
-        """Commit the decision (and the posting of an approval); return the stored 0210."""
-        response = self._purchase_response(request, decision, rrn)
+        """Commit the decision (the posting of an approval, the card's new security state);
+        return the stored 0210."""
+        response = self._purchase_response(request, decision, rrn, facts)
         transfer = merchant = None
         if decision.approved and decision.card is not None:
             card = decision.card
@@ -341,11 +342,7 @@ class Processor:
             response=encode(response),
             transfer=transfer,
             merchant=merchant,
-            pin_failures=(
-                (decision.card.id, decision.pin_failures)
-                if decision.card is not None and decision.pin_failures is not None
-                else None
-            ),
+            card_state=_new_card_state(state, decision),
         )
         return response
 
@@ -394,26 +391,12 @@ class Processor:
         return self._reply(request.terminal_id, response)
 
 
-def _error_response(
-    request: FinancialRequest | ReversalRequest | NetworkRequest, code: str, note: str
-) -> FinancialResponse | ReversalResponse | NetworkResponse:
-    """A refusal that echoes the request's identity (used for 94 and 96; never stored)."""
-    if isinstance(request, NetworkRequest):
-        return NetworkResponse(
-            transmission_time=request.transmission_time,
-            stan=request.stan,
-            terminal_id=request.terminal_id,
-            response_code=code,
-            additional_response=note,
-            network_code=request.network_code,
-        )
-    cls = FinancialResponse if isinstance(request, FinancialRequest) else ReversalResponse
-    return cls(
-        transmission_time=request.transmission_time,
-        stan=request.stan,
-        terminal_id=request.terminal_id,
-        processing_code=request.processing_code,
-        amount=request.amount,
-        response_code=code,
-        additional_response=note,
+def _new_card_state(state: CardState | None, decision: Decision) -> CardState | None:
+    """The card's security state after ``decision`` (None when nothing changes)."""
+    if state is None or (decision.pin_failures is None and decision.atc is None):
+        return None
+    return CardState(
+        state.card_id,
+        state.pin_failures if decision.pin_failures is None else decision.pin_failures,
+        state.last_atc if decision.atc is None else decision.atc,
     )

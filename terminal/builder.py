@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cards.catalog import CardSet
+from cards.chip import TerminalData
 from cards.masking import mask_pan
 from cards.models import Card
 from switch.protocol.fields import format_transmission_time
@@ -92,6 +93,7 @@ class RequestBuilder:
         *,
         pin_block: str | None = None,
         ksn: str | None = None,
+        icc_data: str | None = None,
     ) -> FinancialRequest:
         """A 0200 purchase of ``amount`` minor units in the terminal's currency, with the
         encrypted PIN (DE52) when the holder entered one and the DUKPT KSN (DE53)."""
@@ -113,6 +115,19 @@ class RequestBuilder:
             currency=self.profile.currency.numeric,
             pin_block=pin_block,
             ksn=ksn,
+            icc_data=icc_data,
+        )
+
+    def terminal_data(
+        self, amount: int, now: datetime, unpredictable_number: bytes
+    ) -> TerminalData:
+        """What this terminal gives a chip for GENERATE AC."""
+        return TerminalData(
+            amount=amount,
+            currency=self.profile.currency.numeric,
+            country=self.profile.country.numeric,
+            date=now.astimezone(self.profile.country.zone).strftime("%y%m%d"),
+            unpredictable_number=unpredictable_number,
         )
 
     def reversal(

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
+from cards.chip import Chip
+from cards.crypto import tlv
 from switch.clock import Clock, SystemClock
 from switch.protocol import topics
 from switch.protocol.codec import CONTENT_TYPE_JSON, FormatError, decode_response
@@ -227,21 +230,31 @@ class Terminal:
     # -- transactions --------------------------------------------------------------------
 
     async def purchase(
-        self, card: CardPresentation, amount: int, pin: str | None = None
+        self,
+        card: CardPresentation,
+        amount: int,
+        pin: str | None = None,
+        chip: Chip | None = None,
     ) -> TransactionOutcome:
-        """Run one purchase of ``amount`` minor units, with the PIN the holder types (encrypted
-        by the PIN pad; never sent or logged in clear); reverse it if no response comes in time."""
+        """Run one purchase of ``amount`` minor units: the ``chip`` (when the card is inserted)
+        signs it with an ARQC, the PIN the holder types is encrypted by the PIN pad (never sent
+        or logged in clear); reverse it if no response comes in time."""
         if pin is not None and self.pinpad is None:
             raise TerminalError(f"{self.tid} has no PIN pad keys: it cannot take a PIN")
         async with self._busy:
             now = self.clock.now()
             keys = self._next_keys()
+            icc_data = None
+            if chip is not None:
+                data = self.builder.terminal_data(amount, now, secrets.token_bytes(4))
+                icc_data = tlv.encode(chip.generate_arqc(data)).hex().upper()
             request = self.builder.purchase(
                 card,
                 amount,
                 now,
                 pin_block=keys.encrypt_pin(pin, card.pan) if pin and keys else None,
                 ksn=keys.ksn_hex if keys else None,
+                icc_data=icc_data,
             )
             started = time.perf_counter()
             self.machine.handle(Event.REQUEST_SENT)

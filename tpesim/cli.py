@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -23,6 +24,7 @@ from switch.clock import SystemClock
 from switch.ledger.check import check_ledger
 from switch.magic import magic_amounts
 from switch.registry import Registry, RegistryError, TerminalProfile
+from switch.security import SecurityModule, load_keys
 from switch.service import running_switch
 from switch.transport.base import BrokerUrl, TransportError
 from terminal.builder import CardPresentation
@@ -32,6 +34,7 @@ from tpesim.broker import BrokerError
 from tpesim.demo import DemoConfig, outcome_record, run_demo
 from tpesim.fleet import connected_fleet, run_plan
 from tpesim.output import ProgressLine, render_cards, render_summary
+from tpesim.wallet import Wallet
 
 __all__ = ["main"]
 
@@ -59,6 +62,11 @@ def _configure_logging(logfile: Path | None, verbose: bool) -> None:
     root.addHandler(console)
     for noisy in ("amqtt", "transitions", "aiosqlite"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _default_chip_state() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "tpesim" / "chips.json"
 
 
 def _broker(value: str) -> BrokerUrl:
@@ -139,6 +147,13 @@ def _parser() -> argparse.ArgumentParser:
     term.add_argument("--timeout", type=float, default=5.0, help="response timeout, seconds")
     term.add_argument("--cards", type=Path, help="card set file")
     term.add_argument("--registry", type=Path, help="merchants file")
+    term.add_argument(
+        "--chip-state",
+        type=Path,
+        default=_default_chip_state(),
+        help="where the cards' chip counters (ATC) persist between runs "
+        "(default: ~/.local/state/tpesim/chips.json)",
+    )
     term.add_argument("--json", action="store_true")
     term.add_argument("-v", "--verbose", action="store_true")
 
@@ -242,6 +257,7 @@ async def _terminal(args: argparse.Namespace) -> int:
     registry = Registry.load(args.registry)
     profiles = _profiles(args, registry)
     clock = SystemClock()
+    wallet = Wallet(cards, SecurityModule(load_keys()), args.chip_state)
     if args.amount is not None:
         card = _presented_card(args, cards)
         profile = profiles[0]
@@ -253,7 +269,9 @@ async def _terminal(args: argparse.Namespace) -> int:
         async with connected_fleet(
             [profile], args.broker, clock=clock, timeout_s=args.timeout, dukpt=args.dukpt
         ) as terminals:
-            outcome = await terminals[profile.tid].purchase(card, amount, pin=pin)
+            chip = wallet.chip(args.card) if args.card else None  # a bare --pan has no chip
+            outcome = await terminals[profile.tid].purchase(card, amount, pin=pin, chip=chip)
+        wallet.save()
         if args.json:
             print(json.dumps(outcome_record(0, outcome), ensure_ascii=False))
         else:
@@ -270,7 +288,10 @@ async def _terminal(args: argparse.Namespace) -> int:
     async with connected_fleet(
         profiles, args.broker, clock=clock, timeout_s=args.timeout, dukpt=args.dukpt
     ) as terminals:
-        run = await run_plan(plan, terminals, cards, progress=ProgressLine(len(plan)))
+        run = await run_plan(
+            plan, terminals, cards, progress=ProgressLine(len(plan)), wallet=wallet
+        )
+    wallet.save()
     for index, outcome in enumerate(run.outcomes):
         if args.json:
             print(json.dumps(outcome_record(index, outcome), ensure_ascii=False))

@@ -24,6 +24,7 @@ from terminal.builder import CardPresentation
 from terminal.pinpad import PinPad
 from terminal.shell import Terminal, TransactionOutcome
 from terminal.traffic import PlannedPurchase
+from tpesim.wallet import Wallet
 
 __all__ = ["FleetRun", "connected_fleet", "run_plan"]
 
@@ -75,8 +76,13 @@ async def run_plan(
     cards: CardSet,
     *,
     progress: Progress | None = None,
+    wallet: Wallet | None = None,
 ) -> FleetRun:
-    """Run every planned purchase and return the outcomes in plan order."""
+    """Run every planned purchase (chip + PIN) and return the outcomes in plan order.
+
+    ``wallet`` holds the cards' chips (default: chips personalized with the shipped keys).
+    """
+    wallet = wallet or Wallet(cards, SecurityModule(load_keys()))
     done = [asyncio.Event() for _ in plan]
     after: list[int | None] = []
     last_on_account: dict[str, int] = {}
@@ -97,7 +103,9 @@ async def run_plan(
             if previous is not None:
                 await done[previous].wait()
             card = CardPresentation.from_card(cards.card(item.card_id), cards)
-            outcome = await terminal.purchase(card, item.amount, pin=item.pin)
+            outcome = await terminal.purchase(
+                card, item.amount, pin=item.pin, chip=wallet.chip(item.card_id)
+            )
             outcomes[item.index] = outcome
             done[item.index].set()
             finished += 1

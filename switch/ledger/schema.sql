@@ -66,10 +66,13 @@ CREATE TABLE IF NOT EXISTS terminal_sessions (
     updated_at TEXT NOT NULL
 );
 
--- Consecutive wrong PINs per card (reset by a right PIN); at the product's limit the card answers
--- 75 until the issuer unblocks it. Updated in the same transaction as the stored response.
+-- Per card: consecutive wrong PINs (reset by a right PIN; at the product's limit the card answers
+-- 75 until the issuer unblocks it) and the last application transaction counter (ATC) of an
+-- ARQC that verified (a cryptogram with an ATC not above it is a replay). Updated in the same
+-- transaction as the stored response.
 CREATE TABLE IF NOT EXISTS card_security (
     card_id      TEXT PRIMARY KEY,
     pin_failures INTEGER NOT NULL CHECK (pin_failures >= 0),
+    last_atc     INTEGER CHECK (last_atc BETWEEN 0 AND 65535),
     updated_at   TEXT NOT NULL
 );

@@ -27,7 +27,13 @@ from switch.ledger.rules import (
     opening_transfers,
 )
 
-__all__ = ["DuplicateRequestError", "InsufficientFundsError", "Ledger", "StoredRequest"]
+__all__ = [
+    "CardState",
+    "DuplicateRequestError",
+    "InsufficientFundsError",
+    "Ledger",
+    "StoredRequest",
+]
 
 Key = tuple[str, int, str]
 
@@ -38,6 +44,15 @@ class InsufficientFundsError(RuntimeError):
 
 class DuplicateRequestError(RuntimeError):
     """Another writer committed the same idempotency key first; nothing was stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class CardState:
+    """The issuer's security state of one card: consecutive wrong PINs, last accepted ATC."""
+
+    card_id: str
+    pin_failures: int
+    last_atc: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,13 +192,15 @@ class Ledger:
         ) as cursor:
             return await cursor.fetchone() is not None
 
-    async def pin_failures(self, card_id: str) -> int:
-        """Consecutive wrong PINs recorded for ``card_id``."""
+    async def card_state(self, card_id: str) -> CardState:
+        """The issuer's security state of ``card_id`` (no row yet: no failures, no ATC)."""
         async with self._db.execute(
-            "SELECT pin_failures FROM card_security WHERE card_id = ?", (card_id,)
+            "SELECT pin_failures, last_atc FROM card_security WHERE card_id = ?", (card_id,)
         ) as cursor:
             row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+        if row is None:
+            return CardState(card_id, 0, None)
+        return CardState(card_id, int(row[0]), None if row[1] is None else int(row[1]))
 
     async def is_signed_on(self, tid: str) -> bool:
         """True when ``tid``'s last network message was a sign-on (shared by all workers)."""
@@ -215,12 +232,12 @@ class Ledger:
         transfer: Transfer | None = None,
         merchant: LedgerAccount | None = None,
         orphan_reversal_of: Key | None = None,
-        pin_failures: tuple[str, int] | None = None,
+        card_state: CardState | None = None,
     ) -> None:
         """Atomically store a request's answer, with the transfer it makes (if any).
 
         ``merchant`` is created on first use. ``orphan_reversal_of`` remembers a reversal whose
-        original is unknown. ``pin_failures`` = (card id, new count of consecutive wrong PINs).
+        original is unknown. ``card_state`` is the card's new security state.
         Raises InsufficientFundsError (nothing stored) when the database refuses to overdraw a
         cardholder.
         """
@@ -231,13 +248,15 @@ class Ledger:
                     await self._ensure_account(merchant)
                 if transfer is not None:
                     await self._apply(transfer)
-                if pin_failures is not None:
+                if card_state is not None:
                     await self._db.execute(
-                        "INSERT INTO card_security (card_id, pin_failures, updated_at) "
-                        "VALUES (?, ?, ?) ON CONFLICT (card_id) DO UPDATE SET "
-                        "pin_failures = excluded.pin_failures, updated_at = excluded.updated_at",
-                        (*pin_failures, self._stamp()),
-                    )
+                        "INSERT INTO card_security (card_id, pin_failures, last_atc, updated_at) "
+                        "VALUES (?, ?, ?, ?) ON CONFLICT (card_id) DO UPDATE SET "
+                        "pin_failures = excluded.pin_failures, last_atc = excluded.last_atc, "
+                        "updated_at = excluded.updated_at",
+                        (card_state.card_id, card_state.pin_failures, card_state.last_atc,
+                         self._stamp()),
+                    )  # fmt: skip
                 if orphan_reversal_of is not None:
                     await self._db.execute(
                         "INSERT OR IGNORE INTO orphan_reversals VALUES (?, ?, ?, ?)",

@@ -118,6 +118,7 @@ class FinancialResponse(IsoMessage):
     additional_response: AdditionalResponse | None = Field(default=None, alias="44")
     merchant_id: MerchantId | None = Field(default=None, alias="42")
     currency: CurrencyNumeric | None = Field(default=None, alias="49")
+    icc_data: HexField | None = Field(default=None, alias="55")
 
     @property
     def approved(self) -> bool:

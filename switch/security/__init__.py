@@ -1,9 +1,10 @@
 """The simulated HSM: keys (``keys``) and the operations that use them (``hsm``)."""
 
-from switch.security.hsm import PinCheck, SecurityModule, TerminalKey
+from switch.security.hsm import ArqcCheck, PinCheck, SecurityModule, TerminalKey
 from switch.security.keys import Bdk, IssuerKeys, KeyStore, KeyStoreError, load_keys
 
 __all__ = [
+    "ArqcCheck",
     "Bdk",
     "IssuerKeys",
     "KeyStore",

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 
-from cards.crypto import dukpt_aes, dukpt_tdes
+from cards.chip import ChipError, cryptogram_data, session_key_r
+from cards.crypto import dukpt_aes, dukpt_tdes, emv
 from cards.crypto.pinblock import PinBlockError, decipher_iso4, decode_iso0
 from cards.crypto.pinverify import visa_pvv
 from cards.crypto.primitives import tdes_decrypt
 from switch.security.keys import DukptFlavour, KeyStore, KeyStoreError
 from switch.security.transaction import TransactionKeys, mac_of, transaction_keys
 
-__all__ = ["PinCheck", "SecurityModule", "TerminalKey"]
+__all__ = ["ArqcCheck", "PinCheck", "SecurityModule", "TerminalKey"]
 
 
 class PinCheck(StrEnum):
@@ -30,6 +32,16 @@ class PinCheck(StrEnum):
     WRONG = "wrong"
     UNREADABLE = "unreadable"
     """Not decryptable or not a valid PIN block: wrong keys, wrong KSN, or tampering."""
+
+
+class ArqcCheck(StrEnum):
+    """Verdict on the ICC data (DE55) of a chip transaction."""
+
+    OK = "ok"
+    FAILED = "failed"
+    """The ARQC does not verify: not this card, or data changed after the card signed it."""
+    MALFORMED = "malformed"
+    """DE55 is not valid TLV or lacks a tag the cryptogram covers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +110,33 @@ class SecurityModule:
         except (ValueError, KeyError):
             return False
         return hmac.compare_digest(mac_of(keys.flavour, keys.mac_key, payload), mac.upper())
+
+    def personalize_chip(self, issuer: str, pan: str, psn: int) -> bytes:
+        """The ICC master key a card bureau writes into the chip of ``pan`` (EMV option A)."""
+        return emv.icc_master_key(self._keys.issuer(issuer).imk_ac, pan, f"{psn:02d}")
+
+    def _session_key(self, issuer: str, pan: str, psn: int, atc: bytes) -> bytes:
+        return emv.common_session_key(self.personalize_chip(issuer, pan, psn), session_key_r(atc))
+
+    def verify_arqc(self, *, issuer: str, pan: str, icc: Mapping[str, bytes]) -> ArqcCheck:
+        """Check the ARQC in ``icc`` (decoded DE55) against the card's keys and data."""
+        try:
+            data = cryptogram_data(icc)
+            psn = icc["5F34"][0] if icc.get("5F34") else 0
+            session_key = self._session_key(issuer, pan, psn, icc["9F36"])
+        except (ChipError, KeyError, KeyStoreError, ValueError):
+            return ArqcCheck.MALFORMED
+        if len(icc["9F36"]) != 2 or len(icc.get("9F26", b"")) != 8:
+            return ArqcCheck.MALFORMED
+        ok = emv.verify_ac(session_key, data, icc["9F26"])
+        return ArqcCheck.OK if ok else ArqcCheck.FAILED
+
+    def arpc(self, *, issuer: str, pan: str, icc: Mapping[str, bytes], response_code: str) -> bytes:
+        """Tag 91 for the response: ARPC (method 1, session key) ‖ ARC (DE39 in ASCII)."""
+        psn = icc["5F34"][0] if icc.get("5F34") else 0
+        session_key = self._session_key(issuer, pan, psn, icc["9F36"])
+        arc = response_code.encode("ascii")
+        return emv.arpc_method_1(session_key, icc["9F26"], arc) + arc
 
 
 @lru_cache(maxsize=512)

@@ -38,7 +38,7 @@ async def test_terminal_command_runs_purchases_and_ledger_check_agrees(
 ) -> None:
     """One purchase prints its receipt; --json reports a decline; the ledger checks OK."""
     db = tmp_path / "ledger.db"
-    term = f"terminal --broker {mosquitto.url}"
+    term = f"terminal --broker {mosquitto.url} --chip-state {tmp_path / 'chips.json'}"
     async with running_switch(
         broker=mosquitto.url,
         db_path=db,

@@ -8,16 +8,19 @@ from pathlib import Path
 import pytest
 
 from cards import default_card_set
+from cards.chip import Chip, TerminalData
 from cards.holders import holder_pin
 from switch import default_registry
 from switch.clock import SystemClock
 from switch.ledger import check_ledger
 from switch.protocol import topics
+from switch.security import SecurityModule, load_keys
 from switch.service import running_switch
 from terminal import CardPresentation
 from tests.conftest import MosquittoProcess
 from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet
+from tpesim.wallet import Wallet
 
 pytestmark = pytest.mark.integration
 
@@ -85,3 +88,43 @@ async def test_tampered_request_is_rejected_63(mosquitto: MosquittoProcess, tmp_
     assert reply["39"] == "63"
     report = check_ledger(db)
     assert report.ok and report.approvals == 1
+
+
+class FlippingChip(Chip):
+    """A chip whose cryptogram gets one bit flipped on the way (tampering or a bad card)."""
+
+    def generate_arqc(self, data: TerminalData) -> dict[str, bytes]:
+        tags = super().generate_arqc(data)
+        return tags | {"9F26": bytes([tags["9F26"][0] ^ 0x01]) + tags["9F26"][1:]}
+
+
+async def test_flipped_arqc_and_replayed_atc_are_declined(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """Chip + PIN purchases over Mosquitto: genuine → 00 with tag 91; flipped ARQC bit → 05;
+    a cloned card replaying an old ATC → 05; the ledger holds only the genuine approvals."""
+    db = tmp_path / "ledger.db"
+    security = SecurityModule(load_keys())
+    wallet = Wallet(CARDS, security)
+    profile = REGISTRY.get("DZSE0001")
+    assert profile is not None
+    card = CardPresentation.from_card(CARDS.card("CIB-VALID-2"), CARDS)
+    pin = holder_pin("CIB-VALID-2")
+    chip = wallet.chip("CIB-VALID-2")
+    bad = FlippingChip(chip.pan, chip.psn, chip.master_key, atc=100)
+    async with (
+        running_switch(
+            broker=mosquitto.url, db_path=db, cards=CARDS, registry=REGISTRY, magic=None
+        ),
+        connected_fleet([profile], mosquitto.url, clock=SystemClock(), timeout_s=5) as fleet,
+    ):
+        tpe = fleet["DZSE0001"]
+        genuine = await tpe.purchase(card, 30_000, pin=pin, chip=chip)
+        flipped = await tpe.purchase(card, 30_000, pin=pin, chip=bad)
+        chip.atc -= 1  # a clone that replays the counter of the genuine purchase
+        replayed = await tpe.purchase(card, 30_000, pin=pin, chip=chip)
+        again = await tpe.purchase(card, 30_000, pin=pin, chip=chip)  # back in step
+    assert genuine.verdict == "00"
+    assert (flipped.verdict, replayed.verdict, again.verdict) == ("05", "05", "00")
+    report = check_ledger(db)
+    assert report.ok and report.approvals == 2

@@ -15,7 +15,7 @@ from switch import (
     magic_amounts,
 )
 from switch.protocol import FinancialRequest
-from switch.security import PinCheck
+from switch.security import ArqcCheck, PinCheck
 
 CARDS = default_card_set()
 REGISTRY = default_registry()
@@ -199,3 +199,25 @@ def test_pin_rules() -> None:
     decision = authorize(expired, terminal=ALGIERS, signed_on=True, cards=CARDS, position=RICH,
                          now=NOW, pin=PinCheck.WRONG)  # fmt: skip
     assert (decision.code, decision.pin_failures) == ("54", None)  # an unusable card first
+
+
+def test_cryptogram_rules() -> None:
+    """Bad DE55 → 30; ARQC fails → 05; ATC not above the last one → 05; a good ARQC is
+    approved and its ATC is recorded, even when the PIN is then wrong."""
+    request = purchase("EDH-VALID")
+
+    def verdict(arqc: ArqcCheck | None, atc: int | None, last: int | None,
+                pin: PinCheck | None = None) -> tuple[str, str, int | None]:  # fmt: skip
+        decision = authorize(request, terminal=ALGIERS, signed_on=True, cards=CARDS,
+                             position=RICH, now=NOW, arqc=arqc, atc=atc, last_atc=last,
+                             pin=pin)  # fmt: skip
+        return decision.code, decision.reason, decision.atc
+
+    assert verdict(ArqcCheck.OK, 5, 4) == ("00", "approved", 5)
+    assert verdict(ArqcCheck.OK, 1, None) == ("00", "approved", 1)
+    assert verdict(ArqcCheck.OK, 4, 4) == ("05", "ATC replayed", None)
+    assert verdict(ArqcCheck.OK, 3, 4) == ("05", "ATC replayed", None)
+    assert verdict(ArqcCheck.FAILED, None, 4) == ("05", "ARQC does not verify", None)
+    assert verdict(ArqcCheck.MALFORMED, None, None) == ("30", "DE55 incomplete", None)
+    assert verdict(ArqcCheck.OK, 6, 5, PinCheck.WRONG) == ("55", "incorrect PIN", 6)
+    assert verdict(None, None, 9) == ("00", "approved", None)

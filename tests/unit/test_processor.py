@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cards import default_card_set
+from cards.crypto import tlv
 from cards.holders import holder_pin
 from switch import ManualClock, Processor, default_registry, magic_amounts
 from switch.ledger import Ledger, check_ledger
@@ -19,6 +20,7 @@ from switch.security import SecurityModule, load_keys
 from switch.security.transaction import seal
 from terminal import CardPresentation, RequestBuilder
 from terminal.pinpad import PinPad
+from tpesim.wallet import Wallet
 
 CARDS = default_card_set()
 REGISTRY = default_registry()
@@ -216,3 +218,40 @@ async def test_mac_is_verified_before_anything_else(processor: Processor) -> Non
     del no_ksn["53"]
     reply = await answer(processor, json.dumps(no_ksn).encode())
     assert (reply["39"], reply["44"]) == ("30", "format error: DE53")
+
+
+async def test_chip_cryptogram_replay_and_arpc(tmp_path: Path) -> None:
+    """A chip purchase is approved with an ARPC in tag 91; the same ATC again (new STAN) is
+    declined 05 'ATC replayed', also after a restart; a flipped ARQC bit is declined 05."""
+    clock = ManualClock(datetime(2026, 11, 23, 13, 0, tzinfo=UTC))
+    security = SecurityModule(load_keys())
+    pad = PinPad(security.inject_terminal_key(TID))
+    build = builder()
+    wallet = Wallet(CARDS, security)
+    chip = wallet.chip("EDH-VALID")
+    card_ = card("EDH-VALID")
+    path = tmp_path / "ledger.db"
+
+    async def buy(tags: dict[str, bytes], first: bool = False) -> dict[str, str]:
+        async with await Ledger.open(path, CARDS, clock) as ledger:
+            processor = Processor(ledger=ledger, cards=CARDS, registry=REGISTRY, clock=clock,
+                                  magic=None, security=security)  # fmt: skip
+            if first:
+                await processor.process(TOPIC, encode(build.sign_on(clock.now())))
+            keys = pad.next_transaction()
+            request = build.purchase(card_, 5_000, clock.now(), ksn=keys.ksn_hex,
+                                     icc_data=tlv.encode(tags).hex().upper())  # fmt: skip
+            clock.advance(1)
+            return await answer(processor, seal(request, keys))
+
+    tags = chip.generate_arqc(build.terminal_data(5_000, clock.now(), b"\x01\x02\x03\x04"))
+    approved = await buy(tags, first=True)
+    assert approved["39"] == "00"
+    tag91 = tlv.decode_dict(bytes.fromhex(approved["55"]))["91"]
+    assert tag91[-2:] == b"00" and len(tag91) == 10
+    replayed = await buy(tags)
+    assert (replayed["39"], replayed["44"]) == ("05", "ATC replayed")
+    fresh = chip.generate_arqc(build.terminal_data(5_000, clock.now(), b"\x05\x06\x07\x08"))
+    flipped = fresh | {"9F26": bytes([fresh["9F26"][0] ^ 0x80]) + fresh["9F26"][1:]}
+    assert (await buy(flipped))["44"] == "ARQC does not verify"
+    assert (await buy(fresh))["39"] == "00"  # the genuine one with the same ATC still passes

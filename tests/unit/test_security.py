@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 
 from cards import default_card_set
+from cards.chip import Chip, TerminalData, session_key_r
+from cards.crypto import emv
 from cards.holders import holder_pin
 from cards.masking import redact_wire_text
-from switch.security import KeyStoreError, PinCheck, SecurityModule, load_keys
+from switch.security import ArqcCheck, KeyStoreError, PinCheck, SecurityModule, load_keys
 from switch.security.keys import DukptFlavour
 from terminal.pinpad import PinPad
 
@@ -96,3 +98,32 @@ def test_wire_text_redaction() -> None:
     text = '{"2":"6280581110007215","52":"28B41FDDD29B743E","35":"6280581110007215=2906","55":"9F'
     safe = redact_wire_text(text)
     assert "28B41FDD" not in safe and "6280581110007215" not in safe and "9F" not in safe
+
+
+def _chip_tags(pan: str = PAN, amount: int = 150_000) -> tuple[Chip, dict[str, bytes]]:
+    chip = Chip(pan, 1, HSM.personalize_chip("algerie-poste", pan, 1))
+    return chip, chip.generate_arqc(TerminalData(amount, "012", "012", "261123", b"abcd"))
+
+
+def test_arqc_verification() -> None:
+    """A genuine ARQC verifies; a flipped bit, changed data, another card or a missing tag
+    do not."""
+    chip, tags = _chip_tags()
+    assert tags["9F36"] == b"\x00\x01" and chip.atc == 1
+    assert HSM.verify_arqc(issuer="algerie-poste", pan=PAN, icc=tags) is ArqcCheck.OK
+    flipped = tags | {"9F26": bytes([tags["9F26"][0] ^ 0x01]) + tags["9F26"][1:]}
+    assert HSM.verify_arqc(issuer="algerie-poste", pan=PAN, icc=flipped) is ArqcCheck.FAILED
+    more = tags | {"9F02": bytes.fromhex("000000150001")}
+    assert HSM.verify_arqc(issuer="algerie-poste", pan=PAN, icc=more) is ArqcCheck.FAILED
+    _, other = _chip_tags("6280581110008007")
+    assert HSM.verify_arqc(issuer="algerie-poste", pan=PAN, icc=other) is ArqcCheck.FAILED
+    missing = {tag: value for tag, value in tags.items() if tag != "9F37"}
+    assert HSM.verify_arqc(issuer="algerie-poste", pan=PAN, icc=missing) is ArqcCheck.MALFORMED
+
+
+def test_arpc_method_1_carries_the_response_code() -> None:
+    """Tag 91 = ARPC (method 1 under the card's session key) ‖ ARC in ASCII."""
+    chip, tags = _chip_tags()
+    tag91 = HSM.arpc(issuer="algerie-poste", pan=PAN, icc=tags, response_code="51")
+    session_key = emv.common_session_key(chip.master_key, session_key_r(tags["9F36"]))
+    assert tag91 == emv.arpc_method_1(session_key, tags["9F26"], b"51") + b"51"

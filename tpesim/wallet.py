@@ -1,0 +1,55 @@
+"""The cardholders' side: each card's chip, personalized by the card bureau.
+
+In the simulation the bureau asks the security module for each chip's ICC master key (as a real
+personalization bureau would under the issuer's keys). A chip's application transaction counter
+lives with the chip: in memory for a demo, or in a small JSON state file so that repeated
+``tpesim terminal`` runs keep counting like a real card (an ATC that goes back is a replay).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cards.catalog import CardSet
+from cards.chip import Chip
+from switch.security import SecurityModule
+
+__all__ = ["Wallet"]
+
+
+class Wallet:
+    """Chips by card id, created on first use; ``state_file`` persists their counters."""
+
+    def __init__(
+        self, cards: CardSet, bureau: SecurityModule, state_file: Path | None = None
+    ) -> None:
+        self._cards = cards
+        self._bureau = bureau
+        self._chips: dict[str, Chip] = {}
+        self._state_file = state_file
+        self._saved: dict[str, int] = {}
+        if state_file is not None and state_file.exists():
+            self._saved = {str(k): int(v) for k, v in json.loads(state_file.read_text()).items()}
+
+    def __repr__(self) -> str:
+        return f"<Wallet {len(self._chips)} chips>"
+
+    def chip(self, card_id: str) -> Chip:
+        """The chip of card ``card_id``."""
+        chip = self._chips.get(card_id)
+        if chip is None:
+            card = self._cards.card(card_id)
+            issuer = self._cards.products[card.product].issuer
+            master_key = self._bureau.personalize_chip(issuer, card.pan, card.psn)
+            chip = Chip(card.pan, card.psn, master_key, atc=self._saved.get(card_id, 0))
+            self._chips[card_id] = chip
+        return chip
+
+    def save(self) -> None:
+        """Write the counters to the state file (when there is one)."""
+        if self._state_file is None:
+            return
+        counters = self._saved | {card_id: chip.atc for card_id, chip in self._chips.items()}
+        self._state_file.parent.mkdir(parents=True, exist_ok=True)
+        self._state_file.write_text(json.dumps(counters, indent=1, sort_keys=True))
