@@ -14,7 +14,7 @@ from datetime import date
 
 from cards.catalog import CardSet
 from cards.currency import currency
-from cards.holders import holder_pin
+from cards.holders import has_faulty_chip, holder_pin, issued_pin
 from cards.models import Card, CardStatus, Channel
 from switch.magic import MagicAmounts
 from switch.registry import TerminalProfile
@@ -31,8 +31,8 @@ class PlannedPurchase:
     card_id: str
     amount: int
     intent: str
-    """Why the plan contains it: ``everyday``, ``tour``, ``below-minimum``, ``abroad``,
-    ``no-response``, ``wrong-pin``."""
+    """Why the plan contains it: ``everyday``, ``tour`` (each test card; a wrong-PIN holder
+    until blocked), ``below-minimum``, ``abroad``, ``no-response``, ``wrong-pin``."""
     pin: str
     """The PIN the holder types (the card's own, except for ``wrong-pin``)."""
 
@@ -54,6 +54,8 @@ def _is_everyday(card: Card, cards: CardSet, today: date) -> bool:
         and card.channels is None
         and Channel.POS in cards.channels(card)
         and account.balance >= 1000 * currency(account.currency).unit
+        and holder_pin(card.id) == issued_pin(card.id)
+        and not has_faulty_chip(card.id)
     )
 
 
@@ -99,8 +101,12 @@ def plan_traffic(
     everyday = [c for c in cards.cards if _is_everyday(c, cards, today)]
     items: list[tuple[str, str, int, str]] = []
     for card in cards.cards:
-        terminal = home_terminal(card)
-        items.append((terminal.tid, card.id, _amount(rng, card, cards, magic), "tour"))
+        # A holder who types a wrong PIN comes back until the card is blocked, and once more.
+        wrong_pin = holder_pin(card.id) != issued_pin(card.id)
+        visits = cards.products[card.product].pin_try_limit + 1 if wrong_pin else 1
+        for _ in range(visits):
+            terminal = home_terminal(card)
+            items.append((terminal.tid, card.id, _amount(rng, card, cards, magic), "tour"))
     if everyday:
         card = rng.choice(everyday)
         terminal = home_terminal(card)

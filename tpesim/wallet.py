@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cards.catalog import CardSet
 from cards.chip import Chip
+from cards.holders import has_faulty_chip
 from switch.security import SecurityModule
 
 __all__ = ["Wallet"]
@@ -41,7 +42,10 @@ class Wallet:
         if chip is None:
             card = self._cards.card(card_id)
             issuer = self._cards.products[card.product].issuer
-            master_key = self._bureau.personalize_chip(issuer, card.pan, card.psn)
+            # A faulty chip was personalized for the wrong sequence number: its cryptograms
+            # never verify at the issuer.
+            psn = card.psn + 1 if has_faulty_chip(card_id) else card.psn
+            master_key = self._bureau.personalize_chip(issuer, card.pan, psn)
             chip = Chip(card.pan, card.psn, master_key, atc=self._saved.get(card_id, 0))
             self._chips[card_id] = chip
         return chip

@@ -9,7 +9,7 @@ import pytest
 from cards import default_card_set
 from cards.chip import Chip, TerminalData, session_key_r
 from cards.crypto import emv
-from cards.holders import holder_pin
+from cards.holders import issued_pin
 from cards.masking import redact_wire_text
 from switch.security import ArqcCheck, KeyStoreError, PinCheck, SecurityModule, load_keys
 from switch.security.keys import DukptFlavour
@@ -24,7 +24,7 @@ def test_every_card_pvv_matches_its_holders_pin() -> None:
     """Issuer data (PVV) and cardholder data (PIN) agree for the whole shipped set."""
     for card in CARDS.cards:
         issuer = CARDS.products[card.product].issuer
-        assert card.pvv == HSM.pvv(issuer, card.pan, holder_pin(card.id)), card.id
+        assert card.pvv == HSM.pvv(issuer, card.pan, issued_pin(card.id)), card.id
 
 
 def test_key_injection_is_per_terminal_and_hides_keys() -> None:
