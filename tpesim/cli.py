@@ -13,7 +13,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cards.catalog import CardSet, CardSetError, load_card_set
 from cards.currency import parse_amount
@@ -30,6 +30,7 @@ from switch.transport.base import BrokerUrl, TransportError
 from terminal.builder import CardPresentation
 from terminal.shell import TerminalError
 from terminal.traffic import plan_traffic
+from tpesim.bench import run_crypto_bench
 from tpesim.broker import BrokerError
 from tpesim.demo import DemoConfig, outcome_record, run_demo
 from tpesim.fleet import connected_fleet, run_plan
@@ -39,6 +40,9 @@ from tpesim.wallet import Wallet
 __all__ = ["main"]
 
 log = logging.getLogger("tpesim")
+
+if TYPE_CHECKING:
+    _Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 class CliError(Exception):
@@ -89,7 +93,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Payment terminal (TPE) simulator and card switch over MQTT.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_demo, _add_switch, _add_terminal, _add_bench, _add_ledger, _add_cards):
+        add(sub)
+    return parser
 
+
+def _add_demo(sub: _Commands) -> None:
     demo = sub.add_parser("demo", help="broker + switch + terminals running seeded purchases")
     demo.add_argument("--terminals", type=_positive, default=10, help="fleet size (default 10)")
     demo.add_argument("--transactions", type=int, default=300, help="purchases (default 300)")
@@ -111,6 +120,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     demo.add_argument("-v", "--verbose", action="store_true", help="log to stderr too")
 
+
+def _add_switch(sub: _Commands) -> None:
     sw = sub.add_parser("switch", help="run the switch against an external broker")
     sw.add_argument("--broker", type=_broker, default=BrokerUrl("127.0.0.1", 1883))
     sw.add_argument("--db", type=Path, default=Path("tpesim-ledger.db"), help="ledger file")
@@ -124,6 +135,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     sw.add_argument("-v", "--verbose", action="store_true")
 
+
+def _add_terminal(sub: _Commands) -> None:
     term = sub.add_parser("terminal", help="run terminals against an external broker")
     term.add_argument("--broker", type=_broker, default=BrokerUrl("127.0.0.1", 1883))
     who = term.add_mutually_exclusive_group()
@@ -157,18 +170,32 @@ def _parser() -> argparse.ArgumentParser:
     term.add_argument("--json", action="store_true")
     term.add_argument("-v", "--verbose", action="store_true")
 
+
+def _add_bench(sub: _Commands) -> None:
+    bench = sub.add_parser("bench", help="benchmarks")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+    crypto = bench_sub.add_parser(
+        "crypto", help="cost of the switch's MAC + PIN + ARQC checks per authorization"
+    )
+    crypto.add_argument("--count", type=_positive, default=2000)
+    crypto.add_argument("--dukpt", choices=("aes", "tdes"), default="aes")
+    crypto.add_argument("--json", action="store_true")
+
+
+def _add_ledger(sub: _Commands) -> None:
     ledger = sub.add_parser("ledger", help="ledger tools")
     ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
     check = ledger_sub.add_parser("check", help="verify the ledger's invariants")
     check.add_argument("--db", type=Path, required=True)
     check.add_argument("--json", action="store_true")
 
+
+def _add_cards(sub: _Commands) -> None:
     cards = sub.add_parser("cards", help="card set tools")
     cards_sub = cards.add_subparsers(dest="cards_command", required=True)
     listing = cards_sub.add_parser("list", help="list the test cards")
     listing.add_argument("--cards", type=Path)
     listing.add_argument("--json", action="store_true")
-    return parser
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -313,6 +340,12 @@ def _ledger_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _bench(args: argparse.Namespace) -> int:
+    result = run_crypto_bench(args.count, args.dukpt)
+    print(json.dumps(result.summary()) if args.json else result.render())
+    return 0
+
+
 def _cards_list(args: argparse.Namespace) -> int:
     cards = load_card_set(args.cards)
     if args.json:
@@ -347,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_cancellable(_terminal(args)))
         if args.command == "ledger":
             return _ledger_check(args)
+        if args.command == "bench":
+            return _bench(args)
         return _cards_list(args)
     except (
         CliError,

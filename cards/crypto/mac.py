@@ -8,7 +8,7 @@ import hmac
 from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import algorithms
 
-from cards.crypto.primitives import des_decrypt, des_encrypt, tdes_cbc_encrypt, xor
+from cards.crypto.primitives import des_decrypt, des_encrypt, tdes_cbc_encrypt
 
 __all__ = ["aes_cmac", "cbc_mac", "macs_equal", "pad_iso9797", "retail_mac"]
 
@@ -40,10 +40,7 @@ def retail_mac(key: bytes, data: bytes, *, padding: int = 1, length: int = 8) ->
     if len(key) != 16:
         raise ValueError("a retail MAC key is 16 bytes (K1 ‖ K2)")
     k1, k2 = key[:8], key[8:]
-    padded = pad_iso9797(data, padding)
-    state = bytes(8)
-    for start in range(0, len(padded), 8):
-        state = des_encrypt(k1, xor(state, padded[start : start + 8]))
+    state = tdes_cbc_encrypt(k1, pad_iso9797(data, padding))[-8:]  # single-DES CBC under K1
     return des_encrypt(k1, des_decrypt(k2, state))[:length]
 
 

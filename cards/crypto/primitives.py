@@ -31,7 +31,8 @@ def xor(left: bytes, right: bytes) -> bytes:
     """Byte-wise XOR of two equal-length strings."""
     if len(left) != len(right):
         raise ValueError(f"xor of {len(left)} and {len(right)} bytes")
-    return bytes(a ^ b for a, b in zip(left, right, strict=True))
+    value = int.from_bytes(left, "big") ^ int.from_bytes(right, "big")
+    return value.to_bytes(len(left), "big")
 
 
 def _tdes_key(key: bytes) -> bytes:
@@ -99,9 +100,12 @@ def aes_decrypt_block(key: bytes, data: bytes) -> bytes:
     return decryptor.update(data) + decryptor.finalize()
 
 
+_ODD_PARITY = bytes((b & 0xFE) | ((bin(b >> 1).count("1") + 1) % 2) for b in range(256))
+
+
 def set_odd_parity(key: bytes) -> bytes:
     """Adjust the low bit of every byte so each byte has an odd number of one bits."""
-    return bytes((b & 0xFE) | ((bin(b >> 1).count("1") + 1) % 2) for b in key)
+    return key.translate(_ODD_PARITY)
 
 
 def key_check_value(key: bytes, length: int = 3) -> bytes:

@@ -113,10 +113,10 @@ class SecurityModule:
 
     def personalize_chip(self, issuer: str, pan: str, psn: int) -> bytes:
         """The ICC master key a card bureau writes into the chip of ``pan`` (EMV option A)."""
-        return emv.icc_master_key(self._keys.issuer(issuer).imk_ac, pan, f"{psn:02d}")
+        return _icc_master_key(self._keys.issuer(issuer).imk_ac, pan, psn)
 
     def _session_key(self, issuer: str, pan: str, psn: int, atc: bytes) -> bytes:
-        return emv.common_session_key(self.personalize_chip(issuer, pan, psn), session_key_r(atc))
+        return _session_key(self.personalize_chip(issuer, pan, psn), atc)
 
     def verify_arqc(self, *, issuer: str, pan: str, icc: Mapping[str, bytes]) -> ArqcCheck:
         """Check the ARQC in ``icc`` (decoded DE55) against the card's keys and data."""
@@ -149,3 +149,15 @@ def _transaction(keys: KeyStore, ksn: bytes) -> TransactionKeys:
         bdk = keys.bdks[ksn[:5].hex().upper()]
         return transaction_keys("tdes", dukpt_tdes.initial_key(bdk.key, ksn), ksn)
     raise ValueError("a KSN is 10 (TDES DUKPT) or 12 (AES DUKPT) bytes")
+
+
+@lru_cache(maxsize=4096)
+def _icc_master_key(imk: bytes, pan: str, psn: int) -> bytes:
+    """A card's ICC master key (cached: the issuer derives it for every chip transaction)."""
+    return emv.icc_master_key(imk, pan, f"{psn:02d}")
+
+
+@lru_cache(maxsize=1024)
+def _session_key(master_key: bytes, atc: bytes) -> bytes:
+    """The session key of one chip transaction (the ARQC check and the ARPC share it)."""
+    return emv.common_session_key(master_key, session_key_r(atc))

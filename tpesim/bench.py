@@ -1,0 +1,156 @@
+"""``tpesim bench crypto``: what the switch's security checks cost per authorization.
+
+Requests are built first by keyed terminals (PIN block, chip ARQC, MAC), rotating over the card
+set's everyday cards and several terminals; then, per request, the switch's side is timed: MAC
+verification, PIN verification (DUKPT derivation, PIN block, PVV) and ARQC verification with the
+ARPC. Every request has its own KSN, so no DUKPT derivation is served from a previous request's
+cache; ICC master keys are cached per card, as an issuer's HSM would.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cards.catalog import CardSet, default_card_set
+from cards.crypto import tlv
+from cards.holders import holder_pin
+from switch.protocol.codec import decode_request
+from switch.protocol.messages import FinancialRequest
+from switch.registry import default_registry
+from switch.security import ArqcCheck, PinCheck, SecurityModule, load_keys
+from switch.security.keys import DukptFlavour
+from switch.security.transaction import seal
+from terminal.builder import CardPresentation, RequestBuilder
+from terminal.pinpad import PinPad
+from tpesim.wallet import Wallet
+
+__all__ = ["CRYPTO_LIMIT_US", "CryptoBench", "run_crypto_bench"]
+
+CRYPTO_LIMIT_US = 300.0
+"""Budget per authorization for MAC + PIN + ARQC on the 2-core reference machine."""
+
+_CARDS = ("EDH-VALID", "EDH-VALID-2", "EDH-VALID-3", "CIB-VALID", "CIB-VALID-2")
+
+
+@dataclass(frozen=True)
+class CryptoBench:
+    """Timings in microseconds per authorization."""
+
+    count: int
+    dukpt: str
+    total: list[float]
+    parts: dict[str, list[float]]
+
+    @staticmethod
+    def _p(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def summary(self) -> dict[str, Any]:
+        mean = statistics.fmean(self.total)
+        return {
+            "count": self.count,
+            "dukpt": self.dukpt,
+            "mean_us": round(mean, 1),
+            "p50_us": round(self._p(self.total, 0.50), 1),
+            "p99_us": round(self._p(self.total, 0.99), 1),
+            "per_second": round(1e6 / mean),
+            "parts_p50_us": {k: round(self._p(v, 0.50), 1) for k, v in self.parts.items()},
+            "limit_us": CRYPTO_LIMIT_US,
+            "within_limit": mean < CRYPTO_LIMIT_US,
+            "machine": f"{platform.python_implementation()} {platform.python_version()}, "
+            f"{os.cpu_count()} CPUs, {platform.machine()}",
+        }
+
+    def render(self) -> str:
+        s = self.summary()
+        parts = "\n".join(
+            f"  {name:<13} p50 {us:7.1f} µs" for name, us in s["parts_p50_us"].items()
+        )
+        verdict = "within" if s["within_limit"] else "OVER"
+        return (
+            f"tpesim bench crypto: {s['count']} authorizations, {s['dukpt'].upper()} DUKPT, "
+            f"chip + PIN + MAC ({s['machine']})\n{parts}\n"
+            f"  {'total':<13} mean {s['mean_us']:.1f} µs, p50 {s['p50_us']:.1f} µs, "
+            f"p99 {s['p99_us']:.1f} µs ({s['per_second']}/s on one core); "
+            f"{verdict} the {CRYPTO_LIMIT_US:.0f} µs budget"
+        )
+
+
+def _requests(
+    count: int, dukpt: DukptFlavour, security: SecurityModule, cards: CardSet
+) -> list[tuple[FinancialRequest, bytes]]:
+    registry = default_registry()
+    wallet = Wallet(cards, security)
+    now = datetime.now(UTC)
+    terminals = [
+        (RequestBuilder(p), PinPad(security.inject_terminal_key(p.tid, dukpt)))
+        for p in registry.fleet(4)
+        if p.country.code == "DZ"
+    ]
+    built: list[tuple[FinancialRequest, bytes]] = []
+    for index in range(count):
+        builder, pad = terminals[index % len(terminals)]
+        card_id = _CARDS[index % len(_CARDS)]
+        card = CardPresentation.from_card(cards.card(card_id), cards)
+        tags = wallet.chip(card_id).generate_arqc(
+            builder.terminal_data(10_000, now, index.to_bytes(4, "big"))
+        )
+        keys = pad.next_transaction()
+        request = builder.purchase(
+            card,
+            10_000,
+            now,
+            pin_block=keys.encrypt_pin(holder_pin(card_id), card.pan),
+            ksn=keys.ksn_hex,
+            icc_data=tlv.encode(tags).hex().upper(),
+        )
+        payload = seal(request, keys)
+        sealed = decode_request(payload)  # the model with its MAC, as the switch sees it
+        if not isinstance(sealed, FinancialRequest):
+            raise TypeError("a purchase decodes as a FinancialRequest")
+        built.append((sealed, payload))
+    return built
+
+
+def run_crypto_bench(count: int = 2000, dukpt: DukptFlavour = "aes") -> CryptoBench:
+    """Time the switch-side checks of ``count`` chip + PIN purchases (after 100 warm-up ones)."""
+    cards = default_card_set()
+    security = SecurityModule(load_keys())
+    warmup = 100
+    requests = _requests(count + warmup, dukpt, security, cards)
+    clock = time.perf_counter_ns
+    total: list[float] = []
+    parts: dict[str, list[float]] = {"MAC verify": [], "PIN verify": [], "ARQC + ARPC": []}
+    for index, (request, payload) in enumerate(requests):
+        card = cards.issuer_card(request.pan)
+        if (
+            card is None or card.pvv is None or request.ksn is None or request.mac is None
+            or request.pin_block is None or request.icc_data is None
+        ):  # fmt: skip
+            raise RuntimeError(f"bench request {index} lacks a field to verify")
+        issuer = cards.products[card.product].issuer
+        ksn = bytes.fromhex(request.ksn)
+        t0 = clock()
+        mac_ok = security.verify_mac(ksn=ksn, payload=payload, mac=request.mac)
+        t1 = clock()
+        pin = security.verify_pin(issuer=issuer, pan=request.pan, pvv=card.pvv,
+                                  pin_block=bytes.fromhex(request.pin_block), ksn=ksn)  # fmt: skip
+        t2 = clock()
+        icc = tlv.decode_dict(bytes.fromhex(request.icc_data))
+        arqc = security.verify_arqc(issuer=issuer, pan=request.pan, icc=icc)
+        security.arpc(issuer=issuer, pan=request.pan, icc=icc, response_code="00")
+        t3 = clock()
+        if not (mac_ok and pin is PinCheck.OK and arqc is ArqcCheck.OK):
+            raise RuntimeError(f"bench request {index} did not verify: {mac_ok} {pin} {arqc}")
+        if index >= warmup:
+            total.append((t3 - t0) / 1000)
+            for name, (a, b) in zip(parts, ((t0, t1), (t1, t2), (t2, t3)), strict=True):
+                parts[name].append((b - a) / 1000)
+    return CryptoBench(count=count, dukpt=dukpt, total=total, parts=parts)
