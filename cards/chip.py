@@ -19,6 +19,7 @@ __all__ = [
     "IAD",
     "Chip",
     "ChipError",
+    "Plastic",
     "TerminalData",
     "cryptogram_data",
     "session_key_r",
@@ -103,3 +104,12 @@ class Chip:
         tags["9F26"] = emv.generate_ac(session_key, cryptogram_data(tags))
         tags["9F27"] = b"\x80"  # cryptogram information data: ARQC
         return tags
+
+
+@dataclass(frozen=True, slots=True)
+class Plastic:
+    """The magnetic stripe's track 2 (PAN=YYMM, service code, PVKI, PVV, CVV) and the CVV2
+    printed on the back (reprs show neither)."""
+
+    track2: str = field(repr=False)
+    cvv2: str = field(repr=False)

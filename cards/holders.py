@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["has_faulty_chip", "holder_pin", "issued_pin"]
+__all__ = ["has_faulty_chip", "has_wrong_cvv2", "holder_pin", "issued_pin"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class _Holders:
     pins: dict[str, str]
     types: dict[str, str]
     faulty_chips: frozenset[str]
+    wrong_cvv2: frozenset[str]
 
 
 @cache
@@ -33,6 +34,7 @@ def _holders() -> _Holders:
         pins={str(k): str(v) for k, v in (raw.get("pins") or {}).items()},
         types={str(k): str(v) for k, v in (raw.get("types") or {}).items()},
         faulty_chips=frozenset(str(c) for c in raw.get("faulty_chips") or ()),
+        wrong_cvv2=frozenset(str(c) for c in raw.get("wrong_cvv2") or ()),
     )
 
 
@@ -50,3 +52,8 @@ def holder_pin(card_id: str) -> str:
 def has_faulty_chip(card_id: str) -> bool:
     """True when the chip of ``card_id`` produces cryptograms the issuer cannot verify."""
     return card_id in _holders().faulty_chips
+
+
+def has_wrong_cvv2(card_id: str) -> bool:
+    """True when the plastic of ``card_id`` shows a CVV2 the issuer does not recognise."""
+    return card_id in _holders().wrong_cvv2

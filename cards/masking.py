@@ -12,8 +12,8 @@ __all__ = ["PanMaskingFilter", "mask_pan", "mask_pans_in_text", "redact_wire_tex
 _PAN_LIKE = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
 
 
-# JSON wire fields that must never be logged: DE35 track 2, DE52 PIN block, DE55 ICC data.
-_SECRET_FIELDS = re.compile(r'("(?:35|52|55)"\s*:\s*)"[^"]*"?')
+# JSON wire fields that must never be logged: DE35 track 2, DE48 CVV2, DE52 PIN block, DE55 ICC.
+_SECRET_FIELDS = re.compile(r'("(?:35|48|52|55)"\s*:\s*)"[^"]*"?')
 
 
 def mask_pan(pan: str) -> str:

@@ -109,6 +109,8 @@ class Card(_Record):
     status: CardStatus
     account: str
     psn: int = Field(default=1, ge=0, le=999)
+    service_code: str = Field(default="201", pattern=r"^\d{3}$")
+    """Track 2 service code: 2xx = chip card (magstripe is a fallback), x0x normal authorization."""
     presented_expiry: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
     channels: frozenset[Channel] | None = None
     limits: dict[Channel, LimitOverride] = Field(default_factory=dict)

@@ -17,11 +17,19 @@ from cards.models import Card, CardProduct, CardStatus, Channel
 from switch.magic import MagicAmounts
 from switch.protocol.messages import FinancialRequest
 from switch.registry import TerminalProfile
-from switch.security.hsm import ArqcCheck, PinCheck
+from switch.security.hsm import ArqcCheck, CvvCheck, PinCheck
 
 __all__ = ["CardholderPosition", "Decision", "authorize", "issuer_day"]
 
 PURCHASE = "000000"
+
+_CARD_CODE_DECLINES: dict[CvvCheck, tuple[str, str]] = {
+    CvvCheck.TRACK_MISSING: ("30", "DE35 missing"),
+    CvvCheck.TRACK_MISMATCH: ("30", "DE35 differs from DE2"),
+    CvvCheck.CVV2_MISSING: ("30", "DE48 (CVV2) missing"),
+    CvvCheck.WRONG_CVV: ("05", "CVV mismatch"),
+    CvvCheck.WRONG_CVV2: ("05", "CVV2 mismatch"),
+}
 
 _STATUS_CODES: dict[CardStatus, tuple[str, str]] = {
     CardStatus.LOST: ("41", "card reported lost"),
@@ -82,12 +90,14 @@ def authorize(
     arqc: ArqcCheck | None = None,
     atc: int | None = None,
     last_atc: int | None = None,
+    cvv: CvvCheck | None = None,
 ) -> Decision:
     """Decide a 0200 purchase. ``position`` is None only when the issuer has no such card.
 
     ``pin`` is the security module's verdict on DE52 (None: no PIN entered); ``pin_failures``
     the card's consecutive wrong PINs so far. ``arqc`` is its verdict on DE55 (None: not a chip
     transaction), ``atc`` the counter of that cryptogram and ``last_atc`` the card's last one.
+    ``cvv`` is its verdict on the card code of a magstripe or keyed entry (None: chip).
     """
     if terminal is None:
         return _decline("03", "unknown terminal")
@@ -129,6 +139,7 @@ def authorize(
         arqc=arqc,
         atc=atc,
         last_atc=last_atc,
+        cvv=cvv,
     )
     if forced is not None and forced.no_response:
         return Decision(decision.code, "magic: no response", card, respond=False)
@@ -149,12 +160,16 @@ def _card_checks(
     arqc: ArqcCheck | None,
     atc: int | None,
     last_atc: int | None,
+    cvv: CvvCheck | None,
 ) -> Decision:
     """Is the card usable here, is it genuine, is it its holder, is there the money."""
     usable = _usability_checks(request, card=card, product=product, terminal=terminal,
                                cards=cards, now=now, pin_failures=pin_failures)  # fmt: skip
     if usable is not None:
         return usable
+    card_code = _CARD_CODE_DECLINES.get(cvv) if cvv is not None else None
+    if card_code is not None:
+        return _decline(*card_code, card)
     if arqc is ArqcCheck.MALFORMED:
         return _decline("30", "DE55 incomplete", card)
     if arqc is ArqcCheck.FAILED:

@@ -263,6 +263,7 @@ class Processor:
                 arqc=facts.arqc,
                 atc=facts.atc,
                 last_atc=state.last_atc if state else None,
+                cvv=facts.cvv,
             )
         rrn = retrieval_reference(now, request.stan)
         try:

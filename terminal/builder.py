@@ -18,11 +18,13 @@ from switch.protocol.messages import (
 )
 from switch.registry import TerminalProfile
 
-__all__ = ["CHIP_WITH_PIN", "PURCHASE", "CardPresentation", "RequestBuilder"]
+__all__ = ["CHIP_WITH_PIN", "ENTRY_MODES", "PURCHASE", "CardPresentation", "RequestBuilder"]
 
 PURCHASE = "000000"
 CHIP_WITH_PIN = "051"
 """DE22: integrated circuit card read, PIN entry capable."""
+ENTRY_MODES = {"chip": CHIP_WITH_PIN, "magstripe": "021", "keyed": "012"}
+"""DE22 per way of reading the card: chip, magnetic stripe (PIN capable), keyed (no PIN pad)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,9 @@ class RequestBuilder:
         pin_block: str | None = None,
         ksn: str | None = None,
         icc_data: str | None = None,
+        entry_mode: str | None = None,
+        track2: str | None = None,
+        card_security_code: str | None = None,
     ) -> FinancialRequest:
         """A 0200 purchase of ``amount`` minor units in the terminal's currency, with the
         encrypted PIN (DE52) when the holder entered one and the DUKPT KSN (DE53)."""
@@ -108,7 +113,7 @@ class RequestBuilder:
             local_time=local_time,
             local_date=local_date,
             expiry=card.expiry,
-            entry_mode=card.entry_mode,
+            entry_mode=entry_mode or card.entry_mode,
             card_sequence=f"{card.psn:03d}",
             merchant_id=self.profile.merchant.mid,
             merchant_name=self.profile.merchant.name_location,
@@ -116,6 +121,8 @@ class RequestBuilder:
             pin_block=pin_block,
             ksn=ksn,
             icc_data=icc_data,
+            track2=track2,
+            card_security_code=card_security_code,
         )
 
     def terminal_data(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
-from cards.chip import Chip
+from cards.chip import Chip, Plastic
 from cards.crypto import tlv
 from switch.clock import Clock, SystemClock
 from switch.protocol import topics
@@ -32,7 +32,7 @@ from switch.registry import TerminalProfile
 from switch.security.transaction import TransactionKeys, seal
 from switch.transport.base import BrokerUrl, TransportError, WillMessage
 from switch.transport.mqtt import MqttTransport
-from terminal.builder import CardPresentation, RequestBuilder
+from terminal.builder import ENTRY_MODES, CardPresentation, RequestBuilder
 from terminal.machine import Event, TerminalMachine
 from terminal.pinpad import PinPad
 from terminal.receipt import ReceiptData, render_receipt
@@ -235,17 +235,26 @@ class Terminal:
         amount: int,
         pin: str | None = None,
         chip: Chip | None = None,
+        *,
+        entry: str = "chip",
+        plastic: Plastic | None = None,
     ) -> TransactionOutcome:
         """Run one purchase of ``amount`` minor units: the ``chip`` (when the card is inserted)
         signs it with an ARQC, the PIN the holder types is encrypted by the PIN pad (never sent
-        or logged in clear); reverse it if no response comes in time."""
+        or logged in clear); reverse it if no response comes in time. ``entry`` is how the card
+        is read: ``chip``, ``magstripe`` (track 2 from ``plastic``) or ``keyed`` (the printed
+        CVV2 from ``plastic``)."""
+        if entry not in ENTRY_MODES:
+            raise TerminalError(f"unknown card entry {entry!r}")
+        if entry != "chip" and plastic is None:
+            raise TerminalError(f"{entry} entry needs the card's plastic")
         if pin is not None and self.pinpad is None:
             raise TerminalError(f"{self.tid} has no PIN pad keys: it cannot take a PIN")
         async with self._busy:
             now = self.clock.now()
             keys = self._next_keys()
             icc_data = None
-            if chip is not None:
+            if chip is not None and entry == "chip":
                 data = self.builder.terminal_data(amount, now, secrets.token_bytes(4))
                 icc_data = tlv.encode(chip.generate_arqc(data)).hex().upper()
             request = self.builder.purchase(
@@ -255,6 +264,9 @@ class Terminal:
                 pin_block=keys.encrypt_pin(pin, card.pan) if pin and keys else None,
                 ksn=keys.ksn_hex if keys else None,
                 icc_data=icc_data,
+                entry_mode=ENTRY_MODES[entry],
+                track2=plastic.track2 if plastic and entry == "magstripe" else None,
+                card_security_code=plastic.cvv2 if plastic and entry == "keyed" else None,
             )
             started = time.perf_counter()
             self.machine.handle(Event.REQUEST_SENT)

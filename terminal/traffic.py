@@ -14,7 +14,7 @@ from datetime import date
 
 from cards.catalog import CardSet
 from cards.currency import currency
-from cards.holders import has_faulty_chip, holder_pin, issued_pin
+from cards.holders import has_faulty_chip, has_wrong_cvv2, holder_pin, issued_pin
 from cards.models import Card, CardStatus, Channel
 from switch.magic import MagicAmounts
 from switch.registry import TerminalProfile
@@ -35,6 +35,8 @@ class PlannedPurchase:
     until blocked), ``below-minimum``, ``abroad``, ``no-response``, ``wrong-pin``."""
     pin: str
     """The PIN the holder types (the card's own, except for ``wrong-pin``)."""
+    entry: str = "chip"
+    """How the card is read: ``chip``, ``magstripe`` or ``keyed``."""
 
 
 def _country(card: Card, cards: CardSet) -> str:
@@ -56,6 +58,7 @@ def _is_everyday(card: Card, cards: CardSet, today: date) -> bool:
         and account.balance >= 1000 * currency(account.currency).unit
         and holder_pin(card.id) == issued_pin(card.id)
         and not has_faulty_chip(card.id)
+        and not has_wrong_cvv2(card.id)
     )
 
 
@@ -71,6 +74,84 @@ def _amount(rng: random.Random, card: Card, cards: CardSet, magic: MagicAmounts 
         amount -= amount % (unit // 2 or 1)
         if magic is None or amount // unit != magic.trigger_major:
             return amount
+
+
+Item = tuple[str, str, int, str]
+"""(TID, card id, amount, intent) before shuffling."""
+
+
+class _Planner:
+    """Draws a plan's items from one seeded RNG, always in the same order."""
+
+    def __init__(
+        self, seed: int, fleet: list[TerminalProfile], cards: CardSet,
+        magic: MagicAmounts | None, today: date,
+    ) -> None:  # fmt: skip
+        self.rng = random.Random(seed)  # noqa: S311 - simulation traffic, not cryptography
+        self.fleet = fleet
+        self.cards = cards
+        self.magic = magic
+        self.by_country: dict[str, list[TerminalProfile]] = {}
+        for profile in fleet:
+            self.by_country.setdefault(profile.country.code, []).append(profile)
+        self.everyday = [c for c in cards.cards if _is_everyday(c, cards, today)]
+
+    def home(self, card: Card) -> TerminalProfile:
+        return self.rng.choice(self.by_country.get(_country(card, self.cards), self.fleet))
+
+    def item(self, card: Card, intent: str, terminal: TerminalProfile | None = None) -> Item:
+        terminal = terminal or self.home(card)
+        return (terminal.tid, card.id, _amount(self.rng, card, self.cards, self.magic), intent)
+
+    def tour(self) -> list[Item]:
+        """Every card once; a holder who types a wrong PIN until the card is blocked, and once
+        more."""
+        items = []
+        for card in self.cards.cards:
+            wrong_pin = holder_pin(card.id) != issued_pin(card.id)
+            visits = self.cards.products[card.product].pin_try_limit + 1 if wrong_pin else 1
+            items += [self.item(card, "tour") for _ in range(visits)]
+        return items
+
+    def specials(self) -> list[Item]:
+        """Below minimum, abroad, no response, wrong PIN, magstripe and keyed entries."""
+        rng, everyday = self.rng, self.everyday
+        if not everyday:
+            return []
+        items = []
+        card = rng.choice(everyday)
+        terminal = self.home(card)
+        limits = self.cards.limits(card, Channel.POS)
+        if limits is not None and limits.min > 1:
+            items.append((terminal.tid, card.id, limits.min // 2, "below-minimum"))
+        abroad = [
+            c for c in everyday
+            if self.cards.products[c.product].domestic_only
+            and any(code != _country(c, self.cards) for code in self.by_country)
+        ]  # fmt: skip
+        if abroad:
+            card = rng.choice(abroad)
+            foreign = [p for p in self.fleet if p.country.code != _country(card, self.cards)]
+            items.append(self.item(card, "abroad", rng.choice(foreign)))
+        if self.magic is not None:
+            card = rng.choice(everyday)
+            terminal = self.home(card)
+            amount = self.magic.amount_for(self.magic.no_response, terminal.currency)
+            items.append((terminal.tid, card.id, amount, "no-response"))
+        for intent in ("wrong-pin", "magstripe", "keyed"):
+            items.append(self.item(rng.choice(everyday), intent))
+        return items
+
+    def fill(self, items: list[Item], count: int) -> list[Item]:
+        """``items`` cut or topped up with everyday purchases to ``count``, then shuffled."""
+        items = items[:count]
+        while len(items) < count:
+            terminal = self.rng.choice(self.fleet)
+            local = [c for c in self.everyday if _country(c, self.cards) == terminal.country.code]
+            card = self.rng.choice(local or self.everyday or list(self.cards.cards))
+            items.append(self.item(card, "everyday", terminal))
+        self.rng.shuffle(items)
+        return items
 
 
 def plan_traffic(
@@ -90,61 +171,15 @@ def plan_traffic(
         raise ValueError("the number of transactions cannot be negative")
     if not fleet:
         raise ValueError("a plan needs at least one terminal")
-    rng = random.Random(seed)  # noqa: S311 - simulation traffic, not cryptography
-    by_country: dict[str, list[TerminalProfile]] = {}
-    for profile in fleet:
-        by_country.setdefault(profile.country.code, []).append(profile)
-
-    def home_terminal(card: Card) -> TerminalProfile:
-        return rng.choice(by_country.get(_country(card, cards), fleet))
-
-    everyday = [c for c in cards.cards if _is_everyday(c, cards, today)]
-    items: list[tuple[str, str, int, str]] = []
-    for card in cards.cards:
-        # A holder who types a wrong PIN comes back until the card is blocked, and once more.
-        wrong_pin = holder_pin(card.id) != issued_pin(card.id)
-        visits = cards.products[card.product].pin_try_limit + 1 if wrong_pin else 1
-        for _ in range(visits):
-            terminal = home_terminal(card)
-            items.append((terminal.tid, card.id, _amount(rng, card, cards, magic), "tour"))
-    if everyday:
-        card = rng.choice(everyday)
-        terminal = home_terminal(card)
-        limits = cards.limits(card, Channel.POS)
-        if limits is not None and limits.min > 1:
-            items.append((terminal.tid, card.id, limits.min // 2, "below-minimum"))
-        abroad = [
-            c
-            for c in everyday
-            if cards.products[c.product].domestic_only
-            and any(code != _country(c, cards) for code in by_country)
-        ]
-        if abroad:
-            card = rng.choice(abroad)
-            foreign = [p for p in fleet if p.country.code != _country(card, cards)]
-            terminal = rng.choice(foreign)
-            items.append((terminal.tid, card.id, _amount(rng, card, cards, magic), "abroad"))
-        if magic is not None:
-            card = rng.choice(everyday)
-            terminal = home_terminal(card)
-            amount = magic.amount_for(magic.no_response, terminal.currency)
-            items.append((terminal.tid, card.id, amount, "no-response"))
-        card = rng.choice(everyday)
-        items.append((home_terminal(card).tid, card.id, _amount(rng, card, cards, magic),
-                      "wrong-pin"))  # fmt: skip
-    items = items[:count]
-    while len(items) < count:
-        terminal = rng.choice(fleet)
-        local = [c for c in everyday if _country(c, cards) == terminal.country.code]
-        card = rng.choice(local or everyday or list(cards.cards))
-        items.append((terminal.tid, card.id, _amount(rng, card, cards, magic), "everyday"))
-    rng.shuffle(items)
+    planner = _Planner(seed, fleet, cards, magic, today)
+    items = planner.fill(planner.tour() + planner.specials(), count)
     plan: list[PlannedPurchase] = []
     for index, (tid, card_id, amount, intent) in enumerate(items):
-        pin = holder_pin(card_id)
-        if intent == "wrong-pin":
-            pin = _wrong(pin)
-        plan.append(PlannedPurchase(index, tid, card_id, amount, intent, pin))
+        pin = _wrong(holder_pin(card_id)) if intent == "wrong-pin" else holder_pin(card_id)
+        entry = intent if intent in ("magstripe", "keyed") else "chip"
+        if has_wrong_cvv2(card_id):
+            entry = "keyed"  # the printed code only matters when the card is keyed in
+        plan.append(PlannedPurchase(index, tid, card_id, amount, intent, pin, entry))
     return plan
 
 

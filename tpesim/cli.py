@@ -150,6 +150,12 @@ def _add_terminal(sub: _Commands) -> None:
         "--pin", help="the PIN the holder types (default: the card's own PIN for --card)"
     )
     term.add_argument(
+        "--entry",
+        choices=("chip", "magstripe", "keyed"),
+        default="chip",
+        help="how a --card is read: chip + PIN (default), magnetic stripe, or keyed with CVV2",
+    )
+    term.add_argument(
         "--dukpt",
         choices=("aes", "tdes"),
         default="aes",
@@ -297,7 +303,12 @@ async def _terminal(args: argparse.Namespace) -> int:
             [profile], args.broker, clock=clock, timeout_s=args.timeout, dukpt=args.dukpt
         ) as terminals:
             chip = wallet.chip(args.card) if args.card else None  # a bare --pan has no chip
-            outcome = await terminals[profile.tid].purchase(card, amount, pin=pin, chip=chip)
+            plastic = wallet.plastic(args.card) if args.card else None
+            if args.entry != "chip" and plastic is None:
+                raise CliError(f"--entry {args.entry} needs --card (the card's stripe and CVV2)")
+            outcome = await terminals[profile.tid].purchase(
+                card, amount, pin=pin, chip=chip, entry=args.entry, plastic=plastic
+            )
         wallet.save()
         if args.json:
             print(json.dumps(outcome_record(0, outcome), ensure_ascii=False))

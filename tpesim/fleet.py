@@ -104,7 +104,12 @@ async def run_plan(
                 await done[previous].wait()
             card = CardPresentation.from_card(cards.card(item.card_id), cards)
             outcome = await terminal.purchase(
-                card, item.amount, pin=item.pin, chip=wallet.chip(item.card_id)
+                card,
+                item.amount,
+                pin=item.pin,
+                chip=wallet.chip(item.card_id),
+                entry=item.entry,
+                plastic=wallet.plastic(item.card_id),
             )
             outcomes[item.index] = outcome
             done[item.index].set()

@@ -12,8 +12,9 @@ import json
 from pathlib import Path
 
 from cards.catalog import CardSet
-from cards.chip import Chip
-from cards.holders import has_faulty_chip
+from cards.chip import Chip, Plastic
+from cards.crypto.cvv import CVV2_SERVICE_CODE
+from cards.holders import has_faulty_chip, has_wrong_cvv2
 from switch.security import SecurityModule
 
 __all__ = ["Wallet"]
@@ -57,3 +58,16 @@ class Wallet:
         counters = self._saved | {card_id: chip.atc for card_id, chip in self._chips.items()}
         self._state_file.parent.mkdir(parents=True, exist_ok=True)
         self._state_file.write_text(json.dumps(counters, indent=1, sort_keys=True))
+
+    def plastic(self, card_id: str) -> Plastic:
+        """What the card's plastic carries besides the chip: track 2 and the printed CVV2."""
+        card = self._cards.card(card_id)
+        issuer = self._cards.products[card.product].issuer
+        cvv = self._bureau.card_verification_value
+        track_cvv = cvv(issuer, card.pan, card.expiry_yymm, card.service_code)
+        cvv2 = cvv(issuer, card.pan, card.expiry_yymm, CVV2_SERVICE_CODE)
+        if has_wrong_cvv2(card_id):
+            cvv2 = cvv2[:-1] + str((int(cvv2[-1]) + 1) % 10)
+        pvv = card.pvv or "0000"
+        track2 = f"{card.pan}={card.presented_yymm}{card.service_code}1{pvv}{track_cvv}00"
+        return Plastic(track2=track2, cvv2=cvv2)

@@ -16,6 +16,7 @@ __all__ = [
     "AdditionalResponse",
     "AmountMinor",
     "AuthCode",
+    "CardSecurityCode",
     "Country3",
     "CurrencyNumeric",
     "Expiry",
@@ -34,6 +35,7 @@ __all__ = [
     "Rrn",
     "Stan",
     "TerminalId",
+    "Track2",
     "TransmissionTime",
     "format_transmission_time",
 ]
@@ -117,6 +119,10 @@ Expiry = Annotated[str, _digits(4), AfterValidator(_check_yymm)]
 PosEntryMode = Annotated[str, _digits(3)]
 # DE23: card sequence number (n3).
 Psn = Annotated[str, _digits(3)]
+# DE35: track 2 equivalent data (z..37): PAN, separator, YYMM, service code, discretionary data.
+Track2 = Annotated[str, StringConstraints(pattern=r"^[0-9]{13,19}[=D][0-9]{7,20}$", max_length=37)]
+# DE48 (private use in tpesim): the card security code (CVV2) read off the card for keyed entry.
+CardSecurityCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{3,4}$")]
 # DE37: retrieval reference number (an12), set by the switch.
 Rrn = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{12}$")]
 # DE38: authorization identification response (an6).

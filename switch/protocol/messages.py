@@ -16,6 +16,7 @@ from switch.protocol.fields import (
     AdditionalResponse,
     AmountMinor,
     AuthCode,
+    CardSecurityCode,
     CurrencyNumeric,
     Expiry,
     HexField,
@@ -33,6 +34,7 @@ from switch.protocol.fields import (
     Rrn,
     Stan,
     TerminalId,
+    Track2,
     TransmissionTime,
 )
 
@@ -91,6 +93,8 @@ class FinancialRequest(IsoMessage):
     expiry: Expiry = Field(alias="14")
     entry_mode: PosEntryMode = Field(alias="22")
     card_sequence: Psn | None = Field(default=None, alias="23")
+    track2: Track2 | None = Field(default=None, alias="35", repr=False)
+    card_security_code: CardSecurityCode | None = Field(default=None, alias="48", repr=False)
     merchant_id: MerchantId = Field(alias="42")
     merchant_name: MerchantNameLocation | None = Field(default=None, alias="43")
     currency: CurrencyNumeric = Field(alias="49")

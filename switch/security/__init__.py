@@ -1,11 +1,12 @@
 """The simulated HSM: keys (``keys``) and the operations that use them (``hsm``)."""
 
-from switch.security.hsm import ArqcCheck, PinCheck, SecurityModule, TerminalKey
+from switch.security.hsm import ArqcCheck, CvvCheck, PinCheck, SecurityModule, TerminalKey
 from switch.security.keys import Bdk, IssuerKeys, KeyStore, KeyStoreError, load_keys
 
 __all__ = [
     "ArqcCheck",
     "Bdk",
+    "CvvCheck",
     "IssuerKeys",
     "KeyStore",
     "KeyStoreError",

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 
 from cards.catalog import CardSet
 from cards.crypto import tlv
+from cards.crypto.cvv import CVV2_SERVICE_CODE
+from cards.models import Card
 from switch.protocol.messages import FinancialRequest
-from switch.security.hsm import ArqcCheck, PinCheck, SecurityModule
+from switch.security.hsm import ArqcCheck, CvvCheck, PinCheck, SecurityModule
 
 __all__ = ["SecurityFacts", "inspect_purchase"]
 
@@ -23,6 +25,7 @@ class SecurityFacts:
     pin: PinCheck | None = None
     arqc: ArqcCheck | None = None
     atc: int | None = None
+    cvv: CvvCheck | None = None
     _security: SecurityModule | None = field(default=None, repr=False)
     _issuer: str = ""
     _icc: dict[str, bytes] = field(default_factory=dict, repr=False)
@@ -54,12 +57,42 @@ def inspect_purchase(
             pin = security.verify_pin(issuer=issuer, pan=request.pan, pvv=card.pvv,
                                       pin_block=bytes.fromhex(request.pin_block),
                                       ksn=bytes.fromhex(request.ksn))  # fmt: skip
+    cvv = _card_code(security, issuer, card, request)
     if request.icc_data is None:
-        return SecurityFacts(pin=pin)
+        return SecurityFacts(pin=pin, cvv=cvv)
     try:
         icc = tlv.decode_dict(bytes.fromhex(request.icc_data))
     except (tlv.TlvError, ValueError):
-        return SecurityFacts(pin=pin, arqc=ArqcCheck.MALFORMED)
+        return SecurityFacts(pin=pin, arqc=ArqcCheck.MALFORMED, cvv=cvv)
     arqc = security.verify_arqc(issuer=issuer, pan=request.pan, icc=icc)
     atc = int.from_bytes(icc["9F36"], "big") if arqc is ArqcCheck.OK else None
-    return SecurityFacts(pin, arqc, atc, security, issuer, icc, request.pan)
+    return SecurityFacts(pin, arqc, atc, cvv, security, issuer, icc, request.pan)
+
+
+MAGSTRIPE_MODES = ("02", "80", "90")
+KEYED_MODE = "01"
+
+
+def _card_code(
+    security: SecurityModule, issuer: str, card: Card, request: FinancialRequest
+) -> CvvCheck | None:
+    """CVV of a magstripe read (DE35) or CVV2 of a keyed entry (DE48); None for chip entry."""
+    mode = request.entry_mode[:2]
+    if mode in MAGSTRIPE_MODES:
+        if request.track2 is None:
+            return CvvCheck.TRACK_MISSING
+        pan, _, rest = request.track2.replace("D", "=").partition("=")
+        if pan != request.pan or len(rest) < 15:
+            return CvvCheck.TRACK_MISMATCH
+        service_code, track_cvv = rest[4:7], rest[12:15]  # after YYMM; PVKI + PVV precede the CVV
+        ok = security.verify_cvv(issuer=issuer, pan=pan, expiry_yymm=card.expiry_yymm,
+                                 service_code=service_code, value=track_cvv)  # fmt: skip
+        return CvvCheck.OK if ok else CvvCheck.WRONG_CVV
+    if mode == KEYED_MODE:
+        if request.card_security_code is None:
+            return CvvCheck.CVV2_MISSING
+        ok = security.verify_cvv(issuer=issuer, pan=request.pan, expiry_yymm=card.expiry_yymm,
+                                 service_code=CVV2_SERVICE_CODE,
+                                 value=request.card_security_code)  # fmt: skip
+        return CvvCheck.OK if ok else CvvCheck.WRONG_CVV2
+    return None

@@ -16,13 +16,14 @@ from functools import lru_cache
 
 from cards.chip import ChipError, cryptogram_data, session_key_r
 from cards.crypto import dukpt_aes, dukpt_tdes, emv
+from cards.crypto.cvv import card_verification_value
 from cards.crypto.pinblock import PinBlockError, decipher_iso4, decode_iso0
 from cards.crypto.pinverify import visa_pvv
 from cards.crypto.primitives import tdes_decrypt
 from switch.security.keys import DukptFlavour, KeyStore, KeyStoreError
 from switch.security.transaction import TransactionKeys, mac_of, transaction_keys
 
-__all__ = ["ArqcCheck", "PinCheck", "SecurityModule", "TerminalKey"]
+__all__ = ["ArqcCheck", "CvvCheck", "PinCheck", "SecurityModule", "TerminalKey"]
 
 
 class PinCheck(StrEnum):
@@ -42,6 +43,17 @@ class ArqcCheck(StrEnum):
     """The ARQC does not verify: not this card, or data changed after the card signed it."""
     MALFORMED = "malformed"
     """DE55 is not valid TLV or lacks a tag the cryptogram covers."""
+
+
+class CvvCheck(StrEnum):
+    """Verdict on the card code of a magstripe (CVV in DE35) or keyed (CVV2 in DE48) purchase."""
+
+    OK = "ok"
+    WRONG_CVV = "wrong cvv"
+    WRONG_CVV2 = "wrong cvv2"
+    TRACK_MISSING = "track 2 missing"
+    TRACK_MISMATCH = "track 2 is another card"
+    CVV2_MISSING = "cvv2 missing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +122,24 @@ class SecurityModule:
         except (ValueError, KeyError):
             return False
         return hmac.compare_digest(mac_of(keys.flavour, keys.mac_key, payload), mac.upper())
+
+    def card_verification_value(
+        self, issuer: str, pan: str, expiry_yymm: str, service_code: str
+    ) -> str:
+        """The CVV of ``pan`` for ``service_code`` (track: the card's; CVV2: 000; iCVV: 999)."""
+        return card_verification_value(
+            self._keys.issuer(issuer).cvk, pan, expiry_yymm, service_code
+        )
+
+    def verify_cvv(
+        self, *, issuer: str, pan: str, expiry_yymm: str, service_code: str, value: str
+    ) -> bool:
+        """True when ``value`` is the CVV (or CVV2, service code 000) of the card."""
+        try:
+            expected = self.card_verification_value(issuer, pan, expiry_yymm, service_code)
+        except (ValueError, KeyStoreError):
+            return False
+        return hmac.compare_digest(expected, value)
 
     def personalize_chip(self, issuer: str, pan: str, psn: int) -> bytes:
         """The ICC master key a card bureau writes into the chip of ``pan`` (EMV option A)."""

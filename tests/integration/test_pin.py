@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cards import default_card_set
-from cards.chip import Chip, TerminalData
+from cards.chip import Chip, Plastic, TerminalData
 from cards.holders import holder_pin
 from switch import default_registry
 from switch.clock import SystemClock
@@ -16,7 +16,7 @@ from switch.ledger import check_ledger
 from switch.protocol import topics
 from switch.security import SecurityModule, load_keys
 from switch.service import running_switch
-from terminal import CardPresentation
+from terminal import CardPresentation, TerminalError
 from tests.conftest import MosquittoProcess
 from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet
@@ -128,3 +128,43 @@ async def test_flipped_arqc_and_replayed_atc_are_declined(
     assert (flipped.verdict, replayed.verdict, again.verdict) == ("05", "05", "00")
     report = check_ledger(db)
     assert report.ok and report.approvals == 2
+
+
+async def test_magstripe_cvv_and_keyed_cvv2(mosquitto: MosquittoProcess, tmp_path: Path) -> None:
+    """Magstripe with the track's CVV → 00; a tampered track CVV → 05; keyed with the printed
+    CVV2 → 00; EDH-WRONG-CVV2 keyed → 05 (chip → 00)."""
+    db = tmp_path / "ledger.db"
+    wallet = Wallet(CARDS, SecurityModule(load_keys()))
+    profile = REGISTRY.get("DZAN0001")
+    assert profile is not None
+
+    def presented(card_id: str) -> CardPresentation:
+        return CardPresentation.from_card(CARDS.card(card_id), CARDS)
+
+    good = wallet.plastic("EDH-VALID-2")
+    cvv_at = good.track2.index("=") + 13  # YYMM, service code, PVKI, PVV, then the CVV
+    bad_cvv = f"{(int(good.track2[cvv_at]) + 1) % 10}"
+    tampered = Plastic(good.track2[:cvv_at] + bad_cvv + good.track2[cvv_at + 1 :], good.cvv2)
+    async with (
+        running_switch(
+            broker=mosquitto.url, db_path=db, cards=CARDS, registry=REGISTRY, magic=None
+        ),
+        connected_fleet([profile], mosquitto.url, clock=SystemClock(), timeout_s=5) as fleet,
+    ):
+        tpe = fleet["DZAN0001"]
+        pin = holder_pin("EDH-VALID-2")
+        results = [
+            await tpe.purchase(presented("EDH-VALID-2"), 9_000, pin=pin, entry="magstripe",
+                               plastic=good),
+            await tpe.purchase(presented("EDH-VALID-2"), 9_000, pin=pin, entry="magstripe",
+                               plastic=tampered),
+            await tpe.purchase(presented("EDH-VALID-2"), 9_000, entry="keyed", plastic=good),
+            await tpe.purchase(presented("EDH-WRONG-CVV2"), 9_000, entry="keyed",
+                               plastic=wallet.plastic("EDH-WRONG-CVV2")),
+            await tpe.purchase(presented("EDH-WRONG-CVV2"), 9_000, pin="1234",
+                               chip=wallet.chip("EDH-WRONG-CVV2")),
+        ]  # fmt: skip
+        with pytest.raises(TerminalError, match="needs the card's plastic"):
+            await tpe.purchase(presented("EDH-VALID-2"), 9_000, entry="keyed")
+    assert [r.verdict for r in results] == ["00", "05", "00", "05", "00"]
+    assert check_ledger(db).ok

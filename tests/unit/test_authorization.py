@@ -15,7 +15,7 @@ from switch import (
     magic_amounts,
 )
 from switch.protocol import FinancialRequest
-from switch.security import ArqcCheck, PinCheck
+from switch.security import ArqcCheck, CvvCheck, PinCheck
 
 CARDS = default_card_set()
 REGISTRY = default_registry()
@@ -221,3 +221,17 @@ def test_cryptogram_rules() -> None:
     assert verdict(ArqcCheck.MALFORMED, None, None) == ("30", "DE55 incomplete", None)
     assert verdict(ArqcCheck.OK, 6, 5, PinCheck.WRONG) == ("55", "incorrect PIN", 6)
     assert verdict(None, None, 9) == ("00", "approved", None)
+
+
+@pytest.mark.parametrize(
+    ("cvv", "code", "reason"),
+    [(CvvCheck.OK, "00", "approved"), (CvvCheck.WRONG_CVV, "05", "CVV mismatch"),
+     (CvvCheck.WRONG_CVV2, "05", "CVV2 mismatch"), (CvvCheck.TRACK_MISSING, "30", "DE35 missing"),
+     (CvvCheck.TRACK_MISMATCH, "30", "DE35 differs from DE2"),
+     (CvvCheck.CVV2_MISSING, "30", "DE48 (CVV2) missing")],
+)  # fmt: skip
+def test_card_code_rules(cvv: CvvCheck, code: str, reason: str) -> None:
+    """Magstripe CVV / keyed CVV2 verdicts map to 05 (wrong) or 30 (field missing/wrong)."""
+    decision = authorize(purchase("EDH-VALID"), terminal=ALGIERS, signed_on=True, cards=CARDS,
+                         position=RICH, now=NOW, cvv=cvv)  # fmt: skip
+    assert (decision.code, decision.reason) == (code, reason)

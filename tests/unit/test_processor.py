@@ -255,3 +255,20 @@ async def test_chip_cryptogram_replay_and_arpc(tmp_path: Path) -> None:
     flipped = fresh | {"9F26": bytes([fresh["9F26"][0] ^ 0x80]) + fresh["9F26"][1:]}
     assert (await buy(flipped))["44"] == "ARQC does not verify"
     assert (await buy(fresh))["39"] == "00"  # the genuine one with the same ATC still passes
+
+
+async def test_card_code_fields_are_required_by_entry_mode(processor: Processor) -> None:
+    """Magstripe (DE22 02x) without DE35, or keyed (01x) without DE48, is a format error."""
+    build = builder()
+    now = processor.clock.now()
+    await processor.process(TOPIC, encode(build.sign_on(now)))
+    magstripe = build.purchase(card("EDH-VALID"), 5_000, now, entry_mode="021")
+    reply = await answer(processor, encode(magstripe))
+    assert (reply["39"], reply["44"]) == ("30", "DE35 missing")
+    keyed = build.purchase(card("EDH-VALID"), 5_000, now, entry_mode="012")
+    reply = await answer(processor, encode(keyed))
+    assert (reply["39"], reply["44"]) == ("30", "DE48 (CVV2) missing")
+    other_card = build.purchase(card("EDH-VALID"), 5_000, now, entry_mode="021",
+                                track2="6280581110008007=29062011000000000")  # fmt: skip
+    reply = await answer(processor, encode(other_card))
+    assert (reply["39"], reply["44"]) == ("30", "DE35 differs from DE2")
