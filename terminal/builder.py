@@ -68,6 +68,11 @@ class RequestBuilder:
         self.profile = profile
         self._next_stan = first_stan
 
+    @property
+    def upcoming_stan(self) -> int:
+        """The STAN the next request will use (what a TPE keeps across power cycles)."""
+        return self._next_stan
+
     def next_stan(self) -> int:
         stan = self._next_stan
         self._next_stan = 1 if stan >= 999_999 else stan + 1

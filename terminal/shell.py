@@ -102,6 +102,7 @@ class Terminal:
         timeout_s: float = 5.0,
         reversal_attempts: int = 5,
         pinpad: PinPad | None = None,
+        first_stan: int = 1,
     ) -> None:
         self.profile = profile
         self.pinpad = pinpad
@@ -110,7 +111,7 @@ class Terminal:
         self.timeout_s = timeout_s
         self.reversal_attempts = reversal_attempts
         self.machine = TerminalMachine(profile.tid)
-        self.builder = RequestBuilder(profile)
+        self.builder = RequestBuilder(profile, first_stan)
         self.stats = TerminalStats()
         self._transport = MqttTransport(
             broker,

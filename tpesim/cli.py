@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import signal
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from tpesim.broker import BrokerError
 from tpesim.demo import DemoConfig, outcome_record, run_demo
 from tpesim.fleet import connected_fleet, run_plan
 from tpesim.output import ProgressLine, render_cards, render_summary
+from tpesim.state import DeviceState, default_state_file
 from tpesim.wallet import Wallet
 
 __all__ = ["main"]
@@ -66,11 +66,6 @@ def _configure_logging(logfile: Path | None, verbose: bool) -> None:
     root.addHandler(console)
     for noisy in ("amqtt", "transitions", "aiosqlite"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def _default_chip_state() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "tpesim" / "chips.json"
 
 
 def _broker(value: str) -> BrokerUrl:
@@ -167,11 +162,11 @@ def _add_terminal(sub: _Commands) -> None:
     term.add_argument("--cards", type=Path, help="card set file")
     term.add_argument("--registry", type=Path, help="merchants file")
     term.add_argument(
-        "--chip-state",
+        "--state",
         type=Path,
-        default=_default_chip_state(),
-        help="where the cards' chip counters (ATC) persist between runs "
-        "(default: ~/.local/state/tpesim/chips.json)",
+        default=default_state_file(),
+        help="where the cards' chip counters (ATC) and the terminals' STANs persist between "
+        "runs (default: ~/.local/state/tpesim/devices.json)",
     )
     term.add_argument("--json", action="store_true")
     term.add_argument("-v", "--verbose", action="store_true")
@@ -290,7 +285,8 @@ async def _terminal(args: argparse.Namespace) -> int:
     registry = Registry.load(args.registry)
     profiles = _profiles(args, registry)
     clock = SystemClock()
-    wallet = Wallet(cards, SecurityModule(load_keys()), args.chip_state)
+    state = DeviceState(args.state)
+    wallet = Wallet(cards, SecurityModule(load_keys()), state.chips)
     if args.amount is not None:
         card = _presented_card(args, cards)
         profile = profiles[0]
@@ -300,7 +296,12 @@ async def _terminal(args: argparse.Namespace) -> int:
             raise CliError(f"--amount: {error}") from None
         pin = args.pin if args.pin is not None else _holder_pin(args)
         async with connected_fleet(
-            [profile], args.broker, clock=clock, timeout_s=args.timeout, dukpt=args.dukpt
+            [profile],
+            args.broker,
+            clock=clock,
+            timeout_s=args.timeout,
+            dukpt=args.dukpt,
+            stans=state.stans,
         ) as terminals:
             chip = wallet.chip(args.card) if args.card else None  # a bare --pan has no chip
             plastic = wallet.plastic(args.card) if args.card else None
@@ -309,7 +310,8 @@ async def _terminal(args: argparse.Namespace) -> int:
             outcome = await terminals[profile.tid].purchase(
                 card, amount, pin=pin, chip=chip, entry=args.entry, plastic=plastic
             )
-        wallet.save()
+        wallet.remember()
+        state.save()
         if args.json:
             print(json.dumps(outcome_record(0, outcome), ensure_ascii=False))
         else:
@@ -324,12 +326,18 @@ async def _terminal(args: argparse.Namespace) -> int:
         today=clock.now().date(),
     )
     async with connected_fleet(
-        profiles, args.broker, clock=clock, timeout_s=args.timeout, dukpt=args.dukpt
+        profiles,
+        args.broker,
+        clock=clock,
+        timeout_s=args.timeout,
+        dukpt=args.dukpt,
+        stans=state.stans,
     ) as terminals:
         run = await run_plan(
             plan, terminals, cards, progress=ProgressLine(len(plan)), wallet=wallet
         )
-    wallet.save()
+    wallet.remember()
+    state.save()
     for index, outcome in enumerate(run.outcomes):
         if args.json:
             print(json.dumps(outcome_record(index, outcome), ensure_ascii=False))

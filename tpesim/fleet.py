@@ -47,9 +47,14 @@ async def connected_fleet(
     timeout_s: float,
     key_injection: SecurityModule | None = None,
     dukpt: DukptFlavour = "aes",
+    stans: dict[str, int] | None = None,
 ) -> AsyncIterator[dict[str, Terminal]]:
     """Key (DUKPT initial key from ``key_injection``, by default the shipped key store),
-    connect and sign on every terminal concurrently; disconnect them all on exit."""
+    connect and sign on every terminal concurrently; disconnect them all on exit.
+
+    ``stans`` gives each TID's first STAN and receives the next one back on exit (a TPE's
+    counter survives power cycles).
+    """
     kif = key_injection or SecurityModule(load_keys())
     async with contextlib.AsyncExitStack() as stack:
         terminals = [
@@ -59,6 +64,7 @@ async def connected_fleet(
                 clock=clock,
                 timeout_s=timeout_s,
                 pinpad=PinPad(kif.inject_terminal_key(p.tid, dukpt)),
+                first_stan=(stans or {}).get(p.tid, 1),
             )
             for p in profiles
         ]
@@ -67,7 +73,11 @@ async def connected_fleet(
                 group.create_task(
                     stack.enter_async_context(terminal), name=f"connect-{terminal.tid}"
                 )
-        yield {t.tid: t for t in terminals}
+        try:
+            yield {t.tid: t for t in terminals}
+        finally:
+            if stans is not None:
+                stans.update({t.tid: t.builder.upcoming_stan for t in terminals})
 
 
 async def run_plan(

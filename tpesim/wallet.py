@@ -1,15 +1,11 @@
 """The cardholders' side: each card's chip, personalized by the card bureau.
 
 In the simulation the bureau asks the security module for each chip's ICC master key (as a real
-personalization bureau would under the issuer's keys). A chip's application transaction counter
-lives with the chip: in memory for a demo, or in a small JSON state file so that repeated
-``tpesim terminal`` runs keep counting like a real card (an ATC that goes back is a replay).
+personalization bureau would under the issuer's keys) and computes what the plastic carries
+(track 2 with its CVV, the printed CVV2). Chip counters persist through ``tpesim.state``.
 """
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 from cards.catalog import CardSet
 from cards.chip import Chip, Plastic
@@ -21,18 +17,15 @@ __all__ = ["Wallet"]
 
 
 class Wallet:
-    """Chips by card id, created on first use; ``state_file`` persists their counters."""
+    """Chips by card id, created on first use; ``counters`` holds their ATCs across runs."""
 
     def __init__(
-        self, cards: CardSet, bureau: SecurityModule, state_file: Path | None = None
+        self, cards: CardSet, bureau: SecurityModule, counters: dict[str, int] | None = None
     ) -> None:
         self._cards = cards
         self._bureau = bureau
         self._chips: dict[str, Chip] = {}
-        self._state_file = state_file
-        self._saved: dict[str, int] = {}
-        if state_file is not None and state_file.exists():
-            self._saved = {str(k): int(v) for k, v in json.loads(state_file.read_text()).items()}
+        self._counters = counters if counters is not None else {}
 
     def __repr__(self) -> str:
         return f"<Wallet {len(self._chips)} chips>"
@@ -47,17 +40,13 @@ class Wallet:
             # never verify at the issuer.
             psn = card.psn + 1 if has_faulty_chip(card_id) else card.psn
             master_key = self._bureau.personalize_chip(issuer, card.pan, psn)
-            chip = Chip(card.pan, card.psn, master_key, atc=self._saved.get(card_id, 0))
+            chip = Chip(card.pan, card.psn, master_key, atc=self._counters.get(card_id, 0))
             self._chips[card_id] = chip
         return chip
 
-    def save(self) -> None:
-        """Write the counters to the state file (when there is one)."""
-        if self._state_file is None:
-            return
-        counters = self._saved | {card_id: chip.atc for card_id, chip in self._chips.items()}
-        self._state_file.parent.mkdir(parents=True, exist_ok=True)
-        self._state_file.write_text(json.dumps(counters, indent=1, sort_keys=True))
+    def remember(self) -> None:
+        """Copy the chips' counters back into ``counters`` (e.g. a :class:`DeviceState`)."""
+        self._counters.update({card_id: chip.atc for card_id, chip in self._chips.items()})
 
     def plastic(self, card_id: str) -> Plastic:
         """What the card's plastic carries besides the chip: track 2 and the printed CVV2."""

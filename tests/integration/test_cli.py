@@ -38,7 +38,7 @@ async def test_terminal_command_runs_purchases_and_ledger_check_agrees(
 ) -> None:
     """One purchase prints its receipt; --json reports a decline; the ledger checks OK."""
     db = tmp_path / "ledger.db"
-    term = f"terminal --broker {mosquitto.url} --chip-state {tmp_path / 'chips.json'}"
+    term = f"terminal --broker {mosquitto.url} --state {tmp_path / 'devices.json'}"
     async with running_switch(
         broker=mosquitto.url,
         db_path=db,
@@ -106,3 +106,22 @@ async def test_cards_list_shows_the_test_cards() -> None:
     assert "EDH-PIN-TRIES" in out and "6280580610061318" in out and "pin_tries_exceeded" in out
     status, out, _ = await tpesim("cards", "list", "--json")
     assert len(json.loads(out)) == len(default_card_set().cards)
+
+
+async def test_back_to_back_runs_continue_stan_and_atc(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """Two `tpesim terminal` runs in the same second on one TID: both approved (no 94 from a
+    reused STAN, no 05 from a replayed ATC) because the device state carries over."""
+    term = f"terminal --broker {mosquitto.url} --state {tmp_path / 'devices.json'}"
+    buy = f"{term} --tid DZSE0001 --card EDH-VALID --amount 10 --json"
+    async with running_switch(
+        broker=mosquitto.url, db_path=tmp_path / "ledger.db", cards=default_card_set(),
+        registry=default_registry(), magic=magic_amounts(),
+    ):  # fmt: skip
+        first, second = [json.loads((await tpesim(*buy.split()))[1]) for _ in range(2)]
+    assert (first["response"], second["response"]) == ("00", "00")
+    assert second["stan"] > first["stan"]
+    state = json.loads((tmp_path / "devices.json").read_text())
+    assert state["chips"]["EDH-VALID"] == 2
+    assert state["stans"]["DZSE0001"] == second["stan"] + 1

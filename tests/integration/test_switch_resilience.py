@@ -165,7 +165,7 @@ async def test_terminal_killed_mid_traffic_goes_offline_by_last_will(
         terminal = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tpesim", "terminal", "--broker", str(mosquitto.url),
             "--tid", "DZOR0001", "--transactions", "5000", "--seed", "2",
-            "--chip-state", str(tmp_path / "chips.json"),
+            "--state", str(tmp_path / "devices.json"),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         assert (await next_on(status, status_topic, 30)).payload == b"online"

@@ -1,0 +1,44 @@
+"""What simulated devices remember between runs: chip counters (ATC) and terminal STANs.
+
+A real card keeps its ATC and a real TPE its STAN in non-volatile memory; ``tpesim terminal``
+keeps them in one small JSON file so that repeated runs neither replay an ATC (05 at the issuer)
+nor reuse a (TID, STAN, DE7) key (94 at the switch). A demo keeps them in memory only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+__all__ = ["DeviceState", "default_state_file"]
+
+
+def default_state_file() -> Path:
+    """``$XDG_STATE_HOME/tpesim/devices.json`` (``~/.local/state/tpesim/devices.json``)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "tpesim" / "devices.json"
+
+
+class DeviceState:
+    """Chip ATCs by card id and next STANs by TID, loaded from and saved to ``path``."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.chips: dict[str, int] = {}
+        self.stans: dict[str, int] = {}
+        if path is not None and path.exists():
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            self.chips = {str(k): int(v) for k, v in raw.get("chips", {}).items()}
+            self.stans = {str(k): int(v) for k, v in raw.get("stans", {}).items()}
+
+    def __repr__(self) -> str:
+        return f"<DeviceState {self.path} chips={len(self.chips)} terminals={len(self.stans)}>"
+
+    def save(self) -> None:
+        """Write the state back (no file: nothing to do)."""
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = {"chips": self.chips, "stans": self.stans}
+        self.path.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
