@@ -45,7 +45,7 @@ from switch.protocol.messages import (
     ReversalResponse,
 )
 from switch.registry import Registry
-from switch.responses import approval_code, error_response, retrieval_reference
+from switch.responses import approval_code, echo, error_response, retrieval_reference
 from switch.security import SecurityModule, load_keys
 from switch.security.checks import SecurityFacts, inspect_purchase
 
@@ -217,12 +217,9 @@ class Processor:
         elif request.network_code == "002":
             await self.ledger.set_signed_on(request.terminal_id, False)
         response = NetworkResponse(
-            transmission_time=request.transmission_time,
-            stan=request.stan,
-            terminal_id=request.terminal_id,
+            **echo(request),
             response_code=code,
             additional_response=note,
-            network_code=request.network_code,
         )
         log.info("%r → %s", request, code)
         return self._reply(request.terminal_id, response)
@@ -290,11 +287,7 @@ class Processor:
         self, request: FinancialRequest, decision: Decision, rrn: str, facts: SecurityFacts
     ) -> FinancialResponse:
         return FinancialResponse(
-            transmission_time=request.transmission_time,
-            stan=request.stan,
-            terminal_id=request.terminal_id,
-            processing_code=request.processing_code,
-            amount=request.amount,
+            **echo(request),
             rrn=rrn,
             auth_code=approval_code(request.key) if decision.approved else None,
             response_code=decision.code,
@@ -368,11 +361,7 @@ class Processor:
             else:
                 transfer = reversal_transfer(posted, key=request.key)
         response = ReversalResponse(
-            transmission_time=request.transmission_time,
-            stan=request.stan,
-            terminal_id=request.terminal_id,
-            processing_code=request.processing_code,
-            amount=request.amount,
+            **echo(request),
             response_code=code,
             additional_response=note,
             original_data=request.original_data,

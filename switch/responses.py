@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import Any
 
 from switch.protocol.messages import (
     FinancialRequest,
@@ -14,7 +15,7 @@ from switch.protocol.messages import (
     ReversalResponse,
 )
 
-__all__ = ["approval_code", "error_response", "retrieval_reference"]
+__all__ = ["approval_code", "echo", "error_response", "retrieval_reference"]
 
 
 def approval_code(key: tuple[str, int, str]) -> str:
@@ -27,26 +28,31 @@ def retrieval_reference(now: datetime, stan: int) -> str:
     return f"{now.year % 10}{now.timetuple().tm_yday:03d}{now.hour:02d}{stan:06d}"
 
 
+def echo(request: FinancialRequest | ReversalRequest | NetworkRequest) -> dict[str, Any]:
+    """The fields an answer copies from its request: DE7, DE11 and DE41, plus DE3 and DE4 for
+    a financial or reversal message (DE70 for network management)."""
+    fields: dict[str, Any] = {
+        "transmission_time": request.transmission_time,
+        "stan": request.stan,
+        "terminal_id": request.terminal_id,
+    }
+    if isinstance(request, NetworkRequest):
+        fields["network_code"] = request.network_code
+    else:
+        fields["processing_code"] = request.processing_code
+        fields["amount"] = request.amount
+    return fields
+
+
 def error_response(
     request: FinancialRequest | ReversalRequest | NetworkRequest, code: str, note: str
 ) -> FinancialResponse | ReversalResponse | NetworkResponse:
     """A refusal that echoes the request's identity (63, 94 and 96; never stored)."""
+    cls: type[FinancialResponse | ReversalResponse | NetworkResponse]
     if isinstance(request, NetworkRequest):
-        return NetworkResponse(
-            transmission_time=request.transmission_time,
-            stan=request.stan,
-            terminal_id=request.terminal_id,
-            response_code=code,
-            additional_response=note,
-            network_code=request.network_code,
-        )
-    cls = FinancialResponse if isinstance(request, FinancialRequest) else ReversalResponse
-    return cls(
-        transmission_time=request.transmission_time,
-        stan=request.stan,
-        terminal_id=request.terminal_id,
-        processing_code=request.processing_code,
-        amount=request.amount,
-        response_code=code,
-        additional_response=note,
-    )
+        cls = NetworkResponse
+    elif isinstance(request, FinancialRequest):
+        cls = FinancialResponse
+    else:
+        cls = ReversalResponse
+    return cls(**echo(request), response_code=code, additional_response=note)
