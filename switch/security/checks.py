@@ -6,6 +6,7 @@ the ARPC goes back to the card in DE55 tag 91.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cards.catalog import CardSet
@@ -20,25 +21,21 @@ __all__ = ["SecurityFacts", "inspect_purchase"]
 
 @dataclass(frozen=True)
 class SecurityFacts:
-    """Verdicts on DE52 and DE55 (None when the request has none), and the cryptogram's ATC."""
+    """Verdicts on DE52, DE55 and the card code (None when the request has none), the
+    cryptogram's ATC, and how to answer the card."""
 
     pin: PinCheck | None = None
     arqc: ArqcCheck | None = None
     atc: int | None = None
     cvv: CvvCheck | None = None
-    _security: SecurityModule | None = field(default=None, repr=False)
-    _issuer: str = ""
-    _icc: dict[str, bytes] = field(default_factory=dict, repr=False)
-    _pan: str = field(default="", repr=False)
+    arpc: Callable[[str], bytes] | None = field(default=None, repr=False)
+    """Tag 91 for a response code; set only when the ARQC verified."""
 
     def response_icc(self, response_code: str) -> str | None:
         """DE55 of the 0210: tag 91 = ARPC ‖ ARC, when the card's ARQC verified."""
-        if self.arqc is not ArqcCheck.OK or self._security is None:
+        if self.arpc is None:
             return None
-        arpc = self._security.arpc(
-            issuer=self._issuer, pan=self._pan, icc=self._icc, response_code=response_code
-        )
-        return tlv.encode({"91": arpc}).hex().upper()
+        return tlv.encode({"91": self.arpc(response_code)}).hex().upper()
 
 
 def inspect_purchase(
@@ -65,8 +62,15 @@ def inspect_purchase(
     except (tlv.TlvError, ValueError):
         return SecurityFacts(pin=pin, arqc=ArqcCheck.MALFORMED, cvv=cvv)
     arqc = security.verify_arqc(issuer=issuer, pan=request.pan, icc=icc)
-    atc = int.from_bytes(icc["9F36"], "big") if arqc is ArqcCheck.OK else None
-    return SecurityFacts(pin, arqc, atc, cvv, security, issuer, icc, request.pan)
+    if arqc is not ArqcCheck.OK:
+        return SecurityFacts(pin=pin, arqc=arqc, cvv=cvv)
+    pan = request.pan
+
+    def arpc(response_code: str) -> bytes:
+        return security.arpc(issuer=issuer, pan=pan, icc=icc, response_code=response_code)
+
+    atc = int.from_bytes(icc["9F36"], "big")
+    return SecurityFacts(pin=pin, arqc=arqc, atc=atc, cvv=cvv, arpc=arpc)
 
 
 MAGSTRIPE_MODES = ("02", "80", "90")
