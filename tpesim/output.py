@@ -66,7 +66,8 @@ def render_summary(result: DemoResult) -> str:
     lines += [f"         {problem}" for problem in report.problems]
     lines += [
         f"Switch:  {sum(stats.requests.values())} requests, {stats.duplicates} duplicates, "
-        f"{stats.format_errors} format errors, {result.late_responses} late responses",
+        f"{stats.format_errors} format errors, {stats.security_failures} MAC failures, "
+        f"{result.late_responses} late responses",
         f"Run:     {len(result.outcomes)} purchases in {result.elapsed_s:.1f} s "
         f"({rate:.0f}/s), seed {result.config.seed}, broker {result.broker_kind} "
         f"{result.broker_url}",
