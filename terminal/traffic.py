@@ -14,7 +14,7 @@ from datetime import date
 
 from cards.catalog import CardSet
 from cards.currency import currency
-from cards.holders import has_faulty_chip, has_wrong_cvv2, holder_pin, issued_pin
+from cards.holders import Holders, default_holders
 from cards.models import Card, CardStatus, Channel
 from switch.magic import MagicAmounts
 from switch.registry import TerminalProfile
@@ -43,7 +43,7 @@ def _country(card: Card, cards: CardSet) -> str:
     return cards.products[card.product].country
 
 
-def _is_everyday(card: Card, cards: CardSet, today: date) -> bool:
+def _is_everyday(card: Card, cards: CardSet, today: date, holders: Holders) -> bool:
     """A card a normal shopper would use: on file, active, valid today, POS-enabled, no test
     quirk, and an account holding at least 1 000 major units."""
     account = cards.accounts[card.account]
@@ -56,9 +56,9 @@ def _is_everyday(card: Card, cards: CardSet, today: date) -> bool:
         and card.channels is None
         and Channel.POS in cards.channels(card)
         and account.balance >= 1000 * currency(account.currency).unit
-        and holder_pin(card.id) == issued_pin(card.id)
-        and not has_faulty_chip(card.id)
-        and not has_wrong_cvv2(card.id)
+        and holders.holder_pin(card.id) == holders.issued_pin(card.id)
+        and not holders.has_faulty_chip(card.id)
+        and not holders.has_wrong_cvv2(card.id)
     )
 
 
@@ -84,8 +84,8 @@ class _Planner:
     """Draws a plan's items from one seeded RNG, always in the same order."""
 
     def __init__(
-        self, seed: int, fleet: list[TerminalProfile], cards: CardSet,
-        magic: MagicAmounts | None, today: date,
+        self, seed: int, *, fleet: list[TerminalProfile], cards: CardSet,
+        magic: MagicAmounts | None, today: date, holders: Holders,
     ) -> None:  # fmt: skip
         self.rng = random.Random(seed)  # noqa: S311 - simulation traffic, not cryptography
         self.fleet = fleet
@@ -94,7 +94,8 @@ class _Planner:
         self.by_country: dict[str, list[TerminalProfile]] = {}
         for profile in fleet:
             self.by_country.setdefault(profile.country.code, []).append(profile)
-        self.everyday = [c for c in cards.cards if _is_everyday(c, cards, today)]
+        self.holders = holders
+        self.everyday = [c for c in cards.cards if _is_everyday(c, cards, today, holders)]
 
     def home(self, card: Card) -> TerminalProfile:
         return self.rng.choice(self.by_country.get(_country(card, self.cards), self.fleet))
@@ -108,7 +109,7 @@ class _Planner:
         more."""
         items = []
         for card in self.cards.cards:
-            wrong_pin = holder_pin(card.id) != issued_pin(card.id)
+            wrong_pin = self.holders.holder_pin(card.id) != self.holders.issued_pin(card.id)
             visits = self.cards.products[card.product].pin_try_limit + 1 if wrong_pin else 1
             items += [self.item(card, "tour") for _ in range(visits)]
         return items
@@ -162,6 +163,7 @@ def plan_traffic(
     cards: CardSet,
     magic: MagicAmounts | None,
     today: date,
+    holders: Holders | None = None,
 ) -> list[PlannedPurchase]:
     """``count`` purchases over ``fleet`` and ``cards``, identical for identical inputs.
 
@@ -171,13 +173,16 @@ def plan_traffic(
         raise ValueError("the number of transactions cannot be negative")
     if not fleet:
         raise ValueError("a plan needs at least one terminal")
-    planner = _Planner(seed, fleet, cards, magic, today)
+    holders = holders or default_holders()
+    planner = _Planner(seed, fleet=fleet, cards=cards, magic=magic, today=today, holders=holders)
     items = planner.fill(planner.tour() + planner.specials(), count)
     plan: list[PlannedPurchase] = []
     for index, (tid, card_id, amount, intent) in enumerate(items):
-        pin = _wrong(holder_pin(card_id)) if intent == "wrong-pin" else holder_pin(card_id)
+        pin = holders.holder_pin(card_id)
+        if intent == "wrong-pin":
+            pin = _wrong(pin)
         entry = intent if intent in ("magstripe", "keyed") else "chip"
-        if has_wrong_cvv2(card_id):
+        if holders.has_wrong_cvv2(card_id):
             entry = "keyed"  # the printed code only matters when the card is keyed in
         plan.append(PlannedPurchase(index, tid, card_id, amount, intent, pin, entry))
     return plan

@@ -10,7 +10,7 @@ from __future__ import annotations
 from cards.catalog import CardSet
 from cards.chip import Chip, Plastic
 from cards.crypto.cvv import CVV2_SERVICE_CODE
-from cards.holders import has_faulty_chip, has_wrong_cvv2
+from cards.holders import Holders, default_holders
 from switch.security import SecurityModule
 
 __all__ = ["Wallet"]
@@ -20,9 +20,14 @@ class Wallet:
     """Chips by card id, created on first use; ``counters`` holds their ATCs across runs."""
 
     def __init__(
-        self, cards: CardSet, bureau: SecurityModule, counters: dict[str, int] | None = None
+        self,
+        cards: CardSet,
+        bureau: SecurityModule,
+        counters: dict[str, int] | None = None,
+        holders: Holders | None = None,
     ) -> None:
         self._cards = cards
+        self._holders = holders or default_holders()
         self._bureau = bureau
         self._chips: dict[str, Chip] = {}
         self._counters = counters if counters is not None else {}
@@ -38,7 +43,7 @@ class Wallet:
             issuer = self._cards.products[card.product].issuer
             # A faulty chip was personalized for the wrong sequence number: its cryptograms
             # never verify at the issuer.
-            psn = card.psn + 1 if has_faulty_chip(card_id) else card.psn
+            psn = card.psn + 1 if self._holders.has_faulty_chip(card_id) else card.psn
             master_key = self._bureau.personalize_chip(issuer, card.pan, psn)
             chip = Chip(card.pan, card.psn, master_key, atc=self._counters.get(card_id, 0))
             self._chips[card_id] = chip
@@ -55,7 +60,7 @@ class Wallet:
         cvv = self._bureau.card_verification_value
         track_cvv = cvv(issuer, card.pan, card.expiry_yymm, card.service_code)
         cvv2 = cvv(issuer, card.pan, card.expiry_yymm, CVV2_SERVICE_CODE)
-        if has_wrong_cvv2(card_id):
+        if self._holders.has_wrong_cvv2(card_id):
             cvv2 = cvv2[:-1] + str((int(cvv2[-1]) + 1) % 10)
         pvv = card.pvv or "0000"
         track2 = f"{card.pan}={card.presented_yymm}{card.service_code}1{pvv}{track_cvv}00"
