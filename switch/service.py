@@ -22,6 +22,7 @@ from switch.processor import Processor, Reply
 from switch.protocol import topics
 from switch.protocol.codec import CONTENT_TYPE_JSON
 from switch.registry import Registry
+from switch.security import SecurityModule
 from switch.transport.base import BrokerUrl, Inbound, TransportError, WillMessage
 from switch.transport.mqtt import MqttTransport
 
@@ -128,6 +129,7 @@ async def running_switch(
     client_id: str = "tpesim-switch",
     shared: bool = False,
     startup_timeout_s: float = 15.0,
+    security: SecurityModule | None = None,
 ) -> AsyncIterator[SwitchService]:
     """Open the ledger, start the switch and wait until it is subscribed; stop it on exit."""
     clock = clock or SystemClock()
@@ -138,6 +140,7 @@ async def running_switch(
             registry=registry,
             clock=clock,
             magic=magic if magic is not None else magic_amounts(),
+            security=security,
         )
         service = SwitchService(processor, broker, client_id=client_id, shared=shared)
         async with asyncio.TaskGroup() as group:

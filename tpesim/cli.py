@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from cards.catalog import CardSet, CardSetError, load_card_set
 from cards.currency import parse_amount
-from cards.holders import holder_pin
+from cards.holders import load_holders
 from cards.masking import PanMaskingFilter
 from cards.models import Card
 from switch.clock import SystemClock
@@ -33,6 +33,7 @@ from tpesim.bench import run_crypto_bench
 from tpesim.broker import BrokerError
 from tpesim.demo import DemoConfig, outcome_record, run_demo
 from tpesim.fleet import connected_fleet, run_plan
+from tpesim.issue import issue_card_set
 from tpesim.output import ProgressLine, render_cards, render_summary
 from tpesim.state import DeviceState, default_state_file
 from tpesim.wallet import Wallet
@@ -112,6 +113,7 @@ def _add_demo(sub: _Commands) -> None:
         help="terminal response timeout in seconds (default 3)",
     )
     demo.add_argument("--workdir", type=Path, help="where to write ledger, receipts and logs")
+    _add_card_set_files(demo)
     demo.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     demo.add_argument("-v", "--verbose", action="store_true", help="log to stderr too")
 
@@ -120,7 +122,7 @@ def _add_switch(sub: _Commands) -> None:
     sw = sub.add_parser("switch", help="run the switch against an external broker")
     sw.add_argument("--broker", type=_broker, default=BrokerUrl("127.0.0.1", 1883))
     sw.add_argument("--db", type=Path, default=Path("tpesim-ledger.db"), help="ledger file")
-    sw.add_argument("--cards", type=Path, help="card set file (default: the shipped set)")
+    _add_card_set_files(sw)
     sw.add_argument("--registry", type=Path, help="merchants file (default: the shipped one)")
     sw.add_argument("--client-id", default="tpesim-switch")
     sw.add_argument(
@@ -159,7 +161,7 @@ def _add_terminal(sub: _Commands) -> None:
     term.add_argument("--transactions", type=int, default=20, help="seeded purchases (default 20)")
     term.add_argument("--seed", type=int, default=7)
     term.add_argument("--timeout", type=float, default=5.0, help="response timeout, seconds")
-    term.add_argument("--cards", type=Path, help="card set file")
+    _add_card_set_files(term)
     term.add_argument("--registry", type=Path, help="merchants file")
     term.add_argument(
         "--state",
@@ -197,6 +199,20 @@ def _add_cards(sub: _Commands) -> None:
     listing = cards_sub.add_parser("list", help="list the test cards")
     listing.add_argument("--cards", type=Path)
     listing.add_argument("--json", action="store_true")
+    issue = cards_sub.add_parser(
+        "issue", help="issue a seeded card set: cards.yaml, holders.yaml and keys.yaml"
+    )
+    issue.add_argument("--product", required=True, help="product id, e.g. edahabia")
+    issue.add_argument("--count", type=_positive, default=20)
+    issue.add_argument("--seed", type=int, default=1)
+    issue.add_argument("--out", type=Path, required=True, help="directory for the three files")
+
+
+def _add_card_set_files(command: argparse.ArgumentParser) -> None:
+    """--cards, --keys and --holders: a card set from `tpesim cards issue` (or the shipped one)."""
+    command.add_argument("--cards", type=Path, help="card set file (default: the shipped set)")
+    command.add_argument("--keys", type=Path, help="security module keys (default: shipped)")
+    command.add_argument("--holders", type=Path, help="cardholders' PINs (default: shipped)")
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -221,7 +237,13 @@ async def _demo(args: argparse.Namespace) -> int:
             f"{args.transactions} purchases",
             file=sys.stderr,
         )
-    result = await run_demo(config, progress=ProgressLine(args.transactions))
+    result = await run_demo(
+        config,
+        progress=ProgressLine(args.transactions),
+        cards=load_card_set(args.cards),
+        security=SecurityModule(load_keys(args.keys)),
+        holders=load_holders(args.holders),
+    )
     if args.json:
         print(json.dumps(result.summary(), ensure_ascii=False))
     else:
@@ -244,6 +266,7 @@ async def _switch(args: argparse.Namespace) -> int:
         magic=magic_amounts(),
         client_id=args.client_id,
         shared=args.shared,
+        security=SecurityModule(load_keys(args.keys)),
     ):
         log.info("switch ready on %s, ledger %s (Ctrl-C to stop)", args.broker, args.db)
         await asyncio.Event().wait()
@@ -264,11 +287,6 @@ def _presented_card(args: argparse.Namespace, cards: CardSet) -> CardPresentatio
     raise CliError("a single purchase needs --card ID or --pan PAN --expiry YYMM")
 
 
-def _holder_pin(args: argparse.Namespace) -> str | None:
-    """The card's own PIN for ``--card``; no PIN for a bare ``--pan`` without ``--pin``."""
-    return holder_pin(args.card) if args.card else None
-
-
 def _profiles(args: argparse.Namespace, registry: Registry) -> list[TerminalProfile]:
     if args.tid:
         found = [registry.get(tid) for tid in args.tid]
@@ -285,8 +303,10 @@ async def _terminal(args: argparse.Namespace) -> int:
     registry = Registry.load(args.registry)
     profiles = _profiles(args, registry)
     clock = SystemClock()
+    security = SecurityModule(load_keys(args.keys))
+    holders = load_holders(args.holders)
     state = DeviceState(args.state)
-    wallet = Wallet(cards, SecurityModule(load_keys()), state.chips)
+    wallet = Wallet(cards, security, state.chips, holders=holders)
     if args.amount is not None:
         card = _presented_card(args, cards)
         profile = profiles[0]
@@ -294,7 +314,9 @@ async def _terminal(args: argparse.Namespace) -> int:
             amount = parse_amount(args.amount, profile.currency)
         except ValueError as error:
             raise CliError(f"--amount: {error}") from None
-        pin = args.pin if args.pin is not None else _holder_pin(args)
+        pin = args.pin
+        if pin is None and args.card:
+            pin = holders.holder_pin(args.card)  # the holder types their own PIN
         async with connected_fleet(
             [profile],
             args.broker,
@@ -302,6 +324,7 @@ async def _terminal(args: argparse.Namespace) -> int:
             timeout_s=args.timeout,
             dukpt=args.dukpt,
             stans=state.stans,
+            key_injection=security,
         ) as terminals:
             chip = wallet.chip(args.card) if args.card else None  # a bare --pan has no chip
             plastic = wallet.plastic(args.card) if args.card else None
@@ -324,6 +347,7 @@ async def _terminal(args: argparse.Namespace) -> int:
         cards=cards,
         magic=magic_amounts(),
         today=clock.now().date(),
+        holders=holders,
     )
     async with connected_fleet(
         profiles,
@@ -332,6 +356,7 @@ async def _terminal(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         dukpt=args.dukpt,
         stans=state.stans,
+        key_injection=security,
     ) as terminals:
         run = await run_plan(
             plan, terminals, cards, progress=ProgressLine(len(plan)), wallet=wallet
@@ -362,6 +387,27 @@ def _ledger_check(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     result = run_crypto_bench(args.count, args.dukpt)
     print(json.dumps(result.summary()) if args.json else result.render())
+    return 0
+
+
+def _cards_issue(args: argparse.Namespace) -> int:
+    try:
+        issued = issue_card_set(
+            product_id=args.product,
+            count=args.count,
+            seed=args.seed,
+            today=SystemClock().now().date(),
+        )
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    for path in issued.write(args.out):
+        print(path)
+    print(
+        f"{issued.count} {args.product} cards (seed {args.seed}); use them with "
+        f"--cards {args.out / 'cards.yaml'} --keys {args.out / 'keys.yaml'} "
+        f"--holders {args.out / 'holders.yaml'}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -401,6 +447,8 @@ def main(argv: list[str] | None = None) -> int:
             return _ledger_check(args)
         if args.command == "bench":
             return _bench(args)
+        if args.cards_command == "issue":
+            return _cards_issue(args)
         return _cards_list(args)
     except (
         CliError,

@@ -18,17 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from cards.catalog import CardSet, default_card_set
+from cards.holders import Holders
 from switch.clock import Clock, SystemClock
 from switch.ledger.check import LedgerReport, check_ledger
 from switch.magic import magic_amounts
 from switch.processor import SwitchStats
 from switch.registry import Registry, default_registry
+from switch.security import SecurityModule, load_keys
 from switch.service import running_switch
 from switch.transport.base import BrokerUrl
 from terminal.shell import TransactionOutcome
 from terminal.traffic import plan_traffic
 from tpesim.broker import BrokerKind, running_broker
 from tpesim.fleet import Progress, connected_fleet, run_plan
+from tpesim.wallet import Wallet
 
 __all__ = ["DemoConfig", "DemoResult", "outcome_record", "run_demo"]
 
@@ -137,11 +140,14 @@ async def run_demo(
     registry: Registry | None = None,
     clock: Clock | None = None,
     progress: Progress | None = None,
+    security: SecurityModule | None = None,
+    holders: Holders | None = None,
 ) -> DemoResult:
     """Run the whole demo: broker (unless ``config.broker``), switch, fleet, plan, then a real
     check of the ledger the run wrote."""
     cards = cards or default_card_set()
     registry = registry or default_registry()
+    security = security or SecurityModule(load_keys())
     clock = clock or SystemClock()
     workdir = config.workdir or Path(tempfile.mkdtemp(prefix="tpesim-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -157,6 +163,7 @@ async def run_demo(
         cards=cards,
         magic=magic,
         today=clock.now().date(),
+        holders=holders,
     )
     started = time.perf_counter()
 
@@ -171,11 +178,13 @@ async def run_demo(
             clock=clock,
             magic=magic,
             client_id=f"tpesim-demo-switch-{os.getpid()}",
+            security=security,
         ) as switch:
             async with connected_fleet(
-                fleet, url, clock=clock, timeout_s=config.timeout_s
+                fleet, url, clock=clock, timeout_s=config.timeout_s, key_injection=security
             ) as terminals:
-                run = await run_plan(plan, terminals, cards, progress=progress)
+                wallet = Wallet(cards, security, holders=holders)
+                run = await run_plan(plan, terminals, cards, progress=progress, wallet=wallet)
                 late = sum(t.stats.late_responses for t in terminals.values())
                 unresolved = sum(t.stats.reversals_unresolved for t in terminals.values())
             stats = switch.processor.stats
