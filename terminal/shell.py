@@ -239,12 +239,14 @@ class Terminal:
         *,
         entry: str = "chip",
         plastic: Plastic | None = None,
+        tamper_mac: bool = False,
     ) -> TransactionOutcome:
         """Run one purchase of ``amount`` minor units: the ``chip`` (when the card is inserted)
         signs it with an ARQC, the PIN the holder types is encrypted by the PIN pad (never sent
         or logged in clear); reverse it if no response comes in time. ``entry`` is how the card
         is read: ``chip``, ``magstripe`` (track 2 from ``plastic``) or ``keyed`` (the printed
-        CVV2 from ``plastic``)."""
+        CVV2 from ``plastic``). ``tamper_mac`` flips one bit of the MAC on the way out (a fault
+        to show the switch's 63)."""
         if entry not in ENTRY_MODES:
             raise TerminalError(f"unknown card entry {entry!r}")
         if entry != "chip" and plastic is None:
@@ -271,7 +273,10 @@ class Terminal:
             )
             started = time.perf_counter()
             self.machine.handle(Event.REQUEST_SENT)
-            response = await self._exchange(request, seal(request, keys), "0210")
+            payload = seal(request, keys)
+            if tamper_mac:
+                payload = _flip_mac_bit(payload)
+            response = await self._exchange(request, payload, "0210")
             latency_ms = (time.perf_counter() - started) * 1000
             reversal: str | None = None
             if response is None:
@@ -359,3 +364,14 @@ class Terminal:
             latency_ms=latency_ms,
             receipt=receipt,
         )
+
+
+def _flip_mac_bit(payload: bytes) -> bytes:
+    """``payload`` with the lowest bit of DE64's last hex digit flipped (fault injection)."""
+    marker = b'"64":"'
+    at = payload.find(marker)
+    if at < 0:
+        return payload
+    last = at + len(marker) + 15
+    digit = int(payload[last : last + 1], 16) ^ 1
+    return payload[:last] + f"{digit:X}".encode() + payload[last + 1 :]

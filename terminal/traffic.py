@@ -32,7 +32,8 @@ class PlannedPurchase:
     amount: int
     intent: str
     """Why the plan contains it: ``everyday``, ``tour`` (each test card; a wrong-PIN holder
-    until blocked), ``below-minimum``, ``abroad``, ``no-response``, ``wrong-pin``."""
+    until blocked), ``below-minimum``, ``abroad``, ``no-response``, ``wrong-pin``,
+    ``magstripe``, ``keyed``, ``tampered-mac`` (a MAC bit flipped on the way: 63)."""
     pin: str
     """The PIN the holder types (the card's own, except for ``wrong-pin``)."""
     entry: str = "chip"
@@ -115,7 +116,8 @@ class _Planner:
         return items
 
     def specials(self) -> list[Item]:
-        """Below minimum, abroad, no response, wrong PIN, magstripe and keyed entries."""
+        """Below minimum, abroad, no response, wrong PIN, magstripe and keyed entries, and one
+        request whose MAC is tampered with."""
         rng, everyday = self.rng, self.everyday
         if not everyday:
             return []
@@ -139,7 +141,7 @@ class _Planner:
             terminal = self.home(card)
             amount = self.magic.amount_for(self.magic.no_response, terminal.currency)
             items.append((terminal.tid, card.id, amount, "no-response"))
-        for intent in ("wrong-pin", "magstripe", "keyed"):
+        for intent in ("wrong-pin", "magstripe", "keyed", "tampered-mac"):
             items.append(self.item(rng.choice(everyday), intent))
         return items
 

@@ -120,6 +120,7 @@ async def run_plan(
                 chip=wallet.chip(item.card_id),
                 entry=item.entry,
                 plastic=wallet.plastic(item.card_id),
+                tamper_mac=item.intent == "tampered-mac",
             )
             outcomes[item.index] = outcome
             done[item.index].set()

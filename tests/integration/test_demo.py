@@ -17,7 +17,22 @@ from tpesim.demo import DemoConfig, run_demo
 pytestmark = pytest.mark.integration
 
 # Every response code the shipped card set produces at POS terminals (docs/test-cards.md).
-CARD_SET_CODES = {"00", "05", "13", "14", "41", "43", "51", "54", "55", "57", "61", "62", "75"}
+CARD_SET_CODES = {
+    "00",
+    "05",
+    "13",
+    "14",
+    "41",
+    "43",
+    "51",
+    "54",
+    "55",
+    "57",
+    "61",
+    "62",
+    "63",
+    "75",
+}
 
 
 async def test_demo_over_mosquitto_is_deterministic(

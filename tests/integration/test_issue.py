@@ -63,7 +63,8 @@ def test_issued_set_runs_the_demo(mosquitto: MosquittoProcess, tmp_path: Path) -
     )  # fmt: skip
     assert demo.returncode == 0, demo.stderr
     summary = json.loads(demo.stdout)
-    # Everyday chip + PIN purchases, plus the plan's below-minimum (13) and wrong-PIN (55) ones.
-    assert set(summary["responses"]) <= {"00", "13", "55"}
+    # Everyday chip + PIN purchases, plus the plan's below-minimum (13), wrong-PIN (55) and
+    # tampered-MAC (63) ones.
+    assert set(summary["responses"]) <= {"00", "13", "55", "63"}
     assert summary["approved"] >= 25
     assert summary["ledger"]["ok"] is True
