@@ -33,7 +33,9 @@ class PlannedPurchase:
     intent: str
     """Why the plan contains it: ``everyday``, ``tour`` (each test card; a wrong-PIN holder
     until blocked), ``below-minimum``, ``abroad``, ``no-response``, ``wrong-pin``,
-    ``magstripe``, ``keyed``, ``tampered-mac`` (a MAC bit flipped on the way: 63)."""
+    ``magstripe``, ``keyed``, ``tampered-mac`` (a MAC bit flipped on the way: 63),
+    ``cloned-card`` (a copy of the chip replays its counter: the issuer refuses one of the two
+    cryptograms that share an ATC, 05)."""
     pin: str
     """The PIN the holder types (the card's own, except for ``wrong-pin``)."""
     entry: str = "chip"
@@ -116,8 +118,8 @@ class _Planner:
         return items
 
     def specials(self) -> list[Item]:
-        """Below minimum, abroad, no response, wrong PIN, magstripe and keyed entries, and one
-        request whose MAC is tampered with."""
+        """Below minimum, abroad, no response, wrong PIN, magstripe and keyed entries, one
+        request whose MAC is tampered with, and one purchase with a cloned chip."""
         rng, everyday = self.rng, self.everyday
         if not everyday:
             return []
@@ -141,7 +143,7 @@ class _Planner:
             terminal = self.home(card)
             amount = self.magic.amount_for(self.magic.no_response, terminal.currency)
             items.append((terminal.tid, card.id, amount, "no-response"))
-        for intent in ("wrong-pin", "magstripe", "keyed", "tampered-mac"):
+        for intent in ("wrong-pin", "magstripe", "keyed", "tampered-mac", "cloned-card"):
             items.append(self.item(rng.choice(everyday), intent))
         return items
 

@@ -117,7 +117,11 @@ async def run_plan(
                 card,
                 item.amount,
                 pin=item.pin,
-                chip=wallet.chip(item.card_id),
+                chip=(
+                    wallet.clone(item.card_id)
+                    if item.intent == "cloned-card"
+                    else wallet.chip(item.card_id)
+                ),
                 entry=item.entry,
                 plastic=wallet.plastic(item.card_id),
                 tamper_mac=item.intent == "tampered-mac",

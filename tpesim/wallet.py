@@ -49,6 +49,13 @@ class Wallet:
             self._chips[card_id] = chip
         return chip
 
+    def clone(self, card_id: str) -> Chip:
+        """A copy of the card's chip taken one transaction ago (a skimmed, cloned card): its
+        next cryptogram reuses the genuine card's last counter, or the genuine card's next one
+        reuses the clone's."""
+        genuine = self.chip(card_id)
+        return Chip(genuine.pan, genuine.psn, genuine.master_key, atc=max(genuine.atc - 1, 0))
+
     def remember(self) -> None:
         """Copy the chips' counters back into ``counters`` (e.g. a :class:`DeviceState`)."""
         self._counters.update({card_id: chip.atc for card_id, chip in self._chips.items()})

@@ -63,8 +63,8 @@ def test_issued_set_runs_the_demo(mosquitto: MosquittoProcess, tmp_path: Path) -
     )  # fmt: skip
     assert demo.returncode == 0, demo.stderr
     summary = json.loads(demo.stdout)
-    # Everyday chip + PIN purchases, plus the plan's below-minimum (13), wrong-PIN (55) and
-    # tampered-MAC (63) ones.
-    assert set(summary["responses"]) <= {"00", "13", "55", "63"}
+    # Everyday chip + PIN purchases, plus the plan's below-minimum (13), wrong-PIN (55),
+    # tampered-MAC (63) and cloned-card (05) ones.
+    assert set(summary["responses"]) <= {"00", "05", "13", "55", "63"}
     assert summary["approved"] >= 25
     assert summary["ledger"]["ok"] is True

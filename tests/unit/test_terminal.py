@@ -140,7 +140,7 @@ def test_traffic_plan_is_seeded_and_covers_the_card_set() -> None:
     intents = Counter(p.intent for p in plan)
     assert intents["below-minimum"] == intents["abroad"] == intents["no-response"] == 1
     assert intents["wrong-pin"] == intents["magstripe"] == intents["keyed"] == 1
-    assert intents["tampered-mac"] == 1
+    assert intents["tampered-mac"] == intents["cloned-card"] == 1
     assert {p.entry for p in plan if p.card_id == "EDH-WRONG-CVV2"} == {"keyed"}
     assert {p.entry for p in plan if p.intent == "everyday"} == {"chip"}
     for item in plan:
