@@ -1,4 +1,5 @@
-"""Ledger v1: double-entry accounts and transfers in SQLite, and its invariant checker."""
+"""Ledger: double-entry accounts and transfers in SQLite, its invariant checker, and the pure
+two-phase transfer rules (``switch.ledger.twophase``) the storage backends grow into."""
 
 from switch.ledger.check import LedgerReport, check_ledger
 from switch.ledger.rules import (
@@ -13,17 +14,24 @@ from switch.ledger.rules import (
     reversal_transfer,
 )
 from switch.ledger.store import DuplicateRequestError, InsufficientFundsError, Ledger, StoredRequest
+from switch.ledger.twophase import AccountSpec, Balances, Book, HoldState, Outcome, TransferRequest
 
 __all__ = [
     "AccountKind",
+    "AccountSpec",
+    "Balances",
+    "Book",
     "DuplicateRequestError",
+    "HoldState",
     "InsufficientFundsError",
     "Ledger",
     "LedgerAccount",
     "LedgerReport",
+    "Outcome",
     "StoredRequest",
     "Transfer",
     "TransferKind",
+    "TransferRequest",
     "check_ledger",
     "issuer_account_id",
     "merchant_account_id",
