@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from switch.transport.base import BrokerUrl
-from tpesim.broker import find_mosquitto, free_port
+from tpesim.broker import find_mosquitto, free_port, mosquitto_config
 
 
 class MosquittoProcess:
@@ -23,12 +23,7 @@ class MosquittoProcess:
         self.executable = executable
         self.port = free_port()
         self.config = workdir / "mosquitto.conf"
-        self.config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            "max_queued_messages 10000\nlog_dest stderr\nlog_type error\nlog_type warning\n"
-            "log_type notice\nlog_type information\n",
-            encoding="utf-8",
-        )
+        self.config.write_text(mosquitto_config(self.port), encoding="utf-8")
         self.process: subprocess.Popen[bytes] | None = None
         self.log: list[str] = []
         self._reader: threading.Thread | None = None

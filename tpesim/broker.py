@@ -20,7 +20,14 @@ from typing import Any, Literal
 
 from switch.transport.base import BrokerUrl
 
-__all__ = ["BrokerError", "BrokerHandle", "find_mosquitto", "free_port", "running_broker"]
+__all__ = [
+    "BrokerError",
+    "BrokerHandle",
+    "find_mosquitto",
+    "free_port",
+    "mosquitto_config",
+    "running_broker",
+]
 
 log = logging.getLogger("tpesim.broker")
 
@@ -42,6 +49,19 @@ class BrokerHandle:
     process: asyncio.subprocess.Process | None = None
     config_path: Path | None = None
     log_reader: asyncio.Task[None] | None = None
+
+
+def mosquitto_config(port: int) -> str:
+    """A Mosquitto configuration: anonymous clients on 127.0.0.1:``port``, no persistence, and
+    the information-level log line ("… running") that tells when it is ready, on stderr."""
+    return (
+        f"listener {port} 127.0.0.1\n"
+        "allow_anonymous true\n"
+        "persistence false\n"
+        "max_queued_messages 10000\n"
+        "log_dest stderr\n"
+        "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
+    )
 
 
 def free_port() -> int:
@@ -66,15 +86,7 @@ async def _start_mosquitto(executable: str, workdir: Path) -> BrokerHandle:
     for _ in range(3):
         port = free_port()
         config = workdir / f"mosquitto-{port}.conf"
-        config.write_text(
-            f"listener {port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence false\n"
-            "max_queued_messages 10000\n"
-            "log_dest stderr\n"
-            "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n",
-            encoding="utf-8",
-        )
+        config.write_text(mosquitto_config(port), encoding="utf-8")
         process = await asyncio.create_subprocess_exec(
             executable,
             "-c",

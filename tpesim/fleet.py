@@ -123,7 +123,8 @@ async def run_plan(
                     else wallet.chip(item.card_id)
                 ),
                 entry=item.entry,
-                plastic=wallet.plastic(item.card_id),
+                # Track 2 and CVV2 cost two CVV computations; only stripe and keyed read them.
+                plastic=wallet.plastic(item.card_id) if item.entry != "chip" else None,
                 tamper_mac=item.intent == "tampered-mac",
             )
             outcomes[item.index] = outcome

@@ -145,15 +145,16 @@ class SecurityModule:
         """The ICC master key a card bureau writes into the chip of ``pan`` (EMV option A)."""
         return _icc_master_key(self._keys.issuer(issuer).imk_ac, pan, psn)
 
-    def _session_key(self, issuer: str, pan: str, psn: int, atc: bytes) -> bytes:
-        return _session_key(self.personalize_chip(issuer, pan, psn), atc)
+    def _icc_session_key(self, issuer: str, pan: str, icc: Mapping[str, bytes]) -> bytes:
+        """The session key of the chip transaction in ``icc`` (PSN from 5F34, ATC from 9F36)."""
+        psn = icc["5F34"][0] if icc.get("5F34") else 0
+        return _session_key(self.personalize_chip(issuer, pan, psn), icc["9F36"])
 
     def verify_arqc(self, *, issuer: str, pan: str, icc: Mapping[str, bytes]) -> ArqcCheck:
         """Check the ARQC in ``icc`` (decoded DE55) against the card's keys and data."""
         try:
             data = cryptogram_data(icc)
-            psn = icc["5F34"][0] if icc.get("5F34") else 0
-            session_key = self._session_key(issuer, pan, psn, icc["9F36"])
+            session_key = self._icc_session_key(issuer, pan, icc)
         except (ChipError, KeyError, KeyStoreError, ValueError):
             return ArqcCheck.MALFORMED
         if len(icc["9F36"]) != 2 or len(icc.get("9F26", b"")) != 8:
@@ -163,8 +164,7 @@ class SecurityModule:
 
     def arpc(self, *, issuer: str, pan: str, icc: Mapping[str, bytes], response_code: str) -> bytes:
         """Tag 91 for the response: ARPC (method 1, session key) ‖ ARC (DE39 in ASCII)."""
-        psn = icc["5F34"][0] if icc.get("5F34") else 0
-        session_key = self._session_key(issuer, pan, psn, icc["9F36"])
+        session_key = self._icc_session_key(issuer, pan, icc)
         arc = response_code.encode("ascii")
         return emv.arpc_method_1(session_key, icc["9F26"], arc) + arc
 
