@@ -112,7 +112,7 @@ async def test_kill_switch_mid_run_loses_no_approval(
     log = tmp_path / "switch.log"
     fleet = REGISTRY.fleet(4)
     plan = plan_traffic(
-        seed=5, count=80, fleet=fleet, cards=CARDS, magic=None, today=datetime.now(UTC).date()
+        seed=5, count=120, fleet=fleet, cards=CARDS, magic=None, today=datetime.now(UTC).date()
     )
     async with observer(mosquitto.url, topics.SWITCH_STATUS) as (_, status):
         switch = await _start_switch(mosquitto.url, db, log)
@@ -143,7 +143,7 @@ async def test_kill_switch_mid_run_loses_no_approval(
         restarted.send_signal(signal.SIGTERM)
         assert await restarted.wait() == 0
     assert switch.returncode == -signal.SIGKILL
-    assert len(run.outcomes) == 80
+    assert len(run.outcomes) == 120
     assert sum(o.approved for o in run.outcomes) > 40
     report = check_ledger(db)
     assert report.ok, report.render()
