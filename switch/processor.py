@@ -18,13 +18,8 @@ from cards.catalog import CardSet
 from cards.masking import redact_wire_text
 from switch.authorization import CardholderPosition, Decision, authorize, issuer_day
 from switch.clock import Clock
-from switch.ledger.rules import (
-    AccountKind,
-    LedgerAccount,
-    merchant_account_id,
-    purchase_transfer,
-    reversal_transfer,
-)
+from switch.ledger.postings import business_day, purchase_hold, reversal_of_hold
+from switch.ledger.rules import Phase, merchant_account
 from switch.ledger.store import (
     CardState,
     DuplicateRequestError,
@@ -310,23 +305,26 @@ class Processor:
         """Commit the decision (the posting of an approval, the card's new security state);
         return the stored 0210."""
         response = self._purchase_response(request, decision, rrn, facts)
-        transfer = merchant = None
-        if decision.approved and decision.card is not None:
+        transfers, accounts = [], []
+        terminal = self.registry.get(request.terminal_id)
+        if decision.approved and decision.card is not None and terminal is not None:
             card = decision.card
             product = self.cards.products[card.product]
             currency = self.cards.accounts[card.account].currency
-            merchant = LedgerAccount(
-                merchant_account_id(request.merchant_id, currency), AccountKind.MERCHANT, currency
-            )
-            transfer = purchase_transfer(
-                key=request.key,
-                card_id=card.id,
-                cardholder_account=card.account,
-                merchant_account=merchant.id,
-                amount=request.amount,
-                currency=currency,
-                day=issuer_day(product, now),
-                rrn=rrn,
+            merchant = merchant_account(request.merchant_id, currency)
+            accounts.append(merchant)
+            transfers.append(
+                purchase_hold(
+                    key=request.key,
+                    card_id=card.id,
+                    cardholder_account=card.account,
+                    merchant_account=merchant.id,
+                    amount=request.amount,
+                    currency=currency,
+                    issuer_day=issuer_day(product, now),
+                    business_day=business_day(terminal.merchant.country_info.timezone, now),
+                    rrn=rrn,
+                )
             )
         await self.ledger.record(
             request.key,
@@ -334,8 +332,8 @@ class Processor:
             digest=_digest(request),
             response_code=decision.code,
             response=encode(response),
-            transfer=transfer,
-            merchant=merchant,
+            transfers=transfers,
+            accounts=accounts,
             card_state=_new_card_state(state, decision),
         )
         return response
@@ -350,16 +348,18 @@ class Processor:
             note, orphan = "original unknown; stored", request.original_key
         elif stored.transfer_id is None:
             note = "original was declined"
-        elif await self.ledger.reversal_of(stored.transfer_id) is not None:
-            note = "already reversed"
         else:
-            posted = await self.ledger.transfer(stored.transfer_id)
-            if posted is None:
+            hold = await self.ledger.transfer(stored.transfer_id)
+            if hold is None:
                 raise RuntimeError(f"stored request names missing transfer {stored.transfer_id}")
-            if posted.amount != request.amount:
+            resolution = await self.ledger.resolution_of(hold.id)
+            if hold.amount != request.amount:
                 code, note = "13", "amount differs from orig."
+            elif resolution is not None and resolution.phase is not Phase.POST:
+                note = f"already {'reversed' if resolution.phase is Phase.VOID else 'expired'}"
             else:
-                transfer = reversal_transfer(posted, key=request.key)
+                transfer = reversal_of_hold(hold, resolution, key=request.key)
+                note = "reversed after clearing" if resolution else None
         response = ReversalResponse(
             **echo(request),
             response_code=code,
@@ -372,7 +372,7 @@ class Processor:
             digest=_digest(request),
             response_code=code,
             response=encode(response),
-            transfer=transfer,
+            transfers=[transfer] if transfer else [],
             orphan_reversal_of=orphan,
         )
         log.info(

@@ -10,11 +10,15 @@ from terminal.shell import TransactionOutcome
 
 
 def net_postings(db_path: Path) -> dict[tuple[str, int, str], bool]:
-    """Every purchase transfer keyed by (TID, STAN, DE7) → True if it still stands."""
+    """Every purchase hold keyed by (TID, STAN, DE7) → True if it still stands (pending or
+    posted, neither voided nor expired nor corrected by a late reversal)."""
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
         rows = db.execute(
-            "SELECT p.tid, p.stan, p.transmission_time, r.id IS NULL FROM transfers p "
-            "LEFT JOIN transfers r ON r.reverses = p.id WHERE p.kind = 'purchase'"
+            "SELECT h.tid, h.stan, h.transmission_time, "
+            "(r.id IS NULL OR r.phase = 'post') AND c.id IS NULL FROM transfers h "
+            "LEFT JOIN transfers r ON r.pending_id = h.id "
+            "LEFT JOIN transfers c ON c.id = 'reversal:' || h.id AND c.phase = 'single' "
+            "WHERE h.kind = 'purchase' AND h.phase = 'pending'"
         ).fetchall()
     return {(tid, stan, de7): bool(standing) for tid, stan, de7, standing in rows}
 

@@ -1,22 +1,29 @@
-"""Ledger: double-entry accounts and transfers in SQLite, its invariant checker, and the pure
-two-phase transfer rules (``switch.ledger.twophase``) the storage backends grow into."""
+"""Ledger: two-phase double-entry accounts and transfers in SQLite, the pure rules they follow
+(``twophase``, ``rules``, ``postings``), and the invariant checker."""
 
-from switch.ledger.check import LedgerReport, check_ledger
+from switch.ledger.check import CHECKS, LedgerReport, check_ledger
 from switch.ledger.rules import (
     AccountKind,
     LedgerAccount,
+    Phase,
     Transfer,
     TransferKind,
     issuer_account_id,
+    merchant_account,
     merchant_account_id,
     opening_transfers,
-    purchase_transfer,
-    reversal_transfer,
 )
-from switch.ledger.store import DuplicateRequestError, InsufficientFundsError, Ledger, StoredRequest
+from switch.ledger.store import (
+    DuplicateRequestError,
+    InsufficientFundsError,
+    Ledger,
+    LedgerRefusalError,
+    StoredRequest,
+)
 from switch.ledger.twophase import AccountSpec, Balances, Book, HoldState, Outcome, TransferRequest
 
 __all__ = [
+    "CHECKS",
     "AccountKind",
     "AccountSpec",
     "Balances",
@@ -26,16 +33,17 @@ __all__ = [
     "InsufficientFundsError",
     "Ledger",
     "LedgerAccount",
+    "LedgerRefusalError",
     "LedgerReport",
     "Outcome",
+    "Phase",
     "StoredRequest",
     "Transfer",
     "TransferKind",
     "TransferRequest",
     "check_ledger",
     "issuer_account_id",
+    "merchant_account",
     "merchant_account_id",
     "opening_transfers",
-    "purchase_transfer",
-    "reversal_transfer",
 ]

@@ -1,33 +1,337 @@
 """Ledger invariant checker: reads a ledger database and reports every violation it finds.
 
-Checks (ledger v1): debits equal credits per currency; every account's counters equal the sum
-of its transfers; no cardholder account below zero; every approved purchase has its posting;
-every reversal mirrors its original exactly, at most once; history tables are append-only.
+One named check per invariant of ../shared/domain/ledger-and-reliability.md §A7 that applies:
+conservation, counters that agree with the transfers, no negative available balance,
+exactly-once per id, a hold resolves at most once, expiry on the switch clock, reversal releases
+the hold, no acknowledged approval without a durable hold, settlement totals and net positions
+that sum to zero, monotonic timestamps, and append-only history. ``tpesim ledger check`` prints
+the report and exits non-zero when a check fails.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["LedgerReport", "check_ledger"]
+__all__ = ["CHECKS", "LedgerReport", "check_ledger"]
+
+Db = sqlite3.Connection
+
+
+def _rows(db: Db, sql: str) -> list[tuple[object, ...]]:
+    return [tuple(row) for row in db.execute(sql).fetchall()]
+
+
+def _count(db: Db, sql: str) -> int:
+    (value,) = db.execute(sql).fetchone()
+    return int(value or 0)
+
+
+def conservation(db: Db) -> list[str]:
+    """Per currency, debits equal credits, posted and pending (double entry)."""
+    return [
+        f"{cur}: debits {dp}/{dq} != credits {cp}/{cq} (posted/pending)"
+        for cur, dp, cp, dq, cq in _rows(
+            db,
+            "SELECT currency, SUM(debits_posted), SUM(credits_posted), SUM(debits_pending), "
+            "SUM(credits_pending) FROM accounts GROUP BY currency",
+        )
+        if dp != cp or dq != cq
+    ]
+
+
+_RECOMPUTED = """
+WITH legs AS (
+    SELECT debit_account AS account, 'd' AS side, phase, amount, pending_id FROM transfers
+    UNION ALL
+    SELECT credit_account, 'c', phase, amount, pending_id FROM transfers
+), sums AS (
+    SELECT l.account, l.side,
+        SUM(CASE WHEN l.phase IN ('single', 'post') THEN l.amount ELSE 0 END) AS posted,
+        SUM(CASE WHEN l.phase = 'pending' THEN l.amount
+                 WHEN l.phase IN ('post', 'void', 'expire') THEN -h.amount ELSE 0 END) AS pending
+    FROM legs l LEFT JOIN transfers h ON h.id = l.pending_id
+    GROUP BY l.account, l.side
+)
+SELECT a.id, a.debits_posted, a.debits_pending, a.credits_posted, a.credits_pending,
+    COALESCE(d.posted, 0), COALESCE(d.pending, 0), COALESCE(c.posted, 0), COALESCE(c.pending, 0)
+FROM accounts a
+LEFT JOIN sums d ON d.account = a.id AND d.side = 'd'
+LEFT JOIN sums c ON c.account = a.id AND c.side = 'c'
+"""
+
+
+def counters(db: Db) -> list[str]:
+    """Each account's four counters equal what its transfers add up to."""
+    return [
+        f"account {row[0]}: counters {row[1:5]} but transfers give {row[5:9]}"
+        for row in _rows(db, _RECOMPUTED)
+        if row[1:5] != row[5:9]
+    ]
+
+
+def no_negative_balance(db: Db) -> list[str]:
+    """No account flagged "debits must not exceed credits" has a negative available balance."""
+    return [
+        f"account {account} is overdrawn: available {available}"
+        for account, available in _rows(
+            db,
+            "SELECT id, credits_posted - debits_posted - debits_pending FROM accounts "
+            "WHERE debits_must_not_exceed_credits AND "
+            "credits_posted - debits_posted - debits_pending < 0",
+        )
+    ]
+
+
+def exactly_once(db: Db) -> list[str]:
+    """At most one transfer per id; a refused id never also made a transfer; one answer per
+    request key."""
+    problems = [
+        f"transfer id {tid} appears {n} times"
+        for tid, n in _rows(
+            db, "SELECT id, COUNT(*) FROM transfers GROUP BY id HAVING COUNT(*) > 1"
+        )
+    ]
+    problems += [
+        f"transfer {tid} was refused and also made"
+        for (tid,) in _rows(db, "SELECT f.id FROM failed_transfers f JOIN transfers t USING (id)")
+    ]
+    problems += [
+        f"request {tid}/{stan} answered {n} times"
+        for tid, stan, n in _rows(
+            db,
+            "SELECT tid, stan, COUNT(*) FROM requests GROUP BY tid, stan, transmission_time "
+            "HAVING COUNT(*) > 1",
+        )
+    ]
+    return problems
+
+
+def hold_resolves_once(db: Db) -> list[str]:
+    """A hold is posted, voided or expired at most once, by a resolution that matches it: same
+    accounts and currency, a post not above the hold, a void or expiry of the whole hold."""
+    problems = [
+        f"hold {hold} resolved {n} times"
+        for hold, n in _rows(
+            db,
+            "SELECT pending_id, COUNT(*) FROM transfers WHERE pending_id IS NOT NULL "
+            "GROUP BY pending_id HAVING COUNT(*) > 1",
+        )
+    ]
+    problems += [
+        f"resolution {rid} does not match hold {hold}"
+        for rid, hold in _rows(
+            db,
+            "SELECT r.id, r.pending_id FROM transfers r "
+            "LEFT JOIN transfers h ON h.id = r.pending_id "
+            "WHERE r.pending_id IS NOT NULL AND (h.id IS NULL OR h.phase != 'pending' "
+            "OR h.debit_account != r.debit_account OR h.credit_account != r.credit_account "
+            "OR h.currency != r.currency OR r.amount > h.amount "
+            "OR (r.phase != 'post' AND r.amount != h.amount))",
+        )
+    ]
+    return problems
+
+
+def expiry_on_switch_clock(db: Db) -> list[str]:
+    """Holds expire on the switch clock: never early, never posted after their deadline; the
+    open-holds index lists exactly the unresolved holds."""
+    problems = [
+        f"hold {hold} {phase} at {at} after its deadline {deadline}"
+        if phase == "post"
+        else f"hold {hold} expired early at {at}, deadline {deadline}"
+        for hold, phase, at, deadline in _rows(
+            db,
+            "SELECT h.id, r.phase, r.at_us, h.at_us + h.timeout_s * 1000000 FROM transfers r "
+            "JOIN transfers h ON h.id = r.pending_id WHERE h.timeout_s > 0 AND ("
+            "(r.phase = 'expire' AND r.at_us < h.at_us + h.timeout_s * 1000000) OR "
+            "(r.phase = 'post' AND r.at_us >= h.at_us + h.timeout_s * 1000000))",
+        )
+    ]
+    problems += [
+        f"hold {hold} is {'open but resolved' if listed else 'unresolved but not open'}"
+        for hold, listed in _rows(
+            db,
+            "SELECT h.id, o.id IS NOT NULL FROM transfers h "
+            "LEFT JOIN open_holds o ON o.id = h.id "
+            "LEFT JOIN transfers r ON r.pending_id = h.id "
+            "WHERE h.phase = 'pending' AND ((o.id IS NULL) = (r.id IS NULL))",
+        )
+    ]
+    return problems
+
+
+def reversal_releases_hold(db: Db) -> list[str]:
+    """An accepted reversal leaves its original's hold voided (or, once cleared, corrected);
+    an original whose reversal came first never holds."""
+    problems = [
+        f"hold {hold} was reversed by {tid}/{stan} but is {state or 'still pending'}"
+        for hold, tid, stan, state in _rows(
+            db,
+            "SELECT h.id, rv.tid, rv.stan, r.phase FROM requests rv "
+            "JOIN transfers v ON v.id = rv.transfer_id "
+            "JOIN transfers h ON h.id = v.pending_id "
+            "LEFT JOIN transfers r ON r.pending_id = h.id "
+            "WHERE rv.mti = '0400' AND v.kind = 'reversal' "
+            "AND (r.phase IS NULL OR r.phase != 'void')",
+        )
+    ]
+    problems += [
+        f"{tid}/{stan} was reversed before it arrived, yet holds {hold}"
+        for tid, stan, hold in _rows(
+            db,
+            "SELECT q.tid, q.stan, q.transfer_id FROM requests q JOIN orphan_reversals o "
+            "USING (tid, stan, transmission_time) WHERE q.transfer_id IS NOT NULL",
+        )
+    ]
+    return problems
+
+
+def approvals_are_durable(db: Db) -> list[str]:
+    """Every approval a terminal received (0200/0100 answered 00) has its hold."""
+    return [
+        f"approval {tid}/{stan} ({mti}) has no hold"
+        for tid, stan, mti in _rows(
+            db,
+            "SELECT q.tid, q.stan, q.mti FROM requests q LEFT JOIN transfers t "
+            "ON t.id = q.transfer_id WHERE q.mti IN ('0200', '0100') AND q.response_code = '00' "
+            "AND (t.id IS NULL OR t.phase != 'pending')",
+        )
+    ]
+
+
+def settlement(db: Db) -> list[str]:
+    """Every clearing posting, fee and interchange belongs to one settlement run, and no hold
+    is settled while pending; each run's net positions sum to zero per currency and equal what
+    its transfers give each participant."""
+    problems = [
+        f"{kind} {tid} belongs to no settlement run"
+        for tid, kind in _rows(
+            db,
+            "SELECT id, kind FROM transfers WHERE kind IN ('clearing', 'fee', 'interchange') "
+            "AND settlement_run IS NULL",
+        )
+    ]
+    problems += [
+        f"run {run} {cur}: net positions sum to {total}, not 0"
+        for run, cur, total in _rows(
+            db,
+            "SELECT run, currency, SUM(position) FROM settlement_positions "
+            "GROUP BY run, currency HAVING SUM(position) != 0",
+        )
+    ]
+    recomputed = """
+        WITH legs AS (
+            SELECT t.settlement_run AS run, a.participant, t.currency, -t.amount AS delta
+            FROM transfers t JOIN accounts a ON a.id = t.debit_account
+            WHERE t.settlement_run IS NOT NULL
+            UNION ALL
+            SELECT t.settlement_run, a.participant, t.currency, t.amount
+            FROM transfers t JOIN accounts a ON a.id = t.credit_account
+            WHERE t.settlement_run IS NOT NULL
+        )
+        SELECT run, participant, currency, SUM(delta) FROM legs
+        GROUP BY run, participant, currency"""
+    computed = {(r, p, c): int(str(v)) for r, p, c, v in _rows(db, recomputed)}
+    stored = {
+        (r, p, c): int(str(v))
+        for r, p, c, v in _rows(
+            db, "SELECT run, participant, currency, position FROM settlement_positions"
+        )
+    }
+    runs = {key[0] for key in stored}
+    for key in sorted({k for k in computed if k[0] in runs} | set(stored), key=str):
+        if computed.get(key, 0) != stored.get(key, 0):
+            problems.append(
+                f"run {key[0]}: {key[1]} {key[2]} position {stored.get(key, 0)} but its "
+                f"transfers give {computed.get(key, 0)}"
+            )
+    problems += [
+        f"hold {hold} is in settlement run {run} but is not posted"
+        for hold, run in _rows(
+            db,
+            "SELECT id, settlement_run FROM transfers WHERE phase = 'pending' "
+            "AND settlement_run IS NOT NULL",
+        )
+    ]
+    return problems
+
+
+def monotonic_time(db: Db) -> list[str]:
+    """Switch timestamps never go back in commit order."""
+    return [
+        f"transfer {tid} is stamped {at}, before its predecessor ({previous})"
+        for tid, at, previous in _rows(
+            db,
+            "SELECT id, at_us, prev FROM (SELECT id, at_us, "
+            "LAG(at_us) OVER (ORDER BY seq) AS prev FROM transfers) WHERE at_us < prev",
+        )
+    ]
+
+
+APPEND_ONLY_TRIGGERS = (
+    "transfers_append_only_update",
+    "transfers_append_only_delete",
+    "requests_append_only_update",
+    "requests_append_only_delete",
+    "settlement_append_only_update",
+    "settlement_append_only_delete",
+)
+
+
+def append_only(db: Db) -> list[str]:
+    """The triggers that forbid UPDATE and DELETE of history are in place."""
+    present = {
+        str(name) for (name,) in _rows(db, "SELECT name FROM sqlite_master WHERE type = 'trigger'")
+    }
+    return [
+        f"trigger {name} is missing: history could be rewritten"
+        for name in APPEND_ONLY_TRIGGERS
+        if name not in present
+    ]
+
+
+CHECKS: dict[str, Callable[[Db], list[str]]] = {
+    "conservation": conservation,
+    "counters": counters,
+    "no negative balance": no_negative_balance,
+    "exactly once": exactly_once,
+    "hold resolves once": hold_resolves_once,
+    "expiry on switch clock": expiry_on_switch_clock,
+    "reversal releases hold": reversal_releases_hold,
+    "approvals are durable": approvals_are_durable,
+    "settlement": settlement,
+    "monotonic time": monotonic_time,
+    "append only": append_only,
+}
+"""Every invariant, by name, in the order the report lists them."""
 
 
 @dataclass(frozen=True)
 class LedgerReport:
-    """What the checker found. ``ok`` is True when no invariant is violated."""
+    """What the checker found: the violations of each check (empty lists when all hold)."""
 
-    balanced: bool
-    negative_accounts: int
+    results: dict[str, list[str]]
     postings: int
     approvals: int
     reversals: int
+    holds_pending: int
+    negative_accounts: int
     problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def balanced(self) -> bool:
+        return not (self.results["conservation"] or self.results["counters"])
+
+    def failed(self) -> list[str]:
+        """Names of the checks that found a violation."""
+        return [name for name, found in self.results.items() if found]
 
     def as_dict(self) -> dict[str, bool | int]:
         """The ``ledger`` object of ``tpesim demo --json``."""
@@ -35,26 +339,24 @@ class LedgerReport:
             "balanced": self.balanced,
             "negative_accounts": self.negative_accounts,
             "postings": self.postings,
+            "holds_pending": self.holds_pending,
+            "invariants_checked": len(self.results),
+            "violations": len(self.problems),
         }
 
     def render(self) -> str:
-        """A human summary, one line per violation."""
+        """A human report: one line per check, then every violation under its check."""
         head = "ledger OK" if self.ok else f"ledger: {len(self.problems)} violation(s)"
         lines = [
-            f"{head}: balanced={self.balanced} negative_accounts={self.negative_accounts} "
-            f"postings={self.postings} approvals={self.approvals} reversals={self.reversals}"
+            f"{head}: postings={self.postings} approvals={self.approvals} "
+            f"reversals={self.reversals} holds_pending={self.holds_pending}"
         ]
-        lines += [f"  - {problem}" for problem in self.problems]
+        for name, found in self.results.items():
+            lines.append(f"  {'FAIL' if found else 'ok  '} {name}")
+            lines += [f"       - {problem}" for problem in found[:20]]
+            if len(found) > 20:
+                lines.append(f"       … and {len(found) - 20} more")
         return "\n".join(lines)
-
-
-def _rows(db: sqlite3.Connection, sql: str) -> list[tuple[object, ...]]:
-    return list(db.execute(sql).fetchall())
-
-
-def _count(db: sqlite3.Connection, sql: str) -> int:
-    (value,) = db.execute(sql).fetchone()
-    return int(value)
 
 
 def check_ledger(path: Path) -> LedgerReport:
@@ -63,99 +365,23 @@ def check_ledger(path: Path) -> LedgerReport:
         raise FileNotFoundError(f"no ledger database at {path}")
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return _check(db)
+        return check_connection(db)
     finally:
         db.close()
 
 
-def _check(db: sqlite3.Connection) -> LedgerReport:
-    problems: list[str] = []
-
-    # 1. Conservation: per currency, total debits == total credits.
-    balanced = True
-    for currency, debits, credits in _rows(
-        db,
-        "SELECT currency, SUM(debits_posted), SUM(credits_posted) FROM accounts GROUP BY currency",
-    ):
-        if debits != credits:
-            balanced = False
-            problems.append(f"{currency}: debits {debits} != credits {credits}")
-
-    # 2. Counters agree with the transfers they summarize.
-    for account, stored_d, stored_c, sum_d, sum_c in _rows(
-        db,
-        "SELECT a.id, a.debits_posted, a.credits_posted, "
-        "COALESCE((SELECT SUM(amount) FROM transfers t WHERE t.debit_account = a.id), 0), "
-        "COALESCE((SELECT SUM(amount) FROM transfers t WHERE t.credit_account = a.id), 0) "
-        "FROM accounts a",
-    ):
-        if (stored_d, stored_c) != (sum_d, sum_c):
-            balanced = False
-            problems.append(
-                f"account {account}: counters {stored_d}/{stored_c} but transfers {sum_d}/{sum_c}"
-            )
-
-    # 3. Transfers never mix currencies with their accounts.
-    for (transfer_id,) in _rows(
-        db,
-        "SELECT t.id FROM transfers t JOIN accounts d ON d.id = t.debit_account "
-        "JOIN accounts c ON c.id = t.credit_account "
-        "WHERE d.currency != t.currency OR c.currency != t.currency",
-    ):
-        balanced = False
-        problems.append(f"transfer {transfer_id}: currency differs from its accounts")
-
-    # 4. No cardholder account below zero.
-    negative = _rows(
-        db,
-        "SELECT id, credits_posted - debits_posted FROM accounts "
-        "WHERE kind = 'cardholder' AND debits_posted > credits_posted",
-    )
-    problems += [f"cardholder account {acct} is negative: {bal}" for acct, bal in negative]
-
-    # 5. Every approved purchase has its posting (acknowledged ⇒ durable).
-    approvals = _count(
-        db, "SELECT COUNT(*) FROM requests WHERE mti = '0200' AND response_code = '00'"
-    )
-    for tid, stan in _rows(
-        db,
-        "SELECT r.tid, r.stan FROM requests r LEFT JOIN transfers t ON t.id = r.transfer_id "
-        "WHERE r.mti = '0200' AND r.response_code = '00' "
-        "AND (t.id IS NULL OR t.kind != 'purchase')",
-    ):
-        problems.append(f"approval {tid}/{stan} has no purchase posting")
-
-    # 6. Each reversal mirrors a purchase exactly; at most one per purchase.
-    reversals = _count(db, "SELECT COUNT(*) FROM transfers WHERE kind = 'reversal'")
-    for (reversal_id,) in _rows(
-        db,
-        "SELECT r.id FROM transfers r LEFT JOIN transfers p ON p.id = r.reverses "
-        "WHERE r.kind = 'reversal' AND (p.id IS NULL OR p.kind != 'purchase' "
-        "OR p.amount != r.amount OR p.currency != r.currency "
-        "OR p.debit_account != r.credit_account OR p.credit_account != r.debit_account)",
-    ):
-        problems.append(f"reversal {reversal_id} does not mirror its purchase")
-    for (original,) in _rows(
-        db,
-        "SELECT reverses FROM transfers WHERE reverses IS NOT NULL "
-        "GROUP BY reverses HAVING COUNT(*) > 1",
-    ):
-        problems.append(f"purchase {original} reversed more than once")
-
-    # 7. History is append-only: the triggers that forbid UPDATE/DELETE are in place.
-    triggers = {
-        str(name) for (name,) in _rows(db, "SELECT name FROM sqlite_master WHERE type = 'trigger'")
-    }
-    for needed in ("transfers_append_only_update", "transfers_append_only_delete"):
-        if needed not in triggers:
-            problems.append(f"trigger {needed} is missing: history could be rewritten")
-
-    postings = _count(db, "SELECT COUNT(*) FROM transfers WHERE kind != 'opening'")
+def check_connection(db: Db) -> LedgerReport:
+    """Run every invariant on an open ledger connection."""
+    results = {name: check(db) for name, check in CHECKS.items()}
     return LedgerReport(
-        balanced=balanced,
-        negative_accounts=len(negative),
-        postings=postings,
-        approvals=approvals,
-        reversals=reversals,
-        problems=problems,
+        results=results,
+        postings=_count(db, "SELECT COUNT(*) FROM transfers WHERE kind != 'opening'"),
+        approvals=_count(
+            db,
+            "SELECT COUNT(*) FROM requests WHERE mti IN ('0200', '0100') AND response_code = '00'",
+        ),
+        reversals=_count(db, "SELECT COUNT(*) FROM transfers WHERE kind = 'reversal'"),
+        holds_pending=_count(db, "SELECT COUNT(*) FROM open_holds"),
+        negative_accounts=len(results["no negative balance"]),
+        problems=[f"{name}: {p}" for name, found in results.items() for p in found],
     )

@@ -1,86 +1,170 @@
-"""Ledger posting rules (pure): which transfer each business event makes.
+"""Ledger posting rules (pure): which accounts exist and which transfer each business event makes.
 
-Double entry: every transfer debits one account and credits another by the same positive
-amount of one currency. Cardholder accounts are credit-normal (their balance is credits minus
-debits) and may never go below zero; issuer funding accounts are debit-normal.
+Double entry: every transfer debits one account and credits another by the same positive amount
+of one currency. Card payments are two-phase (``switch.ledger.twophase``): an approved 0200
+purchase or 0100 pre-authorization is a *hold* on the cardholder's account; clearing (or an 0220
+completion) *posts* it, a reversal *voids* it, and it *expires* after the product's hold window.
+Cardholder accounts are credit-normal and may never go below zero; issuer funding accounts are
+debit-normal.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import hashlib
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
 from cards.catalog import CardSet
+from switch.ledger.twophase import TransferRequest
 
 __all__ = [
+    "HOLD_TIMEOUT_S",
     "AccountKind",
     "LedgerAccount",
+    "Phase",
     "Transfer",
     "TransferKind",
+    "acquirer_account",
     "issuer_account_id",
+    "merchant_account",
     "merchant_account_id",
     "opening_transfers",
-    "purchase_transfer",
-    "reversal_transfer",
 ]
+
+HOLD_TIMEOUT_S = 5 * 24 * 3600
+"""How long a card-present hold lives before it expires (Visa card-present: 5 days)."""
 
 
 class AccountKind(StrEnum):
     CARDHOLDER = "cardholder"
     MERCHANT = "merchant"
     ISSUER = "issuer"
+    ACQUIRER = "acquirer"
 
 
 class TransferKind(StrEnum):
+    """The business event a transfer records."""
+
     OPENING = "opening"
-    """Funds an account with its opening balance from the issuer."""
+    """Funds a cardholder account with its opening balance from the issuer."""
     PURCHASE = "purchase"
-    """Debits the cardholder and credits the merchant (0200 approved)."""
+    """0200 approved: hold cardholder → merchant until clearing."""
+    PREAUTH = "preauth"
+    """0100 approved: hold cardholder → merchant until an 0220 completion."""
+    COMPLETION = "completion"
+    """0220: posts a pre-authorization hold, in full or in part."""
+    REFUND = "refund"
+    """0200 with processing code 20: hold merchant → cardholder until clearing."""
     REVERSAL = "reversal"
-    """Mirrors a purchase back (0400 accepted)."""
+    """0400: voids the hold of the original."""
+    EXPIRY = "expiry"
+    """The hold's window passed on the switch clock: released."""
+    CLEARING = "clearing"
+    """Day's end: posts a purchase or refund hold."""
+    FEE = "fee"
+    """Clearing: the merchant discount, merchant → acquirer."""
+    INTERCHANGE = "interchange"
+    """Clearing: the interchange fee, acquirer → issuer."""
+
+
+class Phase(StrEnum):
+    SINGLE = "single"
+    PENDING = "pending"
+    POST = "post"
+    VOID = "void"
+    EXPIRE = "expire"
 
 
 @dataclass(frozen=True, slots=True)
 class LedgerAccount:
-    """An account: id, kind and its single currency."""
+    """An account: id, kind, its single currency and the settlement participant owning it."""
 
     id: str
     kind: AccountKind
     currency: str
+    participant: str
+
+    @property
+    def debits_must_not_exceed_credits(self) -> bool:
+        return self.kind is AccountKind.CARDHOLDER
 
 
 @dataclass(frozen=True, slots=True)
 class Transfer:
-    """One double-entry transfer of ``amount`` minor units of ``currency``.
+    """One transfer of ``amount`` minor units of ``currency``, with what it is about.
 
-    ``id`` is unique and idempotent; a purchase's id is derived from the request's idempotency
-    key, so the same request can never post twice. ``reverses`` names the transfer undone.
+    ``id`` is unique and idempotent (a purchase's id derives from the request's idempotency key,
+    so one request can never hold twice). A resolution (post / void / expire) names its hold in
+    ``pending_id`` and moves between the hold's accounts; a post of amount 0 takes the whole
+    hold. ``business_day`` is the settlement day (the terminal's local day on the switch clock).
     """
 
     id: str
     kind: TransferKind
+    phase: Phase
     debit_account: str
     credit_account: str
     amount: int
     currency: str
+    pending_id: str | None = None
+    timeout_s: int = 0
     card_id: str | None = None
     tid: str | None = None
     stan: int | None = None
     transmission_time: str | None = None
     issuer_day: date | None = None
-    reverses: str | None = None
+    business_day: date | None = None
     rrn: str | None = None
+    settlement_run: str | None = None
 
-    def __post_init__(self) -> None:
-        if self.amount <= 0:
-            raise ValueError(f"transfer {self.id}: amount must be positive")
-        if self.debit_account == self.credit_account:
-            raise ValueError(f"transfer {self.id}: debit and credit accounts must differ")
+    @property
+    def digest(self) -> str:
+        """Fingerprint of what the transfer asks for: a replay must match it exactly."""
+        text = "|".join(
+            str(part)
+            for part in (
+                self.id, self.kind, self.phase, self.pending_id, self.debit_account,
+                self.credit_account, self.amount, self.currency, self.timeout_s,
+            )
+        )  # fmt: skip
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    @classmethod
+    def from_request(cls, request: TransferRequest, kind: TransferKind) -> Transfer:
+        """A transfer carrying only a two-phase request (the reference model's vocabulary)."""
+        return cls(
+            id=request.id,
+            kind=kind,
+            phase=Phase.SINGLE if request.kind == "single" else Phase(request.kind),
+            debit_account=request.debit,
+            credit_account=request.credit,
+            amount=request.amount,
+            currency=request.currency,
+            pending_id=request.pending_id or None,
+            timeout_s=request.timeout_s,
+        )
 
 
 def merchant_account_id(mid: str, currency: str) -> str:
     return f"merchant:{mid.strip()}:{currency}"
+
+
+def merchant_account(mid: str, currency: str) -> LedgerAccount:
+    """The account a merchant (DE42) is paid into, in ``currency``."""
+    return LedgerAccount(
+        merchant_account_id(mid, currency),
+        AccountKind.MERCHANT,
+        currency,
+        f"merchant:{mid.strip()}",
+    )
+
+
+def acquirer_account(acquirer: str, currency: str) -> LedgerAccount:
+    """The acquirer's fee account: merchant discounts in, interchange out."""
+    return LedgerAccount(
+        f"acquirer:{acquirer}:{currency}", AccountKind.ACQUIRER, currency, f"acquirer:{acquirer}"
+    )
 
 
 def issuer_account_id(issuer: str, currency: str) -> str:
@@ -95,15 +179,21 @@ def opening_transfers(cards: CardSet) -> tuple[list[LedgerAccount], list[Transfe
     for card in cards.cards:
         issuer_of.setdefault(card.account, cards.products[card.product].issuer)
     for account in cards.accounts.values():
-        accounts[account.id] = LedgerAccount(account.id, AccountKind.CARDHOLDER, account.currency)
         issuer = issuer_of.get(account.id, "unassigned")
+        participant = f"issuer:{issuer}"
+        accounts[account.id] = LedgerAccount(
+            account.id, AccountKind.CARDHOLDER, account.currency, participant
+        )
         funding = issuer_account_id(issuer, account.currency)
-        accounts.setdefault(funding, LedgerAccount(funding, AccountKind.ISSUER, account.currency))
+        accounts.setdefault(
+            funding, LedgerAccount(funding, AccountKind.ISSUER, account.currency, participant)
+        )
         if account.balance > 0:
             transfers.append(
                 Transfer(
                     id=f"open:{account.id}",
                     kind=TransferKind.OPENING,
+                    phase=Phase.SINGLE,
                     debit_account=funding,
                     credit_account=account.id,
                     amount=account.balance,
@@ -111,50 +201,3 @@ def opening_transfers(cards: CardSet) -> tuple[list[LedgerAccount], list[Transfe
                 )
             )
     return list(accounts.values()), transfers
-
-
-def purchase_transfer(
-    *,
-    key: tuple[str, int, str],
-    card_id: str,
-    cardholder_account: str,
-    merchant_account: str,
-    amount: int,
-    currency: str,
-    day: date,
-    rrn: str,
-) -> Transfer:
-    """The posting of an approved purchase: cardholder → merchant."""
-    tid, stan, transmission_time = key
-    return Transfer(
-        id=f"purchase:{tid}:{stan:06d}:{transmission_time}",
-        kind=TransferKind.PURCHASE,
-        debit_account=cardholder_account,
-        credit_account=merchant_account,
-        amount=amount,
-        currency=currency,
-        card_id=card_id,
-        tid=tid,
-        stan=stan,
-        transmission_time=transmission_time,
-        issuer_day=day,
-        rrn=rrn,
-    )
-
-
-def reversal_transfer(original: Transfer, *, key: tuple[str, int, str]) -> Transfer:
-    """The exact mirror of ``original`` (a purchase), made by the reversal with ``key``."""
-    if original.kind is not TransferKind.PURCHASE:
-        raise ValueError(f"only a purchase can be reversed, not {original.kind}")
-    tid, stan, transmission_time = key
-    return replace(
-        original,
-        id=f"reversal:{original.id}",
-        kind=TransferKind.REVERSAL,
-        debit_account=original.credit_account,
-        credit_account=original.debit_account,
-        tid=tid,
-        stan=stan,
-        transmission_time=transmission_time,
-        reverses=original.id,
-    )

@@ -1,39 +1,149 @@
--- tpesim ledger v1 (SQLite). Integer minor units; one currency per account.
+-- tpesim ledger v2 (SQLite): two-phase transfers, TigerBeetle style. Integer minor units; one
+-- currency per account. The database itself enforces the transfer rules (switch.ledger.twophase
+-- is the reference model they must agree with): every transfer is one INSERT; triggers refuse
+-- what the rules refuse (the RAISE message is the outcome's name) and keep the counters.
+PRAGMA user_version = 2;
+
 CREATE TABLE IF NOT EXISTS accounts (
-    id             TEXT PRIMARY KEY,
-    kind           TEXT NOT NULL CHECK (kind IN ('cardholder', 'merchant', 'issuer')),
-    currency       TEXT NOT NULL,
-    debits_posted  INTEGER NOT NULL DEFAULT 0 CHECK (debits_posted >= 0),
-    credits_posted INTEGER NOT NULL DEFAULT 0 CHECK (credits_posted >= 0),
-    -- "debits must not exceed credits" for cardholders: no overdraft, enforced by the database.
-    CHECK (kind != 'cardholder' OR debits_posted <= credits_posted)
+    id              TEXT PRIMARY KEY,
+    kind            TEXT NOT NULL CHECK (kind IN ('cardholder', 'merchant', 'issuer', 'acquirer')),
+    currency        TEXT NOT NULL,
+    -- Who owns the account in settlement: an issuer for its cardholders, a merchant, an acquirer.
+    participant     TEXT NOT NULL,
+    -- "debits must not exceed credits" (cardholders): checked when a hold is made, so posting
+    -- or voiding it can never break it.
+    debits_must_not_exceed_credits INTEGER NOT NULL DEFAULT 0,
+    debits_pending  INTEGER NOT NULL DEFAULT 0 CHECK (debits_pending >= 0),
+    debits_posted   INTEGER NOT NULL DEFAULT 0 CHECK (debits_posted >= 0),
+    credits_pending INTEGER NOT NULL DEFAULT 0 CHECK (credits_pending >= 0),
+    credits_posted  INTEGER NOT NULL DEFAULT 0 CHECK (credits_posted >= 0),
+    CHECK (NOT debits_must_not_exceed_credits OR debits_posted + debits_pending <= credits_posted)
 );
 
+-- Every transfer ever made, append-only. ``phase``: single (posted at once), pending (a hold,
+-- expiring ``timeout_s`` after ``at_us`` on the switch clock), post / void / expire (resolve
+-- the hold ``pending_id``; a post may take less than the hold, the rest is released).
 CREATE TABLE IF NOT EXISTS transfers (
     seq               INTEGER PRIMARY KEY,
     id                TEXT NOT NULL UNIQUE,
-    kind              TEXT NOT NULL CHECK (kind IN ('opening', 'purchase', 'reversal')),
+    kind              TEXT NOT NULL CHECK (kind IN (
+        'opening', 'purchase', 'preauth', 'completion', 'refund', 'reversal', 'expiry',
+        'clearing', 'fee', 'interchange')),
+    phase             TEXT NOT NULL CHECK (phase IN ('single', 'pending', 'post', 'void', 'expire')),
+    pending_id        TEXT REFERENCES transfers (id),
     debit_account     TEXT NOT NULL REFERENCES accounts (id),
     credit_account    TEXT NOT NULL REFERENCES accounts (id),
     amount            INTEGER NOT NULL CHECK (amount > 0),
     currency          TEXT NOT NULL,
+    timeout_s         INTEGER NOT NULL DEFAULT 0 CHECK (timeout_s >= 0),
+    at_us             INTEGER NOT NULL,
+    digest            TEXT NOT NULL,
     card_id           TEXT,
     tid               TEXT,
     stan              INTEGER,
     transmission_time TEXT,
     issuer_day        TEXT,
-    reverses          TEXT UNIQUE REFERENCES transfers (id),
+    business_day      TEXT,
     rrn               TEXT,
-    created_at        TEXT NOT NULL,
-    CHECK (debit_account != credit_account)
+    settlement_run    TEXT,
+    CHECK (debit_account != credit_account),
+    CHECK ((phase IN ('post', 'void', 'expire')) = (pending_id IS NOT NULL))
 );
-CREATE INDEX IF NOT EXISTS transfers_card_day ON transfers (card_id, issuer_day);
+-- A hold resolves at most once: post XOR void XOR expire.
+CREATE UNIQUE INDEX IF NOT EXISTS transfers_one_resolution ON transfers (pending_id)
+    WHERE pending_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS transfers_card_day ON transfers (card_id, issuer_day)
+    WHERE phase = 'pending';
+CREATE INDEX IF NOT EXISTS transfers_business_day ON transfers (business_day, tid);
+CREATE INDEX IF NOT EXISTS transfers_settlement_run ON transfers (settlement_run)
+    WHERE settlement_run IS NOT NULL;
 
--- History is append-only.
+-- Holds not yet resolved, by deadline (a derived index the triggers keep, not history).
+CREATE TABLE IF NOT EXISTS open_holds (
+    id         TEXT PRIMARY KEY REFERENCES transfers (id),
+    expires_us INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS open_holds_deadline ON open_holds (expires_us);
+
+-- Transfers refused: a retry with the same id gets the same refusal (a decline stays a decline).
+CREATE TABLE IF NOT EXISTS failed_transfers (
+    id      TEXT PRIMARY KEY,
+    digest  TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    at_us   INTEGER NOT NULL
+);
+
+CREATE TRIGGER IF NOT EXISTS transfers_rules BEFORE INSERT ON transfers
+BEGIN
+    SELECT RAISE(ABORT, 'exists') WHERE EXISTS (SELECT 1 FROM transfers WHERE id = NEW.id);
+    SELECT RAISE(ABORT, 'id_already_failed')
+        WHERE EXISTS (SELECT 1 FROM failed_transfers WHERE id = NEW.id);
+    -- Resolving a hold.
+    SELECT RAISE(ABORT, 'pending_not_found') WHERE NEW.pending_id IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM transfers WHERE id = NEW.pending_id AND phase = 'pending');
+    SELECT RAISE(ABORT, 'pending_already_posted') WHERE EXISTS (
+        SELECT 1 FROM transfers WHERE pending_id = NEW.pending_id AND phase = 'post');
+    SELECT RAISE(ABORT, 'pending_already_voided') WHERE EXISTS (
+        SELECT 1 FROM transfers WHERE pending_id = NEW.pending_id AND phase = 'void');
+    SELECT RAISE(ABORT, 'pending_expired') WHERE EXISTS (
+        SELECT 1 FROM transfers WHERE pending_id = NEW.pending_id AND phase = 'expire');
+    SELECT RAISE(ABORT, 'exceeds_pending_amount') WHERE NEW.phase = 'post' AND NEW.amount > (
+        SELECT amount FROM transfers WHERE id = NEW.pending_id);
+    SELECT RAISE(ABORT, 'resolution_differs_from_pending') WHERE NEW.pending_id IS NOT NULL AND (
+        NEW.phase != 'post' AND NEW.amount != (SELECT amount FROM transfers WHERE id = NEW.pending_id)
+        OR NOT EXISTS (SELECT 1 FROM transfers h WHERE h.id = NEW.pending_id
+            AND h.debit_account = NEW.debit_account AND h.credit_account = NEW.credit_account
+            AND h.currency = NEW.currency));
+    -- A new transfer (single or pending).
+    SELECT RAISE(ABORT, 'account_not_found') WHERE NEW.pending_id IS NULL AND (
+        NOT EXISTS (SELECT 1 FROM accounts WHERE id = NEW.debit_account)
+        OR NOT EXISTS (SELECT 1 FROM accounts WHERE id = NEW.credit_account));
+    SELECT RAISE(ABORT, 'accounts_must_differ') WHERE NEW.debit_account = NEW.credit_account;
+    SELECT RAISE(ABORT, 'amount_must_be_positive') WHERE NEW.amount <= 0;
+    SELECT RAISE(ABORT, 'currency_mismatch') WHERE NEW.pending_id IS NULL AND EXISTS (
+        SELECT 1 FROM accounts WHERE id IN (NEW.debit_account, NEW.credit_account)
+        AND currency != NEW.currency);
+    SELECT RAISE(ABORT, 'exceeds_credits') WHERE NEW.pending_id IS NULL AND EXISTS (
+        SELECT 1 FROM accounts WHERE id = NEW.debit_account AND debits_must_not_exceed_credits
+        AND credits_posted - debits_posted - debits_pending < NEW.amount);
+END;
+
+CREATE TRIGGER IF NOT EXISTS transfers_single AFTER INSERT ON transfers WHEN NEW.phase = 'single'
+BEGIN
+    UPDATE accounts SET debits_posted = debits_posted + NEW.amount WHERE id = NEW.debit_account;
+    UPDATE accounts SET credits_posted = credits_posted + NEW.amount WHERE id = NEW.credit_account;
+END;
+
+CREATE TRIGGER IF NOT EXISTS transfers_pending AFTER INSERT ON transfers WHEN NEW.phase = 'pending'
+BEGIN
+    UPDATE accounts SET debits_pending = debits_pending + NEW.amount WHERE id = NEW.debit_account;
+    UPDATE accounts SET credits_pending = credits_pending + NEW.amount
+        WHERE id = NEW.credit_account;
+    INSERT INTO open_holds (id, expires_us) VALUES (NEW.id, CASE WHEN NEW.timeout_s > 0
+        THEN NEW.at_us + NEW.timeout_s * 1000000 ELSE 9223372036854775807 END);
+END;
+
+CREATE TRIGGER IF NOT EXISTS transfers_resolve AFTER INSERT ON transfers
+    WHEN NEW.pending_id IS NOT NULL
+BEGIN
+    UPDATE accounts SET
+        debits_pending = debits_pending - (SELECT amount FROM transfers WHERE id = NEW.pending_id),
+        debits_posted = debits_posted + CASE NEW.phase WHEN 'post' THEN NEW.amount ELSE 0 END
+        WHERE id = NEW.debit_account;
+    UPDATE accounts SET
+        credits_pending = credits_pending - (SELECT amount FROM transfers WHERE id = NEW.pending_id),
+        credits_posted = credits_posted + CASE NEW.phase WHEN 'post' THEN NEW.amount ELSE 0 END
+        WHERE id = NEW.credit_account;
+    DELETE FROM open_holds WHERE id = NEW.pending_id;
+END;
+
+-- History is append-only: corrections are new transfers, never edits.
 CREATE TRIGGER IF NOT EXISTS transfers_append_only_update BEFORE UPDATE ON transfers
 BEGIN SELECT RAISE(ABORT, 'transfers are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS transfers_append_only_delete BEFORE DELETE ON transfers
 BEGIN SELECT RAISE(ABORT, 'transfers are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS failed_transfers_append_only BEFORE UPDATE ON failed_transfers
+BEGIN SELECT RAISE(ABORT, 'failed transfers are append-only'); END;
 
 -- One row per request idempotency key (TID, STAN, DE7): the stored response is replayed.
 CREATE TABLE IF NOT EXISTS requests (
@@ -49,6 +159,8 @@ CREATE TABLE IF NOT EXISTS requests (
     PRIMARY KEY (tid, stan, transmission_time)
 );
 CREATE TRIGGER IF NOT EXISTS requests_append_only_update BEFORE UPDATE ON requests
+BEGIN SELECT RAISE(ABORT, 'requests are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS requests_append_only_delete BEFORE DELETE ON requests
 BEGIN SELECT RAISE(ABORT, 'requests are append-only'); END;
 
 -- Reversals that arrived before (or without) their original: the original must never post.
@@ -76,3 +188,30 @@ CREATE TABLE IF NOT EXISTS card_security (
     last_atc     INTEGER CHECK (last_atc BETWEEN 0 AND 65535),
     updated_at   TEXT NOT NULL
 );
+
+-- Terminal batch closes (0500): the terminal's totals, the ledger's, and the verdict.
+CREATE TABLE IF NOT EXISTS batch_closes (
+    tid           TEXT NOT NULL,
+    business_day  TEXT NOT NULL,
+    stan          INTEGER NOT NULL,
+    in_balance    INTEGER NOT NULL,
+    terminal      TEXT NOT NULL,
+    ledger        TEXT NOT NULL,
+    differences   TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    PRIMARY KEY (tid, business_day, stan)
+);
+
+-- Settlement runs: each clears what was pending for a business day; its net positions.
+CREATE TABLE IF NOT EXISTS settlement_positions (
+    run           TEXT NOT NULL,
+    business_day  TEXT NOT NULL,
+    participant   TEXT NOT NULL,
+    currency      TEXT NOT NULL,
+    position      INTEGER NOT NULL,
+    PRIMARY KEY (run, participant, currency)
+);
+CREATE TRIGGER IF NOT EXISTS settlement_append_only_update BEFORE UPDATE ON settlement_positions
+BEGIN SELECT RAISE(ABORT, 'settlement positions are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS settlement_append_only_delete BEFORE DELETE ON settlement_positions
+BEGIN SELECT RAISE(ABORT, 'settlement positions are append-only'); END;

@@ -1,45 +1,69 @@
-"""The SQLite ledger (aiosqlite, WAL, fsync on commit): accounts, transfers, stored responses.
+"""The SQLite ledger (aiosqlite, WAL, fsync on commit): accounts, two-phase transfers, answers.
 
 One connection is the single writer; callers are serialized by a lock so each business event
-(transfer + balance updates + stored response) is one atomic transaction. The switch answers
-a terminal only after :meth:`Ledger.record` returns, i.e. after COMMIT.
+(transfers + stored response + card state) is one atomic transaction. The switch answers a
+terminal only after :meth:`Ledger.record` returns, i.e. after COMMIT. The transfer rules live in
+the database (schema.sql triggers); :meth:`Ledger.apply` reports each transfer's
+:class:`~switch.ledger.twophase.Outcome`, the same the reference model gives.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import aiosqlite
 
 from cards.catalog import CardSet
 from switch.clock import Clock, SystemClock
 from switch.ledger.rules import (
+    AccountKind,
     LedgerAccount,
+    Phase,
     Transfer,
     TransferKind,
     opening_transfers,
 )
+from switch.ledger.twophase import Balances, Outcome
 
 __all__ = [
     "CardState",
     "DuplicateRequestError",
     "InsufficientFundsError",
     "Ledger",
+    "LedgerRefusalError",
     "StoredRequest",
+    "micros",
 ]
 
 Key = tuple[str, int, str]
+SCHEMA_VERSION = 2
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class InsufficientFundsError(RuntimeError):
-    """The database refused a debit that would overdraw a cardholder account."""
+def micros(moment: datetime) -> int:
+    """Switch-clock microseconds since the Unix epoch (exact, no float)."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+class LedgerRefusalError(RuntimeError):
+    """The ledger refused a transfer; nothing of the event was stored."""
+
+    def __init__(self, transfer: Transfer, outcome: Outcome) -> None:
+        super().__init__(f"{transfer.id}: {outcome}")
+        self.transfer = transfer
+        self.outcome = outcome
+
+
+class InsufficientFundsError(LedgerRefusalError):
+    """The database refused a hold that would overdraw a cardholder account."""
 
 
 class DuplicateRequestError(RuntimeError):
@@ -66,23 +90,88 @@ class StoredRequest:
     transfer_id: str | None
 
 
-_TRANSFER_COLUMNS = (
-    "id, kind, debit_account, credit_account, amount, currency, card_id, tid, stan, "
-    "transmission_time, issuer_day, reverses, rrn"
+_COLUMNS = (
+    "id, kind, phase, pending_id, debit_account, credit_account, amount, currency, timeout_s, "
+    "card_id, tid, stan, transmission_time, issuer_day, business_day, rrn, settlement_run"
 )
+# A resolution takes its accounts, currency and (for a void, or a post of 0) amount from the hold.
+_INSERT = f"""
+INSERT INTO transfers ({_COLUMNS}, at_us, digest)
+SELECT :id, :kind, :phase, :pending_id, COALESCE(h.debit_account, :debit),
+    COALESCE(h.credit_account, :credit),
+    CASE WHEN h.id IS NULL OR (:phase = 'post' AND :amount != 0) THEN :amount ELSE h.amount END,
+    COALESCE(h.currency, :currency), :timeout_s, :card_id, :tid, :stan, :transmission_time,
+    :issuer_day, :business_day, :rrn, :settlement_run, :at_us, :digest
+FROM (SELECT 1) LEFT JOIN transfers h ON h.id = :pending_id AND h.phase = 'pending'
+"""  # noqa: S608 - constant text
+_EXPIRE = f"""
+INSERT INTO transfers ({_COLUMNS}, at_us, digest)
+SELECT 'expire:' || id, 'expiry', 'expire', id, debit_account, credit_account, amount, currency, 0,
+    card_id, tid, stan, transmission_time, issuer_day, business_day, rrn, NULL, ?, ''
+FROM transfers WHERE id = ?
+"""  # noqa: S608 - constant text
+
+
+def _params(transfer: Transfer, at_us: int) -> dict[str, Any]:
+    return {
+        "id": transfer.id,
+        "kind": transfer.kind.value,
+        "phase": transfer.phase.value,
+        "pending_id": transfer.pending_id,
+        "debit": transfer.debit_account,
+        "credit": transfer.credit_account,
+        "amount": transfer.amount,
+        "currency": transfer.currency,
+        "timeout_s": transfer.timeout_s,
+        "card_id": transfer.card_id,
+        "tid": transfer.tid,
+        "stan": transfer.stan,
+        "transmission_time": transfer.transmission_time,
+        "issuer_day": transfer.issuer_day.isoformat() if transfer.issuer_day else None,
+        "business_day": transfer.business_day.isoformat() if transfer.business_day else None,
+        "rrn": transfer.rrn,
+        "settlement_run": transfer.settlement_run,
+        "at_us": at_us,
+        "digest": transfer.digest,
+    }
+
+
+def transfer_from_row(row: Sequence[Any]) -> Transfer:
+    """A :class:`Transfer` from a row selected as ``_COLUMNS``."""
+    return Transfer(
+        id=row[0],
+        kind=TransferKind(row[1]),
+        phase=Phase(row[2]),
+        pending_id=row[3],
+        debit_account=row[4],
+        credit_account=row[5],
+        amount=row[6],
+        currency=row[7],
+        timeout_s=row[8],
+        card_id=row[9],
+        tid=row[10],
+        stan=row[11],
+        transmission_time=row[12],
+        issuer_day=date.fromisoformat(row[13]) if row[13] else None,
+        business_day=date.fromisoformat(row[14]) if row[14] else None,
+        rrn=row[15],
+        settlement_run=row[16],
+    )
 
 
 class Ledger:
-    """Async access to the ledger database; use ``async with Ledger.open(path, cards)``."""
+    """Async access to the ledger database; use ``async with await Ledger.open(path, cards)``."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path, clock: Clock) -> None:
         self._db = db
         self.path = path
-        self._clock = clock
+        self.clock = clock
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path, cards: CardSet, clock: Clock | None = None) -> Self:
+    async def open(
+        cls, path: Path, cards: CardSet | None = None, clock: Clock | None = None
+    ) -> Self:
         """Open (creating if needed) the ledger at ``path`` and post the card set's opening
         balances once. Reopening an existing ledger keeps its history."""
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,11 +181,21 @@ class Ledger:
             await db.execute("PRAGMA synchronous=FULL")
             await db.execute("PRAGMA foreign_keys=ON")
             await db.execute("PRAGMA busy_timeout=5000")
+            async with db.execute("PRAGMA user_version") as cursor:
+                (version,) = await cursor.fetchone() or (0,)
+            async with db.execute("SELECT count(*) FROM sqlite_master") as cursor:
+                (objects,) = await cursor.fetchone() or (0,)
+            if objects and version != SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{path} is a ledger of schema version {version}, this tpesim needs "
+                    f"{SCHEMA_VERSION}: start with a new ledger file"
+                )
             schema = resources.files("switch.ledger").joinpath("schema.sql").read_text("utf-8")
             await db.executescript(schema)
             ledger = cls(db, path, clock or SystemClock())
-            accounts, transfers = opening_transfers(cards)
-            await ledger._post_openings(accounts, transfers)
+            if cards is not None:
+                accounts, transfers = opening_transfers(cards)
+                await ledger.apply(transfers, accounts=accounts)
         except BaseException:
             await db.close()
             raise
@@ -121,93 +220,98 @@ class Ledger:
 
     # -- reads ---------------------------------------------------------------------------
 
+    async def _one(self, sql: str, params: Iterable[Any] = ()) -> tuple[Any, ...] | None:
+        async with self._db.execute(sql, tuple(params)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else tuple(row)
+
+    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        async with self._db.execute(sql, tuple(params)) as cursor:
+            return [tuple(row) for row in await cursor.fetchall()]
+
     async def stored_request(self, key: Key) -> StoredRequest | None:
         """The stored answer to the request with idempotency ``key``, if any."""
-        async with self._db.execute(
+        row = await self._one(
             "SELECT mti, digest, response_code, response, transfer_id FROM requests "
             "WHERE tid = ? AND stan = ? AND transmission_time = ?",
             key,
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
-            return None
-        return StoredRequest(row[0], row[1], row[2], bytes(row[3]), row[4])
+        )
+        return None if row is None else StoredRequest(row[0], row[1], row[2], bytes(row[3]), row[4])
+
+    async def balances(self, account_id: str) -> Balances | None:
+        """The four counters of ``account_id`` (minor units); None if there is no such account."""
+        row = await self._one(
+            "SELECT debits_pending, debits_posted, credits_pending, credits_posted "
+            "FROM accounts WHERE id = ?",
+            (account_id,),
+        )
+        return None if row is None else Balances(*row)
 
     async def available(self, account_id: str) -> int:
-        """Credits minus debits posted on ``account_id`` (minor units); 0 if unknown."""
-        async with self._db.execute(
-            "SELECT credits_posted - debits_posted FROM accounts WHERE id = ?", (account_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+        """What ``account_id`` can still spend: credits posted - debits posted and held."""
+        balances = await self.balances(account_id)
+        return balances.available if balances else 0
 
     async def spent_on_day(self, card_id: str, day: date) -> int:
-        """Purchases of ``card_id`` on the issuer's ``day`` that were not reversed."""
-        async with self._db.execute(
-            "SELECT COALESCE(SUM(p.amount), 0) FROM transfers p "
-            "LEFT JOIN transfers r ON r.reverses = p.id "
-            "WHERE p.kind = 'purchase' AND p.card_id = ? AND p.issuer_day = ? AND r.id IS NULL",
+        """What ``card_id`` spent on the issuer's ``day``: holds not voided or expired (a
+        partially posted hold counts what was posted)."""
+        row = await self._one(
+            "SELECT COALESCE(SUM(CASE WHEN r.phase IS NULL THEN h.amount "
+            "WHEN r.phase = 'post' THEN r.amount ELSE 0 END), 0) "
+            "FROM transfers h LEFT JOIN transfers r ON r.pending_id = h.id "
+            "WHERE h.phase = 'pending' AND h.kind IN ('purchase', 'preauth') "
+            "AND h.card_id = ? AND h.issuer_day = ?",
             (card_id, day.isoformat()),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return int(row[0]) if row else 0
 
     async def transfer(self, transfer_id: str) -> Transfer | None:
-        async with self._db.execute(
-            f"SELECT {_TRANSFER_COLUMNS} FROM transfers WHERE id = ?",  # noqa: S608 - constant
+        row = await self._one(
+            f"SELECT {_COLUMNS} FROM transfers WHERE id = ?",  # noqa: S608 - constant
             (transfer_id,),
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
-            return None
-        return Transfer(
-            id=row[0],
-            kind=TransferKind(row[1]),
-            debit_account=row[2],
-            credit_account=row[3],
-            amount=row[4],
-            currency=row[5],
-            card_id=row[6],
-            tid=row[7],
-            stan=row[8],
-            transmission_time=row[9],
-            issuer_day=date.fromisoformat(row[10]) if row[10] else None,
-            reverses=row[11],
-            rrn=row[12],
         )
+        return None if row is None else transfer_from_row(row)
 
-    async def reversal_of(self, transfer_id: str) -> str | None:
-        """The id of the transfer that reversed ``transfer_id``, if any."""
-        async with self._db.execute(
-            "SELECT id FROM transfers WHERE reverses = ?", (transfer_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
-        return str(row[0]) if row else None
+    async def resolution_of(self, hold_id: str) -> Transfer | None:
+        """The post, void or expiry that resolved the hold ``hold_id``, if it is resolved."""
+        row = await self._one(
+            f"SELECT {_COLUMNS} FROM transfers WHERE pending_id = ?",  # noqa: S608 - constant
+            (hold_id,),
+        )
+        return None if row is None else transfer_from_row(row)
+
+    async def transfers_where(self, condition: str, params: Iterable[Any] = ()) -> list[Transfer]:
+        """Transfers matching an SQL ``condition`` on the transfers table, in commit order."""
+        rows = await self._all(
+            f"SELECT {_COLUMNS} FROM transfers WHERE {condition} ORDER BY seq",  # noqa: S608
+            params,
+        )
+        return [transfer_from_row(row) for row in rows]
+
+    async def accounts(self) -> list[LedgerAccount]:
+        rows = await self._all("SELECT id, kind, currency, participant FROM accounts ORDER BY id")
+        return [LedgerAccount(r[0], AccountKind(r[1]), r[2], r[3]) for r in rows]
 
     async def is_pre_reversed(self, key: Key) -> bool:
         """True when a reversal for the request with ``key`` arrived before the request."""
-        async with self._db.execute(
+        row = await self._one(
             "SELECT 1 FROM orphan_reversals WHERE tid = ? AND stan = ? AND transmission_time = ?",
             key,
-        ) as cursor:
-            return await cursor.fetchone() is not None
+        )
+        return row is not None
 
     async def card_state(self, card_id: str) -> CardState:
         """The issuer's security state of ``card_id`` (no row yet: no failures, no ATC)."""
-        async with self._db.execute(
+        row = await self._one(
             "SELECT pin_failures, last_atc FROM card_security WHERE card_id = ?", (card_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         if row is None:
             return CardState(card_id, 0, None)
         return CardState(card_id, int(row[0]), None if row[1] is None else int(row[1]))
 
     async def is_signed_on(self, tid: str) -> bool:
         """True when ``tid``'s last network message was a sign-on (shared by all workers)."""
-        async with self._db.execute(
-            "SELECT signed_on FROM terminal_sessions WHERE tid = ?", (tid,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        row = await self._one("SELECT signed_on FROM terminal_sessions WHERE tid = ?", (tid,))
         return bool(row and row[0])
 
     # -- writes --------------------------------------------------------------------------
@@ -221,6 +325,37 @@ class Ledger:
                 (tid, int(signed_on), self._stamp()),
             )
 
+    async def apply(
+        self, transfers: Sequence[Transfer], *, accounts: Iterable[LedgerAccount] = ()
+    ) -> list[Outcome]:
+        """Apply ``transfers`` in order in one transaction (group commit), first creating
+        ``accounts`` that do not exist yet and expiring holds past their deadline; each gets
+        its outcome, refusals included (a refused transfer stays refused under its id)."""
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                now = micros(self.clock.now())
+                await self._ensure_accounts(accounts)
+                await self._expire_due(now)
+                outcomes = await self._insert_all(transfers, now)
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+        return outcomes
+
+    async def expire_due(self) -> list[str]:
+        """Release every hold whose deadline has passed on the switch clock; their ids."""
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                expired = await self._expire_due(micros(self.clock.now()))
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+        return expired
+
     async def record(
         self,
         key: Key,
@@ -229,25 +364,33 @@ class Ledger:
         digest: str,
         response_code: str,
         response: bytes,
-        transfer: Transfer | None = None,
-        merchant: LedgerAccount | None = None,
+        transfers: Sequence[Transfer] = (),
+        accounts: Iterable[LedgerAccount] = (),
         orphan_reversal_of: Key | None = None,
         card_state: CardState | None = None,
     ) -> None:
-        """Atomically store a request's answer, with the transfer it makes (if any).
+        """Atomically store a request's answer with the transfers it makes (all or nothing).
 
-        ``merchant`` is created on first use. ``orphan_reversal_of`` remembers a reversal whose
-        original is unknown. ``card_state`` is the card's new security state.
-        Raises InsufficientFundsError (nothing stored) when the database refuses to overdraw a
-        cardholder.
+        ``accounts`` are created on first use. ``orphan_reversal_of`` remembers a reversal whose
+        original is unknown. ``card_state`` is the card's new security state. The stored request
+        points at the first transfer. Raises InsufficientFundsError or LedgerRefusalError
+        (nothing stored) when the ledger refuses a transfer, DuplicateRequestError when another
+        writer answered ``key`` first.
         """
         async with self._lock:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
-                if merchant is not None:
-                    await self._ensure_account(merchant)
-                if transfer is not None:
-                    await self._apply(transfer)
+                now = micros(self.clock.now())
+                await self._ensure_accounts(accounts)
+                await self._expire_due(now)
+                for transfer in transfers:
+                    outcome = await self._insert(transfer, now)
+                    if outcome in (Outcome.EXISTS, Outcome.EXISTS_WITH_DIFFERENT_FIELDS):
+                        raise DuplicateRequestError(f"{transfer.id}: {outcome}")
+                    if outcome is Outcome.EXCEEDS_CREDITS:
+                        raise InsufficientFundsError(transfer, outcome)
+                    if outcome is not Outcome.OK:
+                        raise LedgerRefusalError(transfer, outcome)
                 if card_state is not None:
                     await self._db.execute(
                         "INSERT INTO card_security (card_id, pin_failures, last_atc, updated_at) "
@@ -262,18 +405,28 @@ class Ledger:
                         "INSERT OR IGNORE INTO orphan_reversals VALUES (?, ?, ?, ?)",
                         (*orphan_reversal_of, self._stamp()),
                     )
-                await self._insert_once(
-                    "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        *key,
-                        mti,
-                        digest,
-                        response_code,
-                        response,
-                        transfer.id if transfer else None,
-                        self._stamp(),
-                    ),
-                )
+                try:
+                    await self._db.execute(
+                        "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (*key, mti, digest, response_code, response,
+                         transfers[0].id if transfers else None, self._stamp()),
+                    )  # fmt: skip
+                except sqlite3.IntegrityError as exc:
+                    if "UNIQUE" not in str(exc):
+                        raise
+                    raise DuplicateRequestError(str(exc)) from None
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def execute_in_transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """Run ``statements`` (SQL, parameters) as one transaction (reports, batch closes)."""
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in statements:
+                    await self._db.execute(sql, tuple(params))
             except BaseException:
                 await self._db.execute("ROLLBACK")
                 raise
@@ -281,73 +434,87 @@ class Ledger:
 
     # -- internals -----------------------------------------------------------------------
 
-    async def _insert_once(self, sql: str, values: tuple[object, ...]) -> None:
-        """INSERT a row whose key must be new; a UNIQUE clash means another writer won."""
-        try:
-            await self._db.execute(sql, values)
-        except sqlite3.IntegrityError as exc:
-            if "UNIQUE" not in str(exc):
-                raise
-            raise DuplicateRequestError(str(exc)) from None
-
     def _stamp(self) -> str:
-        return self._clock.now().isoformat(timespec="microseconds")
+        return self.clock.now().isoformat(timespec="microseconds")
 
-    async def _ensure_account(self, account: LedgerAccount) -> None:
-        await self._db.execute(
-            "INSERT OR IGNORE INTO accounts (id, kind, currency) VALUES (?, ?, ?)",
-            (account.id, account.kind.value, account.currency),
+    async def _ensure_accounts(self, accounts: Iterable[LedgerAccount]) -> None:
+        await self._db.executemany(
+            "INSERT OR IGNORE INTO accounts (id, kind, currency, participant, "
+            "debits_must_not_exceed_credits) VALUES (?, ?, ?, ?, ?)",
+            [
+                (
+                    a.id,
+                    a.kind.value,
+                    a.currency,
+                    a.participant,
+                    int(a.debits_must_not_exceed_credits),
+                )
+                for a in accounts
+            ],
         )
 
-    async def _apply(self, transfer: Transfer) -> None:
-        try:
-            await self._db.execute(
-                "UPDATE accounts SET debits_posted = debits_posted + ? WHERE id = ?",
-                (transfer.amount, transfer.debit_account),
+    async def _expire_due(self, now: int) -> list[str]:
+        due = [
+            str(row[0])
+            for row in await self._all(
+                "SELECT o.id FROM open_holds o JOIN transfers h ON h.id = o.id "
+                "WHERE o.expires_us <= ? ORDER BY o.expires_us, h.seq",
+                (now,),
             )
-        except sqlite3.IntegrityError as exc:
-            raise InsufficientFundsError(f"{transfer.debit_account}: {exc}") from None
-        await self._db.execute(
-            "UPDATE accounts SET credits_posted = credits_posted + ? WHERE id = ?",
-            (transfer.amount, transfer.credit_account),
-        )
-        await self._insert_once(
-            f"INSERT INTO transfers ({_TRANSFER_COLUMNS}, created_at) "  # noqa: S608 - constant
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                transfer.id,
-                transfer.kind.value,
-                transfer.debit_account,
-                transfer.credit_account,
-                transfer.amount,
-                transfer.currency,
-                transfer.card_id,
-                transfer.tid,
-                transfer.stan,
-                transfer.transmission_time,
-                transfer.issuer_day.isoformat() if transfer.issuer_day else None,
-                transfer.reverses,
-                transfer.rrn,
-                self._stamp(),
-            ),
-        )
+        ]
+        if due:
+            await self._db.executemany(_EXPIRE, [(now, hold_id) for hold_id in due])
+        return due
 
-    async def _post_openings(
-        self, accounts: list[LedgerAccount], transfers: list[Transfer]
-    ) -> None:
-        async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for account in accounts:
-                    await self._ensure_account(account)
-                async with self._db.execute(
-                    "SELECT id FROM transfers WHERE kind = 'opening'"
-                ) as cursor:
-                    done = {row[0] for row in await cursor.fetchall()}
-                for transfer in transfers:
-                    if transfer.id not in done:
-                        await self._apply(transfer)
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
+    async def _insert_all(self, transfers: Sequence[Transfer], now: int) -> list[Outcome]:
+        """All of ``transfers``: one executemany when none is refused, else one by one."""
+        if not transfers:
+            return []
+        await self._db.execute("SAVEPOINT batch")
+        try:
+            await self._db.executemany(_INSERT, [_params(t, now) for t in transfers])
+        except sqlite3.IntegrityError:
+            await self._db.execute("ROLLBACK TO batch")
+            await self._db.execute("RELEASE batch")
+            return [await self._insert(t, now, remember_failure=True) for t in transfers]
+        await self._db.execute("RELEASE batch")
+        return [Outcome.OK] * len(transfers)
+
+    async def _insert(
+        self, transfer: Transfer, now: int, *, remember_failure: bool = False
+    ) -> Outcome:
+        try:
+            await self._db.execute(_INSERT, _params(transfer, now))
+        except sqlite3.IntegrityError as exc:
+            outcome = await self._refusal(transfer, str(exc))
+        else:
+            return Outcome.OK
+        if remember_failure and outcome not in (
+            Outcome.EXISTS,
+            Outcome.EXISTS_WITH_DIFFERENT_FIELDS,
+        ):
+            await self._db.execute(
+                "INSERT OR IGNORE INTO failed_transfers VALUES (?, ?, ?, ?)",
+                (transfer.id, transfer.digest, outcome.value, now),
+            )
+        return outcome
+
+    async def _refusal(self, transfer: Transfer, message: str) -> Outcome:
+        """The outcome an IntegrityError from the transfer rules stands for."""
+        if message == "exists":
+            row = await self._one("SELECT digest FROM transfers WHERE id = ?", (transfer.id,))
+            same = row is not None and row[0] == transfer.digest
+            return Outcome.EXISTS if same else Outcome.EXISTS_WITH_DIFFERENT_FIELDS
+        if message == "id_already_failed":
+            row = await self._one(
+                "SELECT digest, outcome FROM failed_transfers WHERE id = ?", (transfer.id,)
+            )
+            if row is None or row[0] != transfer.digest:
+                return Outcome.EXISTS_WITH_DIFFERENT_FIELDS
+            return Outcome(row[1])
+        if message.startswith("CHECK constraint failed") and "credits" in message:
+            return Outcome.EXCEEDS_CREDITS
+        try:
+            return Outcome(message)
+        except ValueError:
+            raise RuntimeError(f"transfer {transfer.id}: ledger error {message}") from None

@@ -190,6 +190,8 @@ class Book:
         if hold.state is not HoldState.PENDING:
             return _RESOLVED[hold.state]
         amount = request.amount or hold.request.amount
+        if request.kind == "post" and amount < 0:
+            return Outcome.AMOUNT_MUST_BE_POSITIVE
         if request.kind == "post" and amount > hold.request.amount:
             return Outcome.EXCEEDS_PENDING_AMOUNT
         self._release(request.pending_id, request.kind)

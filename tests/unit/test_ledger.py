@@ -1,80 +1,103 @@
-"""Ledger v1 on real SQLite: postings, database-enforced rules, and the checker."""
+"""The SQLite ledger: holds, voids and posts through the card flows, database-enforced rules, and
+an invariant checker whose every check is shown to fail on a deliberately corrupted row."""
 
 from __future__ import annotations
 
 import sqlite3
-from datetime import date
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import pytest
 
 from cards import default_card_set
+from switch.clock import ManualClock
 from switch.ledger import (
-    AccountKind,
+    CHECKS,
     DuplicateRequestError,
     InsufficientFundsError,
     Ledger,
-    LedgerAccount,
+    Outcome,
+    Phase,
     Transfer,
-    TransferKind,
     check_ledger,
-    purchase_transfer,
-    reversal_transfer,
+    merchant_account,
 )
+from switch.ledger.postings import (
+    business_day,
+    completion_post,
+    preauth_hold,
+    purchase_hold,
+    reversal_of_hold,
+)
+from switch.ledger.rules import HOLD_TIMEOUT_S, TransferKind
 
 CARDS = default_card_set()
 KEY = ("DZAL0001", 42, "1123140322")
-MERCHANT = LedgerAccount("merchant:DZ0000000000101:DZD", AccountKind.MERCHANT, "DZD")
+MERCHANT = merchant_account("DZ0000000000101", "DZD")
+DAY = date(2026, 11, 23)
+START = datetime(2026, 11, 23, 13, 3, 22, tzinfo=UTC)
 
 
-def buy(amount: int, key: tuple[str, int, str] = KEY, account: str = "CCP-0001001") -> Transfer:
-    return purchase_transfer(
+def buy(
+    amount: int,
+    key: tuple[str, int, str] = KEY,
+    account: str = "CCP-0001001",
+    *,
+    preauth: bool = False,
+) -> Transfer:
+    make = preauth_hold if preauth else purchase_hold
+    return make(
         key=key,
         card_id="EDH-VALID",
         cardholder_account=account,
         merchant_account=MERCHANT.id,
         amount=amount,
         currency="DZD",
-        day=date(2026, 11, 23),
+        issuer_day=DAY,
+        business_day=DAY,
         rrn="632714000042",
     )
 
 
-async def post(
+async def record(
     ledger: Ledger, transfer: Transfer, key: tuple[str, int, str] = KEY, mti: str = "0200"
 ) -> None:
-    """Record an approved request with its transfer (a new merchant account if needed)."""
-    merchant = MERCHANT if transfer.kind is TransferKind.PURCHASE else None
+    """Record an approved request with its transfer (the merchant account made if needed)."""
     await ledger.record(
         key,
         mti=mti,
         digest=f"{key}",
         response_code="00",
         response=b"{}",
-        transfer=transfer,
-        merchant=merchant,
+        transfers=[transfer],
+        accounts=[MERCHANT],
     )
 
 
-def test_transfer_rules_refuse_nonsense() -> None:
-    """A transfer moves a positive amount between two different accounts."""
-    with pytest.raises(ValueError, match="positive"):
-        buy(0)
-    with pytest.raises(ValueError, match="differ"):
-        Transfer("t", TransferKind.PURCHASE, "A", "A", 1, "DZD")
+def test_business_day_is_the_terminals_local_day_with_a_cutoff() -> None:
+    """23:30 UTC is already the next day in Algiers (UTC+1); a 22:00 cut-off moves 22:30 local
+    to the next business day."""
+    late = datetime(2026, 11, 23, 23, 30, tzinfo=UTC)
+    assert business_day("Africa/Algiers", late) == date(2026, 11, 24)
+    assert business_day("Africa/Algiers", START) == DAY
+    evening = datetime(2026, 11, 23, 21, 30, tzinfo=UTC)
+    assert business_day("Africa/Tunis", evening).isoformat() == "2026-11-23"
+    assert business_day("Africa/Tunis", evening, cutoff=time(22, 0)) == date(2026, 11, 24)
 
 
-def test_reversal_mirrors_the_purchase() -> None:
-    """A reversal swaps the accounts of its purchase, same amount, and names it."""
-    purchase = buy(5_000)
-    reversal = reversal_transfer(purchase, key=("DZAL0001", 43, "1123140400"))
-    assert (reversal.debit_account, reversal.credit_account) == (
-        purchase.credit_account,
-        purchase.debit_account,
-    )
-    assert (reversal.amount, reversal.reverses) == (5_000, purchase.id)
-    with pytest.raises(ValueError, match="only a purchase"):
-        reversal_transfer(reversal, key=KEY)
+def test_reversal_of_a_pending_hold_voids_it_and_after_clearing_corrects_it() -> None:
+    hold = buy(5_000)
+    void = reversal_of_hold(hold, None, key=("DZAL0001", 43, "1123140400"))
+    assert (void.phase, void.pending_id, void.amount) == (Phase.VOID, hold.id, 5_000)
+    posted = Transfer(
+        "clear:x", TransferKind.CLEARING, Phase.POST, hold.debit_account, hold.credit_account,
+        5_000, "DZD", pending_id=hold.id,
+    )  # fmt: skip
+    correction = reversal_of_hold(hold, posted, key=("DZAL0001", 43, "1123140400"))
+    assert correction.phase is Phase.SINGLE and correction.pending_id is None
+    assert (correction.debit_account, correction.credit_account) == (MERCHANT.id, "CCP-0001001")
+    with pytest.raises(ValueError, match="already"):
+        reversal_of_hold(hold, void, key=KEY)
 
 
 async def test_opening_balances_post_once(tmp_path: Path) -> None:
@@ -87,36 +110,73 @@ async def test_opening_balances_post_once(tmp_path: Path) -> None:
     assert report.ok and report.postings == 0
 
 
-async def test_purchase_and_reversal_move_balances(tmp_path: Path) -> None:
-    """A purchase debits the cardholder and credits the merchant; its reversal undoes it."""
+async def test_a_purchase_holds_and_its_reversal_releases(tmp_path: Path) -> None:
+    """A purchase holds the amount (available drops, nothing posted); its reversal voids it."""
     path = tmp_path / "ledger.db"
     async with await Ledger.open(path, CARDS) as ledger:
-        purchase = buy(250_000)
-        await post(ledger, purchase)
+        hold = buy(250_000)
+        await record(ledger, hold)
         assert await ledger.available("CCP-0001001") == 15_000_000 - 250_000
-        assert await ledger.spent_on_day("EDH-VALID", date(2026, 11, 23)) == 250_000
+        balances = await ledger.balances("CCP-0001001")
+        assert balances is not None and balances.debits_pending == 250_000
+        assert await ledger.spent_on_day("EDH-VALID", DAY) == 250_000
         stored = await ledger.stored_request(KEY)
-        assert stored is not None and stored.transfer_id == purchase.id
+        assert stored is not None and stored.transfer_id == hold.id
         reversal_key = ("DZAL0001", 43, "1123140400")
-        await post(ledger, reversal_transfer(purchase, key=reversal_key), reversal_key, mti="0400")
+        await record(ledger, reversal_of_hold(hold, None, key=reversal_key), reversal_key, "0400")
         assert await ledger.available("CCP-0001001") == 15_000_000
-        assert await ledger.spent_on_day("EDH-VALID", date(2026, 11, 23)) == 0
-        assert await ledger.reversal_of(purchase.id) == f"reversal:{purchase.id}"
+        assert await ledger.spent_on_day("EDH-VALID", DAY) == 0
+        resolution = await ledger.resolution_of(hold.id)
+        assert resolution is not None and resolution.phase is Phase.VOID
     report = check_ledger(path)
     assert report.ok, report.render()
     assert (report.postings, report.approvals, report.reversals) == (2, 1, 1)
 
 
-async def test_database_refuses_overdraft_and_double_posting(tmp_path: Path) -> None:
-    """The schema, not luck, stops an overdraft and a second posting of one request."""
+async def test_partial_completion_releases_the_rest(tmp_path: Path) -> None:
+    """A pre-authorization of 100 DA completed for 60 DA posts 60 DA and gives 40 DA back."""
+    path = tmp_path / "ledger.db"
+    async with await Ledger.open(path, CARDS) as ledger:
+        hold = buy(10_000, preauth=True)
+        await record(ledger, hold, mti="0100")
+        completion = completion_post(
+            hold, key=("DZAL0001", 44, "1123150000"), amount=6_000, business_day=DAY
+        )
+        await record(ledger, completion, ("DZAL0001", 44, "1123150000"), "0220")
+        assert await ledger.available("CCP-0001001") == 15_000_000 - 6_000
+        assert await ledger.spent_on_day("EDH-VALID", DAY) == 6_000
+        too_much = completion_post(hold, key=KEY, amount=20_000, business_day=DAY)
+        assert await ledger.apply([too_much]) == [Outcome.EXISTS_WITH_DIFFERENT_FIELDS]
+    assert check_ledger(path).ok
+
+
+async def test_holds_expire_on_the_switch_clock(tmp_path: Path) -> None:
+    """A hold left alone is released after its window, not a microsecond before."""
+    path = tmp_path / "ledger.db"
+    clock = ManualClock(START)
+    async with await Ledger.open(path, CARDS, clock) as ledger:
+        hold = buy(7_000)
+        await record(ledger, hold)
+        clock.advance(HOLD_TIMEOUT_S - 1)
+        assert await ledger.expire_due() == []
+        clock.advance(1)
+        assert await ledger.expire_due() == [hold.id]
+        assert await ledger.available("CCP-0001001") == 15_000_000
+        late = reversal_of_hold(hold, None, key=("DZAL0001", 45, "1128140322"))
+        assert await ledger.apply([late]) == [Outcome.PENDING_EXPIRED]
+    assert check_ledger(path).ok
+
+
+async def test_database_refuses_overdraft_and_double_holds(tmp_path: Path) -> None:
+    """The schema, not luck, stops an overdraft and a second hold of one request."""
     path = tmp_path / "ledger.db"
     async with await Ledger.open(path, CARDS) as ledger:
         with pytest.raises(InsufficientFundsError):
-            await post(ledger, buy(1_251, account="CCP-0001005"))
+            await record(ledger, buy(1_251, account="CCP-0001005"))
         assert await ledger.stored_request(KEY) is None  # rolled back whole
-        await post(ledger, buy(1_000))
+        await record(ledger, buy(1_000))
         with pytest.raises(DuplicateRequestError):
-            await post(ledger, buy(1_000))
+            await ledger.record(KEY, mti="0200", digest="x", response_code="00", response=b"{}")
     assert check_ledger(path).ok
 
 
@@ -126,31 +186,92 @@ async def test_history_is_append_only(tmp_path: Path) -> None:
     async with await Ledger.open(path, CARDS):
         pass
     with sqlite3.connect(path) as db:
-        for statement in ("UPDATE transfers SET amount = 1", "DELETE FROM transfers"):
+        for statement in (
+            "UPDATE transfers SET amount = 1",
+            "DELETE FROM transfers",
+        ):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
                 db.execute(statement)
 
 
-async def test_checker_finds_tampering(tmp_path: Path) -> None:
-    """A counter that disagrees with the transfers, or a lost posting, is reported."""
+@pytest.fixture
+async def sound_ledger(tmp_path: Path) -> Path:
+    """A ledger with an approved purchase still held, a reversed one and a completion."""
     path = tmp_path / "ledger.db"
-    async with await Ledger.open(path, CARDS) as ledger:
-        await post(ledger, buy(1_000))
-    with sqlite3.connect(path) as db:
-        db.execute(
-            "UPDATE accounts SET credits_posted = credits_posted + 7 WHERE id = 'CCP-0001001'"
-        )
-        db.execute(
-            "INSERT INTO requests VALUES ('DZAL0001', 99, '1123150000', '0200', 'x', "
-            "'00', x'7b7d', NULL, 'now')"
-        )
-        db.execute("DROP TRIGGER transfers_append_only_delete")
+    async with await Ledger.open(path, CARDS, ManualClock(START)) as ledger:
+        await record(ledger, buy(1_000))
+        reversed_key = ("DZAL0001", 50, "1123140500")
+        reversed_hold = buy(2_000, reversed_key)
+        await record(ledger, reversed_hold, reversed_key)
+        reversal_key = ("DZAL0001", 51, "1123140600")
+        reversal = reversal_of_hold(reversed_hold, None, key=reversal_key)
+        await record(ledger, reversal, reversal_key, "0400")
     report = check_ledger(path)
-    assert not report.ok and not report.balanced
-    text = report.render()
-    assert "debits" in text and "CCP-0001001" in text
-    assert "approval DZAL0001/99 has no purchase posting" in text
-    assert "transfers_append_only_delete is missing" in text
+    assert report.ok, report.render()
+    return path
+
+
+HOLD = "purchase:DZAL0001:000042:1123140322"
+CORRUPTIONS: dict[str, list[str]] = {
+    "conservation": [
+        "UPDATE accounts SET credits_posted = credits_posted + 7 WHERE id = 'CCP-0001001'"
+    ],
+    "counters": [
+        "UPDATE accounts SET debits_posted = debits_posted + 5, "
+        "credits_posted = credits_posted + 5 WHERE id = 'CCP-0001001'"
+    ],
+    "no negative balance": [
+        "PRAGMA ignore_check_constraints = ON",
+        "UPDATE accounts SET debits_posted = credits_posted + 1 WHERE id = 'CCP-0001001'",
+    ],
+    "exactly once": [f"INSERT INTO failed_transfers VALUES ('{HOLD}', 'x', 'exceeds_credits', 0)"],
+    "hold resolves once": [
+        "DROP INDEX transfers_one_resolution",
+        "DROP TRIGGER transfers_rules",
+        "DROP TRIGGER transfers_resolve",
+        "INSERT INTO transfers (id, kind, phase, pending_id, debit_account, credit_account, "
+        "amount, currency, at_us, digest) SELECT 'again', 'reversal', 'void', pending_id, "
+        "debit_account, credit_account, amount, currency, at_us, '' FROM transfers "
+        "WHERE phase = 'void'",
+    ],
+    "expiry on switch clock": [f"DELETE FROM open_holds WHERE id = '{HOLD}'"],
+    "reversal releases hold": [
+        "INSERT INTO orphan_reversals VALUES ('DZAL0001', 42, '1123140322', 'now')"
+    ],
+    "approvals are durable": [
+        "INSERT INTO requests VALUES ('DZAL0001', 99, '1123150000', '0200', 'x', '00', x'7b7d', "
+        "NULL, 'now')"
+    ],
+    "settlement": [
+        "INSERT INTO settlement_positions VALUES ('r1', '2026-11-23', 'merchant:X', 'DZD', 5)"
+    ],
+    "monotonic time": [
+        "INSERT INTO transfers (id, kind, phase, debit_account, credit_account, amount, currency, "
+        "at_us, digest) VALUES ('early', 'opening', 'single', 'issuer:algerie-poste:DZD', "
+        "'CCP-0001001', 1, 'DZD', 0, '')"
+    ],
+    "append only": ["DROP TRIGGER requests_append_only_update"],
+}
+
+
+def test_every_invariant_has_a_corruption_test() -> None:
+    assert set(CORRUPTIONS) == set(CHECKS)
+
+
+@pytest.mark.parametrize("check", sorted(CORRUPTIONS))
+def test_each_check_catches_its_corruption(sound_ledger: Path, check: str) -> None:
+    """Corrupting one row (behind the database's back) makes exactly that check fail."""
+    db = sqlite3.connect(sound_ledger)
+    try:
+        for statement in CORRUPTIONS[check]:
+            db.execute(statement)
+        db.commit()
+    finally:
+        db.close()
+    report = check_ledger(sound_ledger)
+    assert not report.ok
+    assert check in report.failed(), report.render()
+    assert f"FAIL {check}" in report.render()
 
 
 def test_checker_needs_an_existing_ledger(tmp_path: Path) -> None:

@@ -65,8 +65,16 @@ class TwoPhaseMachine(RuleBasedStateMachine):
                 hold.state = "expired"
                 self.available[hold.card] += hold.amount
 
+    def _apply(self, request: TransferRequest) -> Outcome:
+        """Apply ``request`` to the system under test (here the reference book)."""
+        return self.book.apply(request, self.now)
+
+    def _advance(self, seconds: int) -> None:
+        self.now += seconds
+        self.book.expire(self.now)
+
     def _expect(self, request: TransferRequest, expected: Outcome) -> None:
-        outcome = self.book.apply(request, self.now)
+        outcome = self._apply(request)
         assert outcome is expected, (request, outcome, expected)
         self.history.append((request, outcome))
 
@@ -127,8 +135,7 @@ class TwoPhaseMachine(RuleBasedStateMachine):
 
     @rule(seconds=st.sampled_from([1, 5, 31]))
     def time_passes(self, seconds: int) -> None:
-        self.now += seconds
-        self.book.expire(self.now)
+        self._advance(seconds)
         self._expire_model()
 
     @precondition(lambda self: bool(self.history))
@@ -137,7 +144,7 @@ class TwoPhaseMachine(RuleBasedStateMachine):
         """The same request again: the same result (OK becomes EXISTS, a refusal stays)."""
         request, outcome = data.draw(st.sampled_from(self.history))
         expected = Outcome.EXISTS if outcome in (Outcome.OK, Outcome.EXISTS) else outcome
-        assert self.book.apply(request, self.now) is expected
+        assert self._apply(request) is expected
 
     @precondition(lambda self: bool(self.history))
     @rule(data=st.data())
@@ -147,7 +154,7 @@ class TwoPhaseMachine(RuleBasedStateMachine):
         changed = TransferRequest(request.id, request.kind, request.debit, request.credit,
                                   request.amount + 1, request.currency, request.pending_id,
                                   request.timeout_s)  # fmt: skip
-        assert self.book.apply(changed, self.now) is Outcome.EXISTS_WITH_DIFFERENT_FIELDS
+        assert self._apply(changed) is Outcome.EXISTS_WITH_DIFFERENT_FIELDS
 
     @invariant()
     def agrees_with_the_model(self) -> None:

@@ -1,0 +1,186 @@
+"""Which transfers the card flows make (pure): holds, completions, refunds and reversals.
+
+An approved 0200 purchase holds the amount on the cardholder's account (cardholder → merchant)
+until day's-end clearing posts it; an 0100 pre-authorization holds until an 0220 completion
+posts all or part of it; a refund (0200, processing code 20) holds merchant → cardholder until
+clearing; a reversal voids the original's hold, or, once it has been cleared, is a correcting
+transfer back. Every transfer id derives from the request's idempotency key.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from switch.ledger.rules import HOLD_TIMEOUT_S, Phase, Transfer, TransferKind
+
+__all__ = [
+    "Key",
+    "business_day",
+    "completion_post",
+    "hold_id",
+    "preauth_hold",
+    "purchase_hold",
+    "refund_hold",
+    "reversal_of_hold",
+]
+
+Key = tuple[str, int, str]
+
+
+def business_day(timezone: str, now: datetime, cutoff: time = time(0, 0)) -> date:
+    """The settlement day of a transaction the switch sees at ``now``: the terminal's local
+    date in ``timezone``, moved to the next day from the ``cutoff`` local time onwards."""
+    local = now.astimezone(ZoneInfo(timezone))
+    if cutoff != time(0, 0) and local.time() >= cutoff:
+        return local.date() + timedelta(days=1)
+    return local.date()
+
+
+def hold_id(kind: TransferKind, key: Key) -> str:
+    """The id of the hold the request with ``key`` makes (unique per request)."""
+    tid, stan, transmission_time = key
+    return f"{kind.value}:{tid}:{stan:06d}:{transmission_time}"
+
+
+def _hold(
+    kind: TransferKind,
+    *,
+    key: Key,
+    card_id: str,
+    debit: str,
+    credit: str,
+    amount: int,
+    currency: str,
+    issuer_day: date,
+    business_day: date,
+    rrn: str,
+) -> Transfer:
+    tid, stan, transmission_time = key
+    return Transfer(
+        id=hold_id(kind, key),
+        kind=kind,
+        phase=Phase.PENDING,
+        debit_account=debit,
+        credit_account=credit,
+        amount=amount,
+        currency=currency,
+        timeout_s=HOLD_TIMEOUT_S,
+        card_id=card_id,
+        tid=tid,
+        stan=stan,
+        transmission_time=transmission_time,
+        issuer_day=issuer_day,
+        business_day=business_day,
+        rrn=rrn,
+    )
+
+
+def purchase_hold(
+    *,
+    key: Key,
+    card_id: str,
+    cardholder_account: str,
+    merchant_account: str,
+    amount: int,
+    currency: str,
+    issuer_day: date,
+    business_day: date,
+    rrn: str,
+) -> Transfer:
+    """An approved purchase: hold cardholder → merchant until clearing."""
+    return _hold(
+        TransferKind.PURCHASE, key=key, card_id=card_id, debit=cardholder_account,
+        credit=merchant_account, amount=amount, currency=currency, issuer_day=issuer_day,
+        business_day=business_day, rrn=rrn,
+    )  # fmt: skip
+
+
+def preauth_hold(
+    *,
+    key: Key,
+    card_id: str,
+    cardholder_account: str,
+    merchant_account: str,
+    amount: int,
+    currency: str,
+    issuer_day: date,
+    business_day: date,
+    rrn: str,
+) -> Transfer:
+    """An approved pre-authorization: hold cardholder → merchant until completed."""
+    return _hold(
+        TransferKind.PREAUTH, key=key, card_id=card_id, debit=cardholder_account,
+        credit=merchant_account, amount=amount, currency=currency, issuer_day=issuer_day,
+        business_day=business_day, rrn=rrn,
+    )  # fmt: skip
+
+
+def refund_hold(
+    *,
+    key: Key,
+    card_id: str,
+    cardholder_account: str,
+    merchant_account: str,
+    amount: int,
+    currency: str,
+    issuer_day: date,
+    business_day: date,
+    rrn: str,
+) -> Transfer:
+    """An accepted refund: hold merchant → cardholder until clearing (the cardholder sees the
+    money once it is cleared)."""
+    return _hold(
+        TransferKind.REFUND, key=key, card_id=card_id, debit=merchant_account,
+        credit=cardholder_account, amount=amount, currency=currency, issuer_day=issuer_day,
+        business_day=business_day, rrn=rrn,
+    )  # fmt: skip
+
+
+def completion_post(hold: Transfer, *, key: Key, amount: int, business_day: date) -> Transfer:
+    """An 0220 completion: post ``amount`` (at most the hold) of a pre-authorization; the rest
+    goes back to the cardholder."""
+    tid, stan, transmission_time = key
+    return Transfer(
+        id=f"completion:{hold.id}",
+        kind=TransferKind.COMPLETION,
+        phase=Phase.POST,
+        debit_account=hold.debit_account,
+        credit_account=hold.credit_account,
+        amount=amount,
+        currency=hold.currency,
+        pending_id=hold.id,
+        card_id=hold.card_id,
+        tid=tid,
+        stan=stan,
+        transmission_time=transmission_time,
+        issuer_day=hold.issuer_day,
+        business_day=business_day,
+        rrn=hold.rrn,
+    )
+
+
+def reversal_of_hold(hold: Transfer, resolution: Transfer | None, *, key: Key) -> Transfer:
+    """What a reversal of ``hold`` makes: a void while it is pending; once posted
+    (``resolution``), a correcting transfer of the posted amount back."""
+    if resolution is not None and resolution.phase is not Phase.POST:
+        raise ValueError(f"hold {hold.id} is already {resolution.phase}; nothing to reverse")
+    tid, stan, transmission_time = key
+    posted = resolution is not None
+    return Transfer(
+        id=f"reversal:{hold.id}",
+        kind=TransferKind.REVERSAL,
+        phase=Phase.SINGLE if posted else Phase.VOID,
+        debit_account=hold.credit_account if posted else hold.debit_account,
+        credit_account=hold.debit_account if posted else hold.credit_account,
+        amount=resolution.amount if resolution else hold.amount,
+        currency=hold.currency,
+        pending_id=None if posted else hold.id,
+        card_id=hold.card_id,
+        tid=tid,
+        stan=stan,
+        transmission_time=transmission_time,
+        issuer_day=hold.issuer_day,
+        business_day=hold.business_day,
+        rrn=hold.rrn,
+    )
