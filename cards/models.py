@@ -18,6 +18,7 @@ __all__ = [
     "CardStatus",
     "Channel",
     "ChannelLimits",
+    "Fees",
     "FxAllowance",
     "LimitOverride",
 ]
@@ -71,6 +72,14 @@ class FxAllowance(_Record):
     purpose: str
 
 
+class Fees(_Record):
+    """Clearing fees in basis points of cleared sales: merchant discount, and the interchange
+    the acquirer pays the issuer out of it."""
+
+    merchant_discount_bps: int = Field(default=0, ge=0, le=10_000)
+    interchange_bps: int = Field(default=0, ge=0, le=10_000)
+
+
 class CardProduct(_Record):
     """A card product: issuer, BINs, currency, domestic-only flag, channels and limits."""
 
@@ -87,6 +96,7 @@ class CardProduct(_Record):
     pin_try_limit: int = Field(default=3, ge=1, le=9)
     limits: dict[Channel, ChannelLimits]
     fx_allowance: FxAllowance | None = None
+    fees: Fees = Fees()
 
 
 class Account(_Record):

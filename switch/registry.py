@@ -92,6 +92,10 @@ class Registry:
         """The terminal with id ``tid``, or None when the acquirer never installed it."""
         return self._by_tid.get(tid)
 
+    def merchant(self, mid: str) -> Merchant | None:
+        """The merchant with DE42 ``mid`` (surrounding blanks ignored), if registered."""
+        return next((m for m in self.merchants if m.mid.strip() == mid.strip()), None)
+
     def fleet(self, count: int) -> list[TerminalProfile]:
         """``count`` terminals taken round-robin across merchants (so a small fleet is varied)."""
         if count < 1:

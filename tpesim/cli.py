@@ -11,8 +11,10 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Coroutine
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from cards.catalog import CardSet, CardSetError, load_card_set
 from cards.currency import parse_amount
@@ -35,6 +37,7 @@ from tpesim.demo import DemoConfig, outcome_record, run_demo
 from tpesim.fleet import connected_fleet, run_plan
 from tpesim.issue import issue_card_set
 from tpesim.output import ProgressLine, render_cards, render_summary
+from tpesim.settle import render_settlement, report_document, run_settlement
 from tpesim.state import DeviceState, default_state_file
 from tpesim.wallet import Wallet
 
@@ -89,7 +92,15 @@ def _parser() -> argparse.ArgumentParser:
         description="Payment terminal (TPE) simulator and card switch over MQTT.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_demo, _add_switch, _add_terminal, _add_bench, _add_ledger, _add_cards):
+    for add in (
+        _add_demo,
+        _add_switch,
+        _add_terminal,
+        _add_bench,
+        _add_ledger,
+        _add_settle,
+        _add_cards,
+    ):
         add(sub)
     return parser
 
@@ -191,6 +202,30 @@ def _add_ledger(sub: _Commands) -> None:
     check = ledger_sub.add_parser("check", help="verify the ledger's invariants")
     check.add_argument("--db", type=Path, required=True)
     check.add_argument("--json", action="store_true")
+
+
+def _add_settle(sub: _Commands) -> None:
+    settle = sub.add_parser(
+        "settle",
+        help="day's end: clear a business day, charge fees, write net positions (CSV, JSON)",
+    )
+    settle.add_argument("--db", type=Path, required=True, help="ledger file")
+    settle.add_argument(
+        "--date",
+        type=_business_date,
+        help="business day YYYY-MM-DD (default: today in Algiers)",
+    )
+    settle.add_argument("--out", type=Path, help="report directory (default: beside the ledger)")
+    settle.add_argument("--cards", type=Path, help="card set file (default: the shipped set)")
+    settle.add_argument("--registry", type=Path, help="merchants file (default: the shipped one)")
+    settle.add_argument("--json", action="store_true", help="print the JSON report")
+
+
+def _business_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date YYYY-MM-DD") from None
 
 
 def _add_cards(sub: _Commands) -> None:
@@ -384,6 +419,26 @@ def _ledger_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+async def _settle(args: argparse.Namespace) -> int:
+    day = args.date or SystemClock().now().astimezone(ZoneInfo("Africa/Algiers")).date()
+    try:
+        result = await run_settlement(
+            args.db,
+            day,
+            cards=load_card_set(args.cards),
+            registry=Registry.load(args.registry),
+            out=args.out or args.db.parent,
+        )
+    except FileNotFoundError as error:
+        raise CliError(str(error)) from None
+    if args.json:
+        document = report_document(result.plan) if result.plan else {"run": None}
+        print(json.dumps(document | {"ledger_ok": result.check.ok}))
+    else:
+        print(render_settlement(result))
+    return 0 if result.check.ok else 1
+
+
 def _bench(args: argparse.Namespace) -> int:
     result = run_crypto_bench(args.count, args.dukpt)
     print(json.dumps(result.summary()) if args.json else result.render())
@@ -445,6 +500,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_cancellable(_terminal(args)))
         if args.command == "ledger":
             return _ledger_check(args)
+        if args.command == "settle":
+            return asyncio.run(_settle(args))
         if args.command == "bench":
             return _bench(args)
         if args.cards_command == "issue":

@@ -203,15 +203,24 @@ def approvals_are_durable(db: Db) -> list[str]:
 
 
 def settlement(db: Db) -> list[str]:
-    """Every clearing posting, fee and interchange belongs to one settlement run, and no hold
-    is settled while pending; each run's net positions sum to zero per currency and equal what
-    its transfers give each participant."""
+    """Every clearing posting, fee and interchange belongs to a settlement run, and only money
+    that moved is settled (no pending hold); each run's net positions sum to zero per currency
+    and equal what its transfers give each participant."""
     problems = [
         f"{kind} {tid} belongs to no settlement run"
         for tid, kind in _rows(
             db,
-            "SELECT id, kind FROM transfers WHERE kind IN ('clearing', 'fee', 'interchange') "
-            "AND settlement_run IS NULL",
+            "SELECT t.id, t.kind FROM transfers t LEFT JOIN settlement_items s "
+            "ON s.transfer_id = t.id WHERE t.kind IN ('clearing', 'fee', 'interchange') "
+            "AND s.run IS NULL",
+        )
+    ]
+    problems += [
+        f"{tid} ({phase}) is in settlement run {run} but moved no money"
+        for tid, phase, run in _rows(
+            db,
+            "SELECT t.id, t.phase, s.run FROM settlement_items s JOIN transfers t "
+            "ON t.id = s.transfer_id WHERE t.phase NOT IN ('single', 'post')",
         )
     ]
     problems += [
@@ -224,13 +233,13 @@ def settlement(db: Db) -> list[str]:
     ]
     recomputed = """
         WITH legs AS (
-            SELECT t.settlement_run AS run, a.participant, t.currency, -t.amount AS delta
-            FROM transfers t JOIN accounts a ON a.id = t.debit_account
-            WHERE t.settlement_run IS NOT NULL
+            SELECT s.run, a.participant, t.currency, -t.amount AS delta
+            FROM settlement_items s JOIN transfers t ON t.id = s.transfer_id
+            JOIN accounts a ON a.id = t.debit_account
             UNION ALL
-            SELECT t.settlement_run, a.participant, t.currency, t.amount
-            FROM transfers t JOIN accounts a ON a.id = t.credit_account
-            WHERE t.settlement_run IS NOT NULL
+            SELECT s.run, a.participant, t.currency, t.amount
+            FROM settlement_items s JOIN transfers t ON t.id = s.transfer_id
+            JOIN accounts a ON a.id = t.credit_account
         )
         SELECT run, participant, currency, SUM(delta) FROM legs
         GROUP BY run, participant, currency"""
@@ -241,21 +250,12 @@ def settlement(db: Db) -> list[str]:
             db, "SELECT run, participant, currency, position FROM settlement_positions"
         )
     }
-    runs = {key[0] for key in stored}
-    for key in sorted({k for k in computed if k[0] in runs} | set(stored), key=str):
+    for key in sorted(set(computed) | set(stored), key=str):
         if computed.get(key, 0) != stored.get(key, 0):
             problems.append(
                 f"run {key[0]}: {key[1]} {key[2]} position {stored.get(key, 0)} but its "
                 f"transfers give {computed.get(key, 0)}"
             )
-    problems += [
-        f"hold {hold} is in settlement run {run} but is not posted"
-        for hold, run in _rows(
-            db,
-            "SELECT id, settlement_run FROM transfers WHERE phase = 'pending' "
-            "AND settlement_run IS NOT NULL",
-        )
-    ]
     return problems
 
 
@@ -278,6 +278,7 @@ APPEND_ONLY_TRIGGERS = (
     "requests_append_only_delete",
     "settlement_append_only_update",
     "settlement_append_only_delete",
+    "settlement_items_append_only",
 )
 
 

@@ -116,7 +116,6 @@ class Transfer:
     issuer_day: date | None = None
     business_day: date | None = None
     rrn: str | None = None
-    settlement_run: str | None = None
 
     @property
     def digest(self) -> str:

@@ -45,7 +45,6 @@ CREATE TABLE IF NOT EXISTS transfers (
     issuer_day        TEXT,
     business_day      TEXT,
     rrn               TEXT,
-    settlement_run    TEXT,
     CHECK (debit_account != credit_account),
     CHECK ((phase IN ('post', 'void', 'expire')) = (pending_id IS NOT NULL))
 );
@@ -55,8 +54,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS transfers_one_resolution ON transfers (pending
 CREATE INDEX IF NOT EXISTS transfers_card_day ON transfers (card_id, issuer_day)
     WHERE phase = 'pending';
 CREATE INDEX IF NOT EXISTS transfers_business_day ON transfers (business_day, tid);
-CREATE INDEX IF NOT EXISTS transfers_settlement_run ON transfers (settlement_run)
-    WHERE settlement_run IS NOT NULL;
 
 -- Holds not yet resolved, by deadline (a derived index the triggers keep, not history).
 CREATE TABLE IF NOT EXISTS open_holds (
@@ -202,7 +199,17 @@ CREATE TABLE IF NOT EXISTS batch_closes (
     PRIMARY KEY (tid, business_day, stan)
 );
 
--- Settlement runs: each clears what was pending for a business day; its net positions.
+-- Settlement runs: each clears what was pending for a business day. Every transfer that moves
+-- money between participants (clearing posts, completions, late-reversal corrections, fees,
+-- interchange) belongs to exactly one run; a run's net positions sum to zero per currency.
+CREATE TABLE IF NOT EXISTS settlement_items (
+    transfer_id TEXT PRIMARY KEY REFERENCES transfers (id),
+    run         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS settlement_items_run ON settlement_items (run);
+CREATE TRIGGER IF NOT EXISTS settlement_items_append_only BEFORE UPDATE ON settlement_items
+BEGIN SELECT RAISE(ABORT, 'settlement items are append-only'); END;
+
 CREATE TABLE IF NOT EXISTS settlement_positions (
     run           TEXT NOT NULL,
     business_day  TEXT NOT NULL,

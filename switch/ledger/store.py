@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
@@ -23,6 +23,7 @@ import aiosqlite
 
 from cards.catalog import CardSet
 from switch.clock import Clock, SystemClock
+from switch.ledger.clearing import ClearingPlan as Plan
 from switch.ledger.rules import (
     AccountKind,
     LedgerAccount,
@@ -92,7 +93,7 @@ class StoredRequest:
 
 _COLUMNS = (
     "id, kind, phase, pending_id, debit_account, credit_account, amount, currency, timeout_s, "
-    "card_id, tid, stan, transmission_time, issuer_day, business_day, rrn, settlement_run"
+    "card_id, tid, stan, transmission_time, issuer_day, business_day, rrn"
 )
 # A resolution takes its accounts, currency and (for a void, or a post of 0) amount from the hold.
 _INSERT = f"""
@@ -101,13 +102,13 @@ SELECT :id, :kind, :phase, :pending_id, COALESCE(h.debit_account, :debit),
     COALESCE(h.credit_account, :credit),
     CASE WHEN h.id IS NULL OR (:phase = 'post' AND :amount != 0) THEN :amount ELSE h.amount END,
     COALESCE(h.currency, :currency), :timeout_s, :card_id, :tid, :stan, :transmission_time,
-    :issuer_day, :business_day, :rrn, :settlement_run, :at_us, :digest
+    :issuer_day, :business_day, :rrn, :at_us, :digest
 FROM (SELECT 1) LEFT JOIN transfers h ON h.id = :pending_id AND h.phase = 'pending'
 """  # noqa: S608 - constant text
 _EXPIRE = f"""
 INSERT INTO transfers ({_COLUMNS}, at_us, digest)
 SELECT 'expire:' || id, 'expiry', 'expire', id, debit_account, credit_account, amount, currency, 0,
-    card_id, tid, stan, transmission_time, issuer_day, business_day, rrn, NULL, ?, ''
+    card_id, tid, stan, transmission_time, issuer_day, business_day, rrn, ?, ''
 FROM transfers WHERE id = ?
 """  # noqa: S608 - constant text
 
@@ -130,7 +131,6 @@ def _params(transfer: Transfer, at_us: int) -> dict[str, Any]:
         "issuer_day": transfer.issuer_day.isoformat() if transfer.issuer_day else None,
         "business_day": transfer.business_day.isoformat() if transfer.business_day else None,
         "rrn": transfer.rrn,
-        "settlement_run": transfer.settlement_run,
         "at_us": at_us,
         "digest": transfer.digest,
     }
@@ -155,7 +155,6 @@ def transfer_from_row(row: Sequence[Any]) -> Transfer:
         issuer_day=date.fromisoformat(row[13]) if row[13] else None,
         business_day=date.fromisoformat(row[14]) if row[14] else None,
         rrn=row[15],
-        settlement_run=row[16],
     )
 
 
@@ -419,6 +418,74 @@ class Ledger:
                 await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
+
+    async def settle(
+        self,
+        day: date,
+        planner: Callable[[str, list[Transfer], list[Transfer], dict[str, LedgerAccount]], Plan],
+    ) -> Plan | None:
+        """Run one settlement of business ``day`` in one transaction: ``planner(run, holds,
+        posted, accounts)`` decides what to post from the day's pending purchase and refund
+        holds and the unsettled completions and corrections; the plan's transfers, settled
+        items and positions are stored. None when there is nothing to settle."""
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                plan = await self._settle(day, planner)
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+        return plan
+
+    async def _settle(
+        self,
+        day: date,
+        planner: Callable[[str, list[Transfer], list[Transfer], dict[str, LedgerAccount]], Plan],
+    ) -> Plan | None:
+        now = micros(self.clock.now())
+        await self._expire_due(now)
+        holds = [
+            transfer_from_row(row)
+            for row in await self._all(
+                f"SELECT {_COLUMNS} FROM transfers JOIN open_holds USING (id) "  # noqa: S608
+                "WHERE kind IN ('purchase', 'refund') AND business_day = ? ORDER BY seq",
+                (day.isoformat(),),
+            )
+        ]
+        posted = [
+            transfer_from_row(row)
+            for row in await self._all(
+                f"SELECT {_COLUMNS} FROM transfers t "  # noqa: S608 - constant
+                "LEFT JOIN settlement_items s ON s.transfer_id = t.id WHERE s.run IS NULL "
+                "AND (kind = 'completion' OR (kind = 'reversal' AND phase = 'single')) "
+                "AND business_day <= ? ORDER BY seq",
+                (day.isoformat(),),
+            )
+        ]
+        if not holds and not posted:
+            return None
+        row = await self._one(
+            "SELECT COUNT(DISTINCT run) FROM settlement_positions WHERE business_day = ?",
+            (day.isoformat(),),
+        )
+        run = f"{day.isoformat()}#{(row[0] if row else 0) + 1}"
+        accounts = {a.id: a for a in await self.accounts()}
+        plan = planner(run, holds, posted, accounts)
+        await self._ensure_accounts(plan.accounts)
+        for transfer in plan.transfers:
+            outcome = await self._insert(transfer, now)
+            if outcome is not Outcome.OK:
+                raise LedgerRefusalError(transfer, outcome)
+        await self._db.executemany(
+            "INSERT INTO settlement_items (transfer_id, run) VALUES (?, ?)",
+            [(t.id, run) for t in plan.settled],
+        )
+        await self._db.executemany(
+            "INSERT INTO settlement_positions VALUES (?, ?, ?, ?, ?)",
+            [(run, day.isoformat(), p, c, v) for (p, c), v in plan.positions.items()],
+        )
+        return plan
 
     async def execute_in_transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         """Run ``statements`` (SQL, parameters) as one transaction (reports, batch closes)."""

@@ -1,0 +1,119 @@
+"""Day's-end clearing and settlement: fees, net positions that sum to zero, one run per item."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from cards import default_card_set
+from switch.clock import ManualClock
+from switch.ledger import Ledger, Phase, Transfer, check_ledger, merchant_account
+from switch.ledger.clearing import basis_points
+from switch.ledger.postings import (
+    completion_post,
+    preauth_hold,
+    purchase_hold,
+    refund_hold,
+    reversal_of_hold,
+)
+from switch.registry import default_registry
+from tpesim.settle import render_settlement, run_settlement
+
+CARDS = default_card_set()
+DAY = date(2026, 11, 23)
+MERCHANT = merchant_account("DZ0000000000101", "DZD")
+
+
+def test_basis_points_round_half_up() -> None:
+    assert basis_points(100_000, 20) == 200  # 0.2 % of 1 000 DA = 2 DA
+    assert basis_points(2_499, 20) == 5  # 4.998 → 5
+    assert basis_points(2_474, 20) == 5  # 4.948 → 5
+    assert basis_points(2_475, 20) == 5  # 4.95 → 5
+    assert basis_points(2_224, 20) == 4  # 4.448 → 4
+    assert basis_points(0, 20) == 0
+
+
+def _key(stan: int) -> tuple[str, int, str]:
+    return ("DZAL0001", stan, f"1123{stan:06d}")
+
+
+def _hold(make: Callable[..., Transfer], stan: int, amount: int) -> Transfer:
+    return make(
+        key=_key(stan),
+        card_id="EDH-VALID",
+        cardholder_account="CCP-0001001",
+        merchant_account=MERCHANT.id,
+        amount=amount,
+        currency="DZD",
+        issuer_day=DAY,
+        business_day=DAY,
+        rrn=f"{stan:012d}",
+    )
+
+
+async def _record(ledger: Ledger, transfer: Transfer, mti: str, stan: int) -> None:
+    await ledger.record(
+        _key(stan), mti=mti, digest=str(stan), response_code="00", response=b"{}",
+        transfers=[transfer], accounts=[MERCHANT],
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def day_of_trade(tmp_path: Path) -> Path:
+    """Two purchases (one reversed), a refund and a pre-authorization completed in part."""
+    path = tmp_path / "ledger.db"
+    clock = ManualClock(datetime(2026, 11, 23, 10, tzinfo=UTC))
+    async with await Ledger.open(path, CARDS, clock) as ledger:
+        await _record(ledger, _hold(purchase_hold, 1, 100_000), "0200", 1)
+        reversed_hold = _hold(purchase_hold, 2, 50_000)
+        await _record(ledger, reversed_hold, "0200", 2)
+        await _record(ledger, reversal_of_hold(reversed_hold, None, key=_key(3)), "0400", 3)
+        await _record(ledger, _hold(refund_hold, 4, 20_000), "0200", 4)
+        preauth = _hold(preauth_hold, 5, 80_000)
+        await _record(ledger, preauth, "0100", 5)
+        completion = completion_post(preauth, key=_key(6), amount=60_000, business_day=DAY)
+        await _record(ledger, completion, "0220", 6)
+    return path
+
+
+async def test_settlement_clears_charges_fees_and_nets_to_zero(
+    day_of_trade: Path, tmp_path: Path
+) -> None:
+    """Sales 1 000 DA + 600 DA (completion), refund 200 DA; Edahabia's 0.2 % discount (3,20 DA)
+    and 0.1 % interchange (1,60 DA). The merchant gets 1 600 - 200 - 3,20 DA; the issuer pays
+    1 600 - 200 DA and earns 1,60 DA; the acquirer keeps 1,60 DA."""
+    result = await run_settlement(
+        day_of_trade, DAY, cards=CARDS, registry=default_registry(), out=tmp_path / "out"
+    )
+    plan = result.plan
+    assert plan is not None and plan.run == "2026-11-23#1"
+    totals = plan.totals["DZD"]
+    assert (totals.sales, totals.sales_amount) == (2, 160_000)
+    assert (totals.refunds, totals.refunds_amount) == (1, 20_000)
+    assert (totals.merchant_fees, totals.interchange) == (320, 160)
+    assert plan.positions == {
+        ("acquirer:ALGERIE POSTE", "DZD"): 160,
+        ("issuer:algerie-poste", "DZD"): -140_000 + 160,
+        ("merchant:DZ0000000000101", "DZD"): 140_000 - 320,
+    }
+    assert result.check.ok, result.check.render()
+    document = json.loads((tmp_path / "out" / "settlement-2026-11-23-1.json").read_text())
+    assert document["positions_sum_to_zero"] is True
+    csv_text = (tmp_path / "out" / "settlement-2026-11-23-1.csv").read_text()
+    assert 'merchant:DZ0000000000101,DZD,139680,"1 396,80 DZD"' in csv_text
+    assert "sum DZD" in render_settlement(result)
+    async with await Ledger.open(day_of_trade) as ledger:
+        assert await ledger.available("CCP-0001001") == 15_000_000 - 160_000 + 20_000
+        balances = await ledger.balances("CCP-0001001")
+        assert balances is not None and balances.debits_pending == 0
+        cleared = await ledger.transfers_where("kind = 'clearing'")
+        assert {t.phase for t in cleared} == {Phase.POST} and len(cleared) == 2
+    again = await run_settlement(
+        day_of_trade, DAY, cards=CARDS, registry=default_registry(), out=tmp_path / "out"
+    )
+    assert again.plan is None and again.check.ok
+    assert check_ledger(day_of_trade).ok

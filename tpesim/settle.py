@@ -1,0 +1,123 @@
+"""``tpesim settle``: clear and settle a business day, write the report (CSV, JSON) and a summary.
+
+The CSV has one row per participant and currency (net position in minor units and formatted);
+the JSON holds the run, the day's totals per currency and the same positions. Positions are
+what a participant receives (+) or pays (-) in the run; per currency they sum to zero.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from cards.catalog import CardSet
+from cards.currency import currency, format_amount
+from switch.clock import Clock
+from switch.ledger.check import LedgerReport, check_ledger
+from switch.ledger.clearing import ClearingPlan
+from switch.ledger.store import Ledger
+from switch.registry import Registry
+from switch.settlement import settle_day
+
+__all__ = ["SettlementResult", "render_settlement", "run_settlement"]
+
+
+@dataclass(frozen=True)
+class SettlementResult:
+    """A settlement run's plan (None: nothing left to settle), its report files and the check."""
+
+    day: date
+    plan: ClearingPlan | None
+    files: tuple[Path, ...]
+    check: LedgerReport
+
+
+def _money(minor: int, code: str) -> str:
+    return format_amount(minor, currency(code), symbol=code)
+
+
+def report_document(plan: ClearingPlan) -> dict[str, Any]:
+    """The JSON settlement report of ``plan``."""
+    return {
+        "run": plan.run,
+        "business_day": plan.day.isoformat(),
+        "settled_transfers": len(plan.settled),
+        "totals": {code: asdict(totals) for code, totals in sorted(plan.totals.items())},
+        "positions": [
+            {"participant": participant, "currency": code, "position": value}
+            for (participant, code), value in plan.positions.items()
+        ],
+        "positions_sum_to_zero": all(
+            sum(v for (_, c), v in plan.positions.items() if c == code) == 0
+            for code in {c for _, c in plan.positions}
+        ),
+    }
+
+
+def write_report(plan: ClearingPlan, directory: Path) -> tuple[Path, Path]:
+    """Write ``settlement-<run>.csv`` and ``.json`` into ``directory``; their paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = f"settlement-{plan.run.replace('#', '-')}"
+    csv_path, json_path = directory / f"{stem}.csv", directory / f"{stem}.json"
+    with csv_path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["run", "business_day", "participant", "currency", "position_minor",
+                         "position"])  # fmt: skip
+        for (participant, code), value in plan.positions.items():
+            writer.writerow(
+                [plan.run, plan.day.isoformat(), participant, code, value, _money(value, code)]
+            )
+    json_path.write_text(json.dumps(report_document(plan), indent=2) + "\n", encoding="utf-8")
+    return csv_path, json_path
+
+
+def render_settlement(result: SettlementResult) -> str:
+    """The human summary of a settlement run."""
+    plan = result.plan
+    if plan is None:
+        lines = [f"settlement {result.day}: nothing left to settle"]
+    else:
+        lines = [f"settlement run {plan.run}: {len(plan.settled)} transfers settled"]
+        for code, t in sorted(plan.totals.items()):
+            lines += [
+                f"  {code}: {t.sales} sales {_money(t.sales_amount, code)}, "
+                f"{t.refunds} refunds {_money(t.refunds_amount, code)}, "
+                f"{t.corrections} late reversals {_money(t.corrections_amount, code)}",
+                f"       merchant fees {_money(t.merchant_fees, code)}, "
+                f"interchange {_money(t.interchange, code)}",
+            ]
+        lines.append("  net positions (+ receives, - pays):")
+        width = max(len(p) for p, _ in plan.positions)
+        for (participant, code), value in plan.positions.items():
+            lines.append(f"    {participant:<{width}}  {_money(value, code):>22}")
+        for code in sorted({c for _, c in plan.positions}):
+            total = sum(v for (_, c), v in plan.positions.items() if c == code)
+            lines.append(f"    {'sum ' + code:<{width}}  {_money(total, code):>22}")
+        lines += [f"  report: {path}" for path in result.files]
+    verdict = (
+        "ledger OK" if result.check.ok else f"ledger: {len(result.check.problems)} violation(s)"
+    )
+    lines.append(f"  {verdict} after settlement")
+    return "\n".join(lines)
+
+
+async def run_settlement(
+    db: Path,
+    day: date,
+    *,
+    cards: CardSet,
+    registry: Registry,
+    out: Path,
+    clock: Clock | None = None,
+) -> SettlementResult:
+    """Settle ``day`` on the ledger at ``db``, write the report into ``out``, check the ledger."""
+    if not db.exists():
+        raise FileNotFoundError(f"no ledger database at {db}")
+    async with await Ledger.open(db, clock=clock) as ledger:
+        plan = await settle_day(ledger, day, cards=cards, registry=registry)
+    files = write_report(plan, out) if plan else ()
+    return SettlementResult(day, plan, files, check_ledger(db))
