@@ -17,6 +17,7 @@ from datetime import datetime
 from cards.catalog import CardSet
 from cards.masking import redact_wire_text
 from switch.authorization import CardholderPosition, Decision, authorize, issuer_day
+from switch.batch import close_batch
 from switch.clock import Clock
 from switch.ledger.postings import business_day, purchase_hold, reversal_of_hold
 from switch.ledger.rules import Phase, merchant_account
@@ -31,6 +32,8 @@ from switch.protocol import topics
 from switch.protocol.codec import FormatError, decode_request, encode
 from switch.protocol.fields import format_transmission_time
 from switch.protocol.messages import (
+    BatchRequest,
+    BatchResponse,
     FinancialRequest,
     FinancialResponse,
     IsoMessage,
@@ -40,7 +43,14 @@ from switch.protocol.messages import (
     ReversalResponse,
 )
 from switch.registry import Registry
-from switch.responses import approval_code, echo, error_response, retrieval_reference
+from switch.responses import (
+    Request,
+    Response,
+    approval_code,
+    echo,
+    error_response,
+    retrieval_reference,
+)
 from switch.security import SecurityModule, load_keys
 from switch.security.checks import SecurityFacts, inspect_purchase
 
@@ -156,6 +166,8 @@ class Processor:
             response = NetworkResponse(**common)
         elif error.response_mti == "0410":
             response = ReversalResponse(**common)
+        elif error.response_mti == "0510":
+            response = BatchResponse(**common)
         else:
             response = FinancialResponse(**common)
         self.stats.responses["30"] += 1
@@ -164,15 +176,13 @@ class Processor:
     @staticmethod
     def _reply(
         tid: str,
-        response: FinancialResponse | ReversalResponse | NetworkResponse,
+        response: Response,
         *,
         send: bool = True,
     ) -> Reply:
         return Reply(tid, encode(response), response.response_code, send)
 
-    async def _dispatch(
-        self, request: FinancialRequest | ReversalRequest | NetworkRequest
-    ) -> Reply:
+    async def _dispatch(self, request: Request) -> Reply:
         if isinstance(request, NetworkRequest):
             return await self._network(request)
         replay = await self._replay(request)
@@ -181,6 +191,8 @@ class Processor:
         try:
             if isinstance(request, FinancialRequest):
                 return await self._purchase(request)
+            if isinstance(request, BatchRequest):
+                return await self._batch(request)
             return await self._reversal(request)
         except DuplicateRequestError:
             # Another worker committed this key between our lookup and our commit.
@@ -189,7 +201,9 @@ class Processor:
                 raise
             return replay
 
-    async def _replay(self, request: FinancialRequest | ReversalRequest) -> Reply | None:
+    async def _replay(
+        self, request: FinancialRequest | ReversalRequest | BatchRequest
+    ) -> Reply | None:
         """The stored answer for a request already seen (94 if its content differs)."""
         stored = await self.ledger.stored_request(request.key)
         if stored is None:
@@ -201,6 +215,20 @@ class Processor:
         self.stats.conflicts += 1
         log.warning("%r reuses the key of an earlier, different request: 94", request)
         return self._reply(request.terminal_id, error_response(request, "94", "duplicate key"))
+
+    async def _batch(self, request: BatchRequest) -> Reply:
+        response, row = await close_batch(
+            self.ledger, request, registry=self.registry, now=self.clock.now()
+        )
+        await self.ledger.record(
+            request.key,
+            mti=request.mti,
+            digest=_digest(request),
+            response_code=response.response_code,
+            response=encode(response),
+            batch_close=row,
+        )
+        return self._reply(request.terminal_id, response)
 
     async def _network(self, request: NetworkRequest) -> Reply:
         terminal = self.registry.get(request.terminal_id)

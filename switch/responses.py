@@ -1,4 +1,4 @@
-"""Building the switch's answers: 0210/0410/0810 refusals, RRNs and approval codes."""
+"""Building the switch's answers: 0210/0410/0810/0510 refusals, RRNs and approval codes."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from switch.protocol.messages import (
+    BatchRequest,
+    BatchResponse,
     FinancialRequest,
     FinancialResponse,
     NetworkRequest,
@@ -14,6 +16,9 @@ from switch.protocol.messages import (
     ReversalRequest,
     ReversalResponse,
 )
+
+Request = FinancialRequest | ReversalRequest | NetworkRequest | BatchRequest
+Response = FinancialResponse | ReversalResponse | NetworkResponse | BatchResponse
 
 __all__ = ["approval_code", "echo", "error_response", "retrieval_reference"]
 
@@ -28,9 +33,9 @@ def retrieval_reference(now: datetime, stan: int) -> str:
     return f"{now.year % 10}{now.timetuple().tm_yday:03d}{now.hour:02d}{stan:06d}"
 
 
-def echo(request: FinancialRequest | ReversalRequest | NetworkRequest) -> dict[str, Any]:
+def echo(request: Request) -> dict[str, Any]:
     """The fields an answer copies from its request: DE7, DE11 and DE41, plus DE3 and DE4 for
-    a financial or reversal message (DE70 for network management)."""
+    a financial or reversal message (DE70 for network management, DE15 for a batch close)."""
     fields: dict[str, Any] = {
         "transmission_time": request.transmission_time,
         "stan": request.stan,
@@ -38,19 +43,21 @@ def echo(request: FinancialRequest | ReversalRequest | NetworkRequest) -> dict[s
     }
     if isinstance(request, NetworkRequest):
         fields["network_code"] = request.network_code
+    elif isinstance(request, BatchRequest):
+        fields["settlement_date"] = request.settlement_date
     else:
         fields["processing_code"] = request.processing_code
         fields["amount"] = request.amount
     return fields
 
 
-def error_response(
-    request: FinancialRequest | ReversalRequest | NetworkRequest, code: str, note: str
-) -> FinancialResponse | ReversalResponse | NetworkResponse:
+def error_response(request: Request, code: str, note: str) -> Response:
     """A refusal that echoes the request's identity (63, 94 and 96; never stored)."""
-    cls: type[FinancialResponse | ReversalResponse | NetworkResponse]
+    cls: type[Response]
     if isinstance(request, NetworkRequest):
         cls = NetworkResponse
+    elif isinstance(request, BatchRequest):
+        cls = BatchResponse
     elif isinstance(request, FinancialRequest):
         cls = FinancialResponse
     else:

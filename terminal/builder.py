@@ -11,11 +11,13 @@ from cards.masking import mask_pan
 from cards.models import Card
 from switch.protocol.fields import format_transmission_time
 from switch.protocol.messages import (
+    BatchRequest,
     FinancialRequest,
     NetworkRequest,
     OriginalDataElements,
     ReversalRequest,
 )
+from switch.reconcile import JournalEntry, journal_totals
 from switch.registry import TerminalProfile
 
 __all__ = ["CHIP_WITH_PIN", "ENTRY_MODES", "PURCHASE", "CardPresentation", "RequestBuilder"]
@@ -140,6 +142,26 @@ class RequestBuilder:
             country=self.profile.country.numeric,
             date=now.astimezone(self.profile.country.zone).strftime("%y%m%d"),
             unpredictable_number=unpredictable_number,
+        )
+
+    def batch_close(
+        self, journal: list[JournalEntry], now: datetime, ksn: str | None = None
+    ) -> BatchRequest:
+        """An 0500 closing the batch of the terminal's local day: totals and the journal."""
+        totals = journal_totals(journal)
+        return BatchRequest(
+            transmission_time=format_transmission_time(now),
+            stan=self.next_stan(),
+            terminal_id=self.profile.tid,
+            settlement_date=self._local(now)[1],
+            merchant_id=self.profile.merchant.mid,
+            currency=self.profile.currency.numeric,
+            sales=totals.sales,
+            sales_amount=totals.sales_amount,
+            refunds=totals.refunds,
+            refunds_amount=totals.refunds_amount,
+            journal=tuple(entry.encode() for entry in journal),
+            ksn=ksn,
         )
 
     def reversal(

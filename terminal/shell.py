@@ -22,12 +22,14 @@ from switch.clock import Clock, SystemClock
 from switch.protocol import topics
 from switch.protocol.codec import CONTENT_TYPE_JSON, FormatError, decode_response
 from switch.protocol.messages import (
+    BatchResponse,
     FinancialRequest,
     FinancialResponse,
     IsoMessage,
     Response,
     ReversalResponse,
 )
+from switch.reconcile import EntryKind, JournalEntry
 from switch.registry import TerminalProfile
 from switch.security.transaction import TransactionKeys, seal
 from switch.transport.base import BrokerUrl, TransportError, WillMessage
@@ -103,7 +105,10 @@ class Terminal:
         reversal_attempts: int = 5,
         pinpad: PinPad | None = None,
         first_stan: int = 1,
+        lose_reversals: bool = False,
     ) -> None:
+        """``lose_reversals`` is a fault: every 0400 the terminal sends is lost on the way (it
+        gives up on it unanswered, and its journal keeps the sale as reversal-pending)."""
         self.profile = profile
         self.pinpad = pinpad
         self.broker = broker
@@ -113,6 +118,10 @@ class Terminal:
         self.machine = TerminalMachine(profile.tid)
         self.builder = RequestBuilder(profile, first_stan)
         self.stats = TerminalStats()
+        self.lose_reversals = lose_reversals
+        self.journal: list[JournalEntry] = []
+        """The open batch: what the terminal believes it sold and refunded since its last
+        batch close."""
         self._transport = MqttTransport(
             broker,
             client_id=f"tpe-{profile.tid}",
@@ -286,6 +295,10 @@ class Terminal:
                 approved = isinstance(response, FinancialResponse) and response.approved
                 self.machine.handle(Event.APPROVAL_RECEIVED if approved else Event.DECLINE_RECEIVED)
             outcome = self._outcome(request, card, response, reversal, latency_ms)
+            if outcome.approved:
+                self.journal.append(JournalEntry(EntryKind.SALE, request.stan, amount))
+            elif reversal == "unresolved":
+                self.journal.append(JournalEntry(EntryKind.REVERSAL_PENDING, request.stan, amount))
             if response is not None:
                 self.machine.handle(Event.RECEIPT_DONE)
             self.stats.outcomes[outcome.verdict] += 1
@@ -300,7 +313,8 @@ class Terminal:
         payload = seal(reversal, keys)  # repeats resend the very same bytes
         self.machine.handle(Event.REVERSAL_SENT)
         self.stats.reversals_sent += 1
-        for attempt in range(1, self.reversal_attempts + 1):
+        attempts = 0 if self.lose_reversals else self.reversal_attempts
+        for attempt in range(1, attempts + 1):
             response = await self._exchange(reversal, payload, "0410")
             if isinstance(response, ReversalResponse):
                 log.info(
@@ -321,6 +335,23 @@ class Terminal:
         )
         self.machine.handle(Event.REVERSAL_ABANDONED)
         return "unresolved"
+
+    async def close_batch(self) -> BatchResponse:
+        """Close the open batch with an 0500 (totals and journal); the switch's 0510 says in
+        balance (00) or out of balance (95, each difference explained in DE124). The journal
+        starts afresh once the switch has answered, whatever the verdict."""
+        async with self._busy:
+            keys = self._next_keys()
+            request = self.builder.batch_close(
+                self.journal, self.clock.now(), ksn=keys.ksn_hex if keys else None
+            )
+            response = await self._exchange(request, seal(request, keys), "0510")
+            if not isinstance(response, BatchResponse):
+                raise TerminalError(f"{self.tid}: batch close unanswered")
+            if response.response_code in ("00", "95"):
+                self.journal = []
+            log.info("%s: batch closed, %s", self.tid, response.additional_response)
+            return response
 
     def _outcome(
         self,

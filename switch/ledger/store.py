@@ -80,6 +80,11 @@ class CardState:
     last_atc: int | None
 
 
+BatchClose = tuple[str, str, int, int, str, str, str]
+"""A batch_closes row: TID, business day, STAN, in balance (0/1), terminal totals, ledger
+totals and differences (JSON texts)."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoredRequest:
     """A request already answered: its content digest, response and the transfer it made."""
@@ -313,6 +318,25 @@ class Ledger:
         row = await self._one("SELECT signed_on FROM terminal_sessions WHERE tid = ?", (tid,))
         return bool(row and row[0])
 
+    async def batch_items(self, tid: str, day: date) -> list[tuple[int, bool, int, str]]:
+        """The sales and refunds of terminal ``tid`` on business ``day``: (STAN, is refund,
+        amount, state) with state ``standing``, ``voided`` or ``expired``, in STAN order."""
+        return [
+            (int(r[0]), bool(r[1]), int(r[2]), str(r[3]))
+            for r in await self._all(
+                "SELECT h.stan, h.kind = 'refund', h.amount, CASE "
+                "WHEN c.id IS NOT NULL OR r.phase = 'void' THEN 'voided' "
+                "WHEN r.phase = 'expire' THEN 'expired' ELSE 'standing' END "
+                "FROM transfers h LEFT JOIN transfers r ON r.pending_id = h.id "
+                "LEFT JOIN transfers c ON c.id = 'reversal:' || h.id AND c.phase = 'single' "
+                "WHERE h.phase = 'pending' AND h.kind IN ('purchase', 'refund') "
+                "AND h.tid = ? AND h.business_day = ? "
+                "UNION ALL SELECT stan, 0, amount, 'standing' FROM transfers "
+                "WHERE kind = 'completion' AND tid = ? AND business_day = ? ORDER BY 1",
+                (tid, day.isoformat(), tid, day.isoformat()),
+            )
+        ]
+
     # -- writes --------------------------------------------------------------------------
 
     async def set_signed_on(self, tid: str, signed_on: bool) -> None:
@@ -367,6 +391,7 @@ class Ledger:
         accounts: Iterable[LedgerAccount] = (),
         orphan_reversal_of: Key | None = None,
         card_state: CardState | None = None,
+        batch_close: BatchClose | None = None,
     ) -> None:
         """Atomically store a request's answer with the transfers it makes (all or nothing).
 
@@ -399,6 +424,11 @@ class Ledger:
                         (card_state.card_id, card_state.pin_failures, card_state.last_atc,
                          self._stamp()),
                     )  # fmt: skip
+                if batch_close is not None:
+                    await self._db.execute(
+                        "INSERT INTO batch_closes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (*batch_close, self._stamp()),
+                    )
                 if orphan_reversal_of is not None:
                     await self._db.execute(
                         "INSERT OR IGNORE INTO orphan_reversals VALUES (?, ?, ?, ?)",

@@ -30,7 +30,7 @@ MAX_PAYLOAD_BYTES = 8192
 
 _REQUESTS: TypeAdapter[Request] = TypeAdapter(Request)
 _RESPONSES: TypeAdapter[Response] = TypeAdapter(Response)
-_REQUEST_MTIS = {"0200": "0210", "0400": "0410", "0800": "0810"}
+_REQUEST_MTIS = {"0200": "0210", "0400": "0410", "0800": "0810", "0500": "0510"}
 
 M = TypeVar("M", bound=IsoMessage)
 

@@ -17,10 +17,13 @@ __all__ = [
     "AmountMinor",
     "AuthCode",
     "CardSecurityCode",
+    "Count",
     "Country3",
     "CurrencyNumeric",
+    "DifferenceLine",
     "Expiry",
     "HexField",
+    "JournalLine",
     "LocalDate",
     "LocalTime",
     "MerchantId",
@@ -33,8 +36,10 @@ __all__ = [
     "Psn",
     "ResponseCode",
     "Rrn",
+    "SettlementDate",
     "Stan",
     "TerminalId",
+    "TotalAmount",
     "Track2",
     "TransmissionTime",
     "format_transmission_time",
@@ -144,5 +149,16 @@ CurrencyNumeric = Annotated[str, _digits(3)]
 HexField = Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{2,1024}$")]
 # DE70: network management information code: 001 sign-on, 002 sign-off, 301 echo.
 NetworkCode = Annotated[str, StringConstraints(pattern=r"^(001|002|301)$")]
+# DE74/76: counts of credits (refunds) and debits (sales) in a batch (n10).
+Count = Annotated[int, _fixed_digits(10), _as_digits(10)]
+# DE86/88: amounts of credits and debits in a batch, minor units (n16).
+TotalAmount = Annotated[int, _fixed_digits(16), _as_digits(16)]
+# DE15: settlement date MMDD (the business day the batch belongs to).
+SettlementDate = Annotated[str, _digits(4), AfterValidator(_check_mmdd)]
+# DE124 in an 0500: the terminal's journal, one entry per item: kind, STAN, amount in minor units
+# (S sale, R refund, P sale whose reversal is still pending, O sale approved offline).
+JournalLine = Annotated[str, StringConstraints(pattern=r"^[SRPO][0-9]{6}:[0-9]{1,12}$")]
+# DE124 in an 0510: the switch's explanation of each difference.
+DifferenceLine = Annotated[str, StringConstraints(min_length=1, max_length=160)]
 # DE90: original data elements (n42): MTI(4) STAN(6) DE7(10) acquirer(11) forwarder(11).
 OriginalData = Annotated[str, _digits(42)]

@@ -17,9 +17,12 @@ from switch.protocol.fields import (
     AmountMinor,
     AuthCode,
     CardSecurityCode,
+    Count,
     CurrencyNumeric,
+    DifferenceLine,
     Expiry,
     HexField,
+    JournalLine,
     LocalDate,
     LocalTime,
     MerchantId,
@@ -32,13 +35,17 @@ from switch.protocol.fields import (
     Psn,
     ResponseCode,
     Rrn,
+    SettlementDate,
     Stan,
     TerminalId,
+    TotalAmount,
     Track2,
     TransmissionTime,
 )
 
 __all__ = [
+    "BatchRequest",
+    "BatchResponse",
     "FinancialRequest",
     "FinancialResponse",
     "IdempotencyKey",
@@ -215,10 +222,47 @@ class NetworkResponse(IsoMessage):
     network_code: NetworkCode | None = Field(default=None, alias="70")
 
 
-Request = Annotated[FinancialRequest | ReversalRequest | NetworkRequest, Field(discriminator="mti")]
+class BatchRequest(IsoMessage):
+    """0500 batch close (reconciliation request): the terminal's totals for a business day
+    (DE15) and, in DE124, its journal so the switch can explain any difference."""
+
+    mti: Literal["0500"] = "0500"
+    settlement_date: SettlementDate = Field(alias="15")
+    merchant_id: MerchantId = Field(alias="42")
+    currency: CurrencyNumeric = Field(alias="49")
+    refunds: Count = Field(alias="74")
+    sales: Count = Field(alias="76")
+    refunds_amount: TotalAmount = Field(alias="86")
+    sales_amount: TotalAmount = Field(alias="88")
+    journal: tuple[JournalLine, ...] = Field(default=(), alias="124", max_length=9999)
+    ksn: HexField | None = Field(default=None, alias="53")
+    mac: HexField | None = Field(default=None, alias="64")
+
+    response_mti: ClassVar[str] = "0510"
+
+
+class BatchResponse(IsoMessage):
+    """0510: 00 in balance, 95 out of balance (the batch is closed either way); the switch's
+    own totals, and in DE124 one explanation per difference."""
+
+    mti: Literal["0510"] = "0510"
+    settlement_date: SettlementDate | None = Field(default=None, alias="15")
+    response_code: ResponseCode = Field(alias="39")
+    additional_response: AdditionalResponse | None = Field(default=None, alias="44")
+    refunds: Count | None = Field(default=None, alias="74")
+    sales: Count | None = Field(default=None, alias="76")
+    refunds_amount: TotalAmount | None = Field(default=None, alias="86")
+    sales_amount: TotalAmount | None = Field(default=None, alias="88")
+    differences: tuple[DifferenceLine, ...] | None = Field(default=None, alias="124")
+
+
+Request = Annotated[
+    FinancialRequest | ReversalRequest | NetworkRequest | BatchRequest, Field(discriminator="mti")
+]
 """Any message a terminal sends to the switch."""
 
 Response = Annotated[
-    FinancialResponse | ReversalResponse | NetworkResponse, Field(discriminator="mti")
+    FinancialResponse | ReversalResponse | NetworkResponse | BatchResponse,
+    Field(discriminator="mti"),
 ]
 """Any message the switch sends to a terminal."""

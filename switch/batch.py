@@ -1,0 +1,128 @@
+"""Batch close (0500 → 0510): compare a terminal's totals with the ledger and explain.
+
+The business day is the terminal's DE15 (MMDD), placed in the year of the switch's local date.
+The answer is 00 when totals and items agree, 95 (out of balance) otherwise, with the switch's
+own totals in DE74/76/86/88 and one explanation per difference in DE124. Either way the batch
+is closed and recorded (``batch_closes``) in the same transaction as the stored answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from datetime import date, datetime, timedelta
+
+from cards.currency import currency_by_numeric
+from switch.ledger.postings import business_day
+from switch.ledger.store import BatchClose, Ledger
+from switch.protocol.messages import BatchRequest, BatchResponse
+from switch.reconcile import (
+    JournalEntry,
+    LedgerItem,
+    journal_totals,
+    ledger_totals,
+    reconcile,
+)
+from switch.registry import Registry
+from switch.responses import echo
+
+__all__ = ["batch_day", "close_batch"]
+
+log = logging.getLogger("switch")
+
+
+def batch_day(settlement_date: str, today: date) -> date:
+    """The date DE15 (``MMDD``) names: this year's, or last year's if that would be after
+    ``today`` by more than a day (a batch closed just after New Year)."""
+    month, day = int(settlement_date[:2]), int(settlement_date[2:])
+    for year in (today.year, today.year - 1):
+        try:
+            candidate = date(year, month, day)
+        except ValueError:
+            continue
+        if candidate <= today + timedelta(days=1):
+            return candidate
+    raise ValueError(f"DE15 {settlement_date} is not a date")
+
+
+async def close_batch(
+    ledger: Ledger, request: BatchRequest, *, registry: Registry, now: datetime
+) -> tuple[BatchResponse, BatchClose]:
+    """Reconcile ``request`` against the ledger; the 0510 and the row that records the close."""
+    terminal = registry.get(request.terminal_id)
+    cur = currency_by_numeric(request.currency)
+    if terminal is None:
+        return _refusal(request, "03", "unknown terminal")
+    if cur is None:
+        return _refusal(request, "30", "format error: DE49")
+    today = business_day(terminal.merchant.country_info.timezone, now)
+    try:
+        day = batch_day(request.settlement_date, today)
+    except ValueError:
+        return _refusal(request, "30", "format error: DE15")
+    entries = [JournalEntry.parse(line) for line in request.journal]
+    items = [LedgerItem(*row) for row in await ledger.batch_items(request.terminal_id, day)]
+    ours, theirs = ledger_totals(items), journal_totals(entries)
+    claimed = (request.sales, request.sales_amount, request.refunds, request.refunds_amount)
+    differences = reconcile(entries, items, cur)
+    if claimed != (theirs.sales, theirs.sales_amount, theirs.refunds, theirs.refunds_amount):
+        differences.insert(0, "the totals in DE74/76/86/88 do not add up to the journal in DE124")
+    if not differences and claimed != (
+        ours.sales,
+        ours.sales_amount,
+        ours.refunds,
+        ours.refunds_amount,
+    ):
+        differences.append("the totals differ from the ledger's, with no journal to explain")
+    balanced = not differences
+    response = BatchResponse(
+        **echo(request),
+        response_code="00" if balanced else "95",
+        additional_response="in balance" if balanced else "out of balance",
+        sales=ours.sales,
+        sales_amount=ours.sales_amount,
+        refunds=ours.refunds,
+        refunds_amount=ours.refunds_amount,
+        differences=tuple(differences) or None,
+    )
+    log.info(
+        "%r batch %s: %s (%d difference(s))",
+        request,
+        day,
+        "in balance" if balanced else "out of balance",
+        len(differences),
+    )
+    return response, _row(
+        request,
+        day,
+        balanced,
+        terminal=asdict(theirs),
+        ledger=asdict(ours),
+        differences=differences,
+    )
+
+
+def _refusal(request: BatchRequest, code: str, note: str) -> tuple[BatchResponse, BatchClose]:
+    response = BatchResponse(**echo(request), response_code=code, additional_response=note)
+    return response, _row(request, None, False, terminal={}, ledger={}, differences=[note])
+
+
+def _row(
+    request: BatchRequest,
+    day: date | None,
+    balanced: bool,
+    *,
+    terminal: dict[str, int],
+    ledger: dict[str, int],
+    differences: list[str],
+) -> BatchClose:
+    return (
+        request.terminal_id,
+        day.isoformat() if day else request.settlement_date,
+        request.stan,
+        int(balanced),
+        json.dumps(terminal),
+        json.dumps(ledger),
+        json.dumps(differences, ensure_ascii=False),
+    )

@@ -1,0 +1,73 @@
+"""Day's end over real Mosquitto: terminals close their batches (0500 → 0510), the switch
+explains every difference, and the day settles with net positions that sum to zero."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cards import default_card_set
+from cards.holders import holder_pin
+from switch import default_registry
+from switch.clock import SystemClock
+from switch.ledger import check_ledger
+from switch.magic import magic_amounts
+from switch.service import running_switch
+from terminal import CardPresentation
+from tests.conftest import MosquittoProcess
+from tpesim.fleet import connected_fleet
+from tpesim.settle import run_settlement
+
+pytestmark = pytest.mark.integration
+
+CARDS = default_card_set()
+REGISTRY = default_registry()
+NO_RESPONSE = magic_amounts().amount_for("99", REGISTRY.fleet(1)[0].currency)
+
+
+async def test_lost_reversal_is_an_explained_out_of_balance_batch(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """DZAL0001 sells twice and balances. DZOR0001 sells once, then a sale gets no response:
+    its reversal is lost on the way, so the switch still holds the sale the terminal does not
+    count. Its batch is out of balance (95) with that STAN explained; the day still settles."""
+    db = tmp_path / "ledger.db"
+    card = CardPresentation.from_card(CARDS.card("EDH-VALID"), CARDS)
+    pin = holder_pin("EDH-VALID")
+    profiles = [REGISTRY.get("DZAL0001"), REGISTRY.get("DZOR0001")]
+    assert None not in profiles
+    async with (
+        running_switch(
+            broker=mosquitto.url, db_path=db, cards=CARDS, registry=REGISTRY,
+            magic=magic_amounts(),
+        ) as switch,
+        connected_fleet(
+            profiles, mosquitto.url, clock=SystemClock(), timeout_s=1.0  # type: ignore[arg-type]
+        ) as terminals,
+    ):  # fmt: skip
+        good, lossy = terminals["DZAL0001"], terminals["DZOR0001"]
+        lossy.lose_reversals = True
+        assert (await good.purchase(card, 120_000, pin=pin)).approved
+        assert (await good.purchase(card, 4_550, pin=pin)).approved
+        assert (await lossy.purchase(card, 30_000, pin=pin)).approved
+        lost = await lossy.purchase(card, NO_RESPONSE, pin=pin)
+        assert lost.response_code is None and lost.reversal == "unresolved"
+        balanced = await good.close_batch()
+        assert (balanced.response_code, balanced.sales, balanced.sales_amount) == ("00", 2, 124_550)
+        assert balanced.differences is None and good.journal == []
+        out = await lossy.close_batch()
+        replay_count = switch.processor.stats.duplicates
+    assert out.response_code == "95"
+    assert (out.sales, out.sales_amount) == (2, 30_000 + NO_RESPONSE)
+    assert out.differences is not None and len(out.differences) == 1
+    explanation = out.differences[0]
+    assert f"STAN {lost.stan:06d}" in explanation and "lost reversal" in explanation
+    assert replay_count == 0
+    report = check_ledger(db)
+    assert report.ok, report.render()
+    day = SystemClock().now().astimezone(profiles[0].country.zone).date()  # type: ignore[union-attr]
+    result = await run_settlement(db, day, cards=CARDS, registry=REGISTRY, out=tmp_path)
+    assert result.plan is not None and result.check.ok, result.check.render()
+    assert result.plan.totals["DZD"].sales == 4
+    assert sum(result.plan.positions.values()) == 0
