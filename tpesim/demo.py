@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,10 @@ from cards.catalog import CardSet, default_card_set
 from cards.holders import Holders
 from switch.clock import Clock, SystemClock
 from switch.ledger.check import LedgerReport, check_ledger
+from switch.ledger.postings import business_day
 from switch.magic import magic_amounts
 from switch.processor import SwitchStats
+from switch.protocol.messages import BatchResponse
 from switch.registry import Registry, default_registry
 from switch.security import SecurityModule, load_keys
 from switch.service import running_switch
@@ -64,6 +67,18 @@ class DemoResult:
     late_responses: int = 0
     unresolved_reversals: int = 0
     responses: dict[str, int] = field(default_factory=dict)
+    batches: dict[str, BatchResponse] = field(default_factory=dict)
+    """Each terminal's answer to its end-of-run batch close (0510)."""
+    business_day: date | None = None
+    """The first terminal's business day at the end of the run (what ``tpesim settle`` takes)."""
+
+    def batch_summary(self) -> dict[str, Any]:
+        out = {tid: b for tid, b in sorted(self.batches.items()) if b.response_code != "00"}
+        return {
+            "closed": len(self.batches),
+            "in_balance": len(self.batches) - len(out),
+            "out_of_balance": {tid: list(b.differences or ()) for tid, b in out.items()},
+        }
 
     @property
     def approved(self) -> int:
@@ -93,6 +108,8 @@ class DemoResult:
                 "unresolved": self.unresolved_reversals,
             },
             "ledger": self.ledger.as_dict() | {"ok": self.ledger.ok},
+            "batches": self.batch_summary(),
+            "business_day": self.business_day.isoformat() if self.business_day else None,
             "seed": self.config.seed,
             "terminals": self.config.terminals,
             "broker": self.broker_kind,
@@ -185,6 +202,8 @@ async def run_demo(
             ) as terminals:
                 wallet = Wallet(cards, security, holders=holders)
                 run = await run_plan(plan, terminals, cards, progress=progress, wallet=wallet)
+                closes = await asyncio.gather(*(t.close_batch() for t in terminals.values()))
+                batches = {close.terminal_id: close for close in closes}
                 late = sum(t.stats.late_responses for t in terminals.values())
                 unresolved = sum(t.stats.reversals_unresolved for t in terminals.values())
             stats = switch.processor.stats
@@ -202,6 +221,8 @@ async def run_demo(
             elapsed_s=elapsed,
             late_responses=late,
             unresolved_reversals=unresolved,
+            batches=batches,
+            business_day=business_day(fleet[0].merchant.country_info.timezone, clock.now()),
             responses=dict(Counter(o.response_code for o in run.outcomes if o.response_code)),
         )
 

@@ -60,10 +60,22 @@ def render_summary(result: DemoResult) -> str:
     lines += [
         "",
         f"Ledger:  {'balanced' if report.balanced else 'NOT BALANCED'}, "
-        f"{report.negative_accounts} negative accounts, {report.postings} postings "
-        f"({report.approvals} purchases, {report.reversals} of them reversed) - {verdict}",
+        f"{report.postings} postings ({report.approvals} approvals, {report.reversals} "
+        f"reversed, {report.holds_pending} holds awaiting clearing), "
+        f"{len(report.results)} invariants - {verdict}",
     ]
     lines += [f"         {problem}" for problem in report.problems]
+    batches = result.batch_summary()
+    lines.append(
+        f"Batches: {batches['closed']} closed with 0500, {batches['in_balance']} in balance"
+        + (
+            f", {len(batches['out_of_balance'])} OUT OF BALANCE"
+            if batches["out_of_balance"]
+            else ""
+        )
+    )
+    for tid, differences in batches["out_of_balance"].items():
+        lines += [f"         {tid}: {difference}" for difference in differences]
     lines += [
         f"Switch:  {sum(stats.requests.values())} requests, {stats.duplicates} duplicates, "
         f"{stats.format_errors} format errors, {stats.security_failures} MAC failures, "
@@ -72,6 +84,9 @@ def render_summary(result: DemoResult) -> str:
         f"({rate:.0f}/s), seed {result.config.seed}, broker {result.broker_kind} "
         f"{result.broker_url}",
         f"Files:   {result.workdir} (ledger.db, receipts/, outcomes.jsonl, tpesim.log)",
+        "Day's end: tpesim settle --db "
+        f"{result.workdir / 'ledger.db'}"
+        + (f" --date {result.business_day}" if result.business_day else ""),
     ]
     return "\n".join(lines)
 

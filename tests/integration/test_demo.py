@@ -118,6 +118,20 @@ def test_cli_demo_json_contract(tmp_path: Path) -> None:
     for record in records:
         standing = postings.get((record["tid"], record["stan"], record["de7"]), False)
         assert standing is (record["response"] == "00"), record
+    # Day's end: every terminal's batch balanced, and the day settles to net positions that
+    # sum to zero with the ledger still sound.
+    assert summary["batches"] == {"closed": 10, "in_balance": 10, "out_of_balance": {}}
+    settled = subprocess.run(
+        [sys.executable, "-m", "tpesim", "settle", "--db", str(workdir / "ledger.db"),
+         "--date", summary["business_day"], "--json"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert settled.returncode == 0, settled.stderr
+    report = json.loads(settled.stdout)
+    assert report["ledger_ok"] is True and report["positions_sum_to_zero"] is True
+    cleared = sum(totals["sales"] for totals in report["totals"].values())
+    assert cleared == summary["approved"]
+    assert (workdir / f"settlement-{summary['business_day']}-1.csv").exists()
     # Nothing the run wrote (log, receipts, outcomes) carries a full card number.
     written = [workdir / "tpesim.log", workdir / "outcomes.jsonl"]
     written += sorted((workdir / "receipts").glob("*.txt"))
