@@ -136,8 +136,8 @@ def hold_resolves_once(db: Db) -> list[str]:
 
 
 def expiry_on_switch_clock(db: Db) -> list[str]:
-    """Holds expire on the switch clock: never early, never posted after their deadline; the
-    open-holds index lists exactly the unresolved holds."""
+    """Holds expire on the switch clock: never early, never posted after their deadline, and
+    none is left unresolved past its deadline once the switch has moved on."""
     problems = [
         f"hold {hold} {phase} at {at} after its deadline {deadline}"
         if phase == "post"
@@ -151,13 +151,13 @@ def expiry_on_switch_clock(db: Db) -> list[str]:
         )
     ]
     problems += [
-        f"hold {hold} is {'open but resolved' if listed else 'unresolved but not open'}"
-        for hold, listed in _rows(
+        f"hold {hold} passed its deadline {deadline} before {latest} and was never resolved"
+        for hold, deadline, latest in _rows(
             db,
-            "SELECT h.id, o.id IS NOT NULL FROM transfers h "
-            "LEFT JOIN open_holds o ON o.id = h.id "
-            "LEFT JOIN transfers r ON r.pending_id = h.id "
-            "WHERE h.phase = 'pending' AND ((o.id IS NULL) = (r.id IS NULL))",
+            "SELECT h.id, h.expires_us, m.latest FROM transfers h, "
+            "(SELECT MAX(at_us) AS latest FROM transfers) m "
+            "WHERE h.expires_us < m.latest AND NOT EXISTS "
+            "(SELECT 1 FROM transfers r WHERE r.pending_id = h.id)",
         )
     ]
     return problems
@@ -382,7 +382,11 @@ def check_connection(db: Db) -> LedgerReport:
             "SELECT COUNT(*) FROM requests WHERE mti IN ('0200', '0100') AND response_code = '00'",
         ),
         reversals=_count(db, "SELECT COUNT(*) FROM transfers WHERE kind = 'reversal'"),
-        holds_pending=_count(db, "SELECT COUNT(*) FROM open_holds"),
+        holds_pending=_count(
+            db,
+            "SELECT COUNT(*) FROM transfers h WHERE phase = 'pending' AND NOT EXISTS "
+            "(SELECT 1 FROM transfers r WHERE r.pending_id = h.id)",
+        ),
         negative_accounts=len(results["no negative balance"]),
         problems=[f"{name}: {p}" for name, found in results.items() for p in found],
     )

@@ -120,13 +120,11 @@ class Transfer:
     @property
     def digest(self) -> str:
         """Fingerprint of what the transfer asks for: a replay must match it exactly."""
-        text = "|".join(
-            str(part)
-            for part in (
-                self.id, self.kind, self.phase, self.pending_id, self.debit_account,
-                self.credit_account, self.amount, self.currency, self.timeout_s,
-            )
-        )  # fmt: skip
+        text = (
+            f"{self.id}|{self.kind.value}|{self.phase.value}|{self.pending_id}|"
+            f"{self.debit_account}|{self.credit_account}|{self.amount}|{self.currency}|"
+            f"{self.timeout_s}"
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     @classmethod

@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS transfers (
     currency          TEXT NOT NULL,
     timeout_s         INTEGER NOT NULL DEFAULT 0 CHECK (timeout_s >= 0),
     at_us             INTEGER NOT NULL,
+    -- A hold's deadline on the switch clock (at_us + timeout_s seconds); NULL: never expires.
+    expires_us        INTEGER,
     digest            TEXT NOT NULL,
     card_id           TEXT,
     tid               TEXT,
@@ -46,7 +48,8 @@ CREATE TABLE IF NOT EXISTS transfers (
     business_day      TEXT,
     rrn               TEXT,
     CHECK (debit_account != credit_account),
-    CHECK ((phase IN ('post', 'void', 'expire')) = (pending_id IS NOT NULL))
+    CHECK ((phase IN ('post', 'void', 'expire')) = (pending_id IS NOT NULL)),
+    CHECK (expires_us IS NULL OR (phase = 'pending' AND expires_us = at_us + timeout_s * 1000000))
 );
 -- A hold resolves at most once: post XOR void XOR expire.
 CREATE UNIQUE INDEX IF NOT EXISTS transfers_one_resolution ON transfers (pending_id)
@@ -54,13 +57,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS transfers_one_resolution ON transfers (pending
 CREATE INDEX IF NOT EXISTS transfers_card_day ON transfers (card_id, issuer_day)
     WHERE phase = 'pending';
 CREATE INDEX IF NOT EXISTS transfers_business_day ON transfers (business_day, tid);
-
--- Holds not yet resolved, by deadline (a derived index the triggers keep, not history).
-CREATE TABLE IF NOT EXISTS open_holds (
-    id         TEXT PRIMARY KEY REFERENCES transfers (id),
-    expires_us INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS open_holds_deadline ON open_holds (expires_us);
+-- Holds by deadline: the expiry sweep reads the window since its previous sweep.
+CREATE INDEX IF NOT EXISTS transfers_deadline ON transfers (expires_us)
+    WHERE expires_us IS NOT NULL;
 
 -- Transfers refused: a retry with the same id gets the same refusal (a decline stays a decline).
 CREATE TABLE IF NOT EXISTS failed_transfers (
@@ -70,39 +69,50 @@ CREATE TABLE IF NOT EXISTS failed_transfers (
     at_us   INTEGER NOT NULL
 );
 
-CREATE TRIGGER IF NOT EXISTS transfers_rules BEFORE INSERT ON transfers
+-- The rules, one CASE per kind of transfer so each insert runs one short trigger program; the
+-- checks run in the reference model's order and the first that fails names the outcome.
+CREATE TRIGGER IF NOT EXISTS transfers_rules_new BEFORE INSERT ON transfers
+    WHEN NEW.pending_id IS NULL
 BEGIN
-    SELECT RAISE(ABORT, 'exists') WHERE EXISTS (SELECT 1 FROM transfers WHERE id = NEW.id);
-    SELECT RAISE(ABORT, 'id_already_failed')
-        WHERE EXISTS (SELECT 1 FROM failed_transfers WHERE id = NEW.id);
-    -- Resolving a hold.
-    SELECT RAISE(ABORT, 'pending_not_found') WHERE NEW.pending_id IS NOT NULL AND NOT EXISTS (
-        SELECT 1 FROM transfers WHERE id = NEW.pending_id AND phase = 'pending');
-    SELECT RAISE(ABORT, 'pending_already_posted') WHERE EXISTS (
-        SELECT 1 FROM transfers WHERE pending_id = NEW.pending_id AND phase = 'post');
-    SELECT RAISE(ABORT, 'pending_already_voided') WHERE EXISTS (
-        SELECT 1 FROM transfers WHERE pending_id = NEW.pending_id AND phase = 'void');
-    SELECT RAISE(ABORT, 'pending_expired') WHERE EXISTS (
-        SELECT 1 FROM transfers WHERE pending_id = NEW.pending_id AND phase = 'expire');
-    SELECT RAISE(ABORT, 'exceeds_pending_amount') WHERE NEW.phase = 'post' AND NEW.amount > (
-        SELECT amount FROM transfers WHERE id = NEW.pending_id);
-    SELECT RAISE(ABORT, 'resolution_differs_from_pending') WHERE NEW.pending_id IS NOT NULL AND (
-        NEW.phase != 'post' AND NEW.amount != (SELECT amount FROM transfers WHERE id = NEW.pending_id)
-        OR NOT EXISTS (SELECT 1 FROM transfers h WHERE h.id = NEW.pending_id
-            AND h.debit_account = NEW.debit_account AND h.credit_account = NEW.credit_account
-            AND h.currency = NEW.currency));
-    -- A new transfer (single or pending).
-    SELECT RAISE(ABORT, 'account_not_found') WHERE NEW.pending_id IS NULL AND (
-        NOT EXISTS (SELECT 1 FROM accounts WHERE id = NEW.debit_account)
-        OR NOT EXISTS (SELECT 1 FROM accounts WHERE id = NEW.credit_account));
-    SELECT RAISE(ABORT, 'accounts_must_differ') WHERE NEW.debit_account = NEW.credit_account;
-    SELECT RAISE(ABORT, 'amount_must_be_positive') WHERE NEW.amount <= 0;
-    SELECT RAISE(ABORT, 'currency_mismatch') WHERE NEW.pending_id IS NULL AND EXISTS (
-        SELECT 1 FROM accounts WHERE id IN (NEW.debit_account, NEW.credit_account)
-        AND currency != NEW.currency);
-    SELECT RAISE(ABORT, 'exceeds_credits') WHERE NEW.pending_id IS NULL AND EXISTS (
-        SELECT 1 FROM accounts WHERE id = NEW.debit_account AND debits_must_not_exceed_credits
-        AND credits_posted - debits_posted - debits_pending < NEW.amount);
+    SELECT CASE
+        WHEN EXISTS (SELECT 1 FROM transfers WHERE id = NEW.id) THEN RAISE(ABORT, 'exists')
+        WHEN EXISTS (SELECT 1 FROM failed_transfers WHERE id = NEW.id)
+            THEN RAISE(ABORT, 'id_already_failed')
+        WHEN d.id IS NULL OR c.id IS NULL THEN RAISE(ABORT, 'account_not_found')
+        WHEN NEW.debit_account = NEW.credit_account THEN RAISE(ABORT, 'accounts_must_differ')
+        WHEN NEW.amount <= 0 THEN RAISE(ABORT, 'amount_must_be_positive')
+        WHEN d.currency != NEW.currency OR c.currency != NEW.currency
+            THEN RAISE(ABORT, 'currency_mismatch')
+        WHEN d.debits_must_not_exceed_credits
+            AND d.credits_posted - d.debits_posted - d.debits_pending < NEW.amount
+            THEN RAISE(ABORT, 'exceeds_credits')
+    END
+    FROM (SELECT 1) LEFT JOIN accounts d ON d.id = NEW.debit_account
+    LEFT JOIN accounts c ON c.id = NEW.credit_account;
+END;
+
+CREATE TRIGGER IF NOT EXISTS transfers_rules_resolution BEFORE INSERT ON transfers
+    WHEN NEW.pending_id IS NOT NULL
+BEGIN
+    SELECT CASE
+        WHEN EXISTS (SELECT 1 FROM transfers WHERE id = NEW.id) THEN RAISE(ABORT, 'exists')
+        WHEN EXISTS (SELECT 1 FROM failed_transfers WHERE id = NEW.id)
+            THEN RAISE(ABORT, 'id_already_failed')
+        WHEN h.id IS NULL THEN RAISE(ABORT, 'pending_not_found')
+        WHEN r.phase = 'post' THEN RAISE(ABORT, 'pending_already_posted')
+        WHEN r.phase = 'void' THEN RAISE(ABORT, 'pending_already_voided')
+        WHEN r.phase = 'expire' THEN RAISE(ABORT, 'pending_expired')
+        WHEN NEW.phase = 'post' AND NEW.amount > h.amount
+            THEN RAISE(ABORT, 'exceeds_pending_amount')
+        WHEN (NEW.phase != 'post' AND NEW.amount != h.amount)
+            OR h.debit_account != NEW.debit_account OR h.credit_account != NEW.credit_account
+            OR h.currency != NEW.currency
+            THEN RAISE(ABORT, 'resolution_differs_from_pending')
+        WHEN NEW.debit_account = NEW.credit_account THEN RAISE(ABORT, 'accounts_must_differ')
+        WHEN NEW.amount <= 0 THEN RAISE(ABORT, 'amount_must_be_positive')
+    END
+    FROM (SELECT 1) LEFT JOIN transfers h ON h.id = NEW.pending_id AND h.phase = 'pending'
+    LEFT JOIN transfers r ON r.pending_id = NEW.pending_id;
 END;
 
 CREATE TRIGGER IF NOT EXISTS transfers_single AFTER INSERT ON transfers WHEN NEW.phase = 'single'
@@ -116,8 +126,6 @@ BEGIN
     UPDATE accounts SET debits_pending = debits_pending + NEW.amount WHERE id = NEW.debit_account;
     UPDATE accounts SET credits_pending = credits_pending + NEW.amount
         WHERE id = NEW.credit_account;
-    INSERT INTO open_holds (id, expires_us) VALUES (NEW.id, CASE WHEN NEW.timeout_s > 0
-        THEN NEW.at_us + NEW.timeout_s * 1000000 ELSE 9223372036854775807 END);
 END;
 
 CREATE TRIGGER IF NOT EXISTS transfers_resolve AFTER INSERT ON transfers
@@ -131,7 +139,6 @@ BEGIN
         credits_pending = credits_pending - (SELECT amount FROM transfers WHERE id = NEW.pending_id),
         credits_posted = credits_posted + CASE NEW.phase WHEN 'post' THEN NEW.amount ELSE 0 END
         WHERE id = NEW.credit_account;
-    DELETE FROM open_holds WHERE id = NEW.pending_id;
 END;
 
 -- History is append-only: corrections are new transfers, never edits.

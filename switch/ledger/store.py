@@ -100,15 +100,18 @@ _COLUMNS = (
     "id, kind, phase, pending_id, debit_account, credit_account, amount, currency, timeout_s, "
     "card_id, tid, stan, transmission_time, issuer_day, business_day, rrn"
 )
+_NEW = f"""
+INSERT INTO transfers ({_COLUMNS}, at_us, digest, expires_us)
+VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+    CASE WHEN ? = 'pending' AND ? > 0 THEN ? + ? * 1000000 END)
+"""  # noqa: S608 - constant text
 # A resolution takes its accounts, currency and (for a void, or a post of 0) amount from the hold.
-_INSERT = f"""
+_RESOLVE = f"""
 INSERT INTO transfers ({_COLUMNS}, at_us, digest)
-SELECT :id, :kind, :phase, :pending_id, COALESCE(h.debit_account, :debit),
-    COALESCE(h.credit_account, :credit),
-    CASE WHEN h.id IS NULL OR (:phase = 'post' AND :amount != 0) THEN :amount ELSE h.amount END,
-    COALESCE(h.currency, :currency), :timeout_s, :card_id, :tid, :stan, :transmission_time,
-    :issuer_day, :business_day, :rrn, :at_us, :digest
-FROM (SELECT 1) LEFT JOIN transfers h ON h.id = :pending_id AND h.phase = 'pending'
+SELECT ?1, ?2, ?3, ?4, COALESCE(h.debit_account, ?5), COALESCE(h.credit_account, ?6),
+    CASE WHEN h.id IS NULL OR (?3 = 'post' AND ?7 != 0) THEN ?7 ELSE h.amount END,
+    COALESCE(h.currency, ?8), ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18
+FROM (SELECT 1) LEFT JOIN transfers h ON h.id = ?4 AND h.phase = 'pending'
 """  # noqa: S608 - constant text
 _EXPIRE = f"""
 INSERT INTO transfers ({_COLUMNS}, at_us, digest)
@@ -118,27 +121,25 @@ FROM transfers WHERE id = ?
 """  # noqa: S608 - constant text
 
 
-def _params(transfer: Transfer, at_us: int) -> dict[str, Any]:
-    return {
-        "id": transfer.id,
-        "kind": transfer.kind.value,
-        "phase": transfer.phase.value,
-        "pending_id": transfer.pending_id,
-        "debit": transfer.debit_account,
-        "credit": transfer.credit_account,
-        "amount": transfer.amount,
-        "currency": transfer.currency,
-        "timeout_s": transfer.timeout_s,
-        "card_id": transfer.card_id,
-        "tid": transfer.tid,
-        "stan": transfer.stan,
-        "transmission_time": transfer.transmission_time,
-        "issuer_day": transfer.issuer_day.isoformat() if transfer.issuer_day else None,
-        "business_day": transfer.business_day.isoformat() if transfer.business_day else None,
-        "rrn": transfer.rrn,
-        "at_us": at_us,
-        "digest": transfer.digest,
-    }
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _statement(transfer: Transfer, at_us: int) -> tuple[str, Sequence[Any]]:
+    """The INSERT for ``transfer`` and its parameters (plain VALUES unless it resolves a hold)."""
+    t = transfer
+    if t.pending_id is None:
+        return _NEW, (
+            t.id, t.kind.value, t.phase.value, t.debit_account, t.credit_account, t.amount,
+            t.currency, t.timeout_s, t.card_id, t.tid, t.stan, t.transmission_time,
+            _day(t.issuer_day), _day(t.business_day), t.rrn, at_us, t.digest,
+            t.phase.value, t.timeout_s, at_us, t.timeout_s,
+        )  # fmt: skip
+    return _RESOLVE, (
+        t.id, t.kind.value, t.phase.value, t.pending_id, t.debit_account, t.credit_account,
+        t.amount, t.currency, t.timeout_s, t.card_id, t.tid, t.stan, t.transmission_time,
+        _day(t.issuer_day), _day(t.business_day), t.rrn, at_us, t.digest,
+    )  # fmt: skip
 
 
 def transfer_from_row(row: Sequence[Any]) -> Transfer:
@@ -171,6 +172,8 @@ class Ledger:
         self.path = path
         self.clock = clock
         self._lock = asyncio.Lock()
+        self._swept_us = 0
+        """Switch-clock microseconds up to which expired holds have been released."""
 
     @classmethod
     async def open(
@@ -478,8 +481,9 @@ class Ledger:
         holds = [
             transfer_from_row(row)
             for row in await self._all(
-                f"SELECT {_COLUMNS} FROM transfers JOIN open_holds USING (id) "  # noqa: S608
-                "WHERE kind IN ('purchase', 'refund') AND business_day = ? ORDER BY seq",
+                f"SELECT {_COLUMNS} FROM transfers h WHERE phase = 'pending' "  # noqa: S608
+                "AND kind IN ('purchase', 'refund') AND business_day = ? AND NOT EXISTS "
+                "(SELECT 1 FROM transfers r WHERE r.pending_id = h.id) ORDER BY seq",
                 (day.isoformat(),),
             )
         ]
@@ -551,25 +555,38 @@ class Ledger:
         )
 
     async def _expire_due(self, now: int) -> list[str]:
+        """Expire the holds whose deadline fell in (previous sweep, ``now``], in deadline
+        order; a hold resolved meanwhile is left alone."""
         due = [
             str(row[0])
             for row in await self._all(
-                "SELECT o.id FROM open_holds o JOIN transfers h ON h.id = o.id "
-                "WHERE o.expires_us <= ? ORDER BY o.expires_us, h.seq",
-                (now,),
+                "SELECT h.id FROM transfers h WHERE h.expires_us > ? AND h.expires_us <= ? "
+                "AND NOT EXISTS (SELECT 1 FROM transfers r WHERE r.pending_id = h.id) "
+                "ORDER BY h.expires_us, h.seq",
+                (self._swept_us, now),
             )
         ]
         if due:
             await self._db.executemany(_EXPIRE, [(now, hold_id) for hold_id in due])
+        self._swept_us = max(self._swept_us, now)
         return due
 
     async def _insert_all(self, transfers: Sequence[Transfer], now: int) -> list[Outcome]:
-        """All of ``transfers``: one executemany when none is refused, else one by one."""
+        """All of ``transfers`` in order: one executemany per run of like statements when none
+        is refused, else one by one."""
         if not transfers:
             return []
         await self._db.execute("SAVEPOINT batch")
         try:
-            await self._db.executemany(_INSERT, [_params(t, now) for t in transfers])
+            statements = [_statement(t, now) for t in transfers]
+            start = 0
+            while start < len(statements):
+                sql = statements[start][0]
+                end = start
+                while end < len(statements) and statements[end][0] == sql:
+                    end += 1
+                await self._db.executemany(sql, [params for _, params in statements[start:end]])
+                start = end
         except sqlite3.IntegrityError:
             await self._db.execute("ROLLBACK TO batch")
             await self._db.execute("RELEASE batch")
@@ -581,7 +598,7 @@ class Ledger:
         self, transfer: Transfer, now: int, *, remember_failure: bool = False
     ) -> Outcome:
         try:
-            await self._db.execute(_INSERT, _params(transfer, now))
+            await self._db.execute(*_statement(transfer, now))
         except sqlite3.IntegrityError as exc:
             outcome = await self._refusal(transfer, str(exc))
         else:

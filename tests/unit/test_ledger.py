@@ -227,14 +227,18 @@ CORRUPTIONS: dict[str, list[str]] = {
     "exactly once": [f"INSERT INTO failed_transfers VALUES ('{HOLD}', 'x', 'exceeds_credits', 0)"],
     "hold resolves once": [
         "DROP INDEX transfers_one_resolution",
-        "DROP TRIGGER transfers_rules",
+        "DROP TRIGGER transfers_rules_resolution",
         "DROP TRIGGER transfers_resolve",
         "INSERT INTO transfers (id, kind, phase, pending_id, debit_account, credit_account, "
         "amount, currency, at_us, digest) SELECT 'again', 'reversal', 'void', pending_id, "
         "debit_account, credit_account, amount, currency, at_us, '' FROM transfers "
         "WHERE phase = 'void'",
     ],
-    "expiry on switch clock": [f"DELETE FROM open_holds WHERE id = '{HOLD}'"],
+    "expiry on switch clock": [
+        "INSERT INTO transfers (id, kind, phase, debit_account, credit_account, amount, currency, "
+        "at_us, digest) VALUES ('much-later', 'opening', 'single', 'issuer:algerie-poste:DZD', "
+        "'CCP-0001001', 1, 'DZD', 4000000000000000, '')"
+    ],
     "reversal releases hold": [
         "INSERT INTO orphan_reversals VALUES ('DZAL0001', 42, '1123140322', 'now')"
     ],
