@@ -10,7 +10,7 @@ from datetime import date
 
 from cards.catalog import CardSet
 from cards.models import CardProduct
-from switch.ledger.clearing import ClearingPlan, plan_clearing
+from switch.ledger.clearing import ClearingLine, ClearingPlan, plan_clearing
 from switch.ledger.rules import LedgerAccount, Transfer
 from switch.ledger.store import Ledger
 from switch.registry import Registry
@@ -36,14 +36,14 @@ async def settle_day(
 
     def planner(
         run: str,
-        holds: list[Transfer],
+        lines: list[ClearingLine],
         posted: list[Transfer],
         accounts: dict[str, LedgerAccount],
     ) -> ClearingPlan:
         return plan_clearing(
             run=run,
             day=day,
-            holds=holds,
+            lines=lines,
             posted=posted,
             accounts=accounts,
             product_of=product_of,

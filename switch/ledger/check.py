@@ -202,24 +202,38 @@ def approvals_are_durable(db: Db) -> list[str]:
     ]
 
 
+_MEMBERSHIP = """
+    SELECT id AS transfer_id, settlement_run AS run FROM transfers
+    WHERE settlement_run IS NOT NULL
+    UNION ALL SELECT transfer_id, run FROM settlement_items"""
+
+
 def settlement(db: Db) -> list[str]:
-    """Every clearing posting, fee and interchange belongs to a settlement run, and only money
-    that moved is settled (no pending hold); each run's net positions sum to zero per currency
-    and equal what its transfers give each participant."""
+    """Every clearing post, fee and interchange belongs to exactly one settlement run, and only
+    money that moved is settled (no pending hold); each run's net positions sum to zero per
+    currency and equal what its transfers give each participant."""
     problems = [
         f"{kind} {tid} belongs to no settlement run"
         for tid, kind in _rows(
             db,
-            "SELECT t.id, t.kind FROM transfers t LEFT JOIN settlement_items s "
+            f"SELECT t.id, t.kind FROM transfers t LEFT JOIN ({_MEMBERSHIP}) s "  # noqa: S608
             "ON s.transfer_id = t.id WHERE t.kind IN ('clearing', 'fee', 'interchange') "
             "AND s.run IS NULL",
+        )
+    ]
+    problems += [
+        f"{tid} belongs to {n} settlement runs"
+        for tid, n in _rows(
+            db,
+            f"SELECT transfer_id, COUNT(*) FROM ({_MEMBERSHIP}) "  # noqa: S608 - constant
+            "GROUP BY transfer_id HAVING COUNT(*) > 1",
         )
     ]
     problems += [
         f"{tid} ({phase}) is in settlement run {run} but moved no money"
         for tid, phase, run in _rows(
             db,
-            "SELECT t.id, t.phase, s.run FROM settlement_items s JOIN transfers t "
+            f"SELECT t.id, t.phase, s.run FROM ({_MEMBERSHIP}) s JOIN transfers t "  # noqa: S608
             "ON t.id = s.transfer_id WHERE t.phase NOT IN ('single', 'post')",
         )
     ]
@@ -231,18 +245,19 @@ def settlement(db: Db) -> list[str]:
             "GROUP BY run, currency HAVING SUM(position) != 0",
         )
     ]
-    recomputed = """
-        WITH legs AS (
-            SELECT s.run, a.participant, t.currency, -t.amount AS delta
-            FROM settlement_items s JOIN transfers t ON t.id = s.transfer_id
-            JOIN accounts a ON a.id = t.debit_account
+    recomputed = f"""
+        WITH members AS ({_MEMBERSHIP}), legs AS (
+            SELECT s.run, t.debit_account AS account, t.currency, -t.amount AS delta
+            FROM members s JOIN transfers t ON t.id = s.transfer_id
             UNION ALL
-            SELECT s.run, a.participant, t.currency, t.amount
-            FROM settlement_items s JOIN transfers t ON t.id = s.transfer_id
-            JOIN accounts a ON a.id = t.credit_account
+            SELECT s.run, t.credit_account, t.currency, t.amount
+            FROM members s JOIN transfers t ON t.id = s.transfer_id
+        ), sums AS (
+            SELECT run, account, currency, SUM(delta) AS delta FROM legs
+            GROUP BY run, account, currency
         )
-        SELECT run, participant, currency, SUM(delta) FROM legs
-        GROUP BY run, participant, currency"""
+        SELECT run, a.participant, s.currency, SUM(delta) FROM sums s
+        JOIN accounts a ON a.id = s.account GROUP BY run, a.participant, s.currency"""  # noqa: S608
     computed = {(r, p, c): int(str(v)) for r, p, c, v in _rows(db, recomputed)}
     stored = {
         (r, p, c): int(str(v))

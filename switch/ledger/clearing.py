@@ -1,6 +1,8 @@
 """Day's-end clearing and settlement (pure): what one settlement run posts and who owes whom.
 
-A run for business day D posts every purchase and refund hold of D still pending, takes in
+A run for business day D posts every purchase and refund hold of D still pending (in bulk:
+the store inserts the posts in one statement and moves the account counters per account, so
+the plan works on :class:`ClearingLine` aggregates, not on a million transfers), takes in
 the completions and late-reversal corrections not yet settled, charges each merchant its
 discount on the day's sales (merchant → acquirer) and makes the acquirer pay each issuer its
 interchange (acquirer → issuer). A participant's net position is what its accounts gained in
@@ -25,7 +27,7 @@ from switch.ledger.rules import (
     issuer_account_id,
 )
 
-__all__ = ["ClearingPlan", "CurrencyTotals", "basis_points", "plan_clearing"]
+__all__ = ["ClearingLine", "ClearingPlan", "CurrencyTotals", "basis_points", "plan_clearing"]
 
 
 def basis_points(amount: int, bps: int) -> int:
@@ -47,9 +49,23 @@ class CurrencyTotals:
     interchange: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class ClearingLine:
+    """The day's pending holds between two accounts for one card, cleared together."""
+
+    debit_account: str
+    credit_account: str
+    card_id: str
+    refund: bool
+    currency: str
+    count: int
+    amount: int
+
+
 @dataclass
 class ClearingPlan:
-    """The transfers a run makes, every transfer it settles, and the net positions."""
+    """What a run does besides the bulk clearing posts: the fee transfers it makes, the
+    transfers it settles individually (completions, corrections, fees), the net positions."""
 
     run: str
     day: date
@@ -58,64 +74,58 @@ class ClearingPlan:
     accounts: list[LedgerAccount] = field(default_factory=list)
     positions: dict[tuple[str, str], int] = field(default_factory=dict)
     """(participant, currency) → minor units received (+) or paid (−)."""
+    lines: list[ClearingLine] = field(default_factory=list)
     totals: dict[str, CurrencyTotals] = field(default_factory=dict)
 
 
-def _clearing_post(hold: Transfer, run: str) -> Transfer:
-    return Transfer(
-        id=f"clearing:{hold.id}",
-        kind=TransferKind.CLEARING,
-        phase=Phase.POST,
-        debit_account=hold.debit_account,
-        credit_account=hold.credit_account,
-        amount=hold.amount,
-        currency=hold.currency,
-        pending_id=hold.id,
-        card_id=hold.card_id,
-        tid=hold.tid,
-        stan=hold.stan,
-        transmission_time=hold.transmission_time,
-        issuer_day=hold.issuer_day,
-        business_day=hold.business_day,
-        rrn=hold.rrn,
-    )
+def _count(
+    plan: ClearingPlan, lines: list[ClearingLine], posted: list[Transfer]
+) -> dict[tuple[str, str], int]:
+    """Fill ``plan.totals``; the day's sales by (merchant account, card id), the fee base."""
+    sales: dict[tuple[str, str], int] = defaultdict(int)  # (merchant account, card id) → amount
+    for line in lines:
+        totals = plan.totals.setdefault(line.currency, CurrencyTotals())
+        if line.refund:
+            totals.refunds += line.count
+            totals.refunds_amount += line.amount
+        else:
+            totals.sales += line.count
+            totals.sales_amount += line.amount
+            sales[(line.credit_account, line.card_id)] += line.amount
+    for transfer in posted:
+        totals = plan.totals.setdefault(transfer.currency, CurrencyTotals())
+        if transfer.kind is TransferKind.REVERSAL:
+            totals.corrections += 1
+            totals.corrections_amount += transfer.amount
+        else:
+            totals.sales += 1
+            totals.sales_amount += transfer.amount
+            sales[(transfer.credit_account, transfer.card_id or "")] += transfer.amount
+    return sales
 
 
 def plan_clearing(
     *,
     run: str,
     day: date,
-    holds: Iterable[Transfer],
+    lines: Iterable[ClearingLine],
     posted: Iterable[Transfer],
     accounts: dict[str, LedgerAccount],
     product_of: Callable[[str], CardProduct | None],
     acquirer_of: Callable[[str], str],
 ) -> ClearingPlan:
-    """The run ``run`` for business ``day``: clear the purchase and refund ``holds`` still
-    pending, settle the already ``posted`` completions and corrections, charge the fees.
+    """The run ``run`` for business ``day``: clear the pending purchase and refund holds
+    summed up in ``lines``, settle the already ``posted`` completions and corrections, charge
+    the fees.
 
     ``product_of`` maps a card id to its product (fees, issuer); ``acquirer_of`` maps a merchant
     account id to the acquirer that signed the merchant.
     """
     plan = ClearingPlan(run, day)
-    sales: dict[tuple[str, str], int] = defaultdict(int)  # (merchant account, card id) → amount
-    for hold in holds:
-        post = _clearing_post(hold, run)
-        plan.transfers.append(post)
-        plan.settled.append(post)
-    plan.settled += list(posted)
-    for transfer in plan.settled:
-        totals = plan.totals.setdefault(transfer.currency, CurrencyTotals())
-        if transfer.kind is TransferKind.REVERSAL:
-            totals.corrections += 1
-            totals.corrections_amount += transfer.amount
-        elif transfer.pending_id and transfer.pending_id.startswith(TransferKind.REFUND.value):
-            totals.refunds += 1
-            totals.refunds_amount += transfer.amount
-        else:
-            totals.sales += 1
-            totals.sales_amount += transfer.amount
-            sales[(transfer.credit_account, transfer.card_id or "")] += transfer.amount
+    lines, posted = list(lines), list(posted)
+    plan.lines = lines
+    plan.settled = posted
+    sales = _count(plan, lines, posted)
     fees: dict[tuple[str, str], int] = defaultdict(int)  # (merchant account, acquirer acct)
     interchange: dict[tuple[str, str], int] = defaultdict(int)  # (acquirer acct, issuer acct)
     made: dict[str, LedgerAccount] = {}
@@ -159,13 +169,13 @@ def plan_clearing(
                 )
             )
             plan.totals[known[issuer].currency].interchange += amount
-    plan.settled += [t for t in plan.transfers if t.phase is Phase.SINGLE]
+    plan.settled += plan.transfers
     positions: dict[tuple[str, str], int] = defaultdict(int)
-    for transfer in plan.settled:
-        positions[(known[transfer.debit_account].participant, transfer.currency)] -= transfer.amount
-        positions[(known[transfer.credit_account].participant, transfer.currency)] += (
-            transfer.amount
-        )
+    moves = [(t.debit_account, t.credit_account, t.currency, t.amount) for t in plan.settled]
+    moves += [(x.debit_account, x.credit_account, x.currency, x.amount) for x in lines]
+    for debit, credit, currency, amount in moves:
+        positions[(known[debit].participant, currency)] -= amount
+        positions[(known[credit].participant, currency)] += amount
     plan.positions = dict(sorted(positions.items()))
     return plan
 

@@ -47,6 +47,9 @@ CREATE TABLE IF NOT EXISTS transfers (
     issuer_day        TEXT,
     business_day      TEXT,
     rrn               TEXT,
+    -- Set only on the posts a settlement run makes in bulk (kind 'clearing'): the run checked
+    -- them by construction and moves the account counters in aggregate.
+    settlement_run    TEXT CHECK (settlement_run IS NULL OR kind = 'clearing'),
     CHECK (debit_account != credit_account),
     CHECK ((phase IN ('post', 'void', 'expire')) = (pending_id IS NOT NULL)),
     CHECK (expires_us IS NULL OR (phase = 'pending' AND expires_us = at_us + timeout_s * 1000000))
@@ -92,7 +95,7 @@ BEGIN
 END;
 
 CREATE TRIGGER IF NOT EXISTS transfers_rules_resolution BEFORE INSERT ON transfers
-    WHEN NEW.pending_id IS NOT NULL
+    WHEN NEW.pending_id IS NOT NULL AND NEW.settlement_run IS NULL
 BEGIN
     SELECT CASE
         WHEN EXISTS (SELECT 1 FROM transfers WHERE id = NEW.id) THEN RAISE(ABORT, 'exists')
@@ -129,7 +132,7 @@ BEGIN
 END;
 
 CREATE TRIGGER IF NOT EXISTS transfers_resolve AFTER INSERT ON transfers
-    WHEN NEW.pending_id IS NOT NULL
+    WHEN NEW.pending_id IS NOT NULL AND NEW.settlement_run IS NULL
 BEGIN
     UPDATE accounts SET
         debits_pending = debits_pending - (SELECT amount FROM transfers WHERE id = NEW.pending_id),
@@ -207,8 +210,9 @@ CREATE TABLE IF NOT EXISTS batch_closes (
 );
 
 -- Settlement runs: each clears what was pending for a business day. Every transfer that moves
--- money between participants (clearing posts, completions, late-reversal corrections, fees,
--- interchange) belongs to exactly one run; a run's net positions sum to zero per currency.
+-- money between participants belongs to exactly one run: clearing posts by their
+-- settlement_run column, completions, late-reversal corrections, fees and interchange by a row
+-- here. A run's net positions sum to zero per currency.
 CREATE TABLE IF NOT EXISTS settlement_items (
     transfer_id TEXT PRIMARY KEY REFERENCES transfers (id),
     run         TEXT NOT NULL

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -23,6 +24,7 @@ import aiosqlite
 
 from cards.catalog import CardSet
 from switch.clock import Clock, SystemClock
+from switch.ledger.clearing import ClearingLine
 from switch.ledger.clearing import ClearingPlan as Plan
 from switch.ledger.rules import (
     AccountKind,
@@ -119,6 +121,21 @@ SELECT 'expire:' || id, 'expiry', 'expire', id, debit_account, credit_account, a
     card_id, tid, stan, transmission_time, issuer_day, business_day, rrn, ?, ''
 FROM transfers WHERE id = ?
 """  # noqa: S608 - constant text
+
+
+_CLEARABLE = (
+    "h.phase = 'pending' AND h.kind IN ('purchase', 'refund') AND h.business_day = ? "
+    "AND NOT EXISTS (SELECT 1 FROM transfers r WHERE r.pending_id = h.id)"
+)
+_BULK_POST = f"""
+INSERT INTO transfers ({_COLUMNS}, at_us, digest, settlement_run)
+SELECT 'clearing:' || h.id, 'clearing', 'post', h.id, h.debit_account, h.credit_account, h.amount,
+    h.currency, 0, h.card_id, h.tid, h.stan, h.transmission_time, h.issuer_day, h.business_day,
+    h.rrn, ?1, '', ?2
+FROM transfers h WHERE {_CLEARABLE.replace("?", "?3")}
+"""  # noqa: S608 - constant text
+Planner = Callable[[str, list[ClearingLine], list[Transfer], dict[str, LedgerAccount]], Plan]
+"""Decides a settlement run: (run, lines, posted, accounts) → plan."""
 
 
 def _day(value: date | None) -> str | None:
@@ -452,15 +469,12 @@ class Ledger:
                 raise
             await self._db.execute("COMMIT")
 
-    async def settle(
-        self,
-        day: date,
-        planner: Callable[[str, list[Transfer], list[Transfer], dict[str, LedgerAccount]], Plan],
-    ) -> Plan | None:
-        """Run one settlement of business ``day`` in one transaction: ``planner(run, holds,
-        posted, accounts)`` decides what to post from the day's pending purchase and refund
-        holds and the unsettled completions and corrections; the plan's transfers, settled
-        items and positions are stored. None when there is nothing to settle."""
+    async def settle(self, day: date, planner: Planner) -> Plan | None:
+        """Run one settlement of business ``day`` in one transaction: ``planner(run, lines,
+        posted, accounts)`` is given the day's pending purchase and refund holds summed up per
+        (accounts, card) and the unsettled completions and corrections; the holds are posted in
+        bulk, the plan's fees made, the settled items and net positions stored. None when there
+        is nothing to settle."""
         async with self._lock:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -471,19 +485,15 @@ class Ledger:
             await self._db.execute("COMMIT")
         return plan
 
-    async def _settle(
-        self,
-        day: date,
-        planner: Callable[[str, list[Transfer], list[Transfer], dict[str, LedgerAccount]], Plan],
-    ) -> Plan | None:
+    async def _settle(self, day: date, planner: Planner) -> Plan | None:
         now = micros(self.clock.now())
         await self._expire_due(now)
-        holds = [
-            transfer_from_row(row)
+        lines = [
+            ClearingLine(row[0], row[1], row[2] or "", row[3] == "refund", row[4], row[5], row[6])
             for row in await self._all(
-                f"SELECT {_COLUMNS} FROM transfers h WHERE phase = 'pending' "  # noqa: S608
-                "AND kind IN ('purchase', 'refund') AND business_day = ? AND NOT EXISTS "
-                "(SELECT 1 FROM transfers r WHERE r.pending_id = h.id) ORDER BY seq",
+                "SELECT debit_account, credit_account, card_id, kind, currency, COUNT(*), "  # noqa: S608
+                f"SUM(amount) FROM transfers h WHERE {_CLEARABLE} "
+                "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
                 (day.isoformat(),),
             )
         ]
@@ -497,7 +507,7 @@ class Ledger:
                 (day.isoformat(),),
             )
         ]
-        if not holds and not posted:
+        if not lines and not posted:
             return None
         row = await self._one(
             "SELECT COUNT(DISTINCT run) FROM settlement_positions WHERE business_day = ?",
@@ -505,7 +515,8 @@ class Ledger:
         )
         run = f"{day.isoformat()}#{(row[0] if row else 0) + 1}"
         accounts = {a.id: a for a in await self.accounts()}
-        plan = planner(run, holds, posted, accounts)
+        plan = planner(run, lines, posted, accounts)
+        await self._post_in_bulk(day, run, lines, now)
         await self._ensure_accounts(plan.accounts)
         for transfer in plan.transfers:
             outcome = await self._insert(transfer, now)
@@ -520,6 +531,25 @@ class Ledger:
             [(run, day.isoformat(), p, c, v) for (p, c), v in plan.positions.items()],
         )
         return plan
+
+    async def _post_in_bulk(self, day: date, run: str, lines: list[ClearingLine], now: int) -> None:
+        """Post every clearable hold of ``day`` in one statement, then move each account's
+        counters once by the sums in ``lines`` (what the per-row triggers would have done)."""
+        async with self._db.execute(_BULK_POST, (now, run, day.isoformat())) as cursor:
+            inserted = cursor.rowcount
+        expected = sum(line.count for line in lines)
+        if inserted != expected:
+            raise RuntimeError(f"settlement {run}: posted {inserted} holds, expected {expected}")
+        moves: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for line in lines:
+            moves[line.debit_account][0] += line.amount
+            moves[line.credit_account][1] += line.amount
+        await self._db.executemany(
+            "UPDATE accounts SET debits_pending = debits_pending - ?1, "
+            "debits_posted = debits_posted + ?1, credits_pending = credits_pending - ?2, "
+            "credits_posted = credits_posted + ?2 WHERE id = ?3",
+            [(debit, credit, account) for account, (debit, credit) in sorted(moves.items())],
+        )
 
     async def execute_in_transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         """Run ``statements`` (SQL, parameters) as one transaction (reports, batch closes)."""
