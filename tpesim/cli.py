@@ -32,6 +32,7 @@ from terminal.builder import CardPresentation
 from terminal.shell import TerminalError
 from terminal.traffic import plan_traffic
 from tpesim.bench import run_crypto_bench
+from tpesim.bench_ledger import run_ledger_bench
 from tpesim.broker import BrokerError
 from tpesim.demo import DemoConfig, outcome_record, run_demo
 from tpesim.fleet import connected_fleet, run_plan
@@ -194,6 +195,14 @@ def _add_bench(sub: _Commands) -> None:
     crypto.add_argument("--count", type=_positive, default=2000)
     crypto.add_argument("--dukpt", choices=("aes", "tdes"), default="aes")
     crypto.add_argument("--json", action="store_true")
+    ledger = bench_sub.add_parser(
+        "ledger", help="SQLite ledger: holds+posts per second, and a day's settlement"
+    )
+    ledger.add_argument("--transfers", type=_positive, default=100_000, help="holds (and posts)")
+    ledger.add_argument("--batch", type=_positive, default=5_000, help="transfers per commit")
+    ledger.add_argument("--settle", type=_positive, default=1_000_000, help="holds to settle")
+    ledger.add_argument("--workdir", type=Path, help="where the bench ledgers go (default: temp)")
+    ledger.add_argument("--json", action="store_true")
 
 
 def _add_ledger(sub: _Commands) -> None:
@@ -440,6 +449,12 @@ async def _settle(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.bench_command == "ledger":
+        ledger = asyncio.run(
+            run_ledger_bench(args.transfers, args.batch, args.settle, args.workdir)
+        )
+        print(json.dumps(ledger.summary()) if args.json else ledger.render())
+        return 0 if ledger.check_ok else 1
     result = run_crypto_bench(args.count, args.dukpt)
     print(json.dumps(result.summary()) if args.json else result.render())
     return 0

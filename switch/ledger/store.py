@@ -48,6 +48,8 @@ __all__ = [
 
 Key = tuple[str, int, str]
 SCHEMA_VERSION = 2
+CACHE_KIB = 256 * 1024
+"""Page cache of the ledger connection: a day's settlement walks indexes of millions of rows."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -205,6 +207,7 @@ class Ledger:
             await db.execute("PRAGMA synchronous=FULL")
             await db.execute("PRAGMA foreign_keys=ON")
             await db.execute("PRAGMA busy_timeout=5000")
+            await db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             async with db.execute("PRAGMA user_version") as cursor:
                 (version,) = await cursor.fetchone() or (0,)
             async with db.execute("SELECT count(*) FROM sqlite_master") as cursor:

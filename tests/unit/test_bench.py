@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from switch.security.keys import DukptFlavour
 from tpesim.bench import CRYPTO_LIMIT_US, run_crypto_bench
+from tpesim.bench_ledger import run_ledger_bench
 
 
 @pytest.mark.parametrize("dukpt", ["aes", "tdes"])
@@ -18,3 +21,13 @@ def test_crypto_bench_reports_every_part(dukpt: DukptFlavour) -> None:
     assert summary["limit_us"] == CRYPTO_LIMIT_US
     assert summary["p50_us"] <= summary["p99_us"]
     assert "µs" in result.render()
+
+
+async def test_ledger_bench_runs_both_phases_and_checks(tmp_path: Path) -> None:
+    """A small ledger bench: every hold and post accepted, the day settles in full (the bench
+    raises otherwise) and the checker passes on the settled ledger."""
+    result = await run_ledger_bench(transfers=400, batch=100, settle=2_000, workdir=tmp_path)
+    summary = result.summary()
+    assert summary["check_ok"] is True and summary["settle_transfers"] == 2_000
+    assert 0 < summary["holds_posts_per_s"] <= max(summary["holds_per_s"], summary["posts_per_s"])
+    assert "holds+posts" in result.render()
