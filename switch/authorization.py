@@ -19,9 +19,19 @@ from switch.protocol.messages import FinancialRequest
 from switch.registry import TerminalProfile
 from switch.security.hsm import ArqcCheck, CvvCheck, PinCheck
 
-__all__ = ["CardholderPosition", "Decision", "authorize", "issuer_day"]
+__all__ = [
+    "PURCHASE",
+    "REFUND_PREFIX",
+    "CardholderPosition",
+    "Decision",
+    "authorize",
+    "is_refund",
+    "issuer_day",
+]
 
 PURCHASE = "000000"
+REFUND_PREFIX = "20"
+"""DE3 of a refund (credit to the cardholder): 20 followed by the account types."""
 
 _CARD_CODE_DECLINES: dict[CvvCheck, tuple[str, str]] = {
     CvvCheck.TRACK_MISSING: ("30", "DE35 missing"),
@@ -72,6 +82,11 @@ def issuer_day(product: CardProduct, now: datetime) -> date:
     return now.astimezone(country(product.country).zone).date()
 
 
+def is_refund(request: FinancialRequest) -> bool:
+    """True for an 0200 that credits the cardholder (DE3 20xxxx); never for an 0100."""
+    return request.mti == "0200" and request.processing_code.startswith(REFUND_PREFIX)
+
+
 def _decline(code: str, reason: str, card: Card | None = None) -> Decision:
     return Decision(code=code, reason=reason, card=card)
 
@@ -105,7 +120,7 @@ def authorize(
         return _decline("03", "terminal not signed on")
     if request.merchant_id != terminal.merchant.mid:
         return _decline("03", "merchant id mismatch")
-    if request.processing_code != PURCHASE:
+    if request.processing_code != PURCHASE and not is_refund(request):
         return _decline("12", "unsupported proc. code")
     tx_currency = currency_by_numeric(request.currency)
     if tx_currency is None or tx_currency.code != terminal.currency.code:
@@ -239,7 +254,10 @@ def _usability_checks(
 def _money_checks(
     request: FinancialRequest, *, card: Card, cards: CardSet, position: CardholderPosition
 ) -> Decision:
-    """Amount limits (per transaction, per day) and the available balance."""
+    """Amount limits (per transaction, per day) and the available balance; a refund credits
+    the cardholder, so it needs neither."""
+    if is_refund(request):
+        return Decision(code="00", reason="refund accepted", card=card)
     limits = cards.limits(card, Channel.POS)
     if limits is None:
         return _decline("57", "no POS limits", card)

@@ -11,16 +11,23 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from cards.catalog import CardSet
 from cards.masking import redact_wire_text
-from switch.authorization import CardholderPosition, Decision, authorize, issuer_day
+from switch.authorization import (
+    CardholderPosition,
+    Decision,
+    authorize,
+    is_refund,
+    issuer_day,
+)
 from switch.batch import close_batch
 from switch.clock import Clock
-from switch.ledger.postings import business_day, purchase_hold, reversal_of_hold
-from switch.ledger.rules import Phase, merchant_account
+from switch.ledger.postings import business_day, preauth_hold, purchase_hold, refund_hold
+from switch.ledger.rules import Transfer, merchant_account
 from switch.ledger.store import (
     CardState,
     DuplicateRequestError,
@@ -32,23 +39,26 @@ from switch.protocol import topics
 from switch.protocol.codec import FormatError, decode_request, encode
 from switch.protocol.fields import format_transmission_time
 from switch.protocol.messages import (
+    AuthorizationRequest,
+    AuthorizationResponse,
     BatchRequest,
-    BatchResponse,
+    CompletionAdvice,
     FinancialRequest,
     FinancialResponse,
     IsoMessage,
     NetworkRequest,
     NetworkResponse,
     ReversalRequest,
-    ReversalResponse,
 )
 from switch.registry import Registry
+from switch.resolutions import complete, reverse
 from switch.responses import (
     Request,
     Response,
     approval_code,
     echo,
     error_response,
+    response_class,
     retrieval_reference,
 )
 from switch.security import SecurityModule, load_keys
@@ -161,15 +171,7 @@ class Processor:
             "response_code": "30",
             "additional_response": error.short,
         }
-        response: IsoMessage
-        if error.response_mti == "0810":
-            response = NetworkResponse(**common)
-        elif error.response_mti == "0410":
-            response = ReversalResponse(**common)
-        elif error.response_mti == "0510":
-            response = BatchResponse(**common)
-        else:
-            response = FinancialResponse(**common)
+        response = response_class(error.response_mti)(**common)
         self.stats.responses["30"] += 1
         return Reply(tid, encode(response), "30")
 
@@ -193,7 +195,7 @@ class Processor:
                 return await self._purchase(request)
             if isinstance(request, BatchRequest):
                 return await self._batch(request)
-            return await self._reversal(request)
+            return await self._resolve(request)
         except DuplicateRequestError:
             # Another worker committed this key between our lookup and our commit.
             replay = await self._replay(request)
@@ -202,7 +204,7 @@ class Processor:
             return replay
 
     async def _replay(
-        self, request: FinancialRequest | ReversalRequest | BatchRequest
+        self, request: FinancialRequest | ReversalRequest | CompletionAdvice | BatchRequest
     ) -> Reply | None:
         """The stored answer for a request already seen (94 if its content differs)."""
         stored = await self.ledger.stored_request(request.key)
@@ -309,7 +311,12 @@ class Processor:
     def _purchase_response(
         self, request: FinancialRequest, decision: Decision, rrn: str, facts: SecurityFacts
     ) -> FinancialResponse:
-        return FinancialResponse(
+        cls = (
+            AuthorizationResponse
+            if isinstance(request, AuthorizationRequest)
+            else FinancialResponse
+        )
+        return cls(
             **echo(request),
             rrn=rrn,
             auth_code=approval_code(request.key) if decision.approved else None,
@@ -342,7 +349,7 @@ class Processor:
             merchant = merchant_account(request.merchant_id, currency)
             accounts.append(merchant)
             transfers.append(
-                purchase_hold(
+                _hold_builder(request)(
                     key=request.key,
                     card_id=card.id,
                     cardholder_account=card.account,
@@ -366,47 +373,43 @@ class Processor:
         )
         return response
 
-    async def _reversal(self, request: ReversalRequest) -> Reply:
-        original = request.original
-        stored = await self.ledger.stored_request(request.original_key)
-        code, note, transfer, orphan = "00", None, None, None
-        if original.mti != "0200":
-            code, note = "12", "original is not an 0200"
-        elif stored is None:
-            note, orphan = "original unknown; stored", request.original_key
-        elif stored.transfer_id is None:
-            note = "original was declined"
+    async def _resolve(self, request: ReversalRequest | CompletionAdvice) -> Reply:
+        """An 0400 or 0220: decide (switch.resolutions), store the answer with its transfer."""
+        if isinstance(request, ReversalRequest):
+            resolution = await reverse(self.ledger, request)
         else:
-            hold = await self.ledger.transfer(stored.transfer_id)
-            if hold is None:
-                raise RuntimeError(f"stored request names missing transfer {stored.transfer_id}")
-            resolution = await self.ledger.resolution_of(hold.id)
-            if hold.amount != request.amount:
-                code, note = "13", "amount differs from orig."
-            elif resolution is not None and resolution.phase is not Phase.POST:
-                note = f"already {'reversed' if resolution.phase is Phase.VOID else 'expired'}"
-            else:
-                transfer = reversal_of_hold(hold, resolution, key=request.key)
-                note = "reversed after clearing" if resolution else None
-        response = ReversalResponse(
-            **echo(request),
-            response_code=code,
-            additional_response=note,
-            original_data=request.original_data,
-        )
+            resolution = await complete(
+                self.ledger, request, registry=self.registry, now=self.clock.now()
+            )
+        response = resolution.response
         await self.ledger.record(
             request.key,
             mti=request.mti,
             digest=_digest(request),
-            response_code=code,
+            response_code=response.response_code,
             response=encode(response),
-            transfers=[transfer] if transfer else [],
-            orphan_reversal_of=orphan,
+            transfers=[resolution.transfer] if resolution.transfer else [],
+            orphan_reversal_of=resolution.orphan,
         )
+        note = resolution.note
         log.info(
-            "%r of stan %06d → %s%s", request, original.stan, code, f" ({note})" if note else ""
+            "%r of stan %06d → %s%s",
+            request,
+            request.original.stan,
+            response.response_code,
+            f" ({note})" if note else "",
         )
         return self._reply(request.terminal_id, response)
+
+
+def _hold_builder(request: FinancialRequest) -> Callable[..., Transfer]:
+    """What an approved 0200 or 0100 holds: a purchase, a refund (DE3 20xxxx) or a
+    pre-authorization."""
+    if isinstance(request, AuthorizationRequest):
+        return preauth_hold
+    if is_refund(request):
+        return refund_hold
+    return purchase_hold
 
 
 def _new_card_state(state: CardState | None, decision: Decision) -> CardState | None:

@@ -7,8 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from switch.protocol.messages import (
+    AuthorizationRequest,
+    AuthorizationResponse,
     BatchRequest,
     BatchResponse,
+    CompletionAdvice,
+    CompletionResponse,
     FinancialRequest,
     FinancialResponse,
     NetworkRequest,
@@ -17,10 +21,30 @@ from switch.protocol.messages import (
     ReversalResponse,
 )
 
-Request = FinancialRequest | ReversalRequest | NetworkRequest | BatchRequest
-Response = FinancialResponse | ReversalResponse | NetworkResponse | BatchResponse
+Request = (
+    FinancialRequest
+    | AuthorizationRequest
+    | ReversalRequest
+    | CompletionAdvice
+    | NetworkRequest
+    | BatchRequest
+)
+Response = (
+    FinancialResponse
+    | AuthorizationResponse
+    | ReversalResponse
+    | CompletionResponse
+    | NetworkResponse
+    | BatchResponse
+)
 
-__all__ = ["approval_code", "echo", "error_response", "retrieval_reference"]
+__all__ = [
+    "approval_code",
+    "echo",
+    "error_response",
+    "response_class",
+    "retrieval_reference",
+]
 
 
 def approval_code(key: tuple[str, int, str]) -> str:
@@ -51,15 +75,22 @@ def echo(request: Request) -> dict[str, Any]:
     return fields
 
 
+_RESPONSE_CLASSES: dict[str, type[Response]] = {
+    "0110": AuthorizationResponse,
+    "0210": FinancialResponse,
+    "0230": CompletionResponse,
+    "0410": ReversalResponse,
+    "0510": BatchResponse,
+    "0810": NetworkResponse,
+}
+
+
+def response_class(response_mti: str) -> type[Response]:
+    """The response model for an answer of MTI ``response_mti`` (0210 if unknown)."""
+    return _RESPONSE_CLASSES.get(response_mti, FinancialResponse)
+
+
 def error_response(request: Request, code: str, note: str) -> Response:
     """A refusal that echoes the request's identity (63, 94 and 96; never stored)."""
-    cls: type[Response]
-    if isinstance(request, NetworkRequest):
-        cls = NetworkResponse
-    elif isinstance(request, BatchRequest):
-        cls = BatchResponse
-    elif isinstance(request, FinancialRequest):
-        cls = FinancialResponse
-    else:
-        cls = ReversalResponse
+    cls = response_class(request.response_mti)
     return cls(**echo(request), response_code=code, additional_response=note)

@@ -11,7 +11,9 @@ from cards.masking import mask_pan
 from cards.models import Card
 from switch.protocol.fields import format_transmission_time
 from switch.protocol.messages import (
+    AuthorizationRequest,
     BatchRequest,
+    CompletionAdvice,
     FinancialRequest,
     NetworkRequest,
     OriginalDataElements,
@@ -20,9 +22,18 @@ from switch.protocol.messages import (
 from switch.reconcile import JournalEntry, journal_totals
 from switch.registry import TerminalProfile
 
-__all__ = ["CHIP_WITH_PIN", "ENTRY_MODES", "PURCHASE", "CardPresentation", "RequestBuilder"]
+__all__ = [
+    "CHIP_WITH_PIN",
+    "ENTRY_MODES",
+    "PURCHASE",
+    "REFUND",
+    "CardPresentation",
+    "RequestBuilder",
+]
 
 PURCHASE = "000000"
+REFUND = "200000"
+"""DE3 of a refund: money back to the card (credit), from the default account."""
 CHIP_WITH_PIN = "051"
 """DE22: integrated circuit card read, PIN entry capable."""
 ENTRY_MODES = {"chip": CHIP_WITH_PIN, "magstripe": "021", "keyed": "012"}
@@ -106,16 +117,20 @@ class RequestBuilder:
         entry_mode: str | None = None,
         track2: str | None = None,
         card_security_code: str | None = None,
+        processing_code: str = PURCHASE,
+        preauth: bool = False,
     ) -> FinancialRequest:
-        """A 0200 purchase of ``amount`` minor units in the terminal's currency, with the
-        encrypted PIN (DE52) when the holder entered one and the DUKPT KSN (DE53)."""
+        """A 0200 purchase (or refund, DE3 ``200000``; or with ``preauth`` an 0100) of
+        ``amount`` minor units in the terminal's currency, with the encrypted PIN (DE52) when
+        the holder entered one and the DUKPT KSN (DE53)."""
         local_time, local_date = self._local(now)
-        return FinancialRequest(
+        cls = AuthorizationRequest if preauth else FinancialRequest
+        return cls(
             transmission_time=format_transmission_time(now),
             stan=self.next_stan(),
             terminal_id=self.profile.tid,
             pan=card.pan,
-            processing_code=PURCHASE,
+            processing_code=processing_code,
             amount=amount,
             local_time=local_time,
             local_date=local_date,
@@ -161,6 +176,30 @@ class RequestBuilder:
             refunds=totals.refunds,
             refunds_amount=totals.refunds_amount,
             journal=tuple(entry.encode() for entry in journal),
+            ksn=ksn,
+        )
+
+    def completion(
+        self, original: FinancialRequest, amount: int, now: datetime, ksn: str | None = None
+    ) -> CompletionAdvice:
+        """An 0220 capturing ``amount`` (at most what was authorized) of the 0100 ``original``."""
+        local_time, local_date = self._local(now)
+        return CompletionAdvice(
+            transmission_time=format_transmission_time(now),
+            stan=self.next_stan(),
+            terminal_id=self.profile.tid,
+            pan=original.pan,
+            processing_code=original.processing_code,
+            amount=amount,
+            local_time=local_time,
+            local_date=local_date,
+            merchant_id=original.merchant_id,
+            currency=original.currency,
+            original_data=OriginalDataElements(
+                mti=original.mti,
+                stan=original.stan,
+                transmission_time=original.transmission_time,
+            ).encode(),
             ksn=ksn,
         )
 

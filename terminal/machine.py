@@ -34,9 +34,9 @@ class Event(StrEnum):
     CONNECTED = "connected"
     SIGN_ON_ACCEPTED = "sign-on accepted"
     SIGN_ON_REFUSED = "sign-on refused"
-    REQUEST_SENT = "0200 sent"
-    APPROVAL_RECEIVED = "0210 approved"
-    DECLINE_RECEIVED = "0210 declined"
+    REQUEST_SENT = "0100/0200 sent"
+    APPROVAL_RECEIVED = "0110/0210 approved"
+    DECLINE_RECEIVED = "0110/0210 declined"
     RESPONSE_TIMEOUT = "response timeout"
     REVERSAL_SENT = "0400 sent"
     REVERSAL_ACKNOWLEDGED = "0410 received"
@@ -54,6 +54,8 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     (State.AWAITING_RESPONSE, Event.DECLINE_RECEIVED): State.DECLINED,
     (State.AWAITING_RESPONSE, Event.RESPONSE_TIMEOUT): State.TIMED_OUT,
     (State.TIMED_OUT, Event.REVERSAL_SENT): State.REVERSAL_PENDING,
+    # A pre-authorization the merchant cancels is reversed from idle.
+    (State.IDLE, Event.REVERSAL_SENT): State.REVERSAL_PENDING,
     (State.REVERSAL_PENDING, Event.REVERSAL_ACKNOWLEDGED): State.IDLE,
     (State.REVERSAL_PENDING, Event.REVERSAL_ABANDONED): State.IDLE,
     (State.APPROVED, Event.RECEIPT_DONE): State.IDLE,

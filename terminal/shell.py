@@ -23,6 +23,7 @@ from switch.protocol import topics
 from switch.protocol.codec import CONTENT_TYPE_JSON, FormatError, decode_response
 from switch.protocol.messages import (
     BatchResponse,
+    CompletionResponse,
     FinancialRequest,
     FinancialResponse,
     IsoMessage,
@@ -34,7 +35,7 @@ from switch.registry import TerminalProfile
 from switch.security.transaction import TransactionKeys, seal
 from switch.transport.base import BrokerUrl, TransportError, WillMessage
 from switch.transport.mqtt import MqttTransport
-from terminal.builder import ENTRY_MODES, CardPresentation, RequestBuilder
+from terminal.builder import ENTRY_MODES, PURCHASE, REFUND, CardPresentation, RequestBuilder
 from terminal.machine import Event, TerminalMachine
 from terminal.pinpad import PinPad
 from terminal.receipt import ReceiptData, render_receipt
@@ -120,6 +121,8 @@ class Terminal:
         self.stats = TerminalStats()
         self.lose_reversals = lose_reversals
         self.journal: list[JournalEntry] = []
+        self.authorizations: dict[int, FinancialRequest] = {}
+        """Approved pre-authorizations (0100) not completed yet, by STAN."""
         """The open batch: what the terminal believes it sold and refunded since its last
         batch close."""
         self._transport = MqttTransport(
@@ -249,13 +252,16 @@ class Terminal:
         entry: str = "chip",
         plastic: Plastic | None = None,
         tamper_mac: bool = False,
+        refund: bool = False,
+        preauth: bool = False,
     ) -> TransactionOutcome:
         """Run one purchase of ``amount`` minor units: the ``chip`` (when the card is inserted)
         signs it with an ARQC, the PIN the holder types is encrypted by the PIN pad (never sent
         or logged in clear); reverse it if no response comes in time. ``entry`` is how the card
         is read: ``chip``, ``magstripe`` (track 2 from ``plastic``) or ``keyed`` (the printed
         CVV2 from ``plastic``). ``tamper_mac`` flips one bit of the MAC on the way out (a fault
-        to show the switch's 63)."""
+        to show the switch's 63). ``refund`` credits the card instead (DE3 200000);
+        ``preauth`` only reserves the amount (0100), to :meth:`complete` later."""
         if entry not in ENTRY_MODES:
             raise TerminalError(f"unknown card entry {entry!r}")
         if entry != "chip" and plastic is None:
@@ -279,13 +285,15 @@ class Terminal:
                 entry_mode=ENTRY_MODES[entry],
                 track2=plastic.track2 if plastic and entry == "magstripe" else None,
                 card_security_code=plastic.cvv2 if plastic and entry == "keyed" else None,
+                processing_code=REFUND if refund else PURCHASE,
+                preauth=preauth,
             )
             started = time.perf_counter()
             self.machine.handle(Event.REQUEST_SENT)
             payload = seal(request, keys)
             if tamper_mac:
                 payload = _flip_mac_bit(payload)
-            response = await self._exchange(request, payload, "0210")
+            response = await self._exchange(request, payload, request.response_mti)
             latency_ms = (time.perf_counter() - started) * 1000
             reversal: str | None = None
             if response is None:
@@ -295,9 +303,12 @@ class Terminal:
                 approved = isinstance(response, FinancialResponse) and response.approved
                 self.machine.handle(Event.APPROVAL_RECEIVED if approved else Event.DECLINE_RECEIVED)
             outcome = self._outcome(request, card, response, reversal, latency_ms)
-            if outcome.approved:
-                self.journal.append(JournalEntry(EntryKind.SALE, request.stan, amount))
-            elif reversal == "unresolved":
+            if outcome.approved and preauth:
+                self.authorizations[request.stan] = request
+            elif outcome.approved:
+                kind = EntryKind.REFUND if refund else EntryKind.SALE
+                self.journal.append(JournalEntry(kind, request.stan, amount))
+            elif reversal == "unresolved" and not preauth and not refund:
                 self.journal.append(JournalEntry(EntryKind.REVERSAL_PENDING, request.stan, amount))
             if response is not None:
                 self.machine.handle(Event.RECEIPT_DONE)
@@ -335,6 +346,39 @@ class Terminal:
         )
         self.machine.handle(Event.REVERSAL_ABANDONED)
         return "unresolved"
+
+    async def complete(self, stan: int, amount: int) -> CompletionResponse | None:
+        """Complete the pre-authorization ``stan`` for ``amount`` (at most what was authorized)
+        with an 0220; the 0230, or None when none came in time (the pre-authorization stays
+        open: sending it again is store-and-forward's job)."""
+        original = self.authorizations.get(stan)
+        if original is None:
+            raise TerminalError(f"{self.tid}: no open pre-authorization with STAN {stan:06d}")
+        async with self._busy:
+            keys = self._next_keys()
+            request = self.builder.completion(
+                original, amount, self.clock.now(), ksn=keys.ksn_hex if keys else None
+            )
+            response = await self._exchange(request, seal(request, keys), "0230")
+            if not isinstance(response, CompletionResponse):
+                return None
+            if response.response_code == "00":
+                del self.authorizations[stan]
+                self.journal.append(JournalEntry(EntryKind.SALE, request.stan, amount))
+            log.info("%s: completion of %06d → %s", self.tid, stan, response.response_code)
+            return response
+
+    async def cancel_authorization(self, stan: int) -> str:
+        """Cancel the open pre-authorization ``stan`` with an 0400 (the hold is released);
+        ``"acknowledged"``, or ``"unresolved"`` when no 0410 came after every attempt."""
+        original = self.authorizations.get(stan)
+        if original is None:
+            raise TerminalError(f"{self.tid}: no open pre-authorization with STAN {stan:06d}")
+        async with self._busy:
+            verdict = await self._reverse(original)
+        if verdict == "acknowledged":
+            del self.authorizations[stan]
+        return verdict
 
     async def close_batch(self) -> BatchResponse:
         """Close the open batch with an 0500 (totals and journal); the switch's 0510 says in

@@ -30,7 +30,14 @@ MAX_PAYLOAD_BYTES = 8192
 
 _REQUESTS: TypeAdapter[Request] = TypeAdapter(Request)
 _RESPONSES: TypeAdapter[Response] = TypeAdapter(Response)
-_REQUEST_MTIS = {"0200": "0210", "0400": "0410", "0800": "0810", "0500": "0510"}
+_REQUEST_MTIS = {
+    "0100": "0110",
+    "0200": "0210",
+    "0220": "0230",
+    "0400": "0410",
+    "0500": "0510",
+    "0800": "0810",
+}
 
 M = TypeVar("M", bound=IsoMessage)
 

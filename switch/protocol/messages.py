@@ -44,8 +44,12 @@ from switch.protocol.fields import (
 )
 
 __all__ = [
+    "AuthorizationRequest",
+    "AuthorizationResponse",
     "BatchRequest",
     "BatchResponse",
+    "CompletionAdvice",
+    "CompletionResponse",
     "FinancialRequest",
     "FinancialResponse",
     "IdempotencyKey",
@@ -136,6 +140,21 @@ class FinancialResponse(IsoMessage):
         return self.response_code == "00"
 
 
+class AuthorizationRequest(FinancialRequest):
+    """0100 pre-authorization: the same fields as an 0200; approved, it only holds the amount
+    until an 0220 completion (or a reversal, or the hold's expiry)."""
+
+    mti: Literal["0100"] = "0100"  # type: ignore[assignment]
+
+    response_mti: ClassVar[str] = "0110"
+
+
+class AuthorizationResponse(FinancialResponse):
+    """0110: the answer to an 0100; DE38 holds the approval code."""
+
+    mti: Literal["0110"] = "0110"  # type: ignore[assignment]
+
+
 class OriginalDataElements(BaseModel):
     """DE90 split into its parts; ``key`` finds the original request."""
 
@@ -161,10 +180,9 @@ class OriginalDataElements(BaseModel):
         return f"{self.mti}{self.stan:06d}{self.transmission_time}{self.acquirer}{self.forwarder}"
 
 
-class ReversalRequest(IsoMessage):
-    """0400 reversal request: undo the original named in DE90 (e.g. after a response timeout)."""
+class _ReferringMessage(IsoMessage):
+    """A message about an earlier one, named in DE90 (a reversal, a completion)."""
 
-    mti: Literal["0400"] = "0400"
     pan: Pan = Field(alias="2")
     processing_code: ProcessingCode = Field(alias="3")
     amount: AmountMinor = Field(alias="4")
@@ -176,29 +194,54 @@ class ReversalRequest(IsoMessage):
     ksn: HexField | None = Field(default=None, alias="53")
     mac: HexField | None = Field(default=None, alias="64")
 
-    response_mti: ClassVar[str] = "0410"
-
     @property
     def original(self) -> OriginalDataElements:
         return OriginalDataElements.parse(self.original_data)
 
     @property
     def original_key(self) -> IdempotencyKey:
-        """Idempotency key of the request this reversal undoes."""
+        """Idempotency key of the request this message refers to."""
         original = self.original
         return (self.terminal_id, original.stan, original.transmission_time)
 
 
-class ReversalResponse(IsoMessage):
-    """0410 reversal response: 00 once the reversal is recorded (even for an unknown original)."""
+class ReversalRequest(_ReferringMessage):
+    """0400 reversal request: undo the original named in DE90 (e.g. after a response timeout)."""
 
-    mti: Literal["0410"] = "0410"
+    mti: Literal["0400"] = "0400"
+
+    response_mti: ClassVar[str] = "0410"
+
+
+class CompletionAdvice(_ReferringMessage):
+    """0220 completion: capture DE4 (at most the hold) of the 0100 named in DE90; the rest of
+    the hold goes back to the cardholder."""
+
+    mti: Literal["0220"] = "0220"
+
+    response_mti: ClassVar[str] = "0230"
+
+
+class _ReferringResponse(IsoMessage):
     processing_code: ProcessingCode | None = Field(default=None, alias="3")
     amount: AmountMinor | None = Field(default=None, alias="4")
     rrn: Rrn | None = Field(default=None, alias="37")
     response_code: ResponseCode = Field(alias="39")
     additional_response: AdditionalResponse | None = Field(default=None, alias="44")
     original_data: OriginalData | None = Field(default=None, alias="90")
+
+
+class ReversalResponse(_ReferringResponse):
+    """0410 reversal response: 00 once the reversal is recorded (even for an unknown original)."""
+
+    mti: Literal["0410"] = "0410"
+
+
+class CompletionResponse(_ReferringResponse):
+    """0230: 00 when the completion posted; 12 when there is no hold to complete (unknown,
+    declined, reversed, expired or already completed), 13 above the hold."""
+
+    mti: Literal["0230"] = "0230"
 
 
 class NetworkRequest(IsoMessage):
@@ -257,12 +300,23 @@ class BatchResponse(IsoMessage):
 
 
 Request = Annotated[
-    FinancialRequest | ReversalRequest | NetworkRequest | BatchRequest, Field(discriminator="mti")
+    FinancialRequest
+    | AuthorizationRequest
+    | ReversalRequest
+    | CompletionAdvice
+    | NetworkRequest
+    | BatchRequest,
+    Field(discriminator="mti"),
 ]
 """Any message a terminal sends to the switch."""
 
 Response = Annotated[
-    FinancialResponse | ReversalResponse | NetworkResponse | BatchResponse,
+    FinancialResponse
+    | AuthorizationResponse
+    | ReversalResponse
+    | CompletionResponse
+    | NetworkResponse
+    | BatchResponse,
     Field(discriminator="mti"),
 ]
 """Any message the switch sends to a terminal."""

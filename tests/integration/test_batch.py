@@ -11,7 +11,7 @@ from cards import default_card_set
 from cards.holders import holder_pin
 from switch import default_registry
 from switch.clock import SystemClock
-from switch.ledger import check_ledger
+from switch.ledger import Ledger, check_ledger
 from switch.magic import magic_amounts
 from switch.service import running_switch
 from terminal import CardPresentation
@@ -71,3 +71,63 @@ async def test_lost_reversal_is_an_explained_out_of_balance_batch(
     assert result.plan is not None and result.check.ok, result.check.render()
     assert result.plan.totals["DZD"].sales == 4
     assert sum(result.plan.positions.values()) == 0
+
+
+async def test_preauthorization_completion_refund_and_day_end(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """A hotel-style day at DZAL0002: pre-authorize 1 000 DA (0100), complete 640 DA (0220; the
+    rest goes back), refuse a completion above the hold (13) and a second one (12), cancel
+    another pre-authorization with a reversal, refund 150 DA (0200, DE3 20). The batch balances
+    with one sale and one refund, and the day settles them."""
+    db = tmp_path / "ledger.db"
+    card = CardPresentation.from_card(CARDS.card("EDH-VALID-2"), CARDS)
+    pin = holder_pin("EDH-VALID-2")
+    profile = REGISTRY.get("DZAL0002")
+    assert profile is not None
+    async with (
+        running_switch(
+            broker=mosquitto.url, db_path=db, cards=CARDS, registry=REGISTRY, magic=None
+        ),
+        connected_fleet([profile], mosquitto.url, clock=SystemClock(), timeout_s=5) as fleet,
+    ):
+        tpe = fleet["DZAL0002"]
+        opening = await ledger_available(db, "EDH-VALID-2")
+        hold = await tpe.purchase(card, 100_000, pin=pin, preauth=True)
+        assert hold.approved and hold.auth_code
+        assert await ledger_available(db, "EDH-VALID-2") == opening - 100_000
+        too_much = await tpe.complete(hold.stan, 100_001)
+        assert too_much is not None and too_much.response_code == "13"
+        original = tpe.authorizations[hold.stan]
+        done = await tpe.complete(hold.stan, 64_000)
+        assert done is not None and done.response_code == "00"
+        assert await ledger_available(db, "EDH-VALID-2") == opening - 64_000
+        tpe.authorizations[hold.stan] = original  # a buggy ECR completing twice
+        again = await tpe.complete(hold.stan, 1_000)
+        assert again is not None and again.response_code == "12"
+        del tpe.authorizations[hold.stan]
+        cancelled = await tpe.purchase(card, 50_000, pin=pin, preauth=True)
+        assert cancelled.approved
+        assert await tpe.cancel_authorization(cancelled.stan) == "acknowledged"
+        refund = await tpe.purchase(card, 15_000, pin=pin, refund=True)
+        assert refund.approved
+        # A refund reaches the cardholder at clearing, not before.
+        assert await ledger_available(db, "EDH-VALID-2") == opening - 64_000
+        batch = await tpe.close_batch()
+    assert batch.response_code == "00", batch.differences
+    assert (batch.sales, batch.sales_amount, batch.refunds, batch.refunds_amount) == (
+        1, 64_000, 1, 15_000,
+    )  # fmt: skip
+    assert check_ledger(db).ok
+    day = SystemClock().now().astimezone(profile.country.zone).date()
+    result = await run_settlement(db, day, cards=CARDS, registry=REGISTRY, out=tmp_path)
+    assert result.plan is not None and result.check.ok, result.check.render()
+    totals = result.plan.totals["DZD"]
+    assert (totals.sales, totals.sales_amount, totals.refunds, totals.refunds_amount) == (
+        1, 64_000, 1, 15_000,
+    )  # fmt: skip
+
+
+async def ledger_available(db: Path, card_id: str) -> int:
+    async with await Ledger.open(db) as ledger:
+        return await ledger.available(CARDS.card(card_id).account)

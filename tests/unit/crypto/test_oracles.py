@@ -110,7 +110,12 @@ def test_ibm3624_offset_matches_psec(pvk: bytes, table: str, pin: str, pan: str)
        service=st.sampled_from(["101", "201", "000", "999", "221"]))  # fmt: skip
 def test_cvv_matches_psec(cvk: bytes, pan: str, expiry: str, service: str) -> None:
     expected = oracle(lambda: psec_cvv.generate_cvv(cvk, pan, expiry, service))
-    assert card_verification_value(cvk, pan, expiry, service) == expected
+    ours = card_verification_value(cvk, pan, expiry, service)
+    # psec 1.3.0 returns fewer than three digits when the first pass over the block finds fewer
+    # than three decimal digits (e.g. '24' for PAN 4299700808168995302, expiry 6100): a CVV
+    # always has three, taken next from the decimalized hex digits A-F. Compare the prefix.
+    assert len(ours) == 3 and ours.isdigit()
+    assert ours.startswith(expected) if len(expected) < 3 else ours == expected
 
 
 @ORACLE
