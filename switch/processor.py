@@ -48,6 +48,7 @@ from switch.protocol.messages import (
     IsoMessage,
     NetworkRequest,
     NetworkResponse,
+    ReversalAdvice,
     ReversalRequest,
 )
 from switch.registry import Registry
@@ -139,6 +140,9 @@ class Processor:
         except FormatError as error:
             return self._format_error(tid, error, payload)
         self.stats.requests[request.mti] += 1
+        if isinstance(request, ReversalAdvice) and request.mti == "0421":
+            # A repeat of an 0420: answered (or replayed) as the 0420 itself.
+            request = request.model_copy(update={"mti": "0420"})
         if (
             request.mac is not None
             and request.ksn is not None

@@ -1,4 +1,4 @@
-"""Messages that resolve an earlier hold: 0400 reversals and 0220 completions.
+"""Messages that resolve an earlier hold: 0400/0420 reversals and 0220 completions.
 
 Each names its original in DE90. A reversal of a pending hold voids it (of a cleared one,
 corrects it with a transfer back); a reversal whose original is unknown is stored and
@@ -17,6 +17,8 @@ from switch.ledger.store import Key, Ledger
 from switch.protocol.messages import (
     CompletionAdvice,
     CompletionResponse,
+    ReversalAdvice,
+    ReversalAdviceResponse,
     ReversalRequest,
     ReversalResponse,
 )
@@ -75,7 +77,8 @@ async def reverse(ledger: Ledger, request: ReversalRequest) -> Resolution:
     else:
         transfer = reversal_of_hold(hold, resolution, key=request.key)
         note = "reversed after clearing" if resolution else None
-    response = ReversalResponse(
+    cls = ReversalAdviceResponse if isinstance(request, ReversalAdvice) else ReversalResponse
+    response = cls(
         **echo(request),
         response_code=code,
         additional_response=note,

@@ -17,6 +17,7 @@ from switch.protocol.messages import (
     FinancialResponse,
     NetworkRequest,
     NetworkResponse,
+    ReversalAdviceResponse,
     ReversalRequest,
     ReversalResponse,
 )
@@ -80,6 +81,7 @@ _RESPONSE_CLASSES: dict[str, type[Response]] = {
     "0210": FinancialResponse,
     "0230": CompletionResponse,
     "0410": ReversalResponse,
+    "0430": ReversalAdviceResponse,
     "0510": BatchResponse,
     "0810": NetworkResponse,
 }

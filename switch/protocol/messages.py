@@ -59,6 +59,8 @@ __all__ = [
     "OriginalDataElements",
     "Request",
     "Response",
+    "ReversalAdvice",
+    "ReversalAdviceResponse",
     "ReversalRequest",
     "ReversalResponse",
 ]
@@ -213,6 +215,15 @@ class ReversalRequest(_ReferringMessage):
     response_mti: ClassVar[str] = "0410"
 
 
+class ReversalAdvice(ReversalRequest):
+    """0420 reversal advice: the same as an 0400, sent from the terminal's store-and-forward
+    queue (repeated as 0421 until the 0430 comes back)."""
+
+    mti: Literal["0420", "0421"] = "0420"  # type: ignore[assignment]
+
+    response_mti: ClassVar[str] = "0430"
+
+
 class CompletionAdvice(_ReferringMessage):
     """0220 completion: capture DE4 (at most the hold) of the 0100 named in DE90; the rest of
     the hold goes back to the cardholder."""
@@ -235,6 +246,12 @@ class ReversalResponse(_ReferringResponse):
     """0410 reversal response: 00 once the reversal is recorded (even for an unknown original)."""
 
     mti: Literal["0410"] = "0410"
+
+
+class ReversalAdviceResponse(ReversalResponse):
+    """0430: the reversal advice is stored (and its hold voided when there is one)."""
+
+    mti: Literal["0430"] = "0430"  # type: ignore[assignment]
 
 
 class CompletionResponse(_ReferringResponse):
@@ -303,6 +320,7 @@ Request = Annotated[
     FinancialRequest
     | AuthorizationRequest
     | ReversalRequest
+    | ReversalAdvice
     | CompletionAdvice
     | NetworkRequest
     | BatchRequest,
@@ -314,6 +332,7 @@ Response = Annotated[
     FinancialResponse
     | AuthorizationResponse
     | ReversalResponse
+    | ReversalAdviceResponse
     | CompletionResponse
     | NetworkResponse
     | BatchResponse,

@@ -16,6 +16,7 @@ from cards.holders import holder_pin
 from switch import ManualClock, Processor, default_registry, magic_amounts
 from switch.ledger import Ledger, check_ledger
 from switch.protocol import decode_response, encode, topics
+from switch.protocol.messages import ReversalAdvice
 from switch.security import SecurityModule, load_keys
 from switch.security.transaction import seal
 from terminal import CardPresentation, RequestBuilder
@@ -272,3 +273,42 @@ async def test_card_code_fields_are_required_by_entry_mode(processor: Processor)
                                 track2="6280581110008007=29062011000000000")  # fmt: skip
     reply = await answer(processor, encode(other_card))
     assert (reply["39"], reply["44"]) == ("30", "DE35 differs from DE2")
+
+
+async def test_reversal_advice_and_its_repeat(processor: Processor) -> None:
+    """An 0420 voids the hold like an 0400 and is answered 0430; its 0421 repeat (same STAN and
+    DE7) replays the stored 0430 without touching the ledger again."""
+    build = builder()
+    now = processor.clock.now()
+    await answer(processor, encode(build.sign_on(now)))
+    purchase = build.purchase(card("EDH-VALID"), 70_000, now)
+    assert (await answer(processor, encode(purchase)))["39"] == "00"
+    reversal = build.reversal(purchase, now)
+    advice = ReversalAdvice(**reversal.model_dump(exclude={"mti"}))
+    first = await answer(processor, encode(advice))
+    assert (first["mti"], first["39"]) == ("0430", "00")
+    repeat = await answer(processor, encode(advice.model_copy(update={"mti": "0421"})))
+    assert repeat == first
+    assert processor.stats.duplicates == 1
+    assert await processor.ledger.available("CCP-0001001") == 15_000_000
+    assert check_ledger(processor.ledger.path).ok
+
+
+async def test_refund_and_preauthorization_flows(processor: Processor) -> None:
+    """A refund (DE3 200000) is accepted without a balance check and credits at clearing; an
+    0100 holds, its 0220 posts part of it, a second 0220 gets 12."""
+    build = builder()
+    now = processor.clock.now()
+    await answer(processor, encode(build.sign_on(now)))
+    refund = build.purchase(card("EDH-NO-FUNDS"), 500_000, now, processing_code="200000")
+    assert (await answer(processor, encode(refund)))["39"] == "00"
+    preauth = build.purchase(card("EDH-VALID"), 80_000, now, preauth=True)
+    reply = await answer(processor, encode(preauth))
+    assert (reply["mti"], reply["39"]) == ("0110", "00")
+    completion = build.completion(preauth, 30_000, now)
+    assert (await answer(processor, encode(completion)))["39"] == "00"
+    again = build.completion(preauth, 10_000, now)
+    assert (await answer(processor, encode(again)))["39"] == "12"
+    assert await processor.ledger.available("CCP-0001001") == 15_000_000 - 30_000
+    report = check_ledger(processor.ledger.path)
+    assert report.ok, report.render()
