@@ -193,6 +193,8 @@ class Ledger:
         self._lock = asyncio.Lock()
         self._swept_us = 0
         """Switch-clock microseconds up to which expired holds have been released."""
+        self._last_us = 0
+        """The latest timestamp this ledger gave a transfer (timestamps never go back)."""
 
     @classmethod
     async def open(
@@ -377,13 +379,19 @@ class Ledger:
         """Apply ``transfers`` in order in one transaction (group commit), first creating
         ``accounts`` that do not exist yet and expiring holds past their deadline; each gets
         its outcome, refusals included (a refused transfer stays refused under its id)."""
+        # Statements are prepared before taking the lock, so with two callers one batch is
+        # built while the other's is in SQLite (the sqlite3 module releases the GIL there).
+        prepared = micros(self.clock.now())
+        statements = [_statement(t, prepared) for t in transfers]
         async with self._lock:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
-                now = micros(self.clock.now())
+                now = self._tick(prepared)
+                if now != prepared:  # another writer stamped a later time meanwhile
+                    statements = [_statement(t, now) for t in transfers]
                 await self._ensure_accounts(accounts)
                 await self._expire_due(now)
-                outcomes = await self._insert_all(transfers, now)
+                outcomes = await self._insert_all(transfers, now, statements)
             except BaseException:
                 await self._db.execute("ROLLBACK")
                 raise
@@ -395,7 +403,7 @@ class Ledger:
         async with self._lock:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
-                expired = await self._expire_due(micros(self.clock.now()))
+                expired = await self._expire_due(self._tick())
             except BaseException:
                 await self._db.execute("ROLLBACK")
                 raise
@@ -427,7 +435,7 @@ class Ledger:
         async with self._lock:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
-                now = micros(self.clock.now())
+                now = self._tick()
                 await self._ensure_accounts(accounts)
                 await self._expire_due(now)
                 for transfer in transfers:
@@ -489,7 +497,7 @@ class Ledger:
         return plan
 
     async def _settle(self, day: date, planner: Planner) -> Plan | None:
-        now = micros(self.clock.now())
+        now = self._tick()
         await self._expire_due(now)
         lines = [
             ClearingLine(row[0], row[1], row[2] or "", row[3] == "refund", row[4], row[5], row[6])
@@ -568,6 +576,12 @@ class Ledger:
 
     # -- internals -----------------------------------------------------------------------
 
+    def _tick(self, at: int | None = None) -> int:
+        """The switch-clock time (µs) for the transaction under way, ``at`` or now, moved up to
+        the last one given if the clock is behind it (timestamps never go back)."""
+        self._last_us = max(self._last_us, micros(self.clock.now()) if at is None else at)
+        return self._last_us
+
     def _stamp(self) -> str:
         return self.clock.now().isoformat(timespec="microseconds")
 
@@ -604,14 +618,18 @@ class Ledger:
         self._swept_us = max(self._swept_us, now)
         return due
 
-    async def _insert_all(self, transfers: Sequence[Transfer], now: int) -> list[Outcome]:
-        """All of ``transfers`` in order: one executemany per run of like statements when none
-        is refused, else one by one."""
+    async def _insert_all(
+        self,
+        transfers: Sequence[Transfer],
+        now: int,
+        statements: Sequence[tuple[str, Sequence[Any]]],
+    ) -> list[Outcome]:
+        """All of ``transfers`` (as ``statements``) in order: one executemany per run of like
+        statements when none is refused, else one by one."""
         if not transfers:
             return []
         await self._db.execute("SAVEPOINT batch")
         try:
-            statements = [_statement(t, now) for t in transfers]
             start = 0
             while start < len(statements):
                 sql = statements[start][0]
