@@ -49,9 +49,10 @@ WITH legs AS (
     SELECT credit_account, 'c', phase, amount, pending_id FROM transfers
 ), sums AS (
     SELECT l.account, l.side,
-        SUM(CASE WHEN l.phase IN ('single', 'post') THEN l.amount ELSE 0 END) AS posted,
+        SUM(CASE WHEN l.phase IN ('single', 'post', 'clear') THEN l.amount ELSE 0 END) AS posted,
         SUM(CASE WHEN l.phase = 'pending' THEN l.amount
-                 WHEN l.phase IN ('post', 'void', 'expire') THEN -h.amount ELSE 0 END) AS pending
+                 WHEN l.phase IN ('post', 'void', 'expire') THEN -h.amount
+                 WHEN l.phase = 'clear' THEN -l.amount ELSE 0 END) AS pending
     FROM legs l LEFT JOIN transfers h ON h.id = l.pending_id
     GROUP BY l.account, l.side
 )
@@ -132,6 +133,29 @@ def hold_resolves_once(db: Db) -> list[str]:
             "OR (r.phase != 'post' AND r.amount != h.amount))",
         )
     ]
+    problems += [
+        f"hold seq {seq} is cleared by {clearing} but {why}"
+        for seq, clearing, why in _rows(
+            db,
+            "SELECT c.hold_seq, c.clearing_id, CASE WHEN h.seq IS NULL OR h.phase != 'pending' "
+            "THEN 'is not a hold' ELSE 'was also ' || r.phase END FROM cleared_holds c "
+            "LEFT JOIN transfers h ON h.seq = c.hold_seq "
+            "LEFT JOIN transfers r ON r.pending_id = h.id "
+            "WHERE h.seq IS NULL OR h.phase != 'pending' OR r.id IS NOT NULL",
+        )
+    ]
+    problems += [
+        f"clearing {clearing} moves {amount} but its holds add up to {held}"
+        for clearing, amount, held in _rows(
+            db,
+            "SELECT t.id, t.amount, COALESCE(SUM(h.amount), 0) FROM transfers t "
+            "LEFT JOIN cleared_holds c ON c.clearing_id = t.id "
+            "LEFT JOIN transfers h ON h.seq = c.hold_seq AND h.debit_account = t.debit_account "
+            "AND h.credit_account = t.credit_account AND h.currency = t.currency "
+            "WHERE t.phase = 'clear' GROUP BY t.id HAVING COALESCE(SUM(h.amount), 0) != t.amount "
+            "OR COUNT(c.hold_seq) != COUNT(h.seq)",
+        )
+    ]
     return problems
 
 
@@ -157,7 +181,17 @@ def expiry_on_switch_clock(db: Db) -> list[str]:
             "SELECT h.id, h.expires_us, m.latest FROM transfers h, "
             "(SELECT MAX(at_us) AS latest FROM transfers) m "
             "WHERE h.expires_us < m.latest AND NOT EXISTS "
-            "(SELECT 1 FROM transfers r WHERE r.pending_id = h.id)",
+            "(SELECT 1 FROM transfers r WHERE r.pending_id = h.id) AND NOT EXISTS "
+            "(SELECT 1 FROM cleared_holds c WHERE c.hold_seq = h.seq)",
+        )
+    ]
+    problems += [
+        f"hold {hold} was cleared at {at}, after its deadline {deadline}"
+        for hold, at, deadline in _rows(
+            db,
+            "SELECT h.id, t.at_us, h.expires_us FROM cleared_holds c "
+            "JOIN transfers h ON h.seq = c.hold_seq JOIN transfers t ON t.id = c.clearing_id "
+            "WHERE h.expires_us IS NOT NULL AND t.at_us >= h.expires_us",
         )
     ]
     return problems
@@ -234,7 +268,7 @@ def settlement(db: Db) -> list[str]:
         for tid, phase, run in _rows(
             db,
             f"SELECT t.id, t.phase, s.run FROM ({_MEMBERSHIP}) s JOIN transfers t "  # noqa: S608
-            "ON t.id = s.transfer_id WHERE t.phase NOT IN ('single', 'post')",
+            "ON t.id = s.transfer_id WHERE t.phase NOT IN ('single', 'post', 'clear')",
         )
     ]
     problems += [
@@ -294,6 +328,8 @@ APPEND_ONLY_TRIGGERS = (
     "settlement_append_only_update",
     "settlement_append_only_delete",
     "settlement_items_append_only",
+    "cleared_holds_append_only_update",
+    "cleared_holds_append_only_delete",
 )
 
 
@@ -400,7 +436,8 @@ def check_connection(db: Db) -> LedgerReport:
         holds_pending=_count(
             db,
             "SELECT COUNT(*) FROM transfers h WHERE phase = 'pending' AND NOT EXISTS "
-            "(SELECT 1 FROM transfers r WHERE r.pending_id = h.id)",
+            "(SELECT 1 FROM transfers r WHERE r.pending_id = h.id) AND NOT EXISTS "
+            "(SELECT 1 FROM cleared_holds c WHERE c.hold_seq = h.seq)",
         ),
         negative_accounts=len(results["no negative balance"]),
         problems=[f"{name}: {p}" for name, found in results.items() for p in found],

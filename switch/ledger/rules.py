@@ -74,6 +74,8 @@ class Phase(StrEnum):
     POST = "post"
     VOID = "void"
     EXPIRE = "expire"
+    CLEAR = "clear"
+    """A settlement run's post, in full, of every hold listed for it in ``cleared_holds``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS transfers (
     kind              TEXT NOT NULL CHECK (kind IN (
         'opening', 'purchase', 'preauth', 'completion', 'refund', 'reversal', 'expiry',
         'clearing', 'fee', 'interchange')),
-    phase             TEXT NOT NULL CHECK (phase IN ('single', 'pending', 'post', 'void', 'expire')),
+    phase             TEXT NOT NULL CHECK (phase IN (
+        'single', 'pending', 'post', 'void', 'expire', 'clear')),
     pending_id        TEXT REFERENCES transfers (id),
     debit_account     TEXT NOT NULL REFERENCES accounts (id),
     credit_account    TEXT NOT NULL REFERENCES accounts (id),
@@ -47,9 +48,10 @@ CREATE TABLE IF NOT EXISTS transfers (
     issuer_day        TEXT,
     business_day      TEXT,
     rrn               TEXT,
-    -- Set only on the posts a settlement run makes in bulk (kind 'clearing'): the run checked
-    -- them by construction and moves the account counters in aggregate.
-    settlement_run    TEXT CHECK (settlement_run IS NULL OR kind = 'clearing'),
+    -- The settlement run of a clearing transfer ('clear': it posts in full every hold listed
+    -- for it in cleared_holds, all between its two accounts).
+    settlement_run    TEXT,
+    CHECK ((phase = 'clear') = (settlement_run IS NOT NULL AND kind = 'clearing')),
     CHECK (debit_account != credit_account),
     CHECK ((phase IN ('post', 'void', 'expire')) = (pending_id IS NOT NULL)),
     CHECK (expires_us IS NULL OR (phase = 'pending' AND expires_us = at_us + timeout_s * 1000000))
@@ -64,6 +66,18 @@ CREATE INDEX IF NOT EXISTS transfers_business_day ON transfers (business_day, ti
 CREATE INDEX IF NOT EXISTS transfers_deadline ON transfers (expires_us)
     WHERE expires_us IS NOT NULL;
 
+-- Holds a settlement run posted in full, one row per hold (narrow and keyed by the hold's seq, so
+-- clearing a million holds is cheap); the money moved in the run's 'clear' transfer, one per
+-- (accounts, card) line. A cleared hold is resolved: it can no longer be posted, voided or expired.
+CREATE TABLE IF NOT EXISTS cleared_holds (
+    hold_seq    INTEGER PRIMARY KEY,
+    clearing_id TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS cleared_holds_append_only_update BEFORE UPDATE ON cleared_holds
+BEGIN SELECT RAISE(ABORT, 'cleared holds are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS cleared_holds_append_only_delete BEFORE DELETE ON cleared_holds
+BEGIN SELECT RAISE(ABORT, 'cleared holds are append-only'); END;
+
 -- Transfers refused: a retry with the same id gets the same refusal (a decline stays a decline).
 CREATE TABLE IF NOT EXISTS failed_transfers (
     id      TEXT PRIMARY KEY,
@@ -75,7 +89,7 @@ CREATE TABLE IF NOT EXISTS failed_transfers (
 -- The rules, one CASE per kind of transfer so each insert runs one short trigger program; the
 -- checks run in the reference model's order and the first that fails names the outcome.
 CREATE TRIGGER IF NOT EXISTS transfers_rules_new BEFORE INSERT ON transfers
-    WHEN NEW.pending_id IS NULL
+    WHEN NEW.pending_id IS NULL AND NEW.phase != 'clear'
 BEGIN
     SELECT CASE
         WHEN EXISTS (SELECT 1 FROM transfers WHERE id = NEW.id) THEN RAISE(ABORT, 'exists')
@@ -95,14 +109,15 @@ BEGIN
 END;
 
 CREATE TRIGGER IF NOT EXISTS transfers_rules_resolution BEFORE INSERT ON transfers
-    WHEN NEW.pending_id IS NOT NULL AND NEW.settlement_run IS NULL
+    WHEN NEW.pending_id IS NOT NULL
 BEGIN
     SELECT CASE
         WHEN EXISTS (SELECT 1 FROM transfers WHERE id = NEW.id) THEN RAISE(ABORT, 'exists')
         WHEN EXISTS (SELECT 1 FROM failed_transfers WHERE id = NEW.id)
             THEN RAISE(ABORT, 'id_already_failed')
         WHEN h.id IS NULL THEN RAISE(ABORT, 'pending_not_found')
-        WHEN r.phase = 'post' THEN RAISE(ABORT, 'pending_already_posted')
+        WHEN r.phase = 'post' OR EXISTS (SELECT 1 FROM cleared_holds WHERE hold_seq = h.seq)
+            THEN RAISE(ABORT, 'pending_already_posted')
         WHEN r.phase = 'void' THEN RAISE(ABORT, 'pending_already_voided')
         WHEN r.phase = 'expire' THEN RAISE(ABORT, 'pending_expired')
         WHEN NEW.phase = 'post' AND NEW.amount > h.amount
@@ -132,7 +147,7 @@ BEGIN
 END;
 
 CREATE TRIGGER IF NOT EXISTS transfers_resolve AFTER INSERT ON transfers
-    WHEN NEW.pending_id IS NOT NULL AND NEW.settlement_run IS NULL
+    WHEN NEW.pending_id IS NOT NULL
 BEGIN
     UPDATE accounts SET
         debits_pending = debits_pending - (SELECT amount FROM transfers WHERE id = NEW.pending_id),
@@ -142,6 +157,14 @@ BEGIN
         credits_pending = credits_pending - (SELECT amount FROM transfers WHERE id = NEW.pending_id),
         credits_posted = credits_posted + CASE NEW.phase WHEN 'post' THEN NEW.amount ELSE 0 END
         WHERE id = NEW.credit_account;
+END;
+
+CREATE TRIGGER IF NOT EXISTS transfers_clear AFTER INSERT ON transfers WHEN NEW.phase = 'clear'
+BEGIN
+    UPDATE accounts SET debits_pending = debits_pending - NEW.amount,
+        debits_posted = debits_posted + NEW.amount WHERE id = NEW.debit_account;
+    UPDATE accounts SET credits_pending = credits_pending - NEW.amount,
+        credits_posted = credits_posted + NEW.amount WHERE id = NEW.credit_account;
 END;
 
 -- History is append-only: corrections are new transfers, never edits.
@@ -210,7 +233,7 @@ CREATE TABLE IF NOT EXISTS batch_closes (
 );
 
 -- Settlement runs: each clears what was pending for a business day. Every transfer that moves
--- money between participants belongs to exactly one run: clearing posts by their
+-- money between participants belongs to exactly one run: clearing transfers by their
 -- settlement_run column, completions, late-reversal corrections, fees and interchange by a row
 -- here. A run's net positions sum to zero per currency.
 CREATE TABLE IF NOT EXISTS settlement_items (

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -126,15 +125,20 @@ FROM transfers WHERE id = ?
 
 
 _CLEARABLE = (
-    "h.phase = 'pending' AND h.kind IN ('purchase', 'refund') AND h.business_day = ? "
-    "AND NOT EXISTS (SELECT 1 FROM transfers r WHERE r.pending_id = h.id)"
+    "h.phase = 'pending' AND h.kind IN ('purchase', 'refund') AND h.business_day = ?1 "
+    "AND NOT EXISTS (SELECT 1 FROM transfers r WHERE r.pending_id = h.id) "
+    "AND NOT EXISTS (SELECT 1 FROM cleared_holds c WHERE c.hold_seq = h.seq)"
 )
-_BULK_POST = f"""
+_CLEAR = f"""
 INSERT INTO transfers ({_COLUMNS}, at_us, digest, settlement_run)
-SELECT 'clearing:' || h.id, 'clearing', 'post', h.id, h.debit_account, h.credit_account, h.amount,
-    h.currency, 0, h.card_id, h.tid, h.stan, h.transmission_time, h.issuer_day, h.business_day,
-    h.rrn, ?1, '', ?2
-FROM transfers h WHERE {_CLEARABLE.replace("?", "?3")}
+VALUES (?, 'clearing', 'clear', NULL, ?, ?, ?, ?, 0, ?, NULL, NULL, NULL, NULL, ?, NULL, ?, ?, ?)
+"""  # noqa: S608 - constant text
+_CLEAR_HOLDS = f"""
+INSERT INTO cleared_holds (hold_seq, clearing_id)
+SELECT h.seq, l.clearing_id FROM transfers h CROSS JOIN temp.clearing_lines l
+    ON l.debit_account = h.debit_account AND l.credit_account = h.credit_account
+    AND l.card_id = COALESCE(h.card_id, '') AND l.kind = h.kind AND l.currency = h.currency
+WHERE {_CLEARABLE}
 """  # noqa: S608 - constant text
 Planner = Callable[[str, list[ClearingLine], list[Transfer], dict[str, LedgerAccount]], Plan]
 """Decides a settlement run: (run, lines, posted, accounts) → plan."""
@@ -302,12 +306,25 @@ class Ledger:
         return None if row is None else transfer_from_row(row)
 
     async def resolution_of(self, hold_id: str) -> Transfer | None:
-        """The post, void or expiry that resolved the hold ``hold_id``, if it is resolved."""
+        """The post, void or expiry that resolved the hold ``hold_id``, if it is resolved. A
+        hold cleared by a settlement run gives its share of the run's clearing: a post of the
+        whole hold, named after the clearing transfer."""
         row = await self._one(
             f"SELECT {_COLUMNS} FROM transfers WHERE pending_id = ?",  # noqa: S608 - constant
             (hold_id,),
         )
-        return None if row is None else transfer_from_row(row)
+        if row is not None:
+            return transfer_from_row(row)
+        cleared = await self._one(
+            "SELECT c.clearing_id, h.debit_account, h.credit_account, h.amount, h.currency "
+            "FROM cleared_holds c JOIN transfers h ON h.seq = c.hold_seq WHERE h.id = ?",
+            (hold_id,),
+        )
+        if cleared is None:
+            return None
+        clearing_id, debit, credit, amount, currency = cleared
+        return Transfer(clearing_id, TransferKind.CLEARING, Phase.POST, debit, credit, amount,
+                        currency, pending_id=hold_id)  # fmt: skip
 
     async def transfers_where(self, condition: str, params: Iterable[Any] = ()) -> list[Transfer]:
         """Transfers matching an SQL ``condition`` on the transfers table, in commit order."""
@@ -527,7 +544,7 @@ class Ledger:
         run = f"{day.isoformat()}#{(row[0] if row else 0) + 1}"
         accounts = {a.id: a for a in await self.accounts()}
         plan = planner(run, lines, posted, accounts)
-        await self._post_in_bulk(day, run, lines, now)
+        await self._clear(day, run, lines, now)
         await self._ensure_accounts(plan.accounts)
         for transfer in plan.transfers:
             outcome = await self._insert(transfer, now)
@@ -543,24 +560,37 @@ class Ledger:
         )
         return plan
 
-    async def _post_in_bulk(self, day: date, run: str, lines: list[ClearingLine], now: int) -> None:
-        """Post every clearable hold of ``day`` in one statement, then move each account's
-        counters once by the sums in ``lines`` (what the per-row triggers would have done)."""
-        async with self._db.execute(_BULK_POST, (now, run, day.isoformat())) as cursor:
-            inserted = cursor.rowcount
-        expected = sum(line.count for line in lines)
-        if inserted != expected:
-            raise RuntimeError(f"settlement {run}: posted {inserted} holds, expected {expected}")
-        moves: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        for line in lines:
-            moves[line.debit_account][0] += line.amount
-            moves[line.credit_account][1] += line.amount
+    async def _clear(self, day: date, run: str, lines: list[ClearingLine], now: int) -> None:
+        """Post every clearable hold of ``day`` in full: one 'clear' transfer per line (its
+        trigger moves the two accounts' counters), then one narrow row per hold naming it."""
+        ids = [f"clearing:{run}:{n}" for n in range(1, len(lines) + 1)]
         await self._db.executemany(
-            "UPDATE accounts SET debits_pending = debits_pending - ?1, "
-            "debits_posted = debits_posted + ?1, credits_pending = credits_pending - ?2, "
-            "credits_posted = credits_posted + ?2 WHERE id = ?3",
-            [(debit, credit, account) for account, (debit, credit) in sorted(moves.items())],
+            _CLEAR,
+            [
+                (clearing_id, x.debit_account, x.credit_account, x.amount, x.currency,
+                 x.card_id or None, day.isoformat(), now, "", run)
+                for clearing_id, x in zip(ids, lines, strict=True)
+            ],
+        )  # fmt: skip
+        await self._db.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS clearing_lines (debit_account TEXT, "
+            "credit_account TEXT, card_id TEXT, kind TEXT, currency TEXT, clearing_id TEXT, "
+            "PRIMARY KEY (debit_account, credit_account, card_id, kind, currency))"
         )
+        await self._db.execute("DELETE FROM temp.clearing_lines")
+        await self._db.executemany(
+            "INSERT INTO temp.clearing_lines VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (x.debit_account, x.credit_account, x.card_id, "refund" if x.refund else "purchase",
+                 x.currency, clearing_id)
+                for clearing_id, x in zip(ids, lines, strict=True)
+            ],
+        )  # fmt: skip
+        async with self._db.execute(_CLEAR_HOLDS, (day.isoformat(),)) as cursor:
+            cleared = cursor.rowcount
+        expected = sum(line.count for line in lines)
+        if cleared != expected:
+            raise RuntimeError(f"settlement {run}: cleared {cleared} holds, expected {expected}")
 
     async def execute_in_transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         """Run ``statements`` (SQL, parameters) as one transaction (reports, batch closes)."""
@@ -609,6 +639,7 @@ class Ledger:
             for row in await self._all(
                 "SELECT h.id FROM transfers h WHERE h.expires_us > ? AND h.expires_us <= ? "
                 "AND NOT EXISTS (SELECT 1 FROM transfers r WHERE r.pending_id = h.id) "
+                "AND NOT EXISTS (SELECT 1 FROM cleared_holds c WHERE c.hold_seq = h.seq) "
                 "ORDER BY h.expires_us, h.seq",
                 (self._swept_us, now),
             )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 
 from cards import default_card_set
 from switch.clock import ManualClock
-from switch.ledger import Ledger, Phase, Transfer, check_ledger, merchant_account
+from switch.ledger import Ledger, Outcome, Phase, Transfer, check_ledger, merchant_account
 from switch.ledger.clearing import basis_points
 from switch.ledger.postings import (
     completion_post,
@@ -110,10 +112,60 @@ async def test_settlement_clears_charges_fees_and_nets_to_zero(
         assert await ledger.available("CCP-0001001") == 15_000_000 - 160_000 + 20_000
         balances = await ledger.balances("CCP-0001001")
         assert balances is not None and balances.debits_pending == 0
+        # One clearing transfer per line (the purchase, the refund), each posting its holds.
         cleared = await ledger.transfers_where("kind = 'clearing'")
-        assert {t.phase for t in cleared} == {Phase.POST} and len(cleared) == 2
+        assert {t.phase for t in cleared} == {Phase.CLEAR} and len(cleared) == 2
+        resolution = await ledger.resolution_of("purchase:DZAL0001:000001:1123000001")
+        assert resolution is not None and resolution.phase is Phase.POST
+        assert resolution.id.startswith("clearing:2026-11-23#1:") and resolution.amount == 100_000
     again = await run_settlement(
         day_of_trade, DAY, cards=CARDS, registry=default_registry(), out=tmp_path / "out"
     )
     assert again.plan is None and again.check.ok
     assert check_ledger(day_of_trade).ok
+
+
+async def test_a_cleared_hold_is_resolved_and_a_late_reversal_corrects_it(
+    day_of_trade: Path, tmp_path: Path
+) -> None:
+    """After clearing, the database refuses to void or post a cleared hold again; a reversal
+    that arrives late is a correcting transfer back, settled by the next run."""
+    await run_settlement(day_of_trade, DAY, cards=CARDS, registry=default_registry(), out=tmp_path)
+    hold = _hold(purchase_hold, 1, 100_000)
+    clock = ManualClock(datetime(2026, 11, 23, 18, tzinfo=UTC))
+    async with await Ledger.open(day_of_trade, clock=clock) as ledger:
+        void = replace(reversal_of_hold(hold, None, key=_key(90)), id="probe:void")
+        assert await ledger.apply([void]) == [Outcome.PENDING_ALREADY_POSTED]
+        resolution = await ledger.resolution_of(hold.id)
+        late = reversal_of_hold(hold, resolution, key=_key(91))
+        assert late.phase is Phase.SINGLE and late.debit_account == MERCHANT.id
+        await _record(ledger, late, "0400", 91)
+    second = await run_settlement(
+        day_of_trade, DAY, cards=CARDS, registry=default_registry(), out=tmp_path
+    )
+    assert second.plan is not None and second.plan.run == "2026-11-23#2"
+    assert second.plan.totals["DZD"].corrections_amount == 100_000
+    assert second.plan.positions[("merchant:DZ0000000000101", "DZD")] == -100_000
+    assert second.check.ok, second.check.render()
+
+
+async def test_checker_catches_a_hold_cleared_after_it_was_voided(day_of_trade: Path) -> None:
+    """A cleared_holds row for a hold a reversal had voided is a hold resolved twice, and its
+    clearing no longer adds up."""
+    await run_settlement(
+        day_of_trade, DAY, cards=CARDS, registry=default_registry(), out=day_of_trade.parent
+    )
+    db = sqlite3.connect(day_of_trade)
+    try:
+        db.execute(
+            "INSERT INTO cleared_holds SELECT h.seq, (SELECT id FROM transfers "
+            "WHERE phase = 'clear' LIMIT 1) FROM transfers h WHERE h.id = ?",
+            ("purchase:DZAL0001:000002:1123000002",),
+        )
+        db.commit()
+    finally:
+        db.close()
+    report = check_ledger(day_of_trade)
+    assert "hold resolves once" in report.failed()
+    assert any("was also void" in p for p in report.problems)
+    assert any("holds add up to" in p for p in report.problems)
