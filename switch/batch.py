@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from cards.currency import currency_by_numeric
-from switch.ledger.postings import business_day
+from switch.ledger.postings import MIDNIGHT, business_day
 from switch.ledger.store import BatchClose, Ledger
 from switch.protocol.messages import BatchRequest, BatchResponse
 from switch.reconcile import (
@@ -47,7 +47,12 @@ def batch_day(settlement_date: str, today: date) -> date:
 
 
 async def close_batch(
-    ledger: Ledger, request: BatchRequest, *, registry: Registry, now: datetime
+    ledger: Ledger,
+    request: BatchRequest,
+    *,
+    registry: Registry,
+    now: datetime,
+    cutoff: time = MIDNIGHT,
 ) -> tuple[BatchResponse, BatchClose]:
     """Reconcile ``request`` against the ledger; the 0510 and the row that records the close."""
     terminal = registry.get(request.terminal_id)
@@ -56,7 +61,7 @@ async def close_batch(
         return _refusal(request, "03", "unknown terminal")
     if cur is None:
         return _refusal(request, "30", "format error: DE49")
-    today = business_day(terminal.merchant.country_info.timezone, now)
+    today = business_day(terminal.merchant.country_info.timezone, now, cutoff)
     try:
         day = batch_day(request.settlement_date, today)
     except ValueError:

@@ -13,7 +13,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, time
 
 from cards.catalog import CardSet
 from cards.masking import redact_wire_text
@@ -26,7 +26,7 @@ from switch.authorization import (
 )
 from switch.batch import close_batch
 from switch.clock import Clock
-from switch.ledger.postings import business_day, preauth_hold, purchase_hold, refund_hold
+from switch.ledger.postings import MIDNIGHT, business_day, preauth_hold, purchase_hold, refund_hold
 from switch.ledger.rules import Transfer, merchant_account
 from switch.ledger.store import (
     CardState,
@@ -111,7 +111,10 @@ class Processor:
         clock: Clock,
         magic: MagicAmounts | None,
         security: SecurityModule | None = None,
+        cutoff: time = MIDNIGHT,
     ) -> None:
+        """``cutoff`` is the local time (in each terminal's time zone) from which transactions
+        belong to the next business day."""
         self.ledger = ledger
         self.security = security or SecurityModule(load_keys())
         self.cards = cards
@@ -119,6 +122,7 @@ class Processor:
         self.clock = clock
         self.magic = magic
         self.stats = SwitchStats()
+        self.cutoff = cutoff
 
     async def process(self, topic: str, payload: bytes) -> Reply | None:
         """Handle one message from ``topic``; None when it cannot be attributed (dropped)."""
@@ -224,7 +228,7 @@ class Processor:
 
     async def _batch(self, request: BatchRequest) -> Reply:
         response, row = await close_batch(
-            self.ledger, request, registry=self.registry, now=self.clock.now()
+            self.ledger, request, registry=self.registry, now=self.clock.now(), cutoff=self.cutoff
         )
         await self.ledger.record(
             request.key,
@@ -361,7 +365,9 @@ class Processor:
                     amount=request.amount,
                     currency=currency,
                     issuer_day=issuer_day(product, now),
-                    business_day=business_day(terminal.merchant.country_info.timezone, now),
+                    business_day=business_day(
+                        terminal.merchant.country_info.timezone, now, self.cutoff
+                    ),
                     rrn=rrn,
                 )
             )
@@ -383,7 +389,11 @@ class Processor:
             resolution = await reverse(self.ledger, request)
         else:
             resolution = await complete(
-                self.ledger, request, registry=self.registry, now=self.clock.now()
+                self.ledger,
+                request,
+                registry=self.registry,
+                now=self.clock.now(),
+                cutoff=self.cutoff,
             )
         response = resolution.response
         await self.ledger.record(

@@ -9,9 +9,9 @@ of an 0100 pre-authorization hold; the rest goes back to the cardholder.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 
-from switch.ledger.postings import business_day, completion_post, reversal_of_hold
+from switch.ledger.postings import MIDNIGHT, business_day, completion_post, reversal_of_hold
 from switch.ledger.rules import Phase, Transfer
 from switch.ledger.store import Key, Ledger
 from switch.protocol.messages import (
@@ -88,7 +88,12 @@ async def reverse(ledger: Ledger, request: ReversalRequest) -> Resolution:
 
 
 async def complete(
-    ledger: Ledger, request: CompletionAdvice, *, registry: Registry, now: datetime
+    ledger: Ledger,
+    request: CompletionAdvice,
+    *,
+    registry: Registry,
+    now: datetime,
+    cutoff: time = MIDNIGHT,
 ) -> Resolution:
     """Decide an 0220: post DE4 of the pre-authorization's hold (00), or refuse (12, 13)."""
     code, note, transfer = "00", None, None
@@ -105,7 +110,7 @@ async def complete(
     elif request.amount <= 0:
         code, note = "13", "zero amount"
     else:
-        day = business_day(terminal.merchant.country_info.timezone, now)
+        day = business_day(terminal.merchant.country_info.timezone, now, cutoff)
         transfer = completion_post(hold, key=request.key, amount=request.amount, business_day=day)
     response = CompletionResponse(
         **echo(request),

@@ -12,10 +12,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import time
 from pathlib import Path
 
 from cards.catalog import CardSet
 from switch.clock import Clock, SystemClock
+from switch.ledger.postings import MIDNIGHT
 from switch.ledger.store import Ledger
 from switch.magic import MagicAmounts, magic_amounts
 from switch.processor import Processor, Reply
@@ -130,6 +132,7 @@ async def running_switch(
     shared: bool = False,
     startup_timeout_s: float = 15.0,
     security: SecurityModule | None = None,
+    cutoff: time = MIDNIGHT,
 ) -> AsyncIterator[SwitchService]:
     """Open the ledger, start the switch and wait until it is subscribed; stop it on exit."""
     clock = clock or SystemClock()
@@ -141,6 +144,7 @@ async def running_switch(
             clock=clock,
             magic=magic if magic is not None else magic_amounts(),
             security=security,
+            cutoff=cutoff,
         )
         service = SwitchService(processor, broker, client_id=client_id, shared=shared)
         async with asyncio.TaskGroup() as group:

@@ -11,7 +11,7 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Coroutine
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -138,6 +138,13 @@ def _add_switch(sub: _Commands) -> None:
     sw.add_argument("--registry", type=Path, help="merchants file (default: the shipped one)")
     sw.add_argument("--client-id", default="tpesim-switch")
     sw.add_argument(
+        "--cutoff",
+        type=_local_time,
+        default=time(0, 0),
+        help="day's-end cut-off HH:MM, terminal local time: later transactions belong to the "
+        "next business day (default 00:00)",
+    )
+    sw.add_argument(
         "--shared",
         action="store_true",
         help="subscribe with the shared subscription $share/switch/tpe/+/req (several workers)",
@@ -230,6 +237,13 @@ def _add_settle(sub: _Commands) -> None:
     settle.add_argument("--json", action="store_true", help="print the JSON report")
 
 
+def _local_time(value: str) -> time:
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a time HH:MM") from None
+
+
 def _business_date(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -311,6 +325,7 @@ async def _switch(args: argparse.Namespace) -> int:
         client_id=args.client_id,
         shared=args.shared,
         security=SecurityModule(load_keys(args.keys)),
+        cutoff=args.cutoff,
     ):
         log.info("switch ready on %s, ledger %s (Ctrl-C to stop)", args.broker, args.db)
         await asyncio.Event().wait()

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from switch.ledger.rules import HOLD_TIMEOUT_S, Phase, Transfer, TransferKind
 
 __all__ = [
+    "MIDNIGHT",
     "Key",
     "business_day",
     "completion_post",
@@ -26,13 +27,14 @@ __all__ = [
 ]
 
 Key = tuple[str, int, str]
+MIDNIGHT = time(0, 0)
 
 
-def business_day(timezone: str, now: datetime, cutoff: time = time(0, 0)) -> date:
+def business_day(timezone: str, now: datetime, cutoff: time = MIDNIGHT) -> date:
     """The settlement day of a transaction the switch sees at ``now``: the terminal's local
     date in ``timezone``, moved to the next day from the ``cutoff`` local time onwards."""
     local = now.astimezone(ZoneInfo(timezone))
-    if cutoff != time(0, 0) and local.time() >= cutoff:
+    if cutoff != MIDNIGHT and local.time() >= cutoff:
         return local.date() + timedelta(days=1)
     return local.date()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import pytest
@@ -312,3 +312,17 @@ async def test_refund_and_preauthorization_flows(processor: Processor) -> None:
     assert await processor.ledger.available("CCP-0001001") == 15_000_000 - 30_000
     report = check_ledger(processor.ledger.path)
     assert report.ok, report.render()
+
+
+async def test_cutoff_moves_late_sales_to_the_next_business_day(tmp_path: Path) -> None:
+    """With a 14:00 cut-off, a sale at 14:00 in Algiers (13:00 UTC) belongs to tomorrow."""
+    clock = ManualClock(datetime(2026, 11, 23, 13, 0, tzinfo=UTC))
+    async with await Ledger.open(tmp_path / "ledger.db", CARDS, clock) as ledger:
+        late = Processor(ledger=ledger, cards=CARDS, registry=REGISTRY, clock=clock, magic=None,
+                         cutoff=time(14, 0))  # fmt: skip
+        build = builder()
+        await answer(late, encode(build.sign_on(clock.now())))
+        purchase = build.purchase(card("EDH-VALID"), 10_000, clock.now())
+        assert (await answer(late, encode(purchase)))["39"] == "00"
+        (hold,) = await ledger.transfers_where("kind = 'purchase'")
+        assert hold.business_day == date(2026, 11, 24)
