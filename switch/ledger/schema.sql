@@ -51,6 +51,9 @@ CREATE TABLE IF NOT EXISTS transfers (
     -- The settlement run of a clearing transfer ('clear': it posts in full every hold listed
     -- for it in cleared_holds, all between its two accounts).
     settlement_run    TEXT,
+    -- 1: written by a batch whose rules were checked set-based in the same transaction, with the
+    -- counters moved in aggregate (the per-row triggers stand aside); NULL: row by row.
+    batch             INTEGER CHECK (batch IS NULL OR batch = 1),
     CHECK ((phase = 'clear') = (settlement_run IS NOT NULL AND kind = 'clearing')),
     CHECK (debit_account != credit_account),
     CHECK ((phase IN ('post', 'void', 'expire')) = (pending_id IS NOT NULL)),
@@ -89,7 +92,7 @@ CREATE TABLE IF NOT EXISTS failed_transfers (
 -- The rules, one CASE per kind of transfer so each insert runs one short trigger program; the
 -- checks run in the reference model's order and the first that fails names the outcome.
 CREATE TRIGGER IF NOT EXISTS transfers_rules_new BEFORE INSERT ON transfers
-    WHEN NEW.pending_id IS NULL AND NEW.phase != 'clear'
+    WHEN NEW.pending_id IS NULL AND NEW.phase != 'clear' AND NEW.batch IS NULL
 BEGIN
     SELECT CASE
         WHEN EXISTS (SELECT 1 FROM transfers WHERE id = NEW.id) THEN RAISE(ABORT, 'exists')
@@ -109,7 +112,7 @@ BEGIN
 END;
 
 CREATE TRIGGER IF NOT EXISTS transfers_rules_resolution BEFORE INSERT ON transfers
-    WHEN NEW.pending_id IS NOT NULL
+    WHEN NEW.pending_id IS NOT NULL AND NEW.batch IS NULL
 BEGIN
     SELECT CASE
         WHEN EXISTS (SELECT 1 FROM transfers WHERE id = NEW.id) THEN RAISE(ABORT, 'exists')
@@ -133,13 +136,15 @@ BEGIN
     LEFT JOIN transfers r ON r.pending_id = NEW.pending_id;
 END;
 
-CREATE TRIGGER IF NOT EXISTS transfers_single AFTER INSERT ON transfers WHEN NEW.phase = 'single'
+CREATE TRIGGER IF NOT EXISTS transfers_single AFTER INSERT ON transfers
+    WHEN NEW.phase = 'single' AND NEW.batch IS NULL
 BEGIN
     UPDATE accounts SET debits_posted = debits_posted + NEW.amount WHERE id = NEW.debit_account;
     UPDATE accounts SET credits_posted = credits_posted + NEW.amount WHERE id = NEW.credit_account;
 END;
 
-CREATE TRIGGER IF NOT EXISTS transfers_pending AFTER INSERT ON transfers WHEN NEW.phase = 'pending'
+CREATE TRIGGER IF NOT EXISTS transfers_pending AFTER INSERT ON transfers
+    WHEN NEW.phase = 'pending' AND NEW.batch IS NULL
 BEGIN
     UPDATE accounts SET debits_pending = debits_pending + NEW.amount WHERE id = NEW.debit_account;
     UPDATE accounts SET credits_pending = credits_pending + NEW.amount
@@ -147,7 +152,7 @@ BEGIN
 END;
 
 CREATE TRIGGER IF NOT EXISTS transfers_resolve AFTER INSERT ON transfers
-    WHEN NEW.pending_id IS NOT NULL
+    WHEN NEW.pending_id IS NOT NULL AND NEW.batch IS NULL
 BEGIN
     UPDATE accounts SET
         debits_pending = debits_pending - (SELECT amount FROM transfers WHERE id = NEW.pending_id),

@@ -23,6 +23,7 @@ import aiosqlite
 
 from cards.catalog import CardSet
 from switch.clock import Clock, SystemClock
+from switch.ledger.bulk import BATCH_MIN, apply_batch
 from switch.ledger.clearing import ClearingLine
 from switch.ledger.clearing import ClearingPlan as Plan
 from switch.ledger.rules import (
@@ -197,6 +198,8 @@ class Ledger:
         self._lock = asyncio.Lock()
         self._swept_us = 0
         """Switch-clock microseconds up to which expired holds have been released."""
+        self.batch_min = BATCH_MIN
+        """Batches at least this long are applied set-based when every transfer passes."""
         self._last_us = 0
         """The latest timestamp this ledger gave a transfer (timestamps never go back)."""
 
@@ -659,6 +662,8 @@ class Ledger:
         statements when none is refused, else one by one."""
         if not transfers:
             return []
+        if await apply_batch(self._db, _COLUMNS, statements, self.batch_min):
+            return [Outcome.OK] * len(transfers)
         await self._db.execute("SAVEPOINT batch")
         try:
             start = 0

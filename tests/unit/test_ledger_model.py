@@ -13,20 +13,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hypothesis import settings
-from hypothesis.stateful import invariant
+from hypothesis import strategies as st
+from hypothesis.stateful import invariant, rule
 
 from switch.clock import ManualClock
 from switch.ledger import (
     AccountKind,
+    Balances,
     Ledger,
     LedgerAccount,
     Outcome,
     Transfer,
     TransferKind,
     TransferRequest,
+    check_ledger,
 )
 from switch.ledger.check import check_connection
-from tests.unit.test_twophase import ACCOUNTS, TwoPhaseMachine
+from tests.unit.test_twophase import ACCOUNTS, CARDS, RESOLUTIONS, ModelHold, TwoPhaseMachine
 
 KINDS = {
     "single": TransferKind.OPENING,
@@ -106,3 +109,105 @@ class StoreMachine(TwoPhaseMachine):
 
 StoreMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
 test_sqlite_ledger_agrees_with_the_model = StoreMachine.TestCase
+
+
+class BatchedStoreMachine(StoreMachine):
+    """The same, plus batches applied in one call: set-based when every transfer passes, row by
+    row otherwise; either way the outcomes must be the book's, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ledger.batch_min = 2
+
+    @rule(data=st.data(), size=st.integers(2, 6), resolving=st.booleans())
+    def batch(self, data: st.DataObject, size: int, resolving: bool) -> None:
+        self._expire_model()
+        requests = []
+        pending = sorted(h for h, hold in self.holds.items() if hold.state == "pending")
+        if resolving and pending:
+            # Mostly distinct pending holds (a batch that can go set-based), now and then any.
+            choices = st.sampled_from(sorted(self.holds)) if data.draw(st.booleans()) else None
+            targets = data.draw(
+                st.lists(st.sampled_from(pending), min_size=1, max_size=size, unique=True)
+            )
+            if choices is not None and data.draw(st.booleans()):
+                targets.append(data.draw(choices))
+            for hold_id in targets:
+                kind = data.draw(st.sampled_from(RESOLUTIONS))
+                quarters = data.draw(st.sampled_from([0, 1, 2, 4, 4, 5]))  # 5/4: above the hold
+                amount = self.holds[hold_id].amount * quarters // 4
+                requests.append(
+                    TransferRequest(self._id(), kind, amount=amount, pending_id=hold_id)
+                )
+        else:
+            for _ in range(size):
+                card = data.draw(st.sampled_from(CARDS))
+                amount = data.draw(st.integers(1, 30_000))
+                timeout = data.draw(st.sampled_from([0, 5, 30]))
+                requests.append(TransferRequest(self._id(), "pending", card, "merchant", amount,
+                                                "DZD", timeout_s=timeout))  # fmt: skip
+        expected = [self.book.apply(request, self.now) for request in requests]
+        transfers = [Transfer.from_request(r, KINDS[r.kind]) for r in requests]
+        outcomes = self.loop.run_until_complete(self.ledger.apply(transfers))
+        assert outcomes == expected, (requests, outcomes, expected)
+        for request, outcome in zip(requests, expected, strict=True):
+            self.history.append((request, outcome))
+            if outcome is not Outcome.OK:
+                continue
+            if request.kind == "pending":
+                deadline = self.now + request.timeout_s if request.timeout_s else float("inf")
+                self.holds[request.id] = ModelHold(request.debit, request.amount, deadline)
+            else:
+                self.holds[request.pending_id].state = (
+                    "posted" if request.kind == "post" else "voided"
+                )
+        for card in CARDS:
+            self.available[card] = self.book.balances[card].available
+
+
+BatchedStoreMachine.TestCase.settings = settings(
+    max_examples=40, stateful_step_count=30, deadline=None
+)
+test_batches_agree_with_the_model = BatchedStoreMachine.TestCase
+
+
+async def test_a_clean_batch_goes_set_based_and_a_refusal_row_by_row(tmp_path: Path) -> None:
+    """100 holds that all pass are written set-based (batch = 1); a batch with one overdraft
+    goes row by row and refuses exactly that one."""
+    clock = ManualClock(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+    async with await Ledger.open(tmp_path / "ledger.db", clock=clock) as ledger:
+        await ledger.apply(
+            [Transfer.from_request(TransferRequest("fund", "single", "funding", "card-a",
+                                                   1_000_000, "DZD"), TransferKind.OPENING)],
+            accounts=store_accounts(),
+        )  # fmt: skip
+        holds = [
+            Transfer.from_request(TransferRequest(f"h{i}", "pending", "card-a", "merchant", 100,
+                                                  "DZD", timeout_s=60), TransferKind.PURCHASE)
+            for i in range(100)
+        ]  # fmt: skip
+        assert await ledger.apply(holds) == [Outcome.OK] * 100
+        posts = [
+            Transfer.from_request(TransferRequest(f"p{i}", "post", amount=60,
+                                                  pending_id=f"h{i}"), TransferKind.COMPLETION)
+            for i in range(100)
+        ]  # fmt: skip
+        assert await ledger.apply(posts) == [Outcome.OK] * 100
+        mixed = [
+            Transfer.from_request(TransferRequest(f"m{i}", "pending", "card-a", "merchant",
+                                                  2_000_000 if i == 70 else 10, "DZD"),
+                                  TransferKind.PURCHASE)
+            for i in range(100)
+        ]  # fmt: skip
+        outcomes = await ledger.apply(mixed)
+        assert outcomes[70] is Outcome.EXCEEDS_CREDITS
+        assert outcomes.count(Outcome.OK) == 99
+        balances = await ledger.balances("card-a")
+        assert balances == Balances(990, 6_000, 0, 1_000_000)
+    db = sqlite3.connect(tmp_path / "ledger.db")
+    try:
+        batched = db.execute("SELECT COUNT(*) FROM transfers WHERE batch = 1").fetchone()[0]
+    finally:
+        db.close()
+    assert batched == 200
+    assert check_ledger(tmp_path / "ledger.db").ok
