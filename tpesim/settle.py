@@ -45,7 +45,9 @@ def report_document(plan: ClearingPlan) -> dict[str, Any]:
     return {
         "run": plan.run,
         "business_day": plan.day.isoformat(),
-        "settled_transfers": len(plan.settled),
+        "holds_cleared": sum(line.count for line in plan.lines),
+        "clearing_transfers": len(plan.lines),
+        "other_transfers_settled": len(plan.settled),
         "totals": {code: asdict(totals) for code, totals in sorted(plan.totals.items())},
         "positions": [
             {"participant": participant, "currency": code, "position": value}
@@ -81,7 +83,11 @@ def render_settlement(result: SettlementResult) -> str:
     if plan is None:
         lines = [f"settlement {result.day}: nothing left to settle"]
     else:
-        lines = [f"settlement run {plan.run}: {len(plan.settled)} transfers settled"]
+        cleared = sum(line.count for line in plan.lines)
+        lines = [
+            f"settlement run {plan.run}: {cleared} holds cleared in {len(plan.lines)} clearing "
+            f"transfers; {len(plan.settled)} fee, completion and correction transfers settled"
+        ]
         for code, t in sorted(plan.totals.items()):
             lines += [
                 f"  {code}: {t.sales} sales {_money(t.sales_amount, code)}, "
