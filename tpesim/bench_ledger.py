@@ -35,7 +35,7 @@ from switch.ledger import (
     merchant_account,
 )
 from switch.ledger.rules import HOLD_TIMEOUT_S
-from switch.ledger.store import micros
+from switch.ledger.sql import micros
 from switch.registry import default_registry
 from switch.settlement import settle_day
 

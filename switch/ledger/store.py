@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -26,36 +25,39 @@ from switch.clock import Clock, SystemClock
 from switch.ledger.bulk import BATCH_MIN, apply_batch
 from switch.ledger.clearing import ClearingLine
 from switch.ledger.clearing import ClearingPlan as Plan
+from switch.ledger.reads import CardState, Key, LedgerReads, StoredRequest
 from switch.ledger.rules import (
-    AccountKind,
     LedgerAccount,
-    Phase,
     Transfer,
-    TransferKind,
     opening_transfers,
 )
-from switch.ledger.twophase import Balances, Outcome
+from switch.ledger.sql import (
+    CLEAR,
+    CLEAR_HOLDS,
+    CLEARABLE,
+    COLUMNS,
+    EXPIRE,
+    micros,
+    statement_for,
+    transfer_from_row,
+)
+from switch.ledger.twophase import Outcome
 
 __all__ = [
+    "BatchClose",
     "CardState",
     "DuplicateRequestError",
     "InsufficientFundsError",
+    "Key",
     "Ledger",
     "LedgerRefusalError",
     "StoredRequest",
     "micros",
 ]
 
-Key = tuple[str, int, str]
 SCHEMA_VERSION = 2
 CACHE_KIB = 256 * 1024
 """Page cache of the ledger connection: a day's settlement walks indexes of millions of rows."""
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def micros(moment: datetime) -> int:
-    """Switch-clock microseconds since the Unix epoch (exact, no float)."""
-    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 class LedgerRefusalError(RuntimeError):
@@ -75,124 +77,20 @@ class DuplicateRequestError(RuntimeError):
     """Another writer committed the same idempotency key first; nothing was stored."""
 
 
-@dataclass(frozen=True, slots=True)
-class CardState:
-    """The issuer's security state of one card: consecutive wrong PINs, last accepted ATC."""
-
-    card_id: str
-    pin_failures: int
-    last_atc: int | None
-
-
 BatchClose = tuple[str, str, int, int, str, str, str]
 """A batch_closes row: TID, business day, STAN, in balance (0/1), terminal totals, ledger
 totals and differences (JSON texts)."""
 
 
-@dataclass(frozen=True, slots=True)
-class StoredRequest:
-    """A request already answered: its content digest, response and the transfer it made."""
-
-    mti: str
-    digest: str
-    response_code: str
-    response: bytes
-    transfer_id: str | None
-
-
-_COLUMNS = (
-    "id, kind, phase, pending_id, debit_account, credit_account, amount, currency, timeout_s, "
-    "card_id, tid, stan, transmission_time, issuer_day, business_day, rrn"
-)
-_NEW = f"""
-INSERT INTO transfers ({_COLUMNS}, at_us, digest, expires_us)
-VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-    CASE WHEN ? = 'pending' AND ? > 0 THEN ? + ? * 1000000 END)
-"""  # noqa: S608 - constant text
-# A resolution takes its accounts, currency and (for a void, or a post of 0) amount from the hold.
-_RESOLVE = f"""
-INSERT INTO transfers ({_COLUMNS}, at_us, digest)
-SELECT ?1, ?2, ?3, ?4, COALESCE(h.debit_account, ?5), COALESCE(h.credit_account, ?6),
-    CASE WHEN h.id IS NULL OR (?3 = 'post' AND ?7 != 0) THEN ?7 ELSE h.amount END,
-    COALESCE(h.currency, ?8), ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18
-FROM (SELECT 1) LEFT JOIN transfers h ON h.id = ?4 AND h.phase = 'pending'
-"""  # noqa: S608 - constant text
-_EXPIRE = f"""
-INSERT INTO transfers ({_COLUMNS}, at_us, digest)
-SELECT 'expire:' || id, 'expiry', 'expire', id, debit_account, credit_account, amount, currency, 0,
-    card_id, tid, stan, transmission_time, issuer_day, business_day, rrn, ?, ''
-FROM transfers WHERE id = ?
-"""  # noqa: S608 - constant text
-
-
-_CLEARABLE = (
-    "h.phase = 'pending' AND h.kind IN ('purchase', 'refund') AND h.business_day = ?1 "
-    "AND NOT EXISTS (SELECT 1 FROM transfers r WHERE r.pending_id = h.id) "
-    "AND NOT EXISTS (SELECT 1 FROM cleared_holds c WHERE c.hold_seq = h.seq)"
-)
-_CLEAR = f"""
-INSERT INTO transfers ({_COLUMNS}, at_us, digest, settlement_run)
-VALUES (?, 'clearing', 'clear', NULL, ?, ?, ?, ?, 0, ?, NULL, NULL, NULL, NULL, ?, NULL, ?, ?, ?)
-"""  # noqa: S608 - constant text
-_CLEAR_HOLDS = f"""
-INSERT INTO cleared_holds (hold_seq, clearing_id)
-SELECT h.seq, l.clearing_id FROM transfers h CROSS JOIN temp.clearing_lines l
-    ON l.debit_account = h.debit_account AND l.credit_account = h.credit_account
-    AND l.card_id = COALESCE(h.card_id, '') AND l.kind = h.kind AND l.currency = h.currency
-WHERE {_CLEARABLE}
-"""  # noqa: S608 - constant text
 Planner = Callable[[str, list[ClearingLine], list[Transfer], dict[str, LedgerAccount]], Plan]
 """Decides a settlement run: (run, lines, posted, accounts) → plan."""
 
 
-def _day(value: date | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _statement(transfer: Transfer, at_us: int) -> tuple[str, Sequence[Any]]:
-    """The INSERT for ``transfer`` and its parameters (plain VALUES unless it resolves a hold)."""
-    t = transfer
-    if t.pending_id is None:
-        return _NEW, (
-            t.id, t.kind.value, t.phase.value, t.debit_account, t.credit_account, t.amount,
-            t.currency, t.timeout_s, t.card_id, t.tid, t.stan, t.transmission_time,
-            _day(t.issuer_day), _day(t.business_day), t.rrn, at_us, t.digest,
-            t.phase.value, t.timeout_s, at_us, t.timeout_s,
-        )  # fmt: skip
-    return _RESOLVE, (
-        t.id, t.kind.value, t.phase.value, t.pending_id, t.debit_account, t.credit_account,
-        t.amount, t.currency, t.timeout_s, t.card_id, t.tid, t.stan, t.transmission_time,
-        _day(t.issuer_day), _day(t.business_day), t.rrn, at_us, t.digest,
-    )  # fmt: skip
-
-
-def transfer_from_row(row: Sequence[Any]) -> Transfer:
-    """A :class:`Transfer` from a row selected as ``_COLUMNS``."""
-    return Transfer(
-        id=row[0],
-        kind=TransferKind(row[1]),
-        phase=Phase(row[2]),
-        pending_id=row[3],
-        debit_account=row[4],
-        credit_account=row[5],
-        amount=row[6],
-        currency=row[7],
-        timeout_s=row[8],
-        card_id=row[9],
-        tid=row[10],
-        stan=row[11],
-        transmission_time=row[12],
-        issuer_day=date.fromisoformat(row[13]) if row[13] else None,
-        business_day=date.fromisoformat(row[14]) if row[14] else None,
-        rrn=row[15],
-    )
-
-
-class Ledger:
+class Ledger(LedgerReads):
     """Async access to the ledger database; use ``async with await Ledger.open(path, cards)``."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path, clock: Clock) -> None:
-        self._db = db
+        super().__init__(db)
         self.path = path
         self.clock = clock
         self._lock = asyncio.Lock()
@@ -254,134 +152,6 @@ class Ledger:
     def __repr__(self) -> str:
         return f"<Ledger {self.path}>"
 
-    # -- reads ---------------------------------------------------------------------------
-
-    async def _one(self, sql: str, params: Iterable[Any] = ()) -> tuple[Any, ...] | None:
-        async with self._db.execute(sql, tuple(params)) as cursor:
-            row = await cursor.fetchone()
-        return None if row is None else tuple(row)
-
-    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        async with self._db.execute(sql, tuple(params)) as cursor:
-            return [tuple(row) for row in await cursor.fetchall()]
-
-    async def stored_request(self, key: Key) -> StoredRequest | None:
-        """The stored answer to the request with idempotency ``key``, if any."""
-        row = await self._one(
-            "SELECT mti, digest, response_code, response, transfer_id FROM requests "
-            "WHERE tid = ? AND stan = ? AND transmission_time = ?",
-            key,
-        )
-        return None if row is None else StoredRequest(row[0], row[1], row[2], bytes(row[3]), row[4])
-
-    async def balances(self, account_id: str) -> Balances | None:
-        """The four counters of ``account_id`` (minor units); None if there is no such account."""
-        row = await self._one(
-            "SELECT debits_pending, debits_posted, credits_pending, credits_posted "
-            "FROM accounts WHERE id = ?",
-            (account_id,),
-        )
-        return None if row is None else Balances(*row)
-
-    async def available(self, account_id: str) -> int:
-        """What ``account_id`` can still spend: credits posted - debits posted and held."""
-        balances = await self.balances(account_id)
-        return balances.available if balances else 0
-
-    async def spent_on_day(self, card_id: str, day: date) -> int:
-        """What ``card_id`` spent on the issuer's ``day``: holds not voided or expired (a
-        partially posted hold counts what was posted)."""
-        row = await self._one(
-            "SELECT COALESCE(SUM(CASE WHEN r.phase IS NULL THEN h.amount "
-            "WHEN r.phase = 'post' THEN r.amount ELSE 0 END), 0) "
-            "FROM transfers h LEFT JOIN transfers r ON r.pending_id = h.id "
-            "WHERE h.phase = 'pending' AND h.kind IN ('purchase', 'preauth') "
-            "AND h.card_id = ? AND h.issuer_day = ?",
-            (card_id, day.isoformat()),
-        )
-        return int(row[0]) if row else 0
-
-    async def transfer(self, transfer_id: str) -> Transfer | None:
-        row = await self._one(
-            f"SELECT {_COLUMNS} FROM transfers WHERE id = ?",  # noqa: S608 - constant
-            (transfer_id,),
-        )
-        return None if row is None else transfer_from_row(row)
-
-    async def resolution_of(self, hold_id: str) -> Transfer | None:
-        """The post, void or expiry that resolved the hold ``hold_id``, if it is resolved. A
-        hold cleared by a settlement run gives its share of the run's clearing: a post of the
-        whole hold, named after the clearing transfer."""
-        row = await self._one(
-            f"SELECT {_COLUMNS} FROM transfers WHERE pending_id = ?",  # noqa: S608 - constant
-            (hold_id,),
-        )
-        if row is not None:
-            return transfer_from_row(row)
-        cleared = await self._one(
-            "SELECT c.clearing_id, h.debit_account, h.credit_account, h.amount, h.currency "
-            "FROM cleared_holds c JOIN transfers h ON h.seq = c.hold_seq WHERE h.id = ?",
-            (hold_id,),
-        )
-        if cleared is None:
-            return None
-        clearing_id, debit, credit, amount, currency = cleared
-        return Transfer(clearing_id, TransferKind.CLEARING, Phase.POST, debit, credit, amount,
-                        currency, pending_id=hold_id)  # fmt: skip
-
-    async def transfers_where(self, condition: str, params: Iterable[Any] = ()) -> list[Transfer]:
-        """Transfers matching an SQL ``condition`` on the transfers table, in commit order."""
-        rows = await self._all(
-            f"SELECT {_COLUMNS} FROM transfers WHERE {condition} ORDER BY seq",  # noqa: S608
-            params,
-        )
-        return [transfer_from_row(row) for row in rows]
-
-    async def accounts(self) -> list[LedgerAccount]:
-        rows = await self._all("SELECT id, kind, currency, participant FROM accounts ORDER BY id")
-        return [LedgerAccount(r[0], AccountKind(r[1]), r[2], r[3]) for r in rows]
-
-    async def is_pre_reversed(self, key: Key) -> bool:
-        """True when a reversal for the request with ``key`` arrived before the request."""
-        row = await self._one(
-            "SELECT 1 FROM orphan_reversals WHERE tid = ? AND stan = ? AND transmission_time = ?",
-            key,
-        )
-        return row is not None
-
-    async def card_state(self, card_id: str) -> CardState:
-        """The issuer's security state of ``card_id`` (no row yet: no failures, no ATC)."""
-        row = await self._one(
-            "SELECT pin_failures, last_atc FROM card_security WHERE card_id = ?", (card_id,)
-        )
-        if row is None:
-            return CardState(card_id, 0, None)
-        return CardState(card_id, int(row[0]), None if row[1] is None else int(row[1]))
-
-    async def is_signed_on(self, tid: str) -> bool:
-        """True when ``tid``'s last network message was a sign-on (shared by all workers)."""
-        row = await self._one("SELECT signed_on FROM terminal_sessions WHERE tid = ?", (tid,))
-        return bool(row and row[0])
-
-    async def batch_items(self, tid: str, day: date) -> list[tuple[int, bool, int, str]]:
-        """The sales and refunds of terminal ``tid`` on business ``day``: (STAN, is refund,
-        amount, state) with state ``standing``, ``voided`` or ``expired``, in STAN order."""
-        return [
-            (int(r[0]), bool(r[1]), int(r[2]), str(r[3]))
-            for r in await self._all(
-                "SELECT h.stan, h.kind = 'refund', h.amount, CASE "
-                "WHEN c.id IS NOT NULL OR r.phase = 'void' THEN 'voided' "
-                "WHEN r.phase = 'expire' THEN 'expired' ELSE 'standing' END "
-                "FROM transfers h LEFT JOIN transfers r ON r.pending_id = h.id "
-                "LEFT JOIN transfers c ON c.id = 'reversal:' || h.id AND c.phase = 'single' "
-                "WHERE h.phase = 'pending' AND h.kind IN ('purchase', 'refund') "
-                "AND h.tid = ? AND h.business_day = ? "
-                "UNION ALL SELECT stan, 0, amount, 'standing' FROM transfers "
-                "WHERE kind = 'completion' AND tid = ? AND business_day = ? ORDER BY 1",
-                (tid, day.isoformat(), tid, day.isoformat()),
-            )
-        ]
-
     # -- writes --------------------------------------------------------------------------
 
     async def set_signed_on(self, tid: str, signed_on: bool) -> None:
@@ -402,13 +172,13 @@ class Ledger:
         # Statements are prepared before taking the lock, so with two callers one batch is
         # built while the other's is in SQLite (the sqlite3 module releases the GIL there).
         prepared = micros(self.clock.now())
-        statements = [_statement(t, prepared) for t in transfers]
+        statements = [statement_for(t, prepared) for t in transfers]
         async with self._lock:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
                 now = self._tick(prepared)
                 if now != prepared:  # another writer stamped a later time meanwhile
-                    statements = [_statement(t, now) for t in transfers]
+                    statements = [statement_for(t, now) for t in transfers]
                 await self._ensure_accounts(accounts)
                 await self._expire_due(now)
                 outcomes = await self._insert_all(transfers, now, statements)
@@ -523,7 +293,7 @@ class Ledger:
             ClearingLine(row[0], row[1], row[2] or "", row[3] == "refund", row[4], row[5], row[6])
             for row in await self._all(
                 "SELECT debit_account, credit_account, card_id, kind, currency, COUNT(*), "  # noqa: S608
-                f"SUM(amount) FROM transfers h WHERE {_CLEARABLE} "
+                f"SUM(amount) FROM transfers h WHERE {CLEARABLE} "
                 "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
                 (day.isoformat(),),
             )
@@ -531,7 +301,7 @@ class Ledger:
         posted = [
             transfer_from_row(row)
             for row in await self._all(
-                f"SELECT {_COLUMNS} FROM transfers t "  # noqa: S608 - constant
+                f"SELECT {COLUMNS} FROM transfers t "  # noqa: S608 - constant
                 "LEFT JOIN settlement_items s ON s.transfer_id = t.id WHERE s.run IS NULL "
                 "AND (kind = 'completion' OR (kind = 'reversal' AND phase = 'single')) "
                 "AND business_day <= ? ORDER BY seq",
@@ -568,7 +338,7 @@ class Ledger:
         trigger moves the two accounts' counters), then one narrow row per hold naming it."""
         ids = [f"clearing:{run}:{n}" for n in range(1, len(lines) + 1)]
         await self._db.executemany(
-            _CLEAR,
+            CLEAR,
             [
                 (clearing_id, x.debit_account, x.credit_account, x.amount, x.currency,
                  x.card_id or None, day.isoformat(), now, "", run)
@@ -589,23 +359,11 @@ class Ledger:
                 for clearing_id, x in zip(ids, lines, strict=True)
             ],
         )  # fmt: skip
-        async with self._db.execute(_CLEAR_HOLDS, (day.isoformat(),)) as cursor:
+        async with self._db.execute(CLEAR_HOLDS, (day.isoformat(),)) as cursor:
             cleared = cursor.rowcount
         expected = sum(line.count for line in lines)
         if cleared != expected:
             raise RuntimeError(f"settlement {run}: cleared {cleared} holds, expected {expected}")
-
-    async def execute_in_transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-        """Run ``statements`` (SQL, parameters) as one transaction (reports, batch closes)."""
-        async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, params in statements:
-                    await self._db.execute(sql, tuple(params))
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
 
     # -- internals -----------------------------------------------------------------------
 
@@ -648,7 +406,7 @@ class Ledger:
             )
         ]
         if due:
-            await self._db.executemany(_EXPIRE, [(now, hold_id) for hold_id in due])
+            await self._db.executemany(EXPIRE, [(now, hold_id) for hold_id in due])
         self._swept_us = max(self._swept_us, now)
         return due
 
@@ -662,7 +420,7 @@ class Ledger:
         statements when none is refused, else one by one."""
         if not transfers:
             return []
-        if await apply_batch(self._db, _COLUMNS, statements, self.batch_min):
+        if await apply_batch(self._db, COLUMNS, statements, self.batch_min):
             return [Outcome.OK] * len(transfers)
         await self._db.execute("SAVEPOINT batch")
         try:
@@ -685,7 +443,7 @@ class Ledger:
         self, transfer: Transfer, now: int, *, remember_failure: bool = False
     ) -> Outcome:
         try:
-            await self._db.execute(*_statement(transfer, now))
+            await self._db.execute(*statement_for(transfer, now))
         except sqlite3.IntegrityError as exc:
             outcome = await self._refusal(transfer, str(exc))
         else:
