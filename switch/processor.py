@@ -96,7 +96,10 @@ class SwitchStats:
 
 
 def _digest(message: IsoMessage) -> str:
-    return hashlib.sha256(encode(message)).hexdigest()
+    """Fingerprint of a request's content for idempotency: the security envelope (DE53 KSN,
+    DE64 MAC) is left out, so a repeat sealed under a fresh DUKPT key is the same request."""
+    envelope = {name: None for name in ("ksn", "mac") if getattr(message, name, None)}
+    return hashlib.sha256(encode(message.model_copy(update=envelope))).hexdigest()
 
 
 class Processor:

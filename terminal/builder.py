@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from cards.catalog import CardSet
 from cards.chip import TerminalData
@@ -17,6 +18,7 @@ from switch.protocol.messages import (
     FinancialRequest,
     NetworkRequest,
     OriginalDataElements,
+    ReversalAdvice,
     ReversalRequest,
 )
 from switch.reconcile import JournalEntry, journal_totals
@@ -32,6 +34,7 @@ __all__ = [
 ]
 
 PURCHASE = "000000"
+R = TypeVar("R", bound=ReversalRequest)
 REFUND = "200000"
 """DE3 of a refund: money back to the card (credit), from the default account."""
 CHIP_WITH_PIN = "051"
@@ -207,8 +210,19 @@ class RequestBuilder:
         self, original: FinancialRequest, now: datetime, ksn: str | None = None
     ) -> ReversalRequest:
         """A 0400 that undoes ``original``; DE90 names it by MTI, STAN and DE7."""
+        return self._reversal(ReversalRequest, original, now, ksn)
+
+    def reversal_advice(
+        self, original: FinancialRequest, now: datetime, ksn: str | None = None
+    ) -> ReversalAdvice:
+        """An 0420 that undoes ``original`` from the store-and-forward queue."""
+        return self._reversal(ReversalAdvice, original, now, ksn)
+
+    def _reversal(
+        self, cls: type[R], original: FinancialRequest, now: datetime, ksn: str | None
+    ) -> R:
         local_time, local_date = self._local(now)
-        return ReversalRequest(
+        return cls(
             transmission_time=format_transmission_time(now),
             stan=self.next_stan(),
             terminal_id=self.profile.tid,

@@ -38,9 +38,9 @@ class Event(StrEnum):
     APPROVAL_RECEIVED = "0110/0210 approved"
     DECLINE_RECEIVED = "0110/0210 declined"
     RESPONSE_TIMEOUT = "response timeout"
-    REVERSAL_SENT = "0400 sent"
-    REVERSAL_ACKNOWLEDGED = "0410 received"
-    REVERSAL_ABANDONED = "0400 unanswered"
+    REVERSAL_SENT = "0420 sent"
+    REVERSAL_ACKNOWLEDGED = "0430 received"
+    REVERSAL_ABANDONED = "0420 unanswered: kept for store-and-forward"
     RECEIPT_DONE = "receipt printed"
     DISCONNECTED = "disconnected"
 

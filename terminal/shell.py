@@ -28,6 +28,7 @@ from switch.protocol.messages import (
     FinancialResponse,
     IsoMessage,
     Response,
+    ReversalAdvice,
     ReversalResponse,
 )
 from switch.reconcile import EntryKind, JournalEntry
@@ -122,6 +123,8 @@ class Terminal:
         self.lose_reversals = lose_reversals
         self.journal: list[JournalEntry] = []
         self.authorizations: dict[int, FinancialRequest] = {}
+        self.saf: list[tuple[ReversalAdvice, TransactionKeys | None]] = []
+        """Reversal advices not acknowledged yet (store-and-forward), oldest first."""
         """Approved pre-authorizations (0100) not completed yet, by STAN."""
         """The open batch: what the terminal believes it sold and refunded since its last
         batch close."""
@@ -269,6 +272,8 @@ class Terminal:
         if pin is not None and self.pinpad is None:
             raise TerminalError(f"{self.tid} has no PIN pad keys: it cannot take a PIN")
         async with self._busy:
+            if self.saf:  # store-and-forward goes first
+                await self.flush_saf()
             now = self.clock.now()
             keys = self._next_keys()
             icc_data = None
@@ -316,36 +321,70 @@ class Terminal:
             return outcome
 
     async def _reverse(self, original: FinancialRequest) -> str:
-        """Send an 0400 for ``original`` until acknowledged, at most ``reversal_attempts``."""
+        """Reverse ``original`` from the store-and-forward queue: an 0420, then 0421 repeats
+        (same STAN and DE7, so the switch deduplicates), until an 0430 comes back or
+        ``reversal_attempts`` are spent; an unanswered advice stays queued and is sent again
+        before the next transaction (:meth:`flush_saf`)."""
         keys = self._next_keys()
-        reversal = self.builder.reversal(
+        advice = self.builder.reversal_advice(
             original, self.clock.now(), ksn=keys.ksn_hex if keys else None
         )
-        payload = seal(reversal, keys)  # repeats resend the very same bytes
         self.machine.handle(Event.REVERSAL_SENT)
         self.stats.reversals_sent += 1
-        attempts = 0 if self.lose_reversals else self.reversal_attempts
-        for attempt in range(1, attempts + 1):
-            response = await self._exchange(reversal, payload, "0410")
-            if isinstance(response, ReversalResponse):
-                log.info(
-                    "%s: reversal of stan %06d acknowledged (%s) after %d attempt(s)",
-                    self.tid,
-                    original.stan,
-                    response.response_code,
-                    attempt,
-                )
-                self.machine.handle(Event.REVERSAL_ACKNOWLEDGED)
-                return "acknowledged"
+        if await self._send_advice(advice, keys, first=True):
+            self.machine.handle(Event.REVERSAL_ACKNOWLEDGED)
+            return "acknowledged"
+        self.saf.append((advice, keys))
         self.stats.reversals_unresolved += 1
         log.warning(
-            "%s: reversal of stan %06d unanswered after %d attempts",
+            "%s: reversal of stan %06d unanswered after %d attempts; kept for store-and-forward",
             self.tid,
             original.stan,
             self.reversal_attempts,
         )
         self.machine.handle(Event.REVERSAL_ABANDONED)
         return "unresolved"
+
+    async def _send_advice(
+        self, advice: ReversalAdvice, keys: TransactionKeys | None, *, first: bool
+    ) -> bool:
+        """Send ``advice`` (0420 the first time, 0421 after) up to ``reversal_attempts``
+        times; True once an 0430 acknowledged it."""
+        if self.lose_reversals:
+            return False
+        for attempt in range(self.reversal_attempts):
+            message = (
+                advice if first and attempt == 0 else advice.model_copy(update={"mti": "0421"})
+            )
+            response = await self._exchange(message, seal(message, keys), "0430")
+            if isinstance(response, ReversalResponse):
+                log.info(
+                    "%s: reversal advice %06d acknowledged (%s)",
+                    self.tid,
+                    advice.stan,
+                    response.response_code,
+                )
+                self._settle_journal(advice)
+                return True
+        return False
+
+    def _settle_journal(self, advice: ReversalAdvice) -> None:
+        """An acknowledged reversal: its sale leaves the journal's pending list."""
+        stan = advice.original.stan
+        self.journal = [
+            e for e in self.journal if not (e.kind is EntryKind.REVERSAL_PENDING and e.stan == stan)
+        ]
+
+    async def flush_saf(self) -> int:
+        """Send every queued reversal advice again (as 0421); how many are still queued."""
+        still: list[tuple[ReversalAdvice, TransactionKeys | None]] = []
+        for advice, keys in self.saf:
+            if not await self._send_advice(advice, keys, first=False):
+                still.append((advice, keys))
+            else:
+                self.stats.reversals_unresolved -= 1
+        self.saf = still
+        return len(still)
 
     async def complete(self, stan: int, amount: int) -> CompletionResponse | None:
         """Complete the pre-authorization ``stan`` for ``amount`` (at most what was authorized)
@@ -385,6 +424,8 @@ class Terminal:
         balance (00) or out of balance (95, each difference explained in DE124). The journal
         starts afresh once the switch has answered, whatever the verdict."""
         async with self._busy:
+            if self.saf:
+                await self.flush_saf()
             keys = self._next_keys()
             request = self.builder.batch_close(
                 self.journal, self.clock.now(), ksn=keys.ksn_hex if keys else None

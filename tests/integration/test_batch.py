@@ -131,3 +131,40 @@ async def test_preauthorization_completion_refund_and_day_end(
 async def ledger_available(db: Path, card_id: str) -> int:
     async with await Ledger.open(db) as ledger:
         return await ledger.available(CARDS.card(card_id).account)
+
+
+async def test_store_and_forward_reversal_reaches_the_switch_later(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """A sale gets no answer and its reversal advice is lost while the link is bad; it stays in
+    the terminal's store-and-forward queue and goes out as an 0421 before the next sale, voids
+    the hold, and the batch balances. A further repeat of the same advice is a duplicate."""
+    db = tmp_path / "ledger.db"
+    card = CardPresentation.from_card(CARDS.card("EDH-VALID"), CARDS)
+    pin = holder_pin("EDH-VALID")
+    profile = REGISTRY.get("DZSE0001")
+    assert profile is not None
+    async with (
+        running_switch(
+            broker=mosquitto.url, db_path=db, cards=CARDS, registry=REGISTRY,
+            magic=magic_amounts(),
+        ) as switch,
+        connected_fleet([profile], mosquitto.url, clock=SystemClock(), timeout_s=1.0) as fleet,
+    ):  # fmt: skip
+        tpe = fleet["DZSE0001"]
+        tpe.lose_reversals = True
+        lost = await tpe.purchase(card, NO_RESPONSE, pin=pin)
+        assert lost.reversal == "unresolved" and len(tpe.saf) == 1
+        queued = list(tpe.saf)
+        tpe.lose_reversals = False  # the link is back
+        assert (await tpe.purchase(card, 20_000, pin=pin)).approved
+        assert tpe.saf == [] and tpe.stats.reversals_unresolved == 0
+        tpe.saf = queued  # the same advice once more, under its first KSN and MAC
+        assert await tpe.flush_saf() == 0
+        duplicates = switch.processor.stats.duplicates
+        batch = await tpe.close_batch()
+    assert duplicates == 1 and queued[0][0].mti == "0420"
+    assert batch.response_code == "00", batch.differences
+    assert (batch.sales, batch.sales_amount) == (1, 20_000)
+    report = check_ledger(db)
+    assert report.ok and report.reversals == 1, report.render()
