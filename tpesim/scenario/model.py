@@ -1,0 +1,118 @@
+"""The scenario file: what to run, step by step, and what each step must give.
+
+```yaml
+name: a lost reversal is an explained out-of-balance batch
+terminals: [DZOR0001]
+timeout_s: 1.0
+steps:
+  - {terminal: DZOR0001, action: purchase, card: EDH-VALID, amount: "300,00", expect: "00"}
+  - {terminal: DZOR0001, action: fault, fault: lose_reversals}
+  - {terminal: DZOR0001, action: purchase, card: EDH-VALID, amount: "magic:99", expect: timeout}
+  - {terminal: DZOR0001, action: close_batch, expect: "95", explains: [lost reversal]}
+ledger_ok: true
+settle: true
+```
+
+Amounts are in major units of the terminal's currency (``"1 500,00"``), or ``magic:NN`` for the
+magic amount ending in NN. ``pin`` defaults to the holder's own; ``wrong`` types a wrong one.
+``complete`` and ``cancel`` name the ``label`` of an earlier ``preauth``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+__all__ = ["Action", "Scenario", "ScenarioError", "Step", "load_scenario"]
+
+Action = Literal["purchase", "preauth", "refund", "complete", "cancel", "close_batch", "fault"]
+Fault = Literal["lose_reversals", "restore_link"]
+
+
+class ScenarioError(ValueError):
+    """The scenario file cannot be read or is not a valid scenario (the message says where)."""
+
+
+class Step(BaseModel):
+    """One thing a terminal does, and what must come of it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    terminal: str
+    action: Action
+    label: str | None = None
+    card: str | None = None
+    amount: str | None = None
+    pin: str | None = None
+    of: str | None = None
+    """For ``complete`` / ``cancel``: the ``label`` of the pre-authorization."""
+    fault: Fault | None = None
+    expect: str | None = Field(default=None, pattern=r"^([0-9]{2}|timeout|acknowledged)$")
+    """DE39, ``timeout`` (no answer in time) or, for ``cancel``, ``acknowledged``."""
+    explains: tuple[str, ...] = ()
+    """For ``close_batch``: texts each expected in one of the 0510's explanations."""
+
+    @model_validator(mode="after")
+    def _fields_for_action(self) -> Step:
+        needs = {
+            "purchase": ("card", "amount"),
+            "preauth": ("card", "amount"),
+            "refund": ("card", "amount"),
+            "complete": ("of", "amount"),
+            "cancel": ("of",),
+            "fault": ("fault",),
+        }.get(self.action, ())
+        missing = [name for name in needs if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"{self.action} needs {', '.join(missing)}")
+        return self
+
+    def describe(self) -> str:
+        parts = [self.terminal, self.action]
+        parts += [f"{k}={v}" for k in ("card", "amount", "of", "fault") if (v := getattr(self, k))]
+        return " ".join(parts)
+
+
+class Scenario(BaseModel):
+    """A scenario: its terminals, steps, and the end-of-run checks."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    description: str = ""
+    terminals: tuple[str, ...] = Field(min_length=1)
+    timeout_s: float = Field(default=2.0, gt=0, le=30)
+    steps: tuple[Step, ...] = Field(min_length=1)
+    ledger_ok: bool = True
+    """The invariant checker must pass after the steps."""
+    settle: bool = False
+    """Settle the business day after the steps; the net positions must sum to zero."""
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        labels: set[str] = set()
+        for number, step in enumerate(self.steps, 1):
+            if step.terminal not in self.terminals:
+                raise ValueError(f"step {number}: terminal {step.terminal} is not in terminals")
+            if step.of is not None and step.of not in labels:
+                raise ValueError(f"step {number}: no earlier step labelled {step.of!r}")
+            if step.label is not None:
+                labels.add(step.label)
+        return self
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and validate the scenario at ``path``; ScenarioError naming the problem."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise ScenarioError(f"{path}: {error}") from None
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ScenarioError(f"{path}: {where}: {first['msg']}") from None

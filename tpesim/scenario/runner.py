@@ -1,0 +1,203 @@
+"""Run a scenario: a broker, the switch and the scenario's terminals, its steps in order, then
+the invariant checker and (if asked) the day's settlement."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cards.catalog import CardSet, default_card_set
+from cards.currency import parse_amount
+from cards.holders import holder_pin
+from switch.clock import SystemClock
+from switch.ledger.check import LedgerReport, check_ledger
+from switch.ledger.postings import business_day
+from switch.magic import magic_amounts
+from switch.registry import Registry, default_registry
+from switch.security import SecurityModule, load_keys
+from switch.service import running_switch
+from switch.transport.base import BrokerUrl
+from terminal.builder import CardPresentation
+from terminal.shell import Terminal
+from tpesim.broker import running_broker
+from tpesim.fleet import connected_fleet
+from tpesim.scenario.model import Scenario, Step
+from tpesim.settle import SettlementResult, run_settlement
+from tpesim.wallet import Wallet
+
+__all__ = ["ScenarioResult", "StepResult", "run_scenario"]
+
+WRONG_PIN = "0000"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one step gave: its verdict against the expectation."""
+
+    number: int
+    step: Step
+    actual: str
+    passed: bool
+    detail: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class ScenarioResult:
+    """A scenario's run: every step, the ledger check and the settlement."""
+
+    scenario: Scenario
+    steps: list[StepResult] = field(default_factory=list)
+    ledger: LedgerReport | None = None
+    settlement: SettlementResult | None = None
+    elapsed_s: float = 0.0
+    workdir: Path | None = None
+
+    @property
+    def checks(self) -> list[tuple[str, bool, str]]:
+        """The end-of-run checks: (name, passed, detail)."""
+        found: list[tuple[str, bool, str]] = []
+        if self.ledger is not None and self.scenario.ledger_ok:
+            found.append(("ledger invariants", self.ledger.ok, "\n".join(self.ledger.problems)))
+        if self.scenario.settle:
+            plan = self.settlement.plan if self.settlement else None
+            sums: dict[str, int] = {}
+            if plan is not None:
+                for (_, code), value in plan.positions.items():
+                    sums[code] = sums.get(code, 0) + value
+            ok = (
+                plan is not None
+                and not any(sums.values())
+                and bool(self.settlement and self.settlement.check.ok)
+            )
+            found.append(("settlement nets to zero", ok, f"sums by currency: {sums}"))
+        return found
+
+    @property
+    def passed(self) -> bool:
+        return all(s.passed for s in self.steps) and all(ok for _, ok, _ in self.checks)
+
+
+class _Run:
+    """The state of one run: terminals, cards, the pre-authorizations by label."""
+
+    def __init__(self, terminals: dict[str, Terminal], cards: CardSet, wallet: Wallet) -> None:
+        self.terminals = terminals
+        self.cards = cards
+        self.wallet = wallet
+        self.authorizations: dict[str, tuple[str, int]] = {}
+
+    def amount(self, step: Step, tpe: Terminal) -> int:
+        text = step.amount or "0"
+        currency = tpe.profile.currency
+        if text.startswith("magic:"):
+            return magic_amounts().amount_for(text.removeprefix("magic:"), currency)
+        return parse_amount(text, currency)
+
+    async def do(self, step: Step) -> tuple[str, str]:
+        """Run ``step``; (the verdict to compare with ``expect``, a detail for the report)."""
+        tpe = self.terminals[step.terminal]
+        if step.action == "fault":
+            tpe.lose_reversals = step.fault == "lose_reversals"
+            return "done", f"fault {step.fault}"
+        if step.action == "close_batch":
+            batch = await tpe.close_batch()
+            return batch.response_code, "\n".join(batch.differences or ())
+        if step.action in ("complete", "cancel"):
+            tid, stan = self.authorizations[step.of or ""]
+            if step.action == "cancel":
+                return await self.terminals[tid].cancel_authorization(stan), ""
+            response = await self.terminals[tid].complete(stan, self.amount(step, tpe))
+            return (response.response_code if response else "timeout"), ""
+        card_id = step.card or ""
+        card = CardPresentation.from_card(self.cards.card(card_id), self.cards)
+        pin = WRONG_PIN if step.pin == "wrong" else step.pin or holder_pin(card_id)
+        outcome = await tpe.purchase(
+            card,
+            self.amount(step, tpe),
+            pin=pin,
+            chip=self.wallet.chip(card_id),
+            preauth=step.action == "preauth",
+            refund=step.action == "refund",
+        )
+        if step.label is not None:
+            self.authorizations[step.label] = (tpe.tid, outcome.stan)
+        detail = f"stan {outcome.stan:06d}" + (
+            f", reversal {outcome.reversal}" if outcome.reversal else ""
+        )
+        return outcome.verdict, detail
+
+
+def _judge(number: int, step: Step, actual: str, detail: str, seconds: float) -> StepResult:
+    passed = step.expect is None or step.expect == actual
+    missing = [text for text in step.explains if text not in detail]
+    if missing:
+        passed = False
+        detail += f"\nmissing explanation: {', '.join(missing)}"
+    return StepResult(number, step, actual, passed, detail.strip(), seconds)
+
+
+@contextlib.asynccontextmanager
+async def _broker(url: BrokerUrl | None, workdir: Path) -> AsyncIterator[BrokerUrl]:
+    if url is not None:
+        yield url
+        return
+    async with running_broker("auto", workdir) as handle:
+        yield handle.url
+
+
+async def run_scenario(
+    scenario: Scenario,
+    *,
+    workdir: Path | None = None,
+    broker: BrokerUrl | None = None,
+    cards: CardSet | None = None,
+    registry: Registry | None = None,
+    progress: Callable[[StepResult], None] | None = None,
+) -> ScenarioResult:
+    """Run ``scenario`` on its own broker (unless ``broker``) and ledger in ``workdir``."""
+    cards = cards or default_card_set()
+    registry = registry or default_registry()
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="tpesim-scenario-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    db = workdir / "ledger.db"
+    profiles = []
+    for tid in scenario.terminals:
+        profile = registry.get(tid)
+        if profile is None:
+            raise ValueError(f"scenario {scenario.name!r}: terminal {tid} is not in the registry")
+        profiles.append(profile)
+    security = SecurityModule(load_keys())
+    result = ScenarioResult(scenario, workdir=workdir)
+    started = time.perf_counter()
+    async with (
+        _broker(broker, workdir) as url,
+        running_switch(
+            broker=url, db_path=db, cards=cards, registry=registry, magic=magic_amounts(),
+            security=security, client_id=f"tpesim-scenario-{id(result)}",
+        ),
+        connected_fleet(
+            profiles, url, clock=SystemClock(), timeout_s=scenario.timeout_s,
+            key_injection=security,
+        ) as terminals,
+    ):  # fmt: skip
+        run = _Run(terminals, cards, Wallet(cards, security))
+        for number, step in enumerate(scenario.steps, 1):
+            began = time.perf_counter()
+            actual, detail = await run.do(step)
+            judged = _judge(number, step, actual, detail, time.perf_counter() - began)
+            result.steps.append(judged)
+            if progress is not None:
+                progress(judged)
+    result.ledger = check_ledger(db)
+    if scenario.settle:
+        day = business_day(profiles[0].merchant.country_info.timezone, SystemClock().now())
+        result.settlement = await run_settlement(
+            db, day, cards=cards, registry=registry, out=workdir
+        )
+    result.elapsed_s = time.perf_counter() - started
+    return result
