@@ -71,6 +71,8 @@ class TransactionOutcome:
     reversal: str | None
     latency_ms: float
     receipt: str
+    printed: bool = True
+    """False when the printer was out of paper: the receipt waits for :meth:`Terminal.reprint`."""
 
     @property
     def approved(self) -> bool:
@@ -122,6 +124,10 @@ class Terminal:
         self.stats = TerminalStats()
         self.lose_reversals = lose_reversals
         self.journal: list[JournalEntry] = []
+        self.paper = True
+        """Whether the printer has paper. Without it sales still complete; receipts wait."""
+        self.unprinted: list[str] = []
+        """Receipts not printed for want of paper, oldest first."""
         self.authorizations: dict[int, FinancialRequest] = {}
         self.saf: list[tuple[ReversalAdvice, TransactionKeys | None]] = []
         """Reversal advices not acknowledged yet (store-and-forward), oldest first."""
@@ -308,13 +314,7 @@ class Terminal:
                 approved = isinstance(response, FinancialResponse) and response.approved
                 self.machine.handle(Event.APPROVAL_RECEIVED if approved else Event.DECLINE_RECEIVED)
             outcome = self._outcome(request, card, response, reversal, latency_ms)
-            if outcome.approved and preauth:
-                self.authorizations[request.stan] = request
-            elif outcome.approved:
-                kind = EntryKind.REFUND if refund else EntryKind.SALE
-                self.journal.append(JournalEntry(kind, request.stan, amount))
-            elif reversal == "unresolved" and not preauth and not refund:
-                self.journal.append(JournalEntry(EntryKind.REVERSAL_PENDING, request.stan, amount))
+            self._book(request, outcome, preauth=preauth, refund=refund)
             if response is not None:
                 self.machine.handle(Event.RECEIPT_DONE)
             self.stats.outcomes[outcome.verdict] += 1
@@ -385,6 +385,45 @@ class Terminal:
                 self.stats.reversals_unresolved -= 1
         self.saf = still
         return len(still)
+
+    def _book(
+        self,
+        request: FinancialRequest,
+        outcome: TransactionOutcome,
+        *,
+        preauth: bool,
+        refund: bool,
+    ) -> None:
+        """Keep what the sale leaves at the terminal: an open pre-authorization, a journal line
+        (sale, refund, or a sale whose reversal is pending), a receipt waiting for paper."""
+        if outcome.approved and preauth:
+            self.authorizations[request.stan] = request
+        elif outcome.approved:
+            kind = EntryKind.REFUND if refund else EntryKind.SALE
+            self.journal.append(JournalEntry(kind, request.stan, request.amount))
+        elif outcome.reversal == "unresolved" and not preauth and not refund:
+            self.journal.append(
+                JournalEntry(EntryKind.REVERSAL_PENDING, request.stan, request.amount)
+            )
+        if not outcome.printed:
+            self.unprinted.append(outcome.receipt)
+
+    async def set_paper(self, present: bool) -> None:
+        """The printer ran out of paper (``False``) or was refilled: the retained status says
+        ``degraded:paper-out`` or ``online``."""
+        self.paper = present
+        status = b"online" if present else b"degraded:paper-out"
+        try:
+            await self._transport.publish(topics.status(self.tid), status, retain=True)
+        except TransportError as error:
+            raise TerminalError(str(error)) from None
+
+    def reprint(self) -> list[str]:
+        """Print the receipts that waited for paper; they are handed back, oldest first."""
+        if not self.paper:
+            raise TerminalError(f"{self.tid}: no paper: nothing can be printed")
+        waiting, self.unprinted = self.unprinted, []
+        return waiting
 
     async def complete(self, stan: int, amount: int) -> CompletionResponse | None:
         """Complete the pre-authorization ``stan`` for ``amount`` (at most what was authorized)
@@ -479,6 +518,7 @@ class Terminal:
             reversal=reversal,
             latency_ms=latency_ms,
             receipt=receipt,
+            printed=self.paper,
         )
 
 

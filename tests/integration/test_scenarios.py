@@ -8,11 +8,22 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from cards import default_card_set
+from cards.holders import holder_pin
+from switch import default_registry
+from switch.clock import SystemClock
+from switch.protocol import topics
+from switch.service import running_switch
+from terminal import CardPresentation, TerminalError
 from tests.conftest import MosquittoProcess
+from tests.mqtt_helpers import next_on, observer
+from tpesim.fleet import connected_fleet
 from tpesim.scenario import Scenario, junit_xml, load_scenario, markdown_report, run_scenario
 
 pytestmark = pytest.mark.integration
 
+CARDS = default_card_set()
+REGISTRY = default_registry()
 SHIPPED = sorted((Path(__file__).parents[2] / "scenarios").glob("*.yaml"))
 
 
@@ -56,3 +67,47 @@ async def test_a_wrong_expectation_fails_the_scenario(
     failure = suite.find("testcase/failure")
     assert failure is not None and failure.get("message") == "expected 00, got 55"
     assert "**FAIL**" in markdown_report(result)
+
+
+async def test_same_scenario_same_trace(mosquitto: MosquittoProcess, tmp_path: Path) -> None:
+    """Two runs of a scenario give the same trace digest; a different scenario does not."""
+    path = next(p for p in SHIPPED if p.stem == "preauth-completion-refund")
+    digests = [
+        (await run_scenario(load_scenario(path), workdir=tmp_path / f"run{n}",
+                            broker=mosquitto.url)).trace_digest
+        for n in (1, 2)
+    ]  # fmt: skip
+    other = await run_scenario(
+        load_scenario(next(p for p in SHIPPED if p.stem == "paper-out")),
+        workdir=tmp_path / "other",
+        broker=mosquitto.url,
+    )
+    assert digests[0] == digests[1] != other.trace_digest
+
+
+async def test_paper_out_is_announced_on_the_status_topic(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """Out of paper, the terminal's retained status says degraded:paper-out; refilled, online.
+    A sale meanwhile completes and its receipt waits for the reprint."""
+    profile = REGISTRY.get("DZAN0002")
+    assert profile is not None
+    card = CardPresentation.from_card(CARDS.card("EDH-VALID"), CARDS)
+    async with (
+        running_switch(broker=mosquitto.url, db_path=tmp_path / "ledger.db", cards=CARDS,
+                       registry=REGISTRY, magic=None),
+        connected_fleet([profile], mosquitto.url, clock=SystemClock(), timeout_s=5) as fleet,
+        observer(mosquitto.url, topics.status("DZAN0002")) as (_, inbox),
+    ):  # fmt: skip
+        tpe = fleet["DZAN0002"]
+        await tpe.set_paper(False)
+        status = await next_on(inbox, topics.status("DZAN0002"),
+                               where=lambda m: m.payload != b"online")  # fmt: skip
+        assert status.payload == b"degraded:paper-out"
+        outcome = await tpe.purchase(card, 5_000, pin=holder_pin("EDH-VALID"))
+        assert outcome.approved and not outcome.printed
+        with pytest.raises(TerminalError, match="no paper"):
+            tpe.reprint()
+        await tpe.set_paper(True)
+        await next_on(inbox, topics.status("DZAN0002"), where=lambda m: m.payload == b"online")
+        assert tpe.reprint() == [outcome.receipt] and tpe.unprinted == []

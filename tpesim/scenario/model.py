@@ -28,8 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 __all__ = ["Action", "Scenario", "ScenarioError", "Step", "load_scenario"]
 
-Action = Literal["purchase", "preauth", "refund", "complete", "cancel", "close_batch", "fault"]
-Fault = Literal["lose_reversals", "restore_link"]
+Action = Literal[
+    "purchase", "preauth", "refund", "complete", "cancel", "close_batch", "fault", "reprint"
+]
+Fault = Literal["lose_reversals", "restore_link", "paper_out", "paper_in"]
 
 
 class ScenarioError(ValueError):
@@ -50,8 +52,13 @@ class Step(BaseModel):
     of: str | None = None
     """For ``complete`` / ``cancel``: the ``label`` of the pre-authorization."""
     fault: Fault | None = None
-    expect: str | None = Field(default=None, pattern=r"^([0-9]{2}|timeout|acknowledged)$")
-    """DE39, ``timeout`` (no answer in time) or, for ``cancel``, ``acknowledged``."""
+    expect: str | None = Field(
+        default=None, pattern=r"^([0-9]{2}|timeout|acknowledged|reprinted:[0-9]+)$"
+    )
+    """DE39, ``timeout`` (no answer in time), ``acknowledged`` for a ``cancel``, or
+    ``reprinted:N`` for a ``reprint``."""
+    printed: bool | None = None
+    """For a sale: whether its receipt must have been printed (False while out of paper)."""
     explains: tuple[str, ...] = ()
     """For ``close_batch``: texts each expected in one of the 0510's explanations."""
 

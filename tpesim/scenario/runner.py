@@ -4,6 +4,7 @@ the invariant checker and (if asked) the day's settlement."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
@@ -25,7 +26,7 @@ from terminal.builder import CardPresentation
 from terminal.shell import Terminal
 from tpesim.broker import running_broker
 from tpesim.fleet import connected_fleet
-from tpesim.scenario.model import Scenario, Step
+from tpesim.scenario.model import Scenario, ScenarioError, Step
 from tpesim.settle import SettlementResult, run_settlement
 from tpesim.wallet import Wallet
 
@@ -78,6 +79,14 @@ class ScenarioResult:
         return found
 
     @property
+    def trace_digest(self) -> str:
+        """SHA-256 over what every step gave and each check's verdict: two runs of the same
+        scenario give the same digest (STANs, times and keys are left out)."""
+        lines = [f"{s.number} {s.step.describe()} {s.actual}" for s in self.steps]
+        lines += [f"{name} {ok}" for name, ok, _ in self.checks]
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+    @property
     def passed(self) -> bool:
         return all(s.passed for s in self.steps) and all(ok for _, ok, _ in self.checks)
 
@@ -102,8 +111,13 @@ class _Run:
         """Run ``step``; (the verdict to compare with ``expect``, a detail for the report)."""
         tpe = self.terminals[step.terminal]
         if step.action == "fault":
-            tpe.lose_reversals = step.fault == "lose_reversals"
+            if step.fault in ("paper_out", "paper_in"):
+                await tpe.set_paper(step.fault == "paper_in")
+            else:
+                tpe.lose_reversals = step.fault == "lose_reversals"
             return "done", f"fault {step.fault}"
+        if step.action == "reprint":
+            return f"reprinted:{len(tpe.reprint())}", ""
         if step.action == "close_batch":
             batch = await tpe.close_batch()
             return batch.response_code, "\n".join(batch.differences or ())
@@ -129,6 +143,9 @@ class _Run:
         detail = f"stan {outcome.stan:06d}" + (
             f", reversal {outcome.reversal}" if outcome.reversal else ""
         )
+        if step.printed is not None and step.printed != outcome.printed:
+            printed = "printed" if outcome.printed else "not printed"
+            return f"{outcome.verdict}, receipt {printed}", detail
         return outcome.verdict, detail
 
 
@@ -165,12 +182,18 @@ async def run_scenario(
     workdir = workdir or Path(tempfile.mkdtemp(prefix="tpesim-scenario-"))
     workdir.mkdir(parents=True, exist_ok=True)
     db = workdir / "ledger.db"
+    if db.exists():
+        raise ScenarioError(f"{db} exists: give the scenario an empty work directory")
     profiles = []
     for tid in scenario.terminals:
         profile = registry.get(tid)
         if profile is None:
-            raise ValueError(f"scenario {scenario.name!r}: terminal {tid} is not in the registry")
+            raise ScenarioError(f"scenario {scenario.name!r}: no terminal {tid} in the registry")
         profiles.append(profile)
+    known = {card.id for card in cards.cards}
+    unknown = sorted({s.card for s in scenario.steps if s.card and s.card not in known})
+    if unknown:
+        raise ScenarioError(f"scenario {scenario.name!r}: no such card: {', '.join(unknown)}")
     security = SecurityModule(load_keys())
     result = ScenarioResult(scenario, workdir=workdir)
     started = time.perf_counter()
