@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Self
 
 from cards.chip import Chip, Plastic
-from cards.crypto import tlv
+from cards.crypto import DukptExhaustedError, tlv
 from switch.clock import Clock, SystemClock
 from switch.protocol import topics
 from switch.protocol.codec import CONTENT_TYPE_JSON, FormatError, decode_response
@@ -220,8 +220,16 @@ class Terminal:
             waiter.set_result(response)
 
     def _next_keys(self) -> TransactionKeys | None:
-        """A fresh DUKPT transaction for the next request (None without PIN pad keys)."""
-        return self.pinpad.next_transaction() if self.pinpad is not None else None
+        """A fresh DUKPT transaction for the next request (None without PIN pad keys);
+        TerminalError when the PIN pad has used up its counter and must be re-keyed."""
+        if self.pinpad is None:
+            return None
+        try:
+            return self.pinpad.next_transaction()
+        except DukptExhaustedError:
+            raise TerminalError(
+                f"{self.tid}: PIN pad DUKPT counter exhausted: re-key the terminal"
+            ) from None
 
     async def _exchange(
         self, request: IsoMessage, payload: bytes, response_mti: str

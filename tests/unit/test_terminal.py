@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from cards import default_card_set
+from cards.crypto import DukptExhaustedError
 from cards.holders import holder_pin
 from switch import default_registry, magic_amounts
+from switch.security import SecurityModule, load_keys
+from switch.security.keys import DukptFlavour
 from terminal import (
     TRANSITIONS,
     CardPresentation,
@@ -24,6 +27,7 @@ from terminal import (
     render_receipt,
 )
 from terminal.machine import mermaid_diagram
+from terminal.pinpad import PinPad
 
 CARDS = default_card_set()
 REGISTRY = default_registry()
@@ -149,3 +153,16 @@ def test_traffic_plan_is_seeded_and_covers_the_card_set() -> None:
     assert len(plan) == 300 and [p.index for p in plan] == list(range(300))
     tids = {p.tid for p in fleet}
     assert {p.tid for p in plan} <= tids
+
+
+@pytest.mark.parametrize("flavour", ["aes", "tdes"])
+def test_an_exhausted_pin_pad_refuses_until_rekeyed(flavour: DukptFlavour) -> None:
+    """After ``exhaust`` the PIN pad's next transaction raises; a fresh key injection works."""
+    security = SecurityModule(load_keys())
+    pinpad = PinPad(security.inject_terminal_key("DZAL0001", flavour))
+    pinpad.next_transaction()
+    pinpad.exhaust()
+    with pytest.raises(DukptExhaustedError):
+        pinpad.next_transaction()
+    fresh = PinPad(security.inject_terminal_key("DZAL0001", flavour))
+    assert fresh.next_transaction().ksn_hex

@@ -31,7 +31,9 @@ __all__ = ["Action", "Scenario", "ScenarioError", "Step", "load_scenario"]
 Action = Literal[
     "purchase", "preauth", "refund", "complete", "cancel", "close_batch", "fault", "reprint"
 ]
-Fault = Literal["lose_reversals", "restore_link", "paper_out", "paper_in"]
+Fault = Literal[
+    "lose_reversals", "restore_link", "paper_out", "paper_in", "dukpt_exhausted", "rekey"
+]
 
 
 class ScenarioError(ValueError):
@@ -53,10 +55,11 @@ class Step(BaseModel):
     """For ``complete`` / ``cancel``: the ``label`` of the pre-authorization."""
     fault: Fault | None = None
     expect: str | None = Field(
-        default=None, pattern=r"^([0-9]{2}|timeout|acknowledged|reprinted:[0-9]+)$"
+        default=None, pattern=r"^([0-9]{2}|timeout|acknowledged|reprinted:[0-9]+|terminal-error)$"
     )
-    """DE39, ``timeout`` (no answer in time), ``acknowledged`` for a ``cancel``, or
-    ``reprinted:N`` for a ``reprint``."""
+    """DE39, ``timeout`` (no answer in time), ``acknowledged`` for a ``cancel``,
+    ``reprinted:N`` for a ``reprint``, or ``terminal-error`` (refused by the terminal itself,
+    nothing sent)."""
     printed: bool | None = None
     """For a sale: whether its receipt must have been printed (False while out of paper)."""
     explains: tuple[str, ...] = ()

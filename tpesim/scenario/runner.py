@@ -23,7 +23,8 @@ from switch.security import SecurityModule, load_keys
 from switch.service import running_switch
 from switch.transport.base import BrokerUrl
 from terminal.builder import CardPresentation
-from terminal.shell import Terminal
+from terminal.pinpad import PinPad
+from terminal.shell import Terminal, TerminalError
 from tpesim.broker import running_broker
 from tpesim.fleet import connected_fleet
 from tpesim.scenario.model import Scenario, ScenarioError, Step
@@ -94,10 +95,17 @@ class ScenarioResult:
 class _Run:
     """The state of one run: terminals, cards, the pre-authorizations by label."""
 
-    def __init__(self, terminals: dict[str, Terminal], cards: CardSet, wallet: Wallet) -> None:
+    def __init__(
+        self,
+        terminals: dict[str, Terminal],
+        cards: CardSet,
+        wallet: Wallet,
+        security: SecurityModule,
+    ) -> None:
         self.terminals = terminals
         self.cards = cards
         self.wallet = wallet
+        self.security = security
         self.authorizations: dict[str, tuple[str, int]] = {}
 
     def amount(self, step: Step, tpe: Terminal) -> int:
@@ -113,6 +121,10 @@ class _Run:
         if step.action == "fault":
             if step.fault in ("paper_out", "paper_in"):
                 await tpe.set_paper(step.fault == "paper_in")
+            elif step.fault == "dukpt_exhausted" and tpe.pinpad is not None:
+                tpe.pinpad.exhaust()
+            elif step.fault == "rekey":
+                tpe.pinpad = PinPad(self.security.inject_terminal_key(tpe.tid))
             else:
                 tpe.lose_reversals = step.fault == "lose_reversals"
             return "done", f"fault {step.fault}"
@@ -208,10 +220,13 @@ async def run_scenario(
             key_injection=security,
         ) as terminals,
     ):  # fmt: skip
-        run = _Run(terminals, cards, Wallet(cards, security))
+        run = _Run(terminals, cards, Wallet(cards, security), security)
         for number, step in enumerate(scenario.steps, 1):
             began = time.perf_counter()
-            actual, detail = await run.do(step)
+            try:
+                actual, detail = await run.do(step)
+            except TerminalError as error:  # refused by the terminal itself
+                actual, detail = "terminal-error", str(error)
             judged = _judge(number, step, actual, detail, time.perf_counter() - began)
             result.steps.append(judged)
             if progress is not None:
