@@ -123,6 +123,8 @@ class Terminal:
         self.builder = RequestBuilder(profile, first_stan)
         self.stats = TerminalStats()
         self.lose_reversals = lose_reversals
+        self.link_delay_s = 0.0
+        """A slow link (fault): seconds each message takes in each direction."""
         self.journal: list[JournalEntry] = []
         self.paper = True
         """Whether the printer has paper. Without it sales still complete; receipts wait."""
@@ -212,12 +214,19 @@ class Terminal:
                 self.stats.unreadable_responses += 1
                 log.warning("%s: unreadable response: %s", self.tid, error)
                 continue
-            waiter = self._pending.pop((response.mti, response.stan), None)
-            if waiter is None or waiter.done():
-                self.stats.late_responses += 1
-                log.info("%s: late or unexpected %r ignored", self.tid, response)
-                continue
-            waiter.set_result(response)
+            if self.link_delay_s:  # ... and each answer this long to arrive
+                asyncio.get_running_loop().call_later(self.link_delay_s, self._deliver, response)
+            else:
+                self._deliver(response)
+
+    def _deliver(self, response: Response) -> None:
+        """Hand ``response`` to the request waiting for it; one nobody waits for is late."""
+        waiter = self._pending.pop((response.mti, response.stan), None)
+        if waiter is None or waiter.done():
+            self.stats.late_responses += 1
+            log.info("%s: late or unexpected %r ignored", self.tid, response)
+            return
+        waiter.set_result(response)
 
     def _next_keys(self) -> TransactionKeys | None:
         """A fresh DUKPT transaction for the next request (None without PIN pad keys);
@@ -239,16 +248,18 @@ class Terminal:
         waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._pending[(response_mti, request.stan)] = waiter
         try:
-            await self._transport.publish(
-                topics.request(self.tid),
-                payload,
-                qos=1,
-                response_topic=topics.response(self.tid),
-                correlation=f"{request.stan:06d}".encode(),
-                content_type=CONTENT_TYPE_JSON,
-            )
-            self.stats.sent += 1
             async with asyncio.timeout(self.timeout_s):
+                if self.link_delay_s:  # a slow link: the request takes this long to leave
+                    await asyncio.sleep(self.link_delay_s)
+                await self._transport.publish(
+                    topics.request(self.tid),
+                    payload,
+                    qos=1,
+                    response_topic=topics.response(self.tid),
+                    correlation=f"{request.stan:06d}".encode(),
+                    content_type=CONTENT_TYPE_JSON,
+                )
+                self.stats.sent += 1
                 return await waiter
         except TimeoutError:
             return None

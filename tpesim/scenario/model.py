@@ -32,7 +32,14 @@ Action = Literal[
     "purchase", "preauth", "refund", "complete", "cancel", "close_batch", "fault", "reprint"
 ]
 Fault = Literal[
-    "lose_reversals", "restore_link", "paper_out", "paper_in", "dukpt_exhausted", "rekey"
+    "lose_reversals",
+    "restore_link",
+    "paper_out",
+    "paper_in",
+    "dukpt_exhausted",
+    "rekey",
+    "slow_link",
+    "fast_link",
 ]
 
 
@@ -54,6 +61,8 @@ class Step(BaseModel):
     of: str | None = None
     """For ``complete`` / ``cancel``: the ``label`` of the pre-authorization."""
     fault: Fault | None = None
+    seconds: float | None = Field(default=None, ge=0, le=30)
+    """For ``slow_link``: the delay each message takes in each direction."""
     expect: str | None = Field(
         default=None, pattern=r"^([0-9]{2}|timeout|acknowledged|reprinted:[0-9]+|terminal-error)$"
     )
@@ -75,6 +84,8 @@ class Step(BaseModel):
             "cancel": ("of",),
             "fault": ("fault",),
         }.get(self.action, ())
+        if self.fault == "slow_link":
+            needs = (*needs, "seconds")
         missing = [name for name in needs if getattr(self, name) is None]
         if missing:
             raise ValueError(f"{self.action} needs {', '.join(missing)}")
@@ -95,6 +106,8 @@ class Scenario(BaseModel):
     description: str = ""
     terminals: tuple[str, ...] = Field(min_length=1)
     timeout_s: float = Field(default=2.0, gt=0, le=30)
+    reversal_attempts: int = Field(default=5, ge=1, le=10)
+    """How many times in a row a terminal sends a reversal advice before queueing it."""
     steps: tuple[Step, ...] = Field(min_length=1)
     ledger_ok: bool = True
     """The invariant checker must pass after the steps."""

@@ -123,6 +123,9 @@ class _Run:
                 await tpe.set_paper(step.fault == "paper_in")
             elif step.fault == "dukpt_exhausted" and tpe.pinpad is not None:
                 tpe.pinpad.exhaust()
+            elif step.fault in ("slow_link", "fast_link"):
+                slow = step.fault == "slow_link"
+                tpe.link_delay_s = (step.seconds or 0.0) if slow else 0.0
             elif step.fault == "rekey":
                 tpe.pinpad = PinPad(self.security.inject_terminal_key(tpe.tid))
             else:
@@ -220,6 +223,8 @@ async def run_scenario(
             key_injection=security,
         ) as terminals,
     ):  # fmt: skip
+        for tpe in terminals.values():
+            tpe.reversal_attempts = scenario.reversal_attempts
         run = _Run(terminals, cards, Wallet(cards, security), security)
         for number, step in enumerate(scenario.steps, 1):
             began = time.perf_counter()
