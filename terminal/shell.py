@@ -14,13 +14,19 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 from cards.chip import Chip, Plastic
 from cards.crypto import DukptExhaustedError, tlv
 from switch.clock import Clock, SystemClock
 from switch.protocol import topics
-from switch.protocol.codec import CONTENT_TYPE_JSON, FormatError, decode_response
+from switch.protocol.codec import (
+    CONTENT_TYPE_JSON,
+    FormatError,
+    decode_request,
+    decode_response,
+    encode,
+)
 from switch.protocol.messages import (
     BatchResponse,
     CompletionResponse,
@@ -44,6 +50,14 @@ from terminal.receipt import ReceiptData, render_receipt
 __all__ = ["Terminal", "TerminalError", "TerminalStats", "TransactionOutcome"]
 
 log = logging.getLogger("terminal")
+
+
+class NonVolatileMemory(Protocol):
+    """Where a terminal keeps, across power losses, the request it has in flight."""
+
+    def load_in_flight(self, tid: str) -> bytes | None: ...
+
+    def store_in_flight(self, tid: str, request: bytes | None) -> None: ...
 
 
 class TerminalError(RuntimeError):
@@ -110,6 +124,7 @@ class Terminal:
         pinpad: PinPad | None = None,
         first_stan: int = 1,
         lose_reversals: bool = False,
+        memory: NonVolatileMemory | None = None,
     ) -> None:
         """``lose_reversals`` is a fault: every 0400 the terminal sends is lost on the way (it
         gives up on it unanswered, and its journal keeps the sale as reversal-pending)."""
@@ -123,6 +138,7 @@ class Terminal:
         self.builder = RequestBuilder(profile, first_stan)
         self.stats = TerminalStats()
         self.lose_reversals = lose_reversals
+        self.memory = memory
         self.link_delay_s = 0.0
         """A slow link (fault): seconds each message takes in each direction."""
         self.journal: list[JournalEntry] = []
@@ -166,10 +182,39 @@ class Terminal:
         self.machine.handle(Event.CONNECTED)
         try:
             await self._sign_on()
+            await self._recover()
         except BaseException:
             await self.__aexit__(None, None, None)
             raise
         return self
+
+    async def _recover(self) -> None:
+        """After a power loss: reverse the request that was in flight, whose outcome this
+        terminal cannot confirm (the switch may have approved it)."""
+        pending = self.memory.load_in_flight(self.tid) if self.memory else None
+        if pending is None:
+            return
+        try:
+            original = decode_request(pending)
+        except FormatError:
+            log.warning("%s: unreadable request in memory; dropped", self.tid)
+            original = None
+        if isinstance(original, FinancialRequest):
+            log.warning("%s: restarted with stan %06d in flight: reversing it", self.tid,
+                        original.stan)  # fmt: skip
+            self.machine.handle(Event.REVERSAL_SENT)
+            self.stats.reversals_sent += 1
+            keys = self._next_keys()
+            advice = self.builder.reversal_advice(
+                original, self.clock.now(), ksn=keys.ksn_hex if keys else None
+            )
+            if await self._send_advice(advice, keys, first=True):
+                self.machine.handle(Event.REVERSAL_ACKNOWLEDGED)
+            else:
+                self.saf.append((advice, keys))
+                self.machine.handle(Event.REVERSAL_ABANDONED)
+        if self.memory is not None:
+            self.memory.store_in_flight(self.tid, None)
 
     async def __aexit__(
         self,
@@ -319,6 +364,8 @@ class Terminal:
                 preauth=preauth,
             )
             started = time.perf_counter()
+            if self.memory is not None:  # written before the request leaves
+                self.memory.store_in_flight(self.tid, encode(request))
             self.machine.handle(Event.REQUEST_SENT)
             payload = seal(request, keys)
             if tamper_mac:
@@ -334,6 +381,8 @@ class Terminal:
                 self.machine.handle(Event.APPROVAL_RECEIVED if approved else Event.DECLINE_RECEIVED)
             outcome = self._outcome(request, card, response, reversal, latency_ms)
             self._book(request, outcome, preauth=preauth, refund=refund)
+            if self.memory is not None:  # answered, or reversed (or queued to be)
+                self.memory.store_in_flight(self.tid, None)
             if response is not None:
                 self.machine.handle(Event.RECEIPT_DONE)
             self.stats.outcomes[outcome.verdict] += 1

@@ -195,8 +195,13 @@ def _add_terminal(sub: _Commands) -> None:
         "--state",
         type=Path,
         default=default_state_file(),
-        help="where the cards' chip counters (ATC) and the terminals' STANs persist between "
-        "runs (default: ~/.local/state/tpesim/devices.json)",
+        help="where the cards' chip counters (ATC), the terminals' STANs and their requests in "
+        "flight persist between runs (default: ~/.local/state/tpesim/devices.json)",
+    )
+    term.add_argument(
+        "--recover",
+        action="store_true",
+        help="only power the terminals up: sign on and reverse what was in flight at a power loss",
     )
     term.add_argument("--json", action="store_true")
     term.add_argument("-v", "--verbose", action="store_true")
@@ -384,6 +389,22 @@ async def _terminal(args: argparse.Namespace) -> int:
     holders = load_holders(args.holders)
     state = DeviceState(args.state)
     wallet = Wallet(cards, security, state.chips, holders=holders)
+    fleet_options: dict[str, Any] = {
+        "clock": clock,
+        "timeout_s": args.timeout,
+        "dukpt": args.dukpt,
+        "stans": state.stans,
+        "key_injection": security,
+        "memory": state,
+    }
+    if args.recover:
+        async with connected_fleet(profiles, args.broker, **fleet_options) as terminals:
+            reversed_ = sum(t.stats.reversals_sent for t in terminals.values())
+            queued = sum(len(t.saf) for t in terminals.values())
+        state.save()
+        print(f"recovered {len(profiles)} terminal(s): {reversed_} reversal(s) of requests in "
+              f"flight, {queued} still queued")  # fmt: skip
+        return 0
     if args.amount is not None:
         card = _presented_card(args, cards)
         profile = profiles[0]
@@ -394,15 +415,7 @@ async def _terminal(args: argparse.Namespace) -> int:
         pin = args.pin
         if pin is None and args.card:
             pin = holders.holder_pin(args.card)  # the holder types their own PIN
-        async with connected_fleet(
-            [profile],
-            args.broker,
-            clock=clock,
-            timeout_s=args.timeout,
-            dukpt=args.dukpt,
-            stans=state.stans,
-            key_injection=security,
-        ) as terminals:
+        async with connected_fleet([profile], args.broker, **fleet_options) as terminals:
             chip = wallet.chip(args.card) if args.card else None  # a bare --pan has no chip
             plastic = wallet.plastic(args.card) if args.card else None
             if args.entry != "chip" and plastic is None:
@@ -426,15 +439,7 @@ async def _terminal(args: argparse.Namespace) -> int:
         today=clock.now().date(),
         holders=holders,
     )
-    async with connected_fleet(
-        profiles,
-        args.broker,
-        clock=clock,
-        timeout_s=args.timeout,
-        dukpt=args.dukpt,
-        stans=state.stans,
-        key_injection=security,
-    ) as terminals:
+    async with connected_fleet(profiles, args.broker, **fleet_options) as terminals:
         run = await run_plan(
             plan, terminals, cards, progress=ProgressLine(len(plan)), wallet=wallet
         )

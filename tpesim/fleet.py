@@ -22,7 +22,7 @@ from switch.security.keys import DukptFlavour
 from switch.transport.base import BrokerUrl
 from terminal.builder import CardPresentation
 from terminal.pinpad import PinPad
-from terminal.shell import Terminal, TransactionOutcome
+from terminal.shell import NonVolatileMemory, Terminal, TransactionOutcome
 from terminal.traffic import PlannedPurchase
 from tpesim.wallet import Wallet
 
@@ -48,12 +48,14 @@ async def connected_fleet(
     key_injection: SecurityModule | None = None,
     dukpt: DukptFlavour = "aes",
     stans: dict[str, int] | None = None,
+    memory: NonVolatileMemory | None = None,
 ) -> AsyncIterator[dict[str, Terminal]]:
     """Key (DUKPT initial key from ``key_injection``, by default the shipped key store),
     connect and sign on every terminal concurrently; disconnect them all on exit.
 
     ``stans`` gives each TID's first STAN and receives the next one back on exit (a TPE's
-    counter survives power cycles).
+    counter survives power cycles). ``memory`` keeps each terminal's request in flight, so
+    that one restarted after a power loss reverses it.
     """
     kif = key_injection or SecurityModule(load_keys())
     async with contextlib.AsyncExitStack() as stack:
@@ -65,6 +67,7 @@ async def connected_fleet(
                 timeout_s=timeout_s,
                 pinpad=PinPad(kif.inject_terminal_key(p.tid, dukpt)),
                 first_stan=(stans or {}).get(p.tid, 1),
+                memory=memory,
             )
             for p in profiles
         ]

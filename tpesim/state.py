@@ -1,4 +1,6 @@
-"""What simulated devices remember between runs: chip counters (ATC) and terminal STANs.
+"""What simulated devices remember between runs: chip counters (ATC), terminal STANs, and the
+request each terminal had in flight (so that after a power loss it reverses what it cannot
+confirm).
 
 A real card keeps its ATC and a real TPE its STAN in non-volatile memory; ``tpesim terminal``
 keeps them in one small JSON file so that repeated runs neither replay an ATC (05 at the issuer)
@@ -27,18 +29,34 @@ class DeviceState:
         self.path = path
         self.chips: dict[str, int] = {}
         self.stans: dict[str, int] = {}
+        self.in_flight: dict[str, str] = {}
         if path is not None and path.exists():
             raw = json.loads(path.read_text(encoding="utf-8"))
             self.chips = {str(k): int(v) for k, v in raw.get("chips", {}).items()}
             self.stans = {str(k): int(v) for k, v in raw.get("stans", {}).items()}
+            self.in_flight = {str(k): str(v) for k, v in raw.get("in_flight", {}).items()}
 
     def __repr__(self) -> str:
         return f"<DeviceState {self.path} chips={len(self.chips)} terminals={len(self.stans)}>"
+
+    def load_in_flight(self, tid: str) -> bytes | None:
+        """The request ``tid`` sent and never saw the end of (None: nothing pending)."""
+        text = self.in_flight.get(tid)
+        return None if text is None else text.encode()
+
+    def store_in_flight(self, tid: str, request: bytes | None) -> None:
+        """Remember (or, with None, forget) ``tid``'s request in flight, on disk at once: the
+        terminal's non-volatile memory, written before the request leaves."""
+        if request is None:
+            self.in_flight.pop(tid, None)
+        else:
+            self.in_flight[tid] = request.decode()
+        self.save()
 
     def save(self) -> None:
         """Write the state back (no file: nothing to do)."""
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = {"chips": self.chips, "stans": self.stans}
+        data = {"chips": self.chips, "stans": self.stans, "in_flight": self.in_flight}
         self.path.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")

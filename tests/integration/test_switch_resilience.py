@@ -201,3 +201,46 @@ async def test_switch_reconnects_after_broker_restart(
             outcome = await terminals["DZAL0001"].purchase(card, 42_000)
     assert outcome.approved
     assert check_ledger(db).ok
+
+
+async def test_power_loss_mid_sale_is_reversed_at_restart(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """kill -9 a terminal while its sale is in flight (the switch holds it and, magic 77,99,
+    stays silent). The terminal wrote the request to its non-volatile memory before sending it;
+    powered up again (`tpesim terminal --recover`) it reverses it, and the hold is voided."""
+    db = tmp_path / "ledger.db"
+    state = tmp_path / "devices.json"
+    tid = "DZAL0003"
+    async with (
+        running_switch(
+            broker=mosquitto.url, db_path=db, cards=CARDS, registry=REGISTRY,
+            magic=magic_amounts(),
+        ),
+        observer(mosquitto.url, topics.request(tid)) as (_, requests),
+    ):  # fmt: skip
+        terminal = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tpesim", "terminal", "--broker", str(mosquitto.url),
+            "--tid", tid, "--card", "EDH-VALID", "--amount", "77,99", "--timeout", "60",
+            "--state", str(state),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        sale = await next_on(
+            requests, topics.request(tid), 30, where=lambda m: b'"mti":"0200"' in m.payload
+        )
+        terminal.kill()
+        await terminal.wait()
+        remembered = json.loads(state.read_text(encoding="utf-8"))["in_flight"]
+        assert json.loads(remembered[tid])["11"] == json.loads(sale.payload)["11"]
+        recover = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tpesim", "terminal", "--broker", str(mosquitto.url),
+            "--tid", tid, "--recover", "--state", str(state),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        out, _ = await asyncio.wait_for(recover.communicate(), 60)
+    assert recover.returncode == 0
+    assert "1 reversal(s)" in out.decode() and "0 still queued" in out.decode()
+    assert json.loads(state.read_text(encoding="utf-8"))["in_flight"] == {}
+    report = check_ledger(db)
+    assert report.ok and report.reversals == 1, report.render()
+    assert report.holds_pending == 0
