@@ -52,12 +52,17 @@ __all__ = ["Terminal", "TerminalError", "TerminalStats", "TransactionOutcome"]
 log = logging.getLogger("terminal")
 
 
+FINAL = frozenset({"00", "12", "13"})
+"""Answers to a reversal advice that settle it (done, or nothing there to reverse); others
+(a system error, a key clash) leave it queued to be sent again."""
+
+
 class NonVolatileMemory(Protocol):
     """Where a terminal keeps, across power losses, the request it has in flight."""
 
     def load_in_flight(self, tid: str) -> bytes | None: ...
 
-    def store_in_flight(self, tid: str, request: bytes | None) -> None: ...
+    def store_in_flight(self, tid: str, request: bytes | None, next_stan: int) -> None: ...
 
 
 class TerminalError(RuntimeError):
@@ -214,7 +219,7 @@ class Terminal:
                 self.saf.append((advice, keys))
                 self.machine.handle(Event.REVERSAL_ABANDONED)
         if self.memory is not None:
-            self.memory.store_in_flight(self.tid, None)
+            self.memory.store_in_flight(self.tid, None, self.builder.upcoming_stan)
 
     async def __aexit__(
         self,
@@ -365,7 +370,7 @@ class Terminal:
             )
             started = time.perf_counter()
             if self.memory is not None:  # written before the request leaves
-                self.memory.store_in_flight(self.tid, encode(request))
+                self.memory.store_in_flight(self.tid, encode(request), self.builder.upcoming_stan)
             self.machine.handle(Event.REQUEST_SENT)
             payload = seal(request, keys)
             if tamper_mac:
@@ -382,7 +387,7 @@ class Terminal:
             outcome = self._outcome(request, card, response, reversal, latency_ms)
             self._book(request, outcome, preauth=preauth, refund=refund)
             if self.memory is not None:  # answered, or reversed (or queued to be)
-                self.memory.store_in_flight(self.tid, None)
+                self.memory.store_in_flight(self.tid, None, self.builder.upcoming_stan)
             if response is not None:
                 self.machine.handle(Event.RECEIPT_DONE)
             self.stats.outcomes[outcome.verdict] += 1
@@ -425,7 +430,7 @@ class Terminal:
                 advice if first and attempt == 0 else advice.model_copy(update={"mti": "0421"})
             )
             response = await self._exchange(message, seal(message, keys), "0430")
-            if isinstance(response, ReversalResponse):
+            if isinstance(response, ReversalResponse) and response.response_code in FINAL:
                 log.info(
                     "%s: reversal advice %06d acknowledged (%s)",
                     self.tid,

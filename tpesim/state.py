@@ -44,9 +44,11 @@ class DeviceState:
         text = self.in_flight.get(tid)
         return None if text is None else text.encode()
 
-    def store_in_flight(self, tid: str, request: bytes | None) -> None:
-        """Remember (or, with None, forget) ``tid``'s request in flight, on disk at once: the
-        terminal's non-volatile memory, written before the request leaves."""
+    def store_in_flight(self, tid: str, request: bytes | None, next_stan: int) -> None:
+        """Remember (or, with None, forget) ``tid``'s request in flight, and its next STAN, on
+        disk at once: the terminal's non-volatile memory, written before the request leaves (a
+        terminal powered up again must not reuse the STAN of the request it lost)."""
+        self.stans[tid] = next_stan
         if request is None:
             self.in_flight.pop(tid, None)
         else:
