@@ -39,7 +39,8 @@ REFUND = "200000"
 """DE3 of a refund: money back to the card (credit), from the default account."""
 CHIP_WITH_PIN = "051"
 """DE22: integrated circuit card read, PIN entry capable."""
-ENTRY_MODES = {"chip": CHIP_WITH_PIN, "magstripe": "021", "keyed": "012"}
+ENTRY_MODES = {"chip": CHIP_WITH_PIN, "magstripe": "021", "keyed": "012", "fallback": "801"}
+"""DE22 by how the card is read; ``fallback``: the stripe, because the chip could not be read."""
 """DE22 per way of reading the card: chip, magnetic stripe (PIN capable), keyed (no PIN pad)."""
 
 

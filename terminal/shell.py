@@ -144,6 +144,8 @@ class Terminal:
         self.stats = TerminalStats()
         self.lose_reversals = lose_reversals
         self.memory = memory
+        self.chip_reader_fault = False
+        """A faulty chip reader (fault): chip sales fall back to the magnetic stripe."""
         self.link_delay_s = 0.0
         """A slow link (fault): seconds each message takes in each direction."""
         self.journal: list[JournalEntry] = []
@@ -340,10 +342,7 @@ class Terminal:
         CVV2 from ``plastic``). ``tamper_mac`` flips one bit of the MAC on the way out (a fault
         to show the switch's 63). ``refund`` credits the card instead (DE3 200000);
         ``preauth`` only reserves the amount (0100), to :meth:`complete` later."""
-        if entry not in ENTRY_MODES:
-            raise TerminalError(f"unknown card entry {entry!r}")
-        if entry != "chip" and plastic is None:
-            raise TerminalError(f"{entry} entry needs the card's plastic")
+        entry = self._entry(entry, plastic)
         if pin is not None and self.pinpad is None:
             raise TerminalError(f"{self.tid} has no PIN pad keys: it cannot take a PIN")
         async with self._busy:
@@ -363,7 +362,7 @@ class Terminal:
                 ksn=keys.ksn_hex if keys else None,
                 icc_data=icc_data,
                 entry_mode=ENTRY_MODES[entry],
-                track2=plastic.track2 if plastic and entry == "magstripe" else None,
+                track2=plastic.track2 if plastic and entry in ("magstripe", "fallback") else None,
                 card_security_code=plastic.cvv2 if plastic and entry == "keyed" else None,
                 processing_code=REFUND if refund else PURCHASE,
                 preauth=preauth,
@@ -458,6 +457,19 @@ class Terminal:
                 self.stats.reversals_unresolved -= 1
         self.saf = still
         return len(still)
+
+    def _entry(self, entry: str, plastic: Plastic | None) -> str:
+        """How the card will actually be read: with a faulty chip reader a chip card falls
+        back to its stripe (DE22 801, track 2, no cryptogram)."""
+        if entry not in ENTRY_MODES:
+            raise TerminalError(f"unknown card entry {entry!r}")
+        if entry == "chip" and self.chip_reader_fault:
+            if plastic is None:
+                raise TerminalError(f"{self.tid}: the chip reader is faulty and no stripe to read")
+            entry = "fallback"
+        if entry != "chip" and plastic is None:
+            raise TerminalError(f"{entry} entry needs the card's plastic")
+        return entry
 
     def _book(
         self,

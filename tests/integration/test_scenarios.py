@@ -3,7 +3,9 @@ fails with a readable JUnit failure."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -111,3 +113,21 @@ async def test_paper_out_is_announced_on_the_status_topic(
         await tpe.set_paper(True)
         await next_on(inbox, topics.status("DZAN0002"), where=lambda m: m.payload == b"online")
         assert tpe.reprint() == [outcome.receipt] and tpe.unprinted == []
+
+
+async def test_a_faulty_chip_reader_falls_back_to_the_stripe(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """The chip-reader scenario really swipes: its first sale goes out with DE22 801, track 2
+    and no chip data; after the repair, chip data again."""
+    path = next(p for p in SHIPPED if p.stem == "chip-reader-fault")
+    topic = topics.request("DZOR0003")
+    async with observer(mosquitto.url, topic) as (_, requests):
+        result = await run_scenario(load_scenario(path), workdir=tmp_path, broker=mosquitto.url)
+        sales: list[dict[str, Any]] = []
+        while len(sales) < 3:
+            message = await next_on(requests, topic, where=lambda m: b'"mti":"0200"' in m.payload)
+            sales.append(json.loads(message.payload))
+    assert result.passed
+    assert (sales[0]["22"], "35" in sales[0], "55" in sales[0]) == ("801", True, False)
+    assert (sales[2]["22"], "55" in sales[2]) == ("051", True)

@@ -40,6 +40,8 @@ Fault = Literal[
     "rekey",
     "slow_link",
     "fast_link",
+    "reader_fault",
+    "reader_ok",
 ]
 
 

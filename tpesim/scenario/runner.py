@@ -115,21 +115,27 @@ class _Run:
             return magic_amounts().amount_for(text.removeprefix("magic:"), currency)
         return parse_amount(text, currency)
 
+    async def _fault(self, tpe: Terminal, step: Step) -> None:
+        """Inject (or clear) the fault ``step`` names on terminal ``tpe``."""
+        if step.fault in ("paper_out", "paper_in"):
+            await tpe.set_paper(step.fault == "paper_in")
+        elif step.fault == "dukpt_exhausted" and tpe.pinpad is not None:
+            tpe.pinpad.exhaust()
+        elif step.fault == "rekey":
+            tpe.pinpad = PinPad(self.security.inject_terminal_key(tpe.tid))
+        elif step.fault in ("reader_fault", "reader_ok"):
+            tpe.chip_reader_fault = step.fault == "reader_fault"
+        elif step.fault in ("slow_link", "fast_link"):
+            slow = step.fault == "slow_link"
+            tpe.link_delay_s = (step.seconds or 0.0) if slow else 0.0
+        else:
+            tpe.lose_reversals = step.fault == "lose_reversals"
+
     async def do(self, step: Step) -> tuple[str, str]:
         """Run ``step``; (the verdict to compare with ``expect``, a detail for the report)."""
         tpe = self.terminals[step.terminal]
         if step.action == "fault":
-            if step.fault in ("paper_out", "paper_in"):
-                await tpe.set_paper(step.fault == "paper_in")
-            elif step.fault == "dukpt_exhausted" and tpe.pinpad is not None:
-                tpe.pinpad.exhaust()
-            elif step.fault in ("slow_link", "fast_link"):
-                slow = step.fault == "slow_link"
-                tpe.link_delay_s = (step.seconds or 0.0) if slow else 0.0
-            elif step.fault == "rekey":
-                tpe.pinpad = PinPad(self.security.inject_terminal_key(tpe.tid))
-            else:
-                tpe.lose_reversals = step.fault == "lose_reversals"
+            await self._fault(tpe, step)
             return "done", f"fault {step.fault}"
         if step.action == "reprint":
             return f"reprinted:{len(tpe.reprint())}", ""
@@ -150,6 +156,7 @@ class _Run:
             self.amount(step, tpe),
             pin=pin,
             chip=self.wallet.chip(card_id),
+            plastic=self.wallet.plastic(card_id),
             preauth=step.action == "preauth",
             refund=step.action == "refund",
         )
