@@ -42,6 +42,7 @@ from tpesim.scenario import (
     ScenarioError,
     StepResult,
     junit_xml,
+    latency_svg,
     load_scenario,
     markdown_report,
     run_scenario,
@@ -502,6 +503,7 @@ async def _scenario(args: argparse.Namespace) -> int:
         print(f"  {'ok  ' if ok else 'FAIL'}      {name}" + ("" if ok else f": {detail}"))
     (out / "junit.xml").write_text(junit_xml(result), encoding="utf-8")
     (out / "report.md").write_text(markdown_report(result), encoding="utf-8")
+    (out / "latency.svg").write_text(latency_svg(result), encoding="utf-8")
     verdict = "PASSED" if result.passed else "FAILED"
     print(f"{verdict} in {result.elapsed_s:.1f} s; {out / 'junit.xml'}, {out / 'report.md'}")
     return 0 if result.passed else 1

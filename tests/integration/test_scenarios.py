@@ -20,7 +20,14 @@ from terminal import CardPresentation, TerminalError
 from tests.conftest import MosquittoProcess
 from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet
-from tpesim.scenario import Scenario, junit_xml, load_scenario, markdown_report, run_scenario
+from tpesim.scenario import (
+    Scenario,
+    junit_xml,
+    latency_svg,
+    load_scenario,
+    markdown_report,
+    run_scenario,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -42,6 +49,11 @@ async def test_shipped_scenario_passes(
     assert result.passed, report
     suite = ET.fromstring(junit_xml(result).split("?>", 1)[1])
     assert suite.get("failures") == "0"
+    picture = ET.fromstring(latency_svg(result))
+    bars = picture.findall("{http://www.w3.org/2000/svg}rect")
+    timed = [s for s in result.steps if s.step.action != "fault"]
+    assert len(bars) == 9 and "latency.svg" in report
+    assert f"({len(timed)} steps)" in latency_svg(result)
     assert int(suite.get("tests") or 0) == len(result.steps) + len(result.checks)
 
 

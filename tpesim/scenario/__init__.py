@@ -2,7 +2,7 @@
 with expectations on response codes, batch-close explanations and the ledger."""
 
 from tpesim.scenario.model import Scenario, ScenarioError, Step, load_scenario
-from tpesim.scenario.report import junit_xml, markdown_report
+from tpesim.scenario.report import junit_xml, latency_svg, markdown_report
 from tpesim.scenario.runner import ScenarioResult, StepResult, run_scenario
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "Step",
     "StepResult",
     "junit_xml",
+    "latency_svg",
     "load_scenario",
     "markdown_report",
     "run_scenario",

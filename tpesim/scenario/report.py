@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
+import itertools
 from xml.etree import ElementTree as ET
 
 from tpesim.scenario.runner import ScenarioResult
 
-__all__ = ["junit_xml", "markdown_report"]
+__all__ = ["junit_xml", "latency_svg", "markdown_report"]
 
 
 def junit_xml(result: ScenarioResult) -> str:
@@ -42,6 +44,8 @@ def markdown_report(result: ScenarioResult) -> str:
         "",
         f"**{verdict}** in {result.elapsed_s:.1f} s",
         "",
+        "![step latency](latency.svg)",
+        "",
         "| # | step | expected | got | | time | detail |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -57,3 +61,49 @@ def markdown_report(result: ScenarioResult) -> str:
             f"| {name} | {'ok' if ok else '**FAIL**'} | {detail.replace(chr(10), '<br>')} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def latency_svg(result: ScenarioResult, *, width: int = 480, height: int = 200) -> str:
+    """A histogram of the steps' durations (ms) as a self-contained SVG picture."""
+    times = [s.seconds * 1000 for s in result.steps if s.step.action != "fault"]
+    edges = [0, 25, 50, 100, 250, 500, 1000, 2500, 5000, float("inf")]
+    labels = [
+        "<25",
+        "25-50",
+        "50-100",
+        "100-250",
+        "250-500",
+        "0.5-1 s",
+        "1-2.5 s",
+        "2.5-5 s",
+        ">5 s",
+    ]
+    counts = [sum(1 for t in times if low <= t < high) for low, high in itertools.pairwise(edges)]
+    top = max(counts, default=0) or 1
+    bar = (width - 40) / len(counts)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'font-family="sans-serif" font-size="10">',
+        f'<text x="{width / 2}" y="14" text-anchor="middle" font-size="12">'
+        f"step latency, ms ({len(times)} steps)</text>",
+    ]
+    base = height - 30
+    for index, (label, count) in enumerate(zip(labels, counts, strict=True)):
+        x = 20 + index * bar
+        h = (base - 30) * count / top
+        parts.append(
+            f'<rect x="{x + 2:.1f}" y="{base - h:.1f}" width="{bar - 4:.1f}" height="{h:.1f}" '
+            'fill="#3b7dd8"/>'
+        )
+        if count:
+            parts.append(
+                f'<text x="{x + bar / 2:.1f}" y="{base - h - 3:.1f}" '
+                f'text-anchor="middle">{count}</text>'
+            )
+        parts.append(
+            f'<text x="{x + bar / 2:.1f}" y="{base + 14}" text-anchor="middle">'
+            f"{html.escape(label)}</text>"
+        )
+    parts.append(f'<line x1="20" y1="{base}" x2="{width - 20}" y2="{base}" stroke="#333"/>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
