@@ -11,10 +11,8 @@ import asyncio
 import logging
 import secrets
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Self
 
 from cards.chip import Chip, Plastic
 from cards.crypto import DukptExhaustedError, tlv
@@ -46,73 +44,23 @@ from terminal.builder import ENTRY_MODES, PURCHASE, REFUND, CardPresentation, Re
 from terminal.machine import Event, TerminalMachine
 from terminal.pinpad import PinPad
 from terminal.receipt import ReceiptData, render_receipt
+from terminal.records import (
+    FINAL,
+    NonVolatileMemory,
+    TerminalError,
+    TerminalStats,
+    TransactionOutcome,
+)
 
-__all__ = ["Terminal", "TerminalError", "TerminalStats", "TransactionOutcome"]
+__all__ = [
+    "NonVolatileMemory",
+    "Terminal",
+    "TerminalError",
+    "TerminalStats",
+    "TransactionOutcome",
+]
 
 log = logging.getLogger("terminal")
-
-
-FINAL = frozenset({"00", "12", "13"})
-"""Answers to a reversal advice that settle it (done, or nothing there to reverse); others
-(a system error, a key clash) leave it queued to be sent again."""
-
-
-class NonVolatileMemory(Protocol):
-    """Where a terminal keeps, across power losses, the request it has in flight."""
-
-    def load_in_flight(self, tid: str) -> bytes | None: ...
-
-    def store_in_flight(self, tid: str, request: bytes | None, next_stan: int) -> None: ...
-
-
-class TerminalError(RuntimeError):
-    """The terminal cannot work: sign-on refused or unanswered, or the broker is unreachable."""
-
-
-@dataclass(frozen=True, slots=True)
-class TransactionOutcome:
-    """How one purchase ended, as the terminal saw it.
-
-    ``response_code`` is None when no response came in time; ``reversal`` then says whether
-    the 0400 was acknowledged (``"acknowledged"``) or left pending (``"unresolved"``).
-    """
-
-    tid: str
-    stan: int
-    transmission_time: str
-    card_id: str | None
-    masked_pan: str
-    amount: int
-    currency: str
-    response_code: str | None
-    rrn: str | None
-    auth_code: str | None
-    reversal: str | None
-    latency_ms: float
-    receipt: str
-    printed: bool = True
-    """False when the printer was out of paper: the receipt waits for :meth:`Terminal.reprint`."""
-
-    @property
-    def approved(self) -> bool:
-        return self.response_code == "00"
-
-    @property
-    def verdict(self) -> str:
-        """``"00"``, a decline code, or ``"timeout"``."""
-        return self.response_code or "timeout"
-
-
-@dataclass
-class TerminalStats:
-    """Counters for one terminal."""
-
-    sent: int = 0
-    late_responses: int = 0
-    unreadable_responses: int = 0
-    reversals_sent: int = 0
-    reversals_unresolved: int = 0
-    outcomes: Counter[str] = field(default_factory=Counter)
 
 
 class Terminal:

@@ -1,0 +1,79 @@
+"""What a terminal reports and keeps: the outcome of a sale, its counters, its errors, and the
+non-volatile memory it needs across power losses."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Protocol
+
+__all__ = [
+    "FINAL",
+    "NonVolatileMemory",
+    "TerminalError",
+    "TerminalStats",
+    "TransactionOutcome",
+]
+
+
+FINAL = frozenset({"00", "12", "13"})
+"""Answers to a reversal advice that settle it (done, or nothing there to reverse); others
+(a system error, a key clash) leave it queued to be sent again."""
+
+
+class NonVolatileMemory(Protocol):
+    """Where a terminal keeps, across power losses, the request it has in flight."""
+
+    def load_in_flight(self, tid: str) -> bytes | None: ...
+
+    def store_in_flight(self, tid: str, request: bytes | None, next_stan: int) -> None: ...
+
+
+class TerminalError(RuntimeError):
+    """The terminal cannot work: sign-on refused or unanswered, or the broker is unreachable."""
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionOutcome:
+    """How one purchase ended, as the terminal saw it.
+
+    ``response_code`` is None when no response came in time; ``reversal`` then says whether
+    the reversal was acknowledged (``"acknowledged"``) or left pending (``"unresolved"``).
+    """
+
+    tid: str
+    stan: int
+    transmission_time: str
+    card_id: str | None
+    masked_pan: str
+    amount: int
+    currency: str
+    response_code: str | None
+    rrn: str | None
+    auth_code: str | None
+    reversal: str | None
+    latency_ms: float
+    receipt: str
+    printed: bool = True
+    """False when the printer was out of paper: the receipt waits for :meth:`Terminal.reprint`."""
+
+    @property
+    def approved(self) -> bool:
+        return self.response_code == "00"
+
+    @property
+    def verdict(self) -> str:
+        """``"00"``, a decline code, or ``"timeout"``."""
+        return self.response_code or "timeout"
+
+
+@dataclass
+class TerminalStats:
+    """Counters for one terminal."""
+
+    sent: int = 0
+    late_responses: int = 0
+    unreadable_responses: int = 0
+    reversals_sent: int = 0
+    reversals_unresolved: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
