@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 
@@ -26,8 +25,8 @@ from switch.authorization import (
 )
 from switch.batch import close_batch
 from switch.clock import Clock
-from switch.ledger.postings import MIDNIGHT, business_day, preauth_hold, purchase_hold, refund_hold
-from switch.ledger.rules import Transfer, merchant_account
+from switch.ledger.postings import MIDNIGHT, business_day, card_hold
+from switch.ledger.rules import TransferKind, merchant_account
 from switch.ledger.store import (
     CardState,
     DuplicateRequestError,
@@ -360,7 +359,8 @@ class Processor:
             merchant = merchant_account(request.merchant_id, currency)
             accounts.append(merchant)
             transfers.append(
-                _hold_builder(request)(
+                card_hold(
+                    _hold_kind(request),
                     key=request.key,
                     card_id=card.id,
                     cardholder_account=card.account,
@@ -419,14 +419,14 @@ class Processor:
         return self._reply(request.terminal_id, response)
 
 
-def _hold_builder(request: FinancialRequest) -> Callable[..., Transfer]:
+def _hold_kind(request: FinancialRequest) -> TransferKind:
     """What an approved 0200 or 0100 holds: a purchase, a refund (DE3 20xxxx) or a
     pre-authorization."""
     if isinstance(request, AuthorizationRequest):
-        return preauth_hold
+        return TransferKind.PREAUTH
     if is_refund(request):
-        return refund_hold
-    return purchase_hold
+        return TransferKind.REFUND
+    return TransferKind.PURCHASE
 
 
 def _new_card_state(state: CardState | None, decision: Decision) -> CardState | None:

@@ -10,14 +10,17 @@ transfer back. Every transfer id derives from the request's idempotency key.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from switch.ledger.rules import HOLD_TIMEOUT_S, Phase, Transfer, TransferKind
 
 __all__ = [
+    "HOLD_KINDS",
     "MIDNIGHT",
     "Key",
     "business_day",
+    "card_hold",
     "completion_post",
     "hold_id",
     "preauth_hold",
@@ -45,26 +48,32 @@ def hold_id(kind: TransferKind, key: Key) -> str:
     return f"{kind.value}:{tid}:{stan:06d}:{transmission_time}"
 
 
-def _hold(
+def card_hold(
     kind: TransferKind,
     *,
     key: Key,
     card_id: str,
-    debit: str,
-    credit: str,
+    cardholder_account: str,
+    merchant_account: str,
     amount: int,
     currency: str,
     issuer_day: date,
     business_day: date,
     rrn: str,
 ) -> Transfer:
+    """The hold an approved card request makes: cardholder → merchant for a ``purchase``
+    (until clearing) or a ``preauth`` (until completed); merchant → cardholder for a ``refund``
+    (until clearing: the cardholder sees the money once it is cleared)."""
+    if kind not in HOLD_KINDS:
+        raise ValueError(f"{kind} is not a card hold")
+    refund = kind is TransferKind.REFUND
     tid, stan, transmission_time = key
     return Transfer(
         id=hold_id(kind, key),
         kind=kind,
         phase=Phase.PENDING,
-        debit_account=debit,
-        credit_account=credit,
+        debit_account=merchant_account if refund else cardholder_account,
+        credit_account=cardholder_account if refund else merchant_account,
         amount=amount,
         currency=currency,
         timeout_s=HOLD_TIMEOUT_S,
@@ -78,65 +87,10 @@ def _hold(
     )
 
 
-def purchase_hold(
-    *,
-    key: Key,
-    card_id: str,
-    cardholder_account: str,
-    merchant_account: str,
-    amount: int,
-    currency: str,
-    issuer_day: date,
-    business_day: date,
-    rrn: str,
-) -> Transfer:
-    """An approved purchase: hold cardholder → merchant until clearing."""
-    return _hold(
-        TransferKind.PURCHASE, key=key, card_id=card_id, debit=cardholder_account,
-        credit=merchant_account, amount=amount, currency=currency, issuer_day=issuer_day,
-        business_day=business_day, rrn=rrn,
-    )  # fmt: skip
-
-
-def preauth_hold(
-    *,
-    key: Key,
-    card_id: str,
-    cardholder_account: str,
-    merchant_account: str,
-    amount: int,
-    currency: str,
-    issuer_day: date,
-    business_day: date,
-    rrn: str,
-) -> Transfer:
-    """An approved pre-authorization: hold cardholder → merchant until completed."""
-    return _hold(
-        TransferKind.PREAUTH, key=key, card_id=card_id, debit=cardholder_account,
-        credit=merchant_account, amount=amount, currency=currency, issuer_day=issuer_day,
-        business_day=business_day, rrn=rrn,
-    )  # fmt: skip
-
-
-def refund_hold(
-    *,
-    key: Key,
-    card_id: str,
-    cardholder_account: str,
-    merchant_account: str,
-    amount: int,
-    currency: str,
-    issuer_day: date,
-    business_day: date,
-    rrn: str,
-) -> Transfer:
-    """An accepted refund: hold merchant → cardholder until clearing (the cardholder sees the
-    money once it is cleared)."""
-    return _hold(
-        TransferKind.REFUND, key=key, card_id=card_id, debit=merchant_account,
-        credit=cardholder_account, amount=amount, currency=currency, issuer_day=issuer_day,
-        business_day=business_day, rrn=rrn,
-    )  # fmt: skip
+HOLD_KINDS = (TransferKind.PURCHASE, TransferKind.PREAUTH, TransferKind.REFUND)
+purchase_hold = partial(card_hold, TransferKind.PURCHASE)
+preauth_hold = partial(card_hold, TransferKind.PREAUTH)
+refund_hold = partial(card_hold, TransferKind.REFUND)
 
 
 def completion_post(hold: Transfer, *, key: Key, amount: int, business_day: date) -> Transfer:
