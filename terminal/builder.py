@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 PURCHASE = "000000"
-R = TypeVar("R", bound=ReversalRequest)
+R = TypeVar("R", bound=ReversalRequest | CompletionAdvice)
 REFUND = "200000"
 """DE3 of a refund: money back to the card (credit), from the default account."""
 CHIP_WITH_PIN = "051"
@@ -187,41 +187,24 @@ class RequestBuilder:
         self, original: FinancialRequest, amount: int, now: datetime, ksn: str | None = None
     ) -> CompletionAdvice:
         """An 0220 capturing ``amount`` (at most what was authorized) of the 0100 ``original``."""
-        local_time, local_date = self._local(now)
-        return CompletionAdvice(
-            transmission_time=format_transmission_time(now),
-            stan=self.next_stan(),
-            terminal_id=self.profile.tid,
-            pan=original.pan,
-            processing_code=original.processing_code,
-            amount=amount,
-            local_time=local_time,
-            local_date=local_date,
-            merchant_id=original.merchant_id,
-            currency=original.currency,
-            original_data=OriginalDataElements(
-                mti=original.mti,
-                stan=original.stan,
-                transmission_time=original.transmission_time,
-            ).encode(),
-            ksn=ksn,
-        )
+        return self._referring(CompletionAdvice, original, amount, now, ksn)
 
     def reversal(
         self, original: FinancialRequest, now: datetime, ksn: str | None = None
     ) -> ReversalRequest:
         """A 0400 that undoes ``original``; DE90 names it by MTI, STAN and DE7."""
-        return self._reversal(ReversalRequest, original, now, ksn)
+        return self._referring(ReversalRequest, original, original.amount, now, ksn)
 
     def reversal_advice(
         self, original: FinancialRequest, now: datetime, ksn: str | None = None
     ) -> ReversalAdvice:
         """An 0420 that undoes ``original`` from the store-and-forward queue."""
-        return self._reversal(ReversalAdvice, original, now, ksn)
+        return self._referring(ReversalAdvice, original, original.amount, now, ksn)
 
-    def _reversal(
-        self, cls: type[R], original: FinancialRequest, now: datetime, ksn: str | None
+    def _referring(
+        self, cls: type[R], original: FinancialRequest, amount: int, now: datetime, ksn: str | None
     ) -> R:
+        """A message about ``original`` (named in DE90) for ``amount`` minor units."""
         local_time, local_date = self._local(now)
         return cls(
             transmission_time=format_transmission_time(now),
@@ -229,7 +212,7 @@ class RequestBuilder:
             terminal_id=self.profile.tid,
             pan=original.pan,
             processing_code=original.processing_code,
-            amount=original.amount,
+            amount=amount,
             local_time=local_time,
             local_date=local_date,
             merchant_id=original.merchant_id,
