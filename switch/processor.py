@@ -13,6 +13,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time
+from typing import Any
 
 from cards.catalog import CardSet
 from cards.masking import redact_wire_text
@@ -228,18 +229,23 @@ class Processor:
         log.warning("%r reuses the key of an earlier, different request: 94", request)
         return self._reply(request.terminal_id, error_response(request, "94", "duplicate key"))
 
-    async def _batch(self, request: BatchRequest) -> Reply:
-        response, row = await close_batch(
-            self.ledger, request, registry=self.registry, now=self.clock.now(), cutoff=self.cutoff
-        )
+    async def _commit(self, request: Request, response: Response, **effects: Any) -> None:
+        """Store ``response`` as the answer to ``request`` (by its idempotency key), with the
+        ledger ``effects`` it has, in one transaction: see :meth:`Ledger.record`."""
         await self.ledger.record(
             request.key,
             mti=request.mti,
             digest=_digest(request),
             response_code=response.response_code,
             response=encode(response),
-            batch_close=row,
+            **effects,
         )
+
+    async def _batch(self, request: BatchRequest) -> Reply:
+        response, row = await close_batch(
+            self.ledger, request, registry=self.registry, now=self.clock.now(), cutoff=self.cutoff
+        )
+        await self._commit(request, response, batch_close=row)
         return self._reply(request.terminal_id, response)
 
     async def _network(self, request: NetworkRequest) -> Reply:
@@ -374,12 +380,9 @@ class Processor:
                     rrn=rrn,
                 )
             )
-        await self.ledger.record(
-            request.key,
-            mti=request.mti,
-            digest=_digest(request),
-            response_code=decision.code,
-            response=encode(response),
+        await self._commit(
+            request,
+            response,
             transfers=transfers,
             accounts=accounts,
             card_state=_new_card_state(state, decision),
@@ -399,12 +402,9 @@ class Processor:
                 cutoff=self.cutoff,
             )
         response = resolution.response
-        await self.ledger.record(
-            request.key,
-            mti=request.mti,
-            digest=_digest(request),
-            response_code=response.response_code,
-            response=encode(response),
+        await self._commit(
+            request,
+            response,
             transfers=[resolution.transfer] if resolution.transfer else [],
             orphan_reversal_of=resolution.orphan,
         )
