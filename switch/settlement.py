@@ -26,8 +26,10 @@ async def settle_day(
     """Clear and settle business ``day``; the run's plan, or None if nothing was left to settle."""
 
     def product_of(card_id: str) -> CardProduct | None:
-        card = next((c for c in cards.cards if c.id == card_id), None)
-        return cards.products[card.product] if card else None
+        try:
+            return cards.products[cards.card(card_id).product]
+        except KeyError:  # a card no longer in the set: no fees known for it
+            return None
 
     def acquirer_of(merchant_account: str) -> str:
         mid = merchant_account.split(":")[1] if merchant_account.count(":") == 2 else ""

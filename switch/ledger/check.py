@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from switch.ledger.sql import UNRESOLVED
+
 __all__ = ["CHECKS", "LedgerReport", "check_ledger"]
 
 Db = sqlite3.Connection
@@ -178,11 +180,9 @@ def expiry_on_switch_clock(db: Db) -> list[str]:
         f"hold {hold} passed its deadline {deadline} before {latest} and was never resolved"
         for hold, deadline, latest in _rows(
             db,
-            "SELECT h.id, h.expires_us, m.latest FROM transfers h, "
+            "SELECT h.id, h.expires_us, m.latest FROM transfers h, "  # noqa: S608 - constant
             "(SELECT MAX(at_us) AS latest FROM transfers) m "
-            "WHERE h.expires_us < m.latest AND NOT EXISTS "
-            "(SELECT 1 FROM transfers r WHERE r.pending_id = h.id) AND NOT EXISTS "
-            "(SELECT 1 FROM cleared_holds c WHERE c.hold_seq = h.seq)",
+            f"WHERE h.expires_us < m.latest AND {UNRESOLVED}",
         )
     ]
     problems += [
@@ -435,9 +435,7 @@ def check_connection(db: Db) -> LedgerReport:
         reversals=_count(db, "SELECT COUNT(*) FROM transfers WHERE kind = 'reversal'"),
         holds_pending=_count(
             db,
-            "SELECT COUNT(*) FROM transfers h WHERE phase = 'pending' AND NOT EXISTS "
-            "(SELECT 1 FROM transfers r WHERE r.pending_id = h.id) AND NOT EXISTS "
-            "(SELECT 1 FROM cleared_holds c WHERE c.hold_seq = h.seq)",
+            f"SELECT COUNT(*) FROM transfers h WHERE phase = 'pending' AND {UNRESOLVED}",  # noqa: S608
         ),
         negative_accounts=len(results["no negative balance"]),
         problems=[f"{name}: {p}" for name, found in results.items() for p in found],

@@ -16,6 +16,7 @@ __all__ = [
     "EXPIRE",
     "NEW_TRANSFER",
     "RESOLVE",
+    "UNRESOLVED",
     "day_text",
     "micros",
     "statement_for",
@@ -55,10 +56,14 @@ FROM transfers WHERE id = ?
 """  # noqa: S608 - constant text
 
 
+UNRESOLVED = (
+    "NOT EXISTS (SELECT 1 FROM transfers r WHERE r.pending_id = h.id) "
+    "AND NOT EXISTS (SELECT 1 FROM cleared_holds c WHERE c.hold_seq = h.seq)"
+)
+"""SQL: the hold ``h`` is neither posted, voided, expired (a resolution row) nor cleared."""
 CLEARABLE = (
     "h.phase = 'pending' AND h.kind IN ('purchase', 'refund') AND h.business_day = ?1 "
-    "AND NOT EXISTS (SELECT 1 FROM transfers r WHERE r.pending_id = h.id) "
-    "AND NOT EXISTS (SELECT 1 FROM cleared_holds c WHERE c.hold_seq = h.seq)"
+    f"AND {UNRESOLVED}"
 )
 CLEAR = f"""
 INSERT INTO transfers ({COLUMNS}, at_us, digest, settlement_run)

@@ -37,6 +37,7 @@ from switch.ledger.sql import (
     CLEARABLE,
     COLUMNS,
     EXPIRE,
+    UNRESOLVED,
     micros,
     statement_for,
     transfer_from_row,
@@ -398,9 +399,8 @@ class Ledger(LedgerReads):
         due = [
             str(row[0])
             for row in await self._all(
-                "SELECT h.id FROM transfers h WHERE h.expires_us > ? AND h.expires_us <= ? "
-                "AND NOT EXISTS (SELECT 1 FROM transfers r WHERE r.pending_id = h.id) "
-                "AND NOT EXISTS (SELECT 1 FROM cleared_holds c WHERE c.hold_seq = h.seq) "
+                "SELECT h.id FROM transfers h WHERE h.expires_us > ? AND h.expires_us <= ? "  # noqa: S608
+                f"AND {UNRESOLVED} "
                 "ORDER BY h.expires_us, h.seq",
                 (self._swept_us, now),
             )
