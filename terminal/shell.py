@@ -157,17 +157,7 @@ class Terminal:
         if isinstance(original, FinancialRequest):
             log.warning("%s: restarted with stan %06d in flight: reversing it", self.tid,
                         original.stan)  # fmt: skip
-            self.machine.handle(Event.REVERSAL_SENT)
-            self.stats.reversals_sent += 1
-            keys = self._next_keys()
-            advice = self.builder.reversal_advice(
-                original, self.clock.now(), ksn=keys.ksn_hex if keys else None
-            )
-            if await self._send_advice(advice, keys, first=True):
-                self.machine.handle(Event.REVERSAL_ACKNOWLEDGED)
-            else:
-                self.saf.append((advice, keys))
-                self.machine.handle(Event.REVERSAL_ABANDONED)
+            await self._reverse(original)  # an unanswered advice stays queued
         if self.memory is not None:
             self.memory.store_in_flight(self.tid, None, self.builder.upcoming_stan)
 
