@@ -45,7 +45,11 @@ class SwitchService:
         *,
         client_id: str = "tpesim-switch",
         shared: bool = False,
+        persistent: bool = True,
     ) -> None:
+        """``persistent`` False: a clean session, for a switch that will not be restarted
+        (scenario runs), so the broker keeps nothing for it once it has gone."""
+        self.persistent = persistent
         self.processor = processor
         self.broker = broker
         self.client_id = client_id
@@ -75,7 +79,9 @@ class SwitchService:
 
     async def _serve_once(self) -> None:
         will = WillMessage(topics.SWITCH_STATUS, b"offline")
-        transport = MqttTransport(self.broker, client_id=self.client_id, will=will, persistent=True)
+        transport = MqttTransport(
+            self.broker, client_id=self.client_id, will=will, persistent=self.persistent
+        )
         async with transport:
             request_filter = topics.SHARED_REQUEST_FILTER if self.shared else topics.REQUEST_FILTER
             await transport.subscribe(request_filter, qos=1)
@@ -133,6 +139,7 @@ async def running_switch(
     startup_timeout_s: float = 15.0,
     security: SecurityModule | None = None,
     cutoff: time = MIDNIGHT,
+    persistent: bool = True,
 ) -> AsyncIterator[SwitchService]:
     """Open the ledger, start the switch and wait until it is subscribed; stop it on exit."""
     clock = clock or SystemClock()
@@ -146,7 +153,9 @@ async def running_switch(
             security=security,
             cutoff=cutoff,
         )
-        service = SwitchService(processor, broker, client_id=client_id, shared=shared)
+        service = SwitchService(
+            processor, broker, client_id=client_id, shared=shared, persistent=persistent
+        )
         async with asyncio.TaskGroup() as group:
             task = group.create_task(service.run(), name="switch")
             try:

@@ -10,7 +10,7 @@ from cards.catalog import CardSet
 from cards.chip import TerminalData
 from cards.masking import mask_pan
 from cards.models import Card
-from switch.protocol.fields import format_transmission_time
+from switch.protocol.fields import NetworkCode, format_transmission_time
 from switch.protocol.messages import (
     AuthorizationRequest,
     BatchRequest,
@@ -100,11 +100,18 @@ class RequestBuilder:
         return local.strftime("%H%M%S"), local.strftime("%m%d")
 
     def sign_on(self, now: datetime, ksn: str | None = None) -> NetworkRequest:
+        return self._network("001", now, ksn)
+
+    def echo(self, now: datetime, ksn: str | None = None) -> NetworkRequest:
+        """An 0800 echo test (network code 301): is the switch there?"""
+        return self._network("301", now, ksn)
+
+    def _network(self, code: NetworkCode, now: datetime, ksn: str | None) -> NetworkRequest:
         return NetworkRequest(
             transmission_time=format_transmission_time(now),
             stan=self.next_stan(),
             terminal_id=self.profile.tid,
-            network_code="001",
+            network_code=code,
             merchant_id=self.profile.merchant.mid,
             ksn=ksn,
         )

@@ -41,6 +41,7 @@ from switch.security.transaction import TransactionKeys, seal
 from switch.transport.base import BrokerUrl, TransportError, WillMessage
 from switch.transport.mqtt import MqttTransport
 from terminal.builder import ENTRY_MODES, PURCHASE, REFUND, CardPresentation, RequestBuilder
+from terminal.link import Link, LinkFaults
 from terminal.machine import Event, TerminalMachine
 from terminal.pinpad import PinPad
 from terminal.receipt import ReceiptData, render_receipt
@@ -78,9 +79,11 @@ class Terminal:
         first_stan: int = 1,
         lose_reversals: bool = False,
         memory: NonVolatileMemory | None = None,
+        seed: int | str = 0,
     ) -> None:
         """``lose_reversals`` is a fault: every 0400 the terminal sends is lost on the way (it
-        gives up on it unanswered, and its journal keeps the sale as reversal-pending)."""
+        gives up on it unanswered, and its journal keeps the sale as reversal-pending).
+        ``seed`` seeds the faults of the terminal's link (:attr:`link`)."""
         self.profile = profile
         self.pinpad = pinpad
         self.broker = broker
@@ -92,10 +95,14 @@ class Terminal:
         self.stats = TerminalStats()
         self.lose_reversals = lose_reversals
         self.memory = memory
+        self.reuse_key = False
+        """A fault (a terminal whose STAN counter slipped): the next sale goes out under the
+        previous request's STAN and DE7, i.e. its idempotency key, with new content."""
         self.chip_reader_fault = False
         """A faulty chip reader (fault): chip sales fall back to the magnetic stripe."""
-        self.link_delay_s = 0.0
-        """A slow link (fault): seconds each message takes in each direction."""
+        self.link = Link(f"{seed}:{profile.tid}")
+        """The link to the broker: set ``link.faults`` for delay, jitter, loss, duplicate or
+        held (reordered) messages."""
         self.journal: list[JournalEntry] = []
         self.paper = True
         """Whether the printer has paper. Without it sales still complete; receipts wait."""
@@ -114,7 +121,10 @@ class Terminal:
         )
         self._pending: dict[tuple[str, int], asyncio.Future[Response]] = {}
         self._reader: asyncio.Task[None] | None = None
+        self._in_transit: set[asyncio.Task[None]] = set()
+        """Requests the link still carries (delayed, held or duplicated)."""
         self._busy = asyncio.Lock()
+        self._last_key: tuple[int, str] | None = None
 
     @property
     def tid(self) -> str:
@@ -171,6 +181,8 @@ class Terminal:
             await self._transport.publish(topics.status(self.tid), b"offline", retain=True)
         except TransportError:
             log.debug("%s: could not publish offline status", self.tid)
+        for carried in self._in_transit:
+            carried.cancel()
         if self._reader is not None:
             self._reader.cancel()
             try:
@@ -204,8 +216,11 @@ class Terminal:
                 self.stats.unreadable_responses += 1
                 log.warning("%s: unreadable response: %s", self.tid, error)
                 continue
-            if self.link_delay_s:  # ... and each answer this long to arrive
-                asyncio.get_running_loop().call_later(self.link_delay_s, self._deliver, response)
+            delay = self.link.inbound()
+            if delay is None:
+                log.info("%s: the link lost %r", self.tid, response)
+            elif delay:
+                asyncio.get_running_loop().call_later(delay, self._deliver, response)
             else:
                 self._deliver(response)
 
@@ -239,17 +254,11 @@ class Terminal:
         self._pending[(response_mti, request.stan)] = waiter
         try:
             async with asyncio.timeout(self.timeout_s):
-                if self.link_delay_s:  # a slow link: the request takes this long to leave
-                    await asyncio.sleep(self.link_delay_s)
-                await self._transport.publish(
-                    topics.request(self.tid),
-                    payload,
-                    qos=1,
-                    response_topic=topics.response(self.tid),
-                    correlation=f"{request.stan:06d}".encode(),
-                    content_type=CONTENT_TYPE_JSON,
-                )
-                self.stats.sent += 1
+                for delay in self.link.outbound():  # none: the link lost it
+                    if delay:
+                        self._carry(request, payload, delay)
+                    else:
+                        await self._publish(request, payload)
                 return await waiter
         except TimeoutError:
             return None
@@ -257,6 +266,52 @@ class Terminal:
             raise TerminalError(str(error)) from None
         finally:
             self._pending.pop((response_mti, request.stan), None)
+
+    async def _publish(self, request: IsoMessage, payload: bytes) -> None:
+        await self._transport.publish(
+            topics.request(self.tid),
+            payload,
+            qos=1,
+            response_topic=topics.response(self.tid),
+            correlation=f"{request.stan:06d}".encode(),
+            content_type=CONTENT_TYPE_JSON,
+        )
+        self.stats.sent += 1
+
+    def _carry(self, request: IsoMessage, payload: bytes, delay: float) -> None:
+        """Publish ``payload`` after ``delay`` seconds, whether or not anyone still waits for
+        its answer (a slow, held or duplicated message)."""
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            try:
+                await self._publish(request, payload)
+            except TransportError as error:
+                log.info("%s: a delayed %r was lost: %s", self.tid, request, error)
+
+        task = asyncio.create_task(later(), name=f"link-{self.tid}-{request.stan:06d}")
+        self._in_transit.add(task)
+        task.add_done_callback(self._in_transit.discard)
+
+    async def quiesce(self) -> None:
+        """Wait until the link has delivered everything it still carries, then exchange an
+        echo (0800, network code 301) over a clean link: the switch serves a terminal's
+        messages in order, so once the echo is answered it has seen all of them."""
+        while self._in_transit:
+            await asyncio.gather(*self._in_transit, return_exceptions=True)
+        faults, self.link.faults = self.link.faults, LinkFaults()
+        try:
+            async with self._busy:
+                try:
+                    keys = self._next_keys()
+                except TerminalError:  # an exhausted PIN pad: the echo goes unsealed
+                    keys = None
+                request = self.builder.echo(self.clock.now(), ksn=keys.ksn_hex if keys else None)
+                response = await self._exchange(request, seal(request, keys), "0810")
+        finally:
+            self.link.faults = faults
+        if response is None:
+            raise TerminalError(f"{self.tid}: echo unanswered")
 
     # -- transactions --------------------------------------------------------------------
 
@@ -305,6 +360,11 @@ class Terminal:
                 processing_code=REFUND if refund else PURCHASE,
                 preauth=preauth,
             )
+            if self.reuse_key and self._last_key is not None:
+                self.reuse_key = False
+                stan, moment = self._last_key
+                request = request.model_copy(update={"stan": stan, "transmission_time": moment})
+            self._last_key = request.stan, request.transmission_time
             started = time.perf_counter()
             if self.memory is not None:  # written before the request leaves
                 self.memory.store_in_flight(self.tid, encode(request), self.builder.upcoming_stan)

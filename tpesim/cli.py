@@ -38,15 +38,8 @@ from tpesim.demo import DemoConfig, outcome_record, run_demo
 from tpesim.fleet import connected_fleet, run_plan
 from tpesim.issue import issue_card_set
 from tpesim.output import ProgressLine, render_cards, render_summary
-from tpesim.scenario import (
-    ScenarioError,
-    StepResult,
-    junit_xml,
-    latency_svg,
-    load_scenario,
-    markdown_report,
-    run_scenario,
-)
+from tpesim.scenario import ScenarioError
+from tpesim.scenario.command import add_scenario_commands, scenario_command
 from tpesim.settle import render_settlement, report_document, run_settlement
 from tpesim.state import DeviceState, default_state_file
 from tpesim.wallet import Wallet
@@ -109,10 +102,10 @@ def _parser() -> argparse.ArgumentParser:
         _add_bench,
         _add_ledger,
         _add_settle,
-        _add_scenario,
         _add_cards,
     ):
         add(sub)
+    add_scenario_commands(sub, _broker)
     return parser
 
 
@@ -264,15 +257,6 @@ def _business_date(value: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date YYYY-MM-DD") from None
-
-
-def _add_scenario(sub: _Commands) -> None:
-    scenario = sub.add_parser("scenario", help="scripted scenarios with expectations (QA)")
-    scenario_sub = scenario.add_subparsers(dest="scenario_command", required=True)
-    run = scenario_sub.add_parser("run", help="run a scenario file; JUnit XML + Markdown report")
-    run.add_argument("file", type=Path, help="scenario YAML (see scenarios/)")
-    run.add_argument("--out", type=Path, help="where to write junit.xml, report.md and the ledger")
-    run.add_argument("--broker", type=_broker, help="use this broker instead of starting one")
 
 
 def _add_cards(sub: _Commands) -> None:
@@ -487,28 +471,6 @@ async def _settle(args: argparse.Namespace) -> int:
     return 0 if result.check.ok else 1
 
 
-async def _scenario(args: argparse.Namespace) -> int:
-    scenario = load_scenario(args.file)
-    out: Path = args.out or Path(tempfile.mkdtemp(prefix="tpesim-scenario-"))
-    out.mkdir(parents=True, exist_ok=True)
-    _configure_logging(out / "tpesim.log", verbose=False)
-    print(f"scenario: {scenario.name} ({len(scenario.steps)} steps)")
-
-    def progress(step: StepResult) -> None:
-        mark = "ok  " if step.passed else "FAIL"
-        print(f"  {mark} {step.number:>3}. {step.step.describe()} -> {step.actual}", flush=True)
-
-    result = await run_scenario(scenario, workdir=out, broker=args.broker, progress=progress)
-    for name, ok, detail in result.checks:
-        print(f"  {'ok  ' if ok else 'FAIL'}      {name}" + ("" if ok else f": {detail}"))
-    (out / "junit.xml").write_text(junit_xml(result), encoding="utf-8")
-    (out / "report.md").write_text(markdown_report(result), encoding="utf-8")
-    (out / "latency.svg").write_text(latency_svg(result), encoding="utf-8")
-    verdict = "PASSED" if result.passed else "FAILED"
-    print(f"{verdict} in {result.elapsed_s:.1f} s; {out / 'junit.xml'}, {out / 'report.md'}")
-    return 0 if result.passed else 1
-
-
 def _bench(args: argparse.Namespace) -> int:
     if args.bench_command == "ledger":
         ledger = asyncio.run(
@@ -579,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "settle":
             return asyncio.run(_settle(args))
         if args.command == "scenario":
-            return asyncio.run(_cancellable(_scenario(args)))
+            return asyncio.run(_cancellable(scenario_command(args, _configure_logging)))
         if args.command == "bench":
             return _bench(args)
         if args.cards_command == "issue":

@@ -49,13 +49,15 @@ async def connected_fleet(
     dukpt: DukptFlavour = "aes",
     stans: dict[str, int] | None = None,
     memory: NonVolatileMemory | None = None,
+    seed: int | str = 0,
 ) -> AsyncIterator[dict[str, Terminal]]:
     """Key (DUKPT initial key from ``key_injection``, by default the shipped key store),
     connect and sign on every terminal concurrently; disconnect them all on exit.
 
     ``stans`` gives each TID's first STAN and receives the next one back on exit (a TPE's
     counter survives power cycles). ``memory`` keeps each terminal's request in flight, so
-    that one restarted after a power loss reverses it.
+    that one restarted after a power loss reverses it. ``seed`` seeds the terminals' link
+    faults.
     """
     kif = key_injection or SecurityModule(load_keys())
     async with contextlib.AsyncExitStack() as stack:
@@ -68,6 +70,7 @@ async def connected_fleet(
                 pinpad=PinPad(kif.inject_terminal_key(p.tid, dukpt)),
                 first_stan=(stans or {}).get(p.tid, 1),
                 memory=memory,
+                seed=seed,
             )
             for p in profiles
         ]

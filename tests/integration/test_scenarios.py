@@ -4,6 +4,7 @@ fails with a readable JUnit failure."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -13,8 +14,13 @@ import pytest
 from cards import default_card_set
 from cards.holders import holder_pin
 from switch import default_registry
+from switch import processor as processor_module
 from switch.clock import SystemClock
+from switch.ledger.store import Ledger
+from switch.processor import Processor
 from switch.protocol import topics
+from switch.resolutions import reverse
+from switch.security import SecurityModule
 from switch.service import running_switch
 from terminal import CardPresentation, TerminalError
 from tests.conftest import MosquittoProcess
@@ -83,20 +89,63 @@ async def test_a_wrong_expectation_fails_the_scenario(
     assert "**FAIL**" in markdown_report(result)
 
 
-async def test_same_scenario_same_trace(mosquitto: MosquittoProcess, tmp_path: Path) -> None:
-    """Two runs of a scenario give the same trace digest; a different scenario does not."""
-    path = next(p for p in SHIPPED if p.stem == "preauth-completion-refund")
-    digests = [
-        (await run_scenario(load_scenario(path), workdir=tmp_path / f"run{n}",
-                            broker=mosquitto.url)).trace_digest
-        for n in (1, 2)
-    ]  # fmt: skip
-    other = await run_scenario(
-        load_scenario(next(p for p in SHIPPED if p.stem == "paper-out")),
-        workdir=tmp_path / "other",
-        broker=mosquitto.url,
-    )
-    assert digests[0] == digests[1] != other.trace_digest
+async def test_same_scenario_and_seed_same_trace(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """Two runs of the lossy-link scenario with its seed lose the same messages and give the
+    same trace digest; another seed loses others, and the digest differs."""
+    scenario = load_scenario(next(p for p in SHIPPED if p.stem == "lossy-link"))
+    runs = [
+        await run_scenario(scenario, workdir=tmp_path / name, broker=mosquitto.url, seed=seed)
+        for name, seed in (("first", None), ("again", None), ("other", scenario.seed + 1))
+    ]
+    assert runs[0].passed and runs[1].passed
+    assert runs[0].trace_digest == runs[1].trace_digest != runs[2].trace_digest
+    assert runs[0].links == runs[1].links != runs[2].links
+    assert runs[0].postings == runs[1].postings
+
+
+async def _stored_reversal_forgotten(ledger: Any, request: Any) -> Any:
+    """A broken switch: it acknowledges a reversal but never voids the hold."""
+    return replace(await reverse(ledger, request), transfer=None)
+
+
+async def _nothing(*_: Any, **__: Any) -> Any:
+    return None
+
+
+async def _never(*_: Any, **__: Any) -> bool:
+    return False
+
+
+BREAKAGES: dict[str, tuple[Any, str, Any, str]] = {
+    # scenario: (what to break, attribute, broken version, the step or check that must fail)
+    "wrong-mac": (SecurityModule, "verify_mac", lambda *_, **__: True, "step 2"),
+    "reversal-before-original": (Ledger, "is_pre_reversed", _never, "purchase/pending"),
+    "duplicate-stan": (Processor, "_replay", _nothing, "step 6"),
+    "timeout-before-and-after-commit": (
+        processor_module,
+        "reverse",
+        _stored_reversal_forgotten,
+        "reversal/void",
+    ),
+}
+
+
+@pytest.mark.parametrize("stem", sorted(BREAKAGES))
+async def test_a_scenario_fails_when_its_behaviour_is_broken(
+    mosquitto: MosquittoProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stem: str
+) -> None:
+    """Each scenario guards a behaviour: break that behaviour in the switch and the scenario
+    fails, at the step or ledger check that names it."""
+    target, attribute, broken, where = BREAKAGES[stem]
+    monkeypatch.setattr(target, attribute, broken)
+    path = next(p for p in SHIPPED if p.stem == stem)
+    result = await run_scenario(load_scenario(path), workdir=tmp_path, broker=mosquitto.url)
+    assert not result.passed
+    failures = [f"step {s.number}" for s in result.steps if not s.passed]
+    failures += [name for name, ok, _ in result.checks if not ok]
+    assert any(where in failure for failure in failures), failures
 
 
 async def test_paper_out_is_announced_on_the_status_topic(

@@ -29,11 +29,27 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 __all__ = ["Action", "Scenario", "ScenarioError", "Step", "load_scenario"]
 
 Action = Literal[
-    "purchase", "preauth", "refund", "complete", "cancel", "close_batch", "fault", "reprint"
+    "purchase",
+    "preauth",
+    "refund",
+    "complete",
+    "cancel",
+    "close_batch",
+    "fault",
+    "reprint",
+    "wait",
 ]
 Fault = Literal[
     "lose_reversals",
     "restore_link",
+    "lossy_link",
+    "duplicate_delivery",
+    "drop_request",
+    "drop_response",
+    "hold_request",
+    "hold_response",
+    "reuse_stan",
+    "tamper_mac",
     "paper_out",
     "paper_in",
     "dukpt_exhausted",
@@ -64,13 +80,23 @@ class Step(BaseModel):
     """For ``complete`` / ``cancel``: the ``label`` of the pre-authorization."""
     fault: Fault | None = None
     seconds: float | None = Field(default=None, ge=0, le=30)
-    """For ``slow_link``: the delay each message takes in each direction."""
+    """For ``slow_link``: the delay each message takes in each direction; for
+    ``hold_request`` / ``hold_response``: how long the next one is held back; for ``wait``:
+    how long."""
+    jitter: float = Field(default=0.0, ge=0, le=10)
+    """For ``slow_link``: up to this many seconds more per message (seeded)."""
+    probability: float = Field(default=1.0, ge=0, le=1)
+    """For ``lossy_link`` (each message lost) and ``duplicate_delivery`` (each request twice)."""
+    count: int = Field(default=1, ge=1, le=100)
+    """For ``drop_request`` / ``drop_response``: how many in a row."""
     expect: str | None = Field(
-        default=None, pattern=r"^([0-9]{2}|timeout|acknowledged|reprinted:[0-9]+|terminal-error)$"
+        default=None,
+        pattern=r"^([0-9]{2}|timeout|acknowledged|reprinted:[0-9]+|terminal-error|late:[0-9]+)$",
     )
     """DE39, ``timeout`` (no answer in time), ``acknowledged`` for a ``cancel``,
-    ``reprinted:N`` for a ``reprint``, or ``terminal-error`` (refused by the terminal itself,
-    nothing sent)."""
+    ``reprinted:N`` for a ``reprint``, ``terminal-error`` (refused by the terminal itself,
+    nothing sent), or ``late:N`` for a ``wait``: the answers that came after the terminal had
+    given up on them, so far."""
     printed: bool | None = None
     """For a sale: whether its receipt must have been printed (False while out of paper)."""
     explains: tuple[str, ...] = ()
@@ -85,8 +111,9 @@ class Step(BaseModel):
             "complete": ("of", "amount"),
             "cancel": ("of",),
             "fault": ("fault",),
+            "wait": ("seconds",),
         }.get(self.action, ())
-        if self.fault == "slow_link":
+        if self.fault in ("slow_link", "hold_request", "hold_response"):
             needs = (*needs, "seconds")
         missing = [name for name in needs if getattr(self, name) is None]
         if missing:
@@ -110,11 +137,19 @@ class Scenario(BaseModel):
     timeout_s: float = Field(default=2.0, gt=0, le=30)
     reversal_attempts: int = Field(default=5, ge=1, le=10)
     """How many times in a row a terminal sends a reversal advice before queueing it."""
+    seed: int = 0
+    """Seeds every random fault (link loss, jitter, duplicates): same seed, same run."""
     steps: tuple[Step, ...] = Field(min_length=1)
     ledger_ok: bool = True
     """The invariant checker must pass after the steps."""
     settle: bool = False
     """Settle the business day after the steps; the net positions must sum to zero."""
+    transfers: dict[str, int] = Field(default_factory=dict)
+    """Ledger transfers by ``kind/phase`` (e.g. ``purchase/pending``, ``purchase/void``) that
+    must be there after the steps, exactly this many (before any settlement)."""
+    balances: dict[str, str] = Field(default_factory=dict)
+    """Available balances (credits posted - debits posted - debits pending), in major units of
+    the account's currency, by account id or card id, after the steps."""
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:

@@ -3,6 +3,7 @@ the invariant checker and (if asked) the day's settlement."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import tempfile
@@ -12,22 +13,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cards.catalog import CardSet, default_card_set
-from cards.currency import parse_amount
+from cards.currency import currency, format_amount, parse_amount
 from cards.holders import holder_pin
 from switch.clock import SystemClock
 from switch.ledger.check import LedgerReport, check_ledger
-from switch.ledger.postings import business_day
+from switch.ledger.postings import business_day, hold_id
+from switch.ledger.rules import TransferKind
 from switch.magic import magic_amounts
 from switch.registry import Registry, default_registry
 from switch.security import SecurityModule, load_keys
 from switch.service import running_switch
 from switch.transport.base import BrokerUrl
 from terminal.builder import CardPresentation
+from terminal.link import LinkFaults
 from terminal.pinpad import PinPad
 from terminal.shell import Terminal, TerminalError
 from tpesim.broker import running_broker
 from tpesim.fleet import connected_fleet
 from tpesim.scenario.model import Scenario, ScenarioError, Step
+from tpesim.scenario.trace import available_balances, ledger_summary, transfer_counts, unheld
 from tpesim.settle import SettlementResult, run_settlement
 from tpesim.wallet import Wallet
 
@@ -58,6 +62,17 @@ class ScenarioResult:
     settlement: SettlementResult | None = None
     elapsed_s: float = 0.0
     workdir: Path | None = None
+    seed: int = 0
+    links: dict[str, str] = field(default_factory=dict)
+    """Per terminal: what its link did (messages lost, duplicated, held back)."""
+    postings: list[str] = field(default_factory=list)
+    """The ledger's transfers counted and summed by kind and phase (see ledger_summary)."""
+    ledger_checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    """The scenario's ``transfers`` and ``balances`` expectations, checked."""
+    approvals: int = 0
+    """Approvals the terminals saw (pre-authorizations they cancelled themselves left out)."""
+    lost_approvals: list[str] = field(default_factory=list)
+    """The holds of approvals a terminal saw that the ledger does not hold (must be none)."""
 
     @property
     def checks(self) -> list[tuple[str, bool, str]]:
@@ -65,25 +80,31 @@ class ScenarioResult:
         found: list[tuple[str, bool, str]] = []
         if self.ledger is not None and self.scenario.ledger_ok:
             found.append(("ledger invariants", self.ledger.ok, "\n".join(self.ledger.problems)))
+        if self.ledger is not None:
+            found.append(("every approval is held", not self.lost_approvals,
+                          f"{len(self.lost_approvals)} of {self.approvals} approvals not held: "
+                          + ", ".join(self.lost_approvals[:5])))  # fmt: skip
+        found += self.ledger_checks
         if self.scenario.settle:
             plan = self.settlement.plan if self.settlement else None
             sums: dict[str, int] = {}
             if plan is not None:
                 for (_, code), value in plan.positions.items():
                     sums[code] = sums.get(code, 0) + value
-            ok = (
-                plan is not None
-                and not any(sums.values())
-                and bool(self.settlement and self.settlement.check.ok)
-            )
-            found.append(("settlement nets to zero", ok, f"sums by currency: {sums}"))
+            ok = self.settlement is not None and not any(sums.values()) and self.settlement.check.ok
+            detail = f"sums by currency: {sums}" if plan else "nothing to settle"
+            found.append(("settlement nets to zero", ok, detail))
         return found
 
     @property
     def trace_digest(self) -> str:
-        """SHA-256 over what every step gave and each check's verdict: two runs of the same
-        scenario give the same digest (STANs, times and keys are left out)."""
-        lines = [f"{s.number} {s.step.describe()} {s.actual}" for s in self.steps]
+        """SHA-256 over the trace: the seed, what every step gave, what each link did, the
+        ledger's transfers by kind and phase, and each check's verdict. Two runs of the same
+        scenario and seed give the same digest (STANs, times and keys are left out)."""
+        lines = [f"seed {self.seed}"]
+        lines += [f"{s.number} {s.step.describe()} {s.actual}" for s in self.steps]
+        lines += [f"link {tid}: {counts}" for tid, counts in self.links.items()]
+        lines += self.postings
         lines += [f"{name} {ok}" for name, ok, _ in self.checks]
         return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
@@ -107,6 +128,10 @@ class _Run:
         self.wallet = wallet
         self.security = security
         self.authorizations: dict[str, tuple[str, int]] = {}
+        self.approved: dict[tuple[str, int], str] = {}
+        """Hold ids of the approvals terminals saw, by (TID, STAN)."""
+        self.tampered: set[str] = set()
+        """Terminals whose next sale goes out with a broken MAC."""
 
     def amount(self, step: Step, tpe: Terminal) -> int:
         text = step.amount or "0"
@@ -125,11 +150,12 @@ class _Run:
             tpe.pinpad = PinPad(self.security.inject_terminal_key(tpe.tid))
         elif step.fault in ("reader_fault", "reader_ok"):
             tpe.chip_reader_fault = step.fault == "reader_fault"
-        elif step.fault in ("slow_link", "fast_link"):
-            slow = step.fault == "slow_link"
-            tpe.link_delay_s = (step.seconds or 0.0) if slow else 0.0
+        elif step.fault == "reuse_stan":
+            tpe.reuse_key = True
+        elif step.fault == "tamper_mac":
+            self.tampered.add(tpe.tid)
         else:
-            tpe.lose_reversals = step.fault == "lose_reversals"
+            _link_fault(tpe, step)
 
     async def do(self, step: Step) -> tuple[str, str]:
         """Run ``step``; (the verdict to compare with ``expect``, a detail for the report)."""
@@ -137,6 +163,9 @@ class _Run:
         if step.action == "fault":
             await self._fault(tpe, step)
             return "done", f"fault {step.fault}"
+        if step.action == "wait":
+            await asyncio.sleep(step.seconds or 0.0)
+            return f"late:{tpe.stats.late_responses}", ""
         if step.action == "reprint":
             return f"reprinted:{len(tpe.reprint())}", ""
         if step.action == "close_batch":
@@ -145,7 +174,9 @@ class _Run:
         if step.action in ("complete", "cancel"):
             tid, stan = self.authorizations[step.of or ""]
             if step.action == "cancel":
-                return await self.terminals[tid].cancel_authorization(stan), ""
+                verdict = await self.terminals[tid].cancel_authorization(stan)
+                self.approved.pop((tid, stan), None)  # released on purpose
+                return verdict, ""
             response = await self.terminals[tid].complete(stan, self.amount(step, tpe))
             return (response.response_code if response else "timeout"), ""
         card_id = step.card or ""
@@ -159,9 +190,17 @@ class _Run:
             plastic=self.wallet.plastic(card_id),
             preauth=step.action == "preauth",
             refund=step.action == "refund",
+            tamper_mac=tpe.tid in self.tampered,
         )
+        self.tampered.discard(tpe.tid)
         if step.label is not None:
             self.authorizations[step.label] = (tpe.tid, outcome.stan)
+        if outcome.approved:
+            kind = {"preauth": TransferKind.PREAUTH, "refund": TransferKind.REFUND}.get(
+                step.action, TransferKind.PURCHASE
+            )
+            key = (tpe.tid, outcome.stan, outcome.transmission_time)
+            self.approved[tpe.tid, outcome.stan] = hold_id(kind, key)
         detail = f"stan {outcome.stan:06d}" + (
             f", reversal {outcome.reversal}" if outcome.reversal else ""
         )
@@ -169,6 +208,75 @@ class _Run:
             printed = "printed" if outcome.printed else "not printed"
             return f"{outcome.verdict}, receipt {printed}", detail
         return outcome.verdict, detail
+
+
+def _ledger_expectations(
+    scenario: Scenario, db: Path, cards: CardSet
+) -> list[tuple[str, bool, str]]:
+    """The scenario's ``transfers`` and ``balances`` against the ledger: (name, ok, detail)."""
+    found = []
+    counts = transfer_counts(db)
+    for name, wanted in sorted(scenario.transfers.items()):
+        got = counts.get(name, 0)
+        found.append((f"ledger {name} transfers", got == wanted, f"expected {wanted}, got {got}"))
+    balances = available_balances(db)
+    for name, text in sorted(scenario.balances.items()):
+        known = {card.id: card.account for card in cards.cards}
+        account = known.get(name, name)
+        if account not in balances:
+            found.append((f"balance of {name}", False, f"no account {account} in the ledger"))
+            continue
+        got, code = balances[account]
+        wanted = parse_amount(text, currency(code))
+        detail = f"expected {format_amount(wanted, currency(code))}, " \
+                 f"got {format_amount(got, currency(code))}"  # fmt: skip
+        found.append((f"balance of {name}", got == wanted, detail))
+    return found
+
+
+def _check_balances(scenario: Scenario, cards: CardSet) -> None:
+    """ScenarioError unless every expected balance is an amount of its account's currency
+    (the balances of accounts outside the card set are checked at the end)."""
+    of_card = {card.id: card.account for card in cards.cards}
+    for name, text in scenario.balances.items():
+        account = cards.accounts.get(of_card.get(name, name))
+        if account is None:
+            continue
+        try:
+            parse_amount(text, currency(account.currency))
+        except ValueError as error:
+            raise ScenarioError(f"scenario {scenario.name!r}: balance of {name}: {error}") from None
+
+
+def _link_counts(tpe: Terminal) -> str:
+    link = tpe.link
+    return f"lost {link.lost}, duplicated {link.duplicated}, held {link.held}"
+
+
+def _link_fault(tpe: Terminal, step: Step) -> None:
+    """Set the link fault ``step`` names on ``tpe``'s link."""
+    faults = tpe.link.faults
+    if step.fault == "slow_link":
+        faults.delay_s, faults.jitter_s = step.seconds or 0.0, step.jitter
+    elif step.fault == "fast_link":
+        faults.delay_s = faults.jitter_s = 0.0
+    elif step.fault == "lossy_link":
+        faults.loss = step.probability
+    elif step.fault == "duplicate_delivery":
+        faults.duplicate = step.probability
+    elif step.fault == "drop_request":
+        faults.drop_requests += step.count
+    elif step.fault == "drop_response":
+        faults.drop_responses += step.count
+    elif step.fault == "hold_request":
+        faults.hold_requests_s.append(step.seconds or 0.0)
+    elif step.fault == "hold_response":
+        faults.hold_responses_s.append(step.seconds or 0.0)
+    elif step.fault == "restore_link":
+        tpe.lose_reversals = False
+        tpe.link.faults = LinkFaults()
+    else:
+        tpe.lose_reversals = step.fault == "lose_reversals"
 
 
 def _judge(number: int, step: Step, actual: str, detail: str, seconds: float) -> StepResult:
@@ -197,8 +305,11 @@ async def run_scenario(
     cards: CardSet | None = None,
     registry: Registry | None = None,
     progress: Callable[[StepResult], None] | None = None,
+    seed: int | None = None,
 ) -> ScenarioResult:
-    """Run ``scenario`` on its own broker (unless ``broker``) and ledger in ``workdir``."""
+    """Run ``scenario`` on its own broker (unless ``broker``) and ledger in ``workdir``;
+    ``seed`` replaces the scenario's own."""
+    seed = scenario.seed if seed is None else seed
     cards = cards or default_card_set()
     registry = registry or default_registry()
     workdir = workdir or Path(tempfile.mkdtemp(prefix="tpesim-scenario-"))
@@ -216,18 +327,19 @@ async def run_scenario(
     unknown = sorted({s.card for s in scenario.steps if s.card and s.card not in known})
     if unknown:
         raise ScenarioError(f"scenario {scenario.name!r}: no such card: {', '.join(unknown)}")
+    _check_balances(scenario, cards)
     security = SecurityModule(load_keys())
-    result = ScenarioResult(scenario, workdir=workdir)
+    result = ScenarioResult(scenario, workdir=workdir, seed=seed)
     started = time.perf_counter()
     async with (
         _broker(broker, workdir) as url,
         running_switch(
             broker=url, db_path=db, cards=cards, registry=registry, magic=magic_amounts(),
-            security=security, client_id=f"tpesim-scenario-{id(result)}",
+            security=security, client_id=f"tpesim-scenario-{id(result)}", persistent=False,
         ),
         connected_fleet(
             profiles, url, clock=SystemClock(), timeout_s=scenario.timeout_s,
-            key_injection=security,
+            key_injection=security, seed=seed,
         ) as terminals,
     ):  # fmt: skip
         for tpe in terminals.values():
@@ -243,7 +355,14 @@ async def run_scenario(
             result.steps.append(judged)
             if progress is not None:
                 progress(judged)
+        for tpe in terminals.values():  # what the links still carry reaches the switch
+            await tpe.quiesce()
+        result.links = {tid: _link_counts(tpe) for tid, tpe in sorted(terminals.items())}
     result.ledger = check_ledger(db)
+    result.postings = ledger_summary(db)
+    result.approvals = len(run.approved)
+    result.lost_approvals = unheld(db, sorted(run.approved.values()))
+    result.ledger_checks = _ledger_expectations(scenario, db, cards)
     if scenario.settle:
         day = business_day(profiles[0].merchant.country_info.timezone, SystemClock().now())
         result.settlement = await run_settlement(

@@ -1,0 +1,66 @@
+"""What a run leaves in its ledger, summed up for the trace: same run, same summary."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+__all__ = ["available_balances", "ledger_summary", "transfer_counts", "unheld"]
+
+
+def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+
+
+def unheld(db: Path, hold_ids: list[str]) -> list[str]:
+    """Of ``hold_ids`` (the holds of approvals a terminal saw), those the ledger does not hold
+    durably: missing, or voided or expired since. Each is a lost approval."""
+    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        lost = []
+        for hold in hold_ids:
+            found = connection.execute(
+                "SELECT 1 FROM transfers WHERE id = ? AND phase = 'pending'"
+                " AND NOT EXISTS (SELECT 1 FROM transfers AS r WHERE r.pending_id = ?"
+                " AND r.phase IN ('void', 'expire'))",
+                (hold, hold),
+            ).fetchone()
+            if found is None:
+                lost.append(hold)
+        return lost
+    finally:
+        connection.close()
+
+
+def transfer_counts(db: Path) -> dict[str, int]:
+    """How many transfers of each ``kind/phase`` the ledger holds."""
+    rows = _rows(db, "SELECT kind || '/' || phase, count(*) FROM transfers GROUP BY 1")
+    return dict(rows)
+
+
+def available_balances(db: Path) -> dict[str, tuple[int, str]]:
+    """Every account's available balance (credits posted - debits posted - debits pending,
+    minor units) and currency."""
+    rows = _rows(
+        db,
+        "SELECT id, credits_posted - debits_posted - debits_pending, currency FROM accounts",
+    )
+    return {account: (amount, currency) for account, amount, currency in rows}
+
+
+def ledger_summary(db: Path) -> list[str]:
+    """One line per (kind, phase) of the ledger's transfers: how many, and their total in
+    minor units per currency. Ids, times and STANs are left out, so two runs of the same
+    scenario and seed give the same lines."""
+    rows = _rows(
+        db,
+        "SELECT kind, phase, currency, count(*), sum(amount) FROM transfers"
+        " GROUP BY kind, phase, currency ORDER BY kind, phase, currency",
+    )
+    return [f"ledger {kind} {phase} {currency}: {n} for {total}" for kind, phase, currency, n,
+            total in rows]  # fmt: skip
