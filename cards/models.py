@@ -21,6 +21,7 @@ __all__ = [
     "Fees",
     "FxAllowance",
     "LimitOverride",
+    "StandIn",
 ]
 
 
@@ -80,6 +81,18 @@ class Fees(_Record):
     interchange_bps: int = Field(default=0, ge=0, le=10_000)
 
 
+class StandIn(_Record):
+    """Stand-in processing (STIP) rules: what the switch may approve for the issuer while the
+    issuer is down or too slow, per card, in minor units of the product currency."""
+
+    max_amount: int = Field(gt=0)
+    """Largest sale approved in stand-in; above it, 91 (issuer unavailable)."""
+    daily_count: int = Field(gt=0)
+    """Stand-in approvals per card per issuer day."""
+    daily_amount: int = Field(gt=0)
+    """Their total per card per issuer day."""
+
+
 class CardProduct(_Record):
     """A card product: issuer, BINs, currency, domestic-only flag, channels and limits."""
 
@@ -97,6 +110,8 @@ class CardProduct(_Record):
     limits: dict[Channel, ChannelLimits]
     fx_allowance: FxAllowance | None = None
     fees: Fees = Fees()
+    stand_in: StandIn | None = None
+    """STIP rules; None: no stand-in, a sale gets 91 while the issuer is unavailable."""
 
 
 class Account(_Record):

@@ -71,6 +71,8 @@ class Decision:
     """The card's new count of consecutive wrong PINs to record (None: unchanged)."""
     atc: int | None = None
     """The ATC of a verified ARQC, to record as the card's last (None: unchanged)."""
+    stand_in: bool = False
+    """Approved by the switch standing in for an unavailable issuer (STIP)."""
 
     @property
     def approved(self) -> bool:

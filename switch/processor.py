@@ -8,6 +8,7 @@ posting and the response in one transaction, and only then hand back the respons
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections import Counter
@@ -26,8 +27,10 @@ from switch.authorization import (
 )
 from switch.batch import close_batch
 from switch.clock import Clock
+from switch.issuers import IssuerHosts, IssuerState
 from switch.ledger.postings import MIDNIGHT, business_day, card_hold
 from switch.ledger.rules import TransferKind, merchant_account
+from switch.ledger.standin import StandInAdvice, standin_account
 from switch.ledger.store import (
     CardState,
     DuplicateRequestError,
@@ -64,6 +67,7 @@ from switch.responses import (
 )
 from switch.security import SecurityModule, load_keys
 from switch.security.checks import SecurityFacts, inspect_purchase
+from switch.standin import replay_advices, stand_in, true_up_refunds
 
 __all__ = ["Processor", "Reply", "SwitchStats"]
 
@@ -115,9 +119,12 @@ class Processor:
         magic: MagicAmounts | None,
         security: SecurityModule | None = None,
         cutoff: time = MIDNIGHT,
+        issuers: IssuerHosts | None = None,
     ) -> None:
         """``cutoff`` is the local time (in each terminal's time zone) from which transactions
-        belong to the next business day."""
+        belong to the next business day; ``issuers`` says which issuers answer (all, by
+        default)."""
+        self.issuers = issuers or IssuerHosts()
         self.ledger = ledger
         self.security = security or SecurityModule(load_keys())
         self.cards = cards
@@ -265,18 +272,52 @@ class Processor:
         log.info("%r → %s", request, code)
         return self._reply(request.terminal_id, response)
 
+    async def set_issuer(self, issuer: str, state: IssuerState, latency_s: float = 0.0) -> int:
+        """Take ``issuer`` down, slow it, or bring it back up; back up, its queued stand-in
+        advices are replayed to it. How many were trued up."""
+        self.issuers.set(issuer, state, latency_s)
+        log.warning("issuer %s is %s%s", issuer, state,
+                    f" ({latency_s:g} s)" if state is IssuerState.SLOW else "")  # fmt: skip
+        if state is not IssuerState.UP:
+            return 0
+        return await replay_advices(self.ledger, issuer, self.clock.now())
+
     async def _position(
-        self, request: FinancialRequest, now: datetime
+        self, request: FinancialRequest, now: datetime, *, issuer_up: bool
     ) -> CardholderPosition | None:
-        """The cardholder's available balance and spending on the issuer's day of ``now``."""
+        """The cardholder's available balance and spending on the issuer's day of ``now``
+        (standing in, the balance is unknown: taken as enough, the stand-in rules bound it)."""
         card = self.cards.issuer_card(request.pan)
         if card is None:
             return None
         day = issuer_day(self.cards.products[card.product], now)
         return CardholderPosition(
-            available=await self.ledger.available(card.account),
+            available=(await self.ledger.available(card.account) if issuer_up else request.amount),
             spent_today=await self.ledger.spent_on_day(card.id, day),
         )
+
+    async def _issuer_up(self, request: FinancialRequest) -> bool:
+        """Route ``request`` to its card's issuer: wait as long as it takes (a slow issuer, up
+        to the deadline); False when the switch must stand in for it."""
+        product = self.cards.product_for_pan(request.pan)
+        if product is None:
+            return True
+        routing = self.issuers.route(product.issuer)
+        if routing.wait_s:
+            await asyncio.sleep(routing.wait_s)
+        return routing.available
+
+    async def _stand_in(
+        self, request: FinancialRequest, decision: Decision, now: datetime
+    ) -> Decision:
+        card = decision.card
+        if card is None:
+            return decision
+        product = self.cards.products[card.product]
+        purchase = _hold_kind(request) is TransferKind.PURCHASE
+        usage = await self.ledger.standin_usage(card.id, issuer_day(product, now))
+        return stand_in(decision, amount=request.amount,
+                        rules=product.stand_in if purchase else None, usage=usage)  # fmt: skip
 
     async def _purchase(self, request: FinancialRequest) -> Reply:
         now = self.clock.now()
@@ -288,12 +329,13 @@ class Processor:
             card = self.cards.issuer_card(request.pan)
             facts = inspect_purchase(self.security, self.cards, request)
             state = await self.ledger.card_state(card.id) if card else None
+            issuer_up = await self._issuer_up(request)
             decision = authorize(
                 request,
                 terminal=terminal,
                 signed_on=await self.ledger.is_signed_on(request.terminal_id),
                 cards=self.cards,
-                position=await self._position(request, now),
+                position=await self._position(request, now, issuer_up=issuer_up),
                 now=now,
                 magic=self.magic,
                 pin=facts.pin,
@@ -303,6 +345,8 @@ class Processor:
                 last_atc=state.last_atc if state else None,
                 cvv=facts.cvv,
             )
+            if not issuer_up:
+                decision = await self._stand_in(request, decision, now)
         rrn = retrieval_reference(now, request.stan)
         try:
             response = await self._record_purchase(
@@ -335,9 +379,13 @@ class Processor:
         return cls(
             **echo(request),
             rrn=rrn,
-            auth_code=approval_code(request.key) if decision.approved else None,
+            auth_code=approval_code(request.key, stand_in=decision.stand_in)
+            if decision.approved
+            else None,
             response_code=decision.code,
-            additional_response=None if decision.approved else decision.reason[:25],
+            additional_response=("stand-in" if decision.stand_in else None)
+            if decision.approved
+            else decision.reason[:25],
             merchant_id=request.merchant_id,
             currency=request.currency,
             icc_data=facts.response_icc(decision.code),
@@ -356,7 +404,7 @@ class Processor:
         """Commit the decision (the posting of an approval, the card's new security state);
         return the stored 0210."""
         response = self._purchase_response(request, decision, rrn, facts)
-        transfers, accounts = [], []
+        transfers, accounts, rows = [], [], []
         terminal = self.registry.get(request.terminal_id)
         if decision.approved and decision.card is not None and terminal is not None:
             card = decision.card
@@ -364,12 +412,17 @@ class Processor:
             currency = self.cards.accounts[card.account].currency
             merchant = merchant_account(request.merchant_id, currency)
             accounts.append(merchant)
+            debited = card.account
+            if decision.stand_in:  # held on the issuer's stand-in account, advice queued
+                standin = standin_account(product.issuer, currency)
+                accounts.append(standin)
+                debited = standin.id
             transfers.append(
                 card_hold(
                     _hold_kind(request),
                     key=request.key,
                     card_id=card.id,
-                    cardholder_account=card.account,
+                    cardholder_account=debited,
                     merchant_account=merchant.id,
                     amount=request.amount,
                     currency=currency,
@@ -380,12 +433,18 @@ class Processor:
                     rrn=rrn,
                 )
             )
+            if decision.stand_in:
+                hold = transfers[0]
+                advice = StandInAdvice(hold.id, product.issuer, card.id, card.account,
+                                       request.amount, issuer_day(product, now))  # fmt: skip
+                rows.append(advice.row(now.isoformat(timespec="microseconds")))
         await self._commit(
             request,
             response,
             transfers=transfers,
             accounts=accounts,
             card_state=_new_card_state(state, decision),
+            rows=rows,
         )
         return response
 
@@ -402,10 +461,13 @@ class Processor:
                 cutoff=self.cutoff,
             )
         response = resolution.response
+        transfers = [resolution.transfer] if resolution.transfer else []
+        if resolution.transfer and isinstance(request, ReversalRequest):
+            transfers += await true_up_refunds(self.ledger, resolution.transfer)
         await self._commit(
             request,
             response,
-            transfers=[resolution.transfer] if resolution.transfer else [],
+            transfers=transfers,
             orphan_reversal_of=resolution.orphan,
         )
         note = resolution.note

@@ -48,9 +48,11 @@ __all__ = [
 ]
 
 
-def approval_code(key: tuple[str, int, str]) -> str:
-    """DE38: six characters derived from the request key (stable across replays)."""
-    return hashlib.sha256(repr(key).encode()).hexdigest()[:6].upper()
+def approval_code(key: tuple[str, int, str], *, stand_in: bool = False) -> str:
+    """DE38: six characters derived from the request key (stable across replays); a stand-in
+    approval's starts with ``S``, so it reads as the switch's, not the issuer's."""
+    code = hashlib.sha256(repr(key).encode()).hexdigest()[:6].upper()
+    return f"S{code[1:]}" if stand_in else code
 
 
 def retrieval_reference(now: datetime, stan: int) -> str:

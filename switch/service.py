@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cards.catalog import CardSet
 from switch.clock import Clock, SystemClock
+from switch.issuers import IssuerState
 from switch.ledger.postings import MIDNIGHT
 from switch.ledger.store import Ledger
 from switch.magic import MagicAmounts, magic_amounts
@@ -25,6 +26,7 @@ from switch.protocol import topics
 from switch.protocol.codec import CONTENT_TYPE_JSON
 from switch.registry import Registry
 from switch.security import SecurityModule
+from switch.standin import replay_advices
 from switch.transport.base import BrokerUrl, Inbound, TransportError, WillMessage
 from switch.transport.mqtt import MqttTransport
 
@@ -85,6 +87,7 @@ class SwitchService:
         async with transport:
             request_filter = topics.SHARED_REQUEST_FILTER if self.shared else topics.REQUEST_FILTER
             await transport.subscribe(request_filter, qos=1)
+            await transport.subscribe(topics.ISSUER_CONTROL_FILTER, qos=1)
             await transport.publish(topics.SWITCH_STATUS, b"online", retain=True)
             self.connected.set()
             log.info(
@@ -95,6 +98,9 @@ class SwitchService:
             )
             try:
                 async for inbound in transport.messages():
+                    if inbound.topic.startswith(topics.CONTROL_PREFIX):
+                        await self._control(inbound)
+                        continue
                     reply = await self.processor.process(inbound.topic, inbound.payload)
                     if reply is not None and reply.send:
                         await self._publish(transport, inbound, reply)
@@ -102,6 +108,18 @@ class SwitchService:
                 self.connected.clear()
                 await asyncio.shield(self._say_offline(transport))
                 raise
+
+    async def _control(self, inbound: Inbound) -> None:
+        """``sim/control/issuer/{issuer}``: ``up``, ``down`` or ``slow:SECONDS`` (a fault)."""
+        issuer = inbound.topic.rsplit("/", 1)[-1]
+        text = inbound.payload.decode("utf-8", "replace").strip()
+        word, _, seconds = text.partition(":")
+        try:
+            state = IssuerState(word)
+            latency = float(seconds) if state is IssuerState.SLOW else 0.0
+            await self.processor.set_issuer(issuer, state, latency)
+        except ValueError as error:
+            log.warning("switch: ignored control %r on %s: %s", text[:40], inbound.topic, error)
 
     @staticmethod
     async def _say_offline(transport: MqttTransport) -> None:
@@ -144,6 +162,7 @@ async def running_switch(
     """Open the ledger, start the switch and wait until it is subscribed; stop it on exit."""
     clock = clock or SystemClock()
     async with await Ledger.open(db_path, cards, clock) as ledger:
+        await replay_advices(ledger, None, clock.now())  # issuers are up when the switch starts
         processor = Processor(
             ledger=ledger,
             cards=cards,

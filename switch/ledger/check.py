@@ -330,6 +330,8 @@ APPEND_ONLY_TRIGGERS = (
     "settlement_items_append_only",
     "cleared_holds_append_only_update",
     "cleared_holds_append_only_delete",
+    "standin_advices_append_only",
+    "standin_replays_append_only",
 )
 
 
@@ -345,6 +347,54 @@ def append_only(db: Db) -> list[str]:
     ]
 
 
+_STANDING = """(NOT EXISTS (SELECT 1 FROM transfers r WHERE r.pending_id = a.hold_id
+    AND r.phase IN ('void', 'expire'))
+    AND NOT EXISTS (SELECT 1 FROM transfers c WHERE c.id = 'reversal:' || a.hold_id))"""
+
+
+def standin_trued_up(db: Db) -> list[str]:
+    """Every stand-in approval is held on its issuer's stand-in account; a replayed advice was
+    trued up by exactly its amount (cardholder share + issuer shortfall), or by nothing when its
+    hold was gone before the replay; no true-up without a replayed advice."""
+    problems = [
+        f"stand-in advice {hold}: its hold is missing or not on a stand-in account"
+        for (hold,) in _rows(
+            db,
+            "SELECT a.hold_id FROM standin_advices a LEFT JOIN transfers h ON h.id = a.hold_id "
+            "AND h.phase = 'pending' AND h.debit_account LIKE 'standin:%' "
+            "AND h.amount = a.amount WHERE h.id IS NULL",
+        )
+    ]
+    moved = "(SELECT coalesce(sum(t.amount), 0) FROM transfers t WHERE t.id IN ({}))"
+    for hold, amount, trued, short, standing, paid, refunded in _rows(
+        db,
+        "SELECT a.hold_id, a.amount, r.trued, r.shortfall, "  # noqa: S608 - constant text
+        f"{_STANDING}, "
+        + moved.format("'true_up:' || a.hold_id, 'true_up_shortfall:' || a.hold_id")
+        + ", "
+        + moved.format("'true_up_refund:' || a.hold_id, 'true_up_shortfall_refund:' || a.hold_id")
+        + " FROM standin_advices a JOIN standin_replays r ON r.hold_id = a.hold_id",
+    ):
+        recorded = int(str(trued)) + int(str(short))
+        if recorded == 0 and standing:
+            problems.append(f"stand-in advice {hold}: closed untrued while its hold stands")
+        elif recorded not in (0, amount) or paid != recorded:
+            problems.append(f"stand-in advice {hold}: {paid} moved for {trued} + {short} "
+                            f"recorded, of {amount}")  # fmt: skip
+        elif refunded not in (0, recorded) or (refunded and standing):
+            problems.append(f"stand-in advice {hold}: {refunded} refunded of {recorded}")
+    problems += [
+        f"true-up {tid} without a replayed stand-in advice"
+        for (tid,) in _rows(
+            db,
+            "SELECT t.id FROM transfers t WHERE t.kind = 'true_up' AND t.id NOT LIKE "
+            "'true_up%refund:%' AND NOT EXISTS (SELECT 1 FROM standin_replays r "
+            "WHERE t.id IN ('true_up:' || r.hold_id, 'true_up_shortfall:' || r.hold_id))",
+        )
+    ]
+    return problems
+
+
 CHECKS: dict[str, Callable[[Db], list[str]]] = {
     "conservation": conservation,
     "counters": counters,
@@ -357,6 +407,7 @@ CHECKS: dict[str, Callable[[Db], list[str]]] = {
     "settlement": settlement,
     "monotonic time": monotonic_time,
     "append only": append_only,
+    "stand-in trued up": standin_trued_up,
 }
 """Every invariant, by name, in the order the report lists them."""
 

@@ -11,6 +11,7 @@ import aiosqlite
 
 from switch.ledger.rules import AccountKind, LedgerAccount, Phase, Transfer, TransferKind
 from switch.ledger.sql import COLUMNS, transfer_from_row
+from switch.ledger.standin import StandInAdvice, TrueUp
 from switch.ledger.twophase import Balances
 
 __all__ = ["CardState", "Key", "LedgerReads", "StoredRequest"]
@@ -170,3 +171,39 @@ class LedgerReads:
                 (tid, day.isoformat(), tid, day.isoformat()),
             )
         ]
+
+    async def standin_usage(self, card_id: str, day: date) -> tuple[int, int]:
+        """Stand-in approvals of ``card_id`` on issuer ``day``: (how many, their total)."""
+        row = await self._one(
+            "SELECT count(*), coalesce(sum(amount), 0) FROM standin_advices "
+            "WHERE card_id = ? AND issuer_day = ?",
+            (card_id, day.isoformat()),
+        )
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+    async def standin_queue(self, issuer: str | None = None) -> list[StandInAdvice]:
+        """The 0120 advices not replayed yet (of ``issuer``, or of all), oldest first."""
+        rows = await self._all(
+            "SELECT a.hold_id, a.issuer, a.card_id, a.account, a.amount, a.issuer_day "
+            "FROM standin_advices a LEFT JOIN standin_replays r ON r.hold_id = a.hold_id "
+            "WHERE r.hold_id IS NULL AND (? IS NULL OR a.issuer = ?) ORDER BY a.rowid",
+            (issuer, issuer),
+        )
+        return [
+            StandInAdvice(r[0], r[1], r[2], r[3], int(r[4]), date.fromisoformat(r[5])) for r in rows
+        ]
+
+    async def standin_advice(self, hold_id: str) -> tuple[StandInAdvice, TrueUp | None] | None:
+        """The advice of the stand-in hold ``hold_id`` and its true-up (None: not replayed);
+        None when ``hold_id`` is no stand-in hold."""
+        row = await self._one(
+            "SELECT a.hold_id, a.issuer, a.card_id, a.account, a.amount, a.issuer_day, "
+            "r.trued, r.shortfall FROM standin_advices a "
+            "LEFT JOIN standin_replays r ON r.hold_id = a.hold_id WHERE a.hold_id = ?",
+            (hold_id,),
+        )
+        if row is None:
+            return None
+        advice = StandInAdvice(row[0], row[1], row[2], row[3], int(row[4]),
+                               date.fromisoformat(row[5]))  # fmt: skip
+        return advice, None if row[6] is None else TrueUp(int(row[6]), int(row[7]))

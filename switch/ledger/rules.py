@@ -66,6 +66,9 @@ class TransferKind(StrEnum):
     """Clearing: the merchant discount, merchant → acquirer."""
     INTERCHANGE = "interchange"
     """Clearing: the interchange fee, acquirer → issuer."""
+    TRUE_UP = "true_up"
+    """A stand-in approval replayed to its issuer: cardholder (or, for what the cardholder
+    lacks, the issuer's own funds) → the issuer's stand-in account."""
 
 
 class Phase(StrEnum):

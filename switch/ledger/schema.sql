@@ -2,7 +2,7 @@
 -- currency per account. The database itself enforces the transfer rules (switch.ledger.twophase
 -- is the reference model they must agree with): every transfer is one INSERT; triggers refuse
 -- what the rules refuse (the RAISE message is the outcome's name) and keep the counters.
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;
 
 CREATE TABLE IF NOT EXISTS accounts (
     id              TEXT PRIMARY KEY,
@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS transfers (
     id                TEXT NOT NULL UNIQUE,
     kind              TEXT NOT NULL CHECK (kind IN (
         'opening', 'purchase', 'preauth', 'completion', 'refund', 'reversal', 'expiry',
-        'clearing', 'fee', 'interchange')),
+        'clearing', 'fee', 'interchange', 'true_up')),
     phase             TEXT NOT NULL CHECK (phase IN (
         'single', 'pending', 'post', 'void', 'expire', 'clear')),
     pending_id        TEXT REFERENCES transfers (id),
@@ -206,6 +206,31 @@ CREATE TABLE IF NOT EXISTS orphan_reversals (
     created_at        TEXT NOT NULL,
     PRIMARY KEY (tid, stan, transmission_time)
 );
+
+-- Stand-in approvals (STIP): the switch approved for an unavailable issuer and held the amount
+-- on the issuer's stand-in account; each is an 0120 advice queued for the issuer. When the issuer
+-- is back it is replayed: the issuer trues the sale up from the cardholder's account (what is
+-- there) and its own funds (the shortfall, the cost of stand-in). Both tables are append-only.
+CREATE TABLE IF NOT EXISTS standin_advices (
+    hold_id     TEXT PRIMARY KEY REFERENCES transfers (id),
+    issuer      TEXT NOT NULL,
+    card_id     TEXT NOT NULL,
+    account     TEXT NOT NULL REFERENCES accounts (id),
+    amount      INTEGER NOT NULL CHECK (amount > 0),
+    issuer_day  TEXT NOT NULL,
+    queued_at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS standin_advices_card ON standin_advices (card_id, issuer_day);
+CREATE TABLE IF NOT EXISTS standin_replays (
+    hold_id     TEXT PRIMARY KEY REFERENCES standin_advices (hold_id),
+    trued       INTEGER NOT NULL CHECK (trued >= 0),
+    shortfall   INTEGER NOT NULL CHECK (shortfall >= 0),
+    replayed_at TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS standin_advices_append_only BEFORE UPDATE ON standin_advices
+BEGIN SELECT RAISE(ABORT, 'stand-in advices are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS standin_replays_append_only BEFORE UPDATE ON standin_replays
+BEGIN SELECT RAISE(ABORT, 'stand-in replays are append-only'); END;
 
 CREATE TABLE IF NOT EXISTS terminal_sessions (
     tid        TEXT PRIMARY KEY,

@@ -56,7 +56,7 @@ __all__ = [
     "micros",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CACHE_KIB = 256 * 1024
 """Page cache of the ledger connection: a day's settlement walks indexes of millions of rows."""
 
@@ -214,29 +214,21 @@ class Ledger(LedgerReads):
         orphan_reversal_of: Key | None = None,
         card_state: CardState | None = None,
         batch_close: BatchClose | None = None,
+        rows: Sequence[tuple[str, tuple[Any, ...]]] = (),
     ) -> None:
         """Atomically store a request's answer with the transfers it makes (all or nothing).
 
         ``accounts`` are created on first use. ``orphan_reversal_of`` remembers a reversal whose
-        original is unknown. ``card_state`` is the card's new security state. The stored request
-        points at the first transfer. Raises InsufficientFundsError or LedgerRefusalError
-        (nothing stored) when the ledger refuses a transfer, DuplicateRequestError when another
-        writer answered ``key`` first.
+        original is unknown. ``card_state`` is the card's new security state. ``rows`` are
+        further (SQL, parameters) inserts of the same event. The stored request points at the
+        first transfer. Raises InsufficientFundsError or LedgerRefusalError (nothing stored)
+        when the ledger refuses a transfer, DuplicateRequestError when another writer answered
+        ``key`` first.
         """
         async with self._lock:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
-                now = self._tick()
-                await self._ensure_accounts(accounts)
-                await self._expire_due(now)
-                for transfer in transfers:
-                    outcome = await self._insert(transfer, now)
-                    if outcome in (Outcome.EXISTS, Outcome.EXISTS_WITH_DIFFERENT_FIELDS):
-                        raise DuplicateRequestError(f"{transfer.id}: {outcome}")
-                    if outcome is Outcome.EXCEEDS_CREDITS:
-                        raise InsufficientFundsError(transfer, outcome)
-                    if outcome is not Outcome.OK:
-                        raise LedgerRefusalError(transfer, outcome)
+                await self._post(transfers, accounts, rows)
                 if card_state is not None:
                     await self._db.execute(
                         "INSERT INTO card_security (card_id, pin_failures, last_atc, updated_at) "
@@ -270,6 +262,46 @@ class Ledger(LedgerReads):
                 await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
+
+    async def post(
+        self,
+        transfers: Sequence[Transfer],
+        *,
+        accounts: Iterable[LedgerAccount] = (),
+        rows: Sequence[tuple[str, tuple[Any, ...]]] = (),
+    ) -> None:
+        """Atomically make ``transfers`` and insert ``rows`` (all or nothing); raises as
+        :meth:`record` does."""
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._post(transfers, accounts, rows)
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def _post(
+        self,
+        transfers: Sequence[Transfer],
+        accounts: Iterable[LedgerAccount],
+        rows: Sequence[tuple[str, tuple[Any, ...]]],
+    ) -> None:
+        """Inside a transaction: accounts, the expiry sweep, ``transfers`` (raising on the
+        first refusal), then ``rows``."""
+        now = self._tick()
+        await self._ensure_accounts(accounts)
+        await self._expire_due(now)
+        for transfer in transfers:
+            outcome = await self._insert(transfer, now)
+            if outcome in (Outcome.EXISTS, Outcome.EXISTS_WITH_DIFFERENT_FIELDS):
+                raise DuplicateRequestError(f"{transfer.id}: {outcome}")
+            if outcome is Outcome.EXCEEDS_CREDITS:
+                raise InsufficientFundsError(transfer, outcome)
+            if outcome is not Outcome.OK:
+                raise LedgerRefusalError(transfer, outcome)
+        for sql, params in rows:
+            await self._db.execute(sql, params)
 
     async def settle(self, day: date, planner: Planner) -> Plan | None:
         """Run one settlement of business ``day`` in one transaction: ``planner(run, lines,

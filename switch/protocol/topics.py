@@ -6,10 +6,13 @@ import re
 
 __all__ = [
     "CONTROL_FILTER",
+    "CONTROL_PREFIX",
+    "ISSUER_CONTROL_FILTER",
     "REQUEST_FILTER",
     "SHARED_REQUEST_FILTER",
     "SWITCH_STATUS",
     "TRACE_FILTER",
+    "issuer_control",
     "request",
     "response",
     "status",
@@ -25,6 +28,15 @@ SWITCH_STATUS = "switch/status"
 """Retained liveness of the switch: ``online`` / ``offline`` (its Last Will)."""
 TRACE_FILTER = "sim/trace/#"
 CONTROL_FILTER = "sim/control/#"
+CONTROL_PREFIX = "sim/control/"
+ISSUER_CONTROL_FILTER = "sim/control/issuer/+"
+"""What the switch listens to for issuer faults: ``up``, ``down``, ``slow:SECONDS``."""
+
+
+def issuer_control(issuer: str) -> str:
+    """Operator → switch: take an issuer down, slow it, bring it back (``issuer_control``)."""
+    return f"sim/control/issuer/{issuer}"
+
 
 _REQUEST_TOPIC = re.compile(r"^tpe/([A-Z0-9]{8})/req$")
 

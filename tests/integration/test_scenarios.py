@@ -118,11 +118,17 @@ async def _never(*_: Any, **__: Any) -> bool:
     return False
 
 
+async def _no_replay(*_: Any, **__: Any) -> int:
+    """A broken switch: it never replays stand-in advices to the issuer."""
+    return 0
+
+
 BREAKAGES: dict[str, tuple[Any, str, Any, str]] = {
     # scenario: (what to break, attribute, broken version, the step or check that must fail)
     "wrong-mac": (SecurityModule, "verify_mac", lambda *_, **__: True, "step 2"),
     "reversal-before-original": (Ledger, "is_pre_reversed", _never, "purchase/pending"),
     "duplicate-stan": (Processor, "_replay", _nothing, "step 6"),
+    "issuer-down-stip": (processor_module, "replay_advices", _no_replay, "step 11"),
     "timeout-before-and-after-commit": (
         processor_module,
         "reverse",

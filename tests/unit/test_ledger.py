@@ -255,6 +255,10 @@ CORRUPTIONS: dict[str, list[str]] = {
         "'CCP-0001001', 1, 'DZD', 0, '')"
     ],
     "append only": ["DROP TRIGGER requests_append_only_update"],
+    "stand-in trued up": [
+        f"INSERT INTO standin_advices VALUES ('{HOLD}', 'algerie-poste', 'EDH-VALID', "
+        "'CCP-0001001', 1000, '2026-11-23', 'now')"
+    ],
 }
 
 

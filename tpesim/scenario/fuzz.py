@@ -25,7 +25,8 @@ from tpesim.scenario.runner import ScenarioResult, run_scenario
 __all__ = ["FuzzSummary", "fuzz_scenario", "run_fuzz"]
 
 TERMINALS = ("DZAL0011", "DZOR0011", "DZSE0011")
-CARDS = ("EDH-VALID", "EDH-VALID-2", "EDH-VALID-3", "CIB-VALID", "CIB-VALID-2")
+CARDS = ("EDH-VALID", "EDH-VALID-2", "EDH-VALID-3", "CIB-VALID", "CIB-VALID-2", "EDH-NO-FUNDS")
+ISSUERS = ("algerie-poste", "banque-cib")
 TIMEOUT_S = 0.4
 """Each fuzz terminal's response timeout: short, so that faults cost little wall time."""
 
@@ -56,8 +57,9 @@ def _amount(rng: random.Random) -> str:
 
 
 def fuzz_scenario(seed: int) -> Scenario:
-    """The random scenario of ``seed``: 1-3 terminals, 6-16 sales, refunds, pre-authorizations
-    and faults in random order, then every link restored and every batch closed."""
+    """The random scenario of ``seed``: 1-3 terminals, 6-16 sales, refunds, pre-authorizations,
+    link and terminal faults and issuers going down in random order, then every issuer up,
+    every link restored and every batch closed."""
     rng = random.Random(seed)  # noqa: S311 - simulation, not secrets
     terminals = sorted(rng.sample(TERMINALS, rng.randint(1, len(TERMINALS))))
     steps: list[dict[str, Any]] = []
@@ -65,7 +67,10 @@ def fuzz_scenario(seed: int) -> Scenario:
     for _ in range(rng.randint(6, 16)):
         tid = rng.choice(terminals)
         roll = rng.random()
-        if roll < 0.35:
+        if roll < 0.05:
+            steps.append({"action": "issuer", "issuer": rng.choice(ISSUERS),
+                          "state": rng.choice(("down", "up"))})  # fmt: skip
+        elif roll < 0.35:
             name, extra = rng.choice(_FAULTS)
             steps.append({"terminal": tid, "action": "fault", "fault": name, **extra(rng)})
         elif roll < 0.45:
@@ -88,6 +93,8 @@ def fuzz_scenario(seed: int) -> Scenario:
         else:
             steps.append({"terminal": tid, "action": "purchase", "card": rng.choice(CARDS),
                           "amount": _amount(rng)})  # fmt: skip
+    for issuer in ISSUERS:  # back up: every stand-in advice is replayed
+        steps.append({"action": "issuer", "issuer": issuer, "state": "up"})
     for tid in terminals:
         steps.append({"terminal": tid, "action": "fault", "fault": "restore_link"})
         steps.append({"terminal": tid, "action": "close_batch", "expect": "00"})

@@ -38,6 +38,7 @@ Action = Literal[
     "fault",
     "reprint",
     "wait",
+    "issuer",
 ]
 Fault = Literal[
     "lose_reversals",
@@ -70,7 +71,8 @@ class Step(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    terminal: str
+    terminal: str | None = None
+    """The terminal that acts (every action but ``issuer``)."""
     action: Action
     label: str | None = None
     card: str | None = None
@@ -79,6 +81,11 @@ class Step(BaseModel):
     of: str | None = None
     """For ``complete`` / ``cancel``: the ``label`` of the pre-authorization."""
     fault: Fault | None = None
+    issuer: str | None = None
+    """For ``issuer``: the issuer id (``algerie-poste``, ``banque-cib``...)."""
+    state: Literal["up", "down", "slow"] | None = None
+    """For ``issuer``: down (the switch stands in), slow (answers after ``seconds``; past the
+    switch's deadline it stands in), or up again (queued 0120 advices are replayed)."""
     seconds: float | None = Field(default=None, ge=0, le=30)
     """For ``slow_link``: the delay each message takes in each direction; for
     ``hold_request`` / ``hold_response``: how long the next one is held back; for ``wait``:
@@ -91,12 +98,14 @@ class Step(BaseModel):
     """For ``drop_request`` / ``drop_response``: how many in a row."""
     expect: str | None = Field(
         default=None,
-        pattern=r"^([0-9]{2}|timeout|acknowledged|reprinted:[0-9]+|terminal-error|late:[0-9]+)$",
+        pattern=r"^([0-9]{2}|timeout|acknowledged|reprinted:[0-9]+|terminal-error|late:[0-9]+"
+        r"|replayed:[0-9]+)$",
     )
     """DE39, ``timeout`` (no answer in time), ``acknowledged`` for a ``cancel``,
     ``reprinted:N`` for a ``reprint``, ``terminal-error`` (refused by the terminal itself,
-    nothing sent), or ``late:N`` for a ``wait``: the answers that came after the terminal had
-    given up on them, so far."""
+    nothing sent), ``late:N`` for a ``wait``: the answers that came after the terminal had
+    given up on them, so far, or ``replayed:N`` for an issuer back ``up``: the stand-in
+    advices trued up."""
     printed: bool | None = None
     """For a sale: whether its receipt must have been printed (False while out of paper)."""
     explains: tuple[str, ...] = ()
@@ -112,8 +121,11 @@ class Step(BaseModel):
             "cancel": ("of",),
             "fault": ("fault",),
             "wait": ("seconds",),
+            "issuer": ("issuer", "state"),
         }.get(self.action, ())
-        if self.fault in ("slow_link", "hold_request", "hold_response"):
+        if self.action != "issuer":
+            needs = (*needs, "terminal")
+        if self.fault in ("slow_link", "hold_request", "hold_response") or self.state == "slow":
             needs = (*needs, "seconds")
         missing = [name for name in needs if getattr(self, name) is None]
         if missing:
@@ -121,7 +133,9 @@ class Step(BaseModel):
         return self
 
     def describe(self) -> str:
-        parts = [self.terminal, self.action]
+        if self.action == "issuer":
+            return f"issuer {self.issuer} {self.state}"
+        parts = [self.terminal or "", self.action]
         parts += [f"{k}={v}" for k in ("card", "amount", "of", "fault") if (v := getattr(self, k))]
         return " ".join(parts)
 
@@ -155,7 +169,7 @@ class Scenario(BaseModel):
     def _references(self) -> Scenario:
         labels: set[str] = set()
         for number, step in enumerate(self.steps, 1):
-            if step.terminal not in self.terminals:
+            if step.terminal is not None and step.terminal not in self.terminals:
                 raise ValueError(f"step {number}: terminal {step.terminal} is not in terminals")
             if step.of is not None and step.of not in labels:
                 raise ValueError(f"step {number}: no earlier step labelled {step.of!r}")

@@ -16,13 +16,14 @@ from cards.catalog import CardSet, default_card_set
 from cards.currency import currency, format_amount, parse_amount
 from cards.holders import holder_pin
 from switch.clock import SystemClock
+from switch.issuers import IssuerState
 from switch.ledger.check import LedgerReport, check_ledger
 from switch.ledger.postings import business_day, hold_id
 from switch.ledger.rules import TransferKind
 from switch.magic import magic_amounts
 from switch.registry import Registry, default_registry
 from switch.security import SecurityModule, load_keys
-from switch.service import running_switch
+from switch.service import SwitchService, running_switch
 from switch.transport.base import BrokerUrl
 from terminal.builder import CardPresentation
 from terminal.link import LinkFaults
@@ -122,7 +123,9 @@ class _Run:
         cards: CardSet,
         wallet: Wallet,
         security: SecurityModule,
+        switch: SwitchService,
     ) -> None:
+        self.switch = switch
         self.terminals = terminals
         self.cards = cards
         self.wallet = wallet
@@ -159,7 +162,13 @@ class _Run:
 
     async def do(self, step: Step) -> tuple[str, str]:
         """Run ``step``; (the verdict to compare with ``expect``, a detail for the report)."""
-        tpe = self.terminals[step.terminal]
+        if step.action == "issuer":
+            state = IssuerState(step.state or "up")
+            replayed = await self.switch.processor.set_issuer(
+                step.issuer or "", state, step.seconds or 0.0
+            )
+            return (f"replayed:{replayed}" if state is IssuerState.UP else "done"), ""
+        tpe = self.terminals[step.terminal or ""]
         if step.action == "fault":
             await self._fault(tpe, step)
             return "done", f"fault {step.fault}"
@@ -336,7 +345,7 @@ async def run_scenario(
         running_switch(
             broker=url, db_path=db, cards=cards, registry=registry, magic=magic_amounts(),
             security=security, client_id=f"tpesim-scenario-{id(result)}", persistent=False,
-        ),
+        ) as service,
         connected_fleet(
             profiles, url, clock=SystemClock(), timeout_s=scenario.timeout_s,
             key_injection=security, seed=seed,
@@ -344,7 +353,7 @@ async def run_scenario(
     ):  # fmt: skip
         for tpe in terminals.values():
             tpe.reversal_attempts = scenario.reversal_attempts
-        run = _Run(terminals, cards, Wallet(cards, security), security)
+        run = _Run(terminals, cards, Wallet(cards, security), security, service)
         for number, step in enumerate(scenario.steps, 1):
             began = time.perf_counter()
             try:

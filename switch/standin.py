@@ -1,0 +1,97 @@
+"""Stand-in processing (STIP): deciding for an issuer that is down or too slow, and replaying
+the stand-in approvals to it once it is back.
+
+While an issuer is unavailable the switch still runs every check it can make itself: terminal,
+card status as it has it on file (the cached status), expiry, PIN, cryptogram, card code, the
+product's limits. It cannot see the cardholder's balance, so it bounds its risk with the
+product's stand-in rules instead (largest sale; count and total per card per issuer day). A
+stand-in approval is held on the issuer's stand-in account and queued as an 0120 advice; the
+replay trues it up (``switch.ledger.standin``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime
+
+from cards.models import StandIn
+from switch.authorization import Decision
+from switch.ledger.rules import Phase, Transfer
+from switch.ledger.standin import StandInAdvice, TrueUp, refund_of_true_up, true_up
+from switch.ledger.store import InsufficientFundsError, Ledger
+
+__all__ = ["replay_advices", "stand_in", "true_up_refunds"]
+
+log = logging.getLogger("switch.standin")
+
+UNAVAILABLE = "91"
+
+
+def stand_in(
+    decision: Decision, *, amount: int, rules: StandIn | None, usage: tuple[int, int]
+) -> Decision:
+    """The stand-in verdict on a sale the switch's own checks gave ``decision``: its declines
+    stand; an approval stands only within ``rules`` given the card's stand-in ``usage`` today
+    (count, total); otherwise 91 (issuer unavailable)."""
+    if not decision.approved:
+        return decision
+    count, total = usage
+    if rules is None:
+        reason = "issuer unavailable"
+    elif amount > rules.max_amount:
+        reason = "above stand-in amount"
+    elif count + 1 > rules.daily_count:
+        reason = "stand-in count reached"
+    elif total + amount > rules.daily_amount:
+        reason = "stand-in total reached"
+    else:
+        return replace(decision, reason="stand-in approval", stand_in=True)
+    return replace(decision, code=UNAVAILABLE, reason=reason)
+
+
+async def _replay_one(ledger: Ledger, advice: StandInAdvice, now: datetime) -> bool:
+    """True-up one advice in one transaction; False when the hold has gone (voided or
+    expired before the issuer heard of it: nothing to true up, the advice is closed)."""
+    hold = await ledger.transfer(advice.hold_id)
+    if hold is None:
+        raise RuntimeError(f"stand-in advice for missing hold {advice.hold_id}")
+    resolution = await ledger.resolution_of(hold.id)
+    stamp = now.isoformat(timespec="microseconds")
+    gone = resolution is not None and resolution.phase in (Phase.VOID, Phase.EXPIRE)
+    corrected = await ledger.transfer(f"reversal:{hold.id}")
+    if gone or corrected is not None:
+        await ledger.post([], rows=[TrueUp(0, 0).row(hold.id, stamp)])
+        return False
+    for _ in range(3):  # a sale on the same account may take the money meanwhile: look again
+        available = await ledger.available(advice.account)
+        outcome, transfers = true_up(advice, hold, available)
+        try:
+            await ledger.post(transfers, rows=[outcome.row(hold.id, stamp)])
+        except InsufficientFundsError:
+            continue
+        log.info("0120 advice %s replayed to %s: %d from the cardholder, %d shortfall",
+                 hold.id, advice.issuer, outcome.trued, outcome.shortfall)  # fmt: skip
+        return True
+    raise RuntimeError(f"stand-in advice {hold.id}: the account kept changing")
+
+
+async def replay_advices(ledger: Ledger, issuer: str | None, now: datetime) -> int:
+    """Replay every queued 0120 advice of ``issuer`` (None: of every issuer), oldest first;
+    how many were trued up."""
+    trued = 0
+    for advice in await ledger.standin_queue(issuer):
+        trued += await _replay_one(ledger, advice, now)
+    return trued
+
+
+async def true_up_refunds(ledger: Ledger, reversal: Transfer) -> list[Transfer]:
+    """What a reversal of a stand-in hold gives back once its advice was trued up: the
+    cardholder's and the issuer's shares (nothing before the replay, nothing for other holds)."""
+    hold_id = reversal.pending_id or reversal.id.removeprefix("reversal:")
+    found = await ledger.standin_advice(hold_id)
+    hold = await ledger.transfer(hold_id)
+    if found is None or hold is None:
+        return []
+    advice, outcome = found
+    return [] if outcome is None else refund_of_true_up(advice, hold, outcome)
