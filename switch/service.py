@@ -99,7 +99,7 @@ class SwitchService:
             try:
                 async for inbound in transport.messages():
                     if inbound.topic.startswith(topics.CONTROL_PREFIX):
-                        await self._control(inbound)
+                        await self._control(transport, inbound)
                         continue
                     reply = await self.processor.process(inbound.topic, inbound.payload)
                     if reply is not None and reply.send:
@@ -109,8 +109,9 @@ class SwitchService:
                 await asyncio.shield(self._say_offline(transport))
                 raise
 
-    async def _control(self, inbound: Inbound) -> None:
-        """``sim/control/issuer/{issuer}``: ``up``, ``down`` or ``slow:SECONDS`` (a fault)."""
+    async def _control(self, transport: MqttTransport, inbound: Inbound) -> None:
+        """``sim/control/issuer/{issuer}``: ``up``, ``down`` or ``slow:SECONDS`` (a fault);
+        once applied, the retained ``sim/issuer/{issuer}/status`` says so."""
         issuer = inbound.topic.rsplit("/", 1)[-1]
         text = inbound.payload.decode("utf-8", "replace").strip()
         word, _, seconds = text.partition(":")
@@ -120,6 +121,8 @@ class SwitchService:
             await self.processor.set_issuer(issuer, state, latency)
         except ValueError as error:
             log.warning("switch: ignored control %r on %s: %s", text[:40], inbound.topic, error)
+            return
+        await transport.publish(topics.issuer_status(issuer), text.encode(), retain=True)
 
     @staticmethod
     async def _say_offline(transport: MqttTransport) -> None:

@@ -13,6 +13,7 @@ __all__ = [
     "SWITCH_STATUS",
     "TRACE_FILTER",
     "issuer_control",
+    "issuer_status",
     "request",
     "response",
     "status",
@@ -34,8 +35,13 @@ ISSUER_CONTROL_FILTER = "sim/control/issuer/+"
 
 
 def issuer_control(issuer: str) -> str:
-    """Operator → switch: take an issuer down, slow it, bring it back (``issuer_control``)."""
+    """Operator → switch: take an issuer down, slow it, bring it back."""
     return f"sim/control/issuer/{issuer}"
+
+
+def issuer_status(issuer: str) -> str:
+    """Retained, switch → all: the issuer's state as applied (``up``, ``down``, ``slow:S``)."""
+    return f"sim/issuer/{issuer}/status"
 
 
 _REQUEST_TOPIC = re.compile(r"^tpe/([A-Z0-9]{8})/req$")
