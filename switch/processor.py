@@ -275,9 +275,10 @@ class Processor:
     async def set_issuer(self, issuer: str, state: IssuerState, latency_s: float = 0.0) -> int:
         """Take ``issuer`` down, slow it, or bring it back up; back up, its queued stand-in
         advices are replayed to it. How many were trued up."""
+        changed = self.issuers.state(issuer) is not state or state is IssuerState.SLOW
         self.issuers.set(issuer, state, latency_s)
-        log.warning("issuer %s is %s%s", issuer, state,
-                    f" ({latency_s:g} s)" if state is IssuerState.SLOW else "")  # fmt: skip
+        log.log(logging.WARNING if changed else logging.DEBUG, "issuer %s is %s%s", issuer,
+                state, f" ({latency_s:g} s)" if state is IssuerState.SLOW else "")  # fmt: skip
         if state is not IssuerState.UP:
             return 0
         return await replay_advices(self.ledger, issuer, self.clock.now())

@@ -52,6 +52,9 @@ class SwitchService:
         """``persistent`` False: a clean session, for a switch that will not be restarted
         (scenario runs), so the broker keeps nothing for it once it has gone."""
         self.persistent = persistent
+        self.sessions = 0
+        """How many times the switch has connected and subscribed (1 + reconnections)."""
+        self._session_started = asyncio.Event()
         self.processor = processor
         self.broker = broker
         self.client_id = client_id
@@ -61,6 +64,14 @@ class SwitchService:
     def __repr__(self) -> str:
         state = "connected" if self.connected.is_set() else "disconnected"
         return f"<SwitchService {self.client_id} {self.broker} {state}>"
+
+    async def serving_after(self, sessions: int, within_s: float = 30.0) -> None:
+        """Wait until the switch serves on a session newer than its ``sessions``-th (it has
+        reconnected after a broker restart); TimeoutError after ``within_s``."""
+        async with asyncio.timeout(within_s):
+            while self.sessions <= sessions or not self.connected.is_set():
+                self._session_started.clear()
+                await self._session_started.wait()
 
     async def run(self) -> None:
         """Serve until cancelled, reconnecting to the broker when the connection drops."""
@@ -90,6 +101,8 @@ class SwitchService:
             await transport.subscribe(topics.ISSUER_CONTROL_FILTER, qos=1)
             await transport.publish(topics.SWITCH_STATUS, b"online", retain=True)
             self.connected.set()
+            self.sessions += 1
+            self._session_started.set()
             log.info(
                 "switch online on %s (MQTT v%d), serving %s",
                 self.broker,

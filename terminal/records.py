@@ -76,4 +76,5 @@ class TerminalStats:
     unreadable_responses: int = 0
     reversals_sent: int = 0
     reversals_unresolved: int = 0
+    reconnects: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)

@@ -8,6 +8,7 @@ pure state machine. One transaction at a time, like a real TPE.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -27,6 +28,7 @@ from switch.protocol.codec import (
 )
 from switch.protocol.messages import (
     BatchResponse,
+    CompletionAdvice,
     CompletionResponse,
     FinancialRequest,
     FinancialResponse,
@@ -62,6 +64,12 @@ __all__ = [
 ]
 
 log = logging.getLogger("terminal")
+
+Advice = ReversalAdvice | CompletionAdvice
+"""What store-and-forward keeps until the switch answers it."""
+
+RECONNECT_S = 15.0
+"""How long a terminal keeps trying to reconnect before a transaction fails (a broker restart)."""
 
 
 class Terminal:
@@ -109,16 +117,16 @@ class Terminal:
         self.unprinted: list[str] = []
         """Receipts not printed for want of paper, oldest first."""
         self.authorizations: dict[int, FinancialRequest] = {}
-        self.saf: list[tuple[ReversalAdvice, TransactionKeys | None]] = []
-        """Reversal advices not acknowledged yet (store-and-forward), oldest first."""
+        self.saf: list[tuple[Advice, TransactionKeys | None]] = []
+        """Advices not acknowledged yet (store-and-forward): 0420 reversals and 0220
+        completions, oldest first."""
         """Approved pre-authorizations (0100) not completed yet, by STAN."""
         """The open batch: what the terminal believes it sold and refunded since its last
         batch close."""
-        self._transport = MqttTransport(
-            broker,
-            client_id=f"tpe-{profile.tid}",
-            will=WillMessage(topics.status(profile.tid), b"offline"),
-        )
+        self._transport = self._new_transport()
+        self.link_cut = False
+        """A fault: the terminal's network is down (it cannot reach the broker) until
+        :meth:`restore_network`."""
         self._pending: dict[tuple[str, int], asyncio.Future[Response]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._in_transit: set[asyncio.Task[None]] = set()
@@ -135,15 +143,85 @@ class Terminal:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
+    def _new_transport(self) -> MqttTransport:
+        return MqttTransport(
+            self.broker,
+            client_id=f"tpe-{self.tid}",
+            will=WillMessage(topics.status(self.tid), b"offline"),
+        )
+
+    async def _connect(self) -> None:
+        """Connect, subscribe to the responses, say ``online`` and start reading."""
         try:
             await self._transport.__aenter__()
             await self._transport.subscribe(topics.response(self.tid), qos=1)
-            await self._transport.publish(topics.status(self.tid), b"online", retain=True)
+            status = b"online" if self.paper else b"degraded:paper-out"
+            await self._transport.publish(topics.status(self.tid), status, retain=True)
         except TransportError as error:
             await self._transport.__aexit__(None, None, None)
             raise TerminalError(str(error)) from None
         self._reader = asyncio.create_task(self._read(), name=f"reader-{self.tid}")
+
+    @property
+    def connected(self) -> bool:
+        """Whether the terminal's MQTT connection is up (its reader still running)."""
+        return self._reader is not None and not self._reader.done()
+
+    async def _ensure_connected(self) -> None:
+        """Reconnect when the connection was lost (a broker restart, a network cut now
+        mended), retrying for up to ``RECONNECT_S``; TerminalError while the network is cut or
+        when the broker stays away."""
+        if self.connected:
+            return
+        if self.link_cut:
+            raise TerminalError(f"{self.tid}: no network")
+        await self._drop_connection()
+        deadline = time.monotonic() + RECONNECT_S
+        delay = 0.1
+        while True:
+            self._transport = self._new_transport()
+            try:
+                await self._connect()
+            except TerminalError:
+                if time.monotonic() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            log.info("%s reconnected to %s", self.tid, self.broker)
+            self.stats.reconnects += 1
+            return
+
+    async def _drop_connection(self) -> None:
+        """Forget the current connection (whatever state it is in)."""
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TransportError):
+                await self._reader
+            self._reader = None
+        await self._transport.__aexit__(None, None, None)
+
+    async def cut_network(self) -> None:
+        """A fault: the network goes down under the terminal. No DISCONNECT reaches the broker,
+        which publishes the Last Will (``offline``); until :meth:`restore_network`, every
+        transaction fails with TerminalError (nothing is sent)."""
+        self.link_cut = True
+        self._transport.abort()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError, TransportError):
+                await self._reader
+
+    async def restore_network(self) -> None:
+        """The network is back: reconnect (``online`` again) and send what store-and-forward
+        holds."""
+        self.link_cut = False
+        async with self._busy:
+            await self._ensure_connected()
+            if self.saf:
+                await self.flush_saf()
+
+    async def __aenter__(self) -> Self:
+        await self._connect()
         self.machine.handle(Event.CONNECTED)
         try:
             await self._sign_on()
@@ -183,16 +261,7 @@ class Terminal:
             log.debug("%s: could not publish offline status", self.tid)
         for carried in self._in_transit:
             carried.cancel()
-        if self._reader is not None:
-            self._reader.cancel()
-            try:
-                await self._reader
-            except asyncio.CancelledError:
-                pass
-            except TransportError as error:
-                log.debug("%s: reader ended: %s", self.tid, error)
-            self._reader = None
-        await self._transport.__aexit__(exc_type, exc, tb)
+        await self._drop_connection()
         self.machine.handle(Event.DISCONNECTED)
 
     async def _sign_on(self) -> None:
@@ -262,8 +331,9 @@ class Terminal:
                 return await waiter
         except TimeoutError:
             return None
-        except TransportError as error:
-            raise TerminalError(str(error)) from None
+        except TransportError as error:  # the connection went down: the message is lost
+            log.warning("%s: %r lost: %s", self.tid, request, error)
+            return None
         finally:
             self._pending.pop((response_mti, request.stan), None)
 
@@ -302,6 +372,7 @@ class Terminal:
         faults, self.link.faults = self.link.faults, LinkFaults()
         try:
             async with self._busy:
+                await self._ensure_connected()
                 try:
                     keys = self._next_keys()
                 except TerminalError:  # an exhausted PIN pad: the echo goes unsealed
@@ -339,6 +410,7 @@ class Terminal:
         if pin is not None and self.pinpad is None:
             raise TerminalError(f"{self.tid} has no PIN pad keys: it cannot take a PIN")
         async with self._busy:
+            await self._ensure_connected()
             if self.saf:  # store-and-forward goes first
                 await self.flush_saf()
             now = self.clock.now()
@@ -416,10 +488,13 @@ class Terminal:
         return "unresolved"
 
     async def _send_advice(
-        self, advice: ReversalAdvice, keys: TransactionKeys | None, *, first: bool
+        self, advice: Advice, keys: TransactionKeys | None, *, first: bool
     ) -> bool:
-        """Send ``advice`` (0420 the first time, 0421 after) up to ``reversal_attempts``
-        times; True once an 0430 acknowledged it."""
+        """Send ``advice`` up to ``reversal_attempts`` times: a reversal as 0420 the first time
+        and 0421 after, a completion as the same 0220 (the switch answers a repeat from what it
+        stored); True once answered."""
+        if isinstance(advice, CompletionAdvice):
+            return await self._send_completion(advice, keys) is not None
         if self.lose_reversals:
             return False
         for attempt in range(self.reversal_attempts):
@@ -445,13 +520,29 @@ class Terminal:
             e for e in self.journal if not (e.kind is EntryKind.REVERSAL_PENDING and e.stan == stan)
         ]
 
+    async def _send_completion(
+        self, advice: CompletionAdvice, keys: TransactionKeys | None
+    ) -> CompletionResponse | None:
+        """Send an 0220 completion until its 0230 comes (at most ``reversal_attempts`` times);
+        an approved one books the sale and closes the pre-authorization."""
+        for _ in range(self.reversal_attempts):
+            response = await self._exchange(advice, seal(advice, keys), "0230")
+            if isinstance(response, CompletionResponse):
+                if response.response_code == "00":
+                    self.authorizations.pop(advice.original.stan, None)
+                    self.journal.append(JournalEntry(EntryKind.SALE, advice.stan, advice.amount))
+                log.info("%s: completion of %06d → %s", self.tid, advice.original.stan,
+                         response.response_code)  # fmt: skip
+                return response
+        return None
+
     async def flush_saf(self) -> int:
-        """Send every queued reversal advice again (as 0421); how many are still queued."""
-        still: list[tuple[ReversalAdvice, TransactionKeys | None]] = []
+        """Send every queued advice again (a reversal as 0421); how many are still queued."""
+        still: list[tuple[Advice, TransactionKeys | None]] = []
         for advice, keys in self.saf:
             if not await self._send_advice(advice, keys, first=False):
                 still.append((advice, keys))
-            else:
+            elif isinstance(advice, ReversalAdvice):
                 self.stats.reversals_unresolved -= 1
         self.saf = still
         return len(still)
@@ -510,23 +601,21 @@ class Terminal:
 
     async def complete(self, stan: int, amount: int) -> CompletionResponse | None:
         """Complete the pre-authorization ``stan`` for ``amount`` (at most what was authorized)
-        with an 0220; the 0230, or None when none came in time (the pre-authorization stays
-        open: sending it again is store-and-forward's job)."""
+        with an 0220; the 0230, or None when none came after every attempt: the completion then
+        waits in the store-and-forward queue and goes out again before the next transaction
+        (the pre-authorization stays open until it is answered)."""
         original = self.authorizations.get(stan)
         if original is None:
             raise TerminalError(f"{self.tid}: no open pre-authorization with STAN {stan:06d}")
         async with self._busy:
+            await self._ensure_connected()
             keys = self._next_keys()
             request = self.builder.completion(
                 original, amount, self.clock.now(), ksn=keys.ksn_hex if keys else None
             )
-            response = await self._exchange(request, seal(request, keys), "0230")
-            if not isinstance(response, CompletionResponse):
-                return None
-            if response.response_code == "00":
-                del self.authorizations[stan]
-                self.journal.append(JournalEntry(EntryKind.SALE, request.stan, amount))
-            log.info("%s: completion of %06d → %s", self.tid, stan, response.response_code)
+            response = await self._send_completion(request, keys)
+            if response is None:
+                self.saf.append((request, keys))
             return response
 
     async def cancel_authorization(self, stan: int) -> str:
@@ -536,6 +625,7 @@ class Terminal:
         if original is None:
             raise TerminalError(f"{self.tid}: no open pre-authorization with STAN {stan:06d}")
         async with self._busy:
+            await self._ensure_connected()
             verdict = await self._reverse(original)
         if verdict == "acknowledged":
             del self.authorizations[stan]
@@ -546,6 +636,7 @@ class Terminal:
         balance (00) or out of balance (95, each difference explained in DE124). The journal
         starts afresh once the switch has answered, whatever the verdict."""
         async with self._busy:
+            await self._ensure_connected()
             if self.saf:
                 await self.flush_saf()
             keys = self._next_keys()

@@ -26,6 +26,7 @@ __all__ = [
     "find_mosquitto",
     "free_port",
     "mosquitto_config",
+    "restart_broker",
     "running_broker",
 ]
 
@@ -81,40 +82,70 @@ def find_mosquitto() -> str | None:
     return shutil.which("mosquitto", path=path)
 
 
+async def _launch(executable: str, config: Path, port: int) -> BrokerHandle | str:
+    """Start Mosquitto with ``config``; its handle once it runs, else why it did not."""
+    process = await asyncio.create_subprocess_exec(
+        executable,
+        "-c",
+        str(config),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    last = ""
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                line = (await process.stderr.readline()).decode(errors="replace")
+                if not line:
+                    break
+                last = line.strip()
+                if " running" in line:
+                    reader = asyncio.create_task(
+                        _drain(process.stderr), name=f"mosquitto-{port}-log"
+                    )
+                    return BrokerHandle(
+                        BrokerUrl("127.0.0.1", port), "mosquitto", process, config, reader
+                    )
+    except TimeoutError:
+        last = "no 'running' line within 10 s"
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
+    await process.wait()
+    return last
+
+
 async def _start_mosquitto(executable: str, workdir: Path) -> BrokerHandle:
     last = ""
     for _ in range(3):
         port = free_port()
         config = workdir / f"mosquitto-{port}.conf"
         config.write_text(mosquitto_config(port), encoding="utf-8")
-        process = await asyncio.create_subprocess_exec(
-            executable,
-            "-c",
-            str(config),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        assert process.stderr is not None
-        try:
-            async with asyncio.timeout(10):
-                while True:
-                    line = (await process.stderr.readline()).decode(errors="replace")
-                    if not line:
-                        break
-                    last = line.strip()
-                    if " running" in line:
-                        reader = asyncio.create_task(
-                            _drain(process.stderr), name=f"mosquitto-{port}-log"
-                        )
-                        return BrokerHandle(
-                            BrokerUrl("127.0.0.1", port), "mosquitto", process, config, reader
-                        )
-        except TimeoutError:
-            last = "no 'running' line within 10 s"
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
+        started = await _launch(executable, config, port)
+        if isinstance(started, BrokerHandle):
+            return started
+        last = started
     raise BrokerError(f"mosquitto did not start: {last}")
+
+
+async def restart_broker(handle: BrokerHandle, *, kill: bool) -> None:
+    """Stop the Mosquitto of ``handle`` (SIGTERM, or SIGKILL with ``kill``) and start it again
+    on the same port; ``handle`` then refers to the new process."""
+    executable = find_mosquitto()
+    if handle.kind != "mosquitto" or handle.config_path is None or executable is None:
+        raise BrokerError("restarting the broker needs mosquitto (the amqtt fallback cannot)")
+    if kill and handle.process is not None and handle.process.returncode is None:
+        handle.process.kill()
+        await handle.process.wait()
+    await _stop_mosquitto(handle)
+    for _ in range(20):  # the port may linger a moment after the old process
+        started = await _launch(executable, handle.config_path, handle.url.port)
+        if isinstance(started, BrokerHandle):
+            handle.process, handle.log_reader = started.process, started.log_reader
+            log.info("mosquitto on %s restarted (%s)", handle.url, "kill -9" if kill else "SIGTERM")
+            return
+        await asyncio.sleep(0.1)
+    raise BrokerError(f"mosquitto did not come back on {handle.url}")
 
 
 async def _drain(stream: asyncio.StreamReader) -> None:

@@ -7,7 +7,9 @@ a session expiry for persistent sessions.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Self
@@ -143,6 +145,17 @@ class MqttTransport:
                 await client.__aexit__(exc_type, exc, tb)
             except aiomqtt.MqttError as error:
                 log.debug("%s: disconnect: %s", self.client_id, error)
+
+    def abort(self) -> None:
+        """Cut the connection without an MQTT DISCONNECT, as a power cut or a pulled cable
+        would: the broker publishes the Will; this client's message stream ends with
+        TransportError."""
+        if self._client is None:
+            return
+        sock = self._client._client.socket()  # the paho client under aiomqtt's
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _connected(self) -> aiomqtt.Client:
         if self._client is None:

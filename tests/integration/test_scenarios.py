@@ -3,7 +3,9 @@ fails with a readable JUnit failure."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from switch.protocol import topics
 from switch.resolutions import reverse
 from switch.security import SecurityModule
 from switch.service import running_switch
-from terminal import CardPresentation, TerminalError
+from terminal import CardPresentation, Terminal, TerminalError
 from tests.conftest import MosquittoProcess
 from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet
@@ -42,6 +44,16 @@ REGISTRY = default_registry()
 SHIPPED = sorted((Path(__file__).parents[2] / "scenarios").glob("*.yaml"))
 
 
+def _restarter(broker: MosquittoProcess) -> Callable[[bool], Awaitable[None]]:
+    """Restart the test's Mosquitto on its port: gracefully, or after kill -9."""
+
+    async def restart(kill: bool) -> None:
+        await asyncio.to_thread(broker.kill if kill else broker.stop)
+        await asyncio.to_thread(broker.start)
+
+    return restart
+
+
 def test_the_pack_is_there() -> None:
     assert len(SHIPPED) >= 4
 
@@ -50,7 +62,10 @@ def test_the_pack_is_there() -> None:
 async def test_shipped_scenario_passes(
     mosquitto: MosquittoProcess, tmp_path: Path, path: Path
 ) -> None:
-    result = await run_scenario(load_scenario(path), workdir=tmp_path, broker=mosquitto.url)
+    result = await run_scenario(
+        load_scenario(path), workdir=tmp_path, broker=mosquitto.url,
+        restart_broker=_restarter(mosquitto),
+    )  # fmt: skip
     report = markdown_report(result)
     assert result.passed, report
     suite = ET.fromstring(junit_xml(result).split("?>", 1)[1])
@@ -118,6 +133,11 @@ async def _never(*_: Any, **__: Any) -> bool:
     return False
 
 
+async def _nothing_flushed(terminal: Terminal) -> int:
+    """A broken terminal: it never sends its store-and-forward queue again."""
+    return len(terminal.saf)
+
+
 async def _no_replay(*_: Any, **__: Any) -> int:
     """A broken switch: it never replays stand-in advices to the issuer."""
     return 0
@@ -129,6 +149,7 @@ BREAKAGES: dict[str, tuple[Any, str, Any, str]] = {
     "reversal-before-original": (Ledger, "is_pre_reversed", _never, "purchase/pending"),
     "duplicate-stan": (Processor, "_replay", _nothing, "step 6"),
     "issuer-down-stip": (processor_module, "replay_advices", _no_replay, "step 11"),
+    "completion-store-and-forward": (Terminal, "flush_saf", _nothing_flushed, "step 4"),
     "timeout-before-and-after-commit": (
         processor_module,
         "reverse",

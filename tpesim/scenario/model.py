@@ -39,6 +39,8 @@ Action = Literal[
     "reprint",
     "wait",
     "issuer",
+    "status",
+    "broker",
 ]
 Fault = Literal[
     "lose_reversals",
@@ -51,6 +53,8 @@ Fault = Literal[
     "hold_response",
     "reuse_stan",
     "tamper_mac",
+    "network_down",
+    "network_up",
     "paper_out",
     "paper_in",
     "dukpt_exhausted",
@@ -99,13 +103,16 @@ class Step(BaseModel):
     expect: str | None = Field(
         default=None,
         pattern=r"^([0-9]{2}|timeout|acknowledged|reprinted:[0-9]+|terminal-error|late:[0-9]+"
-        r"|replayed:[0-9]+)$",
+        r"|replayed:[0-9]+|online|offline|degraded:[a-z-]+)$",
     )
     """DE39, ``timeout`` (no answer in time), ``acknowledged`` for a ``cancel``,
     ``reprinted:N`` for a ``reprint``, ``terminal-error`` (refused by the terminal itself,
     nothing sent), ``late:N`` for a ``wait``: the answers that came after the terminal had
-    given up on them, so far, or ``replayed:N`` for an issuer back ``up``: the stand-in
-    advices trued up."""
+    given up on them, so far, ``replayed:N`` for an issuer back ``up``: the stand-in
+    advices trued up; for ``status``, the terminal's retained status (``online``, ``offline``
+    from its Last Will, ``degraded:paper-out``), waited for up to 10 s."""
+    mode: Literal["graceful", "kill"] | None = None
+    """For ``broker``: restart the broker gracefully or ``kill -9`` it, then start it again."""
     printed: bool | None = None
     """For a sale: whether its receipt must have been printed (False while out of paper)."""
     explains: tuple[str, ...] = ()
@@ -122,8 +129,10 @@ class Step(BaseModel):
             "fault": ("fault",),
             "wait": ("seconds",),
             "issuer": ("issuer", "state"),
+            "broker": ("mode",),
+            "status": ("expect",),
         }.get(self.action, ())
-        if self.action != "issuer":
+        if self.action not in ("issuer", "broker"):
             needs = (*needs, "terminal")
         if self.fault in ("slow_link", "hold_request", "hold_response") or self.state == "slow":
             needs = (*needs, "seconds")
@@ -135,6 +144,8 @@ class Step(BaseModel):
     def describe(self) -> str:
         if self.action == "issuer":
             return f"issuer {self.issuer} {self.state}"
+        if self.action == "broker":
+            return f"broker restart ({self.mode})"
         parts = [self.terminal or "", self.action]
         parts += [f"{k}={v}" for k in ("card", "amount", "of", "fault") if (v := getattr(self, k))]
         return " ".join(parts)

@@ -8,7 +8,7 @@ import contextlib
 import hashlib
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,10 +29,12 @@ from terminal.builder import CardPresentation
 from terminal.link import LinkFaults
 from terminal.pinpad import PinPad
 from terminal.shell import Terminal, TerminalError
+from tpesim.broker import restart_broker as restart_mosquitto
 from tpesim.broker import running_broker
 from tpesim.fleet import connected_fleet
 from tpesim.scenario.model import Scenario, ScenarioError, Step
 from tpesim.scenario.trace import available_balances, ledger_summary, transfer_counts, unheld
+from tpesim.scenario.watch import StatusWatch, watching
 from tpesim.settle import SettlementResult, run_settlement
 from tpesim.wallet import Wallet
 
@@ -126,6 +128,8 @@ class _Run:
         switch: SwitchService,
     ) -> None:
         self.switch = switch
+        self.watch: StatusWatch | None = None
+        self.restart: Restart | None = None
         self.terminals = terminals
         self.cards = cards
         self.wallet = wallet
@@ -157,6 +161,10 @@ class _Run:
             tpe.reuse_key = True
         elif step.fault == "tamper_mac":
             self.tampered.add(tpe.tid)
+        elif step.fault == "network_down":
+            await tpe.cut_network()
+        elif step.fault == "network_up":
+            await tpe.restore_network()
         else:
             _link_fault(tpe, step)
 
@@ -168,6 +176,13 @@ class _Run:
                 step.issuer or "", state, step.seconds or 0.0
             )
             return (f"replayed:{replayed}" if state is IssuerState.UP else "done"), ""
+        if step.action == "broker" and self.restart is not None:
+            sessions = self.switch.sessions
+            await self.restart(step.mode == "kill")
+            await self.switch.serving_after(sessions)  # the switch is back before any sale
+            return "done", f"broker restarted ({step.mode})"
+        if step.action == "status" and self.watch is not None:
+            return await self.watch.wait_for(step.terminal or "", step.expect or "", 10.0), ""
         tpe = self.terminals[step.terminal or ""]
         if step.action == "fault":
             await self._fault(tpe, step)
@@ -297,13 +312,23 @@ def _judge(number: int, step: Step, actual: str, detail: str, seconds: float) ->
     return StepResult(number, step, actual, passed, detail.strip(), seconds)
 
 
+Restart = Callable[[bool], Awaitable[None]]
+"""Restarts the scenario's broker: gracefully, or (True) after a kill -9."""
+
+
 @contextlib.asynccontextmanager
-async def _broker(url: BrokerUrl | None, workdir: Path) -> AsyncIterator[BrokerUrl]:
+async def _broker(
+    url: BrokerUrl | None, workdir: Path, restart: Restart | None
+) -> AsyncIterator[tuple[BrokerUrl, Restart | None]]:
     if url is not None:
-        yield url
+        yield url, restart
         return
     async with running_broker("auto", workdir) as handle:
-        yield handle.url
+
+        async def again(kill: bool) -> None:
+            await restart_mosquitto(handle, kill=kill)
+
+        yield handle.url, again if handle.kind == "mosquitto" else None
 
 
 async def run_scenario(
@@ -315,9 +340,11 @@ async def run_scenario(
     registry: Registry | None = None,
     progress: Callable[[StepResult], None] | None = None,
     seed: int | None = None,
+    restart_broker: Restart | None = None,
 ) -> ScenarioResult:
-    """Run ``scenario`` on its own broker (unless ``broker``) and ledger in ``workdir``;
-    ``seed`` replaces the scenario's own."""
+    """Run ``scenario`` on its own broker (unless ``broker``, which ``restart_broker`` can
+    restart for ``broker`` steps) and ledger in ``workdir``; ``seed`` replaces the scenario's
+    own."""
     seed = scenario.seed if seed is None else seed
     cards = cards or default_card_set()
     registry = registry or default_registry()
@@ -341,10 +368,11 @@ async def run_scenario(
     result = ScenarioResult(scenario, workdir=workdir, seed=seed)
     started = time.perf_counter()
     async with (
-        _broker(broker, workdir) as url,
+        _broker(broker, workdir, restart_broker) as (url, restart),
+        watching(url, f"tpesim-scenario-watch-{id(result):x}") as watch,
         running_switch(
             broker=url, db_path=db, cards=cards, registry=registry, magic=magic_amounts(),
-            security=security, client_id=f"tpesim-scenario-{id(result)}", persistent=False,
+            security=security, client_id=f"tpesim-scenario-{id(result):x}", persistent=False,
         ) as service,
         connected_fleet(
             profiles, url, clock=SystemClock(), timeout_s=scenario.timeout_s,
@@ -353,7 +381,11 @@ async def run_scenario(
     ):  # fmt: skip
         for tpe in terminals.values():
             tpe.reversal_attempts = scenario.reversal_attempts
+        if restart is None and any(step.action == "broker" for step in scenario.steps):
+            raise ScenarioError(f"scenario {scenario.name!r} restarts the broker: that needs "
+                                "a broker tpesim started itself (mosquitto)")  # fmt: skip
         run = _Run(terminals, cards, Wallet(cards, security), security, service)
+        run.watch, run.restart = watch, restart
         for number, step in enumerate(scenario.steps, 1):
             began = time.perf_counter()
             try:
@@ -365,6 +397,8 @@ async def run_scenario(
             if progress is not None:
                 progress(judged)
         for tpe in terminals.values():  # what the links still carry reaches the switch
+            if tpe.link_cut:
+                await tpe.restore_network()
             await tpe.quiesce()
         result.links = {tid: _link_counts(tpe) for tid, tpe in sorted(terminals.items())}
     result.ledger = check_ledger(db)
