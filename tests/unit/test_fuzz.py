@@ -19,10 +19,15 @@ def test_fuzz_scenarios_inject_faults_and_end_with_balanced_batches() -> None:
     faults = {s.fault for scenario in scenarios for s in scenario.steps if s.fault}
     assert {"lossy_link", "drop_request", "hold_request", "duplicate_delivery"} <= faults
     for scenario in scenarios:
-        last = scenario.steps[-2 * len(scenario.terminals) :]
-        ups = scenario.steps[-2 * len(scenario.terminals) - 2 : -2 * len(scenario.terminals)]
+        tail = 3 * len(scenario.terminals)
+        last = scenario.steps[-tail:]
+        ups = scenario.steps[-tail - 2 : -tail]
         assert [(s.action, s.state) for s in ups] == [("issuer", "up")] * 2
-        assert [s.action for s in last] == ["fault", "close_batch"] * len(scenario.terminals)
+        assert [s.fault or s.action for s in last] == [
+            "network_up",
+            "restore_link",
+            "close_batch",
+        ] * len(scenario.terminals)
         assert all(s.expect == "00" for s in last if s.action == "close_batch")
         assert scenario.settle and scenario.ledger_ok
 

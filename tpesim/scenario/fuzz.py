@@ -44,6 +44,8 @@ _FAULTS: list[tuple[str, Callable[[random.Random], dict[str, Any]]]] = [
     ("tamper_mac", lambda r: {}),
     ("paper_out", lambda r: {}),
     ("paper_in", lambda r: {}),
+    ("network_down", lambda r: {}),
+    ("network_up", lambda r: {}),
 ]
 
 
@@ -96,6 +98,7 @@ def fuzz_scenario(seed: int) -> Scenario:
     for issuer in ISSUERS:  # back up: every stand-in advice is replayed
         steps.append({"action": "issuer", "issuer": issuer, "state": "up"})
     for tid in terminals:
+        steps.append({"terminal": tid, "action": "fault", "fault": "network_up"})
         steps.append({"terminal": tid, "action": "fault", "fault": "restore_link"})
         steps.append({"terminal": tid, "action": "close_batch", "expect": "00"})
     return Scenario.model_validate(

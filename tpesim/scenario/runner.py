@@ -3,44 +3,36 @@ the invariant checker and (if asked) the day's settlement."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cards.catalog import CardSet, default_card_set
 from cards.currency import currency, format_amount, parse_amount
-from cards.holders import holder_pin
 from switch.clock import SystemClock
-from switch.issuers import IssuerState
 from switch.ledger.check import LedgerReport, check_ledger
-from switch.ledger.postings import business_day, hold_id
-from switch.ledger.rules import TransferKind
+from switch.ledger.postings import business_day
 from switch.magic import magic_amounts
 from switch.registry import Registry, default_registry
 from switch.security import SecurityModule, load_keys
-from switch.service import SwitchService, running_switch
+from switch.service import running_switch
 from switch.transport.base import BrokerUrl
-from terminal.builder import CardPresentation
-from terminal.link import LinkFaults
-from terminal.pinpad import PinPad
-from terminal.shell import Terminal, TerminalError
+from terminal.shell import TerminalError
 from tpesim.broker import restart_broker as restart_mosquitto
 from tpesim.broker import running_broker
 from tpesim.fleet import connected_fleet
 from tpesim.scenario.model import Scenario, ScenarioError, Step
+from tpesim.scenario.steps import Restart, StepRunner, link_counts
 from tpesim.scenario.trace import available_balances, ledger_summary, transfer_counts, unheld
-from tpesim.scenario.watch import StatusWatch, watching
+from tpesim.scenario.watch import watching
 from tpesim.settle import SettlementResult, run_settlement
 from tpesim.wallet import Wallet
 
 __all__ = ["ScenarioResult", "StepResult", "run_scenario"]
-
-WRONG_PIN = "0000"
 
 
 @dataclass(frozen=True)
@@ -116,124 +108,6 @@ class ScenarioResult:
         return all(s.passed for s in self.steps) and all(ok for _, ok, _ in self.checks)
 
 
-class _Run:
-    """The state of one run: terminals, cards, the pre-authorizations by label."""
-
-    def __init__(
-        self,
-        terminals: dict[str, Terminal],
-        cards: CardSet,
-        wallet: Wallet,
-        security: SecurityModule,
-        switch: SwitchService,
-    ) -> None:
-        self.switch = switch
-        self.watch: StatusWatch | None = None
-        self.restart: Restart | None = None
-        self.terminals = terminals
-        self.cards = cards
-        self.wallet = wallet
-        self.security = security
-        self.authorizations: dict[str, tuple[str, int]] = {}
-        self.approved: dict[tuple[str, int], str] = {}
-        """Hold ids of the approvals terminals saw, by (TID, STAN)."""
-        self.tampered: set[str] = set()
-        """Terminals whose next sale goes out with a broken MAC."""
-
-    def amount(self, step: Step, tpe: Terminal) -> int:
-        text = step.amount or "0"
-        currency = tpe.profile.currency
-        if text.startswith("magic:"):
-            return magic_amounts().amount_for(text.removeprefix("magic:"), currency)
-        return parse_amount(text, currency)
-
-    async def _fault(self, tpe: Terminal, step: Step) -> None:
-        """Inject (or clear) the fault ``step`` names on terminal ``tpe``."""
-        if step.fault in ("paper_out", "paper_in"):
-            await tpe.set_paper(step.fault == "paper_in")
-        elif step.fault == "dukpt_exhausted" and tpe.pinpad is not None:
-            tpe.pinpad.exhaust()
-        elif step.fault == "rekey":
-            tpe.pinpad = PinPad(self.security.inject_terminal_key(tpe.tid))
-        elif step.fault in ("reader_fault", "reader_ok"):
-            tpe.chip_reader_fault = step.fault == "reader_fault"
-        elif step.fault == "reuse_stan":
-            tpe.reuse_key = True
-        elif step.fault == "tamper_mac":
-            self.tampered.add(tpe.tid)
-        elif step.fault == "network_down":
-            await tpe.cut_network()
-        elif step.fault == "network_up":
-            await tpe.restore_network()
-        else:
-            _link_fault(tpe, step)
-
-    async def do(self, step: Step) -> tuple[str, str]:
-        """Run ``step``; (the verdict to compare with ``expect``, a detail for the report)."""
-        if step.action == "issuer":
-            state = IssuerState(step.state or "up")
-            replayed = await self.switch.processor.set_issuer(
-                step.issuer or "", state, step.seconds or 0.0
-            )
-            return (f"replayed:{replayed}" if state is IssuerState.UP else "done"), ""
-        if step.action == "broker" and self.restart is not None:
-            sessions = self.switch.sessions
-            await self.restart(step.mode == "kill")
-            await self.switch.serving_after(sessions)  # the switch is back before any sale
-            return "done", f"broker restarted ({step.mode})"
-        if step.action == "status" and self.watch is not None:
-            return await self.watch.wait_for(step.terminal or "", step.expect or "", 10.0), ""
-        tpe = self.terminals[step.terminal or ""]
-        if step.action == "fault":
-            await self._fault(tpe, step)
-            return "done", f"fault {step.fault}"
-        if step.action == "wait":
-            await asyncio.sleep(step.seconds or 0.0)
-            return f"late:{tpe.stats.late_responses}", ""
-        if step.action == "reprint":
-            return f"reprinted:{len(tpe.reprint())}", ""
-        if step.action == "close_batch":
-            batch = await tpe.close_batch()
-            return batch.response_code, "\n".join(batch.differences or ())
-        if step.action in ("complete", "cancel"):
-            tid, stan = self.authorizations[step.of or ""]
-            if step.action == "cancel":
-                verdict = await self.terminals[tid].cancel_authorization(stan)
-                self.approved.pop((tid, stan), None)  # released on purpose
-                return verdict, ""
-            response = await self.terminals[tid].complete(stan, self.amount(step, tpe))
-            return (response.response_code if response else "timeout"), ""
-        card_id = step.card or ""
-        card = CardPresentation.from_card(self.cards.card(card_id), self.cards)
-        pin = WRONG_PIN if step.pin == "wrong" else step.pin or holder_pin(card_id)
-        outcome = await tpe.purchase(
-            card,
-            self.amount(step, tpe),
-            pin=pin,
-            chip=self.wallet.chip(card_id),
-            plastic=self.wallet.plastic(card_id),
-            preauth=step.action == "preauth",
-            refund=step.action == "refund",
-            tamper_mac=tpe.tid in self.tampered,
-        )
-        self.tampered.discard(tpe.tid)
-        if step.label is not None:
-            self.authorizations[step.label] = (tpe.tid, outcome.stan)
-        if outcome.approved:
-            kind = {"preauth": TransferKind.PREAUTH, "refund": TransferKind.REFUND}.get(
-                step.action, TransferKind.PURCHASE
-            )
-            key = (tpe.tid, outcome.stan, outcome.transmission_time)
-            self.approved[tpe.tid, outcome.stan] = hold_id(kind, key)
-        detail = f"stan {outcome.stan:06d}" + (
-            f", reversal {outcome.reversal}" if outcome.reversal else ""
-        )
-        if step.printed is not None and step.printed != outcome.printed:
-            printed = "printed" if outcome.printed else "not printed"
-            return f"{outcome.verdict}, receipt {printed}", detail
-        return outcome.verdict, detail
-
-
 def _ledger_expectations(
     scenario: Scenario, db: Path, cards: CardSet
 ) -> list[tuple[str, bool, str]]:
@@ -272,37 +146,6 @@ def _check_balances(scenario: Scenario, cards: CardSet) -> None:
             raise ScenarioError(f"scenario {scenario.name!r}: balance of {name}: {error}") from None
 
 
-def _link_counts(tpe: Terminal) -> str:
-    link = tpe.link
-    return f"lost {link.lost}, duplicated {link.duplicated}, held {link.held}"
-
-
-def _link_fault(tpe: Terminal, step: Step) -> None:
-    """Set the link fault ``step`` names on ``tpe``'s link."""
-    faults = tpe.link.faults
-    if step.fault == "slow_link":
-        faults.delay_s, faults.jitter_s = step.seconds or 0.0, step.jitter
-    elif step.fault == "fast_link":
-        faults.delay_s = faults.jitter_s = 0.0
-    elif step.fault == "lossy_link":
-        faults.loss = step.probability
-    elif step.fault == "duplicate_delivery":
-        faults.duplicate = step.probability
-    elif step.fault == "drop_request":
-        faults.drop_requests += step.count
-    elif step.fault == "drop_response":
-        faults.drop_responses += step.count
-    elif step.fault == "hold_request":
-        faults.hold_requests_s.append(step.seconds or 0.0)
-    elif step.fault == "hold_response":
-        faults.hold_responses_s.append(step.seconds or 0.0)
-    elif step.fault == "restore_link":
-        tpe.lose_reversals = False
-        tpe.link.faults = LinkFaults()
-    else:
-        tpe.lose_reversals = step.fault == "lose_reversals"
-
-
 def _judge(number: int, step: Step, actual: str, detail: str, seconds: float) -> StepResult:
     passed = step.expect is None or step.expect == actual
     missing = [text for text in step.explains if text not in detail]
@@ -310,10 +153,6 @@ def _judge(number: int, step: Step, actual: str, detail: str, seconds: float) ->
         passed = False
         detail += f"\nmissing explanation: {', '.join(missing)}"
     return StepResult(number, step, actual, passed, detail.strip(), seconds)
-
-
-Restart = Callable[[bool], Awaitable[None]]
-"""Restarts the scenario's broker: gracefully, or (True) after a kill -9."""
 
 
 @contextlib.asynccontextmanager
@@ -384,7 +223,7 @@ async def run_scenario(
         if restart is None and any(step.action == "broker" for step in scenario.steps):
             raise ScenarioError(f"scenario {scenario.name!r} restarts the broker: that needs "
                                 "a broker tpesim started itself (mosquitto)")  # fmt: skip
-        run = _Run(terminals, cards, Wallet(cards, security), security, service)
+        run = StepRunner(terminals, cards, Wallet(cards, security), security, service)
         run.watch, run.restart = watch, restart
         for number, step in enumerate(scenario.steps, 1):
             began = time.perf_counter()
@@ -400,7 +239,7 @@ async def run_scenario(
             if tpe.link_cut:
                 await tpe.restore_network()
             await tpe.quiesce()
-        result.links = {tid: _link_counts(tpe) for tid, tpe in sorted(terminals.items())}
+        result.links = {tid: link_counts(tpe) for tid, tpe in sorted(terminals.items())}
     result.ledger = check_ledger(db)
     result.postings = ledger_summary(db)
     result.approvals = len(run.approved)
