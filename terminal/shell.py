@@ -8,7 +8,6 @@ pure state machine. One transaction at a time, like a real TPE.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -18,12 +17,9 @@ from typing import Self
 from cards.chip import Chip, Plastic
 from cards.crypto import DukptExhaustedError, tlv
 from switch.clock import Clock, SystemClock
-from switch.protocol import topics
 from switch.protocol.codec import (
-    CONTENT_TYPE_JSON,
     FormatError,
     decode_request,
-    decode_response,
     encode,
 )
 from switch.protocol.messages import (
@@ -40,9 +36,9 @@ from switch.protocol.messages import (
 from switch.reconcile import EntryKind, JournalEntry
 from switch.registry import TerminalProfile
 from switch.security.transaction import TransactionKeys, seal
-from switch.transport.base import BrokerUrl, TransportError, WillMessage
-from switch.transport.mqtt import MqttTransport
+from switch.transport.base import BrokerUrl
 from terminal.builder import ENTRY_MODES, PURCHASE, REFUND, CardPresentation, RequestBuilder
+from terminal.channel import Channel
 from terminal.link import Link, LinkFaults
 from terminal.machine import Event, TerminalMachine
 from terminal.pinpad import PinPad
@@ -67,9 +63,6 @@ log = logging.getLogger("terminal")
 
 Advice = ReversalAdvice | CompletionAdvice
 """What store-and-forward keeps until the switch answers it."""
-
-RECONNECT_S = 15.0
-"""How long a terminal keeps trying to reconnect before a transaction fails (a broker restart)."""
 
 
 class Terminal:
@@ -123,14 +116,16 @@ class Terminal:
         """Approved pre-authorizations (0100) not completed yet, by STAN."""
         """The open batch: what the terminal believes it sold and refunded since its last
         batch close."""
-        self._transport = self._new_transport()
+        self.channel = Channel(
+            profile.tid,
+            broker,
+            link=self.link,
+            stats=self.stats,
+            status=lambda: b"online" if self.paper else b"degraded:paper-out",
+        )
         self.link_cut = False
         """A fault: the terminal's network is down (it cannot reach the broker) until
         :meth:`restore_network`."""
-        self._pending: dict[tuple[str, int], asyncio.Future[Response]] = {}
-        self._reader: asyncio.Task[None] | None = None
-        self._in_transit: set[asyncio.Task[None]] = set()
-        """Requests the link still carries (delayed, held or duplicated)."""
         self._busy = asyncio.Lock()
         self._last_key: tuple[int, str] | None = None
 
@@ -143,73 +138,26 @@ class Terminal:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    def _new_transport(self) -> MqttTransport:
-        return MqttTransport(
-            self.broker,
-            client_id=f"tpe-{self.tid}",
-            will=WillMessage(topics.status(self.tid), b"offline"),
-        )
-
-    async def _connect(self) -> None:
-        """Connect, subscribe to the responses, say ``online`` and start reading."""
-        try:
-            await self._transport.__aenter__()
-            await self._transport.subscribe(topics.response(self.tid), qos=1)
-            status = b"online" if self.paper else b"degraded:paper-out"
-            await self._transport.publish(topics.status(self.tid), status, retain=True)
-        except TransportError as error:
-            await self._transport.__aexit__(None, None, None)
-            raise TerminalError(str(error)) from None
-        self._reader = asyncio.create_task(self._read(), name=f"reader-{self.tid}")
-
     @property
     def connected(self) -> bool:
-        """Whether the terminal's MQTT connection is up (its reader still running)."""
-        return self._reader is not None and not self._reader.done()
+        """Whether the terminal's MQTT connection is up."""
+        return self.channel.connected
 
     async def _ensure_connected(self) -> None:
         """Reconnect when the connection was lost (a broker restart, a network cut now
-        mended), retrying for up to ``RECONNECT_S``; TerminalError while the network is cut or
-        when the broker stays away."""
-        if self.connected:
+        mended); TerminalError while the network is cut or when the broker stays away."""
+        if self.channel.connected:
             return
         if self.link_cut:
             raise TerminalError(f"{self.tid}: no network")
-        await self._drop_connection()
-        deadline = time.monotonic() + RECONNECT_S
-        delay = 0.1
-        while True:
-            self._transport = self._new_transport()
-            try:
-                await self._connect()
-            except TerminalError:
-                if time.monotonic() + delay > deadline:
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
-                continue
-            log.info("%s reconnected to %s", self.tid, self.broker)
-            self.stats.reconnects += 1
-            return
-
-    async def _drop_connection(self) -> None:
-        """Forget the current connection (whatever state it is in)."""
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TransportError):
-                await self._reader
-            self._reader = None
-        await self._transport.__aexit__(None, None, None)
+        await self.channel.reconnect()
 
     async def cut_network(self) -> None:
         """A fault: the network goes down under the terminal. No DISCONNECT reaches the broker,
         which publishes the Last Will (``offline``); until :meth:`restore_network`, every
         transaction fails with TerminalError (nothing is sent)."""
         self.link_cut = True
-        self._transport.abort()
-        if self._reader is not None:
-            with contextlib.suppress(asyncio.CancelledError, TransportError):
-                await self._reader
+        await self.channel.abort()
 
     async def restore_network(self) -> None:
         """The network is back: reconnect (``online`` again) and send what store-and-forward
@@ -221,7 +169,7 @@ class Terminal:
                 await self.flush_saf()
 
     async def __aenter__(self) -> Self:
-        await self._connect()
+        await self.channel.connect()
         self.machine.handle(Event.CONNECTED)
         try:
             await self._sign_on()
@@ -255,13 +203,7 @@ class Terminal:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            await self._transport.publish(topics.status(self.tid), b"offline", retain=True)
-        except TransportError:
-            log.debug("%s: could not publish offline status", self.tid)
-        for carried in self._in_transit:
-            carried.cancel()
-        await self._drop_connection()
+        await self.channel.close()
         self.machine.handle(Event.DISCONNECTED)
 
     async def _sign_on(self) -> None:
@@ -276,31 +218,6 @@ class Terminal:
         log.info("%s signed on", self.tid)
 
     # -- messaging -----------------------------------------------------------------------
-
-    async def _read(self) -> None:
-        async for inbound in self._transport.messages():
-            try:
-                response = decode_response(inbound.payload)
-            except FormatError as error:
-                self.stats.unreadable_responses += 1
-                log.warning("%s: unreadable response: %s", self.tid, error)
-                continue
-            delay = self.link.inbound()
-            if delay is None:
-                log.info("%s: the link lost %r", self.tid, response)
-            elif delay:
-                asyncio.get_running_loop().call_later(delay, self._deliver, response)
-            else:
-                self._deliver(response)
-
-    def _deliver(self, response: Response) -> None:
-        """Hand ``response`` to the request waiting for it; one nobody waits for is late."""
-        waiter = self._pending.pop((response.mti, response.stan), None)
-        if waiter is None or waiter.done():
-            self.stats.late_responses += 1
-            log.info("%s: late or unexpected %r ignored", self.tid, response)
-            return
-        waiter.set_result(response)
 
     def _next_keys(self) -> TransactionKeys | None:
         """A fresh DUKPT transaction for the next request (None without PIN pad keys);
@@ -317,58 +234,15 @@ class Terminal:
     async def _exchange(
         self, request: IsoMessage, payload: bytes, response_mti: str
     ) -> Response | None:
-        """Publish ``payload`` (the sealed ``request``); the matching response, or None after
+        """Send ``payload`` (the sealed ``request``); the matching response, or None after
         ``timeout_s``."""
-        waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
-        self._pending[(response_mti, request.stan)] = waiter
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                for delay in self.link.outbound():  # none: the link lost it
-                    if delay:
-                        self._carry(request, payload, delay)
-                    else:
-                        await self._publish(request, payload)
-                return await waiter
-        except TimeoutError:
-            return None
-        except TransportError as error:  # the connection went down: the message is lost
-            log.warning("%s: %r lost: %s", self.tid, request, error)
-            return None
-        finally:
-            self._pending.pop((response_mti, request.stan), None)
-
-    async def _publish(self, request: IsoMessage, payload: bytes) -> None:
-        await self._transport.publish(
-            topics.request(self.tid),
-            payload,
-            qos=1,
-            response_topic=topics.response(self.tid),
-            correlation=f"{request.stan:06d}".encode(),
-            content_type=CONTENT_TYPE_JSON,
-        )
-        self.stats.sent += 1
-
-    def _carry(self, request: IsoMessage, payload: bytes, delay: float) -> None:
-        """Publish ``payload`` after ``delay`` seconds, whether or not anyone still waits for
-        its answer (a slow, held or duplicated message)."""
-
-        async def later() -> None:
-            await asyncio.sleep(delay)
-            try:
-                await self._publish(request, payload)
-            except TransportError as error:
-                log.info("%s: a delayed %r was lost: %s", self.tid, request, error)
-
-        task = asyncio.create_task(later(), name=f"link-{self.tid}-{request.stan:06d}")
-        self._in_transit.add(task)
-        task.add_done_callback(self._in_transit.discard)
+        return await self.channel.exchange(request, payload, response_mti, self.timeout_s)
 
     async def quiesce(self) -> None:
         """Wait until the link has delivered everything it still carries, then exchange an
         echo (0800, network code 301) over a clean link: the switch serves a terminal's
         messages in order, so once the echo is answered it has seen all of them."""
-        while self._in_transit:
-            await asyncio.gather(*self._in_transit, return_exceptions=True)
+        await self.channel.delivered()
         faults, self.link.faults = self.link.faults, LinkFaults()
         try:
             async with self._busy:
@@ -586,11 +460,7 @@ class Terminal:
         """The printer ran out of paper (``False``) or was refilled: the retained status says
         ``degraded:paper-out`` or ``online``."""
         self.paper = present
-        status = b"online" if present else b"degraded:paper-out"
-        try:
-            await self._transport.publish(topics.status(self.tid), status, retain=True)
-        except TransportError as error:
-            raise TerminalError(str(error)) from None
+        await self.channel.announce(b"online" if present else b"degraded:paper-out")
 
     def reprint(self) -> list[str]:
         """Print the receipts that waited for paper; they are handed back, oldest first."""

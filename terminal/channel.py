@@ -1,0 +1,207 @@
+"""A terminal's channel to the switch: its MQTT connection (Last Will ``offline``), the reader
+that hands each response to the request waiting for it by (MTI, STAN), the faulty link
+(``terminal.link``) every message crosses, and reconnection after the connection is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from switch.protocol import topics
+from switch.protocol.codec import CONTENT_TYPE_JSON, FormatError, decode_response
+from switch.protocol.messages import IsoMessage, Response
+from switch.transport.base import BrokerUrl, TransportError, WillMessage
+from switch.transport.mqtt import MqttTransport
+from terminal.link import Link
+from terminal.records import TerminalError, TerminalStats
+
+__all__ = ["RECONNECT_S", "Channel"]
+
+log = logging.getLogger("terminal")
+
+RECONNECT_S = 15.0
+"""How long a terminal keeps trying to reconnect before a transaction fails (a broker restart)."""
+
+
+class Channel:
+    """One terminal's request/response channel over MQTT."""
+
+    def __init__(
+        self,
+        tid: str,
+        broker: BrokerUrl,
+        *,
+        link: Link,
+        stats: TerminalStats,
+        status: Callable[[], bytes],
+    ) -> None:
+        """``status`` gives the retained status to announce on (re)connecting."""
+        self.tid = tid
+        self.broker = broker
+        self.link = link
+        self.stats = stats
+        self._status = status
+        self._transport = self._new_transport()
+        self._pending: dict[tuple[str, int], asyncio.Future[Response]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._in_transit: set[asyncio.Task[None]] = set()
+        """Requests the link still carries (delayed, held or duplicated)."""
+
+    def _new_transport(self) -> MqttTransport:
+        return MqttTransport(
+            self.broker,
+            client_id=f"tpe-{self.tid}",
+            will=WillMessage(topics.status(self.tid), b"offline"),
+        )
+
+    @property
+    def connected(self) -> bool:
+        """Whether the MQTT connection is up (its reader still running)."""
+        return self._reader is not None and not self._reader.done()
+
+    async def connect(self) -> None:
+        """Connect, subscribe to the responses, announce the status and start reading."""
+        try:
+            await self._transport.__aenter__()
+            await self._transport.subscribe(topics.response(self.tid), qos=1)
+            await self._transport.publish(topics.status(self.tid), self._status(), retain=True)
+        except TransportError as error:
+            await self._transport.__aexit__(None, None, None)
+            raise TerminalError(str(error)) from None
+        self._reader = asyncio.create_task(self._read(), name=f"reader-{self.tid}")
+
+    async def reconnect(self) -> None:
+        """Connect again after the connection was lost, retrying for up to ``RECONNECT_S``
+        (a broker restarting); TerminalError when the broker stays away."""
+        await self.drop()
+        deadline = time.monotonic() + RECONNECT_S
+        delay = 0.1
+        while True:
+            self._transport = self._new_transport()
+            try:
+                await self.connect()
+            except TerminalError:
+                if time.monotonic() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            log.info("%s reconnected to %s", self.tid, self.broker)
+            self.stats.reconnects += 1
+            return
+
+    async def drop(self) -> None:
+        """Forget the current connection, whatever state it is in."""
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TransportError):
+                await self._reader
+            self._reader = None
+        await self._transport.__aexit__(None, None, None)
+
+    async def abort(self) -> None:
+        """Cut the connection with no DISCONNECT (the broker publishes the Last Will) and wait
+        until the reader has seen it go."""
+        self._transport.abort()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError, TransportError):
+                await self._reader
+
+    async def close(self) -> None:
+        """Say ``offline``, abandon what the link still carries, disconnect."""
+        try:
+            await self._transport.publish(topics.status(self.tid), b"offline", retain=True)
+        except TransportError:
+            log.debug("%s: could not publish offline status", self.tid)
+        for carried in self._in_transit:
+            carried.cancel()
+        await self.drop()
+
+    async def announce(self, status: bytes) -> None:
+        """Publish ``status`` on the retained status topic; TerminalError when offline."""
+        try:
+            await self._transport.publish(topics.status(self.tid), status, retain=True)
+        except TransportError as error:
+            raise TerminalError(str(error)) from None
+
+    async def _read(self) -> None:
+        async for inbound in self._transport.messages():
+            try:
+                response = decode_response(inbound.payload)
+            except FormatError as error:
+                self.stats.unreadable_responses += 1
+                log.warning("%s: unreadable response: %s", self.tid, error)
+                continue
+            delay = self.link.inbound()
+            if delay is None:
+                log.info("%s: the link lost %r", self.tid, response)
+            elif delay:
+                asyncio.get_running_loop().call_later(delay, self._deliver, response)
+            else:
+                self._deliver(response)
+
+    def _deliver(self, response: Response) -> None:
+        """Hand ``response`` to the request waiting for it; one nobody waits for is late."""
+        waiter = self._pending.pop((response.mti, response.stan), None)
+        if waiter is None or waiter.done():
+            self.stats.late_responses += 1
+            log.info("%s: late or unexpected %r ignored", self.tid, response)
+            return
+        waiter.set_result(response)
+
+    async def exchange(
+        self, request: IsoMessage, payload: bytes, response_mti: str, timeout_s: float
+    ) -> Response | None:
+        """Send ``payload`` (the sealed ``request``) across the link; the matching response,
+        or None after ``timeout_s`` (or at once when the connection is gone: it is lost)."""
+        waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._pending[(response_mti, request.stan)] = waiter
+        try:
+            async with asyncio.timeout(timeout_s):
+                for delay in self.link.outbound():  # none: the link lost it
+                    if delay:
+                        self._carry(request, payload, delay)
+                    else:
+                        await self._publish(request, payload)
+                return await waiter
+        except TimeoutError:
+            return None
+        except TransportError as error:
+            log.warning("%s: %r lost: %s", self.tid, request, error)
+            return None
+        finally:
+            self._pending.pop((response_mti, request.stan), None)
+
+    async def _publish(self, request: IsoMessage, payload: bytes) -> None:
+        await self._transport.publish(
+            topics.request(self.tid),
+            payload,
+            qos=1,
+            response_topic=topics.response(self.tid),
+            correlation=f"{request.stan:06d}".encode(),
+            content_type=CONTENT_TYPE_JSON,
+        )
+        self.stats.sent += 1
+
+    def _carry(self, request: IsoMessage, payload: bytes, delay: float) -> None:
+        """Publish ``payload`` after ``delay`` seconds, whether or not anyone still waits for
+        its answer (a slow, held or duplicated message)."""
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            try:
+                await self._publish(request, payload)
+            except TransportError as error:
+                log.info("%s: a delayed %r was lost: %s", self.tid, request, error)
+
+        task = asyncio.create_task(later(), name=f"link-{self.tid}-{request.stan:06d}")
+        self._in_transit.add(task)
+        task.add_done_callback(self._in_transit.discard)
+
+    async def delivered(self) -> None:
+        """Wait until the link has delivered everything it still carries."""
+        while self._in_transit:
+            await asyncio.gather(*self._in_transit, return_exceptions=True)
