@@ -175,6 +175,13 @@ class Channel:
         finally:
             self._pending.pop((response_mti, request.stan), None)
 
+    async def send(self, request: IsoMessage, payload: bytes) -> None:
+        """Publish ``payload`` straight away, past the link's faults, waiting for nothing."""
+        try:
+            await self._publish(request, payload)
+        except TransportError as error:
+            log.info("%s: %r lost: %s", self.tid, request, error)
+
     async def _publish(self, request: IsoMessage, payload: bytes) -> None:
         await self._transport.publish(
             topics.request(self.tid),

@@ -9,7 +9,9 @@ from typing import Protocol
 
 __all__ = [
     "FINAL",
+    "InProcessMemory",
     "NonVolatileMemory",
+    "PowerLostError",
     "TerminalError",
     "TerminalStats",
     "TransactionOutcome",
@@ -31,6 +33,27 @@ class NonVolatileMemory(Protocol):
 
 class TerminalError(RuntimeError):
     """The terminal cannot work: sign-on refused or unanswered, or the broker is unreachable."""
+
+
+class PowerLostError(TerminalError):
+    """The terminal lost power in the middle of a transaction (a fault): it knows nothing more
+    until it is powered up again."""
+
+
+class InProcessMemory:
+    """Non-volatile memory kept in this process, by TID (scenarios power terminals off and on
+    without leaving the process)."""
+
+    def __init__(self) -> None:
+        self._in_flight: dict[str, bytes | None] = {}
+        self.next_stan: dict[str, int] = {}
+
+    def load_in_flight(self, tid: str) -> bytes | None:
+        return self._in_flight.get(tid)
+
+    def store_in_flight(self, tid: str, request: bytes | None, next_stan: int) -> None:
+        self._in_flight[tid] = request
+        self.next_stan[tid] = next_stan
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,7 @@ from terminal.receipt import ReceiptData, render_receipt
 from terminal.records import (
     FINAL,
     NonVolatileMemory,
+    PowerLostError,
     TerminalError,
     TerminalStats,
     TransactionOutcome,
@@ -96,6 +97,9 @@ class Terminal:
         self.stats = TerminalStats()
         self.lose_reversals = lose_reversals
         self.memory = memory
+        self.power_fails = False
+        """A fault: the power goes the moment the next sale's request has left."""
+        self.powered = True
         self.reuse_key = False
         """A fault (a terminal whose STAN counter slipped): the next sale goes out under the
         previous request's STAN and DE7, i.e. its idempotency key, with new content."""
@@ -146,6 +150,8 @@ class Terminal:
     async def _ensure_connected(self) -> None:
         """Reconnect when the connection was lost (a broker restart, a network cut now
         mended); TerminalError while the network is cut or when the broker stays away."""
+        if not self.powered:
+            raise TerminalError(f"{self.tid}: no power")
         if self.channel.connected:
             return
         if self.link_cut:
@@ -230,6 +236,16 @@ class Terminal:
             raise TerminalError(
                 f"{self.tid}: PIN pad DUKPT counter exhausted: re-key the terminal"
             ) from None
+
+    async def _lose_power(self, request: FinancialRequest, payload: bytes) -> None:
+        """The power goes the instant ``request`` has left: no answer is read, no reversal
+        sent, no receipt printed; the broker publishes the Last Will. Only what is in
+        non-volatile memory (the request in flight) survives, for the power-up to reverse."""
+        await self.channel.send(request, payload)
+        await self.channel.abort()
+        self.powered = False
+        log.warning("%s: power lost with stan %06d in flight", self.tid, request.stan)
+        raise PowerLostError(f"{self.tid}: power lost mid-transaction (stan {request.stan:06d})")
 
     async def _exchange(
         self, request: IsoMessage, payload: bytes, response_mti: str
@@ -318,6 +334,8 @@ class Terminal:
             payload = seal(request, keys)
             if tamper_mac:
                 payload = _flip_mac_bit(payload)
+            if self.power_fails:
+                await self._lose_power(request, payload)
             response = await self._exchange(request, payload, request.response_mti)
             latency_ms = (time.perf_counter() - started) * 1000
             reversal: str | None = None

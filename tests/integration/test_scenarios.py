@@ -150,6 +150,7 @@ BREAKAGES: dict[str, tuple[Any, str, Any, str]] = {
     "duplicate-stan": (Processor, "_replay", _nothing, "step 6"),
     "issuer-down-stip": (processor_module, "replay_advices", _no_replay, "step 11"),
     "completion-store-and-forward": (Terminal, "flush_saf", _nothing_flushed, "step 4"),
+    "terminal-power-loss": (Terminal, "_recover", _nothing, "reversal/void"),
     "timeout-before-and-after-commit": (
         processor_module,
         "reverse",

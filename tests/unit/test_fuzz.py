@@ -19,11 +19,12 @@ def test_fuzz_scenarios_inject_faults_and_end_with_balanced_batches() -> None:
     faults = {s.fault for scenario in scenarios for s in scenario.steps if s.fault}
     assert {"lossy_link", "drop_request", "hold_request", "duplicate_delivery"} <= faults
     for scenario in scenarios:
-        tail = 3 * len(scenario.terminals)
+        tail = 4 * len(scenario.terminals)
         last = scenario.steps[-tail:]
         ups = scenario.steps[-tail - 2 : -tail]
         assert [(s.action, s.state) for s in ups] == [("issuer", "up")] * 2
         assert [s.fault or s.action for s in last] == [
+            "power_on",
             "network_up",
             "restore_link",
             "close_batch",

@@ -46,6 +46,8 @@ _FAULTS: list[tuple[str, Callable[[random.Random], dict[str, Any]]]] = [
     ("paper_in", lambda r: {}),
     ("network_down", lambda r: {}),
     ("network_up", lambda r: {}),
+    ("power_loss", lambda r: {}),
+    ("power_on", lambda r: {}),
 ]
 
 
@@ -98,6 +100,7 @@ def fuzz_scenario(seed: int) -> Scenario:
     for issuer in ISSUERS:  # back up: every stand-in advice is replayed
         steps.append({"action": "issuer", "issuer": issuer, "state": "up"})
     for tid in terminals:
+        steps.append({"terminal": tid, "action": "fault", "fault": "power_on"})
         steps.append({"terminal": tid, "action": "fault", "fault": "network_up"})
         steps.append({"terminal": tid, "action": "fault", "fault": "restore_link"})
         steps.append({"terminal": tid, "action": "close_batch", "expect": "00"})

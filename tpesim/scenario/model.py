@@ -55,6 +55,8 @@ Fault = Literal[
     "tamper_mac",
     "network_down",
     "network_up",
+    "power_loss",
+    "power_on",
     "paper_out",
     "paper_in",
     "dukpt_exhausted",
@@ -103,14 +105,15 @@ class Step(BaseModel):
     expect: str | None = Field(
         default=None,
         pattern=r"^([0-9]{2}|timeout|acknowledged|reprinted:[0-9]+|terminal-error|late:[0-9]+"
-        r"|replayed:[0-9]+|online|offline|degraded:[a-z-]+)$",
+        r"|replayed:[0-9]+|online|offline|degraded:[a-z-]+|power-loss)$",
     )
     """DE39, ``timeout`` (no answer in time), ``acknowledged`` for a ``cancel``,
     ``reprinted:N`` for a ``reprint``, ``terminal-error`` (refused by the terminal itself,
-    nothing sent), ``late:N`` for a ``wait``: the answers that came after the terminal had
-    given up on them, so far, ``replayed:N`` for an issuer back ``up``: the stand-in
-    advices trued up; for ``status``, the terminal's retained status (``online``, ``offline``
-    from its Last Will, ``degraded:paper-out``), waited for up to 10 s."""
+    nothing sent), ``power-loss`` (the power went mid-sale), ``late:N`` for a ``wait``: the
+    answers that came after the terminal had given up on them, so far, ``replayed:N`` for an
+    issuer back ``up``: the stand-in advices trued up; for ``status``, the terminal's retained
+    status (``online``, ``offline`` from its Last Will, ``degraded:paper-out``), waited for up
+    to 10 s."""
     mode: Literal["graceful", "kill"] | None = None
     """For ``broker``: restart the broker gracefully or ``kill -9`` it, then start it again."""
     printed: bool | None = None

@@ -17,16 +17,17 @@ from switch.clock import SystemClock
 from switch.ledger.check import LedgerReport, check_ledger
 from switch.ledger.postings import business_day
 from switch.magic import magic_amounts
-from switch.registry import Registry, default_registry
+from switch.registry import Registry, TerminalProfile, default_registry
 from switch.security import SecurityModule, load_keys
 from switch.service import running_switch
 from switch.transport.base import BrokerUrl
-from terminal.shell import TerminalError
+from terminal.records import InProcessMemory, PowerLostError
+from terminal.shell import Terminal, TerminalError
 from tpesim.broker import restart_broker as restart_mosquitto
 from tpesim.broker import running_broker
 from tpesim.fleet import connected_fleet
 from tpesim.scenario.model import Scenario, ScenarioError, Step
-from tpesim.scenario.steps import Restart, StepRunner, link_counts
+from tpesim.scenario.steps import PowerOn, Restart, StepRunner, link_counts
 from tpesim.scenario.trace import available_balances, ledger_summary, transfer_counts, unheld
 from tpesim.scenario.watch import watching
 from tpesim.settle import SettlementResult, run_settlement
@@ -170,6 +171,70 @@ async def _broker(
         yield handle.url, again if handle.kind == "mosquitto" else None
 
 
+def _profiles(scenario: Scenario, cards: CardSet, registry: Registry) -> list[TerminalProfile]:
+    """The scenario's terminals; ScenarioError for an unknown terminal, card or balance."""
+    profiles = []
+    for tid in scenario.terminals:
+        profile = registry.get(tid)
+        if profile is None:
+            raise ScenarioError(f"scenario {scenario.name!r}: no terminal {tid} in the registry")
+        profiles.append(profile)
+    known = {card.id for card in cards.cards}
+    unknown = sorted({s.card for s in scenario.steps if s.card and s.card not in known})
+    if unknown:
+        raise ScenarioError(f"scenario {scenario.name!r}: no such card: {', '.join(unknown)}")
+    _check_balances(scenario, cards)
+    return profiles
+
+
+def _powering_on(
+    url: BrokerUrl, memory: InProcessMemory, seed: int, stack: contextlib.AsyncExitStack
+) -> PowerOn:
+    async def power_on(old: Terminal) -> Terminal:
+        """The terminal powers up again: what it kept in non-volatile memory (the request in
+        flight, its STAN counter, journal, store-and-forward queue, open pre-authorizations,
+        receipts to print, PIN pad) comes back; it reverses what was in flight."""
+        await old.channel.drop()
+        new = Terminal(old.profile, url, clock=old.clock, timeout_s=old.timeout_s,
+                       pinpad=old.pinpad, first_stan=memory.next_stan.get(old.tid, 1),
+                       memory=memory, seed=seed)  # fmt: skip
+        new.reversal_attempts = old.reversal_attempts
+        new.journal, new.saf, new.authorizations = old.journal, old.saf, old.authorizations
+        new.unprinted, new.paper = old.unprinted, old.paper
+        return await stack.enter_async_context(new)
+
+    return power_on
+
+
+async def _play(
+    run: StepRunner,
+    scenario: Scenario,
+    result: ScenarioResult,
+    progress: Callable[[StepResult], None] | None,
+) -> None:
+    """Every step in order, judged; then what the links carry is delivered to the switch."""
+    for number, step in enumerate(scenario.steps, 1):
+        began = time.perf_counter()
+        try:
+            actual, detail = await run.do(step)
+        except PowerLostError as error:
+            actual, detail = "power-loss", str(error)
+        except TerminalError as error:  # refused by the terminal itself
+            actual, detail = "terminal-error", str(error)
+        judged = _judge(number, step, actual, detail, time.perf_counter() - began)
+        result.steps.append(judged)
+        if progress is not None:
+            progress(judged)
+    for tid in list(run.terminals):
+        if not run.terminals[tid].powered and run.power_on is not None:
+            run.terminals[tid] = await run.power_on(run.terminals[tid])
+        tpe = run.terminals[tid]
+        if tpe.link_cut:
+            await tpe.restore_network()
+        await tpe.quiesce()
+    result.links = {tid: link_counts(tpe) for tid, tpe in sorted(run.terminals.items())}
+
+
 async def run_scenario(
     scenario: Scenario,
     *,
@@ -192,18 +257,9 @@ async def run_scenario(
     db = workdir / "ledger.db"
     if db.exists():
         raise ScenarioError(f"{db} exists: give the scenario an empty work directory")
-    profiles = []
-    for tid in scenario.terminals:
-        profile = registry.get(tid)
-        if profile is None:
-            raise ScenarioError(f"scenario {scenario.name!r}: no terminal {tid} in the registry")
-        profiles.append(profile)
-    known = {card.id for card in cards.cards}
-    unknown = sorted({s.card for s in scenario.steps if s.card and s.card not in known})
-    if unknown:
-        raise ScenarioError(f"scenario {scenario.name!r}: no such card: {', '.join(unknown)}")
-    _check_balances(scenario, cards)
+    profiles = _profiles(scenario, cards, registry)
     security = SecurityModule(load_keys())
+    memory = InProcessMemory()
     result = ScenarioResult(scenario, workdir=workdir, seed=seed)
     started = time.perf_counter()
     async with (
@@ -215,31 +271,19 @@ async def run_scenario(
         ) as service,
         connected_fleet(
             profiles, url, clock=SystemClock(), timeout_s=scenario.timeout_s,
-            key_injection=security, seed=seed,
+            key_injection=security, seed=seed, memory=memory,
         ) as terminals,
+        contextlib.AsyncExitStack() as powered_on,
     ):  # fmt: skip
         for tpe in terminals.values():
             tpe.reversal_attempts = scenario.reversal_attempts
         if restart is None and any(step.action == "broker" for step in scenario.steps):
             raise ScenarioError(f"scenario {scenario.name!r} restarts the broker: that needs "
                                 "a broker tpesim started itself (mosquitto)")  # fmt: skip
-        run = StepRunner(terminals, cards, Wallet(cards, security), security, service)
+        run = StepRunner(dict(terminals), cards, Wallet(cards, security), security, service)
         run.watch, run.restart = watch, restart
-        for number, step in enumerate(scenario.steps, 1):
-            began = time.perf_counter()
-            try:
-                actual, detail = await run.do(step)
-            except TerminalError as error:  # refused by the terminal itself
-                actual, detail = "terminal-error", str(error)
-            judged = _judge(number, step, actual, detail, time.perf_counter() - began)
-            result.steps.append(judged)
-            if progress is not None:
-                progress(judged)
-        for tpe in terminals.values():  # what the links still carry reaches the switch
-            if tpe.link_cut:
-                await tpe.restore_network()
-            await tpe.quiesce()
-        result.links = {tid: link_counts(tpe) for tid, tpe in sorted(terminals.items())}
+        run.power_on = _powering_on(url, memory, seed, powered_on)
+        await _play(run, scenario, result, progress)
     result.ledger = check_ledger(db)
     result.postings = ledger_summary(db)
     result.approvals = len(run.approved)

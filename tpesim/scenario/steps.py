@@ -23,7 +23,10 @@ from tpesim.scenario.model import Step
 from tpesim.scenario.watch import StatusWatch
 from tpesim.wallet import Wallet
 
-__all__ = ["Restart", "StepRunner", "link_counts"]
+__all__ = ["PowerOn", "Restart", "StepRunner", "link_counts"]
+
+PowerOn = Callable[[Terminal], Awaitable[Terminal]]
+"""Powers a terminal back on: a new one, with the old one's non-volatile memory."""
 
 WRONG_PIN = "0000"
 
@@ -45,6 +48,7 @@ class StepRunner:
         self.switch = switch
         self.watch: StatusWatch | None = None
         self.restart: Restart | None = None
+        self.power_on: PowerOn | None = None
         self.terminals = terminals
         self.cards = cards
         self.wallet = wallet
@@ -76,6 +80,10 @@ class StepRunner:
             tpe.reuse_key = True
         elif step.fault == "tamper_mac":
             self.tampered.add(tpe.tid)
+        elif step.fault == "power_loss":
+            tpe.power_fails = True
+        elif step.fault == "power_on" and self.power_on is not None and not tpe.powered:
+            self.terminals[tpe.tid] = await self.power_on(tpe)
         elif step.fault == "network_down":
             await tpe.cut_network()
         elif step.fault == "network_up":
