@@ -41,6 +41,7 @@ Action = Literal[
     "issuer",
     "status",
     "broker",
+    "burst",
 ]
 Fault = Literal[
     "lose_reversals",
@@ -100,8 +101,15 @@ class Step(BaseModel):
     """For ``slow_link``: up to this many seconds more per message (seeded)."""
     probability: float = Field(default=1.0, ge=0, le=1)
     """For ``lossy_link`` (each message lost) and ``duplicate_delivery`` (each request twice)."""
-    count: int = Field(default=1, ge=1, le=100)
-    """For ``drop_request`` / ``drop_response``: how many in a row."""
+    count: int = Field(default=1, ge=1, le=1000)
+    """For ``drop_request`` / ``drop_response``: how many in a row; for ``burst``: how many
+    sales."""
+    cards: tuple[str, ...] = ()
+    """For ``burst``: one card per terminal, in turn (a card is in one terminal at a time:
+    the same chip in three terminals at once would see its counter go backwards)."""
+    kill_switch_after: int | None = Field(default=None, ge=1)
+    """For ``burst``: kill -9 the switch (run as a child process) once this many sales have
+    ended, and start it again."""
     expect: str | None = Field(
         default=None,
         pattern=r"^([0-9]{2}|timeout|acknowledged|reprinted:[0-9]+|terminal-error|late:[0-9]+"
@@ -133,15 +141,18 @@ class Step(BaseModel):
             "wait": ("seconds",),
             "issuer": ("issuer", "state"),
             "broker": ("mode",),
+            "burst": ("amount",),
             "status": ("expect",),
         }.get(self.action, ())
-        if self.action not in ("issuer", "broker"):
+        if self.action not in ("issuer", "broker", "burst"):
             needs = (*needs, "terminal")
         if self.fault in ("slow_link", "hold_request", "hold_response") or self.state == "slow":
             needs = (*needs, "seconds")
         missing = [name for name in needs if getattr(self, name) is None]
         if missing:
             raise ValueError(f"{self.action} needs {', '.join(missing)}")
+        if self.action == "burst" and not self.cards:
+            raise ValueError("burst needs cards")
         return self
 
     def describe(self) -> str:
@@ -151,7 +162,9 @@ class Step(BaseModel):
             return f"broker restart ({self.mode})"
         parts = [self.terminal or "", self.action]
         parts += [f"{k}={v}" for k in ("card", "amount", "of", "fault") if (v := getattr(self, k))]
-        return " ".join(parts)
+        if self.action == "burst":
+            parts += [f"count={self.count}", f"cards={','.join(self.cards)}"]
+        return " ".join(part for part in parts if part)
 
 
 class Scenario(BaseModel):

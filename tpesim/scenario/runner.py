@@ -28,8 +28,9 @@ from tpesim.broker import running_broker
 from tpesim.fleet import connected_fleet
 from tpesim.scenario.model import Scenario, ScenarioError, Step
 from tpesim.scenario.steps import PowerOn, Restart, StepRunner, link_counts
+from tpesim.scenario.switches import InProcessSwitch, SwitchHandle, switch_process
 from tpesim.scenario.trace import available_balances, ledger_summary, transfer_counts, unheld
-from tpesim.scenario.watch import watching
+from tpesim.scenario.watch import StatusWatch, watching
 from tpesim.settle import SettlementResult, run_settlement
 from tpesim.wallet import Wallet
 
@@ -171,6 +172,33 @@ async def _broker(
         yield handle.url, again if handle.kind == "mosquitto" else None
 
 
+@contextlib.asynccontextmanager
+async def _switch(
+    scenario: Scenario,
+    url: BrokerUrl,
+    db: Path,
+    watch: StatusWatch,
+    *,
+    cards: CardSet,
+    registry: Registry,
+    security: SecurityModule,
+) -> AsyncIterator[SwitchHandle]:
+    """The switch in this process, or, for a scenario that kills it, a child process (with the
+    shipped card set and registry, whose keys the terminals are given)."""
+    if any(step.kill_switch_after for step in scenario.steps):
+        if any(step.action == "issuer" for step in scenario.steps):
+            raise ScenarioError(f"scenario {scenario.name!r}: issuer steps need the switch in "
+                                "this process, and killing it needs a child process")  # fmt: skip
+        async with switch_process(url, db, db.with_name("switch.log"), watch) as child:
+            yield child
+        return
+    async with running_switch(
+        broker=url, db_path=db, cards=cards, registry=registry, magic=magic_amounts(),
+        security=security, client_id=f"tpesim-scenario-{id(scenario):x}", persistent=False,
+    ) as service:  # fmt: skip
+        yield InProcessSwitch(service)
+
+
 def _profiles(scenario: Scenario, cards: CardSet, registry: Registry) -> list[TerminalProfile]:
     """The scenario's terminals; ScenarioError for an unknown terminal, card or balance."""
     profiles = []
@@ -180,7 +208,10 @@ def _profiles(scenario: Scenario, cards: CardSet, registry: Registry) -> list[Te
             raise ScenarioError(f"scenario {scenario.name!r}: no terminal {tid} in the registry")
         profiles.append(profile)
     known = {card.id for card in cards.cards}
-    unknown = sorted({s.card for s in scenario.steps if s.card and s.card not in known})
+    named = {s.card for s in scenario.steps if s.card} | {
+        c for s in scenario.steps for c in s.cards
+    }
+    unknown = sorted(named - known)
     if unknown:
         raise ScenarioError(f"scenario {scenario.name!r}: no such card: {', '.join(unknown)}")
     _check_balances(scenario, cards)
@@ -265,10 +296,8 @@ async def run_scenario(
     async with (
         _broker(broker, workdir, restart_broker) as (url, restart),
         watching(url, f"tpesim-scenario-watch-{id(result):x}") as watch,
-        running_switch(
-            broker=url, db_path=db, cards=cards, registry=registry, magic=magic_amounts(),
-            security=security, client_id=f"tpesim-scenario-{id(result):x}", persistent=False,
-        ) as service,
+        _switch(scenario, url, db, watch, cards=cards, registry=registry,
+                security=security) as switch,
         connected_fleet(
             profiles, url, clock=SystemClock(), timeout_s=scenario.timeout_s,
             key_injection=security, seed=seed, memory=memory,
@@ -280,7 +309,7 @@ async def run_scenario(
         if restart is None and any(step.action == "broker" for step in scenario.steps):
             raise ScenarioError(f"scenario {scenario.name!r} restarts the broker: that needs "
                                 "a broker tpesim started itself (mosquitto)")  # fmt: skip
-        run = StepRunner(dict(terminals), cards, Wallet(cards, security), security, service)
+        run = StepRunner(dict(terminals), cards, Wallet(cards, security), security, switch)
         run.watch, run.restart = watch, restart
         run.power_on = _powering_on(url, memory, seed, powered_on)
         await _play(run, scenario, result, progress)

@@ -4,6 +4,7 @@ an issuer going down, the broker restarting, a status to wait for."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from cards.catalog import CardSet
@@ -14,12 +15,12 @@ from switch.ledger.postings import hold_id
 from switch.ledger.rules import TransferKind
 from switch.magic import magic_amounts
 from switch.security import SecurityModule
-from switch.service import SwitchService
 from terminal.builder import CardPresentation
 from terminal.link import LinkFaults
 from terminal.pinpad import PinPad
 from terminal.shell import Terminal, TerminalError
 from tpesim.scenario.model import Step
+from tpesim.scenario.switches import SwitchHandle
 from tpesim.scenario.watch import StatusWatch
 from tpesim.wallet import Wallet
 
@@ -43,9 +44,9 @@ class StepRunner:
         cards: CardSet,
         wallet: Wallet,
         security: SecurityModule,
-        switch: SwitchService,
+        switch: SwitchHandle,
     ) -> None:
-        self.switch = switch
+        self.switch: SwitchHandle = switch
         self.watch: StatusWatch | None = None
         self.restart: Restart | None = None
         self.power_on: PowerOn | None = None
@@ -95,14 +96,12 @@ class StepRunner:
         """An ``issuer``, ``broker`` or ``status`` step."""
         if step.action == "issuer":
             state = IssuerState(step.state or "up")
-            replayed = await self.switch.processor.set_issuer(
-                step.issuer or "", state, step.seconds or 0.0
-            )
-            return (f"replayed:{replayed}" if state is IssuerState.UP else "done"), ""
+            verdict = await self.switch.set_issuer(step.issuer or "", state, step.seconds or 0.0)
+            return verdict, ""
         if step.action == "broker" and self.restart is not None:
-            sessions = self.switch.sessions
+            mark = self.switch.mark()
             await self.restart(step.mode == "kill")
-            await self.switch.serving_after(sessions)  # the switch is back before any sale
+            await self.switch.serving_after(mark)  # the switch is back before any sale
             return "done", f"broker restarted ({step.mode})"
         assert self.watch is not None
         return await self.watch.wait_for(step.terminal or "", step.expect or "", 10.0), ""
@@ -124,6 +123,8 @@ class StepRunner:
         """Run ``step``; (the verdict to compare with ``expect``, a detail for the report)."""
         if step.action in ("issuer", "broker", "status"):
             return await self._infrastructure(step)
+        if step.action == "burst":
+            return await self._burst(step)
         tpe = self.terminals[step.terminal or ""]
         if step.action == "fault":
             await self._fault(tpe, step)
@@ -138,6 +139,39 @@ class StepRunner:
             return batch.response_code, "\n".join(batch.differences or ())
         if step.action in ("complete", "cancel"):
             return await self._resolve(step, tpe), ""
+        return await self._sale(step, tpe)
+
+    async def _burst(self, step: Step) -> tuple[str, str]:
+        """``count`` sales at once, spread over every terminal (each one at a time); with
+        ``kill_switch_after``, the switch is killed -9 and started again once that many have
+        ended. The verdict counts the outcomes."""
+        outcomes: Counter[str] = Counter()
+        tids = sorted(self.terminals)
+        shares = [len(range(i, step.count, len(tids))) for i in range(len(tids))]
+        killing: list[asyncio.Task[None]] = []
+
+        async def work(tid: str, sales: int, card: str) -> None:
+            sale = step.model_copy(update={"card": card})
+            for _ in range(sales):
+                try:
+                    verdict, _ = await self._sale(sale, self.terminals[tid])
+                except TerminalError:
+                    verdict = "terminal-error"
+                outcomes[verdict] += 1
+                if step.kill_switch_after and sum(outcomes.values()) == step.kill_switch_after:
+                    killing.append(asyncio.create_task(self.switch.kill_and_restart()))
+
+        async with asyncio.TaskGroup() as group:
+            for number, (tid, sales) in enumerate(zip(tids, shares, strict=True)):
+                group.create_task(work(tid, sales, step.cards[number % len(step.cards)]))
+        for task in killing:
+            await task
+        summary = ", ".join(f"{verdict} {n}" for verdict, n in sorted(outcomes.items()))
+        return "done", summary + (" (switch killed -9 and restarted)" if killing else "")
+
+    async def _sale(self, step: Step, tpe: Terminal) -> tuple[str, str]:
+        """A purchase, pre-authorization or refund on ``tpe``; approvals are remembered for
+        the lost-approval check."""
         card_id = step.card or ""
         card = CardPresentation.from_card(self.cards.card(card_id), self.cards)
         pin = WRONG_PIN if step.pin == "wrong" else step.pin or holder_pin(card_id)

@@ -16,7 +16,8 @@ __all__ = ["StatusWatch", "watching"]
 
 class StatusWatch:
     """The latest status each terminal published (``online``, ``offline`` from its Last Will,
-    ``degraded:...``), kept up to date by a subscriber that reconnects after a broker restart."""
+    ``degraded:...``), and the switch's (key ``switch``), kept up to date by a subscriber that
+    reconnects after a broker restart."""
 
     def __init__(self, broker: BrokerUrl, client_id: str) -> None:
         self.broker = broker
@@ -31,10 +32,15 @@ class StatusWatch:
             try:
                 async with MqttTransport(self.broker, client_id=self.client_id) as transport:
                     await transport.subscribe(topics.status("+"), qos=1)
+                    await transport.subscribe(topics.SWITCH_STATUS, qos=1)
                     self.subscribed.set()
                     async for message in transport.messages():
-                        tid = message.topic.split("/")[1]
-                        self.latest[tid] = message.payload.decode("utf-8", "replace")
+                        key = (
+                            "switch"
+                            if message.topic == topics.SWITCH_STATUS
+                            else message.topic.split("/")[1]
+                        )
+                        self.latest[key] = message.payload.decode("utf-8", "replace")
                         self._changed.set()
             except TransportError:
                 await asyncio.sleep(0.2)  # the broker is restarting: follow it back
