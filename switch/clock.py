@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["Clock", "ManualClock", "SystemClock"]
+__all__ = ["Clock", "ManualClock", "ScaledClock", "SystemClock"]
 
 
 class Clock(Protocol):
@@ -41,3 +43,44 @@ class ManualClock:
 
     def __repr__(self) -> str:
         return f"<ManualClock {self._now.isoformat()}>"
+
+
+class ScaledClock:
+    """Simulated time: starts at ``start`` and runs ``speed`` times faster than real time, and
+    can jump forward (never back), so a trading day, its cut-off and a hold's expiry take
+    minutes or seconds instead of days."""
+
+    def __init__(
+        self,
+        start: datetime,
+        speed: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ScaledClock needs a timezone-aware start time")
+        if speed <= 0:
+            raise ValueError("the clock speed must be positive")
+        self._start = start.astimezone(UTC)
+        self._speed = speed
+        self._monotonic = monotonic
+        self._began = monotonic()
+        self._jumped = 0.0
+
+    def now(self) -> datetime:
+        elapsed = (self._monotonic() - self._began) * self._speed + self._jumped
+        return self._start + timedelta(seconds=elapsed)
+
+    def advance(self, seconds: float) -> None:
+        """Jump ``seconds`` forward."""
+        if seconds < 0:
+            raise ValueError("the clock never goes back")
+        self._jumped += seconds
+
+    def advance_to(self, moment: datetime) -> None:
+        """Jump to ``moment`` if it is still ahead (otherwise stay)."""
+        ahead = (moment - self.now()).total_seconds()
+        if ahead > 0:
+            self.advance(ahead)
+
+    def __repr__(self) -> str:
+        return f"<ScaledClock x{self._speed:g} {self.now().isoformat()}>"

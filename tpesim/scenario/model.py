@@ -20,11 +20,13 @@ magic amount ending in NN. ``pin`` defaults to the holder's own; ``wrong`` types
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = ["Action", "Scenario", "ScenarioError", "Step", "load_scenario"]
 
@@ -42,6 +44,7 @@ Action = Literal[
     "status",
     "broker",
     "burst",
+    "settle",
 ]
 Fault = Literal[
     "lose_reversals",
@@ -73,13 +76,45 @@ class ScenarioError(ValueError):
     """The scenario file cannot be read or is not a valid scenario (the message says where)."""
 
 
+AT_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^\+[0-9]+(\.[0-9]+)?[smhd]$"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def moment(at: str, now: datetime, zone: ZoneInfo) -> datetime:
+    """When a step marked ``at`` runs, on the scenario clock now at ``now``: ``HH:MM`` is the
+    next such local time in ``zone`` (today, or tomorrow if it has passed); ``+N[smhd]`` is that
+    long after ``now``."""
+    if at.startswith("+"):
+        return now + timedelta(seconds=float(at[1:-1]) * _UNITS[at[-1]])
+    hour, minute = int(at[:2]), int(at[3:])
+    local = now.astimezone(zone)
+    target = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if target < local:
+        target += timedelta(days=1)
+    return target
+
+
+class ClockSpec(BaseModel):
+    """The scenario's simulated clock: where it starts and how much faster than real time it
+    runs; steps with ``at`` jump it forward."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: AwareDatetime
+    speed: float = Field(default=1.0, ge=1.0, le=86_400)
+
+
 class Step(BaseModel):
     """One thing a terminal does, and what must come of it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     terminal: str | None = None
-    """The terminal that acts (every action but ``issuer``)."""
+    """The terminal that acts (every action but ``issuer``, ``broker`` and ``burst``)."""
+    at: str | None = Field(default=None, pattern=AT_PATTERN)
+    """Run this step at ``HH:MM`` (the next such local time of the first terminal) or ``+N``
+    seconds/minutes/hours/days (``+30m``, ``+6d``) later on the scenario clock, which jumps
+    there (it never goes back)."""
     action: Action
     label: str | None = None
     card: str | None = None
@@ -113,7 +148,7 @@ class Step(BaseModel):
     expect: str | None = Field(
         default=None,
         pattern=r"^([0-9]{2}|timeout|acknowledged|reprinted:[0-9]+|terminal-error|late:[0-9]+"
-        r"|replayed:[0-9]+|online|offline|degraded:[a-z-]+|power-loss)$",
+        r"|replayed:[0-9]+|online|offline|degraded:[a-z-]+|power-loss|settled:[0-9]+)$",
     )
     """DE39, ``timeout`` (no answer in time), ``acknowledged`` for a ``cancel``,
     ``reprinted:N`` for a ``reprint``, ``terminal-error`` (refused by the terminal itself,
@@ -144,7 +179,7 @@ class Step(BaseModel):
             "burst": ("amount",),
             "status": ("expect",),
         }.get(self.action, ())
-        if self.action not in ("issuer", "broker", "burst"):
+        if self.action not in ("issuer", "broker", "burst", "settle"):
             needs = (*needs, "terminal")
         if self.fault in ("slow_link", "hold_request", "hold_response") or self.state == "slow":
             needs = (*needs, "seconds")
@@ -160,6 +195,8 @@ class Step(BaseModel):
             return f"issuer {self.issuer} {self.state}"
         if self.action == "broker":
             return f"broker restart ({self.mode})"
+        if self.action == "settle":
+            return "settle the days that are over"
         parts = [self.terminal or "", self.action]
         parts += [f"{k}={v}" for k in ("card", "amount", "of", "fault") if (v := getattr(self, k))]
         if self.action == "burst":
@@ -180,6 +217,11 @@ class Scenario(BaseModel):
     """How many times in a row a terminal sends a reversal advice before queueing it."""
     seed: int = 0
     """Seeds every random fault (link loss, jitter, duplicates): same seed, same run."""
+    clock: ClockSpec | None = None
+    """A simulated clock for the switch, the ledger and the terminals (default: the real one).
+    Timeouts stay in real seconds: only business time is simulated."""
+    cutoff: str | None = Field(default=None, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    """The switch's day's-end cut-off, terminal local time (default midnight)."""
     steps: tuple[Step, ...] = Field(min_length=1)
     ledger_ok: bool = True
     """The invariant checker must pass after the steps."""
@@ -202,6 +244,8 @@ class Scenario(BaseModel):
                 raise ValueError(f"step {number}: no earlier step labelled {step.of!r}")
             if step.label is not None:
                 labels.add(step.label)
+            if step.at is not None and self.clock is None:
+                raise ValueError(f"step {number}: 'at' needs a simulated clock (clock: start)")
         return self
 
 

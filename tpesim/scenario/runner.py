@@ -9,13 +9,15 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import time as time_of_day
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from cards.catalog import CardSet, default_card_set
 from cards.currency import currency, format_amount, parse_amount
-from switch.clock import SystemClock
+from switch.clock import Clock, ScaledClock, SystemClock
 from switch.ledger.check import LedgerReport, check_ledger
-from switch.ledger.postings import business_day
+from switch.ledger.postings import MIDNIGHT, business_day
 from switch.magic import magic_amounts
 from switch.registry import Registry, TerminalProfile, default_registry
 from switch.security import SecurityModule, load_keys
@@ -26,10 +28,16 @@ from terminal.shell import Terminal, TerminalError
 from tpesim.broker import restart_broker as restart_mosquitto
 from tpesim.broker import running_broker
 from tpesim.fleet import connected_fleet
-from tpesim.scenario.model import Scenario, ScenarioError, Step
+from tpesim.scenario.model import Scenario, ScenarioError, Step, moment
 from tpesim.scenario.steps import PowerOn, Restart, StepRunner, link_counts
 from tpesim.scenario.switches import InProcessSwitch, SwitchHandle, switch_process
-from tpesim.scenario.trace import available_balances, ledger_summary, transfer_counts, unheld
+from tpesim.scenario.trace import (
+    available_balances,
+    business_days,
+    ledger_summary,
+    transfer_counts,
+    unheld,
+)
 from tpesim.scenario.watch import StatusWatch, watching
 from tpesim.settle import SettlementResult, run_settlement
 from tpesim.wallet import Wallet
@@ -56,7 +64,8 @@ class ScenarioResult:
     scenario: Scenario
     steps: list[StepResult] = field(default_factory=list)
     ledger: LedgerReport | None = None
-    settlement: SettlementResult | None = None
+    settlements: list[SettlementResult] = field(default_factory=list)
+    """One settlement run per business day that has anything to settle, oldest first."""
     elapsed_s: float = 0.0
     workdir: Path | None = None
     seed: int = 0
@@ -83,13 +92,13 @@ class ScenarioResult:
                           + ", ".join(self.lost_approvals[:5])))  # fmt: skip
         found += self.ledger_checks
         if self.scenario.settle:
-            plan = self.settlement.plan if self.settlement else None
             sums: dict[str, int] = {}
-            if plan is not None:
-                for (_, code), value in plan.positions.items():
+            for settled in self.settlements:
+                for (_, code), value in settled.plan.positions.items() if settled.plan else ():
                     sums[code] = sums.get(code, 0) + value
-            ok = self.settlement is not None and not any(sums.values()) and self.settlement.check.ok
-            detail = f"sums by currency: {sums}" if plan else "nothing to settle"
+            ok = not any(sums.values()) and all(s.check.ok for s in self.settlements)
+            days = ", ".join(str(s.plan.day) for s in self.settlements if s.plan)
+            detail = f"days {days}; sums by currency: {sums}" if days else "nothing to settle"
             found.append(("settlement nets to zero", ok, detail))
         return found
 
@@ -182,19 +191,24 @@ async def _switch(
     cards: CardSet,
     registry: Registry,
     security: SecurityModule,
+    clock: Clock,
+    cutoff: time_of_day,
 ) -> AsyncIterator[SwitchHandle]:
     """The switch in this process, or, for a scenario that kills it, a child process (with the
     shipped card set and registry, whose keys the terminals are given)."""
     if any(step.kill_switch_after for step in scenario.steps):
-        if any(step.action == "issuer" for step in scenario.steps):
-            raise ScenarioError(f"scenario {scenario.name!r}: issuer steps need the switch in "
-                                "this process, and killing it needs a child process")  # fmt: skip
+        if any(step.action == "issuer" for step in scenario.steps) or scenario.clock \
+                or scenario.cutoff:  # fmt: skip
+            raise ScenarioError(f"scenario {scenario.name!r}: issuer steps, a simulated clock and "
+                                "a cut-off need the switch in this process, and killing it needs "
+                                "a child process")  # fmt: skip
         async with switch_process(url, db, db.with_name("switch.log"), watch) as child:
             yield child
         return
     async with running_switch(
         broker=url, db_path=db, cards=cards, registry=registry, magic=magic_amounts(),
         security=security, client_id=f"tpesim-scenario-{id(scenario):x}", persistent=False,
+        clock=clock, cutoff=cutoff,
     ) as service:  # fmt: skip
         yield InProcessSwitch(service)
 
@@ -244,7 +258,10 @@ async def _play(
     progress: Callable[[StepResult], None] | None,
 ) -> None:
     """Every step in order, judged; then what the links carry is delivered to the switch."""
+    clock, zone = run.clock, run.zone
     for number, step in enumerate(scenario.steps, 1):
+        if step.at is not None and isinstance(clock, ScaledClock):
+            clock.advance_to(moment(step.at, clock.now(), zone))
         began = time.perf_counter()
         try:
             actual, detail = await run.do(step)
@@ -289,6 +306,9 @@ async def run_scenario(
     if db.exists():
         raise ScenarioError(f"{db} exists: give the scenario an empty work directory")
     profiles = _profiles(scenario, cards, registry)
+    clock: Clock = ScaledClock(scenario.clock.start, scenario.clock.speed) if scenario.clock \
+        else SystemClock()  # fmt: skip
+    cutoff = time_of_day.fromisoformat(scenario.cutoff) if scenario.cutoff else MIDNIGHT
     security = SecurityModule(load_keys())
     memory = InProcessMemory()
     result = ScenarioResult(scenario, workdir=workdir, seed=seed)
@@ -297,9 +317,9 @@ async def run_scenario(
         _broker(broker, workdir, restart_broker) as (url, restart),
         watching(url, f"tpesim-scenario-watch-{id(result):x}") as watch,
         _switch(scenario, url, db, watch, cards=cards, registry=registry,
-                security=security) as switch,
+                security=security, clock=clock, cutoff=cutoff) as switch,
         connected_fleet(
-            profiles, url, clock=SystemClock(), timeout_s=scenario.timeout_s,
+            profiles, url, clock=clock, timeout_s=scenario.timeout_s,
             key_injection=security, seed=seed, memory=memory,
         ) as terminals,
         contextlib.AsyncExitStack() as powered_on,
@@ -312,6 +332,20 @@ async def run_scenario(
         run = StepRunner(dict(terminals), cards, Wallet(cards, security), security, switch)
         run.watch, run.restart = watch, restart
         run.power_on = _powering_on(url, memory, seed, powered_on)
+        run.clock, run.zone = clock, ZoneInfo(profiles[0].merchant.country_info.timezone)
+
+        async def settle_days_over() -> tuple[str, str]:
+            today = business_day(str(run.zone), clock.now(), cutoff)
+            settled = []
+            for day in business_days(db):
+                if day < today:
+                    done = await run_settlement(db, day, cards=cards, registry=registry,
+                                                out=workdir, clock=clock)  # fmt: skip
+                    result.settlements.append(done)
+                    settled += [str(day)] if done.plan else []
+            return f"settled:{len(settled)}", ", ".join(settled)
+
+        run.settle = settle_days_over
         await _play(run, scenario, result, progress)
     result.ledger = check_ledger(db)
     result.postings = ledger_summary(db)
@@ -319,9 +353,11 @@ async def run_scenario(
     result.lost_approvals = unheld(db, sorted(run.approved.values()))
     result.ledger_checks = _ledger_expectations(scenario, db, cards)
     if scenario.settle:
-        day = business_day(profiles[0].merchant.country_info.timezone, SystemClock().now())
-        result.settlement = await run_settlement(
-            db, day, cards=cards, registry=registry, out=workdir
-        )
+        for day in business_days(db):
+            result.settlements.append(
+                await run_settlement(
+                    db, day, cards=cards, registry=registry, out=workdir, clock=clock
+                )
+            )
     result.elapsed_s = time.perf_counter() - started
     return result

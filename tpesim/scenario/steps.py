@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from zoneinfo import ZoneInfo
 
 from cards.catalog import CardSet
 from cards.currency import parse_amount
 from cards.holders import holder_pin
+from switch.clock import Clock, SystemClock
 from switch.issuers import IssuerState
 from switch.ledger.postings import hold_id
 from switch.ledger.rules import TransferKind
@@ -50,6 +52,12 @@ class StepRunner:
         self.watch: StatusWatch | None = None
         self.restart: Restart | None = None
         self.power_on: PowerOn | None = None
+        self.settle: Callable[[], Awaitable[tuple[str, str]]] | None = None
+        """Settles every business day that is over (a ``settle`` step)."""
+        self.clock: Clock = SystemClock()
+        """The scenario's clock (simulated when the scenario has one)."""
+        self.zone = ZoneInfo("UTC")
+        """The time zone ``at: HH:MM`` is read in (the first terminal's)."""
         self.terminals = terminals
         self.cards = cards
         self.wallet = wallet
@@ -125,6 +133,8 @@ class StepRunner:
             return await self._infrastructure(step)
         if step.action == "burst":
             return await self._burst(step)
+        if step.action == "settle" and self.settle is not None:
+            return await self.settle()
         tpe = self.terminals[step.terminal or ""]
         if step.action == "fault":
             await self._fault(tpe, step)

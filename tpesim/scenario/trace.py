@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-__all__ = ["available_balances", "ledger_summary", "transfer_counts", "unheld"]
+__all__ = ["available_balances", "business_days", "ledger_summary", "transfer_counts", "unheld"]
 
 
 def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -19,7 +20,8 @@ def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
 
 def unheld(db: Path, hold_ids: list[str]) -> list[str]:
     """Of ``hold_ids`` (the holds of approvals a terminal saw), those the ledger does not hold
-    durably: missing, or voided or expired since. Each is a lost approval."""
+    durably: missing, or voided since (an expired hold was held; the checker judges its
+    expiry). Each is a lost approval."""
     connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         lost = []
@@ -27,7 +29,7 @@ def unheld(db: Path, hold_ids: list[str]) -> list[str]:
             found = connection.execute(
                 "SELECT 1 FROM transfers WHERE id = ? AND phase = 'pending'"
                 " AND NOT EXISTS (SELECT 1 FROM transfers AS r WHERE r.pending_id = ?"
-                " AND r.phase IN ('void', 'expire'))",
+                " AND r.phase = 'void')",
                 (hold, hold),
             ).fetchone()
             if found is None:
@@ -35,6 +37,13 @@ def unheld(db: Path, hold_ids: list[str]) -> list[str]:
         return lost
     finally:
         connection.close()
+
+
+def business_days(db: Path) -> list[date]:
+    """The business days the ledger's holds and completions belong to, oldest first."""
+    rows = _rows(db, "SELECT DISTINCT business_day FROM transfers WHERE business_day IS NOT NULL "
+                     "AND phase IN ('pending', 'post') ORDER BY 1")  # fmt: skip
+    return [date.fromisoformat(str(day)) for (day,) in rows]
 
 
 def transfer_counts(db: Path) -> dict[str, int]:
