@@ -66,6 +66,10 @@ async def close_batch(
         day = batch_day(request.settlement_date, today)
     except ValueError:
         return _refusal(request, "30", "format error: DE15")
+    clock_off = day not in (today, today - timedelta(days=1))
+    if clock_off:  # the terminal's clock is wrong: the switch's business day decides
+        log.warning("%r: DE15 names %s, the switch's business day is %s", request, day, today)
+        day = today
     entries = [JournalEntry.parse(line) for line in request.journal]
     items = [LedgerItem(*row) for row in await ledger.batch_items(request.terminal_id, day)]
     ours, theirs = ledger_totals(items), journal_totals(entries)
@@ -84,7 +88,8 @@ async def close_batch(
     response = BatchResponse(
         **echo(request),
         response_code="00" if balanced else "95",
-        additional_response="in balance" if balanced else "out of balance",
+        additional_response=("in balance" if balanced else "out of balance")
+        + (", clock off" if clock_off else ""),
         sales=ours.sales,
         sales_amount=ours.sales_amount,
         refunds=ours.refunds,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["Clock", "ManualClock", "ScaledClock", "SystemClock"]
+__all__ = ["Clock", "ManualClock", "OffsetClock", "ScaledClock", "SystemClock"]
 
 
 class Clock(Protocol):
@@ -43,6 +43,20 @@ class ManualClock:
 
     def __repr__(self) -> str:
         return f"<ManualClock {self._now.isoformat()}>"
+
+
+class OffsetClock:
+    """Another clock, off by ``offset_s`` seconds (a terminal whose clock is wrong)."""
+
+    def __init__(self, base: Clock, offset_s: float) -> None:
+        self.base = base
+        self.offset = timedelta(seconds=offset_s)
+
+    def now(self) -> datetime:
+        return self.base.now() + self.offset
+
+    def __repr__(self) -> str:
+        return f"<OffsetClock {self.offset} off {self.base!r}>"
 
 
 class ScaledClock:

@@ -40,7 +40,7 @@ from switch.ledger.store import (
 from switch.magic import MagicAmounts
 from switch.protocol import topics
 from switch.protocol.codec import FormatError, decode_request, encode
-from switch.protocol.fields import format_transmission_time
+from switch.protocol.fields import format_transmission_time, transmission_skew
 from switch.protocol.messages import (
     AuthorizationRequest,
     AuthorizationResponse,
@@ -69,7 +69,10 @@ from switch.security import SecurityModule, load_keys
 from switch.security.checks import SecurityFacts, inspect_purchase
 from switch.standin import replay_advices, stand_in, true_up_refunds
 
-__all__ = ["Processor", "Reply", "SwitchStats"]
+__all__ = ["CLOCK_TOLERANCE_S", "Processor", "Reply", "SwitchStats"]
+
+CLOCK_TOLERANCE_S = 600
+"""How far a terminal's DE7 may be from the switch's clock before it counts as skewed."""
 
 log = logging.getLogger("switch")
 
@@ -97,6 +100,8 @@ class SwitchStats:
     internal_errors: int = 0
     security_failures: int = 0
     """Requests whose MAC did not verify (answered 63)."""
+    clock_skews: int = 0
+    """Requests whose DE7 was more than ``CLOCK_TOLERANCE_S`` off the switch's clock."""
 
 
 def _digest(message: IsoMessage) -> str:
@@ -125,6 +130,7 @@ class Processor:
         belong to the next business day; ``issuers`` says which issuers answer (all, by
         default)."""
         self.issuers = issuers or IssuerHosts()
+        self._skewed: set[str] = set()
         self.ledger = ledger
         self.security = security or SecurityModule(load_keys())
         self.cards = cards
@@ -154,6 +160,7 @@ class Processor:
         except FormatError as error:
             return self._format_error(tid, error, payload)
         self.stats.requests[request.mti] += 1
+        self._check_clock(request)
         if isinstance(request, ReversalAdvice) and request.mti == "0421":
             # A repeat of an 0420: answered (or replayed) as the 0420 itself.
             request = request.model_copy(update={"mti": "0420"})
@@ -176,6 +183,19 @@ class Processor:
             reply = self._reply(tid, error_response(request, "96", "system malfunction"))
         self.stats.responses[reply.response_code] += 1
         return reply
+
+    def _check_clock(self, request: IsoMessage) -> None:
+        """Count (and log, once per terminal) a DE7 far off the switch's clock: the terminal's
+        clock is wrong. The switch goes on by its own clock (business day, holds, expiry)."""
+        skew = transmission_skew(request.transmission_time, self.clock.now())
+        if skew is None or abs(skew) <= CLOCK_TOLERANCE_S:
+            return
+        self.stats.clock_skews += 1
+        tid = getattr(request, "terminal_id", "")
+        if tid not in self._skewed:
+            self._skewed.add(tid)
+            log.warning("%r: DE7 is %+.0f s off the switch's clock; the switch keeps to its own",
+                        request, skew)  # fmt: skip
 
     def _format_error(self, tid: str, error: FormatError, payload: bytes) -> Reply:
         self.stats.format_errors += 1

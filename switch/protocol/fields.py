@@ -104,6 +104,21 @@ def format_transmission_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%m%d%H%M%S")
 
 
+def transmission_skew(text: str, now: datetime) -> float | None:
+    """Seconds DE7 ``text`` is ahead of ``now`` (negative: behind), taking the year that puts
+    it nearest; None when it names no moment."""
+    best: float | None = None
+    for year in (now.year - 1, now.year, now.year + 1):
+        try:
+            moment = datetime.strptime(f"{year}{text}", "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        skew = (moment - now).total_seconds()
+        if best is None or abs(skew) < abs(best):
+            best = skew
+    return best
+
+
 # DE2: 13 to 19 digits (shorter runs could not be told from RRNs and amounts in logs).
 # A PAN failing Luhn is well-formed: the issuer declines it with 14.
 Pan = Annotated[str, StringConstraints(pattern=r"^[0-9]{13,19}$")]

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from switch.clock import ScaledClock
+from switch.clock import OffsetClock, ScaledClock
+from switch.protocol.fields import format_transmission_time, transmission_skew
 from tpesim.scenario.model import moment
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=ZoneInfo("Africa/Algiers"))
@@ -52,3 +53,15 @@ def test_the_clock_runs_speed_times_faster_and_jumps_forward_only() -> None:
 def test_at_names_the_next_local_time_or_a_delay(at: str, expected: datetime) -> None:
     zone = ZoneInfo("Africa/Algiers")
     assert moment(at, START, zone) == expected.replace(tzinfo=zone)
+
+
+def test_a_terminal_clock_can_be_off_and_de7_says_by_how_much() -> None:
+    base = ScaledClock(START, monotonic=FakeMonotonic())
+    fast = OffsetClock(base, 3 * 3600)
+    assert fast.now() - base.now() == timedelta(hours=3)
+    now = base.now()
+    assert transmission_skew(format_transmission_time(fast.now()), now) == 3 * 3600
+    assert transmission_skew(format_transmission_time(now - timedelta(days=1.5)), now) == -129600
+    new_year = datetime(2027, 1, 1, 0, 5, tzinfo=UTC)  # a DE7 of 31 December is last year's
+    assert transmission_skew("1231235500", new_year) == -600
+    assert transmission_skew("1399999999", now) is None

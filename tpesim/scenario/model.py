@@ -61,6 +61,7 @@ Fault = Literal[
     "network_up",
     "power_loss",
     "power_on",
+    "clock_skew",
     "paper_out",
     "paper_in",
     "dukpt_exhausted",
@@ -132,6 +133,9 @@ class Step(BaseModel):
     """For ``slow_link``: the delay each message takes in each direction; for
     ``hold_request`` / ``hold_response``: how long the next one is held back; for ``wait``:
     how long."""
+    skew: float = Field(default=0.0, ge=-604_800, le=604_800)
+    """For ``clock_skew``: seconds the terminal's clock is ahead (negative: behind); 0 sets
+    it right."""
     jitter: float = Field(default=0.0, ge=0, le=10)
     """For ``slow_link``: up to this many seconds more per message (seeded)."""
     probability: float = Field(default=1.0, ge=0, le=1)

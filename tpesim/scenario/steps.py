@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from cards.catalog import CardSet
 from cards.currency import parse_amount
 from cards.holders import holder_pin
-from switch.clock import Clock, SystemClock
+from switch.clock import Clock, OffsetClock, SystemClock
 from switch.issuers import IssuerState
 from switch.ledger.postings import hold_id
 from switch.ledger.rules import TransferKind
@@ -93,6 +93,8 @@ class StepRunner:
             tpe.power_fails = True
         elif step.fault == "power_on" and self.power_on is not None and not tpe.powered:
             self.terminals[tpe.tid] = await self.power_on(tpe)
+        elif step.fault == "clock_skew":
+            tpe.clock = OffsetClock(self.clock, step.skew) if step.skew else self.clock
         elif step.fault == "network_down":
             await tpe.cut_network()
         elif step.fault == "network_up":
@@ -146,7 +148,8 @@ class StepRunner:
             return f"reprinted:{len(tpe.reprint())}", ""
         if step.action == "close_batch":
             batch = await tpe.close_batch()
-            return batch.response_code, "\n".join(batch.differences or ())
+            notes = [batch.additional_response or "", *(batch.differences or ())]
+            return batch.response_code, "\n".join(note for note in notes if note)
         if step.action in ("complete", "cancel"):
             return await self._resolve(step, tpe), ""
         return await self._sale(step, tpe)
