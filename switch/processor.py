@@ -36,6 +36,7 @@ from switch.ledger.store import (
     DuplicateRequestError,
     InsufficientFundsError,
     Ledger,
+    LedgerUnavailableError,
 )
 from switch.magic import MagicAmounts
 from switch.protocol import topics
@@ -177,6 +178,11 @@ class Processor:
             return self._reply(tid, error_response(request, "63", "MAC does not verify"))
         try:
             reply = await self._dispatch(request)
+        except LedgerUnavailableError as error:
+            self.stats.internal_errors += 1
+            log.error("%r: the ledger is unavailable (%s); answering 96, nothing posted",
+                      request, error)  # fmt: skip
+            reply = self._reply(tid, error_response(request, "96", "system malfunction"))
         except Exception:
             self.stats.internal_errors += 1
             log.exception("internal error on %r; answering 96, nothing posted", request)

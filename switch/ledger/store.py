@@ -52,6 +52,7 @@ __all__ = [
     "Key",
     "Ledger",
     "LedgerRefusalError",
+    "LedgerUnavailableError",
     "StoredRequest",
     "micros",
 ]
@@ -72,6 +73,11 @@ class LedgerRefusalError(RuntimeError):
 
 class InsufficientFundsError(LedgerRefusalError):
     """The database refused a hold that would overdraw a cardholder account."""
+
+
+class LedgerUnavailableError(RuntimeError):
+    """The database could not be written (locked by another process past the busy timeout,
+    or gone); nothing of the event was stored and it may be tried again."""
 
 
 class DuplicateRequestError(RuntimeError):
@@ -226,7 +232,7 @@ class Ledger(LedgerReads):
         ``key`` first.
         """
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 await self._post(transfers, accounts, rows)
                 if card_state is not None:
@@ -273,13 +279,20 @@ class Ledger(LedgerReads):
         """Atomically make ``transfers`` and insert ``rows`` (all or nothing); raises as
         :meth:`record` does."""
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 await self._post(transfers, accounts, rows)
             except BaseException:
                 await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
+
+    async def _begin(self) -> None:
+        """BEGIN IMMEDIATE: take the write lock now (waiting up to the busy timeout)."""
+        try:
+            await self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise LedgerUnavailableError(f"{self.path}: {error}") from None
 
     async def _post(
         self,

@@ -45,6 +45,7 @@ Action = Literal[
     "broker",
     "burst",
     "settle",
+    "database",
 ]
 Fault = Literal[
     "lose_reversals",
@@ -132,7 +133,7 @@ class Step(BaseModel):
     seconds: float | None = Field(default=None, ge=0, le=30)
     """For ``slow_link``: the delay each message takes in each direction; for
     ``hold_request`` / ``hold_response``: how long the next one is held back; for ``wait``:
-    how long."""
+    how long; for ``database``: how long another process holds the ledger locked."""
     skew: float = Field(default=0.0, ge=-604_800, le=604_800)
     """For ``clock_skew``: seconds the terminal's clock is ahead (negative: behind); 0 sets
     it right."""
@@ -181,9 +182,10 @@ class Step(BaseModel):
             "issuer": ("issuer", "state"),
             "broker": ("mode",),
             "burst": ("amount",),
+            "database": ("seconds",),
             "status": ("expect",),
         }.get(self.action, ())
-        if self.action not in ("issuer", "broker", "burst", "settle"):
+        if self.action not in ("issuer", "broker", "burst", "settle", "database"):
             needs = (*needs, "terminal")
         if self.fault in ("slow_link", "hold_request", "hold_response") or self.state == "slow":
             needs = (*needs, "seconds")
@@ -201,6 +203,8 @@ class Step(BaseModel):
             return f"broker restart ({self.mode})"
         if self.action == "settle":
             return "settle the days that are over"
+        if self.action == "database":
+            return f"database locked for {self.seconds:g} s"
         parts = [self.terminal or "", self.action]
         parts += [f"{k}={v}" for k in ("card", "amount", "of", "fault") if (v := getattr(self, k))]
         if self.action == "burst":

@@ -273,6 +273,8 @@ async def _play(
         result.steps.append(judged)
         if progress is not None:
             progress(judged)
+    for lock in run.locks:
+        await lock
     for tid in list(run.terminals):
         if not run.terminals[tid].powered and run.power_on is not None:
             run.terminals[tid] = await run.power_on(run.terminals[tid])
@@ -346,6 +348,7 @@ async def run_scenario(
             return f"settled:{len(settled)}", ", ".join(settled)
 
         run.settle = settle_days_over
+        run.db = db
         await _play(run, scenario, result, progress)
     result.ledger = check_ledger(db)
     result.postings = ledger_summary(db)

@@ -4,8 +4,12 @@ an issuer going down, the broker restarting, a status to wait for."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from cards.catalog import CardSet
@@ -54,6 +58,10 @@ class StepRunner:
         self.power_on: PowerOn | None = None
         self.settle: Callable[[], Awaitable[tuple[str, str]]] | None = None
         """Settles every business day that is over (a ``settle`` step)."""
+        self.db: Path | None = None
+        """The ledger file (``database`` steps lock it)."""
+        self.locks: list[asyncio.Task[None]] = []
+        """Locks held on the ledger by ``database`` steps, released on their own."""
         self.clock: Clock = SystemClock()
         """The scenario's clock (simulated when the scenario has one)."""
         self.zone = ZoneInfo("UTC")
@@ -137,6 +145,8 @@ class StepRunner:
             return await self._burst(step)
         if step.action == "settle" and self.settle is not None:
             return await self.settle()
+        if step.action == "database" and self.db is not None:
+            return await self._lock_database(self.db, step.seconds or 0.0)
         tpe = self.terminals[step.terminal or ""]
         if step.action == "fault":
             await self._fault(tpe, step)
@@ -153,6 +163,26 @@ class StepRunner:
         if step.action in ("complete", "cancel"):
             return await self._resolve(step, tpe), ""
         return await self._sale(step, tpe)
+
+    async def _lock_database(self, db: Path, seconds: float) -> tuple[str, str]:
+        """Another process takes the ledger's write lock (BEGIN EXCLUSIVE) and keeps it for
+        ``seconds``; the step ends once the lock is held, the lock lasts into the next steps.
+        The switch's writes wait for it (up to its busy timeout of 5 s, then 96)."""
+        taken = threading.Event()
+
+        def hold() -> None:
+            connection = sqlite3.connect(db, timeout=30)
+            try:
+                connection.execute("BEGIN EXCLUSIVE")
+                taken.set()
+                time.sleep(seconds)  # the lock itself: this thread does nothing else
+                connection.rollback()
+            finally:
+                connection.close()
+
+        self.locks.append(asyncio.create_task(asyncio.to_thread(hold)))
+        await asyncio.to_thread(taken.wait, 30)
+        return "done", f"ledger locked for {seconds:g} s"
 
     async def _burst(self, step: Step) -> tuple[str, str]:
         """``count`` sales at once, spread over every terminal (each one at a time); with
