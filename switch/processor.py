@@ -39,6 +39,7 @@ from switch.ledger.store import (
     LedgerUnavailableError,
 )
 from switch.magic import MagicAmounts
+from switch.offline import post_offline
 from switch.protocol import topics
 from switch.protocol.codec import FormatError, decode_request, encode
 from switch.protocol.fields import format_transmission_time, transmission_skew
@@ -52,6 +53,7 @@ from switch.protocol.messages import (
     IsoMessage,
     NetworkRequest,
     NetworkResponse,
+    OfflineAdvice,
     ReversalAdvice,
     ReversalRequest,
 )
@@ -68,7 +70,7 @@ from switch.responses import (
 )
 from switch.security import SecurityModule, load_keys
 from switch.security.checks import SecurityFacts, inspect_purchase
-from switch.standin import replay_advices, stand_in, true_up_refunds
+from switch.standin import replay_advice, replay_advices, stand_in, true_up_refunds
 
 __all__ = ["CLOCK_TOLERANCE_S", "Processor", "Reply", "SwitchStats"]
 
@@ -235,6 +237,8 @@ class Processor:
         if replay is not None:
             return replay
         try:
+            if isinstance(request, OfflineAdvice):
+                return await self._offline(request)
             if isinstance(request, FinancialRequest):
                 return await self._purchase(request)
             if isinstance(request, BatchRequest):
@@ -474,6 +478,21 @@ class Processor:
             rows=rows,
         )
         return response
+
+    async def _offline(self, advice: OfflineAdvice) -> Reply:
+        """An 0220 advice of an offline approval: post it (switch.offline), answer 0230."""
+        now = self.clock.now()
+        posting = await post_offline(
+            self.ledger, advice, cards=self.cards, registry=self.registry, now=now,
+            cutoff=self.cutoff,
+        )  # fmt: skip
+        await self._commit(advice, posting.response, transfers=posting.transfers,
+                           accounts=posting.accounts, rows=posting.rows)  # fmt: skip
+        if posting.shortfall is not None:  # the cardholder lacks the money: the issuer's share
+            await replay_advice(self.ledger, posting.shortfall, now)
+        log.info("%r offline sale of %d on %s → %s", advice, advice.amount, advice.masked_pan,
+                 posting.response.response_code)  # fmt: skip
+        return self._reply(advice.terminal_id, posting.response)
 
     async def _resolve(self, request: ReversalRequest | CompletionAdvice) -> Reply:
         """An 0400 or 0220: decide (switch.resolutions), store the answer with its transfer."""

@@ -21,7 +21,7 @@ from switch.ledger.rules import Phase, Transfer
 from switch.ledger.standin import StandInAdvice, TrueUp, refund_of_true_up, true_up
 from switch.ledger.store import InsufficientFundsError, Ledger
 
-__all__ = ["replay_advices", "stand_in", "true_up_refunds"]
+__all__ = ["replay_advice", "replay_advices", "stand_in", "true_up_refunds"]
 
 log = logging.getLogger("switch.standin")
 
@@ -50,7 +50,7 @@ def stand_in(
     return replace(decision, code=UNAVAILABLE, reason=reason)
 
 
-async def _replay_one(ledger: Ledger, advice: StandInAdvice, now: datetime) -> bool:
+async def replay_advice(ledger: Ledger, advice: StandInAdvice, now: datetime) -> bool:
     """True-up one advice in one transaction; False when the hold has gone (voided or
     expired before the issuer heard of it: nothing to true up, the advice is closed)."""
     hold = await ledger.transfer(advice.hold_id)
@@ -81,7 +81,7 @@ async def replay_advices(ledger: Ledger, issuer: str | None, now: datetime) -> i
     how many were trued up."""
     trued = 0
     for advice in await ledger.standin_queue(issuer):
-        trued += await _replay_one(ledger, advice, now)
+        trued += await replay_advice(ledger, advice, now)
     return trued
 
 

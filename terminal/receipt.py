@@ -71,6 +71,12 @@ def render_receipt(data: ReceiptData) -> str:
             "عملية مقبولة",
             _pair(f"AUTORISATION {data.auth_code or ''}".rstrip(), f"RRN {data.rrn or ''}"),
         ]
+    elif code == "Y3":
+        lines += [
+            "TRANSACTION ACCEPTEE HORS LIGNE",
+            "عملية مقبولة دون اتصال",
+            f"AUTORISATION {data.auth_code or ''}".rstrip(),
+        ]
     elif code is None:
         lines += [
             "TRANSACTION ANNULEE - PAS DE REPONSE",

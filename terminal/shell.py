@@ -29,6 +29,7 @@ from switch.protocol.messages import (
     FinancialRequest,
     FinancialResponse,
     IsoMessage,
+    OfflineAdvice,
     Response,
     ReversalAdvice,
     ReversalResponse,
@@ -41,6 +42,7 @@ from terminal.builder import ENTRY_MODES, PURCHASE, REFUND, CardPresentation, Re
 from terminal.channel import Channel
 from terminal.link import Link, LinkFaults
 from terminal.machine import Event, TerminalMachine
+from terminal.offline import APPROVED_OFFLINE, offline_advice, offline_verdict
 from terminal.pinpad import PinPad
 from terminal.receipt import ReceiptData, render_receipt
 from terminal.records import (
@@ -62,7 +64,7 @@ __all__ = [
 
 log = logging.getLogger("terminal")
 
-Advice = ReversalAdvice | CompletionAdvice
+Advice = ReversalAdvice | CompletionAdvice | OfflineAdvice
 """What store-and-forward keeps until the switch answers it."""
 
 
@@ -97,6 +99,9 @@ class Terminal:
         self.stats = TerminalStats()
         self.lose_reversals = lose_reversals
         self.memory = memory
+        self.offline_floor_limit = 0
+        """Chip sales up to this many minor units are approved offline when the switch cannot
+        be reached (0: online only)."""
         self.power_fails = False
         """A fault: the power goes the moment the next sale's request has left."""
         self.powered = True
@@ -237,6 +242,51 @@ class Terminal:
                 f"{self.tid}: PIN pad DUKPT counter exhausted: re-key the terminal"
             ) from None
 
+    async def _reach_switch(self, offline_capable: bool) -> bool:
+        """True when connected; False when the switch cannot be reached but this sale may be
+        decided offline; TerminalError otherwise."""
+        try:
+            await self._ensure_connected()
+        except TerminalError:
+            if not offline_capable or not self.powered:
+                raise
+            return False
+        return True
+
+    def _decide_offline(
+        self, request: FinancialRequest, keys: TransactionKeys | None, card: CardPresentation
+    ) -> TransactionOutcome:
+        """No link: approve up to the floor limit (``Y3``, an 0220 advice queued, the journal
+        counts it as ``O`` until it is uploaded), decline above it (``Z3``)."""
+        verdict = offline_verdict(request, self.offline_floor_limit)
+        if verdict.response_code == APPROVED_OFFLINE:
+            self.saf.append((offline_advice(request, verdict), keys))
+            self.journal.append(JournalEntry(EntryKind.OFFLINE, request.stan, request.amount))
+        log.warning("%s: no link; stan %06d decided offline: %s", self.tid, request.stan,
+                    verdict.response_code)  # fmt: skip
+        outcome = self._outcome(request, card, verdict, None, 0.0)
+        if not outcome.printed:
+            self.unprinted.append(outcome.receipt)
+        self.stats.outcomes[outcome.verdict] += 1
+        return outcome
+
+    async def _send_offline(self, advice: OfflineAdvice, keys: TransactionKeys | None) -> bool:
+        """Upload an offline approval until the 0230 comes; then the journal counts it as a
+        sale (00) or drops it (the switch refused it)."""
+        for _ in range(self.reversal_attempts):
+            response = await self._exchange(advice, seal(advice, keys), "0230")
+            if isinstance(response, CompletionResponse):
+                offline = EntryKind.OFFLINE
+                self.journal = [
+                    e for e in self.journal if not (e.kind is offline and e.stan == advice.stan)
+                ]
+                if response.response_code == "00":
+                    self.journal.append(JournalEntry(EntryKind.SALE, advice.stan, advice.amount))
+                log.info("%s: offline sale %06d uploaded → %s", self.tid, advice.stan,
+                         response.response_code)  # fmt: skip
+                return True
+        return False
+
     async def _lose_power(self, request: FinancialRequest, payload: bytes) -> None:
         """The power goes the instant ``request`` has left: no answer is read, no reversal
         sent, no receipt printed; the broker publishes the Last Will. Only what is in
@@ -299,9 +349,13 @@ class Terminal:
         entry = self._entry(entry, plastic)
         if pin is not None and self.pinpad is None:
             raise TerminalError(f"{self.tid} has no PIN pad keys: it cannot take a PIN")
+        offline_capable = (
+            self.offline_floor_limit > 0 and not (preauth or refund) and entry == "chip"
+            and chip is not None
+        )  # fmt: skip
         async with self._busy:
-            await self._ensure_connected()
-            if self.saf:  # store-and-forward goes first
+            online = await self._reach_switch(offline_capable)
+            if online and self.saf:  # store-and-forward goes first
                 await self.flush_saf()
             now = self.clock.now()
             keys = self._next_keys()
@@ -327,6 +381,8 @@ class Terminal:
                 stan, moment = self._last_key
                 request = request.model_copy(update={"stan": stan, "transmission_time": moment})
             self._last_key = request.stan, request.transmission_time
+            if not online:
+                return self._decide_offline(request, keys, card)
             started = time.perf_counter()
             if self.memory is not None:  # written before the request leaves
                 self.memory.store_in_flight(self.tid, encode(request), self.builder.upcoming_stan)
@@ -385,6 +441,8 @@ class Terminal:
         """Send ``advice`` up to ``reversal_attempts`` times: a reversal as 0420 the first time
         and 0421 after, a completion as the same 0220 (the switch answers a repeat from what it
         stored); True once answered."""
+        if isinstance(advice, OfflineAdvice):
+            return await self._send_offline(advice, keys)
         if isinstance(advice, CompletionAdvice):
             return await self._send_completion(advice, keys) is not None
         if self.lose_reversals:

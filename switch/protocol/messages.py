@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from cards.masking import mask_pan
 from switch.protocol.fields import (
@@ -56,6 +56,7 @@ __all__ = [
     "IsoMessage",
     "NetworkRequest",
     "NetworkResponse",
+    "OfflineAdvice",
     "OriginalDataElements",
     "Request",
     "Response",
@@ -233,6 +234,19 @@ class CompletionAdvice(_ReferringMessage):
     response_mti: ClassVar[str] = "0230"
 
 
+class OfflineAdvice(FinancialRequest):
+    """0220 advice of a sale the terminal approved offline (EMV, under its floor limit, while
+    it could not reach the switch): DE38 its offline approval code, DE39 ``Y3`` (approved,
+    unable to go online), DE55 the card's cryptogram. No DE90: it refers to nothing earlier.
+    Sent from store-and-forward once the terminal is back online; the switch posts it."""
+
+    mti: Literal["0220"] = "0220"  # type: ignore[assignment]
+    auth_code: AuthCode = Field(alias="38")
+    response_code: Literal["Y3"] = Field(default="Y3", alias="39")
+
+    response_mti: ClassVar[str] = "0230"
+
+
 class _ReferringResponse(IsoMessage):
     processing_code: ProcessingCode | None = Field(default=None, alias="3")
     amount: AmountMinor | None = Field(default=None, alias="4")
@@ -316,15 +330,31 @@ class BatchResponse(IsoMessage):
     differences: tuple[DifferenceLine, ...] | None = Field(default=None, alias="124")
 
 
+def _request_kind(value: object) -> str | None:
+    """The union member a raw request is: its MTI, an 0421 read as an 0420, and an 0220 with
+    DE90 a completion, without it an offline advice."""
+    raw = value if isinstance(value, dict) else getattr(value, "__dict__", {})
+    mti = raw.get("mti")
+    if not isinstance(mti, str):
+        return None
+    if mti == "0421":
+        return "0420"
+    if mti == "0220":
+        named = "90" in raw or "original_data" in raw
+        return "0220" if named else "0220-offline"
+    return mti
+
+
 Request = Annotated[
-    FinancialRequest
-    | AuthorizationRequest
-    | ReversalRequest
-    | ReversalAdvice
-    | CompletionAdvice
-    | NetworkRequest
-    | BatchRequest,
-    Field(discriminator="mti"),
+    Annotated[FinancialRequest, Tag("0200")]
+    | Annotated[AuthorizationRequest, Tag("0100")]
+    | Annotated[ReversalRequest, Tag("0400")]
+    | Annotated[ReversalAdvice, Tag("0420")]
+    | Annotated[CompletionAdvice, Tag("0220")]
+    | Annotated[OfflineAdvice, Tag("0220-offline")]
+    | Annotated[NetworkRequest, Tag("0800")]
+    | Annotated[BatchRequest, Tag("0500")],
+    Discriminator(_request_kind),
 ]
 """Any message a terminal sends to the switch."""
 

@@ -151,6 +151,7 @@ BREAKAGES: dict[str, tuple[Any, str, Any, str]] = {
     "issuer-down-stip": (processor_module, "replay_advices", _no_replay, "step 11"),
     "completion-store-and-forward": (Terminal, "flush_saf", _nothing_flushed, "step 4"),
     "terminal-power-loss": (Terminal, "_recover", _nothing, "reversal/void"),
+    "offline-floor-limit": (Terminal, "_send_offline", _never, "step 8"),
     "timeout-before-and-after-commit": (
         processor_module,
         "reverse",

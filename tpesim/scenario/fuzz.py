@@ -48,6 +48,7 @@ _FAULTS: list[tuple[str, Callable[[random.Random], dict[str, Any]]]] = [
     ("network_up", lambda r: {}),
     ("power_loss", lambda r: {}),
     ("power_on", lambda r: {}),
+    ("floor_limit", lambda r: {"amount": r.choice(("50,00", "500,00"))}),
 ]
 
 

@@ -63,6 +63,7 @@ Fault = Literal[
     "power_loss",
     "power_on",
     "clock_skew",
+    "floor_limit",
     "paper_out",
     "paper_in",
     "dukpt_exhausted",
@@ -153,7 +154,7 @@ class Step(BaseModel):
     expect: str | None = Field(
         default=None,
         pattern=r"^([0-9]{2}|timeout|acknowledged|reprinted:[0-9]+|terminal-error|late:[0-9]+"
-        r"|replayed:[0-9]+|online|offline|degraded:[a-z-]+|power-loss|settled:[0-9]+)$",
+        r"|replayed:[0-9]+|online|offline|degraded:[a-z-]+|power-loss|settled:[0-9]+|Y3|Z3)$",
     )
     """DE39, ``timeout`` (no answer in time), ``acknowledged`` for a ``cancel``,
     ``reprinted:N`` for a ``reprint``, ``terminal-error`` (refused by the terminal itself,

@@ -101,6 +101,8 @@ class StepRunner:
             tpe.power_fails = True
         elif step.fault == "power_on" and self.power_on is not None and not tpe.powered:
             self.terminals[tpe.tid] = await self.power_on(tpe)
+        elif step.fault == "floor_limit":
+            tpe.offline_floor_limit = self.amount(step, tpe)
         elif step.fault == "clock_skew":
             tpe.clock = OffsetClock(self.clock, step.skew) if step.skew else self.clock
         elif step.fault == "network_down":

@@ -1,0 +1,91 @@
+"""Offline approvals (EMV, under a terminal's floor limit) reported in 0220 advices.
+
+A terminal that could not reach the switch may approve a small chip sale itself; once back online
+it uploads an 0220 advice (no DE90, DE39 ``Y3``). The sale has happened: the switch posts it as a
+purchase hold, cleared at day's end like any other. When the cardholder's account no longer holds
+the amount, the issuer carries the shortfall, exactly as for a stand-in approval
+(``switch.ledger.standin``): the hold goes on the issuer's stand-in account and is trued up at once.
+A card unknown to the issuer is answered 14 and nothing is posted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import Any
+
+from cards.catalog import CardSet
+from switch.authorization import issuer_day
+from switch.ledger.postings import MIDNIGHT, business_day, card_hold
+from switch.ledger.rules import LedgerAccount, Transfer, TransferKind, merchant_account
+from switch.ledger.standin import StandInAdvice, standin_account
+from switch.ledger.store import Ledger
+from switch.protocol.messages import CompletionResponse, OfflineAdvice
+from switch.registry import Registry
+from switch.responses import echo, retrieval_reference
+
+__all__ = ["OfflinePosting", "post_offline"]
+
+
+@dataclass
+class OfflinePosting:
+    """What an offline advice makes: the 0230, the hold, the accounts it needs, and (when the
+    cardholder lacks the money) the stand-in advice to true up once committed."""
+
+    response: CompletionResponse
+    transfers: list[Transfer] = field(default_factory=list)
+    accounts: list[LedgerAccount] = field(default_factory=list)
+    rows: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    shortfall: StandInAdvice | None = None
+
+
+async def post_offline(
+    ledger: Ledger,
+    advice: OfflineAdvice,
+    *,
+    cards: CardSet,
+    registry: Registry,
+    now: datetime,
+    cutoff: time = MIDNIGHT,
+) -> OfflinePosting:
+    """Decide what the offline sale in ``advice`` posts (nothing is written here)."""
+    terminal = registry.get(advice.terminal_id)
+    card = cards.issuer_card(advice.pan)
+    rrn = retrieval_reference(now, advice.stan)
+
+    def answer(code: str, note: str | None) -> CompletionResponse:
+        return CompletionResponse(**echo(advice), rrn=rrn, response_code=code,
+                                  additional_response=note)  # fmt: skip
+
+    if terminal is None:
+        return OfflinePosting(answer("03", "unknown terminal"))
+    if card is None:
+        return OfflinePosting(answer("14", "card not on file"))
+    product = cards.products[card.product]
+    currency = cards.accounts[card.account].currency
+    merchant = merchant_account(advice.merchant_id, currency)
+    posting = OfflinePosting(answer("00", "offline sale posted"), accounts=[merchant])
+    debited = card.account
+    day = issuer_day(product, now)
+    if await ledger.available(card.account) < advice.amount:
+        standin = standin_account(product.issuer, currency)
+        posting.accounts.append(standin)
+        debited = standin.id
+    hold = card_hold(
+        TransferKind.PURCHASE,
+        key=advice.key,
+        card_id=card.id,
+        cardholder_account=debited,
+        merchant_account=merchant.id,
+        amount=advice.amount,
+        currency=currency,
+        issuer_day=day,
+        business_day=business_day(terminal.merchant.country_info.timezone, now, cutoff),
+        rrn=rrn,
+    )
+    posting.transfers.append(hold)
+    if debited != card.account:
+        posting.shortfall = StandInAdvice(hold.id, product.issuer, card.id, card.account,
+                                          advice.amount, day)  # fmt: skip
+        posting.rows.append(posting.shortfall.row(now.isoformat(timespec="microseconds")))
+    return posting
