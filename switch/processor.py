@@ -8,33 +8,21 @@ posting and the response in one transaction, and only then hand back the respons
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from collections import Counter
-from dataclasses import dataclass, field, replace
-from datetime import datetime, time
+from dataclasses import dataclass, field
+from datetime import time
 from typing import Any
 
 from cards.catalog import CardSet
 from cards.masking import redact_wire_text
-from switch.authorization import (
-    CardholderPosition,
-    Decision,
-    authorize,
-    is_refund,
-    issuer_day,
-)
 from switch.batch import close_batch
 from switch.clock import Clock
 from switch.issuers import IssuerHosts, IssuerState
-from switch.ledger.postings import MIDNIGHT, business_day, card_hold
-from switch.ledger.rules import TransferKind, merchant_account
-from switch.ledger.standin import StandInAdvice, standin_account
+from switch.ledger.postings import MIDNIGHT
 from switch.ledger.store import (
-    CardState,
     DuplicateRequestError,
-    InsufficientFundsError,
     Ledger,
     LedgerUnavailableError,
 )
@@ -44,12 +32,9 @@ from switch.protocol import topics
 from switch.protocol.codec import FormatError, decode_request, encode
 from switch.protocol.fields import format_transmission_time, transmission_skew
 from switch.protocol.messages import (
-    AuthorizationRequest,
-    AuthorizationResponse,
     BatchRequest,
     CompletionAdvice,
     FinancialRequest,
-    FinancialResponse,
     IsoMessage,
     NetworkRequest,
     NetworkResponse,
@@ -57,20 +42,18 @@ from switch.protocol.messages import (
     ReversalAdvice,
     ReversalRequest,
 )
+from switch.purchases import PurchaseDesk
 from switch.registry import Registry
 from switch.resolutions import complete, reverse
 from switch.responses import (
     Request,
     Response,
-    approval_code,
     echo,
     error_response,
     response_class,
-    retrieval_reference,
 )
 from switch.security import SecurityModule, load_keys
-from switch.security.checks import SecurityFacts, inspect_purchase
-from switch.standin import replay_advice, replay_advices, stand_in, true_up_refunds
+from switch.standin import replay_advice, replay_advices, true_up_refunds
 
 __all__ = ["CLOCK_TOLERANCE_S", "Processor", "Reply", "SwitchStats"]
 
@@ -142,6 +125,10 @@ class Processor:
         self.magic = magic
         self.stats = SwitchStats()
         self.cutoff = cutoff
+        self.purchases = PurchaseDesk(
+            ledger=ledger, cards=cards, registry=registry, clock=clock, magic=magic,
+            security=self.security, cutoff=cutoff, issuers=self.issuers, commit=self._commit,
+        )  # fmt: skip
 
     async def process(self, topic: str, payload: bytes) -> Reply | None:
         """Handle one message from ``topic``; None when it cannot be attributed (dropped)."""
@@ -313,171 +300,9 @@ class Processor:
             return 0
         return await replay_advices(self.ledger, issuer, self.clock.now())
 
-    async def _position(
-        self, request: FinancialRequest, now: datetime, *, issuer_up: bool
-    ) -> CardholderPosition | None:
-        """The cardholder's available balance and spending on the issuer's day of ``now``
-        (standing in, the balance is unknown: taken as enough, the stand-in rules bound it)."""
-        card = self.cards.issuer_card(request.pan)
-        if card is None:
-            return None
-        day = issuer_day(self.cards.products[card.product], now)
-        return CardholderPosition(
-            available=(await self.ledger.available(card.account) if issuer_up else request.amount),
-            spent_today=await self.ledger.spent_on_day(card.id, day),
-        )
-
-    async def _issuer_up(self, request: FinancialRequest) -> bool:
-        """Route ``request`` to its card's issuer: wait as long as it takes (a slow issuer, up
-        to the deadline); False when the switch must stand in for it."""
-        product = self.cards.product_for_pan(request.pan)
-        if product is None:
-            return True
-        routing = self.issuers.route(product.issuer)
-        if routing.wait_s:
-            await asyncio.sleep(routing.wait_s)
-        return routing.available
-
-    async def _stand_in(
-        self, request: FinancialRequest, decision: Decision, now: datetime
-    ) -> Decision:
-        card = decision.card
-        if card is None:
-            return decision
-        product = self.cards.products[card.product]
-        purchase = _hold_kind(request) is TransferKind.PURCHASE
-        usage = await self.ledger.standin_usage(card.id, issuer_day(product, now))
-        return stand_in(decision, amount=request.amount,
-                        rules=product.stand_in if purchase else None, usage=usage)  # fmt: skip
-
     async def _purchase(self, request: FinancialRequest) -> Reply:
-        now = self.clock.now()
-        terminal = self.registry.get(request.terminal_id)
-        facts, state = SecurityFacts(), None
-        if await self.ledger.is_pre_reversed(request.key):
-            decision = Decision("12", "already reversed")
-        else:
-            card = self.cards.issuer_card(request.pan)
-            facts = inspect_purchase(self.security, self.cards, request)
-            state = await self.ledger.card_state(card.id) if card else None
-            issuer_up = await self._issuer_up(request)
-            decision = authorize(
-                request,
-                terminal=terminal,
-                signed_on=await self.ledger.is_signed_on(request.terminal_id),
-                cards=self.cards,
-                position=await self._position(request, now, issuer_up=issuer_up),
-                now=now,
-                magic=self.magic,
-                pin=facts.pin,
-                pin_failures=state.pin_failures if state else 0,
-                arqc=facts.arqc,
-                atc=facts.atc,
-                last_atc=state.last_atc if state else None,
-                cvv=facts.cvv,
-            )
-            if not issuer_up:
-                decision = await self._stand_in(request, decision, now)
-        rrn = retrieval_reference(now, request.stan)
-        try:
-            response = await self._record_purchase(
-                request, decision, rrn=rrn, now=now, facts=facts, state=state
-            )
-        except InsufficientFundsError:
-            log.error("%r: the ledger refused the debit; declining 51", request)
-            decision = replace(decision, code="51", reason="insufficient funds")
-            response = await self._record_purchase(
-                request, decision, rrn=rrn, now=now, facts=facts, state=state
-            )
-        log.info(
-            "%r card %s amount %d → %s (%s)",
-            request,
-            request.masked_pan,
-            request.amount,
-            decision.code,
-            decision.reason,
-        )
+        response, decision = await self.purchases.handle(request)
         return self._reply(request.terminal_id, response, send=decision.respond)
-
-    def _purchase_response(
-        self, request: FinancialRequest, decision: Decision, rrn: str, facts: SecurityFacts
-    ) -> FinancialResponse:
-        cls = (
-            AuthorizationResponse
-            if isinstance(request, AuthorizationRequest)
-            else FinancialResponse
-        )
-        return cls(
-            **echo(request),
-            rrn=rrn,
-            auth_code=approval_code(request.key, stand_in=decision.stand_in)
-            if decision.approved
-            else None,
-            response_code=decision.code,
-            additional_response=("stand-in" if decision.stand_in else None)
-            if decision.approved
-            else decision.reason[:25],
-            merchant_id=request.merchant_id,
-            currency=request.currency,
-            icc_data=facts.response_icc(decision.code),
-        )
-
-    async def _record_purchase(
-        self,
-        request: FinancialRequest,
-        decision: Decision,
-        *,
-        rrn: str,
-        now: datetime,
-        facts: SecurityFacts,
-        state: CardState | None,
-    ) -> FinancialResponse:
-        """Commit the decision (the posting of an approval, the card's new security state);
-        return the stored 0210."""
-        response = self._purchase_response(request, decision, rrn, facts)
-        transfers, accounts, rows = [], [], []
-        terminal = self.registry.get(request.terminal_id)
-        if decision.approved and decision.card is not None and terminal is not None:
-            card = decision.card
-            product = self.cards.products[card.product]
-            currency = self.cards.accounts[card.account].currency
-            merchant = merchant_account(request.merchant_id, currency)
-            accounts.append(merchant)
-            debited = card.account
-            if decision.stand_in:  # held on the issuer's stand-in account, advice queued
-                standin = standin_account(product.issuer, currency)
-                accounts.append(standin)
-                debited = standin.id
-            transfers.append(
-                card_hold(
-                    _hold_kind(request),
-                    key=request.key,
-                    card_id=card.id,
-                    cardholder_account=debited,
-                    merchant_account=merchant.id,
-                    amount=request.amount,
-                    currency=currency,
-                    issuer_day=issuer_day(product, now),
-                    business_day=business_day(
-                        terminal.merchant.country_info.timezone, now, self.cutoff
-                    ),
-                    rrn=rrn,
-                )
-            )
-            if decision.stand_in:
-                hold = transfers[0]
-                advice = StandInAdvice(hold.id, product.issuer, card.id, card.account,
-                                       request.amount, issuer_day(product, now))  # fmt: skip
-                rows.append(advice.row(now.isoformat(timespec="microseconds")))
-        await self._commit(
-            request,
-            response,
-            transfers=transfers,
-            accounts=accounts,
-            card_state=_new_card_state(state, decision),
-            rows=rows,
-        )
-        return response
 
     async def _offline(self, advice: OfflineAdvice) -> Reply:
         """An 0220 advice of an offline approval: post it (switch.offline), answer 0230."""
@@ -525,24 +350,3 @@ class Processor:
             f" ({note})" if note else "",
         )
         return self._reply(request.terminal_id, response)
-
-
-def _hold_kind(request: FinancialRequest) -> TransferKind:
-    """What an approved 0200 or 0100 holds: a purchase, a refund (DE3 20xxxx) or a
-    pre-authorization."""
-    if isinstance(request, AuthorizationRequest):
-        return TransferKind.PREAUTH
-    if is_refund(request):
-        return TransferKind.REFUND
-    return TransferKind.PURCHASE
-
-
-def _new_card_state(state: CardState | None, decision: Decision) -> CardState | None:
-    """The card's security state after ``decision`` (None when nothing changes)."""
-    if state is None or (decision.pin_failures is None and decision.atc is None):
-        return None
-    return CardState(
-        state.card_id,
-        state.pin_failures if decision.pin_failures is None else decision.pin_failures,
-        state.last_atc if decision.atc is None else decision.atc,
-    )

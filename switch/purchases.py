@@ -1,0 +1,259 @@
+"""Purchases, pre-authorizations and refunds (0200/0100): decide with the card's issuer, or
+stand in for it when it is down or too slow, and commit the hold with the stored answer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime, time
+
+from cards.catalog import CardSet
+from switch.authorization import (
+    CardholderPosition,
+    Decision,
+    authorize,
+    is_refund,
+    issuer_day,
+)
+from switch.clock import Clock
+from switch.issuers import IssuerHosts
+from switch.ledger.postings import business_day, card_hold
+from switch.ledger.rules import TransferKind, merchant_account
+from switch.ledger.standin import StandInAdvice, standin_account
+from switch.ledger.store import CardState, InsufficientFundsError, Ledger
+from switch.magic import MagicAmounts
+from switch.protocol.messages import (
+    AuthorizationRequest,
+    AuthorizationResponse,
+    FinancialRequest,
+    FinancialResponse,
+)
+from switch.registry import Registry
+from switch.responses import approval_code, echo, retrieval_reference
+from switch.security import SecurityModule
+from switch.security.checks import SecurityFacts, inspect_purchase
+from switch.standin import stand_in
+
+__all__ = ["Commit", "PurchaseDesk", "hold_kind", "new_card_state"]
+
+log = logging.getLogger("switch")
+
+Commit = Callable[..., Awaitable[None]]
+"""Stores a response as the answer to its request, with the ledger effects it has."""
+
+
+class PurchaseDesk:
+    """Where the processor sends 0200 and 0100 requests."""
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        cards: CardSet,
+        registry: Registry,
+        clock: Clock,
+        magic: MagicAmounts | None,
+        security: SecurityModule,
+        cutoff: time,
+        issuers: IssuerHosts,
+        commit: Commit,
+    ) -> None:
+        self.ledger = ledger
+        self.cards = cards
+        self.registry = registry
+        self.clock = clock
+        self.magic = magic
+        self.security = security
+        self.cutoff = cutoff
+        self.issuers = issuers
+        self.commit = commit
+
+    async def _position(
+        self, request: FinancialRequest, now: datetime, *, issuer_up: bool
+    ) -> CardholderPosition | None:
+        """The cardholder's available balance and spending on the issuer's day of ``now``
+        (standing in, the balance is unknown: taken as enough, the stand-in rules bound it)."""
+        card = self.cards.issuer_card(request.pan)
+        if card is None:
+            return None
+        day = issuer_day(self.cards.products[card.product], now)
+        return CardholderPosition(
+            available=(await self.ledger.available(card.account) if issuer_up else request.amount),
+            spent_today=await self.ledger.spent_on_day(card.id, day),
+        )
+
+    async def _issuer_up(self, request: FinancialRequest) -> bool:
+        """Route ``request`` to its card's issuer: wait as long as it takes (a slow issuer, up
+        to the deadline); False when the switch must stand in for it."""
+        product = self.cards.product_for_pan(request.pan)
+        if product is None:
+            return True
+        routing = self.issuers.route(product.issuer)
+        if routing.wait_s:
+            await asyncio.sleep(routing.wait_s)
+        return routing.available
+
+    async def _stand_in(
+        self, request: FinancialRequest, decision: Decision, now: datetime
+    ) -> Decision:
+        card = decision.card
+        if card is None:
+            return decision
+        product = self.cards.products[card.product]
+        purchase = hold_kind(request) is TransferKind.PURCHASE
+        usage = await self.ledger.standin_usage(card.id, issuer_day(product, now))
+        return stand_in(decision, amount=request.amount,
+                        rules=product.stand_in if purchase else None, usage=usage)  # fmt: skip
+
+    async def handle(self, request: FinancialRequest) -> tuple[FinancialResponse, Decision]:
+        """Decide ``request`` and commit the decision; the stored 0210 and the decision."""
+        now = self.clock.now()
+        terminal = self.registry.get(request.terminal_id)
+        facts, state = SecurityFacts(), None
+        if await self.ledger.is_pre_reversed(request.key):
+            decision = Decision("12", "already reversed")
+        else:
+            card = self.cards.issuer_card(request.pan)
+            facts = inspect_purchase(self.security, self.cards, request)
+            state = await self.ledger.card_state(card.id) if card else None
+            issuer_up = await self._issuer_up(request)
+            decision = authorize(
+                request,
+                terminal=terminal,
+                signed_on=await self.ledger.is_signed_on(request.terminal_id),
+                cards=self.cards,
+                position=await self._position(request, now, issuer_up=issuer_up),
+                now=now,
+                magic=self.magic,
+                pin=facts.pin,
+                pin_failures=state.pin_failures if state else 0,
+                arqc=facts.arqc,
+                atc=facts.atc,
+                last_atc=state.last_atc if state else None,
+                cvv=facts.cvv,
+            )
+            if not issuer_up:
+                decision = await self._stand_in(request, decision, now)
+        rrn = retrieval_reference(now, request.stan)
+        try:
+            response = await self._record_purchase(
+                request, decision, rrn=rrn, now=now, facts=facts, state=state
+            )
+        except InsufficientFundsError:
+            log.error("%r: the ledger refused the debit; declining 51", request)
+            decision = replace(decision, code="51", reason="insufficient funds")
+            response = await self._record_purchase(
+                request, decision, rrn=rrn, now=now, facts=facts, state=state
+            )
+        log.info(
+            "%r card %s amount %d → %s (%s)",
+            request,
+            request.masked_pan,
+            request.amount,
+            decision.code,
+            decision.reason,
+        )
+        return response, decision
+
+    def _purchase_response(
+        self, request: FinancialRequest, decision: Decision, rrn: str, facts: SecurityFacts
+    ) -> FinancialResponse:
+        cls = (
+            AuthorizationResponse
+            if isinstance(request, AuthorizationRequest)
+            else FinancialResponse
+        )
+        return cls(
+            **echo(request),
+            rrn=rrn,
+            auth_code=approval_code(request.key, stand_in=decision.stand_in)
+            if decision.approved
+            else None,
+            response_code=decision.code,
+            additional_response=("stand-in" if decision.stand_in else None)
+            if decision.approved
+            else decision.reason[:25],
+            merchant_id=request.merchant_id,
+            currency=request.currency,
+            icc_data=facts.response_icc(decision.code),
+        )
+
+    async def _record_purchase(
+        self,
+        request: FinancialRequest,
+        decision: Decision,
+        *,
+        rrn: str,
+        now: datetime,
+        facts: SecurityFacts,
+        state: CardState | None,
+    ) -> FinancialResponse:
+        """Commit the decision (the posting of an approval, the card's new security state);
+        return the stored 0210."""
+        response = self._purchase_response(request, decision, rrn, facts)
+        transfers, accounts, rows = [], [], []
+        terminal = self.registry.get(request.terminal_id)
+        if decision.approved and decision.card is not None and terminal is not None:
+            card = decision.card
+            product = self.cards.products[card.product]
+            currency = self.cards.accounts[card.account].currency
+            merchant = merchant_account(request.merchant_id, currency)
+            accounts.append(merchant)
+            debited = card.account
+            if decision.stand_in:  # held on the issuer's stand-in account, advice queued
+                standin = standin_account(product.issuer, currency)
+                accounts.append(standin)
+                debited = standin.id
+            transfers.append(
+                card_hold(
+                    hold_kind(request),
+                    key=request.key,
+                    card_id=card.id,
+                    cardholder_account=debited,
+                    merchant_account=merchant.id,
+                    amount=request.amount,
+                    currency=currency,
+                    issuer_day=issuer_day(product, now),
+                    business_day=business_day(
+                        terminal.merchant.country_info.timezone, now, self.cutoff
+                    ),
+                    rrn=rrn,
+                )
+            )
+            if decision.stand_in:
+                hold = transfers[0]
+                advice = StandInAdvice(hold.id, product.issuer, card.id, card.account,
+                                       request.amount, issuer_day(product, now))  # fmt: skip
+                rows.append(advice.row(now.isoformat(timespec="microseconds")))
+        await self.commit(
+            request,
+            response,
+            transfers=transfers,
+            accounts=accounts,
+            card_state=new_card_state(state, decision),
+            rows=rows,
+        )
+        return response
+
+
+def hold_kind(request: FinancialRequest) -> TransferKind:
+    """What an approved 0200 or 0100 holds: a purchase, a refund (DE3 20xxxx) or a
+    pre-authorization."""
+    if isinstance(request, AuthorizationRequest):
+        return TransferKind.PREAUTH
+    if is_refund(request):
+        return TransferKind.REFUND
+    return TransferKind.PURCHASE
+
+
+def new_card_state(state: CardState | None, decision: Decision) -> CardState | None:
+    """The card's security state after ``decision`` (None when nothing changes)."""
+    if state is None or (decision.pin_failures is None and decision.atc is None):
+        return None
+    return CardState(
+        state.card_id,
+        state.pin_failures if decision.pin_failures is None else decision.pin_failures,
+        state.last_atc if decision.atc is None else decision.atc,
+    )
