@@ -165,6 +165,8 @@ class Step(BaseModel):
     to 10 s."""
     mode: Literal["graceful", "kill"] | None = None
     """For ``broker``: restart the broker gracefully or ``kill -9`` it, then start it again."""
+    receipt: tuple[str, ...] = ()
+    """For a sale: texts its receipt must show (e.g. ``HORS LIGNE``, an amount)."""
     printed: bool | None = None
     """For a sale: whether its receipt must have been printed (False while out of paper)."""
     explains: tuple[str, ...] = ()

@@ -36,6 +36,8 @@ PowerOn = Callable[[Terminal], Awaitable[Terminal]]
 """Powers a terminal back on: a new one, with the old one's non-volatile memory."""
 
 WRONG_PIN = "0000"
+_TERMINAL_FAULTS = frozenset({"dukpt_exhausted", "rekey", "reader_fault", "reader_ok",
+                              "reuse_stan", "power_loss", "floor_limit", "clock_skew"})  # fmt: skip
 
 Restart = Callable[[bool], Awaitable[None]]
 """Restarts the scenario's broker: gracefully, or (True) after a kill -9."""
@@ -87,7 +89,22 @@ class StepRunner:
         """Inject (or clear) the fault ``step`` names on terminal ``tpe``."""
         if step.fault in ("paper_out", "paper_in"):
             await tpe.set_paper(step.fault == "paper_in")
-        elif step.fault == "dukpt_exhausted" and tpe.pinpad is not None:
+        elif step.fault == "network_down":
+            await tpe.cut_network()
+        elif step.fault == "network_up":
+            await tpe.restore_network()
+        elif step.fault == "power_on" and self.power_on is not None and not tpe.powered:
+            self.terminals[tpe.tid] = await self.power_on(tpe)
+        elif step.fault == "tamper_mac":
+            self.tampered.add(tpe.tid)
+        elif step.fault in _TERMINAL_FAULTS:
+            self._terminal_fault(tpe, step)
+        else:
+            _link_fault(tpe, step)
+
+    def _terminal_fault(self, tpe: Terminal, step: Step) -> None:
+        """A fault of the terminal itself (its PIN pad, reader, counters, clock, power)."""
+        if step.fault == "dukpt_exhausted" and tpe.pinpad is not None:
             tpe.pinpad.exhaust()
         elif step.fault == "rekey":
             tpe.pinpad = PinPad(self.security.inject_terminal_key(tpe.tid))
@@ -95,22 +112,12 @@ class StepRunner:
             tpe.chip_reader_fault = step.fault == "reader_fault"
         elif step.fault == "reuse_stan":
             tpe.reuse_key = True
-        elif step.fault == "tamper_mac":
-            self.tampered.add(tpe.tid)
         elif step.fault == "power_loss":
             tpe.power_fails = True
-        elif step.fault == "power_on" and self.power_on is not None and not tpe.powered:
-            self.terminals[tpe.tid] = await self.power_on(tpe)
         elif step.fault == "floor_limit":
             tpe.offline_floor_limit = self.amount(step, tpe)
         elif step.fault == "clock_skew":
             tpe.clock = OffsetClock(self.clock, step.skew) if step.skew else self.clock
-        elif step.fault == "network_down":
-            await tpe.cut_network()
-        elif step.fault == "network_up":
-            await tpe.restore_network()
-        else:
-            _link_fault(tpe, step)
 
     async def _infrastructure(self, step: Step) -> tuple[str, str]:
         """An ``issuer``, ``broker`` or ``status`` step."""
@@ -245,6 +252,9 @@ class StepRunner:
         if step.printed is not None and step.printed != outcome.printed:
             printed = "printed" if outcome.printed else "not printed"
             return f"{outcome.verdict}, receipt {printed}", detail
+        missing = [text for text in step.receipt if text not in outcome.receipt]
+        if missing:
+            return f"{outcome.verdict}, receipt without {missing[0]!r}", detail
         return outcome.verdict, detail
 
 
