@@ -40,6 +40,7 @@ from tpesim.issue import issue_card_set
 from tpesim.output import ProgressLine, render_cards, render_summary
 from tpesim.scenario import ScenarioError
 from tpesim.scenario.command import add_scenario_commands, scenario_command
+from tpesim.serve import add_serve_command, serve_command
 from tpesim.settle import render_settlement, report_document, run_settlement
 from tpesim.state import DeviceState, default_state_file
 from tpesim.wallet import Wallet
@@ -106,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     ):
         add(sub)
     add_scenario_commands(sub, _broker)
+    add_serve_command(sub, _broker)
     return parser
 
 
@@ -540,6 +542,9 @@ def main(argv: list[str] | None = None) -> int:
             return _ledger_check(args)
         if args.command == "settle":
             return asyncio.run(_settle(args))
+        if args.command == "serve":
+            _configure_logging(None, verbose=False)
+            return asyncio.run(_cancellable(serve_command(args)))
         if args.command == "scenario":
             return asyncio.run(_cancellable(scenario_command(args, _configure_logging)))
         if args.command == "bench":

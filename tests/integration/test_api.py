@@ -1,0 +1,160 @@
+"""The merchant API over real Mosquitto and a real switch: a sale, a decline, a timeout, a
+refund, pre-authorizations, the batch; idempotency keys; and bad input refused with a problem
+naming the field before anything reaches the switch."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cards import default_card_set
+from switch import default_registry
+from switch.clock import SystemClock
+from switch.security import SecurityModule, load_keys
+from switch.service import SwitchService, running_switch
+from tests.conftest import MosquittoProcess
+from tpesim.api.app import create_app
+from tpesim.api.desk import PaymentDesk
+from tpesim.fleet import connected_fleet
+from tpesim.scenario.trace import available_balances
+from tpesim.wallet import Wallet
+
+pytestmark = pytest.mark.integration
+
+CARDS = default_card_set()
+REGISTRY = default_registry()
+TIDS = ("DZAL0021", "TNTU0021")
+
+
+class Api:
+    def __init__(self, client: httpx.AsyncClient, switch: SwitchService, db: Path) -> None:
+        self.client, self.switch, self.db = client, switch, db
+
+    async def pay(self, tid: str = "DZAL0021", **body: Any) -> httpx.Response:
+        return await self.client.post(f"/v1/terminals/{tid}/payments", json=body)
+
+
+@pytest.fixture
+async def api(mosquitto: MosquittoProcess, tmp_path: Path) -> AsyncIterator[Api]:
+    security = SecurityModule(load_keys())
+    profiles = [p for p in (REGISTRY.get(t) for t in TIDS) if p is not None]
+    db = tmp_path / "ledger.db"
+    async with (
+        running_switch(broker=mosquitto.url, db_path=db, cards=CARDS, registry=REGISTRY,
+                       security=security) as switch,
+        connected_fleet(profiles, mosquitto.url, clock=SystemClock(), timeout_s=1.5,
+                        key_injection=security) as terminals,
+    ):  # fmt: skip
+        desk = PaymentDesk(terminals, CARDS, Wallet(CARDS, security))
+        transport = httpx.ASGITransport(app=create_app(desk))
+        async with httpx.AsyncClient(transport=transport, base_url="http://tpe") as client:
+            yield Api(client, switch, db)
+
+
+async def test_a_sale_its_replay_a_refund_and_the_batch(api: Api) -> None:
+    sale = await api.pay(amount_minor=150_000, currency="DZD", card_id="EDH-VALID",
+                         idempotency_key="order-1")  # fmt: skip
+    assert sale.status_code == 201, sale.text
+    body = sale.json()
+    assert (body["status"], body["response_code"], body["kind"]) == ("approved", "00", "purchase")
+    assert "TRANSACTION ACCEPTEE" in body["receipt"] and body["masked_pan"].startswith("628058")
+    again = await api.pay(amount_minor=150_000, currency="DZD", card_id="EDH-VALID",
+                          idempotency_key="order-1")  # fmt: skip
+    assert again.status_code == 200 and again.json()["id"] == body["id"]
+    assert available_balances(api.db)["CCP-0001001"][0] == 15_000_000 - 150_000  # charged once
+    fetched = await api.client.get(f"/v1/payments/{body['id']}")
+    assert fetched.json() == body
+    refund = await api.client.post(
+        f"/v1/payments/{body['id']}/refund",
+        json={"amount_minor": 50_000, "idempotency_key": "rf-1"},
+    )
+    assert refund.status_code == 201, refund.text
+    assert (refund.json()["kind"], refund.json()["status"]) == ("refund", "approved")
+    batch = await api.client.post("/v1/terminals/DZAL0021/batch")
+    assert batch.json()["in_balance"] is True
+    assert (batch.json()["sales_amount_minor"], batch.json()["refunds_amount_minor"]) == (
+        150_000, 50_000)  # fmt: skip
+
+
+async def test_a_decline_and_a_timeout_are_payments_too(api: Api) -> None:
+    declined = await api.pay(amount_minor=7_751, currency="DZD", card_id="EDH-VALID",
+                             idempotency_key="d-1")  # fmt: skip
+    assert (declined.json()["status"], declined.json()["response_code"]) == ("declined", "51")
+    assert declined.json()["meaning"] == "Insufficient funds"
+    timeout = await api.pay(amount_minor=7_799, currency="DZD", card_id="EDH-VALID",
+                            idempotency_key="t-1")  # fmt: skip
+    assert timeout.status_code == 201
+    assert (timeout.json()["status"], timeout.json()["response_code"],
+            timeout.json()["reversal"]) == ("timeout", None, "acknowledged")  # fmt: skip
+
+
+async def test_pre_authorization_completed_and_another_cancelled(api: Api) -> None:
+    hotel = (await api.pay(amount_minor=90_000, currency="DZD", card_id="CIB-VALID",
+                           preauth=True, idempotency_key="h-1")).json()  # fmt: skip
+    assert (hotel["kind"], hotel["status"]) == ("preauth", "approved")
+    done = await api.client.post(f"/v1/payments/{hotel['id']}/completion",
+                                 json={"amount_minor": 85_000})  # fmt: skip
+    assert (done.json()["status"], done.json()["amount_minor"]) == ("approved", 85_000)
+    car = (await api.pay(amount_minor=50_000, currency="DZD", card_id="CIB-VALID",
+                         preauth=True, idempotency_key="c-1")).json()  # fmt: skip
+    cancelled = await api.client.post(f"/v1/payments/{car['id']}/cancel")
+    verdict = (cancelled.json()["status"], cancelled.json()["reversal"])
+    assert verdict == ("cancelled", "acknowledged")
+    again = await api.client.post(f"/v1/payments/{car['id']}/cancel")
+    assert again.status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("tid", "body", "status", "field"),
+    [
+        ("DZAL0021", {"amount_minor": 100, "currency": "TND", "card_id": "EDH-VALID",
+                      "idempotency_key": "x"}, 422, "currency"),
+        ("DZAL0021", {"amount_minor": -5, "currency": "DZD", "card_id": "EDH-VALID",
+                      "idempotency_key": "x"}, 422, "amount_minor"),
+        ("DZAL0021", {"amount_minor": 100, "currency": "DZD", "card_id": "NO-SUCH",
+                      "idempotency_key": "x"}, 422, "card_id"),
+        ("DZAL0021", {"amount_minor": 100, "currency": "DZD", "pan": "12",
+                      "idempotency_key": "x"}, 422, "pan"),
+        ("DZAL0021", {"amount_minor": 100, "currency": "DZD", "idempotency_key": "x"}, 422,
+         None),
+        ("DZAL0021", {"amount_minor": 100, "currency": "DZD", "card_id": "EDH-VALID"}, 422,
+         "idempotency_key"),
+        ("DZAL0021", {"amount_minor": 100, "currency": "DZD", "card_id": "EDH-VALID",
+                      "idempotency_key": "x", "tip": 5}, 422, "tip"),
+        ("XXXX0000", {"amount_minor": 100, "currency": "DZD", "card_id": "EDH-VALID",
+                      "idempotency_key": "x"}, 404, None),
+    ],
+)  # fmt: skip
+async def test_bad_input_is_a_problem_naming_the_field_and_nothing_is_sent(
+    api: Api, tid: str, body: dict[str, Any], status: int, field: str | None
+) -> None:
+    before = sum(api.switch.processor.stats.requests.values())
+    response = await api.pay(tid, **body)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert (problem["status"], problem["field"]) == (status, field)
+    assert problem["title"] and problem["detail"]
+    assert sum(api.switch.processor.stats.requests.values()) == before
+
+
+async def test_a_reused_key_with_another_body_is_a_conflict(api: Api) -> None:
+    first = await api.pay(amount_minor=1_000, currency="DZD", card_id="EDH-VALID",
+                          idempotency_key="k")  # fmt: skip
+    assert first.status_code == 201
+    other = await api.pay(amount_minor=2_000, currency="DZD", card_id="EDH-VALID",
+                          idempotency_key="k")  # fmt: skip
+    assert other.status_code == 409 and other.json()["field"] == "idempotency_key"
+
+
+async def test_terminals_and_the_openapi_document(api: Api) -> None:
+    listed = (await api.client.get("/v1/terminals")).json()
+    assert [t["id"] for t in listed] == sorted(TIDS) and all(t["connected"] for t in listed)
+    assert {t["currency"] for t in listed} == {"DZD", "TND"}
+    spec = (await api.client.get("/openapi.json")).json()
+    assert "/v1/terminals/{terminal_id}/payments" in spec["paths"]
+    assert spec["info"]["version"] == "1.0.0"

@@ -1,0 +1,1 @@
+"""The merchant (ECR) HTTP API: drive simulated terminals from a cash register."""

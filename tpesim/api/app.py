@@ -1,0 +1,115 @@
+"""The merchant (ECR) API over HTTP: a cash register starts payments on simulated terminals,
+reads their status and receipt, refunds, completes or cancels pre-authorizations and closes the
+batch. Versioned under ``/v1``; the OpenAPI document is served at ``/openapi.json`` (and
+browsable at ``/docs``). Every refusal is an RFC 9457 problem (``application/problem+json``)
+naming the field at fault, and nothing of a refused request reaches a terminal or the switch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from tpesim.api.desk import ApiError, PaymentDesk
+from tpesim.api.models import (
+    BatchResult,
+    CompletionRequest,
+    Payment,
+    PaymentRequest,
+    Problem,
+    RefundRequest,
+    TerminalInfo,
+)
+
+__all__ = ["create_app"]
+
+PROBLEM = "application/problem+json"
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {PROBLEM: {}}} for status in (404, 409, 422, 503)
+}
+
+
+def _problem(status: int, title: str, detail: str, field: str | None = None) -> JSONResponse:
+    body = Problem(title=title, status=status, detail=detail, field=field)
+    return JSONResponse(body.model_dump(), status_code=status, media_type=PROBLEM)
+
+
+def create_app(desk: PaymentDesk) -> FastAPI:
+    """The API over ``desk`` (its terminals must be connected)."""
+    app = FastAPI(
+        title="tpesim merchant API",
+        version="1.0.0",
+        description="Drive simulated payment terminals from a cash register (ECR). Test cards "
+        "and magic amounts force every outcome: see docs/test-cards.md.",
+    )
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> JSONResponse:
+        return _problem(error.status, error.title, error.detail, error.field)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0]
+        where = [str(part) for part in first.get("loc", ()) if part != "body"]
+        field = ".".join(where) or None
+        return _problem(422, "invalid request", str(first.get("msg", "invalid")), field)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, error: HTTPException) -> JSONResponse:
+        return _problem(error.status_code, "HTTP error", str(error.detail))
+
+    @app.get("/v1/terminals", response_model=list[TerminalInfo])
+    async def terminals() -> list[TerminalInfo]:
+        """The terminals this API drives."""
+        return desk.terminal_list()
+
+    @app.post(
+        "/v1/terminals/{terminal_id}/payments",
+        response_model=Payment,
+        status_code=201,
+        responses=_ERRORS,
+    )
+    async def pay(terminal_id: str, body: PaymentRequest, response: Response) -> Payment:
+        """Run a payment on the terminal and wait for its outcome (approved, declined, timeout —
+        reversed by the terminal — or decided offline). The same ``idempotency_key`` again
+        returns the same payment (200) without a second charge."""
+        payment, new = await desk.pay(terminal_id, body)
+        response.status_code = 201 if new else 200
+        return payment
+
+    @app.get("/v1/payments/{payment_id}", response_model=Payment, responses=_ERRORS)
+    async def payment(payment_id: str) -> Payment:
+        """A payment's status and receipt."""
+        return desk.payment(payment_id)
+
+    @app.post(
+        "/v1/payments/{payment_id}/refund",
+        response_model=Payment,
+        status_code=201,
+        responses=_ERRORS,
+    )
+    async def refund(payment_id: str, body: RefundRequest, response: Response) -> Payment:
+        """Refund an approved purchase, in full or in part (DE3 20)."""
+        refunded, new = await desk.refund(payment_id, body)
+        response.status_code = 201 if new else 200
+        return refunded
+
+    @app.post("/v1/payments/{payment_id}/completion", response_model=Payment, responses=_ERRORS)
+    async def complete(payment_id: str, body: CompletionRequest) -> Payment:
+        """Complete an approved pre-authorization (0220) for at most its amount."""
+        return await desk.complete(payment_id, body)
+
+    @app.post("/v1/payments/{payment_id}/cancel", response_model=Payment, responses=_ERRORS)
+    async def cancel(payment_id: str) -> Payment:
+        """Cancel an approved pre-authorization (0400): its hold is released."""
+        return await desk.cancel(payment_id)
+
+    @app.post("/v1/terminals/{terminal_id}/batch", response_model=BatchResult, responses=_ERRORS)
+    async def close_batch(terminal_id: str) -> BatchResult:
+        """Close the terminal's batch (0500); the switch says in balance or why not."""
+        return await desk.close_batch(terminal_id)
+
+    return app

@@ -1,0 +1,265 @@
+"""What the merchant API does with a terminal: start a payment, refund it, complete or cancel a
+pre-authorization, close the batch. Every payment is kept by id and by the caller's idempotency
+key; input is checked here, before anything reaches a terminal or the switch."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from cards.catalog import CardSet
+from cards.holders import holder_pin
+from cards.models import Card
+from switch.protocol.codes import describe
+from terminal.builder import CardPresentation
+from terminal.records import TerminalError, TransactionOutcome
+from terminal.shell import Terminal
+from tpesim.api.models import (
+    BatchResult,
+    CompletionRequest,
+    Payment,
+    PaymentRequest,
+    RefundRequest,
+    TerminalInfo,
+)
+from tpesim.wallet import Wallet
+
+__all__ = ["ApiError", "PaymentDesk"]
+
+T = TypeVar("T")
+_STATUS = {"00": "approved", "Y3": "approved_offline", "Z3": "declined_offline"}
+
+
+class ApiError(Exception):
+    """A request the API refuses: HTTP ``status``, a short ``title``, the ``detail``, and the
+    request ``field`` at fault."""
+
+    def __init__(self, status: int, title: str, detail: str, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.field = status, title, detail, field
+
+
+@dataclass
+class _Record:
+    payment: Payment
+    fingerprint: str
+
+
+class PaymentDesk:
+    """Payments on a set of connected terminals, by id and by idempotency key."""
+
+    def __init__(self, terminals: dict[str, Terminal], cards: CardSet, wallet: Wallet) -> None:
+        self.terminals = terminals
+        self.cards = cards
+        self.wallet = wallet
+        self._payments: dict[str, Payment] = {}
+        self._by_key: dict[tuple[str, str], _Record] = {}
+        self._card_ids: dict[str, str] = {}
+
+    def terminal_list(self) -> list[TerminalInfo]:
+        return [
+            TerminalInfo(
+                id=tid,
+                merchant=tpe.profile.merchant.name,
+                city=tpe.profile.merchant.city,
+                currency=tpe.profile.currency.code,
+                connected=tpe.connected,
+            )
+            for tid, tpe in sorted(self.terminals.items())
+        ]
+
+    def payment(self, payment_id: str) -> Payment:
+        found = self._payments.get(payment_id)
+        if found is None:
+            raise ApiError(404, "no such payment", f"no payment {payment_id!r}")
+        return found
+
+    def _terminal(self, tid: str) -> Terminal:
+        tpe = self.terminals.get(tid)
+        if tpe is None:
+            raise ApiError(404, "no such terminal", f"no terminal {tid!r} is driven by this API")
+        return tpe
+
+    def _card(self, request: PaymentRequest) -> Card:
+        if request.card_id is not None:
+            try:
+                return self.cards.card(request.card_id)
+            except KeyError:
+                raise ApiError(422, "unknown card", f"no test card {request.card_id!r}",
+                               "card_id") from None  # fmt: skip
+        for card in self.cards.cards:
+            if card.pan == request.pan:
+                return card
+        raise ApiError(422, "unknown card", "no test card has this PAN", "pan")
+
+    def _replayed(self, tid: str, key: str, fingerprint: str) -> Payment | None:
+        """The payment already made under ``key`` (same request), or None; 409 when the key
+        was used for a different request."""
+        record = self._by_key.get((tid, key))
+        if record is None:
+            return None
+        if record.fingerprint != fingerprint:
+            raise ApiError(409, "idempotency key reused",
+                           "this idempotency_key was used for a different request",
+                           "idempotency_key")  # fmt: skip
+        return record.payment
+
+    async def pay(self, tid: str, request: PaymentRequest) -> tuple[Payment, bool]:
+        """Run the payment (or find it again by its key); (the payment, whether it is new)."""
+        tpe = self._terminal(tid)
+        fingerprint = _fingerprint(request.model_dump_json())
+        replay = self._replayed(tid, request.idempotency_key, fingerprint)
+        if replay is not None:
+            return replay, False
+        if request.currency != tpe.profile.currency.code:
+            raise ApiError(422, "wrong currency", f"terminal {tid} takes "
+                           f"{tpe.profile.currency.code}, not {request.currency}",
+                           "currency")  # fmt: skip
+        card = self._card(request)
+        kind = "preauth" if request.preauth else "purchase"
+        outcome = await self._run(tpe, card, request.amount_minor, request.pin, request.entry,
+                                  preauth=request.preauth)  # fmt: skip
+        payment = self._keep(outcome, kind)
+        self._by_key[tid, request.idempotency_key] = _Record(payment, fingerprint)
+        return payment, True
+
+    async def refund(self, payment_id: str, request: RefundRequest) -> tuple[Payment, bool]:
+        """Refund an approved purchase, in full or in part."""
+        original = self.payment(payment_id)
+        fingerprint = _fingerprint(f"refund {payment_id} {request.model_dump_json()}")
+        replay = self._replayed(original.terminal_id, request.idempotency_key, fingerprint)
+        if replay is not None:
+            return replay, False
+        if original.kind != "purchase" or original.status != "approved":
+            raise ApiError(409, "not refundable", "only an approved purchase can be refunded")
+        amount = request.amount_minor or original.amount_minor
+        if amount > original.amount_minor:
+            raise ApiError(422, "amount too large", "more than the payment", "amount_minor")
+        tpe = self._terminal(original.terminal_id)
+        card = self._card_of(original)
+        outcome = await self._run(tpe, card, amount, None, "chip", refund=True)
+        payment = self._keep(outcome, "refund", refund_of=payment_id)
+        self._by_key[original.terminal_id, request.idempotency_key] = _Record(payment, fingerprint)
+        return payment, True
+
+    async def complete(self, payment_id: str, request: CompletionRequest) -> Payment:
+        """Complete an approved pre-authorization for at most its amount."""
+        original = self._open_preauth(payment_id)
+        tpe = self._terminal(original.terminal_id)
+        response = await self._guarded(tpe.complete(original.stan, request.amount_minor))
+        code = response.response_code if response else None
+        status = "approved" if code == "00" else "timeout" if code is None else "declined"
+        updated = original.model_copy(update={"status": status, "response_code": code,
+                                              "meaning": _meaning(code)})  # fmt: skip
+        if code == "00":
+            updated = updated.model_copy(update={"kind": "purchase",
+                                                 "amount_minor": request.amount_minor})  # fmt: skip
+        self._payments[payment_id] = updated
+        return updated
+
+    async def cancel(self, payment_id: str) -> Payment:
+        """Cancel an approved pre-authorization: its hold is released (0400)."""
+        original = self._open_preauth(payment_id)
+        tpe = self._terminal(original.terminal_id)
+        verdict = await self._guarded(tpe.cancel_authorization(original.stan))
+        updated = original.model_copy(update={"status": "cancelled", "reversal": verdict})
+        self._payments[payment_id] = updated
+        return updated
+
+    async def close_batch(self, tid: str) -> BatchResult:
+        tpe = self._terminal(tid)
+        batch = await self._guarded(tpe.close_batch())
+        return BatchResult(
+            terminal_id=tid,
+            response_code=batch.response_code,
+            in_balance=batch.response_code == "00",
+            sales=batch.sales or 0,
+            sales_amount_minor=batch.sales_amount or 0,
+            refunds=batch.refunds or 0,
+            refunds_amount_minor=batch.refunds_amount or 0,
+            differences=list(batch.differences or ()),
+        )
+
+    def _open_preauth(self, payment_id: str) -> Payment:
+        original = self.payment(payment_id)
+        if original.kind != "preauth" or original.status != "approved":
+            raise ApiError(409, "not an open pre-authorization",
+                           "only an approved, open pre-authorization can be completed or "
+                           "cancelled")  # fmt: skip
+        return original
+
+    def _card_of(self, payment: Payment) -> Card:
+        found = self._card_ids.get(payment.id)
+        if found is None:
+            raise ApiError(409, "card unknown", "the payment's card is not a test card")
+        return self.cards.card(found)
+
+    async def _run(
+        self,
+        tpe: Terminal,
+        card: Card,
+        amount: int,
+        pin: str | None,
+        entry: str,
+        *,
+        preauth: bool = False,
+        refund: bool = False,
+    ) -> TransactionOutcome:
+        presentation = CardPresentation.from_card(card, self.cards)
+        return await self._guarded(
+            tpe.purchase(
+                presentation,
+                amount,
+                pin=pin or holder_pin(card.id),
+                chip=self.wallet.chip(card.id),
+                entry=entry,
+                plastic=self.wallet.plastic(card.id),
+                preauth=preauth,
+                refund=refund,
+            )
+        )
+
+    @staticmethod
+    async def _guarded(action: Awaitable[T]) -> T:
+        """``action``, with a terminal that cannot work reported as 503."""
+        try:
+            return await action
+        except TerminalError as error:
+            raise ApiError(503, "terminal unavailable", str(error)) from None
+
+    def _keep(
+        self, outcome: TransactionOutcome, kind: str, refund_of: str | None = None
+    ) -> Payment:
+        code = outcome.response_code
+        status = _STATUS.get(code or "", "declined") if code else "timeout"
+        payment = Payment(
+            id=f"{outcome.tid}-{outcome.stan:06d}-{outcome.transmission_time}",
+            terminal_id=outcome.tid,
+            kind=kind,
+            status=status,
+            response_code=code,
+            meaning=_meaning(code),
+            amount_minor=outcome.amount,
+            currency=outcome.currency,
+            stan=outcome.stan,
+            rrn=outcome.rrn,
+            auth_code=outcome.auth_code,
+            reversal=outcome.reversal,
+            masked_pan=outcome.masked_pan,
+            receipt=outcome.receipt,
+            refund_of=refund_of,
+        )
+        self._payments[payment.id] = payment
+        if outcome.card_id is not None:
+            self._card_ids[payment.id] = outcome.card_id
+        return payment
+
+
+def _meaning(code: str | None) -> str:
+    return describe(code).en if code else "no answer in time: the terminal reversed the sale"
+
+
+def _fingerprint(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

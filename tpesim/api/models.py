@@ -1,0 +1,127 @@
+"""The merchant (ECR) API's request and response bodies: what a cash register sends to start a
+payment on a terminal, and what it gets back. Amounts are integer minor units of an ISO 4217
+currency (DZD centimes, MAD centimes, TND millimes), never decimals."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "BatchResult",
+    "CompletionRequest",
+    "Payment",
+    "PaymentRequest",
+    "Problem",
+    "RefundRequest",
+    "TerminalInfo",
+]
+
+PaymentStatus = Literal[
+    "approved", "declined", "timeout", "approved_offline", "declined_offline", "cancelled"
+]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PaymentRequest(_Body):
+    """Start a payment on a terminal: the amount, and the card a test presents."""
+
+    amount_minor: int = Field(gt=0, le=10**12, description="Amount in minor units of `currency`.")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code; the terminal's own.")
+    card_id: str | None = Field(
+        default=None, max_length=40, pattern=r"^[A-Z0-9-]+$",
+        description="A test card (`tpesim cards list`), e.g. EDH-VALID; or give `pan`.",
+    )  # fmt: skip
+    pan: str | None = Field(
+        default=None, pattern=r"^[0-9]{13,19}$", description="PAN of a test card (or `card_id`)."
+    )
+    pin: str | None = Field(
+        default=None, pattern=r"^[0-9]{4,12}$",
+        description="The PIN the holder types; default: the holder's own.",
+    )  # fmt: skip
+    entry: Literal["chip", "magstripe", "keyed"] = Field(
+        default="chip", description="How the card is read."
+    )
+    preauth: bool = Field(default=False, description="Only reserve the amount (0100).")
+    idempotency_key: str = Field(
+        min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$",
+        description="Your key for this payment: sent again, the same payment comes back.",
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _one_card(self) -> PaymentRequest:
+        if (self.card_id is None) == (self.pan is None):
+            raise ValueError("give exactly one of card_id and pan")
+        return self
+
+
+class RefundRequest(_Body):
+    """Refund a payment, in full (no amount) or in part."""
+
+    amount_minor: int | None = Field(default=None, gt=0, le=10**12)
+    idempotency_key: str = Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")
+
+
+class CompletionRequest(_Body):
+    """Complete a pre-authorization for at most its amount."""
+
+    amount_minor: int = Field(gt=0, le=10**12)
+
+
+class Payment(BaseModel):
+    """A payment as the terminal saw it, with the receipt it printed."""
+
+    id: str
+    terminal_id: str
+    kind: Literal["purchase", "preauth", "refund"]
+    status: PaymentStatus
+    response_code: str | None = Field(description="DE39; null when no answer came in time.")
+    meaning: str = Field(description="What the response code means, in English.")
+    amount_minor: int
+    currency: str
+    stan: int
+    rrn: str | None = None
+    auth_code: str | None = None
+    reversal: str | None = Field(
+        default=None, description="After a timeout: `acknowledged` or `unresolved` (queued)."
+    )
+    masked_pan: str
+    receipt: str
+    refund_of: str | None = None
+
+
+class TerminalInfo(BaseModel):
+    """A terminal the API drives."""
+
+    id: str
+    merchant: str
+    city: str
+    currency: str
+    connected: bool
+
+
+class BatchResult(BaseModel):
+    """The switch's answer to a batch close (0510)."""
+
+    terminal_id: str
+    response_code: str
+    in_balance: bool
+    sales: int
+    sales_amount_minor: int
+    refunds: int
+    refunds_amount_minor: int
+    differences: list[str]
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 problem details; ``field`` names the request field at fault."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    field: str | None = None

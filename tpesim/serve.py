@@ -1,0 +1,119 @@
+"""``tpesim serve``: a broker (unless one is given), the switch, a fleet of terminals, and the
+merchant API over HTTP in front of them, until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from cards.catalog import CardSet, default_card_set
+from switch.clock import SystemClock
+from switch.registry import Registry, default_registry
+from switch.security import SecurityModule, load_keys
+from switch.service import running_switch
+from switch.transport.base import BrokerUrl
+from tpesim.api.app import create_app
+from tpesim.api.desk import PaymentDesk
+from tpesim.broker import running_broker
+from tpesim.fleet import connected_fleet
+from tpesim.wallet import Wallet
+
+__all__ = ["ServeConfig", "add_serve_command", "serve", "serve_command"]
+
+log = logging.getLogger("tpesim.serve")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Where to listen and what to run behind the API."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    terminals: int = 5
+    broker: BrokerUrl | None = None
+    workdir: Path = Path("tpesim-serve")
+    timeout_s: float = 5.0
+
+
+@contextlib.asynccontextmanager
+async def _broker(config: ServeConfig) -> AsyncIterator[BrokerUrl]:
+    if config.broker is not None:
+        yield config.broker
+        return
+    async with running_broker("auto", config.workdir) as handle:
+        yield handle.url
+
+
+async def serve(
+    config: ServeConfig,
+    *,
+    cards: CardSet | None = None,
+    registry: Registry | None = None,
+    ready: Callable[[str, list[str]], None] | None = None,
+) -> None:
+    """Run everything until cancelled; ``ready(base_url, terminal_ids)`` once it listens."""
+    cards = cards or default_card_set()
+    registry = registry or default_registry()
+    config.workdir.mkdir(parents=True, exist_ok=True)
+    security = SecurityModule(load_keys())
+    profiles = registry.fleet(config.terminals)
+    async with (
+        _broker(config) as url,
+        running_switch(broker=url, db_path=config.workdir / "ledger.db", cards=cards,
+                       registry=registry, security=security),
+        connected_fleet(profiles, url, clock=SystemClock(), timeout_s=config.timeout_s,
+                        key_injection=security) as terminals,
+    ):  # fmt: skip
+        app = create_app(PaymentDesk(terminals, cards, Wallet(cards, security)))
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        # Bound and listening before the server runs: connections wait in the backlog, so the
+        # API is reachable the moment ``ready`` is told (port 0: any free port).
+        listener = socket.create_server((config.host, config.port), reuse_port=False)
+        host, port = listener.getsockname()[:2]
+        task = asyncio.create_task(server.serve(sockets=[listener]), name="http")
+        log.info("merchant API on http://%s:%d", host, port)
+        if ready is not None:
+            ready(f"http://{host}:{port}", sorted(terminals))
+        try:
+            await task
+        finally:
+            server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            listener.close()
+
+
+def add_serve_command(sub: Any, broker: Callable[[str], BrokerUrl]) -> None:
+    """Add ``tpesim serve`` to the CLI's subcommands ``sub``."""
+    command = sub.add_parser(
+        "serve", help="the merchant (ECR) HTTP API in front of a switch and a fleet"
+    )
+    command.add_argument("--host", default="127.0.0.1")
+    command.add_argument("--port", type=int, default=8080, help="0: any free port")
+    command.add_argument("--terminals", type=int, default=5, help="fleet size (default 5)")
+    command.add_argument("--broker", type=broker, help="use this broker instead of starting one")
+    command.add_argument("--workdir", type=Path, default=Path("tpesim-serve"),
+                         help="where the ledger and logs go")  # fmt: skip
+    command.add_argument("--timeout", type=float, default=5.0, help="terminal timeout, s")
+
+
+async def serve_command(args: argparse.Namespace) -> int:
+    """Run ``tpesim serve`` until interrupted."""
+    config = ServeConfig(args.host, args.port, args.terminals, args.broker, args.workdir,
+                         args.timeout)  # fmt: skip
+
+    def ready(url: str, tids: list[str]) -> None:
+        print(f"merchant API on {url} (OpenAPI: {url}/docs); terminals: {', '.join(tids)}",
+              flush=True)  # fmt: skip
+
+    await serve(config, ready=ready)
+    return 0
