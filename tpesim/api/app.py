@@ -30,6 +30,10 @@ PROBLEM = "application/problem+json"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {PROBLEM: {}}} for status in (404, 409, 422, 503)
 }
+_REPLAYABLE: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    200: {"model": Payment, "description": "The same payment again: its key was seen before."},
+}
 
 
 def _problem(status: int, title: str, detail: str, field: str | None = None) -> JSONResponse:
@@ -70,7 +74,7 @@ def create_app(desk: PaymentDesk) -> FastAPI:
         "/v1/terminals/{terminal_id}/payments",
         response_model=Payment,
         status_code=201,
-        responses=_ERRORS,
+        responses=_REPLAYABLE,
     )
     async def pay(terminal_id: str, body: PaymentRequest, response: Response) -> Payment:
         """Run a payment on the terminal and wait for its outcome (approved, declined, timeout —
@@ -89,7 +93,7 @@ def create_app(desk: PaymentDesk) -> FastAPI:
         "/v1/payments/{payment_id}/refund",
         response_model=Payment,
         status_code=201,
-        responses=_ERRORS,
+        responses=_REPLAYABLE,
     )
     async def refund(payment_id: str, body: RefundRequest, response: Response) -> Payment:
         """Refund an approved purchase, in full or in part (DE3 20)."""

@@ -4,9 +4,10 @@ currency (DZD centimes, MAD centimes, TND millimes), never decimals."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 __all__ = [
     "BatchResult",
@@ -30,16 +31,22 @@ class _Body(BaseModel):
 class PaymentRequest(_Body):
     """Start a payment on a terminal: the amount, and the card a test presents."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"oneOf": [{"required": ["card_id"]}, {"required": ["pan"]}]},
+    )
+
     amount_minor: int = Field(gt=0, le=10**12, description="Amount in minor units of `currency`.")
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code; the terminal's own.")
-    card_id: str | None = Field(
+    card_id: str | SkipJsonSchema[None] = Field(
         default=None, max_length=40, pattern=r"^[A-Z0-9-]+$",
         description="A test card (`tpesim cards list`), e.g. EDH-VALID; or give `pan`.",
     )  # fmt: skip
-    pan: str | None = Field(
+    pan: str | SkipJsonSchema[None] = Field(
         default=None, pattern=r"^[0-9]{13,19}$", description="PAN of a test card (or `card_id`)."
     )
-    pin: str | None = Field(
+    pin: str | SkipJsonSchema[None] = Field(
         default=None, pattern=r"^[0-9]{4,12}$",
         description="The PIN the holder types; default: the holder's own.",
     )  # fmt: skip
@@ -51,6 +58,16 @@ class PaymentRequest(_Body):
         min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$",
         description="Your key for this payment: sent again, the same payment comes back.",
     )  # fmt: skip
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        """Optional fields are left out, never null (as the schema says)."""
+        if isinstance(data, dict):
+            for name in ("card_id", "pan", "pin"):
+                if name in data and data[name] is None:
+                    raise ValueError(f"{name} must be left out, not null")
+        return data
 
     @model_validator(mode="after")
     def _one_card(self) -> PaymentRequest:
