@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import time
 from typing import Any
 
@@ -71,6 +71,8 @@ class Reply:
     payload: bytes
     response_code: str
     send: bool = True
+    effects: tuple[str, ...] = ()
+    """What answering did to the ledger, one line per transfer (for trace events)."""
 
 
 @dataclass
@@ -117,6 +119,7 @@ class Processor:
         default)."""
         self.issuers = issuers or IssuerHosts()
         self._skewed: set[str] = set()
+        self._effects: list[str] = []
         self.ledger = ledger
         self.security = security or SecurityModule(load_keys())
         self.cards = cards
@@ -132,6 +135,13 @@ class Processor:
 
     async def process(self, topic: str, payload: bytes) -> Reply | None:
         """Handle one message from ``topic``; None when it cannot be attributed (dropped)."""
+        self._effects = []
+        reply = await self._process(topic, payload)
+        if reply is not None and self._effects:
+            reply = replace(reply, effects=tuple(self._effects))
+        return reply
+
+    async def _process(self, topic: str, payload: bytes) -> Reply | None:
         tid = topics.terminal_of_request_topic(topic)
         if tid is None:
             self.stats.unattributed += 1
@@ -256,6 +266,11 @@ class Processor:
     async def _commit(self, request: Request, response: Response, **effects: Any) -> None:
         """Store ``response`` as the answer to ``request`` (by its idempotency key), with the
         ledger ``effects`` it has, in one transaction: see :meth:`Ledger.record`."""
+        self._effects += [
+            f"{t.kind.value} {t.phase.value} {t.amount} {t.currency}: {t.debit_account} → "
+            f"{t.credit_account}"
+            for t in effects.get("transfers", ())
+        ]
         await self.ledger.record(
             request.key,
             mti=request.mti,

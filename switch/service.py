@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import time
+from datetime import datetime, time
 from pathlib import Path
 
 from cards.catalog import CardSet
@@ -24,6 +24,7 @@ from switch.magic import MagicAmounts, magic_amounts
 from switch.processor import Processor, Reply
 from switch.protocol import topics
 from switch.protocol.codec import CONTENT_TYPE_JSON
+from switch.protocol.trace import TraceKind, trace_event
 from switch.registry import Registry
 from switch.security import SecurityModule
 from switch.standin import replay_advices
@@ -52,6 +53,8 @@ class SwitchService:
         """``persistent`` False: a clean session, for a switch that will not be restarted
         (scenario runs), so the broker keeps nothing for it once it has gone."""
         self.persistent = persistent
+        self.trace = True
+        """Publish trace events on ``sim/trace/{tid}`` (QoS 0)."""
         self.sessions = 0
         """How many times the switch has connected and subscribed (1 + reconnections)."""
         self._session_started = asyncio.Event()
@@ -114,7 +117,10 @@ class SwitchService:
                     if inbound.topic.startswith(topics.CONTROL_PREFIX):
                         await self._control(transport, inbound)
                         continue
+                    received_at = self.processor.clock.now()
                     reply = await self.processor.process(inbound.topic, inbound.payload)
+                    if reply is not None and self.trace:
+                        await self._trace(transport, inbound, reply, received_at)
                     if reply is not None and reply.send:
                         await self._publish(transport, inbound, reply)
             except asyncio.CancelledError:
@@ -136,6 +142,24 @@ class SwitchService:
             log.warning("switch: ignored control %r on %s: %s", text[:40], inbound.topic, error)
             return
         await transport.publish(topics.issuer_status(issuer), text.encode(), retain=True)
+
+    async def _trace(
+        self, transport: MqttTransport, inbound: Inbound, reply: Reply, received_at: datetime
+    ) -> None:
+        """Trace events (QoS 0): the request received, and the answer with what it posted."""
+        answered_at = self.processor.clock.now()
+        answered: TraceKind = "answered" if reply.send else "lost"
+        notes = reply.effects + (() if reply.send else ("not sent: forced silence",))
+        events: tuple[tuple[TraceKind, bytes, tuple[str, ...], datetime], ...] = (
+            ("received", inbound.payload, (), received_at),
+            (answered, reply.payload, notes, answered_at),
+        )
+        for event, payload, extra, at in events:
+            body = trace_event("switch", event, reply.tid, payload, at=at, notes=extra)
+            try:
+                await transport.publish(topics.trace(reply.tid), body, qos=0)
+            except TransportError as error:
+                log.debug("switch: trace not published: %s", error)
 
     @staticmethod
     async def _say_offline(transport: MqttTransport) -> None:

@@ -9,10 +9,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 from switch.protocol import topics
 from switch.protocol.codec import CONTENT_TYPE_JSON, FormatError, decode_response
 from switch.protocol.messages import IsoMessage, Response
+from switch.protocol.trace import TraceKind, trace_event
 from switch.transport.base import BrokerUrl, TransportError, WillMessage
 from switch.transport.mqtt import MqttTransport
 from terminal.link import Link
@@ -37,8 +39,14 @@ class Channel:
         link: Link,
         stats: TerminalStats,
         status: Callable[[], bytes],
+        now: Callable[[], datetime],
     ) -> None:
-        """``status`` gives the retained status to announce on (re)connecting."""
+        """``status`` gives the retained status to announce on (re)connecting, ``now`` the
+        terminal's time (for trace events)."""
+        self.trace = True
+        """Publish trace events on ``sim/trace/{tid}`` (QoS 0)."""
+        self._now = now
+        self._tracing: set[asyncio.Task[None]] = set()
         self.tid = tid
         self.broker = broker
         self.link = link
@@ -116,7 +124,7 @@ class Channel:
             await self._transport.publish(topics.status(self.tid), b"offline", retain=True)
         except TransportError:
             log.debug("%s: could not publish offline status", self.tid)
-        for carried in self._in_transit:
+        for carried in (*self._in_transit, *self._tracing):
             carried.cancel()
         await self.drop()
 
@@ -138,19 +146,47 @@ class Channel:
             delay = self.link.inbound()
             if delay is None:
                 log.info("%s: the link lost %r", self.tid, response)
+                self._trace("lost", inbound.payload, ("lost on the link",))
             elif delay:
-                asyncio.get_running_loop().call_later(delay, self._deliver, response)
+                loop = asyncio.get_running_loop()
+                loop.call_later(delay, self._deliver, response, inbound.payload)
             else:
-                self._deliver(response)
+                self._deliver(response, inbound.payload)
 
-    def _deliver(self, response: Response) -> None:
+    def _deliver(self, response: Response, payload: bytes) -> None:
         """Hand ``response`` to the request waiting for it; one nobody waits for is late."""
         waiter = self._pending.pop((response.mti, response.stan), None)
         if waiter is None or waiter.done():
             self.stats.late_responses += 1
             log.info("%s: late or unexpected %r ignored", self.tid, response)
+            self._trace("late", payload, ("after the terminal gave up: ignored",))
             return
+        self._trace("received", payload)
         waiter.set_result(response)
+
+    def _trace(
+        self,
+        event: TraceKind,
+        payload: bytes,
+        notes: tuple[str, ...] = (),
+        *,
+        at: datetime | None = None,
+    ) -> None:
+        """Publish a trace event (QoS 0) without holding up the message it is about."""
+        if not self.trace:
+            return
+        moment = at or self._now()
+        body = trace_event("terminal", event, self.tid, payload, at=moment, notes=notes)
+
+        async def publish() -> None:
+            try:
+                await self._transport.publish(topics.trace(self.tid), body, qos=0)
+            except TransportError as error:
+                log.debug("%s: trace not published: %s", self.tid, error)
+
+        task = asyncio.create_task(publish(), name=f"trace-{self.tid}")
+        self._tracing.add(task)
+        task.add_done_callback(self._tracing.discard)
 
     async def exchange(
         self, request: IsoMessage, payload: bytes, response_mti: str, timeout_s: float
@@ -161,13 +197,17 @@ class Channel:
         self._pending[(response_mti, request.stan)] = waiter
         try:
             async with asyncio.timeout(timeout_s):
-                for delay in self.link.outbound():  # none: the link lost it
+                deliveries = self.link.outbound()
+                if not deliveries:
+                    self._trace("lost", payload, ("lost on the link",))
+                for delay in deliveries:
                     if delay:
                         self._carry(request, payload, delay)
                     else:
                         await self._publish(request, payload)
                 return await waiter
         except TimeoutError:
+            self._trace("timeout", payload, (f"no answer within {timeout_s:g} s",))
             return None
         except TransportError as error:
             log.warning("%s: %r lost: %s", self.tid, request, error)
@@ -183,6 +223,7 @@ class Channel:
             log.info("%s: %r lost: %s", self.tid, request, error)
 
     async def _publish(self, request: IsoMessage, payload: bytes) -> None:
+        sent_at = self._now()  # before it leaves: the trace orders by time
         await self._transport.publish(
             topics.request(self.tid),
             payload,
@@ -192,6 +233,7 @@ class Channel:
             content_type=CONTENT_TYPE_JSON,
         )
         self.stats.sent += 1
+        self._trace("sent", payload, at=sent_at)
 
     def _carry(self, request: IsoMessage, payload: bytes, delay: float) -> None:
         """Publish ``payload`` after ``delay`` seconds, whether or not anyone still waits for

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import secrets
 import time
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
@@ -124,6 +125,7 @@ class Terminal(StoreAndForward):
             link=self.link,
             stats=self.stats,
             status=lambda: b"online" if self.paper else b"degraded:paper-out",
+            now=self._now,
         )
         self.link_cut = False
         """A fault: the terminal's network is down (it cannot reach the broker) until
@@ -134,6 +136,10 @@ class Terminal(StoreAndForward):
     @property
     def tid(self) -> str:
         return self.profile.tid
+
+    def _now(self) -> datetime:
+        """The terminal's time, read through whatever clock it has now (a skew fault swaps it)."""
+        return self.clock.now()
 
     def __repr__(self) -> str:
         return f"<Terminal {self.tid} {self.machine.state}>"

@@ -1,0 +1,74 @@
+"""Trace events: one per message per hop, for dashboards, trainers and reports.
+
+Published at QoS 0 on ``sim/trace/{tid}`` by the terminal (what it sent, what came back, what
+timed out or was lost) and by the switch (what it received, what it answered and what that did
+to the ledger). Each carries the message itself, made safe: PANs masked, PIN block, track 2,
+card code and chip data redacted (``cards.masking``). A dashboard orders a transaction's events
+by ``at`` into its message ladder."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from cards.masking import redact_wire_text
+
+__all__ = ["Hop", "TraceEvent", "TraceKind", "trace_event"]
+
+Hop = Literal["terminal", "switch"]
+TraceKind = Literal["sent", "received", "answered", "timeout", "late", "lost"]
+
+
+class TraceEvent(BaseModel):
+    """What one hop did with one message, and when (the hop's own clock)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    tid: str
+    hop: Hop
+    event: TraceKind
+    mti: str | None
+    stan: int | None
+    response_code: str | None = None
+    notes: tuple[str, ...] = ()
+    """What else happened: the ledger's transfers, a reversal's fate, why a message was lost."""
+    message: dict[str, Any] = {}
+    """The message as it crossed this hop, PAN masked and secrets redacted."""
+
+
+def trace_event(
+    hop: Hop,
+    event: TraceKind,
+    tid: str,
+    payload: bytes,
+    *,
+    at: datetime,
+    notes: tuple[str, ...] = (),
+) -> bytes:
+    """The encoded trace event for ``payload`` (raw wire bytes) crossing ``hop``."""
+    try:
+        message = json.loads(redact_wire_text(payload.decode("utf-8", "replace")))
+    except ValueError:
+        message = {}
+    if not isinstance(message, dict):
+        message = {}
+    stan = message.get("11")
+    return (
+        TraceEvent(
+            at=at,
+            tid=tid,
+            hop=hop,
+            event=event,
+            mti=message.get("mti") if isinstance(message.get("mti"), str) else None,
+            stan=int(stan) if isinstance(stan, str) and stan.isdigit() else None,
+            response_code=message.get("39") if isinstance(message.get("39"), str) else None,
+            notes=notes,
+            message=message,
+        )
+        .model_dump_json()
+        .encode()
+    )
