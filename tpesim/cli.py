@@ -9,41 +9,34 @@ import logging
 import signal
 import sys
 import tempfile
-from collections import Counter
 from collections.abc import Coroutine
 from datetime import date, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from cards.catalog import CardSet, CardSetError, load_card_set
-from cards.currency import parse_amount
+from cards.catalog import CardSetError, load_card_set
 from cards.holders import load_holders
-from cards.masking import PanMaskingFilter
-from cards.models import Card
 from switch.clock import SystemClock
 from switch.ledger.check import check_ledger
 from switch.magic import magic_amounts
-from switch.registry import Registry, RegistryError, TerminalProfile
+from switch.registry import Registry, RegistryError
 from switch.security import SecurityModule, load_keys
 from switch.service import running_switch
 from switch.transport.base import BrokerUrl, TransportError
-from terminal.builder import CardPresentation
 from terminal.shell import TerminalError
-from terminal.traffic import plan_traffic
 from tpesim.bench import run_crypto_bench
 from tpesim.bench_ledger import run_ledger_bench
 from tpesim.broker import BrokerError
-from tpesim.demo import DemoConfig, outcome_record, run_demo
-from tpesim.fleet import connected_fleet, run_plan
+from tpesim.cli_support import CliError, add_card_set_files, broker_url, configure_logging, positive
+from tpesim.demo import DemoConfig, run_demo
 from tpesim.issue import issue_card_set
 from tpesim.output import ProgressLine, render_cards, render_summary
 from tpesim.scenario import ScenarioError
 from tpesim.scenario.command import add_scenario_commands, scenario_command
 from tpesim.serve import add_serve_command, serve_command
 from tpesim.settle import render_settlement, report_document, run_settlement
-from tpesim.state import DeviceState, default_state_file
-from tpesim.wallet import Wallet
+from tpesim.terminal_cli import add_terminal_command, terminal_command
 
 __all__ = ["main"]
 
@@ -51,43 +44,6 @@ log = logging.getLogger("tpesim")
 
 if TYPE_CHECKING:
     _Commands = argparse._SubParsersAction[argparse.ArgumentParser]
-
-
-class CliError(Exception):
-    """A user-facing error: printed as ``tpesim: error: …`` with exit status 2."""
-
-
-def _configure_logging(logfile: Path | None, verbose: bool) -> None:
-    root = logging.getLogger()
-    root.setLevel(logging.INFO)
-    masking = PanMaskingFilter()
-    fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    if logfile is not None:
-        file_handler = logging.FileHandler(logfile, encoding="utf-8")
-        file_handler.setFormatter(fmt)
-        file_handler.addFilter(masking)
-        root.addHandler(file_handler)
-    console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(fmt)
-    console.addFilter(masking)
-    console.setLevel(logging.INFO if verbose else logging.WARNING)
-    root.addHandler(console)
-    for noisy in ("amqtt", "transitions", "aiosqlite"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def _broker(value: str) -> BrokerUrl:
-    try:
-        return BrokerUrl.parse(value)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -99,24 +55,24 @@ def _parser() -> argparse.ArgumentParser:
     for add in (
         _add_demo,
         _add_switch,
-        _add_terminal,
         _add_bench,
         _add_ledger,
         _add_settle,
         _add_cards,
     ):
         add(sub)
-    add_scenario_commands(sub, _broker)
-    add_serve_command(sub, _broker)
+    add_terminal_command(sub)
+    add_scenario_commands(sub, broker_url)
+    add_serve_command(sub, broker_url)
     return parser
 
 
 def _add_demo(sub: _Commands) -> None:
     demo = sub.add_parser("demo", help="broker + switch + terminals running seeded purchases")
-    demo.add_argument("--terminals", type=_positive, default=10, help="fleet size (default 10)")
+    demo.add_argument("--terminals", type=positive, default=10, help="fleet size (default 10)")
     demo.add_argument("--transactions", type=int, default=300, help="purchases (default 300)")
     demo.add_argument("--seed", type=int, default=7, help="traffic seed (default 7)")
-    demo.add_argument("--broker", type=_broker, help="use this broker (mqtt://host:port)")
+    demo.add_argument("--broker", type=broker_url, help="use this broker (mqtt://host:port)")
     demo.add_argument(
         "--broker-kind",
         choices=("auto", "mosquitto", "amqtt"),
@@ -130,16 +86,16 @@ def _add_demo(sub: _Commands) -> None:
         help="terminal response timeout in seconds (default 3)",
     )
     demo.add_argument("--workdir", type=Path, help="where to write ledger, receipts and logs")
-    _add_card_set_files(demo)
+    add_card_set_files(demo)
     demo.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     demo.add_argument("-v", "--verbose", action="store_true", help="log to stderr too")
 
 
 def _add_switch(sub: _Commands) -> None:
     sw = sub.add_parser("switch", help="run the switch against an external broker")
-    sw.add_argument("--broker", type=_broker, default=BrokerUrl("127.0.0.1", 1883))
+    sw.add_argument("--broker", type=broker_url, default=BrokerUrl("127.0.0.1", 1883))
     sw.add_argument("--db", type=Path, default=Path("tpesim-ledger.db"), help="ledger file")
-    _add_card_set_files(sw)
+    add_card_set_files(sw)
     sw.add_argument("--registry", type=Path, help="merchants file (default: the shipped one)")
     sw.add_argument("--client-id", default="tpesim-switch")
     sw.add_argument(
@@ -157,67 +113,21 @@ def _add_switch(sub: _Commands) -> None:
     sw.add_argument("-v", "--verbose", action="store_true")
 
 
-def _add_terminal(sub: _Commands) -> None:
-    term = sub.add_parser("terminal", help="run terminals against an external broker")
-    term.add_argument("--broker", type=_broker, default=BrokerUrl("127.0.0.1", 1883))
-    who = term.add_mutually_exclusive_group()
-    who.add_argument("--tid", action="append", help="terminal id (repeatable)")
-    who.add_argument("--terminals", type=_positive, help="the first N terminals of the registry")
-    term.add_argument("--card", help="card id from the card set (e.g. EDH-VALID)")
-    term.add_argument("--pan", help="a PAN to present (with --expiry YYMM)")
-    term.add_argument("--expiry", help="expiry YYMM presented with --pan")
-    term.add_argument("--amount", help="one purchase of this amount, in major units (1500,00)")
-    term.add_argument(
-        "--pin", help="the PIN the holder types (default: the card's own PIN for --card)"
-    )
-    term.add_argument(
-        "--entry",
-        choices=("chip", "magstripe", "keyed"),
-        default="chip",
-        help="how a --card is read: chip + PIN (default), magnetic stripe, or keyed with CVV2",
-    )
-    term.add_argument(
-        "--dukpt",
-        choices=("aes", "tdes"),
-        default="aes",
-        help="PIN block under AES DUKPT (ISO 4, default) or TDES DUKPT (ISO 0)",
-    )
-    term.add_argument("--transactions", type=int, default=20, help="seeded purchases (default 20)")
-    term.add_argument("--seed", type=int, default=7)
-    term.add_argument("--timeout", type=float, default=5.0, help="response timeout, seconds")
-    _add_card_set_files(term)
-    term.add_argument("--registry", type=Path, help="merchants file")
-    term.add_argument(
-        "--state",
-        type=Path,
-        default=default_state_file(),
-        help="where the cards' chip counters (ATC), the terminals' STANs and their requests in "
-        "flight persist between runs (default: ~/.local/state/tpesim/devices.json)",
-    )
-    term.add_argument(
-        "--recover",
-        action="store_true",
-        help="only power the terminals up: sign on and reverse what was in flight at a power loss",
-    )
-    term.add_argument("--json", action="store_true")
-    term.add_argument("-v", "--verbose", action="store_true")
-
-
 def _add_bench(sub: _Commands) -> None:
     bench = sub.add_parser("bench", help="benchmarks")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     crypto = bench_sub.add_parser(
         "crypto", help="cost of the switch's MAC + PIN + ARQC checks per authorization"
     )
-    crypto.add_argument("--count", type=_positive, default=2000)
+    crypto.add_argument("--count", type=positive, default=2000)
     crypto.add_argument("--dukpt", choices=("aes", "tdes"), default="aes")
     crypto.add_argument("--json", action="store_true")
     ledger = bench_sub.add_parser(
         "ledger", help="SQLite ledger: holds+posts per second, and a day's settlement"
     )
-    ledger.add_argument("--transfers", type=_positive, default=100_000, help="holds (and posts)")
-    ledger.add_argument("--batch", type=_positive, default=5_000, help="transfers per commit")
-    ledger.add_argument("--settle", type=_positive, default=1_000_000, help="holds to settle")
+    ledger.add_argument("--transfers", type=positive, default=100_000, help="holds (and posts)")
+    ledger.add_argument("--batch", type=positive, default=5_000, help="transfers per commit")
+    ledger.add_argument("--settle", type=positive, default=1_000_000, help="holds to settle")
     ledger.add_argument("--workdir", type=Path, help="where the bench ledgers go (default: temp)")
     ledger.add_argument("--json", action="store_true")
 
@@ -271,16 +181,9 @@ def _add_cards(sub: _Commands) -> None:
         "issue", help="issue a seeded card set: cards.yaml, holders.yaml and keys.yaml"
     )
     issue.add_argument("--product", required=True, help="product id, e.g. edahabia")
-    issue.add_argument("--count", type=_positive, default=20)
+    issue.add_argument("--count", type=positive, default=20)
     issue.add_argument("--seed", type=int, default=1)
     issue.add_argument("--out", type=Path, required=True, help="directory for the three files")
-
-
-def _add_card_set_files(command: argparse.ArgumentParser) -> None:
-    """--cards, --keys and --holders: a card set from `tpesim cards issue` (or the shipped one)."""
-    command.add_argument("--cards", type=Path, help="card set file (default: the shipped set)")
-    command.add_argument("--keys", type=Path, help="security module keys (default: shipped)")
-    command.add_argument("--holders", type=Path, help="cardholders' PINs (default: shipped)")
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -289,7 +192,7 @@ def _add_card_set_files(command: argparse.ArgumentParser) -> None:
 async def _demo(args: argparse.Namespace) -> int:
     workdir: Path = args.workdir or Path(tempfile.mkdtemp(prefix="tpesim-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    _configure_logging(workdir / "tpesim.log", args.verbose)
+    configure_logging(workdir / "tpesim.log", args.verbose)
     config = DemoConfig(
         terminals=args.terminals,
         transactions=args.transactions,
@@ -323,7 +226,7 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 async def _switch(args: argparse.Namespace) -> int:
-    _configure_logging(None, verbose=True)
+    configure_logging(None, verbose=True)
     cards = load_card_set(args.cards)
     registry = Registry.load(args.registry)
     async with running_switch(
@@ -339,105 +242,6 @@ async def _switch(args: argparse.Namespace) -> int:
     ):
         log.info("switch ready on %s, ledger %s (Ctrl-C to stop)", args.broker, args.db)
         await asyncio.Event().wait()
-    return 0
-
-
-def _presented_card(args: argparse.Namespace, cards: CardSet) -> CardPresentation:
-    if args.card:
-        try:
-            card: Card = cards.card(args.card)
-        except KeyError as error:
-            raise CliError(str(error.args[0])) from None
-        return CardPresentation.from_card(card, cards)
-    if args.pan:
-        if not args.expiry or len(args.expiry) != 4 or not args.expiry.isdigit():
-            raise CliError("--pan needs --expiry YYMM")
-        return CardPresentation(pan=args.pan, expiry=args.expiry)
-    raise CliError("a single purchase needs --card ID or --pan PAN --expiry YYMM")
-
-
-def _profiles(args: argparse.Namespace, registry: Registry) -> list[TerminalProfile]:
-    if args.tid:
-        found = [registry.get(tid) for tid in args.tid]
-        missing = [tid for tid, p in zip(args.tid, found, strict=True) if p is None]
-        if missing:
-            raise CliError(f"unknown terminal id(s): {', '.join(missing)}")
-        return [p for p in found if p is not None]
-    return registry.fleet(args.terminals or 1)
-
-
-async def _terminal(args: argparse.Namespace) -> int:
-    _configure_logging(None, args.verbose)
-    cards = load_card_set(args.cards)
-    registry = Registry.load(args.registry)
-    profiles = _profiles(args, registry)
-    clock = SystemClock()
-    security = SecurityModule(load_keys(args.keys))
-    holders = load_holders(args.holders)
-    state = DeviceState(args.state)
-    wallet = Wallet(cards, security, state.chips, holders=holders)
-    fleet_options: dict[str, Any] = {
-        "clock": clock,
-        "timeout_s": args.timeout,
-        "dukpt": args.dukpt,
-        "stans": state.stans,
-        "key_injection": security,
-        "memory": state,
-    }
-    if args.recover:
-        async with connected_fleet(profiles, args.broker, **fleet_options) as terminals:
-            reversed_ = sum(t.stats.reversals_sent for t in terminals.values())
-            queued = sum(len(t.saf) for t in terminals.values())
-        state.save()
-        print(f"recovered {len(profiles)} terminal(s): {reversed_} reversal(s) of requests in "
-              f"flight, {queued} still queued")  # fmt: skip
-        return 0
-    if args.amount is not None:
-        card = _presented_card(args, cards)
-        profile = profiles[0]
-        try:
-            amount = parse_amount(args.amount, profile.currency)
-        except ValueError as error:
-            raise CliError(f"--amount: {error}") from None
-        pin = args.pin
-        if pin is None and args.card:
-            pin = holders.holder_pin(args.card)  # the holder types their own PIN
-        async with connected_fleet([profile], args.broker, **fleet_options) as terminals:
-            chip = wallet.chip(args.card) if args.card else None  # a bare --pan has no chip
-            plastic = wallet.plastic(args.card) if args.card else None
-            if args.entry != "chip" and plastic is None:
-                raise CliError(f"--entry {args.entry} needs --card (the card's stripe and CVV2)")
-            outcome = await terminals[profile.tid].purchase(
-                card, amount, pin=pin, chip=chip, entry=args.entry, plastic=plastic
-            )
-        wallet.remember()
-        state.save()
-        if args.json:
-            print(json.dumps(outcome_record(0, outcome), ensure_ascii=False))
-        else:
-            print(outcome.receipt)
-        return 0
-    plan = plan_traffic(
-        seed=args.seed,
-        count=args.transactions,
-        fleet=profiles,
-        cards=cards,
-        magic=magic_amounts(),
-        today=clock.now().date(),
-        holders=holders,
-    )
-    async with connected_fleet(profiles, args.broker, **fleet_options) as terminals:
-        run = await run_plan(
-            plan, terminals, cards, progress=ProgressLine(len(plan)), wallet=wallet
-        )
-    wallet.remember()
-    state.save()
-    for index, outcome in enumerate(run.outcomes):
-        if args.json:
-            print(json.dumps(outcome_record(index, outcome), ensure_ascii=False))
-    if not args.json:
-        counts = Counter(outcome.verdict for outcome in run.outcomes)
-        print(" ".join(f"{code}:{n}" for code, n in sorted(counts.items())))
     return 0
 
 
@@ -537,16 +341,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "switch":
             return asyncio.run(_cancellable(_switch(args)))
         if args.command == "terminal":
-            return asyncio.run(_cancellable(_terminal(args)))
+            return asyncio.run(_cancellable(terminal_command(args)))
         if args.command == "ledger":
             return _ledger_check(args)
         if args.command == "settle":
             return asyncio.run(_settle(args))
         if args.command == "serve":
-            _configure_logging(None, verbose=False)
+            configure_logging(None, verbose=False)
             return asyncio.run(_cancellable(serve_command(args)))
         if args.command == "scenario":
-            return asyncio.run(_cancellable(scenario_command(args, _configure_logging)))
+            return asyncio.run(_cancellable(scenario_command(args, configure_logging)))
         if args.command == "bench":
             return _bench(args)
         if args.cards_command == "issue":

@@ -1,0 +1,58 @@
+"""What the ``tpesim`` subcommands share: the user-facing error, logging with PANs masked, and
+argument types."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from cards.masking import PanMaskingFilter
+from switch.transport.base import BrokerUrl
+
+__all__ = ["CliError", "add_card_set_files", "broker_url", "configure_logging", "positive"]
+
+
+class CliError(Exception):
+    """A user-facing error: printed as ``tpesim: error: …`` with exit status 2."""
+
+
+def configure_logging(logfile: Path | None, verbose: bool) -> None:
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    masking = PanMaskingFilter()
+    fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    if logfile is not None:
+        file_handler = logging.FileHandler(logfile, encoding="utf-8")
+        file_handler.setFormatter(fmt)
+        file_handler.addFilter(masking)
+        root.addHandler(file_handler)
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(fmt)
+    console.addFilter(masking)
+    console.setLevel(logging.INFO if verbose else logging.WARNING)
+    root.addHandler(console)
+    for noisy in ("amqtt", "transitions", "aiosqlite"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def broker_url(value: str) -> BrokerUrl:
+    try:
+        return BrokerUrl.parse(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def add_card_set_files(command: argparse.ArgumentParser) -> None:
+    """--cards, --keys and --holders: a card set from `tpesim cards issue` (or the shipped one)."""
+    command.add_argument("--cards", type=Path, help="card set file (default: the shipped set)")
+    command.add_argument("--keys", type=Path, help="security module keys (default: shipped)")
+    command.add_argument("--holders", type=Path, help="cardholders' PINs (default: shipped)")

@@ -1,0 +1,177 @@
+"""``tpesim terminal``: terminals against an external broker: one purchase with its receipt,
+seeded traffic, or a power-up that reverses what was in flight."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from cards.catalog import CardSet, load_card_set
+from cards.currency import parse_amount
+from cards.holders import load_holders
+from cards.models import Card
+from switch.clock import SystemClock
+from switch.magic import magic_amounts
+from switch.registry import Registry, TerminalProfile
+from switch.security import SecurityModule, load_keys
+from switch.transport.base import BrokerUrl
+from terminal.builder import CardPresentation
+from terminal.traffic import plan_traffic
+from tpesim.cli_support import CliError, add_card_set_files, broker_url, configure_logging, positive
+from tpesim.demo import outcome_record
+from tpesim.fleet import connected_fleet, run_plan
+from tpesim.output import ProgressLine
+from tpesim.state import DeviceState, default_state_file
+from tpesim.wallet import Wallet
+
+__all__ = ["add_terminal_command", "terminal_command"]
+
+
+def add_terminal_command(sub: Any) -> None:
+    """Add ``tpesim terminal`` to the CLI's subcommands ``sub``."""
+    term = sub.add_parser("terminal", help="run terminals against an external broker")
+    term.add_argument("--broker", type=broker_url, default=BrokerUrl("127.0.0.1", 1883))
+    who = term.add_mutually_exclusive_group()
+    who.add_argument("--tid", action="append", help="terminal id (repeatable)")
+    who.add_argument("--terminals", type=positive, help="the first N terminals of the registry")
+    term.add_argument("--card", help="card id from the card set (e.g. EDH-VALID)")
+    term.add_argument("--pan", help="a PAN to present (with --expiry YYMM)")
+    term.add_argument("--expiry", help="expiry YYMM presented with --pan")
+    term.add_argument("--amount", help="one purchase of this amount, in major units (1500,00)")
+    term.add_argument(
+        "--pin", help="the PIN the holder types (default: the card's own PIN for --card)"
+    )
+    term.add_argument(
+        "--entry",
+        choices=("chip", "magstripe", "keyed"),
+        default="chip",
+        help="how a --card is read: chip + PIN (default), magnetic stripe, or keyed with CVV2",
+    )
+    term.add_argument(
+        "--dukpt",
+        choices=("aes", "tdes"),
+        default="aes",
+        help="PIN block under AES DUKPT (ISO 4, default) or TDES DUKPT (ISO 0)",
+    )
+    term.add_argument("--transactions", type=int, default=20, help="seeded purchases (default 20)")
+    term.add_argument("--seed", type=int, default=7)
+    term.add_argument("--timeout", type=float, default=5.0, help="response timeout, seconds")
+    add_card_set_files(term)
+    term.add_argument("--registry", type=Path, help="merchants file")
+    term.add_argument(
+        "--state",
+        type=Path,
+        default=default_state_file(),
+        help="where the cards' chip counters (ATC), the terminals' STANs and their requests in "
+        "flight persist between runs (default: ~/.local/state/tpesim/devices.json)",
+    )
+    term.add_argument(
+        "--recover",
+        action="store_true",
+        help="only power the terminals up: sign on and reverse what was in flight at a power loss",
+    )
+    term.add_argument("--json", action="store_true")
+    term.add_argument("-v", "--verbose", action="store_true")
+
+
+def _presented_card(args: argparse.Namespace, cards: CardSet) -> CardPresentation:
+    if args.card:
+        try:
+            card: Card = cards.card(args.card)
+        except KeyError as error:
+            raise CliError(str(error.args[0])) from None
+        return CardPresentation.from_card(card, cards)
+    if args.pan:
+        if not args.expiry or len(args.expiry) != 4 or not args.expiry.isdigit():
+            raise CliError("--pan needs --expiry YYMM")
+        return CardPresentation(pan=args.pan, expiry=args.expiry)
+    raise CliError("a single purchase needs --card ID or --pan PAN --expiry YYMM")
+
+
+def _profiles(args: argparse.Namespace, registry: Registry) -> list[TerminalProfile]:
+    if args.tid:
+        found = [registry.get(tid) for tid in args.tid]
+        missing = [tid for tid, p in zip(args.tid, found, strict=True) if p is None]
+        if missing:
+            raise CliError(f"unknown terminal id(s): {', '.join(missing)}")
+        return [p for p in found if p is not None]
+    return registry.fleet(args.terminals or 1)
+
+
+async def terminal_command(args: argparse.Namespace) -> int:
+    """Run ``tpesim terminal``."""
+    configure_logging(None, args.verbose)
+    cards = load_card_set(args.cards)
+    registry = Registry.load(args.registry)
+    profiles = _profiles(args, registry)
+    clock = SystemClock()
+    security = SecurityModule(load_keys(args.keys))
+    holders = load_holders(args.holders)
+    state = DeviceState(args.state)
+    wallet = Wallet(cards, security, state.chips, holders=holders)
+    fleet_options: dict[str, Any] = {
+        "clock": clock,
+        "timeout_s": args.timeout,
+        "dukpt": args.dukpt,
+        "stans": state.stans,
+        "key_injection": security,
+        "memory": state,
+    }
+    if args.recover:
+        async with connected_fleet(profiles, args.broker, **fleet_options) as terminals:
+            reversed_ = sum(t.stats.reversals_sent for t in terminals.values())
+            queued = sum(len(t.saf) for t in terminals.values())
+        state.save()
+        print(f"recovered {len(profiles)} terminal(s): {reversed_} reversal(s) of requests in "
+              f"flight, {queued} still queued")  # fmt: skip
+        return 0
+    if args.amount is not None:
+        card = _presented_card(args, cards)
+        profile = profiles[0]
+        try:
+            amount = parse_amount(args.amount, profile.currency)
+        except ValueError as error:
+            raise CliError(f"--amount: {error}") from None
+        pin = args.pin
+        if pin is None and args.card:
+            pin = holders.holder_pin(args.card)  # the holder types their own PIN
+        async with connected_fleet([profile], args.broker, **fleet_options) as terminals:
+            chip = wallet.chip(args.card) if args.card else None  # a bare --pan has no chip
+            plastic = wallet.plastic(args.card) if args.card else None
+            if args.entry != "chip" and plastic is None:
+                raise CliError(f"--entry {args.entry} needs --card (the card's stripe and CVV2)")
+            outcome = await terminals[profile.tid].purchase(
+                card, amount, pin=pin, chip=chip, entry=args.entry, plastic=plastic
+            )
+        wallet.remember()
+        state.save()
+        if args.json:
+            print(json.dumps(outcome_record(0, outcome), ensure_ascii=False))
+        else:
+            print(outcome.receipt)
+        return 0
+    plan = plan_traffic(
+        seed=args.seed,
+        count=args.transactions,
+        fleet=profiles,
+        cards=cards,
+        magic=magic_amounts(),
+        today=clock.now().date(),
+        holders=holders,
+    )
+    async with connected_fleet(profiles, args.broker, **fleet_options) as terminals:
+        run = await run_plan(
+            plan, terminals, cards, progress=ProgressLine(len(plan)), wallet=wallet
+        )
+    wallet.remember()
+    state.save()
+    for index, outcome in enumerate(run.outcomes):
+        if args.json:
+            print(json.dumps(outcome_record(index, outcome), ensure_ascii=False))
+    if not args.json:
+        counts = Counter(outcome.verdict for outcome in run.outcomes)
+        print(" ".join(f"{code}:{n}" for code, n in sorted(counts.items())))
+    return 0
