@@ -15,14 +15,14 @@ from datetime import datetime, time
 from typing import Any
 
 from cards.catalog import CardSet
-from switch.authorization import issuer_day
-from switch.ledger.postings import MIDNIGHT, business_day, card_hold
-from switch.ledger.rules import LedgerAccount, Transfer, TransferKind, merchant_account
-from switch.ledger.standin import StandInAdvice, standin_account
+from switch.ledger.postings import MIDNIGHT
+from switch.ledger.rules import LedgerAccount, Transfer, TransferKind
+from switch.ledger.standin import StandInAdvice
 from switch.ledger.store import Ledger
 from switch.protocol.messages import CompletionResponse, OfflineAdvice
 from switch.registry import Registry
 from switch.responses import echo, retrieval_reference
+from switch.standin import sale_hold
 
 __all__ = ["OfflinePosting", "post_offline"]
 
@@ -61,31 +61,23 @@ async def post_offline(
         return OfflinePosting(answer("03", "unknown terminal"))
     if card is None:
         return OfflinePosting(answer("14", "card not on file"))
-    product = cards.products[card.product]
-    currency = cards.accounts[card.account].currency
-    merchant = merchant_account(advice.merchant_id, currency)
-    posting = OfflinePosting(answer("00", "offline sale posted"), accounts=[merchant])
-    debited = card.account
-    day = issuer_day(product, now)
-    if await ledger.available(card.account) < advice.amount:
-        standin = standin_account(product.issuer, currency)
-        posting.accounts.append(standin)
-        debited = standin.id
-    hold = card_hold(
+    held = sale_hold(
         TransferKind.PURCHASE,
         key=advice.key,
-        card_id=card.id,
-        cardholder_account=debited,
-        merchant_account=merchant.id,
+        card=card,
+        cards=cards,
+        merchant_id=advice.merchant_id,
         amount=advice.amount,
-        currency=currency,
-        issuer_day=day,
-        business_day=business_day(terminal.merchant.country_info.timezone, now, cutoff),
         rrn=rrn,
+        now=now,
+        timezone=terminal.merchant.country_info.timezone,
+        cutoff=cutoff,
+        on_standin=await ledger.available(card.account) < advice.amount,
     )
-    posting.transfers.append(hold)
-    if debited != card.account:
-        posting.shortfall = StandInAdvice(hold.id, product.issuer, card.id, card.account,
-                                          advice.amount, day)  # fmt: skip
-        posting.rows.append(posting.shortfall.row(now.isoformat(timespec="microseconds")))
-    return posting
+    return OfflinePosting(
+        answer("00", "offline sale posted"),
+        transfers=[held.hold],
+        accounts=held.accounts,
+        rows=held.rows(now),
+        shortfall=held.advice,
+    )

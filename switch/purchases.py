@@ -19,9 +19,7 @@ from switch.authorization import (
 )
 from switch.clock import Clock
 from switch.issuers import IssuerHosts
-from switch.ledger.postings import business_day, card_hold
-from switch.ledger.rules import TransferKind, merchant_account
-from switch.ledger.standin import StandInAdvice, standin_account
+from switch.ledger.rules import TransferKind
 from switch.ledger.store import CardState, InsufficientFundsError, Ledger
 from switch.magic import MagicAmounts
 from switch.protocol.messages import (
@@ -34,7 +32,7 @@ from switch.registry import Registry
 from switch.responses import approval_code, echo, retrieval_reference
 from switch.security import SecurityModule
 from switch.security.checks import SecurityFacts, inspect_purchase
-from switch.standin import stand_in
+from switch.standin import sale_hold, stand_in
 
 __all__ = ["Commit", "PurchaseDesk", "hold_kind", "new_card_state"]
 
@@ -196,37 +194,20 @@ class PurchaseDesk:
         transfers, accounts, rows = [], [], []
         terminal = self.registry.get(request.terminal_id)
         if decision.approved and decision.card is not None and terminal is not None:
-            card = decision.card
-            product = self.cards.products[card.product]
-            currency = self.cards.accounts[card.account].currency
-            merchant = merchant_account(request.merchant_id, currency)
-            accounts.append(merchant)
-            debited = card.account
-            if decision.stand_in:  # held on the issuer's stand-in account, advice queued
-                standin = standin_account(product.issuer, currency)
-                accounts.append(standin)
-                debited = standin.id
-            transfers.append(
-                card_hold(
-                    hold_kind(request),
-                    key=request.key,
-                    card_id=card.id,
-                    cardholder_account=debited,
-                    merchant_account=merchant.id,
-                    amount=request.amount,
-                    currency=currency,
-                    issuer_day=issuer_day(product, now),
-                    business_day=business_day(
-                        terminal.merchant.country_info.timezone, now, self.cutoff
-                    ),
-                    rrn=rrn,
-                )
+            held = sale_hold(
+                hold_kind(request),
+                key=request.key,
+                card=decision.card,
+                cards=self.cards,
+                merchant_id=request.merchant_id,
+                amount=request.amount,
+                rrn=rrn,
+                now=now,
+                timezone=terminal.merchant.country_info.timezone,
+                cutoff=self.cutoff,
+                on_standin=decision.stand_in,  # advice queued with it
             )
-            if decision.stand_in:
-                hold = transfers[0]
-                advice = StandInAdvice(hold.id, product.issuer, card.id, card.account,
-                                       request.amount, issuer_day(product, now))  # fmt: skip
-                rows.append(advice.row(now.isoformat(timespec="microseconds")))
+            transfers, accounts, rows = [held.hold], held.accounts, held.rows(now)
         await self.commit(
             request,
             response,

@@ -12,16 +12,32 @@ replay trues it up (``switch.ledger.standin``).
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, time
+from typing import Any
 
-from cards.models import StandIn
-from switch.authorization import Decision
-from switch.ledger.rules import Phase, Transfer
-from switch.ledger.standin import StandInAdvice, TrueUp, refund_of_true_up, true_up
+from cards.catalog import CardSet
+from cards.models import Card, StandIn
+from switch.authorization import Decision, issuer_day
+from switch.ledger.postings import Key, business_day, card_hold
+from switch.ledger.rules import LedgerAccount, Phase, Transfer, TransferKind, merchant_account
+from switch.ledger.standin import (
+    StandInAdvice,
+    TrueUp,
+    refund_of_true_up,
+    standin_account,
+    true_up,
+)
 from switch.ledger.store import InsufficientFundsError, Ledger
 
-__all__ = ["replay_advice", "replay_advices", "stand_in", "true_up_refunds"]
+__all__ = [
+    "SaleHold",
+    "replay_advice",
+    "replay_advices",
+    "sale_hold",
+    "stand_in",
+    "true_up_refunds",
+]
 
 log = logging.getLogger("switch.standin")
 
@@ -48,6 +64,65 @@ def stand_in(
     else:
         return replace(decision, reason="stand-in approval", stand_in=True)
     return replace(decision, code=UNAVAILABLE, reason=reason)
+
+
+@dataclass(frozen=True)
+class SaleHold:
+    """The hold of an approved card sale, the accounts it needs, and (held on the issuer's
+    stand-in account) the advice queued with it."""
+
+    hold: Transfer
+    accounts: list[LedgerAccount]
+    advice: StandInAdvice | None = None
+
+    def rows(self, now: datetime) -> list[tuple[str, tuple[Any, ...]]]:
+        """The rows to store with the hold: its advice, if any."""
+        stamp = now.isoformat(timespec="microseconds")
+        return [self.advice.row(stamp)] if self.advice else []
+
+
+def sale_hold(
+    kind: TransferKind,
+    *,
+    key: Key,
+    card: Card,
+    cards: CardSet,
+    merchant_id: str,
+    amount: int,
+    rrn: str,
+    now: datetime,
+    timezone: str,
+    cutoff: time,
+    on_standin: bool,
+) -> SaleHold:
+    """Hold ``amount`` of an approved sale on ``card``: on the cardholder's account, or, with
+    ``on_standin``, on its issuer's stand-in account with an advice to true it up later."""
+    product = cards.products[card.product]
+    currency = cards.accounts[card.account].currency
+    merchant = merchant_account(merchant_id, currency)
+    accounts = [merchant]
+    debited = card.account
+    if on_standin:
+        standin = standin_account(product.issuer, currency)
+        accounts.append(standin)
+        debited = standin.id
+    day = issuer_day(product, now)
+    hold = card_hold(
+        kind,
+        key=key,
+        card_id=card.id,
+        cardholder_account=debited,
+        merchant_account=merchant.id,
+        amount=amount,
+        currency=currency,
+        issuer_day=day,
+        business_day=business_day(timezone, now, cutoff),
+        rrn=rrn,
+    )
+    advice = None
+    if on_standin:
+        advice = StandInAdvice(hold.id, product.issuer, card.id, card.account, amount, day)
+    return SaleHold(hold, accounts, advice)
 
 
 async def replay_advice(ledger: Ledger, advice: StandInAdvice, now: datetime) -> bool:
