@@ -25,6 +25,7 @@ __all__ = [
     "BrokerHandle",
     "find_mosquitto",
     "free_port",
+    "given_or_running_broker",
     "mosquitto_config",
     "restart_broker",
     "running_broker",
@@ -212,3 +213,16 @@ async def running_broker(kind: BrokerKind, workdir: Path) -> AsyncIterator[Broke
         yield handle
     finally:
         await broker.shutdown()
+
+
+@contextlib.asynccontextmanager
+async def given_or_running_broker(
+    url: BrokerUrl | None, workdir: Path, kind: BrokerKind = "auto"
+) -> AsyncIterator[BrokerHandle]:
+    """The broker at ``url`` (a handle of kind ``external``), or one of ``kind`` run for the
+    duration of the block."""
+    if url is not None:
+        yield BrokerHandle(url, "external")
+        return
+    async with running_broker(kind, workdir) as handle:
+        yield handle

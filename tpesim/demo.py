@@ -32,7 +32,7 @@ from switch.service import running_switch
 from switch.transport.base import BrokerUrl
 from terminal.shell import TransactionOutcome
 from terminal.traffic import plan_traffic
-from tpesim.broker import BrokerKind, running_broker
+from tpesim.broker import BrokerKind, given_or_running_broker
 from tpesim.fleet import Progress, connected_fleet, run_plan
 from tpesim.wallet import Wallet
 
@@ -226,7 +226,5 @@ async def run_demo(
             responses=dict(Counter(o.response_code for o in run.outcomes if o.response_code)),
         )
 
-    if config.broker is not None:
-        return await with_broker(config.broker, "external")
-    async with running_broker(config.broker_kind, workdir) as handle:
+    async with given_or_running_broker(config.broker, workdir, config.broker_kind) as handle:
         return await with_broker(handle.url, handle.kind)

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from switch.service import running_switch
 from switch.transport.base import BrokerUrl
 from tpesim.api.app import create_app
 from tpesim.api.desk import PaymentDesk
-from tpesim.broker import running_broker
+from tpesim.broker import given_or_running_broker
 from tpesim.fleet import connected_fleet
 from tpesim.wallet import Wallet
 
@@ -44,15 +44,6 @@ class ServeConfig:
     timeout_s: float = 5.0
 
 
-@contextlib.asynccontextmanager
-async def _broker(config: ServeConfig) -> AsyncIterator[BrokerUrl]:
-    if config.broker is not None:
-        yield config.broker
-        return
-    async with running_broker("auto", config.workdir) as handle:
-        yield handle.url
-
-
 async def serve(
     config: ServeConfig,
     *,
@@ -67,10 +58,10 @@ async def serve(
     security = SecurityModule(load_keys())
     profiles = registry.fleet(config.terminals)
     async with (
-        _broker(config) as url,
-        running_switch(broker=url, db_path=config.workdir / "ledger.db", cards=cards,
+        given_or_running_broker(config.broker, config.workdir) as broker,
+        running_switch(broker=broker.url, db_path=config.workdir / "ledger.db", cards=cards,
                        registry=registry, security=security),
-        connected_fleet(profiles, url, clock=SystemClock(), timeout_s=config.timeout_s,
+        connected_fleet(profiles, broker.url, clock=SystemClock(), timeout_s=config.timeout_s,
                         key_injection=security) as terminals,
     ):  # fmt: skip
         app = create_app(PaymentDesk(terminals, cards, Wallet(cards, security)))

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tpesim.broker import running_broker
+from tpesim.broker import given_or_running_broker
 from tpesim.scenario.fuzz import fuzz_scenario, run_fuzz, scenario_yaml
 from tpesim.scenario.model import ScenarioError, load_scenario
 from tpesim.scenario.report import junit_xml, latency_svg, markdown_report
@@ -91,12 +91,8 @@ async def _fuzz(args: argparse.Namespace, out: Path) -> int:
         print(f"  {mark} seed {result.seed}: {len(result.steps)} steps, "
               f"{result.approvals} approvals, {result.elapsed_s:.1f} s", flush=True)  # fmt: skip
 
-    if args.broker is not None:
-        summary = await run_fuzz(args.runs, args.seed, workdir=out, broker=args.broker,
+    async with given_or_running_broker(args.broker, out) as handle:
+        summary = await run_fuzz(args.runs, args.seed, workdir=out, broker=handle.url,
                                  progress=progress)  # fmt: skip
-    else:
-        async with running_broker("auto", out) as handle:
-            summary = await run_fuzz(args.runs, args.seed, workdir=out, broker=handle.url,
-                                     progress=progress)  # fmt: skip
     print(summary.render())
     return 0 if not summary.failed_seeds else 1

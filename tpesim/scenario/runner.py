@@ -25,8 +25,8 @@ from switch.service import running_switch
 from switch.transport.base import BrokerUrl
 from terminal.records import InProcessMemory, PowerLostError
 from terminal.shell import Terminal, TerminalError
+from tpesim.broker import given_or_running_broker
 from tpesim.broker import restart_broker as restart_mosquitto
-from tpesim.broker import running_broker
 from tpesim.fleet import connected_fleet
 from tpesim.scenario.model import Scenario, ScenarioError, Step, moment
 from tpesim.scenario.steps import PowerOn, Restart, StepRunner, link_counts
@@ -170,15 +170,13 @@ def _judge(number: int, step: Step, actual: str, detail: str, seconds: float) ->
 async def _broker(
     url: BrokerUrl | None, workdir: Path, restart: Restart | None
 ) -> AsyncIterator[tuple[BrokerUrl, Restart | None]]:
-    if url is not None:
-        yield url, restart
-        return
-    async with running_broker("auto", workdir) as handle:
+    async with given_or_running_broker(url, workdir) as handle:
 
         async def again(kill: bool) -> None:
             await restart_mosquitto(handle, kill=kill)
 
-        yield handle.url, again if handle.kind == "mosquitto" else None
+        own = again if handle.kind == "mosquitto" else None
+        yield handle.url, restart if handle.kind == "external" else own
 
 
 @contextlib.asynccontextmanager
