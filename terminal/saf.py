@@ -115,26 +115,37 @@ class StoreAndForward:
 
     def _settle_journal(self, advice: ReversalAdvice) -> None:
         """An acknowledged reversal: its sale leaves the journal's pending list."""
-        stan = advice.original.stan
-        self.journal = [
-            e for e in self.journal if not (e.kind is EntryKind.REVERSAL_PENDING and e.stan == stan)
-        ]
+        self._unjournal(EntryKind.REVERSAL_PENDING, advice.original.stan)
+
+    def _unjournal(self, kind: EntryKind, stan: int) -> None:
+        """Take the ``kind`` line of ``stan`` out of the journal."""
+        self.journal = [e for e in self.journal if not (e.kind is kind and e.stan == stan)]
+
+    async def _answer_0220(
+        self, advice: CompletionAdvice | OfflineAdvice, keys: TransactionKeys | None
+    ) -> CompletionResponse | None:
+        """Send an 0220 as it is until its 0230 comes, at most ``reversal_attempts`` times (the
+        switch answers a repeat from what it stored); the 0230, or None."""
+        for _ in range(self.reversal_attempts):
+            response = await self._exchange(advice, seal(advice, keys), "0230")
+            if isinstance(response, CompletionResponse):
+                return response
+        return None
 
     async def _send_completion(
         self, advice: CompletionAdvice, keys: TransactionKeys | None
     ) -> CompletionResponse | None:
-        """Send an 0220 completion until its 0230 comes (at most ``reversal_attempts`` times);
-        an approved one books the sale and closes the pre-authorization."""
-        for _ in range(self.reversal_attempts):
-            response = await self._exchange(advice, seal(advice, keys), "0230")
-            if isinstance(response, CompletionResponse):
-                if response.response_code == "00":
-                    self.authorizations.pop(advice.original.stan, None)
-                    self.journal.append(JournalEntry(EntryKind.SALE, advice.stan, advice.amount))
-                log.info("%s: completion of %06d → %s", self.tid, advice.original.stan,
-                         response.response_code)  # fmt: skip
-                return response
-        return None
+        """Send an 0220 completion until its 0230 comes; an approved one books the sale and
+        closes the pre-authorization."""
+        response = await self._answer_0220(advice, keys)
+        if response is None:
+            return None
+        if response.response_code == "00":
+            self.authorizations.pop(advice.original.stan, None)
+            self.journal.append(JournalEntry(EntryKind.SALE, advice.stan, advice.amount))
+        log.info("%s: completion of %06d → %s", self.tid, advice.original.stan,
+                 response.response_code)  # fmt: skip
+        return response
 
     async def flush_saf(self) -> int:
         """Send every queued advice again (a reversal as 0421); how many are still queued."""
@@ -150,16 +161,12 @@ class StoreAndForward:
     async def _send_offline(self, advice: OfflineAdvice, keys: TransactionKeys | None) -> bool:
         """Upload an offline approval until the 0230 comes; then the journal counts it as a
         sale (00) or drops it (the switch refused it)."""
-        for _ in range(self.reversal_attempts):
-            response = await self._exchange(advice, seal(advice, keys), "0230")
-            if isinstance(response, CompletionResponse):
-                offline = EntryKind.OFFLINE
-                self.journal = [
-                    e for e in self.journal if not (e.kind is offline and e.stan == advice.stan)
-                ]
-                if response.response_code == "00":
-                    self.journal.append(JournalEntry(EntryKind.SALE, advice.stan, advice.amount))
-                log.info("%s: offline sale %06d uploaded → %s", self.tid, advice.stan,
-                         response.response_code)  # fmt: skip
-                return True
-        return False
+        response = await self._answer_0220(advice, keys)
+        if response is None:
+            return False
+        self._unjournal(EntryKind.OFFLINE, advice.stan)
+        if response.response_code == "00":
+            self.journal.append(JournalEntry(EntryKind.SALE, advice.stan, advice.amount))
+        log.info("%s: offline sale %06d uploaded → %s", self.tid, advice.stan,
+                 response.response_code)  # fmt: skip
+        return True
