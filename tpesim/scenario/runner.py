@@ -130,8 +130,7 @@ def _ledger_expectations(
         found.append((f"ledger {name} transfers", got == wanted, f"expected {wanted}, got {got}"))
     balances = available_balances(db)
     for name, text in sorted(scenario.balances.items()):
-        known = {card.id: card.account for card in cards.cards}
-        account = known.get(name, name)
+        account = _account_of(name, cards)
         if account not in balances:
             found.append((f"balance of {name}", False, f"no account {account} in the ledger"))
             continue
@@ -143,12 +142,19 @@ def _ledger_expectations(
     return found
 
 
+def _account_of(name: str, cards: CardSet) -> str:
+    """The account a ``balances`` entry names: a card's account, or an account id itself."""
+    try:
+        return cards.card(name).account
+    except KeyError:
+        return name
+
+
 def _check_balances(scenario: Scenario, cards: CardSet) -> None:
     """ScenarioError unless every expected balance is an amount of its account's currency
     (the balances of accounts outside the card set are checked at the end)."""
-    of_card = {card.id: card.account for card in cards.cards}
     for name, text in scenario.balances.items():
-        account = cards.accounts.get(of_card.get(name, name))
+        account = cards.accounts.get(_account_of(name, cards))
         if account is None:
             continue
         try:

@@ -22,21 +22,15 @@ def unheld(db: Path, hold_ids: list[str]) -> list[str]:
     """Of ``hold_ids`` (the holds of approvals a terminal saw), those the ledger does not hold
     durably: missing, or voided since (an expired hold was held; the checker judges its
     expiry). Each is a lost approval."""
-    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        lost = []
-        for hold in hold_ids:
-            found = connection.execute(
-                "SELECT 1 FROM transfers WHERE id = ? AND phase = 'pending'"
-                " AND NOT EXISTS (SELECT 1 FROM transfers AS r WHERE r.pending_id = ?"
-                " AND r.phase = 'void')",
-                (hold, hold),
-            ).fetchone()
-            if found is None:
-                lost.append(hold)
-        return lost
-    finally:
-        connection.close()
+    standing = {
+        hold
+        for (hold,) in _rows(
+            db,
+            "SELECT h.id FROM transfers h WHERE h.phase = 'pending' AND NOT EXISTS "
+            "(SELECT 1 FROM transfers r WHERE r.pending_id = h.id AND r.phase = 'void')",
+        )
+    }
+    return [hold for hold in hold_ids if hold not in standing]
 
 
 def business_days(db: Path) -> list[date]:
