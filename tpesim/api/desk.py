@@ -150,7 +150,7 @@ class PaymentDesk:
         tpe = self._terminal(original.terminal_id)
         response = await self._guarded(tpe.complete(original.stan, request.amount_minor))
         code = response.response_code if response else None
-        status = "approved" if code == "00" else "timeout" if code is None else "declined"
+        status = _status(code)
         updated = original.model_copy(update={"status": status, "response_code": code,
                                               "meaning": _meaning(code)})  # fmt: skip
         if code == "00":
@@ -233,7 +233,7 @@ class PaymentDesk:
         self, outcome: TransactionOutcome, kind: str, refund_of: str | None = None
     ) -> Payment:
         code = outcome.response_code
-        status = _STATUS.get(code or "", "declined") if code else "timeout"
+        status = _status(code)
         payment = Payment(
             id=f"{outcome.tid}-{outcome.stan:06d}-{outcome.transmission_time}",
             terminal_id=outcome.tid,
@@ -255,6 +255,11 @@ class PaymentDesk:
         if outcome.card_id is not None:
             self._card_ids[payment.id] = outcome.card_id
         return payment
+
+
+def _status(code: str | None) -> str:
+    """The payment status DE39 ``code`` gives (None: no answer in time)."""
+    return _STATUS.get(code, "declined") if code else "timeout"
 
 
 def _meaning(code: str | None) -> str:
