@@ -107,10 +107,13 @@ def format_transmission_time(moment: datetime) -> str:
 def transmission_skew(text: str, now: datetime) -> float | None:
     """Seconds DE7 ``text`` is ahead of ``now`` (negative: behind), taking the year that puts
     it nearest; None when it names no moment."""
+    if len(text) != 10 or not text.isdigit():
+        return None
+    month, day, hour, minute, second = (int(text[i : i + 2]) for i in range(0, 10, 2))
     best: float | None = None
     for year in (now.year - 1, now.year, now.year + 1):
-        try:
-            moment = datetime.strptime(f"{year}{text}", "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+        try:  # on every request: datetime(), not strptime
+            moment = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
         except ValueError:
             continue
         skew = (moment - now).total_seconds()
