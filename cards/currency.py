@@ -22,6 +22,7 @@ __all__ = [
     "currency",
     "currency_by_numeric",
     "format_amount",
+    "format_money",
     "parse_amount",
 ]
 
@@ -107,6 +108,16 @@ def format_amount(minor: int, cur: Currency, *, symbol: str | None = None) -> st
     text = f"{sign}{grouped},{fraction:0{cur.exponent}d}" if cur.exponent else f"{sign}{grouped}"
     suffix = cur.symbol_fr if symbol is None else symbol
     return f"{text} {suffix}" if suffix else text
+
+
+def format_money(minor: int, code: str) -> str:
+    """``format_money(150000, "DZD")`` → ``"1 500,00 DZD"``; an unknown ``code`` gets the
+    plain minor units (``"150000 XXX"``)."""
+    try:
+        cur = currency(code)
+    except KeyError:
+        return f"{minor} {code}"
+    return format_amount(minor, cur, symbol=code)
 
 
 def parse_amount(text: str, cur: Currency) -> int:

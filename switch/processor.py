@@ -16,6 +16,7 @@ from datetime import time
 from typing import Any
 
 from cards.catalog import CardSet
+from cards.currency import format_money
 from cards.masking import redact_wire_text
 from switch.batch import close_batch
 from switch.clock import Clock
@@ -73,6 +74,11 @@ class Reply:
     send: bool = True
     effects: tuple[str, ...] = ()
     """What answering did to the ledger, one line per transfer (for trace events)."""
+    route: str | None = None
+    """Who decided (for trace events): ``issuer:{id}``, ``stand-in:{id}``, or None (the
+    switch itself: network, advices, reversals, batch)."""
+    reason: str | None = None
+    """Why, in a few words (the decision's reason), for trace events."""
 
 
 @dataclass
@@ -174,7 +180,8 @@ class Processor:
             self.stats.security_failures += 1
             self.stats.responses["63"] += 1
             log.warning("%r: the MAC does not verify; answering 63, nothing done", request)
-            return self._reply(tid, error_response(request, "63", "MAC does not verify"))
+            reply = self._reply(tid, error_response(request, "63", "MAC does not verify"))
+            return replace(reply, reason="the MAC does not verify")
         try:
             reply = await self._dispatch(request)
         except LedgerUnavailableError as error:
@@ -216,7 +223,7 @@ class Processor:
         }
         response = response_class(error.response_mti)(**common)
         self.stats.responses["30"] += 1
-        return Reply(tid, encode(response), "30")
+        return Reply(tid, encode(response), "30", reason=f"format error: {error}")
 
     @staticmethod
     def _reply(
@@ -258,7 +265,8 @@ class Processor:
         if stored.mti == request.mti and stored.digest == _digest(request):
             self.stats.duplicates += 1
             log.info("duplicate %r: replaying stored response %s", request, stored.response_code)
-            return Reply(request.terminal_id, stored.response, stored.response_code)
+            return Reply(request.terminal_id, stored.response, stored.response_code,
+                         reason="duplicate: the stored answer again")  # fmt: skip
         self.stats.conflicts += 1
         log.warning("%r reuses the key of an earlier, different request: 94", request)
         return self._reply(request.terminal_id, error_response(request, "94", "duplicate key"))
@@ -267,8 +275,8 @@ class Processor:
         """Store ``response`` as the answer to ``request`` (by its idempotency key), with the
         ledger ``effects`` it has, in one transaction: see :meth:`Ledger.record`."""
         self._effects += [
-            f"{t.kind.value} {t.phase.value} {t.amount} {t.currency}: {t.debit_account} → "
-            f"{t.credit_account}"
+            f"{t.kind.value} {t.phase.value} {format_money(t.amount, t.currency)}: "
+            f"{t.debit_account} → {t.credit_account}"
             for t in effects.get("transfers", ())
         ]
         await self.ledger.record(
@@ -317,7 +325,8 @@ class Processor:
 
     async def _purchase(self, request: FinancialRequest) -> Reply:
         response, decision = await self.purchases.handle(request)
-        return self._reply(request.terminal_id, response, send=decision.respond)
+        reply = self._reply(request.terminal_id, response, send=decision.respond)
+        return replace(reply, route=self.purchases.route_of(request), reason=decision.reason)
 
     async def _offline(self, advice: OfflineAdvice) -> Reply:
         """An 0220 advice of an offline approval: post it (switch.offline), answer 0230."""

@@ -93,6 +93,15 @@ class PurchaseDesk:
             await asyncio.sleep(routing.wait_s)
         return routing.available
 
+    def route_of(self, request: FinancialRequest) -> str | None:
+        """Who decides ``request`` now: ``issuer:{id}``, ``stand-in:{id}`` (the switch stands
+        in for an unavailable issuer), or None (no product owns the PAN: the switch refuses)."""
+        product = self.cards.product_for_pan(request.pan)
+        if product is None:
+            return None
+        available = self.issuers.route(product.issuer).available
+        return f"{'issuer' if available else 'stand-in'}:{product.issuer}"
+
     async def _stand_in(
         self, request: FinancialRequest, decision: Decision, now: datetime
     ) -> Decision:

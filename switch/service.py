@@ -31,11 +31,33 @@ from switch.standin import replay_advices
 from switch.transport.base import BrokerUrl, Inbound, TransportError, WillMessage
 from switch.transport.mqtt import MqttTransport
 
-__all__ = ["SwitchService", "running_switch"]
+__all__ = ["RESTART_DOWN_S", "SwitchService", "restart_pause", "running_switch"]
 
 log = logging.getLogger("switch")
 
 _BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+RESTART_DOWN_S = 3.0
+"""How long a switch told to ``restart`` stays away, by default (seconds)."""
+
+
+class _RestartError(Exception):
+    """An operator asked the switch to restart: away ``down_s`` seconds, then back."""
+
+    def __init__(self, down_s: float) -> None:
+        super().__init__(f"restart, away {down_s:g} s")
+        self.down_s = down_s
+
+
+def restart_pause(command: bytes) -> float | None:
+    """How long ``restart`` / ``restart:SECONDS`` keeps the switch away (None: not that)."""
+    word, _, seconds = command.decode("utf-8", "replace").strip().partition(":")
+    if word != "restart":
+        return None
+    try:
+        down_s = float(seconds) if seconds else RESTART_DOWN_S
+    except ValueError:
+        return None
+    return down_s if 0 <= down_s <= 300 else None
 
 
 class SwitchService:
@@ -85,6 +107,13 @@ class SwitchService:
                 error: Exception = TransportError(f"{self.broker} ended the message stream")
             except TransportError as lost:
                 error = lost
+            except _RestartError as restart:
+                self.connected.clear()
+                log.warning("switch: restarting on an operator's command, back in %.1f s",
+                            restart.down_s)  # fmt: skip
+                await asyncio.sleep(restart.down_s)
+                attempt = 0
+                continue
             if self.connected.is_set():
                 attempt = 0  # it was up: start the backoff again from the shortest delay
             self.connected.clear()
@@ -102,6 +131,7 @@ class SwitchService:
             request_filter = topics.SHARED_REQUEST_FILTER if self.shared else topics.REQUEST_FILTER
             await transport.subscribe(request_filter, qos=1)
             await transport.subscribe(topics.ISSUER_CONTROL_FILTER, qos=1)
+            await transport.subscribe(topics.SWITCH_CONTROL, qos=1)
             await transport.publish(topics.SWITCH_STATUS, b"online", retain=True)
             self.connected.set()
             self.sessions += 1
@@ -114,6 +144,14 @@ class SwitchService:
             )
             try:
                 async for inbound in transport.messages():
+                    if inbound.topic == topics.SWITCH_CONTROL:
+                        down_s = restart_pause(inbound.payload)
+                        if down_s is None:
+                            log.warning("switch: ignored control %r", inbound.payload[:40])
+                            continue
+                        self.connected.clear()
+                        await self._say_offline(transport)
+                        raise _RestartError(down_s)
                     if inbound.topic.startswith(topics.CONTROL_PREFIX):
                         await self._control(transport, inbound)
                         continue
@@ -146,16 +184,24 @@ class SwitchService:
     async def _trace(
         self, transport: MqttTransport, inbound: Inbound, reply: Reply, received_at: datetime
     ) -> None:
-        """Trace events (QoS 0): the request received, and the answer with what it posted."""
-        answered_at = self.processor.clock.now()
+        """Trace events (QoS 0): the request received, and the answer with what it posted,
+        who decided it and why."""
         answered: TraceKind = "answered" if reply.send else "lost"
         notes = reply.effects + (() if reply.send else ("not sent: forced silence",))
-        events: tuple[tuple[TraceKind, bytes, tuple[str, ...], datetime], ...] = (
-            ("received", inbound.payload, (), received_at),
-            (answered, reply.payload, notes, answered_at),
+        bodies = (
+            trace_event("switch", "received", reply.tid, inbound.payload, at=received_at),
+            trace_event(
+                "switch",
+                answered,
+                reply.tid,
+                reply.payload,
+                at=self.processor.clock.now(),
+                notes=notes,
+                route=reply.route,
+                reason=reply.reason,
+            ),
         )
-        for event, payload, extra, at in events:
-            body = trace_event("switch", event, reply.tid, payload, at=at, notes=extra)
+        for body in bodies:
             try:
                 await transport.publish(topics.trace(reply.tid), body, qos=0)
             except TransportError as error:

@@ -26,7 +26,7 @@ from terminal.shell import NonVolatileMemory, Terminal, TransactionOutcome
 from terminal.traffic import PlannedPurchase
 from tpesim.wallet import Wallet
 
-__all__ = ["FleetRun", "connected_fleet", "run_plan"]
+__all__ = ["FleetRun", "connected_fleet", "run_plan", "run_purchase"]
 
 Progress = Callable[[int, TransactionOutcome], None]
 
@@ -86,6 +86,26 @@ async def connected_fleet(
                 stans.update({t.tid: t.builder.upcoming_stan for t in terminals})
 
 
+async def run_purchase(
+    terminal: Terminal, item: PlannedPurchase, cards: CardSet, wallet: Wallet
+) -> TransactionOutcome:
+    """Run one planned purchase on ``terminal``, with the chip (or its clone), PIN, entry mode
+    and tampering the plan says."""
+    card = CardPresentation.from_card(cards.card(item.card_id), cards)
+    return await terminal.purchase(
+        card,
+        item.amount,
+        pin=item.pin,
+        chip=wallet.clone(item.card_id)
+        if item.intent == "cloned-card"
+        else wallet.chip(item.card_id),
+        entry=item.entry,
+        # Track 2 and CVV2 cost two CVV computations; only stripe and keyed read them.
+        plastic=wallet.plastic(item.card_id) if item.entry != "chip" else None,
+        tamper_mac=item.intent == "tampered-mac",
+    )
+
+
 async def run_plan(
     plan: list[PlannedPurchase],
     terminals: dict[str, Terminal],
@@ -118,21 +138,7 @@ async def run_plan(
             previous = after[item.index]
             if previous is not None:
                 await done[previous].wait()
-            card = CardPresentation.from_card(cards.card(item.card_id), cards)
-            outcome = await terminal.purchase(
-                card,
-                item.amount,
-                pin=item.pin,
-                chip=(
-                    wallet.clone(item.card_id)
-                    if item.intent == "cloned-card"
-                    else wallet.chip(item.card_id)
-                ),
-                entry=item.entry,
-                # Track 2 and CVV2 cost two CVV computations; only stripe and keyed read them.
-                plastic=wallet.plastic(item.card_id) if item.entry != "chip" else None,
-                tamper_mac=item.intent == "tampered-mac",
-            )
+            outcome = await run_purchase(terminal, item, cards, wallet)
             outcomes[item.index] = outcome
             done[item.index].set()
             finished += 1

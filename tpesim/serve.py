@@ -1,5 +1,5 @@
-"""``tpesim serve``: a broker (unless one is given), the switch, a fleet of terminals, and the
-merchant API over HTTP in front of them, until interrupted."""
+"""``tpesim serve``: a broker (unless one is given), the switch, a fleet of terminals, and over
+HTTP the merchant API, the trainer's dashboard and the virtual terminal, until interrupted."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,14 @@ from switch.registry import Registry, default_registry
 from switch.security import SecurityModule, load_keys
 from switch.service import running_switch
 from switch.transport.base import BrokerUrl
+from terminal.control import obey_controls
+from terminal.shell import Terminal
 from tpesim.api.app import create_app
 from tpesim.api.desk import PaymentDesk
 from tpesim.broker import given_or_running_broker
 from tpesim.fleet import connected_fleet
+from tpesim.ui.hub import LiveHub
+from tpesim.ui.routes import dashboard_router
 from tpesim.wallet import Wallet
 
 __all__ = ["ServeConfig", "add_serve_command", "serve", "serve_command"]
@@ -50,8 +54,10 @@ async def serve(
     cards: CardSet | None = None,
     registry: Registry | None = None,
     ready: Callable[[str, list[str]], None] | None = None,
+    traffic: Callable[[dict[str, Terminal], Wallet], Coroutine[Any, Any, None]] | None = None,
 ) -> None:
-    """Run everything until cancelled; ``ready(base_url, terminal_ids)`` once it listens."""
+    """Run everything until cancelled; ``ready(base_url, terminal_ids)`` once it listens (and
+    the dashboard follows the broker); ``traffic(terminals, wallet)`` then runs beside it."""
     cards = cards or default_card_set()
     registry = registry or default_registry()
     config.workdir.mkdir(parents=True, exist_ok=True)
@@ -60,27 +66,44 @@ async def serve(
     async with (
         given_or_running_broker(config.broker, config.workdir) as broker,
         running_switch(broker=broker.url, db_path=config.workdir / "ledger.db", cards=cards,
-                       registry=registry, security=security),
+                       registry=registry, security=security) as switch,
         connected_fleet(profiles, broker.url, clock=SystemClock(), timeout_s=config.timeout_s,
                         key_injection=security) as terminals,
+        asyncio.TaskGroup() as group,
     ):  # fmt: skip
-        app = create_app(PaymentDesk(terminals, cards, Wallet(cards, security)))
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        wallet = Wallet(cards, security)
+        desk = PaymentDesk(terminals, cards, wallet)
+        hub = LiveHub(broker.url, ledger=switch.processor.ledger)
+        app = create_app(desk)
+        app.include_router(dashboard_router(hub, desk, cards))
+        background = [
+            group.create_task(hub.run(), name="dashboard-feed"),
+            group.create_task(obey_controls(terminals, broker.url), name="terminal-control"),
+        ]
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
+                                               timeout_graceful_shutdown=2))  # fmt: skip
         # Bound and listening before the server runs: connections wait in the backlog, so the
         # API is reachable the moment ``ready`` is told (port 0: any free port).
         listener = socket.create_server((config.host, config.port), reuse_port=False)
         host, port = listener.getsockname()[:2]
-        task = asyncio.create_task(server.serve(sockets=[listener]), name="http")
-        log.info("merchant API on http://%s:%d", host, port)
+        task = group.create_task(server.serve(sockets=[listener]), name="http")
+        async with asyncio.timeout(15):
+            await hub.connected.wait()
+        log.info("merchant API and dashboard on http://%s:%d", host, port)
         if ready is not None:
             ready(f"http://{host}:{port}", sorted(terminals))
+        if traffic is not None:
+            background.append(group.create_task(traffic(terminals, wallet), name="traffic"))
         try:
             await task
         finally:
+            hub.close()
             server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             listener.close()
+            for other in background:
+                other.cancel()
 
 
 def add_serve_command(sub: Any, broker: Callable[[str], BrokerUrl]) -> None:

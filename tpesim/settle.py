@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cards.catalog import CardSet
-from cards.currency import currency, format_amount
+from cards.currency import format_money as _money
 from switch.clock import Clock
 from switch.ledger.check import LedgerReport, check_ledger
 from switch.ledger.clearing import ClearingPlan
@@ -34,10 +34,6 @@ class SettlementResult:
     plan: ClearingPlan | None
     files: tuple[Path, ...]
     check: LedgerReport
-
-
-def _money(minor: int, code: str) -> str:
-    return format_amount(minor, currency(code), symbol=code)
 
 
 def report_document(plan: ClearingPlan) -> dict[str, Any]:

@@ -131,6 +131,15 @@ class LedgerReads:
         rows = await self._all("SELECT id, kind, currency, participant FROM accounts ORDER BY id")
         return [LedgerAccount(r[0], AccountKind(r[1]), r[2], r[3]) for r in rows]
 
+    async def account_balances(self) -> list[tuple[LedgerAccount, Balances]]:
+        """Every account with its four counters (minor units), by id."""
+        rows = await self._all(
+            "SELECT id, kind, currency, participant, debits_pending, debits_posted, "
+            "credits_pending, credits_posted FROM accounts ORDER BY id"
+        )
+        return [(LedgerAccount(r[0], AccountKind(r[1]), r[2], r[3]), Balances(*r[4:]))
+                for r in rows]  # fmt: skip
+
     async def is_pre_reversed(self, key: Key) -> bool:
         """True when a reversal for the request with ``key`` arrived before the request."""
         row = await self._one(

@@ -10,13 +10,16 @@ __all__ = [
     "ISSUER_CONTROL_FILTER",
     "REQUEST_FILTER",
     "SHARED_REQUEST_FILTER",
+    "SWITCH_CONTROL",
     "SWITCH_STATUS",
+    "TERMINAL_CONTROL_FILTER",
     "TRACE_FILTER",
     "issuer_control",
     "issuer_status",
     "request",
     "response",
     "status",
+    "terminal_control",
     "terminal_of_request_topic",
     "trace",
 ]
@@ -32,6 +35,17 @@ CONTROL_FILTER = "sim/control/#"
 CONTROL_PREFIX = "sim/control/"
 ISSUER_CONTROL_FILTER = "sim/control/issuer/+"
 """What the switch listens to for issuer faults: ``up``, ``down``, ``slow:SECONDS``."""
+
+
+SWITCH_CONTROL = "sim/control/switch"
+"""Operator → switch: ``restart`` or ``restart:SECONDS`` (down that long, then back)."""
+TERMINAL_CONTROL_FILTER = "sim/control/tpe/+"
+"""What a fleet listens to for terminal faults (see :func:`terminal_control`)."""
+
+
+def terminal_control(tid: str) -> str:
+    """Operator → terminal: ``unplug``, ``plug``, ``paper-out``, ``paper-in``."""
+    return f"sim/control/tpe/{tid}"
 
 
 def issuer_control(issuer: str) -> str:

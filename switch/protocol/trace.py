@@ -36,6 +36,10 @@ class TraceEvent(BaseModel):
     response_code: str | None = None
     notes: tuple[str, ...] = ()
     """What else happened: the ledger's transfers, a reversal's fate, why a message was lost."""
+    route: str | None = None
+    """Who decided an answer: ``issuer:{id}`` or ``stand-in:{id}`` (None: the switch)."""
+    reason: str | None = None
+    """Why the answer is what it is, in a few words."""
     message: dict[str, Any] = {}
     """The message as it crossed this hop, PAN masked and secrets redacted."""
 
@@ -48,6 +52,8 @@ def trace_event(
     *,
     at: datetime,
     notes: tuple[str, ...] = (),
+    route: str | None = None,
+    reason: str | None = None,
 ) -> bytes:
     """The encoded trace event for ``payload`` (raw wire bytes) crossing ``hop``."""
     try:
@@ -67,6 +73,8 @@ def trace_event(
             stan=int(stan) if isinstance(stan, str) and stan.isdigit() else None,
             response_code=message.get("39") if isinstance(message.get("39"), str) else None,
             notes=notes,
+            route=route,
+            reason=reason,
             message=message,
         )
         .model_dump_json()

@@ -4,7 +4,6 @@ real switch on real Mosquitto): a sale, a decline and a timeout, then a balanced
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.util
 from pathlib import Path
 from types import ModuleType
@@ -12,7 +11,8 @@ from types import ModuleType
 import pytest
 
 from tests.conftest import MosquittoProcess
-from tpesim.serve import ServeConfig, serve
+from tests.serving import served
+from tpesim.serve import ServeConfig
 
 pytestmark = pytest.mark.integration
 
@@ -30,20 +30,11 @@ def _example() -> ModuleType:
 async def test_the_integrator_example_drives_a_sale_a_decline_and_a_timeout(
     mosquitto: MosquittoProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    listening: asyncio.Future[tuple[str, list[str]]] = asyncio.get_running_loop().create_future()
     config = ServeConfig(port=0, terminals=2, broker=mosquitto.url, workdir=tmp_path,
                          timeout_s=1.5)  # fmt: skip
-    server = asyncio.create_task(
-        serve(config, ready=lambda url, tids: listening.set_result((url, tids)))
-    )
-    try:
-        base, tids = await asyncio.wait_for(listening, 60)
+    async with served(config) as (base, tids):
         terminal = next(tid for tid in tids if tid.startswith("DZ"))
         results = await asyncio.to_thread(_example().main, base, terminal)
-    finally:
-        server.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await server
     assert results == {
         "sale": "approved",
         "decline": "declined 51",

@@ -69,7 +69,7 @@ async def test_a_sale_and_a_timeout_hop_by_hop(mosquitto: MosquittoProcess, tmp_
         ("switch", "answered", "0210", "00"),
         ("terminal", "received", "0210", "00"),
     ]
-    assert ladder[2]["notes"] == ["purchase pending 150000 DZD: CCP-0001001 → merchant:"
+    assert ladder[2]["notes"] == ["purchase pending 1 500,00 DZD: CCP-0001001 → merchant:"
                                   "DZ0000000000101:DZD"]  # fmt: skip
     request = ladder[0]["message"]
     assert request["2"] == "628058******7215"

@@ -65,6 +65,7 @@ class PaymentDesk:
                 merchant=tpe.profile.merchant.name,
                 city=tpe.profile.merchant.city,
                 currency=tpe.profile.currency.code,
+                currency_decimals=tpe.profile.currency.exponent,
                 connected=tpe.connected,
             )
             for tid, tpe in sorted(self.terminals.items())

@@ -118,6 +118,8 @@ class TerminalInfo(BaseModel):
     merchant: str
     city: str
     currency: str
+    currency_decimals: int
+    """Decimals of the currency: ``amount_minor`` 150000 is 1 500,00 DZD (2) or 150,000 TND (3)."""
     connected: bool
 
 
