@@ -29,7 +29,7 @@ from tpesim.bench import run_crypto_bench
 from tpesim.bench_ledger import run_ledger_bench
 from tpesim.broker import BrokerError
 from tpesim.cli_support import CliError, add_card_set_files, broker_url, configure_logging, positive
-from tpesim.demo import DemoConfig, run_demo
+from tpesim.demo import DemoConfig, run_demo, run_demo_ui
 from tpesim.issue import issue_card_set
 from tpesim.output import ProgressLine, render_cards, render_summary
 from tpesim.scenario import ScenarioError
@@ -88,6 +88,12 @@ def _add_demo(sub: _Commands) -> None:
     demo.add_argument("--workdir", type=Path, help="where to write ledger, receipts and logs")
     add_card_set_files(demo)
     demo.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
+    demo.add_argument("--ui", action="store_true",
+                      help="serve the dashboard and virtual terminal and run the purchases "
+                      "slowly, until interrupted")  # fmt: skip
+    demo.add_argument("--port", type=int, default=8080, help="HTTP port with --ui (default 8080)")
+    demo.add_argument("--pace", type=float, default=2.0,
+                      help="seconds between purchases with --ui (default 2)")  # fmt: skip
     demo.add_argument("-v", "--verbose", action="store_true", help="log to stderr too")
 
 
@@ -202,6 +208,11 @@ async def _demo(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         workdir=workdir,
     )
+    if args.ui:
+        await run_demo_ui(config, port=args.port, pace_s=args.pace, cards=load_card_set(args.cards),
+                          security=SecurityModule(load_keys(args.keys)),
+                          holders=load_holders(args.holders))  # fmt: skip
+        return 0
     if not args.json:
         print(
             f"tpesim demo: seed {args.seed}, {args.terminals} terminals, "

@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -30,13 +32,17 @@ from switch.registry import Registry, default_registry
 from switch.security import SecurityModule, load_keys
 from switch.service import running_switch
 from switch.transport.base import BrokerUrl
-from terminal.shell import TransactionOutcome
+from terminal.records import TerminalError
+from terminal.shell import Terminal, TransactionOutcome
 from terminal.traffic import plan_traffic
 from tpesim.broker import BrokerKind, given_or_running_broker
-from tpesim.fleet import Progress, connected_fleet, run_plan
+from tpesim.fleet import Progress, connected_fleet, run_plan, run_purchase
+from tpesim.serve import ServeConfig, serve
 from tpesim.wallet import Wallet
 
-__all__ = ["DemoConfig", "DemoResult", "outcome_record", "run_demo"]
+__all__ = ["DemoConfig", "DemoResult", "outcome_record", "paced_traffic", "run_demo", "run_demo_ui"]
+
+log = logging.getLogger("tpesim.demo")
 
 
 @dataclass(frozen=True)
@@ -228,3 +234,57 @@ async def run_demo(
 
     async with given_or_running_broker(config.broker, workdir, config.broker_kind) as handle:
         return await with_broker(handle.url, handle.kind)
+
+
+def paced_traffic(
+    config: DemoConfig,
+    cards: CardSet,
+    registry: Registry,
+    *,
+    pace_s: float,
+    holders: Holders | None = None,
+) -> Callable[[dict[str, Terminal], Wallet], Coroutine[Any, Any, None]]:
+    """The demo's seeded purchases one at a time, ``pace_s`` seconds apart, for ``tpesim demo
+    --ui``: slow enough to follow on the dashboard. A terminal a trainer has unplugged just
+    misses its purchase."""
+
+    async def run(terminals: dict[str, Terminal], wallet: Wallet) -> None:
+        plan = plan_traffic(seed=config.seed, count=config.transactions,
+                            fleet=registry.fleet(config.terminals), cards=cards,
+                            magic=magic_amounts(), today=SystemClock().now().date(),
+                            holders=holders)  # fmt: skip
+        for item in plan:
+            try:
+                await run_purchase(terminals[item.tid], item, cards, wallet)
+            except TerminalError as error:
+                log.info("demo purchase %d not made: %s", item.index, error)
+            await asyncio.sleep(pace_s)
+        log.info("demo traffic done: %d purchases", len(plan))
+
+    return run
+
+
+async def run_demo_ui(
+    config: DemoConfig,
+    *,
+    port: int,
+    pace_s: float,
+    cards: CardSet,
+    security: SecurityModule,
+    holders: Holders | None = None,
+) -> None:
+    """``tpesim demo --ui``: ``tpesim serve`` (dashboard, virtual terminal, merchant API) over
+    the demo's fleet, running its seeded purchases ``pace_s`` apart, until interrupted."""
+    registry = default_registry()
+    served = ServeConfig(port=port, terminals=config.terminals, broker=config.broker,
+                         workdir=config.workdir or Path("tpesim-demo"), timeout_s=config.timeout_s,
+                         broker_kind=config.broker_kind)  # fmt: skip
+
+    def ready(url: str, tids: list[str]) -> None:
+        print(f"tpesim demo --ui: dashboard {url}/  virtual terminal {url}/terminal  "
+              f"merchant API {url}/docs\n{len(tids)} terminals; {config.transactions} "
+              f"purchases, one every {pace_s:g} s. Ctrl-C stops.", flush=True)  # fmt: skip
+
+    traffic = paced_traffic(config, cards, registry, pace_s=pace_s, holders=holders)
+    await serve(served, cards=cards, registry=registry, security=security, ready=ready,
+                traffic=traffic)  # fmt: skip

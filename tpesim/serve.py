@@ -25,7 +25,7 @@ from terminal.control import obey_controls
 from terminal.shell import Terminal
 from tpesim.api.app import create_app
 from tpesim.api.desk import PaymentDesk
-from tpesim.broker import given_or_running_broker
+from tpesim.broker import BrokerKind, given_or_running_broker
 from tpesim.fleet import connected_fleet
 from tpesim.ui.hub import LiveHub
 from tpesim.ui.routes import dashboard_router
@@ -46,6 +46,8 @@ class ServeConfig:
     broker: BrokerUrl | None = None
     workdir: Path = Path("tpesim-serve")
     timeout_s: float = 5.0
+    broker_kind: BrokerKind = "auto"
+    """Which broker to start when ``broker`` is not given."""
 
 
 async def serve(
@@ -53,6 +55,7 @@ async def serve(
     *,
     cards: CardSet | None = None,
     registry: Registry | None = None,
+    security: SecurityModule | None = None,
     ready: Callable[[str, list[str]], None] | None = None,
     traffic: Callable[[dict[str, Terminal], Wallet], Coroutine[Any, Any, None]] | None = None,
 ) -> None:
@@ -61,10 +64,10 @@ async def serve(
     cards = cards or default_card_set()
     registry = registry or default_registry()
     config.workdir.mkdir(parents=True, exist_ok=True)
-    security = SecurityModule(load_keys())
+    security = security or SecurityModule(load_keys())
     profiles = registry.fleet(config.terminals)
     async with (
-        given_or_running_broker(config.broker, config.workdir) as broker,
+        given_or_running_broker(config.broker, config.workdir, config.broker_kind) as broker,
         running_switch(broker=broker.url, db_path=config.workdir / "ledger.db", cards=cards,
                        registry=registry, security=security) as switch,
         connected_fleet(profiles, broker.url, clock=SystemClock(), timeout_s=config.timeout_s,
