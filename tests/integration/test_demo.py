@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from cards import default_card_set
@@ -170,3 +173,41 @@ async def test_auto_broker_falls_back_to_amqtt_without_mosquitto(
     assert result.broker_kind == "amqtt"
     assert len(result.outcomes) == 8
     assert result.ledger.ok
+
+
+async def test_demo_ui_serves_the_dashboard_while_purchases_run(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """`tpesim demo --ui`: the dashboard's event stream shows the demo's purchases being
+    decided, the pages are served, and SIGTERM stops it cleanly."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tpesim", "demo", "--ui", "--port", "0", "--terminals", "2",
+        "--transactions", "20", "--pace", "0.05", "--broker", f"mqtt://{mosquitto.url.host}:"
+        f"{mosquitto.url.port}", "--workdir", str(tmp_path / "demo"),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(60):
+            line = (await process.stdout.readline()).decode()
+        base = re.search(r"dashboard (http://\S+)/ ", line)
+        assert base, line
+        decided: set[str] = set()
+        async with httpx.AsyncClient(base_url=base.group(1), timeout=30) as client:
+            page = await client.get("/")
+            assert page.status_code == 200 and "ladder" in page.text
+            async with asyncio.timeout(60), client.stream("GET", "/ui/events") as events:
+                async for text in events.aiter_lines():
+                    if text.startswith("data: ") and '"mti": "0200"' in text:
+                        event = json.loads(text[6:])
+                        if event["status"] not in ("pending", "timeout"):
+                            decided.add(event["id"])
+                    if len(decided) >= 3:
+                        break
+            ledger = (await client.get("/ui/ledger")).json()
+        assert all(total["balanced"] for total in ledger["totals"])
+    finally:
+        process.terminate()
+        async with asyncio.timeout(30):
+            code = await process.wait()
+    assert code == 0
