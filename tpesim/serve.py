@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import uvicorn
 
 from cards.catalog import CardSet, default_card_set
 from switch.clock import SystemClock
+from switch.ledger.reads import LedgerReads
 from switch.registry import Registry, default_registry
 from switch.security import SecurityModule, load_keys
 from switch.service import running_switch
@@ -26,12 +28,13 @@ from terminal.shell import Terminal
 from tpesim.api.app import create_app
 from tpesim.api.desk import PaymentDesk
 from tpesim.broker import BrokerKind, given_or_running_broker
+from tpesim.cli_support import CliError
 from tpesim.fleet import connected_fleet
 from tpesim.ui.hub import LiveHub
 from tpesim.ui.routes import dashboard_router
 from tpesim.wallet import Wallet
 
-__all__ = ["ServeConfig", "add_serve_command", "serve", "serve_command"]
+__all__ = ["ServeConfig", "add_serve_command", "serve", "serve_command", "watch"]
 
 log = logging.getLogger("tpesim.serve")
 
@@ -72,34 +75,75 @@ async def serve(
                        registry=registry, security=security) as switch,
         connected_fleet(profiles, broker.url, clock=SystemClock(), timeout_s=config.timeout_s,
                         key_injection=security) as terminals,
-        asyncio.TaskGroup() as group,
     ):  # fmt: skip
         wallet = Wallet(cards, security)
-        desk = PaymentDesk(terminals, cards, wallet)
         hub = LiveHub(broker.url, ledger=switch.processor.ledger)
-        app = create_app(desk)
-        app.include_router(dashboard_router(hub, desk, cards))
-        background = [
-            group.create_task(hub.run(), name="dashboard-feed"),
-            group.create_task(obey_controls(terminals, broker.url), name="terminal-control"),
-        ]
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
-                                               timeout_graceful_shutdown=2))  # fmt: skip
-        # Bound and listening before the server runs: connections wait in the backlog, so the
-        # API is reachable the moment ``ready`` is told (port 0: any free port).
-        listener = socket.create_server((config.host, config.port), reuse_port=False)
-        host, port = listener.getsockname()[:2]
-        task = group.create_task(server.serve(sockets=[listener]), name="http")
-        async with asyncio.timeout(15):
-            await hub.connected.wait()
-        log.info("merchant API and dashboard on http://%s:%d", host, port)
-        if ready is not None:
-            ready(f"http://{host}:{port}", sorted(terminals))
+        extra = [obey_controls(terminals, broker.url)]
         if traffic is not None:
-            background.append(group.create_task(traffic(terminals, wallet), name="traffic"))
+            extra.append(traffic(terminals, wallet))
+        desk = PaymentDesk(terminals, cards, wallet)
+        await _serve_http(config, hub, desk, cards, ready=ready, extra=extra)
+
+
+async def watch(
+    config: ServeConfig,
+    broker: BrokerUrl,
+    *,
+    db_path: Path | None = None,
+    cards: CardSet | None = None,
+    ready: Callable[[str, list[str]], None] | None = None,
+) -> None:
+    """``tpesim serve --attach``: the dashboard alone, following a system that runs elsewhere
+    on ``broker`` (and reading its ledger at ``db_path``, read-only, when given). It drives no
+    terminal: the merchant API and the virtual terminal have none."""
+    cards = cards or default_card_set()
+    async with contextlib.AsyncExitStack() as stack:
+        ledger = None
+        if db_path is not None:
+            if not db_path.exists():
+                raise FileNotFoundError(f"no ledger at {db_path}")
+            db = await aiosqlite.connect(f"file:{db_path}?mode=ro", uri=True)
+            stack.push_async_callback(db.close)
+            ledger = LedgerReads(db)
+        desk = PaymentDesk({}, cards, Wallet(cards, SecurityModule(load_keys())))
+        await _serve_http(config, LiveHub(broker, ledger=ledger), desk, cards, ready=ready,
+                          extra=[])  # fmt: skip
+
+
+async def _serve_http(
+    config: ServeConfig,
+    hub: LiveHub,
+    desk: PaymentDesk,
+    cards: CardSet,
+    *,
+    ready: Callable[[str, list[str]], None] | None,
+    extra: list[Coroutine[Any, Any, None]],
+) -> None:
+    """Serve the merchant API and the dashboard over ``desk`` and ``hub`` until cancelled,
+    with ``extra`` running beside them (started once the server listens)."""
+    app = create_app(desk)
+    app.include_router(dashboard_router(hub, desk, cards))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
+                                           timeout_graceful_shutdown=2))  # fmt: skip
+    # Bound and listening before the server runs: connections wait in the backlog, so the
+    # API is reachable the moment ``ready`` is told (port 0: any free port).
+    listener = socket.create_server((config.host, config.port), reuse_port=False)
+    host, port = listener.getsockname()[:2]
+    async with asyncio.TaskGroup() as group:
+        background = [group.create_task(hub.run(), name="dashboard-feed")]
+        task = group.create_task(server.serve(sockets=[listener]), name="http")
         try:
+            async with asyncio.timeout(15):
+                await hub.connected.wait()
+            log.info("merchant API and dashboard on http://%s:%d", host, port)
+            if ready is not None:
+                ready(f"http://{host}:{port}", sorted(desk.terminals))
+            background += [group.create_task(coroutine) for coroutine in extra]
+            extra = []
             await task
         finally:
+            for coroutine in extra:
+                coroutine.close()  # never started
             hub.close()
             server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
@@ -121,6 +165,11 @@ def add_serve_command(sub: Any, broker: Callable[[str], BrokerUrl]) -> None:
     command.add_argument("--workdir", type=Path, default=Path("tpesim-serve"),
                          help="where the ledger and logs go")  # fmt: skip
     command.add_argument("--timeout", type=float, default=5.0, help="terminal timeout, s")
+    command.add_argument("--attach", action="store_true",
+                         help="the dashboard alone, following a system already running on "
+                         "--broker (no switch, no terminals of its own)")  # fmt: skip
+    command.add_argument("--db", type=Path,
+                         help="with --attach: its ledger, read-only, for balances")  # fmt: skip
 
 
 async def serve_command(args: argparse.Namespace) -> int:
@@ -129,8 +178,13 @@ async def serve_command(args: argparse.Namespace) -> int:
                          args.timeout)  # fmt: skip
 
     def ready(url: str, tids: list[str]) -> None:
-        print(f"merchant API on {url} (OpenAPI: {url}/docs); terminals: {', '.join(tids)}",
-              flush=True)  # fmt: skip
+        print(f"dashboard on {url}/, virtual terminal {url}/terminal, merchant API {url}/docs; "
+              f"terminals: {', '.join(tids) or 'none of its own'}", flush=True)  # fmt: skip
 
-    await serve(config, ready=ready)
+    if args.attach:
+        if args.broker is None:
+            raise CliError("--attach needs --broker: the broker the running system uses")
+        await watch(config, args.broker, db_path=args.db, ready=ready)
+    else:
+        await serve(config, ready=ready)
     return 0

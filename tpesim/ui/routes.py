@@ -144,7 +144,7 @@ def dashboard_router(hub: LiveHub, desk: PaymentDesk, cards: CardSet) -> APIRout
 
     @router.post("/ui/faults", status_code=202)
     async def fault(body: Fault) -> dict[str, str]:
-        topic = _fault_topic(body, issuers, set(desk.terminals))
+        topic = _fault_topic(body, issuers, set(desk.terminals) | set(hub.terminals))
         try:
             await hub.command(topic, body.action)
         except HubUnavailableError as error:

@@ -16,7 +16,10 @@ function statusClass(text) { return (text || "unknown").split(":")[0]; }
 
 function renderTerminals() {
   const box = document.getElementById("terminals");
-  box.replaceChildren(...state.fleet.map((info) => {
+  const known = new Set(state.fleet.map((info) => info.id));
+  const others = Object.keys(state.terminals).filter((tid) => !known.has(tid)).sort()
+    .map((tid) => ({ id: tid, merchant: "", city: "", currency: "" }));  // run by another process
+  box.replaceChildren(...[...state.fleet, ...others].map((info) => {
     const status = state.terminals[info.id] || "unknown";
     return el("div", { class: "tpe", id: `tpe-${info.id}` },
       el("b", {}, info.id), " ", el("span", { class: `pill ${statusClass(status)}` }, status),
