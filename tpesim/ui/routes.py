@@ -18,7 +18,7 @@ from cards.catalog import CardSet
 from cards.masking import mask_pan
 from switch.issuers import IssuerState
 from switch.protocol import topics
-from switch.protocol.explain import explain_message
+from switch.protocol.explain import explain_message, mti_meaning
 from switch.service import restart_pause
 from terminal.control import TERMINAL_COMMANDS
 from tpesim.api.desk import PaymentDesk
@@ -115,6 +115,9 @@ def dashboard_router(hub: LiveHub, desk: PaymentDesk, cards: CardSet) -> APIRout
             "summary": found.summary(),
             "lanes": LANES,
             "arrows": [dataclasses.asdict(arrow) for arrow in found.ladder()],
+            "mti_names": {
+                e.mti: dataclasses.asdict(mti_meaning(e.mti)) for e in found.events if e.mti
+            },
             "messages": [
                 {
                     "hop": e.hop,

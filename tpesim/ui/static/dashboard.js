@@ -70,6 +70,13 @@ async function select(id) {
   else showHop(state.hop);
 }
 
+function localLabel(arrow) {
+  // The ladder's labels name message types in English; show them in the page's language.
+  const names = state.detail.mti_names[arrow.mti];
+  const english = names && `${arrow.mti} ${names.en}`;
+  return english && arrow.label.startsWith(english) ? `${arrow.mti} ${names[LANG]}${arrow.label.slice(english.length)}` : arrow.label;
+}
+
 function renderLadder() {
   const detail = state.detail;
   if (!detail) return;
@@ -84,14 +91,14 @@ function renderLadder() {
     if (a === b) {
       grid.append(el("div", { class: `hop note ${index === state.hop ? "selected" : ""}`, "data-hop": index,
                               style: `grid-column: ${a + 1} / ${a + 2}`, onclick: () => showHop(index) },
-                     arrow.label, el("span", { class: "time" }, time)));
+                     localLabel(arrow), el("span", { class: "time" }, time)));
       return;
     }
     const [from, to] = [Math.min(a, b), Math.max(a, b)];
     grid.append(el("div", { class: `hop ${b > a ? "right" : "left"} ${arrow.kind} ${index === state.hop ? "selected" : ""}`,
                             "data-hop": index, title: arrow.label, style: `grid-column: ${from + 1} / ${to + 2}`,
                             onclick: () => showHop(index) },
-                   el("span", { class: "label" }, arrow.label), el("div", { class: "line" }), el("span", { class: "time" }, time)));
+                   el("span", { class: "label" }, localLabel(arrow)), el("div", { class: "line" }), el("span", { class: "time" }, time)));
   });
   document.getElementById("ladder").replaceChildren(grid);
 }
