@@ -30,7 +30,13 @@ from terminal.builder import CardPresentation, RequestBuilder
 from terminal.pinpad import PinPad
 from tpesim.wallet import Wallet
 
-__all__ = ["CRYPTO_LIMIT_US", "CryptoBench", "run_crypto_bench"]
+__all__ = [
+    "CRYPTO_LIMIT_US",
+    "CryptoBench",
+    "bench_terminals",
+    "run_crypto_bench",
+    "sealed_purchases",
+]
 
 CRYPTO_LIMIT_US = 300.0
 """Budget per authorization for MAC + PIN + ARQC on the 2-core reference machine."""
@@ -83,29 +89,42 @@ class CryptoBench:
         )
 
 
-def _requests(
-    count: int, dukpt: DukptFlavour, security: SecurityModule, cards: CardSet
-) -> list[tuple[FinancialRequest, bytes]]:
-    registry = default_registry()
-    wallet = Wallet(cards, security)
-    now = datetime.now(UTC)
-    terminals = [
+def bench_terminals(
+    security: SecurityModule, dukpt: DukptFlavour, fleet_size: int = 4
+) -> list[tuple[RequestBuilder, PinPad]]:
+    """Keyed Algerian terminals of the shipped registry (the first of ``fleet_size``), each
+    with its request builder and PIN pad."""
+    return [
         (RequestBuilder(p), PinPad(security.inject_terminal_key(p.tid, dukpt)))
-        for p in registry.fleet(4)
+        for p in default_registry().fleet(fleet_size)
         if p.country.code == "DZ"
     ]
+
+
+def sealed_purchases(
+    terminals: list[tuple[RequestBuilder, PinPad]],
+    count: int,
+    security: SecurityModule,
+    cards: CardSet,
+    *,
+    amount: int = 10_000,
+) -> list[tuple[FinancialRequest, bytes]]:
+    """``count`` chip + PIN purchases of ``amount`` minor units, MAC'd, rotating over
+    ``terminals`` and the bench's everyday cards (chip counters advance in list order)."""
+    wallet = Wallet(cards, security)
+    now = datetime.now(UTC)
     built: list[tuple[FinancialRequest, bytes]] = []
     for index in range(count):
         builder, pad = terminals[index % len(terminals)]
         card_id = _CARDS[index % len(_CARDS)]
         card = CardPresentation.from_card(cards.card(card_id), cards)
         tags = wallet.chip(card_id).generate_arqc(
-            builder.terminal_data(10_000, now, index.to_bytes(4, "big"))
+            builder.terminal_data(amount, now, index.to_bytes(4, "big"))
         )
         keys = pad.next_transaction()
         request = builder.purchase(
             card,
-            10_000,
+            amount,
             now,
             pin_block=keys.encrypt_pin(holder_pin(card_id), card.pan),
             ksn=keys.ksn_hex,
@@ -124,7 +143,7 @@ def run_crypto_bench(count: int = 2000, dukpt: DukptFlavour = "aes") -> CryptoBe
     cards = default_card_set()
     security = SecurityModule(load_keys())
     warmup = 100
-    requests = _requests(count + warmup, dukpt, security, cards)
+    requests = sealed_purchases(bench_terminals(security, dukpt), count + warmup, security, cards)
     clock = time.perf_counter_ns
     total: list[float] = []
     parts: dict[str, list[float]] = {"MAC verify": [], "PIN verify": [], "ARQC + ARPC": []}

@@ -27,6 +27,7 @@ from switch.transport.base import BrokerUrl, TransportError
 from terminal.shell import TerminalError
 from tpesim.bench import run_crypto_bench
 from tpesim.bench_ledger import run_ledger_bench
+from tpesim.bench_switch import run_switch_bench
 from tpesim.broker import BrokerError
 from tpesim.cli_support import CliError, add_card_set_files, broker_url, configure_logging, positive
 from tpesim.demo import DemoConfig, run_demo, run_demo_ui
@@ -136,6 +137,15 @@ def _add_bench(sub: _Commands) -> None:
     ledger.add_argument("--settle", type=positive, default=1_000_000, help="holds to settle")
     ledger.add_argument("--workdir", type=Path, help="where the bench ledgers go (default: temp)")
     ledger.add_argument("--json", action="store_true")
+    switch = bench_sub.add_parser(
+        "switch", help="full switch path over MQTT against a bare echo service (the ceiling)"
+    )
+    switch.add_argument("--requests", type=positive, default=5_000, help="timed purchases")
+    switch.add_argument("--concurrency", type=positive, default=50, help="requests in flight")
+    switch.add_argument("--broker", type=broker_url, help="use this broker instead of starting one")
+    switch.add_argument("--trace", action="store_true", help="switch publishes trace events")
+    switch.add_argument("--workdir", type=Path, help="where the bench ledger goes (default: temp)")
+    switch.add_argument("--json", action="store_true")
 
 
 def _add_ledger(sub: _Commands) -> None:
@@ -295,6 +305,14 @@ def _bench(args: argparse.Namespace) -> int:
         )
         print(json.dumps(ledger.summary()) if args.json else ledger.render())
         return 0 if ledger.check_ok else 1
+    if args.bench_command == "switch":
+        configure_logging(None, verbose=False)
+        bench = asyncio.run(
+            run_switch_bench(requests=args.requests, concurrency=args.concurrency,
+                             broker=args.broker, workdir=args.workdir, trace=args.trace)
+        )  # fmt: skip
+        print(json.dumps(bench.summary()) if args.json else bench.render())
+        return 0 if bench.switch.codes.get("00", 0) == bench.switch.requests else 1
     result = run_crypto_bench(args.count, args.dukpt)
     print(json.dumps(result.summary()) if args.json else result.render())
     return 0

@@ -1,0 +1,30 @@
+"""`tpesim bench switch` end to end on real Mosquitto (a small load): both paths answer every
+request, the switch approves and holds each purchase, and the summary has the agreed keys."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from switch.ledger.check import check_ledger
+from tests.conftest import MosquittoProcess
+from tpesim.bench_switch import run_switch_bench
+
+pytestmark = pytest.mark.integration
+
+
+async def test_the_bench_runs_the_echo_ceiling_and_the_full_switch_path(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    bench = await run_switch_bench(requests=150, concurrency=10, broker=mosquitto.url,
+                                   workdir=tmp_path)  # fmt: skip
+    summary = bench.summary()
+    assert {"echo_rps", "switch_rps", "ratio", "p50_ms", "p99_ms"} <= set(summary)
+    assert bench.echo.codes == {"echo": 150} and len(bench.echo.latencies_ms) == 150
+    assert summary["approved"] == summary["requests"] == 150
+    assert summary["ratio"] > 0 and 0 < summary["p50_ms"] <= summary["p99_ms"]
+    report = await asyncio.to_thread(check_ledger, tmp_path / "ledger.db")
+    assert report.ok
+    assert report.as_dict()["postings"] >= 150 + bench.concurrency  # warm-up purchases too

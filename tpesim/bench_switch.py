@@ -1,0 +1,225 @@
+"""``tpesim bench switch``: the full switch path against the ceiling, on one broker.
+
+Two runs over the same broker, the same MQTT client library and the same closed-loop load (a
+fixed number of requests in flight, each answered request replaced by the next):
+
+(a) **echo** — a bare service that republishes each request on its terminal's response topic:
+    what the broker and the client library allow, the ceiling;
+(b) **switch** — the real switch: decode, MAC + PIN + ARQC verification, authorization, the hold
+    committed to the SQLite ledger, the response.
+
+The requests are real chip + PIN purchases, MAC'd under each terminal's DUKPT key, built before
+the clock starts (the terminals' cost is not the switch's). Latency is publish to response, as
+the load generator sees it, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import platform
+import re
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cards.catalog import CardSet, default_card_set
+from switch.protocol import topics
+from switch.registry import default_registry
+from switch.security import SecurityModule, load_keys
+from switch.security.transaction import seal
+from switch.service import running_switch
+from switch.transport.base import BrokerUrl
+from switch.transport.mqtt import MqttTransport
+from tpesim.bench import bench_terminals, sealed_purchases
+from tpesim.broker import given_or_running_broker
+
+__all__ = ["PathRun", "SwitchBench", "run_switch_bench"]
+
+_STAN = re.compile(rb'"11":\s*"(\d{6})"')
+_CODE = re.compile(rb'"39":\s*"(\w\w)"')
+AMOUNT = 1_000
+"""10,00 DA per purchase: the bench's cards can pay thousands of them within their limits."""
+
+
+@dataclass
+class PathRun:
+    """One path's run: how many requests, how long, each one's latency (ms), the answers."""
+
+    name: str
+    requests: int
+    seconds: float
+    latencies_ms: list[float]
+    codes: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+@dataclass
+class SwitchBench:
+    """Both runs, and how they compare."""
+
+    echo: PathRun
+    switch: PathRun
+    concurrency: int
+    broker: str
+    trace: bool
+
+    def summary(self) -> dict[str, Any]:
+        """The ``--json`` object."""
+        ratio = self.switch.per_second / self.echo.per_second if self.echo.per_second else 0.0
+        return {
+            "echo_rps": round(self.echo.per_second, 1),
+            "switch_rps": round(self.switch.per_second, 1),
+            "ratio": round(ratio, 3),
+            "p50_ms": round(self.switch.percentile(0.50), 2),
+            "p99_ms": round(self.switch.percentile(0.99), 2),
+            "echo_p50_ms": round(self.echo.percentile(0.50), 2),
+            "echo_p99_ms": round(self.echo.percentile(0.99), 2),
+            "requests": self.switch.requests,
+            "concurrency": self.concurrency,
+            "approved": self.switch.codes.get("00", 0),
+            "responses": dict(sorted(self.switch.codes.items())),
+            "trace": self.trace,
+            "broker": self.broker,
+            "machine": f"{platform.python_implementation()} {platform.python_version()}, "
+            f"{os.cpu_count()} CPUs, {platform.machine()}",
+        }
+
+    def render(self) -> str:
+        s = self.summary()
+        return (
+            f"tpesim bench switch: {s['requests']} chip + PIN purchases, {s['concurrency']} in "
+            f"flight, broker {s['broker']} ({s['machine']})\n"
+            f"  echo (ceiling)  {s['echo_rps']:>9.1f} req/s   p50 {s['echo_p50_ms']:.2f} ms   "
+            f"p99 {s['echo_p99_ms']:.2f} ms\n"
+            f"  switch          {s['switch_rps']:>9.1f} req/s   p50 {s['p50_ms']:.2f} ms   "
+            f"p99 {s['p99_ms']:.2f} ms   ({s['approved']} approved; {s['responses']})\n"
+            f"  ratio switch/echo: {s['ratio']:.3f}"
+        )
+
+
+async def _echo(broker: BrokerUrl, ready: asyncio.Event) -> None:
+    """The ceiling: each request straight back on its terminal's response topic, in order."""
+    async with MqttTransport(broker, client_id=f"bench-echo-{os.getpid()}") as client:
+        await client.subscribe(topics.REQUEST_FILTER, qos=1)
+        ready.set()
+        async for inbound in client.messages():
+            tid = inbound.topic.split("/")[1]
+            await client.publish(topics.response(tid), inbound.payload, qos=1)
+
+
+async def _load(broker: BrokerUrl, name: str, requests: Sent, concurrency: int) -> PathRun:
+    """Send ``requests`` (terminal id, payload) with ``concurrency`` in flight; time them."""
+    waiting: dict[tuple[str, bytes], tuple[float, asyncio.Future[bytes]]] = {}
+    latencies: list[float] = []
+    codes: Counter[str] = Counter()
+    async with MqttTransport(broker, client_id=f"bench-load-{os.getpid()}") as client:
+        await client.subscribe(topics.response("+"), qos=1)
+
+        async def pump() -> None:
+            async for inbound in client.messages():
+                stan = _STAN.search(inbound.payload)
+                tid = inbound.topic.split("/")[1]
+                entry = waiting.pop((tid, stan.group(1)), None) if stan else None
+                if entry is not None:
+                    entry[1].set_result(inbound.payload)
+
+        feeder = iter(requests)
+
+        async def worker() -> None:
+            loop = asyncio.get_running_loop()
+            for tid, payload in feeder:
+                stan = _STAN.search(payload)
+                assert stan is not None
+                answer: asyncio.Future[bytes] = loop.create_future()
+                started = time.perf_counter()
+                waiting[tid, stan.group(1)] = (started, answer)
+                await client.publish(topics.request(tid), payload, qos=1)
+                body = await asyncio.wait_for(answer, 30)
+                latencies.append((time.perf_counter() - started) * 1000)
+                code = _CODE.search(body)
+                codes[code.group(1).decode() if code else "echo"] += 1
+
+        pumping = asyncio.create_task(pump())
+        began = time.perf_counter()
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(concurrency):
+                    group.create_task(worker())
+        finally:
+            pumping.cancel()
+        seconds = time.perf_counter() - began
+    return PathRun(name, len(requests), seconds, latencies, codes)
+
+
+Sent = list[tuple[str, bytes]]
+"""Requests to send: (terminal id, wire payload)."""
+
+
+def _workload(
+    count: int, warmup: int, fleet_size: int
+) -> tuple[Sent, Sent, Sent, CardSet, SecurityModule]:
+    """(sign-ons, warm-up purchases, timed purchases) as (terminal id, payload), and the cards
+    and keys they were built with."""
+    cards = default_card_set()
+    security = SecurityModule(load_keys())
+    terminals = bench_terminals(security, "aes", fleet_size)
+    now = datetime.now(UTC)
+    sign_ons = []
+    for builder, pad in terminals:
+        keys = pad.next_transaction()
+        sign_ons.append((builder.profile.tid, seal(builder.sign_on(now, keys.ksn_hex), keys)))
+    purchases = [
+        (request.terminal_id, payload)
+        for request, payload in sealed_purchases(
+            terminals, warmup + count, security, cards, amount=AMOUNT
+        )
+    ]
+    return sign_ons, purchases[:warmup], purchases[warmup:], cards, security
+
+
+async def run_switch_bench(
+    *,
+    requests: int = 5_000,
+    concurrency: int = 50,
+    broker: BrokerUrl | None = None,
+    workdir: Path | None = None,
+    trace: bool = False,
+    fleet_size: int = 40,
+) -> SwitchBench:
+    """Run (a) the echo ceiling and (b) the switch with the same load; see the module doc."""
+    warmup = min(500, max(requests // 10, concurrency))
+    sign_ons, warm, timed, cards, security = _workload(requests, warmup, fleet_size)
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="tpesim-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    async with given_or_running_broker(broker, workdir) as handle:
+        ready = asyncio.Event()
+        echo_task = asyncio.create_task(_echo(handle.url, ready))
+        try:
+            await asyncio.wait_for(ready.wait(), 15)
+            await _load(handle.url, "echo", warm, concurrency)
+            echo = await _load(handle.url, "echo", timed, concurrency)
+        finally:
+            echo_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await echo_task
+        async with running_switch(broker=handle.url, db_path=workdir / "ledger.db", cards=cards,
+                                  registry=default_registry(), security=security,
+                                  persistent=False) as switch:  # fmt: skip
+            switch.trace = trace
+            await _load(handle.url, "sign-on", sign_ons, 1)
+            await _load(handle.url, "switch", warm, concurrency)
+            measured = await _load(handle.url, "switch", timed, concurrency)
+        return SwitchBench(echo, measured, concurrency, handle.kind, trace)
