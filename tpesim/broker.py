@@ -61,6 +61,7 @@ def mosquitto_config(port: int) -> str:
         "allow_anonymous true\n"
         "persistence false\n"
         "max_queued_messages 10000\n"
+        "set_tcp_nodelay true\n"
         "log_dest stderr\n"
         "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
     )

@@ -131,6 +131,12 @@ class MqttTransport:
             ) from None
         self._client = client
         self._version = 5 if version == aiomqtt.ProtocolVersion.V5 else 4
+        # Small request/response packets: without TCP_NODELAY, Nagle's algorithm holds a
+        # packet until the previous one is acknowledged, and a delayed ACK makes that ~40 ms.
+        sock = client._client.socket()  # the paho client under aiomqtt's
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return self
 
     async def __aexit__(
