@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import platform
 import re
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,6 +77,8 @@ class SwitchBench:
     concurrency: int
     broker: str
     trace: bool
+    separate_load: bool = True
+    """The load generator ran in its own process."""
 
     def summary(self) -> dict[str, Any]:
         """The ``--json`` object."""
@@ -92,6 +96,7 @@ class SwitchBench:
             "approved": self.switch.codes.get("00", 0),
             "responses": dict(sorted(self.switch.codes.items())),
             "trace": self.trace,
+            "load_process": "separate" if self.separate_load else "shared",
             "broker": self.broker,
             "machine": f"{platform.python_implementation()} {platform.python_version()}, "
             f"{os.cpu_count()} CPUs, {platform.machine()}",
@@ -101,7 +106,8 @@ class SwitchBench:
         s = self.summary()
         return (
             f"tpesim bench switch: {s['requests']} chip + PIN purchases, {s['concurrency']} in "
-            f"flight, broker {s['broker']} ({s['machine']})\n"
+            f"flight, broker {s['broker']}, load generator in a {s['load_process']} process "
+            f"({s['machine']})\n"
             f"  echo (ceiling)  {s['echo_rps']:>9.1f} req/s   p50 {s['echo_p50_ms']:.2f} ms   "
             f"p99 {s['echo_p99_ms']:.2f} ms\n"
             f"  switch          {s['switch_rps']:>9.1f} req/s   p50 {s['p50_ms']:.2f} ms   "
@@ -168,6 +174,34 @@ Sent = list[tuple[str, bytes]]
 """Requests to send: (terminal id, wire payload)."""
 
 
+def _load_in_process(broker: BrokerUrl, name: str, requests: Sent, concurrency: int) -> PathRun:
+    """:func:`_load` in a process of its own (its own interpreter and event loop)."""
+    return asyncio.run(_load(broker, name, requests, concurrency))
+
+
+class _Generator:
+    """Where the load runs: a separate process (the default: the service measured has this
+    process to itself), or this event loop (``separate=False``)."""
+
+    def __init__(self, broker: BrokerUrl, concurrency: int, *, separate: bool) -> None:
+        self.broker, self.concurrency = broker, concurrency
+        context = multiprocessing.get_context("spawn")
+        self._pool = ProcessPoolExecutor(1, mp_context=context) if separate else None
+
+    async def run(self, name: str, requests: Sent, concurrency: int | None = None) -> PathRun:
+        width = concurrency or self.concurrency
+        if self._pool is None:
+            return await _load(self.broker, name, requests, width)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._pool, _load_in_process, self.broker, name, requests, width
+        )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+
+
 def _workload(
     count: int, warmup: int, fleet_size: int
 ) -> tuple[Sent, Sent, Sent, CardSet, SecurityModule]:
@@ -198,6 +232,7 @@ async def run_switch_bench(
     workdir: Path | None = None,
     trace: bool = False,
     fleet_size: int = 40,
+    separate_load: bool = True,
 ) -> SwitchBench:
     """Run (a) the echo ceiling and (b) the switch with the same load; see the module doc."""
     warmup = min(500, max(requests // 10, concurrency))
@@ -205,21 +240,25 @@ async def run_switch_bench(
     workdir = workdir or Path(tempfile.mkdtemp(prefix="tpesim-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     async with given_or_running_broker(broker, workdir) as handle:
-        ready = asyncio.Event()
-        echo_task = asyncio.create_task(_echo(handle.url, ready))
+        load = _Generator(handle.url, concurrency, separate=separate_load)
         try:
-            await asyncio.wait_for(ready.wait(), 15)
-            await _load(handle.url, "echo", warm, concurrency)
-            echo = await _load(handle.url, "echo", timed, concurrency)
+            ready = asyncio.Event()
+            echo_task = asyncio.create_task(_echo(handle.url, ready))
+            try:
+                await asyncio.wait_for(ready.wait(), 15)
+                await load.run("echo", warm)
+                echo = await load.run("echo", timed)
+            finally:
+                echo_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await echo_task
+            async with running_switch(broker=handle.url, db_path=workdir / "ledger.db",
+                                      cards=cards, registry=default_registry(),
+                                      security=security, persistent=False) as switch:  # fmt: skip
+                switch.trace = trace
+                await load.run("sign-on", sign_ons, 1)
+                await load.run("switch", warm)
+                measured = await load.run("switch", timed)
         finally:
-            echo_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await echo_task
-        async with running_switch(broker=handle.url, db_path=workdir / "ledger.db", cards=cards,
-                                  registry=default_registry(), security=security,
-                                  persistent=False) as switch:  # fmt: skip
-            switch.trace = trace
-            await _load(handle.url, "sign-on", sign_ons, 1)
-            await _load(handle.url, "switch", warm, concurrency)
-            measured = await _load(handle.url, "switch", timed, concurrency)
-        return SwitchBench(echo, measured, concurrency, handle.kind, trace)
+            load.close()
+        return SwitchBench(echo, measured, concurrency, handle.kind, trace, separate_load)

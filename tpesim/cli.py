@@ -144,6 +144,8 @@ def _add_bench(sub: _Commands) -> None:
     switch.add_argument("--concurrency", type=positive, default=50, help="requests in flight")
     switch.add_argument("--broker", type=broker_url, help="use this broker instead of starting one")
     switch.add_argument("--trace", action="store_true", help="switch publishes trace events")
+    switch.add_argument("--shared-load", action="store_true",
+                        help="run the load generator in the bench's own process")  # fmt: skip
     switch.add_argument("--workdir", type=Path, help="where the bench ledger goes (default: temp)")
     switch.add_argument("--json", action="store_true")
 
@@ -309,7 +311,8 @@ def _bench(args: argparse.Namespace) -> int:
         configure_logging(None, verbose=False)
         bench = asyncio.run(
             run_switch_bench(requests=args.requests, concurrency=args.concurrency,
-                             broker=args.broker, workdir=args.workdir, trace=args.trace)
+                             broker=args.broker, workdir=args.workdir, trace=args.trace,
+                             separate_load=not args.shared_load)
         )  # fmt: skip
         print(json.dumps(bench.summary()) if args.json else bench.render())
         return 0 if bench.switch.codes.get("00", 0) == bench.switch.requests else 1
