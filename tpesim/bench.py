@@ -34,6 +34,7 @@ __all__ = [
     "CRYPTO_LIMIT_US",
     "CryptoBench",
     "bench_terminals",
+    "percentile",
     "run_crypto_bench",
     "sealed_purchases",
 ]
@@ -42,6 +43,12 @@ CRYPTO_LIMIT_US = 300.0
 """Budget per authorization for MAC + PIN + ARQC on the 2-core reference machine."""
 
 _CARDS = ("EDH-VALID", "EDH-VALID-2", "EDH-VALID-3", "CIB-VALID", "CIB-VALID-2")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The value at quantile ``q`` (0..1) of ``values`` (nearest rank); 0.0 when empty."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
 @dataclass(frozen=True)
@@ -53,21 +60,16 @@ class CryptoBench:
     total: list[float]
     parts: dict[str, list[float]]
 
-    @staticmethod
-    def _p(values: list[float], q: float) -> float:
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
     def summary(self) -> dict[str, Any]:
         mean = statistics.fmean(self.total)
         return {
             "count": self.count,
             "dukpt": self.dukpt,
             "mean_us": round(mean, 1),
-            "p50_us": round(self._p(self.total, 0.50), 1),
-            "p99_us": round(self._p(self.total, 0.99), 1),
+            "p50_us": round(percentile(self.total, 0.50), 1),
+            "p99_us": round(percentile(self.total, 0.99), 1),
             "per_second": round(1e6 / mean),
-            "parts_p50_us": {k: round(self._p(v, 0.50), 1) for k, v in self.parts.items()},
+            "parts_p50_us": {k: round(percentile(v, 0.50), 1) for k, v in self.parts.items()},
             "limit_us": CRYPTO_LIMIT_US,
             "within_limit": mean < CRYPTO_LIMIT_US,
             "machine": f"{platform.python_implementation()} {platform.python_version()}, "

@@ -38,7 +38,7 @@ from switch.security.transaction import seal
 from switch.service import running_switch
 from switch.transport.base import BrokerUrl
 from switch.transport.mqtt import MqttTransport
-from tpesim.bench import bench_terminals, sealed_purchases
+from tpesim.bench import bench_terminals, percentile, sealed_purchases
 from tpesim.broker import given_or_running_broker
 
 __all__ = ["PathRun", "SwitchBench", "run_switch_bench"]
@@ -64,8 +64,7 @@ class PathRun:
         return self.requests / self.seconds if self.seconds else 0.0
 
     def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+        return percentile(self.latencies_ms, q)
 
 
 @dataclass
@@ -128,7 +127,8 @@ async def _echo(broker: BrokerUrl, ready: asyncio.Event) -> None:
 
 async def _load(broker: BrokerUrl, name: str, requests: Sent, concurrency: int) -> PathRun:
     """Send ``requests`` (terminal id, payload) with ``concurrency`` in flight; time them."""
-    waiting: dict[tuple[str, bytes], tuple[float, asyncio.Future[bytes]]] = {}
+    waiting: dict[tuple[str, bytes], asyncio.Future[bytes]] = {}
+    """The answer each request in flight awaits, by (terminal id, STAN)."""
     latencies: list[float] = []
     codes: Counter[str] = Counter()
     async with MqttTransport(broker, client_id=f"bench-load-{os.getpid()}") as client:
@@ -138,9 +138,9 @@ async def _load(broker: BrokerUrl, name: str, requests: Sent, concurrency: int) 
             async for inbound in client.messages():
                 stan = _STAN.search(inbound.payload)
                 tid = inbound.topic.split("/")[1]
-                entry = waiting.pop((tid, stan.group(1)), None) if stan else None
-                if entry is not None:
-                    entry[1].set_result(inbound.payload)
+                answer = waiting.pop((tid, stan.group(1)), None) if stan else None
+                if answer is not None:
+                    answer.set_result(inbound.payload)
 
         feeder = iter(requests)
 
@@ -151,7 +151,7 @@ async def _load(broker: BrokerUrl, name: str, requests: Sent, concurrency: int) 
                 assert stan is not None
                 answer: asyncio.Future[bytes] = loop.create_future()
                 started = time.perf_counter()
-                waiting[tid, stan.group(1)] = (started, answer)
+                waiting[tid, stan.group(1)] = answer
                 await client.publish(topics.request(tid), payload, qos=1)
                 body = await asyncio.wait_for(answer, 30)
                 latencies.append((time.perf_counter() - started) * 1000)
