@@ -39,6 +39,10 @@ __all__ = ["ServeConfig", "add_serve_command", "serve", "serve_command", "watch"
 log = logging.getLogger("tpesim.serve")
 
 
+Starter = Callable[[], Coroutine[Any, Any, None]]
+"""Starts a task to run beside the server."""
+
+
 @dataclass(frozen=True)
 class ServeConfig:
     """Where to listen and what to run behind the API."""
@@ -78,9 +82,9 @@ async def serve(
     ):  # fmt: skip
         wallet = Wallet(cards, security)
         hub = LiveHub(broker.url, ledger=switch.processor.ledger)
-        extra = [obey_controls(terminals, broker.url)]
+        extra: list[Starter] = [lambda: obey_controls(terminals, broker.url)]
         if traffic is not None:
-            extra.append(traffic(terminals, wallet))
+            extra.append(lambda: traffic(terminals, wallet))
         desk = PaymentDesk(terminals, cards, wallet)
         await _serve_http(config, hub, desk, cards, ready=ready, extra=extra)
 
@@ -117,10 +121,10 @@ async def _serve_http(
     cards: CardSet,
     *,
     ready: Callable[[str, list[str]], None] | None,
-    extra: list[Coroutine[Any, Any, None]],
+    extra: list[Starter],
 ) -> None:
     """Serve the merchant API and the dashboard over ``desk`` and ``hub`` until cancelled,
-    with ``extra`` running beside them (started once the server listens)."""
+    with the ``extra`` tasks running beside them (started once the server listens)."""
     app = create_app(desk)
     app.include_router(dashboard_router(hub, desk, cards))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
@@ -138,12 +142,9 @@ async def _serve_http(
             log.info("merchant API and dashboard on http://%s:%d", host, port)
             if ready is not None:
                 ready(f"http://{host}:{port}", sorted(desk.terminals))
-            background += [group.create_task(coroutine) for coroutine in extra]
-            extra = []
+            background += [group.create_task(start()) for start in extra]
             await task
         finally:
-            for coroutine in extra:
-                coroutine.close()  # never started
             hub.close()
             server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):

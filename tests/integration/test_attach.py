@@ -4,35 +4,19 @@ broker sees its terminals and its transactions, and reads its ledger without wri
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import MosquittoProcess
-from tests.serving import served
+from tests.serving import served, serving
 from tpesim.serve import ServeConfig, watch
 
 pytestmark = pytest.mark.integration
 
 SALE = {"amount_minor": 150_000, "currency": "DZD", "card_id": "EDH-VALID", "idempotency_key": "1"}
-
-
-@contextlib.asynccontextmanager
-async def attached(config: ServeConfig, db: Path) -> AsyncIterator[str]:
-    assert config.broker is not None
-    listening: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(watch(config, config.broker, db_path=db,
-                                     ready=lambda url, _: listening.set_result(url)))  # fmt: skip
-    try:
-        yield await asyncio.wait_for(listening, 30)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_an_attached_dashboard_follows_another_process(
@@ -42,7 +26,11 @@ async def test_an_attached_dashboard_follows_another_process(
     viewer = ServeConfig(port=0, broker=mosquitto.url, workdir=tmp_path / "viewer")
     async with (
         served(system) as (base, tids),
-        attached(viewer, tmp_path / "system" / "ledger.db") as view,
+        serving(
+            lambda ready: watch(
+                viewer, mosquitto.url, db_path=tmp_path / "system" / "ledger.db", ready=ready
+            )
+        ) as (view, _),
         httpx.AsyncClient(base_url=base, timeout=30) as pos,
         httpx.AsyncClient(base_url=view, timeout=30) as dashboard,
     ):

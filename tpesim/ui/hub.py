@@ -24,7 +24,7 @@ from switch.transport.base import BrokerUrl, Inbound, TransportError
 from switch.transport.mqtt import MqttTransport
 from tpesim.ui.ladder import Transaction, TransactionBook
 
-__all__ = ["LiveHub"]
+__all__ = ["HubUnavailableError", "LiveHub"]
 
 log = logging.getLogger("tpesim.ui")
 

@@ -23,7 +23,7 @@ from switch.service import restart_pause
 from terminal.control import TERMINAL_COMMANDS
 from tpesim.api.desk import PaymentDesk
 from tpesim.ui.hub import HubUnavailableError, LiveHub
-from tpesim.ui.ladder import LANES, mermaid
+from tpesim.ui.ladder import LANES, Transaction, mermaid
 from tpesim.ui.ledger_view import ledger_view
 
 __all__ = ["Fault", "dashboard_router"]
@@ -106,11 +106,15 @@ def dashboard_router(hub: LiveHub, desk: PaymentDesk, cards: CardSet) -> APIRout
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return StreamingResponse(hub.stream(), media_type="text/event-stream", headers=headers)
 
-    @router.get("/ui/transactions/{transaction_id}")
-    async def transaction(transaction_id: str) -> dict[str, Any]:
+    def seen(transaction_id: str) -> Transaction:
         found = hub.transaction(transaction_id)
         if found is None:
             raise HTTPException(404, f"no transaction {transaction_id!r} seen")
+        return found
+
+    @router.get("/ui/transactions/{transaction_id}")
+    async def transaction(transaction_id: str) -> dict[str, Any]:
+        found = seen(transaction_id)
         return {
             "summary": found.summary(),
             "lanes": LANES,
@@ -134,10 +138,7 @@ def dashboard_router(hub: LiveHub, desk: PaymentDesk, cards: CardSet) -> APIRout
 
     @router.get("/ui/transactions/{transaction_id}/mermaid", response_class=PlainTextResponse)
     async def transaction_mermaid(transaction_id: str) -> str:
-        found = hub.transaction(transaction_id)
-        if found is None:
-            raise HTTPException(404, f"no transaction {transaction_id!r} seen")
-        return mermaid(found)
+        return mermaid(seen(transaction_id))
 
     @router.get("/ui/ledger")
     async def ledger() -> dict[str, Any]:
