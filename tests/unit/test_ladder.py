@@ -52,6 +52,7 @@ def test_a_sale_is_one_transaction_through_the_five_lanes() -> None:
     summary = sale.summary()
     assert (summary["status"], summary["response_code"], summary["amount_minor"]) == (
         "approved", "00", 150_000)  # fmt: skip
+    assert summary["amount"] == "1 500,00 DZD"
     hops = [(a.source, a.target, a.kind) for a in sale.ladder()]
     assert hops == [
         ("terminal", "broker", "sent"), ("broker", "switch", "received"),

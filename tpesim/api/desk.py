@@ -23,13 +23,13 @@ from tpesim.api.models import (
     PaymentRequest,
     RefundRequest,
     TerminalInfo,
+    payment_status,
 )
 from tpesim.wallet import Wallet
 
 __all__ = ["ApiError", "PaymentDesk"]
 
 T = TypeVar("T")
-_STATUS = {"00": "approved", "Y3": "approved_offline", "Z3": "declined_offline"}
 
 
 class ApiError(Exception):
@@ -151,7 +151,7 @@ class PaymentDesk:
         tpe = self._terminal(original.terminal_id)
         response = await self._guarded(tpe.complete(original.stan, request.amount_minor))
         code = response.response_code if response else None
-        status = _status(code)
+        status = payment_status(code)
         updated = original.model_copy(update={"status": status, "response_code": code,
                                               "meaning": _meaning(code)})  # fmt: skip
         if code == "00":
@@ -234,7 +234,7 @@ class PaymentDesk:
         self, outcome: TransactionOutcome, kind: str, refund_of: str | None = None
     ) -> Payment:
         code = outcome.response_code
-        status = _status(code)
+        status = payment_status(code)
         payment = Payment(
             id=f"{outcome.tid}-{outcome.stan:06d}-{outcome.transmission_time}",
             terminal_id=outcome.tid,
@@ -256,11 +256,6 @@ class PaymentDesk:
         if outcome.card_id is not None:
             self._card_ids[payment.id] = outcome.card_id
         return payment
-
-
-def _status(code: str | None) -> str:
-    """The payment status DE39 ``code`` gives (None: no answer in time)."""
-    return _STATUS.get(code, "declined") if code else "timeout"
 
 
 def _meaning(code: str | None) -> str:

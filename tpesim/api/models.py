@@ -17,11 +17,22 @@ __all__ = [
     "Problem",
     "RefundRequest",
     "TerminalInfo",
+    "payment_status",
 ]
 
 PaymentStatus = Literal[
     "approved", "declined", "timeout", "approved_offline", "declined_offline", "cancelled"
 ]
+_DECIDED: dict[str, PaymentStatus] = {
+    "00": "approved",
+    "Y3": "approved_offline",
+    "Z3": "declined_offline",
+}
+
+
+def payment_status(code: str | None) -> PaymentStatus:
+    """The status DE39 ``code`` gives a payment (None: no answer in time)."""
+    return _DECIDED.get(code, "declined") if code else "timeout"
 
 
 class _Body(BaseModel):

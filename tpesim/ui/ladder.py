@@ -14,14 +14,15 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from cards.currency import currency_by_numeric, format_money
 from switch.protocol.explain import mti_meaning
 from switch.protocol.trace import TraceEvent
+from tpesim.api.models import payment_status
 
 __all__ = ["LANES", "Arrow", "Transaction", "TransactionBook", "mermaid"]
 
 LANES = ("terminal", "broker", "switch", "issuer", "ledger")
 NETWORK_MTIS = frozenset({"0800", "0810"})
-_STATUS = {"00": "approved", "Y3": "approved offline", "Z3": "declined offline"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,9 @@ class Transaction:
         """What the feed shows: when, which terminal, what, how much, and how it ended."""
         first = self.first
         message = first.message
+        amount = int(message["4"]) if str(message.get("4", "")).isdigit() else None
+        currency = currency_by_numeric(str(message.get("49", "")))
+        shown = format_money(amount, currency.code) if amount is not None and currency else None
         return {
             "id": self.id,
             "tid": self.tid,
@@ -67,8 +71,9 @@ class Transaction:
             "mti": first.mti,
             "what": mti_meaning(first.mti or "").en if first.mti else "message",
             "processing": message.get("3"),
-            "amount_minor": int(message["4"]) if str(message.get("4", "")).isdigit() else None,
+            "amount_minor": amount,
             "currency": message.get("49"),
+            "amount": shown,
             "pan": message.get("2"),
             "response_code": self.response_code,
             "status": self.status,
@@ -86,14 +91,15 @@ class Transaction:
 
     @property
     def status(self) -> str:
-        """approved, declined, timeout (no answer reached the terminal), reversed, or pending."""
+        """A payment's status (``payment_status``: approved, declined, approved_offline...),
+        or timeout (no answer reached the terminal), reversed, or pending."""
         if any(e.mti in ("0400", "0420", "0421") and e.hop == "terminal" for e in self.events):
             return "reversed"
         answered = any(e.hop == "terminal" and e.event == "received" for e in self.events)
         if not answered and any(e.event == "timeout" for e in self.events):
             return "timeout"
         code = self.response_code
-        return "pending" if code is None else _STATUS.get(code, "declined")
+        return "pending" if code is None else payment_status(code)
 
     def ladder(self) -> list[Arrow]:
         """The transaction's arrows, in time order (each hop's own clock)."""

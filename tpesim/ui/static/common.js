@@ -51,13 +51,9 @@ function setLang(lang) {
   document.querySelectorAll("[data-t]").forEach((el) => { el.textContent = t(el.dataset.t); });
 }
 
-const DECIMALS = { DZD: 2, MAD: 2, TND: 3, EUR: 2 };
-const NUMERIC = { "012": "DZD", "504": "MAD", "788": "TND", "978": "EUR" };
-
-function money(minor, currency, decimals) {
+// ``minor`` units of the currency ``code`` with ``exp`` decimals (the server says how many).
+function money(minor, code, exp) {
   if (minor === null || minor === undefined) return "";
-  const code = NUMERIC[currency] || currency || "";
-  const exp = decimals ?? DECIMALS[code] ?? 2;
   const s = String(Math.abs(minor)).padStart(exp + 1, "0");
   const major = s.slice(0, s.length - exp).replace(/\B(?=(\d{3})+(?!\d))/g, " ");
   const text = exp ? `${major},${s.slice(s.length - exp)}` : major;

@@ -51,9 +51,9 @@ function renderFeed() {
   document.querySelector("#feed tbody").replaceChildren(...rows.map((tx) =>
     el("tr", { "data-id": tx.id, class: tx.id === state.selected ? "selected" : "", onclick: () => select(tx.id) },
       el("td", { class: "mono" }, tx.at.slice(11, 19)), el("td", { class: "mono" }, tx.tid),
-      el("td", {}, `${tx.mti} ${tx.what}`), el("td", { class: "mono" }, money(tx.amount_minor, tx.currency)),
+      el("td", {}, `${tx.mti} ${tx.what}`), el("td", { class: "mono" }, tx.amount || ""),
       el("td", { class: "mono" }, tx.pan || ""), el("td", { class: "mono" }, tx.response_code || "—"),
-      el("td", {}, el("span", { class: `pill ${statusClass(tx.status).replace(" ", "-")}` }, tx.status)))));
+      el("td", {}, el("span", { class: `pill ${statusClass(tx.status)}` }, tx.status)))));
 }
 
 async function select(id) {
