@@ -8,10 +8,11 @@ answers 91. Pure; the processor does the waiting.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["IssuerHosts", "IssuerState", "Routing"]
+__all__ = ["IssuerHosts", "IssuerState", "Routing", "parse_issuer_command"]
 
 DEADLINE_S = 1.0
 """How long the switch waits for an issuer before standing in (below a terminal's timeout)."""
@@ -21,6 +22,21 @@ class IssuerState(StrEnum):
     UP = "up"
     DOWN = "down"
     SLOW = "slow"
+
+
+_SECONDS = re.compile(r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
+
+
+def parse_issuer_command(text: str) -> tuple[IssuerState, float]:
+    """``up``, ``down`` or ``slow:SECONDS`` (``sim/control/issuer/{issuer}``) as (state, latency
+    in seconds); ValueError for anything else."""
+    word, _, seconds = text.strip().partition(":")
+    state = IssuerState(word)
+    if state is not IssuerState.SLOW:
+        return state, 0.0
+    if not _SECONDS.match(seconds):
+        raise ValueError(f"slow needs seconds (slow:2.5), not {seconds[:20]!r}")
+    return state, float(seconds)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cards.catalog import CardSet
 from switch.clock import Clock, SystemClock
-from switch.issuers import IssuerState
+from switch.issuers import parse_issuer_command
 from switch.ledger.postings import MIDNIGHT
 from switch.ledger.store import Ledger
 from switch.magic import MagicAmounts, magic_amounts
@@ -171,10 +171,8 @@ class SwitchService:
         once applied, the retained ``sim/issuer/{issuer}/status`` says so."""
         issuer = inbound.topic.rsplit("/", 1)[-1]
         text = inbound.payload.decode("utf-8", "replace").strip()
-        word, _, seconds = text.partition(":")
         try:
-            state = IssuerState(word)
-            latency = float(seconds) if state is IssuerState.SLOW else 0.0
+            state, latency = parse_issuer_command(text)
             await self.processor.set_issuer(issuer, state, latency)
         except ValueError as error:
             log.warning("switch: ignored control %r on %s: %s", text[:40], inbound.topic, error)

@@ -15,7 +15,7 @@ from cards import default_card_set
 from cards.models import StandIn
 from switch import ManualClock, Processor, default_registry, magic_amounts
 from switch.authorization import Decision
-from switch.issuers import IssuerHosts, IssuerState, Routing
+from switch.issuers import IssuerHosts, IssuerState, Routing, parse_issuer_command
 from switch.ledger import Ledger, check_ledger
 from switch.ledger.rules import Phase, Transfer, TransferKind
 from switch.ledger.standin import StandInAdvice, TrueUp, refund_of_true_up, true_up
@@ -156,3 +156,15 @@ async def test_stand_in_holds_on_the_issuer_then_the_replay_trues_up(
     assert await ledger.available("standin:algerie-poste:DZD") == 0
     report = check_ledger(tmp_path / "ledger.db")
     assert report.ok, report.render()
+
+
+def test_issuer_commands_the_switch_and_the_fault_buttons_both_read() -> None:
+    assert parse_issuer_command("down") == (IssuerState.DOWN, 0.0)
+    assert parse_issuer_command(" up ") == (IssuerState.UP, 0.0)
+    assert parse_issuer_command("slow:2.5") == (IssuerState.SLOW, 2.5)
+    assert parse_issuer_command("slow:2") == (IssuerState.SLOW, 2.0)
+    for senseless in ("slow", "slow:", "slow:-1", "slow:nan", "slow:inf", "slow:1e3"):
+        with pytest.raises(ValueError, match="slow needs seconds"):
+            parse_issuer_command(senseless)
+    with pytest.raises(ValueError, match="not a valid IssuerState"):
+        parse_issuer_command("stop")
