@@ -5,7 +5,6 @@ that hands each response to the request waiting for it by (MTI, STAN), the fault
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from switch.protocol import topics
 from switch.protocol.codec import CONTENT_TYPE_JSON, FormatError, decode_response
 from switch.protocol.messages import IsoMessage, Response
 from switch.protocol.trace import TraceKind, trace_event
+from switch.tasks import wait_ended
 from switch.transport.base import BrokerUrl, TransportError, WillMessage
 from switch.transport.mqtt import MqttTransport
 from terminal.link import Link
@@ -71,15 +71,20 @@ class Channel:
         return self._reader is not None and not self._reader.done()
 
     async def connect(self) -> None:
-        """Connect, subscribe to the responses, announce the status and start reading."""
+        """Connect, subscribe to the responses, start reading, then announce the status: who
+        sees ``online`` sees a terminal that reads its responses."""
         try:
             await self._transport.__aenter__()
             await self._transport.subscribe(topics.response(self.tid), qos=1)
-            await self._transport.publish(topics.status(self.tid), self._status(), retain=True)
         except TransportError as error:
             await self._transport.__aexit__(None, None, None)
             raise TerminalError(str(error)) from None
         self._reader = asyncio.create_task(self._read(), name=f"reader-{self.tid}")
+        try:
+            await self._transport.publish(topics.status(self.tid), self._status(), retain=True)
+        except TransportError as error:
+            await self.drop()
+            raise TerminalError(str(error)) from None
 
     async def reconnect(self) -> None:
         """Connect again after the connection was lost, retrying for up to ``RECONNECT_S``
@@ -104,9 +109,7 @@ class Channel:
     async def drop(self) -> None:
         """Forget the current connection, whatever state it is in."""
         if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TransportError):
-                await self._reader
+            await wait_ended(self._reader, cancel=True, ignore=(TransportError,))
             self._reader = None
         await self._transport.__aexit__(None, None, None)
 
@@ -115,8 +118,7 @@ class Channel:
         until the reader has seen it go."""
         self._transport.abort()
         if self._reader is not None:
-            with contextlib.suppress(asyncio.CancelledError, TransportError):
-                await self._reader
+            await wait_ended(self._reader, ignore=(TransportError,))
 
     async def close(self) -> None:
         """Say ``offline``, abandon what the link still carries, disconnect."""

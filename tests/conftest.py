@@ -1,11 +1,17 @@
-"""Shared fixtures: a real Mosquitto broker on a free port, and a temporary ledger path."""
+"""Shared fixtures: a real Mosquitto broker on a free port, and a temporary ledger path; and a
+hung test turned into a failure that shows where every task waits."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -86,3 +92,50 @@ def mosquitto(tmp_path: Path) -> Iterator[MosquittoProcess]:
         yield broker
     finally:
         broker.stop()
+
+
+HANG_S = float(os.environ.get("TPESIM_TEST_HANG_S", "420"))
+"""A test running longer than this is cancelled (it fails), with the await chain of every task
+of its event loop in its captured stderr."""
+
+
+def _await_chains(signum: int, frame: FrameType | None) -> None:
+    """Write where every task of the running event loop waits, then cancel the test's own task
+    (signal handler, main thread)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    tasks = asyncio.all_tasks(loop)
+    lines = [f"{len(tasks)} tasks, test still running after {HANG_S:g} s:"]
+    for task in tasks:
+        lines.append(f"task {task.get_name()}")
+        awaited: object = task.get_coro()
+        while awaited is not None:
+            code_frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+            if code_frame is not None:
+                code = code_frame.f_code
+                lines.append(f"  {code.co_filename}:{code_frame.f_lineno} {code.co_name}")
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+    print("\n".join(lines), file=sys.stderr, flush=True)
+    for task in tasks:
+        code = getattr(task.get_coro(), "cr_code", None)
+        if code is not None and code.co_name.startswith("test_"):
+            loop.call_soon_threadsafe(task.cancel)
+
+
+@pytest.fixture(autouse=True)
+def hang_report() -> Iterator[None]:
+    """If the test outlives ``HANG_S``, report its tasks' await chains and cancel it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGUSR2, _await_chains)
+    timer = threading.Timer(HANG_S, os.kill, (os.getpid(), signal.SIGUSR2))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR2, previous)

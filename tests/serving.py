@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
+from switch.tasks import wait_ended
 from tpesim.serve import ServeConfig, serve
 
 Ready = Callable[[str, list[str]], None]
@@ -30,9 +31,7 @@ async def serving(
             raise RuntimeError("the server did not start within 60 s")
         yield listening.result()
     finally:
-        server.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await server
+        await wait_ended(server, cancel=True)
 
 
 def served(config: ServeConfig) -> contextlib.AbstractAsyncContextManager[tuple[str, list[str]]]:

@@ -3,10 +3,15 @@
 Connects with MQTT 5 and falls back to 3.1.1 when the broker refuses it (amqtt speaks only
 3.1.1). With MQTT 5 it sets Response Topic, Correlation Data and Content Type on publishes and
 a session expiry for persistent sessions.
+
+aiomqtt awaits acknowledgements with ``asyncio.wait_for``, which on Python 3.11 can drop a
+cancellation that arrives with the acknowledgement; every awaited call here goes through
+``switch.tasks.cancellation_kept`` so a cancelled caller stops.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import socket
@@ -19,6 +24,7 @@ from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from switch.tasks import cancellation_kept
 from switch.transport.base import BrokerUrl, Inbound, TransportError, WillMessage
 
 __all__ = ["MqttTransport"]
@@ -122,13 +128,21 @@ class MqttTransport:
         )
         assert version is not None
         client = self._make_client(version)
+        connected = False
         try:
-            await client.__aenter__()
+            with cancellation_kept():
+                await client.__aenter__()
+                connected = True
         except aiomqtt.MqttError as exc:
             _protocol_of.pop(self.url, None)  # the next attempt probes again
             raise TransportError(
                 f"cannot connect to {self.url} as {self.client_id}: {exc}"
             ) from None
+        except asyncio.CancelledError:
+            if connected:  # cancelled as the CONNACK came: leave no connection behind
+                with contextlib.suppress(aiomqtt.MqttError):
+                    await client.__aexit__(None, None, None)
+            raise
         self._client = client
         self._version = 5 if version == aiomqtt.ProtocolVersion.V5 else 4
         # Small request/response packets: without TCP_NODELAY, Nagle's algorithm holds a
@@ -148,7 +162,8 @@ class MqttTransport:
         client, self._client = self._client, None
         if client is not None:
             try:
-                await client.__aexit__(exc_type, exc, tb)
+                with cancellation_kept():
+                    await client.__aexit__(exc_type, exc, tb)
             except aiomqtt.MqttError as error:
                 log.debug("%s: disconnect: %s", self.client_id, error)
 
@@ -189,15 +204,17 @@ class MqttTransport:
             if content_type:
                 properties.ContentType = content_type
         try:
-            await self._connected().publish(
-                topic, payload, qos=qos, retain=retain, properties=properties
-            )
+            with cancellation_kept():
+                await self._connected().publish(
+                    topic, payload, qos=qos, retain=retain, properties=properties
+                )
         except aiomqtt.MqttError as exc:
             raise TransportError(f"{self.client_id}: publish to {topic} failed: {exc}") from None
 
     async def subscribe(self, topic_filter: str, qos: int = 1) -> None:
         try:
-            await self._connected().subscribe(topic_filter, qos=qos)
+            with cancellation_kept():
+                await self._connected().subscribe(topic_filter, qos=qos)
         except aiomqtt.MqttError as exc:
             raise TransportError(f"{self.client_id}: subscribe {topic_filter}: {exc}") from None
 

@@ -18,6 +18,7 @@ from switch.clock import SystemClock
 from switch.protocol import topics
 from switch.security import SecurityModule, load_keys
 from switch.service import running_switch
+from switch.tasks import wait_ended
 from switch.transport.base import Inbound
 from terminal import CardPresentation
 from terminal.control import obey_controls
@@ -91,6 +92,4 @@ async def test_terminals_obey_unplug_plug_and_paper_commands(
                             break
             assert fleet[TID].connected and fleet[TID].paper
         finally:
-            obeying.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await obeying
+            await wait_ended(obeying, cancel=True)

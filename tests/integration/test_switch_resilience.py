@@ -237,7 +237,8 @@ async def test_power_loss_mid_sale_is_reversed_at_restart(
             "--tid", tid, "--recover", "--state", str(state),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
-        out, _ = await asyncio.wait_for(recover.communicate(), 60)
+        async with asyncio.timeout(60):
+            out, _ = await recover.communicate()
     assert recover.returncode == 0
     assert "1 reversal(s)" in out.decode() and "0 still queued" in out.decode()
     assert json.loads(state.read_text(encoding="utf-8"))["in_flight"] == {}

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 
 from switch.protocol import topics
+from switch.tasks import wait_ended
 from switch.transport.base import BrokerUrl, TransportError
 from switch.transport.mqtt import MqttTransport
 
@@ -54,7 +55,8 @@ class StatusWatch:
                 break
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._changed.wait()
         return self.latest.get(tid, "none")
 
 
@@ -68,6 +70,4 @@ async def watching(broker: BrokerUrl, client_id: str) -> AsyncIterator[StatusWat
             await watch.subscribed.wait()
         yield watch
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await wait_ended(task, cancel=True)
