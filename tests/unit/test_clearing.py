@@ -129,8 +129,10 @@ async def test_a_cleared_hold_is_resolved_and_a_late_reversal_corrects_it(
     day_of_trade: Path, tmp_path: Path
 ) -> None:
     """After clearing, the database refuses to void or post a cleared hold again; a reversal
-    that arrives late is a correcting transfer back, settled by the next run."""
-    await run_settlement(day_of_trade, DAY, cards=CARDS, registry=default_registry(), out=tmp_path)
+    that arrives late is a correcting transfer back, settled by the next run. (Each step has
+    its own switch clock, in order: on the wall clock the test would depend on the hour.)"""
+    await run_settlement(day_of_trade, DAY, cards=CARDS, registry=default_registry(), out=tmp_path,
+                         clock=ManualClock(datetime(2026, 11, 23, 17, tzinfo=UTC)))  # fmt: skip
     hold = _hold(purchase_hold, 1, 100_000)
     clock = ManualClock(datetime(2026, 11, 23, 18, tzinfo=UTC))
     async with await Ledger.open(day_of_trade, clock=clock) as ledger:
@@ -140,9 +142,9 @@ async def test_a_cleared_hold_is_resolved_and_a_late_reversal_corrects_it(
         late = reversal_of_hold(hold, resolution, key=_key(91))
         assert late.phase is Phase.SINGLE and late.debit_account == MERCHANT.id
         await _record(ledger, late, "0400", 91)
-    second = await run_settlement(
-        day_of_trade, DAY, cards=CARDS, registry=default_registry(), out=tmp_path
-    )
+    evening = ManualClock(datetime(2026, 11, 23, 19, tzinfo=UTC))
+    second = await run_settlement(day_of_trade, DAY, cards=CARDS, registry=default_registry(),
+                                  out=tmp_path, clock=evening)  # fmt: skip
     assert second.plan is not None and second.plan.run == "2026-11-23#2"
     assert second.plan.totals["DZD"].corrections_amount == 100_000
     assert second.plan.positions[("merchant:DZ0000000000101", "DZD")] == -100_000
