@@ -1,9 +1,11 @@
 """Request processing: decoded message in, stored and committed response out.
 
 Broker-agnostic (bytes in, :class:`Reply` out) so it is tested against real SQLite without MQTT.
-Order for every request: attribute it to a terminal, decode (30 on failure), replay a stored
-answer for a duplicate (94 if the same key carries different content), decide, commit the
-posting and the response in one transaction, and only then hand back the response to send.
+Order for every request: attribute it to a terminal, decode (30 on failure), take its terminal's
+and card's turn (switch.ordering), replay a stored answer for a duplicate (94 if the same key
+carries different content), decide, commit the posting and the response in one transaction, and
+only then hand back the response to send. Many requests may be processed at once, each in its
+own task: requests of one terminal or one card are decided in the order they arrived.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import time
 from typing import Any
@@ -29,6 +32,7 @@ from switch.ledger.store import (
 )
 from switch.magic import MagicAmounts
 from switch.offline import post_offline
+from switch.ordering import OrderedKeys
 from switch.protocol import topics
 from switch.protocol.codec import FormatError, decode_request, encode
 from switch.protocol.fields import format_transmission_time, transmission_skew
@@ -62,6 +66,9 @@ CLOCK_TOLERANCE_S = 600
 """How far a terminal's DE7 may be from the switch's clock before it counts as skewed."""
 
 log = logging.getLogger("switch")
+
+_effects: ContextVar[list[str]] = ContextVar("effects")
+"""What the request being processed in this task did to the ledger (for its Reply)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +113,8 @@ def _digest(message: IsoMessage) -> str:
 
 
 class Processor:
-    """Decides and records terminal requests. One instance per switch; not re-entrant."""
+    """Decides and records terminal requests. One instance per switch; :meth:`process` may run
+    in many tasks at once."""
 
     def __init__(
         self,
@@ -125,7 +133,8 @@ class Processor:
         default)."""
         self.issuers = issuers or IssuerHosts()
         self._skewed: set[str] = set()
-        self._effects: list[str] = []
+        self.turns = OrderedKeys()
+        """Whose turn it is: one request at a time per terminal and per card."""
         self.ledger = ledger
         self.security = security or SecurityModule(load_keys())
         self.cards = cards
@@ -141,10 +150,14 @@ class Processor:
 
     async def process(self, topic: str, payload: bytes) -> Reply | None:
         """Handle one message from ``topic``; None when it cannot be attributed (dropped)."""
-        self._effects = []
-        reply = await self._process(topic, payload)
-        if reply is not None and self._effects:
-            reply = replace(reply, effects=tuple(self._effects))
+        effects: list[str] = []
+        token = _effects.set(effects)
+        try:
+            reply = await self._process(topic, payload)
+        finally:
+            _effects.reset(token)
+        if reply is not None and effects:
+            reply = replace(reply, effects=tuple(effects))
         return reply
 
     async def _process(self, topic: str, payload: bytes) -> Reply | None:
@@ -183,7 +196,8 @@ class Processor:
             reply = self._reply(tid, error_response(request, "63", "MAC does not verify"))
             return replace(reply, reason="the MAC does not verify")
         try:
-            reply = await self._dispatch(request)
+            async with self.turns.holding(self._turn_keys(request)):
+                reply = await self._dispatch(request)
         except LedgerUnavailableError as error:
             self.stats.internal_errors += 1
             log.error("%r: the ledger is unavailable (%s); answering 96, nothing posted",
@@ -195,6 +209,16 @@ class Processor:
             reply = self._reply(tid, error_response(request, "96", "system malfunction"))
         self.stats.responses[reply.response_code] += 1
         return reply
+
+    def _turn_keys(self, request: Request) -> list[str]:
+        """The keys ``request`` waits its turn on: its terminal's, then its card's (by the
+        card's account when the switch knows the card, so cards sharing it wait too)."""
+        keys = [f"tid:{request.terminal_id}"]
+        pan: str | None = getattr(request, "pan", None)
+        if pan:
+            card = self.cards.issuer_card(pan)
+            keys.append(f"account:{card.account}" if card else f"pan:{pan}")
+        return keys
 
     def _check_clock(self, request: IsoMessage) -> None:
         """Count (and log, once per terminal) a DE7 far off the switch's clock: the terminal's
@@ -274,11 +298,11 @@ class Processor:
     async def _commit(self, request: Request, response: Response, **effects: Any) -> None:
         """Store ``response`` as the answer to ``request`` (by its idempotency key), with the
         ledger ``effects`` it has, in one transaction: see :meth:`Ledger.record`."""
-        self._effects += [
+        _effects.get([]).extend(
             f"{t.kind.value} {t.phase.value} {format_money(t.amount, t.currency)}: "
             f"{t.debit_account} → {t.credit_account}"
             for t in effects.get("transfers", ())
-        ]
+        )
         await self.ledger.record(
             request.key,
             mti=request.mti,
@@ -324,9 +348,9 @@ class Processor:
         return await replay_advices(self.ledger, issuer, self.clock.now())
 
     async def _purchase(self, request: FinancialRequest) -> Reply:
-        response, decision = await self.purchases.handle(request)
+        response, decision, route = await self.purchases.handle(request)
         reply = self._reply(request.terminal_id, response, send=decision.respond)
-        return replace(reply, route=self.purchases.route_of(request), reason=decision.reason)
+        return replace(reply, route=route, reason=decision.reason)
 
     async def _offline(self, advice: OfflineAdvice) -> Reply:
         """An 0220 advice of an offline approval: post it (switch.offline), answer 0230."""

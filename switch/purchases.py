@@ -19,6 +19,7 @@ from switch.authorization import (
 )
 from switch.clock import Clock
 from switch.issuers import IssuerHosts
+from switch.ledger.reads import PurchaseView
 from switch.ledger.rules import TransferKind
 from switch.ledger.store import CardState, InsufficientFundsError, Ledger
 from switch.magic import MagicAmounts
@@ -68,70 +69,66 @@ class PurchaseDesk:
         self.issuers = issuers
         self.commit = commit
 
-    async def _position(
-        self, request: FinancialRequest, now: datetime, *, issuer_up: bool
-    ) -> CardholderPosition | None:
-        """The cardholder's available balance and spending on the issuer's day of ``now``
-        (standing in, the balance is unknown: taken as enough, the stand-in rules bound it)."""
-        card = self.cards.issuer_card(request.pan)
-        if card is None:
-            return None
-        day = issuer_day(self.cards.products[card.product], now)
-        return CardholderPosition(
-            available=(await self.ledger.available(card.account) if issuer_up else request.amount),
-            spent_today=await self.ledger.spent_on_day(card.id, day),
-        )
-
-    async def _issuer_up(self, request: FinancialRequest) -> bool:
-        """Route ``request`` to its card's issuer: wait as long as it takes (a slow issuer, up
-        to the deadline); False when the switch must stand in for it."""
+    async def _routed(self, request: FinancialRequest, *, wait: bool) -> tuple[bool, str | None]:
+        """Route ``request`` to its card's issuer: (the issuer answers, who decides). Who
+        decides is ``issuer:{id}``, ``stand-in:{id}`` (the switch stands in for an unavailable
+        issuer) or None (no product owns the PAN: the switch refuses). ``wait``: wait as long
+        as the issuer takes (a slow issuer, up to the deadline)."""
         product = self.cards.product_for_pan(request.pan)
         if product is None:
-            return True
+            return True, None
         routing = self.issuers.route(product.issuer)
-        if routing.wait_s:
+        if wait and routing.wait_s:
             await asyncio.sleep(routing.wait_s)
-        return routing.available
+        decider = "issuer" if routing.available else "stand-in"
+        return routing.available, f"{decider}:{product.issuer}"
 
-    def route_of(self, request: FinancialRequest) -> str | None:
-        """Who decides ``request`` now: ``issuer:{id}``, ``stand-in:{id}`` (the switch stands
-        in for an unavailable issuer), or None (no product owns the PAN: the switch refuses)."""
-        product = self.cards.product_for_pan(request.pan)
-        if product is None:
-            return None
-        available = self.issuers.route(product.issuer).available
-        return f"{'issuer' if available else 'stand-in'}:{product.issuer}"
-
-    async def _stand_in(
-        self, request: FinancialRequest, decision: Decision, now: datetime
+    def _stand_in(
+        self, request: FinancialRequest, decision: Decision, usage: tuple[int, int]
     ) -> Decision:
         card = decision.card
         if card is None:
             return decision
         product = self.cards.products[card.product]
         purchase = hold_kind(request) is TransferKind.PURCHASE
-        usage = await self.ledger.standin_usage(card.id, issuer_day(product, now))
         return stand_in(decision, amount=request.amount,
                         rules=product.stand_in if purchase else None, usage=usage)  # fmt: skip
 
-    async def handle(self, request: FinancialRequest) -> tuple[FinancialResponse, Decision]:
-        """Decide ``request`` and commit the decision; the stored 0210 and the decision."""
+    async def _view(self, request: FinancialRequest, now: datetime) -> PurchaseView:
+        """What the ledger knows of ``request``'s terminal and card (one read), on the card's
+        issuer's day of ``now``."""
+        card = self.cards.issuer_card(request.pan)
+        if card is None:
+            return await self.ledger.purchase_view(request.key, None, None)
+        day = issuer_day(self.cards.products[card.product], now)
+        return await self.ledger.purchase_view(request.key, (card.id, card.account), day)
+
+    async def handle(
+        self, request: FinancialRequest
+    ) -> tuple[FinancialResponse, Decision, str | None]:
+        """Decide ``request`` and commit the decision; the stored 0210, the decision and who
+        took it (the route at the moment the request was routed)."""
         now = self.clock.now()
         terminal = self.registry.get(request.terminal_id)
         facts, state = SecurityFacts(), None
-        if await self.ledger.is_pre_reversed(request.key):
+        view = await self._view(request, now)
+        issuer_up, route = await self._routed(request, wait=not view.pre_reversed)
+        if view.pre_reversed:
             decision = Decision("12", "already reversed")
         else:
-            card = self.cards.issuer_card(request.pan)
             facts = inspect_purchase(self.security, self.cards, request)
-            state = await self.ledger.card_state(card.id) if card else None
-            issuer_up = await self._issuer_up(request)
+            state = view.card_state
+            # Standing in, the balance is unknown: taken as enough, the stand-in rules bound it.
+            position = None if state is None else CardholderPosition(
+                available=view.available if issuer_up else request.amount,
+                spent_today=view.spent_today,
+            )  # fmt: skip
             decision = authorize(
                 request,
                 terminal=terminal,
-                signed_on=await self.ledger.is_signed_on(request.terminal_id),
+                signed_on=view.signed_on,
                 cards=self.cards,
-                position=await self._position(request, now, issuer_up=issuer_up),
+                position=position,
                 now=now,
                 magic=self.magic,
                 pin=facts.pin,
@@ -142,7 +139,7 @@ class PurchaseDesk:
                 cvv=facts.cvv,
             )
             if not issuer_up:
-                decision = await self._stand_in(request, decision, now)
+                decision = self._stand_in(request, decision, view.standin_usage)
         rrn = retrieval_reference(now, request.stan)
         try:
             response = await self._record_purchase(
@@ -162,7 +159,7 @@ class PurchaseDesk:
             decision.code,
             decision.reason,
         )
-        return response, decision
+        return response, decision, route
 
     def _purchase_response(
         self, request: FinancialRequest, decision: Decision, rrn: str, facts: SecurityFacts

@@ -1,9 +1,12 @@
 """The switch's MQTT shell: receive requests, hand them to the Processor, publish replies.
 
-Thin on purpose. It keeps a persistent session (fixed client id, clean session off) so that
-requests published while the switch is down are delivered when it comes back, publishes its
-liveness on ``switch/status`` (Last Will ``offline``), and reconnects with backoff when the
-broker goes away.
+Thin on purpose. A fixed pool of worker tasks takes requests from a bounded queue in arrival
+order, so many terminals are served at once (the Processor keeps each terminal's and each
+card's requests in order) without a task per message; a full queue stops reading from the
+broker. It keeps a persistent session (fixed client id, clean session off) so that requests
+published while the switch is down are delivered when it comes back, publishes its liveness on
+``switch/status`` (Last Will ``offline``), and reconnects with backoff when the broker goes
+away.
 """
 
 from __future__ import annotations
@@ -31,11 +34,13 @@ from switch.standin import replay_advices
 from switch.transport.base import BrokerUrl, Inbound, TransportError, WillMessage
 from switch.transport.mqtt import MqttTransport
 
-__all__ = ["RESTART_DOWN_S", "SwitchService", "restart_pause", "running_switch"]
+__all__ = ["RESTART_DOWN_S", "WORKERS", "SwitchService", "restart_pause", "running_switch"]
 
 log = logging.getLogger("switch")
 
 _BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+WORKERS = 64
+"""Requests the switch works on at once, by default."""
 RESTART_DOWN_S = 3.0
 """How long a switch told to ``restart`` stays away, by default (seconds)."""
 
@@ -71,9 +76,17 @@ class SwitchService:
         client_id: str = "tpesim-switch",
         shared: bool = False,
         persistent: bool = True,
+        workers: int = WORKERS,
+        client: type[MqttTransport] = MqttTransport,
     ) -> None:
         """``persistent`` False: a clean session, for a switch that will not be restarted
-        (scenario runs), so the broker keeps nothing for it once it has gone."""
+        (scenario runs), so the broker keeps nothing for it once it has gone. ``workers``:
+        requests worked on at once (1: strictly one after the other). ``client``: the MQTT
+        client implementation (switch.transport.CLIENTS)."""
+        self.client = client
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
+        self.workers = workers
         self.persistent = persistent
         self.trace = True
         """Publish trace events on ``sim/trace/{tid}`` (QoS 0)."""
@@ -124,7 +137,7 @@ class SwitchService:
 
     async def _serve_once(self) -> None:
         will = WillMessage(topics.SWITCH_STATUS, b"offline")
-        transport = MqttTransport(
+        transport = self.client(
             self.broker, client_id=self.client_id, will=will, persistent=self.persistent
         )
         async with transport:
@@ -142,8 +155,17 @@ class SwitchService:
                 transport.protocol_version,
                 request_filter,
             )
+            requests: asyncio.Queue[Inbound] = asyncio.Queue(self.workers * 2)
+            workers = [
+                asyncio.create_task(self._work(transport, requests), name=f"switch-worker-{n}")
+                for n in range(self.workers)
+            ]
             try:
                 async for inbound in transport.messages():
+                    if not inbound.topic.startswith(topics.CONTROL_PREFIX):
+                        await requests.put(inbound)
+                        continue
+                    await requests.join()  # a command applies between requests, as they came
                     if inbound.topic == topics.SWITCH_CONTROL:
                         down_s = restart_pause(inbound.payload)
                         if down_s is None:
@@ -152,19 +174,34 @@ class SwitchService:
                         self.connected.clear()
                         await self._say_offline(transport)
                         raise _RestartError(down_s)
-                    if inbound.topic.startswith(topics.CONTROL_PREFIX):
-                        await self._control(transport, inbound)
-                        continue
-                    received_at = self.processor.clock.now()
-                    reply = await self.processor.process(inbound.topic, inbound.payload)
-                    if reply is not None and self.trace:
-                        await self._trace(transport, inbound, reply, received_at)
-                    if reply is not None and reply.send:
-                        await self._publish(transport, inbound, reply)
+                    await self._control(transport, inbound)
             except asyncio.CancelledError:
                 self.connected.clear()
                 await asyncio.shield(self._say_offline(transport))
                 raise
+            finally:
+                for worker in workers:
+                    worker.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _work(self, transport: MqttTransport, requests: asyncio.Queue[Inbound]) -> None:
+        """One worker: take the next request, process it, publish its trace and its answer."""
+        while True:
+            inbound = await requests.get()
+            try:
+                received_at = self.processor.clock.now()
+                reply = await self.processor.process(inbound.topic, inbound.payload)
+                if reply is not None and self.trace:
+                    await self._trace(transport, inbound, reply, received_at)
+                if reply is not None and reply.send:
+                    await self._publish(transport, inbound, reply)
+            except TransportError as error:
+                # The connection is going: the terminal repeats and gets the stored answer.
+                log.warning("switch: an answer was not published: %s", error)
+            except Exception:
+                log.exception("switch: a request on %s was not answered", inbound.topic[:80])
+            finally:
+                requests.task_done()
 
     async def _control(self, transport: MqttTransport, inbound: Inbound) -> None:
         """``sim/control/issuer/{issuer}``: ``up``, ``down`` or ``slow:SECONDS`` (a fault);
@@ -242,6 +279,8 @@ async def running_switch(
     security: SecurityModule | None = None,
     cutoff: time = MIDNIGHT,
     persistent: bool = True,
+    workers: int = WORKERS,
+    client: type[MqttTransport] = MqttTransport,
 ) -> AsyncIterator[SwitchService]:
     """Open the ledger, start the switch and wait until it is subscribed; stop it on exit."""
     clock = clock or SystemClock()
@@ -257,8 +296,9 @@ async def running_switch(
             cutoff=cutoff,
         )
         service = SwitchService(
-            processor, broker, client_id=client_id, shared=shared, persistent=persistent
-        )
+            processor, broker, client_id=client_id, shared=shared, persistent=persistent,
+            workers=workers, client=client,
+        )  # fmt: skip
         async with asyncio.TaskGroup() as group:
             task = group.create_task(service.run(), name="switch")
             try:

@@ -2,22 +2,47 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
+from switch.ledger.group import run_on_thread
 from switch.ledger.rules import AccountKind, LedgerAccount, Phase, Transfer, TransferKind
 from switch.ledger.sql import COLUMNS, transfer_from_row
 from switch.ledger.standin import StandInAdvice, TrueUp
 from switch.ledger.twophase import Balances
 
-__all__ = ["CardState", "Key", "LedgerReads", "StoredRequest"]
+__all__ = ["CardState", "Key", "LedgerReads", "PurchaseView", "StoredRequest"]
+
+T = TypeVar("T")
 
 Key = tuple[str, int, str]
 """A request's idempotency key (TID, STAN, DE7)."""
+
+_BALANCES = (
+    "SELECT debits_pending, debits_posted, credits_pending, credits_posted "
+    "FROM accounts WHERE id = ?"
+)
+_SPENT_ON_DAY = (
+    "SELECT COALESCE(SUM(CASE WHEN r.phase IS NULL THEN h.amount "
+    "WHEN r.phase = 'post' THEN r.amount ELSE 0 END), 0) "
+    "FROM transfers h LEFT JOIN transfers r ON r.pending_id = h.id "
+    "WHERE h.phase = 'pending' AND h.kind IN ('purchase', 'preauth') "
+    "AND h.card_id = ? AND h.issuer_day = ?"
+)
+_PRE_REVERSED = (
+    "SELECT 1 FROM orphan_reversals WHERE tid = ? AND stan = ? AND transmission_time = ?"
+)
+_CARD_STATE = "SELECT pin_failures, last_atc FROM card_security WHERE card_id = ?"
+_SIGNED_ON = "SELECT signed_on FROM terminal_sessions WHERE tid = ?"
+_STANDIN_USAGE = (
+    "SELECT count(*), coalesce(sum(amount), 0) FROM standin_advices "
+    "WHERE card_id = ? AND issuer_day = ?"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +52,27 @@ class CardState:
     card_id: str
     pin_failures: int
     last_atc: int | None
+
+
+def _card_state(card_id: str, row: Sequence[Any] | None) -> CardState:
+    if row is None:
+        return CardState(card_id, 0, None)
+    return CardState(card_id, int(row[0]), None if row[1] is None else int(row[1]))
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseView:
+    """What deciding one purchase reads from the ledger, read in one go: whether a reversal
+    came first, whether its terminal is signed on, and its card's security state, available
+    balance, spending and stand-in use on the issuer's day (minor units)."""
+
+    pre_reversed: bool
+    signed_on: bool
+    card_state: CardState | None = None
+    available: int = 0
+    spent_today: int = 0
+    standin_usage: tuple[int, int] = (0, 0)
+    """Stand-in approvals on the issuer's day: (how many, their total)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +112,7 @@ class LedgerReads:
 
     async def balances(self, account_id: str) -> Balances | None:
         """The four counters of ``account_id`` (minor units); None if there is no such account."""
-        row = await self._one(
-            "SELECT debits_pending, debits_posted, credits_pending, credits_posted "
-            "FROM accounts WHERE id = ?",
-            (account_id,),
-        )
+        row = await self._one(_BALANCES, (account_id,))
         return None if row is None else Balances(*row)
 
     async def available(self, account_id: str) -> int:
@@ -81,14 +123,7 @@ class LedgerReads:
     async def spent_on_day(self, card_id: str, day: date) -> int:
         """What ``card_id`` spent on the issuer's ``day``: holds not voided or expired (a
         partially posted hold counts what was posted)."""
-        row = await self._one(
-            "SELECT COALESCE(SUM(CASE WHEN r.phase IS NULL THEN h.amount "
-            "WHEN r.phase = 'post' THEN r.amount ELSE 0 END), 0) "
-            "FROM transfers h LEFT JOIN transfers r ON r.pending_id = h.id "
-            "WHERE h.phase = 'pending' AND h.kind IN ('purchase', 'preauth') "
-            "AND h.card_id = ? AND h.issuer_day = ?",
-            (card_id, day.isoformat()),
-        )
+        row = await self._one(_SPENT_ON_DAY, (card_id, day.isoformat()))
         return int(row[0]) if row else 0
 
     async def transfer(self, transfer_id: str) -> Transfer | None:
@@ -140,27 +175,36 @@ class LedgerReads:
         return [(LedgerAccount(r[0], AccountKind(r[1]), r[2], r[3]), Balances(*r[4:]))
                 for r in rows]  # fmt: skip
 
-    async def is_pre_reversed(self, key: Key) -> bool:
-        """True when a reversal for the request with ``key`` arrived before the request."""
-        row = await self._one(
-            "SELECT 1 FROM orphan_reversals WHERE tid = ? AND stan = ? AND transmission_time = ?",
-            key,
-        )
-        return row is not None
+    async def purchase_view(
+        self, key: Key, card: tuple[str, str] | None, day: date | None
+    ) -> PurchaseView:
+        """Everything :class:`PurchaseView` holds for the request with ``key`` (its terminal is
+        the key's), of ``card`` (card id, account id) on issuer ``day``, in one hop to the
+        database thread."""
 
-    async def card_state(self, card_id: str) -> CardState:
-        """The issuer's security state of ``card_id`` (no row yet: no failures, no ATC)."""
-        row = await self._one(
-            "SELECT pin_failures, last_atc FROM card_security WHERE card_id = ?", (card_id,)
-        )
-        if row is None:
-            return CardState(card_id, 0, None)
-        return CardState(card_id, int(row[0]), None if row[1] is None else int(row[1]))
+        def read(db: sqlite3.Connection) -> PurchaseView:
+            pre_reversed = db.execute(_PRE_REVERSED, key).fetchone() is not None
+            signed_on = db.execute(_SIGNED_ON, (key[0],)).fetchone()
+            if card is None or day is None:
+                return PurchaseView(pre_reversed, bool(signed_on and signed_on[0]))
+            card_id, account = card
+            balances = db.execute(_BALANCES, (account,)).fetchone()
+            spent = db.execute(_SPENT_ON_DAY, (card_id, day.isoformat())).fetchone()
+            usage = db.execute(_STANDIN_USAGE, (card_id, day.isoformat())).fetchone()
+            return PurchaseView(
+                pre_reversed,
+                bool(signed_on and signed_on[0]),
+                _card_state(card_id, db.execute(_CARD_STATE, (card_id,)).fetchone()),
+                Balances(*balances).available if balances else 0,
+                int(spent[0]) if spent else 0,
+                (int(usage[0]), int(usage[1])) if usage else (0, 0),
+            )
 
-    async def is_signed_on(self, tid: str) -> bool:
-        """True when ``tid``'s last network message was a sign-on (shared by all workers)."""
-        row = await self._one("SELECT signed_on FROM terminal_sessions WHERE tid = ?", (tid,))
-        return bool(row and row[0])
+        return await self._run(read)
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work`` on the connection's thread, in one hop (switch.ledger.group.run_on_thread)."""
+        return await run_on_thread(self._db, work)
 
     async def batch_items(self, tid: str, day: date) -> list[tuple[int, bool, int, str]]:
         """The sales and refunds of terminal ``tid`` on business ``day``: (STAN, is refund,
@@ -180,15 +224,6 @@ class LedgerReads:
                 (tid, day.isoformat(), tid, day.isoformat()),
             )
         ]
-
-    async def standin_usage(self, card_id: str, day: date) -> tuple[int, int]:
-        """Stand-in approvals of ``card_id`` on issuer ``day``: (how many, their total)."""
-        row = await self._one(
-            "SELECT count(*), coalesce(sum(amount), 0) FROM standin_advices "
-            "WHERE card_id = ? AND issuer_day = ?",
-            (card_id, day.isoformat()),
-        )
-        return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
     async def standin_queue(self, issuer: str | None = None) -> list[StandInAdvice]:
         """The 0120 advices not replayed yet (of ``issuer``, or of all), oldest first."""

@@ -1,15 +1,15 @@
 """The SQLite ledger (aiosqlite, WAL, fsync on commit): accounts, two-phase transfers, answers.
 
-One connection is the single writer; callers are serialized by a lock so each business event
-(transfers + stored response + card state) is one atomic transaction. The switch answers a
-terminal only after :meth:`Ledger.record` returns, i.e. after COMMIT. The transfer rules live in
-the database (schema.sql triggers); :meth:`Ledger.apply` reports each transfer's
+One connection is the single writer (switch.ledger.group): each business event (transfers +
+stored response + card state) is atomic, in its own savepoint, and the events that arrive
+together share one COMMIT (group commit). The switch answers a terminal only after
+:meth:`Ledger.record` returns, i.e. after the COMMIT that holds its event. The transfer rules
+live in the database (schema.sql triggers); :meth:`Ledger.apply` reports each transfer's
 :class:`~switch.ledger.twophase.Outcome`, the same the reference model gives.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
@@ -22,9 +22,17 @@ import aiosqlite
 
 from cards.catalog import CardSet
 from switch.clock import Clock, SystemClock
+from switch.ledger import steps
 from switch.ledger.bulk import BATCH_MIN, apply_batch
 from switch.ledger.clearing import ClearingLine
 from switch.ledger.clearing import ClearingPlan as Plan
+from switch.ledger.errors import (
+    DuplicateRequestError,
+    InsufficientFundsError,
+    LedgerRefusalError,
+    LedgerUnavailableError,
+)
+from switch.ledger.group import GroupCommit
 from switch.ledger.reads import CardState, Key, LedgerReads, StoredRequest
 from switch.ledger.rules import (
     LedgerAccount,
@@ -36,12 +44,11 @@ from switch.ledger.sql import (
     CLEAR_HOLDS,
     CLEARABLE,
     COLUMNS,
-    EXPIRE,
-    UNRESOLVED,
     micros,
     statement_for,
     transfer_from_row,
 )
+from switch.ledger.steps import Answer, BatchClose, Rows
 from switch.ledger.twophase import Outcome
 
 __all__ = [
@@ -62,33 +69,6 @@ CACHE_KIB = 256 * 1024
 """Page cache of the ledger connection: a day's settlement walks indexes of millions of rows."""
 
 
-class LedgerRefusalError(RuntimeError):
-    """The ledger refused a transfer; nothing of the event was stored."""
-
-    def __init__(self, transfer: Transfer, outcome: Outcome) -> None:
-        super().__init__(f"{transfer.id}: {outcome}")
-        self.transfer = transfer
-        self.outcome = outcome
-
-
-class InsufficientFundsError(LedgerRefusalError):
-    """The database refused a hold that would overdraw a cardholder account."""
-
-
-class LedgerUnavailableError(RuntimeError):
-    """The database could not be written (locked by another process past the busy timeout,
-    or gone); nothing of the event was stored and it may be tried again."""
-
-
-class DuplicateRequestError(RuntimeError):
-    """Another writer committed the same idempotency key first; nothing was stored."""
-
-
-BatchClose = tuple[str, str, int, int, str, str, str]
-"""A batch_closes row: TID, business day, STAN, in balance (0/1), terminal totals, ledger
-totals and differences (JSON texts)."""
-
-
 Planner = Callable[[str, list[ClearingLine], list[Transfer], dict[str, LedgerAccount]], Plan]
 """Decides a settlement run: (run, lines, posted, accounts) → plan."""
 
@@ -100,7 +80,8 @@ class Ledger(LedgerReads):
         super().__init__(db)
         self.path = path
         self.clock = clock
-        self._lock = asyncio.Lock()
+        self.writes = GroupCommit(db, path, self._open_group)
+        """The single writer: group commit of events, exclusive transactions."""
         self._swept_us = 0
         """Switch-clock microseconds up to which expired holds have been released."""
         self.batch_min = BATCH_MIN
@@ -143,7 +124,10 @@ class Ledger(LedgerReads):
         return ledger
 
     async def close(self) -> None:
-        await self._db.close()
+        try:
+            await self.writes.flush()
+        finally:
+            await self._db.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -161,51 +145,61 @@ class Ledger(LedgerReads):
 
     # -- writes --------------------------------------------------------------------------
 
+    def _open_group(self, db: sqlite3.Connection) -> Callable[[], None]:
+        """First in each group's transaction: release the holds past their deadline. Returns
+        what puts the sweep back should the group not commit."""
+        swept = self._swept_us
+        self._sweep(db, self._tick())
+
+        def undo() -> None:
+            self._swept_us = swept
+
+        return undo
+
+    def _sweep(self, db: sqlite3.Connection, now: int) -> list[str]:
+        """Expire the holds due since the last sweep, up to ``now`` (µs); their ids."""
+        expired = steps.expire_due(db, self._swept_us, now)
+        self._swept_us = max(self._swept_us, now)
+        return expired
+
     async def set_signed_on(self, tid: str, signed_on: bool) -> None:
-        async with self._lock:
-            await self._db.execute(
+        def work(db: sqlite3.Connection) -> None:
+            db.execute(
                 "INSERT INTO terminal_sessions (tid, signed_on, updated_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (tid) DO UPDATE SET signed_on = excluded.signed_on, "
                 "updated_at = excluded.updated_at",
                 (tid, int(signed_on), self._stamp()),
             )
 
+        await self.writes.grouped(work)
+
     async def apply(
         self, transfers: Sequence[Transfer], *, accounts: Iterable[LedgerAccount] = ()
     ) -> list[Outcome]:
-        """Apply ``transfers`` in order in one transaction (group commit), first creating
-        ``accounts`` that do not exist yet and expiring holds past their deadline; each gets
-        its outcome, refusals included (a refused transfer stays refused under its id)."""
+        """Apply ``transfers`` in order in one transaction of their own (a bulk load), first
+        creating ``accounts`` that do not exist yet and expiring holds past their deadline;
+        each gets its outcome, refusals included (a refused transfer stays refused under its
+        id)."""
         # Statements are prepared before taking the lock, so with two callers one batch is
         # built while the other's is in SQLite (the sqlite3 module releases the GIL there).
         prepared = micros(self.clock.now())
         statements = [statement_for(t, prepared) for t in transfers]
-        async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                now = self._tick(prepared)
-                if now != prepared:  # another writer stamped a later time meanwhile
-                    statements = [statement_for(t, now) for t in transfers]
-                await self._ensure_accounts(accounts)
-                await self._expire_due(now)
-                outcomes = await self._insert_all(transfers, now, statements)
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
-        return outcomes
+        async with self.writes.transaction():
+            now = self._tick(prepared)
+            if now != prepared:  # another writer stamped a later time meanwhile
+                statements = [statement_for(t, now) for t in transfers]
+
+            def opening(db: sqlite3.Connection) -> None:
+                steps.ensure_accounts(db, accounts)
+                self._sweep(db, now)
+
+            await self._run(opening)
+            return await self._insert_all(transfers, now, statements)
 
     async def expire_due(self) -> list[str]:
         """Release every hold whose deadline has passed on the switch clock; their ids."""
-        async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                expired = await self._expire_due(self._tick())
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
-        return expired
+        async with self.writes.transaction():
+            return await self._run(lambda db: self._sweep(db, self._tick()))
 
     async def record(
         self,
@@ -220,101 +214,40 @@ class Ledger(LedgerReads):
         orphan_reversal_of: Key | None = None,
         card_state: CardState | None = None,
         batch_close: BatchClose | None = None,
-        rows: Sequence[tuple[str, tuple[Any, ...]]] = (),
+        rows: Rows = (),
     ) -> None:
-        """Atomically store a request's answer with the transfers it makes (all or nothing).
+        """Atomically store a request's answer with the transfers it makes (all or nothing);
+        returns once it is committed (group commit: with the other events of its group).
 
         ``accounts`` are created on first use. ``orphan_reversal_of`` remembers a reversal whose
         original is unknown. ``card_state`` is the card's new security state. ``rows`` are
         further (SQL, parameters) inserts of the same event. The stored request points at the
         first transfer. Raises InsufficientFundsError or LedgerRefusalError (nothing stored)
         when the ledger refuses a transfer, DuplicateRequestError when another writer answered
-        ``key`` first.
+        ``key`` first, LedgerUnavailableError when the database cannot be written.
         """
-        async with self._lock:
-            await self._begin()
-            try:
-                await self._post(transfers, accounts, rows)
-                if card_state is not None:
-                    await self._db.execute(
-                        "INSERT INTO card_security (card_id, pin_failures, last_atc, updated_at) "
-                        "VALUES (?, ?, ?, ?) ON CONFLICT (card_id) DO UPDATE SET "
-                        "pin_failures = excluded.pin_failures, last_atc = excluded.last_atc, "
-                        "updated_at = excluded.updated_at",
-                        (card_state.card_id, card_state.pin_failures, card_state.last_atc,
-                         self._stamp()),
-                    )  # fmt: skip
-                if batch_close is not None:
-                    await self._db.execute(
-                        "INSERT INTO batch_closes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (*batch_close, self._stamp()),
-                    )
-                if orphan_reversal_of is not None:
-                    await self._db.execute(
-                        "INSERT OR IGNORE INTO orphan_reversals VALUES (?, ?, ?, ?)",
-                        (*orphan_reversal_of, self._stamp()),
-                    )
-                try:
-                    await self._db.execute(
-                        "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (*key, mti, digest, response_code, response,
-                         transfers[0].id if transfers else None, self._stamp()),
-                    )  # fmt: skip
-                except sqlite3.IntegrityError as exc:
-                    if "UNIQUE" not in str(exc):
-                        raise
-                    raise DuplicateRequestError(str(exc)) from None
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
+        answer = Answer(key, mti, digest, response_code, response, orphan_reversal_of,
+                        card_state, batch_close)  # fmt: skip
+        first = transfers[0].id if transfers else None
+
+        def work(db: sqlite3.Connection) -> None:
+            steps.post(db, transfers, accounts, rows, self._tick())
+            steps.store_answer(db, answer, first, self._stamp())
+
+        await self.writes.grouped(work)
 
     async def post(
         self,
         transfers: Sequence[Transfer],
         *,
         accounts: Iterable[LedgerAccount] = (),
-        rows: Sequence[tuple[str, tuple[Any, ...]]] = (),
+        rows: Rows = (),
     ) -> None:
         """Atomically make ``transfers`` and insert ``rows`` (all or nothing); raises as
         :meth:`record` does."""
-        async with self._lock:
-            await self._begin()
-            try:
-                await self._post(transfers, accounts, rows)
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
-
-    async def _begin(self) -> None:
-        """BEGIN IMMEDIATE: take the write lock now (waiting up to the busy timeout)."""
-        try:
-            await self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as error:
-            raise LedgerUnavailableError(f"{self.path}: {error}") from None
-
-    async def _post(
-        self,
-        transfers: Sequence[Transfer],
-        accounts: Iterable[LedgerAccount],
-        rows: Sequence[tuple[str, tuple[Any, ...]]],
-    ) -> None:
-        """Inside a transaction: accounts, the expiry sweep, ``transfers`` (raising on the
-        first refusal), then ``rows``."""
-        now = self._tick()
-        await self._ensure_accounts(accounts)
-        await self._expire_due(now)
-        for transfer in transfers:
-            outcome = await self._insert(transfer, now)
-            if outcome in (Outcome.EXISTS, Outcome.EXISTS_WITH_DIFFERENT_FIELDS):
-                raise DuplicateRequestError(f"{transfer.id}: {outcome}")
-            if outcome is Outcome.EXCEEDS_CREDITS:
-                raise InsufficientFundsError(transfer, outcome)
-            if outcome is not Outcome.OK:
-                raise LedgerRefusalError(transfer, outcome)
-        for sql, params in rows:
-            await self._db.execute(sql, params)
+        await self.writes.grouped(
+            lambda db: steps.post(db, transfers, accounts, rows, self._tick())
+        )
 
     async def settle(self, day: date, planner: Planner) -> Plan | None:
         """Run one settlement of business ``day`` in one transaction: ``planner(run, lines,
@@ -322,19 +255,12 @@ class Ledger(LedgerReads):
         (accounts, card) and the unsettled completions and corrections; the holds are posted in
         bulk, the plan's fees made, the settled items and net positions stored. None when there
         is nothing to settle."""
-        async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                plan = await self._settle(day, planner)
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
-        return plan
+        async with self.writes.transaction():
+            return await self._settle(day, planner)
 
     async def _settle(self, day: date, planner: Planner) -> Plan | None:
         now = self._tick()
-        await self._expire_due(now)
+        await self._run(lambda db: self._sweep(db, now))
         lines = [
             ClearingLine(row[0], row[1], row[2] or "", row[3] == "refund", row[4], row[5], row[6])
             for row in await self._all(
@@ -364,11 +290,7 @@ class Ledger(LedgerReads):
         accounts = {a.id: a for a in await self.accounts()}
         plan = planner(run, lines, posted, accounts)
         await self._clear(day, run, lines, now)
-        await self._ensure_accounts(plan.accounts)
-        for transfer in plan.transfers:
-            outcome = await self._insert(transfer, now)
-            if outcome is not Outcome.OK:
-                raise LedgerRefusalError(transfer, outcome)
+        await self._run(lambda db: steps.post(db, plan.transfers, plan.accounts, (), now))
         await self._db.executemany(
             "INSERT INTO settlement_items (transfer_id, run) VALUES (?, ?)",
             [(t.id, run) for t in plan.settled],
@@ -422,39 +344,6 @@ class Ledger(LedgerReads):
     def _stamp(self) -> str:
         return self.clock.now().isoformat(timespec="microseconds")
 
-    async def _ensure_accounts(self, accounts: Iterable[LedgerAccount]) -> None:
-        await self._db.executemany(
-            "INSERT OR IGNORE INTO accounts (id, kind, currency, participant, "
-            "debits_must_not_exceed_credits) VALUES (?, ?, ?, ?, ?)",
-            [
-                (
-                    a.id,
-                    a.kind.value,
-                    a.currency,
-                    a.participant,
-                    int(a.debits_must_not_exceed_credits),
-                )
-                for a in accounts
-            ],
-        )
-
-    async def _expire_due(self, now: int) -> list[str]:
-        """Expire the holds whose deadline fell in (previous sweep, ``now``], in deadline
-        order; a hold resolved meanwhile is left alone."""
-        due = [
-            str(row[0])
-            for row in await self._all(
-                "SELECT h.id FROM transfers h WHERE h.expires_us > ? AND h.expires_us <= ? "  # noqa: S608
-                f"AND {UNRESOLVED} "
-                "ORDER BY h.expires_us, h.seq",
-                (self._swept_us, now),
-            )
-        ]
-        if due:
-            await self._db.executemany(EXPIRE, [(now, hold_id) for hold_id in due])
-        self._swept_us = max(self._swept_us, now)
-        return due
-
     async def _insert_all(
         self,
         transfers: Sequence[Transfer],
@@ -480,45 +369,10 @@ class Ledger(LedgerReads):
         except sqlite3.IntegrityError:
             await self._db.execute("ROLLBACK TO batch")
             await self._db.execute("RELEASE batch")
-            return [await self._insert(t, now, remember_failure=True) for t in transfers]
+            return await self._run(
+                lambda db: [
+                    steps.insert_transfer(db, t, now, remember_failure=True) for t in transfers
+                ]
+            )
         await self._db.execute("RELEASE batch")
         return [Outcome.OK] * len(transfers)
-
-    async def _insert(
-        self, transfer: Transfer, now: int, *, remember_failure: bool = False
-    ) -> Outcome:
-        try:
-            await self._db.execute(*statement_for(transfer, now))
-        except sqlite3.IntegrityError as exc:
-            outcome = await self._refusal(transfer, str(exc))
-        else:
-            return Outcome.OK
-        if remember_failure and outcome not in (
-            Outcome.EXISTS,
-            Outcome.EXISTS_WITH_DIFFERENT_FIELDS,
-        ):
-            await self._db.execute(
-                "INSERT OR IGNORE INTO failed_transfers VALUES (?, ?, ?, ?)",
-                (transfer.id, transfer.digest, outcome.value, now),
-            )
-        return outcome
-
-    async def _refusal(self, transfer: Transfer, message: str) -> Outcome:
-        """The outcome an IntegrityError from the transfer rules stands for."""
-        if message == "exists":
-            row = await self._one("SELECT digest FROM transfers WHERE id = ?", (transfer.id,))
-            same = row is not None and row[0] == transfer.digest
-            return Outcome.EXISTS if same else Outcome.EXISTS_WITH_DIFFERENT_FIELDS
-        if message == "id_already_failed":
-            row = await self._one(
-                "SELECT digest, outcome FROM failed_transfers WHERE id = ?", (transfer.id,)
-            )
-            if row is None or row[0] != transfer.digest:
-                return Outcome.EXISTS_WITH_DIFFERENT_FIELDS
-            return Outcome(row[1])
-        if message.startswith("CHECK constraint failed") and "credits" in message:
-            return Outcome.EXCEEDS_CREDITS
-        try:
-            return Outcome(message)
-        except ValueError:
-            raise RuntimeError(f"transfer {transfer.id}: ledger error {message}") from None

@@ -129,6 +129,14 @@ async def _nothing(*_: Any, **__: Any) -> Any:
     return None
 
 
+_purchase_view = Ledger.purchase_view
+
+
+async def _blind_to_reversals(self: Ledger, *args: Any) -> Any:
+    """A broken switch: it does not see that a reversal came before its purchase."""
+    return replace(await _purchase_view(self, *args), pre_reversed=False)
+
+
 async def _never(*_: Any, **__: Any) -> bool:
     return False
 
@@ -146,7 +154,7 @@ async def _no_replay(*_: Any, **__: Any) -> int:
 BREAKAGES: dict[str, tuple[Any, str, Any, str]] = {
     # scenario: (what to break, attribute, broken version, the step or check that must fail)
     "wrong-mac": (SecurityModule, "verify_mac", lambda *_, **__: True, "step 2"),
-    "reversal-before-original": (Ledger, "is_pre_reversed", _never, "purchase/pending"),
+    "reversal-before-original": (Ledger, "purchase_view", _blind_to_reversals, "purchase/pending"),
     "duplicate-stan": (Processor, "_replay", _nothing, "step 6"),
     "issuer-down-stip": (processor_module, "replay_advices", _no_replay, "step 11"),
     "completion-store-and-forward": (Terminal, "flush_saf", _nothing_flushed, "step 4"),

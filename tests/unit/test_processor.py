@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from cards import default_card_set
 from cards.crypto import tlv
 from cards.holders import holder_pin
-from switch import ManualClock, Processor, default_registry, magic_amounts
+from switch import ManualClock, Processor, default_registry
 from switch.ledger import Ledger, check_ledger
 from switch.protocol import decode_response, encode, topics
 from switch.protocol.messages import ReversalAdvice
@@ -27,15 +26,6 @@ CARDS = default_card_set()
 REGISTRY = default_registry()
 TID = "DZAL0001"
 TOPIC = topics.request(TID)
-
-
-@pytest.fixture
-async def processor(tmp_path: Path) -> AsyncIterator[Processor]:
-    clock = ManualClock(datetime(2026, 11, 23, 13, 0, tzinfo=UTC))
-    async with await Ledger.open(tmp_path / "ledger.db", CARDS, clock) as ledger:
-        yield Processor(
-            ledger=ledger, cards=CARDS, registry=REGISTRY, clock=clock, magic=magic_amounts()
-        )
 
 
 def builder() -> RequestBuilder:

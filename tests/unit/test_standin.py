@@ -4,8 +4,7 @@ and the whole flow through the processor on real SQLite."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,10 @@ import pytest
 
 from cards import default_card_set
 from cards.models import StandIn
-from switch import ManualClock, Processor, default_registry, magic_amounts
+from switch import Processor, default_registry
 from switch.authorization import Decision
 from switch.issuers import IssuerHosts, IssuerState, Routing, parse_issuer_command
-from switch.ledger import Ledger, check_ledger
+from switch.ledger import check_ledger
 from switch.ledger.rules import Phase, Transfer, TransferKind
 from switch.ledger.standin import StandInAdvice, TrueUp, refund_of_true_up, true_up
 from switch.protocol import encode, topics
@@ -95,14 +94,6 @@ def test_a_true_up_takes_what_the_cardholder_has_and_the_issuer_the_rest(
     back = refund_of_true_up(ADVICE, HOLD, outcome)
     assert {(t.credit_account, t.debit_account): t.amount for t in back} == moves
     assert len({t.id for t in transfers + back}) == len(transfers) + len(back)
-
-
-@pytest.fixture
-async def processor(tmp_path: Path) -> AsyncIterator[Processor]:
-    clock = ManualClock(datetime(2026, 11, 23, 13, 0, tzinfo=UTC))
-    async with await Ledger.open(tmp_path / "ledger.db", CARDS, clock) as ledger:
-        yield Processor(ledger=ledger, cards=CARDS, registry=REGISTRY, clock=clock,
-                        magic=magic_amounts())  # fmt: skip
 
 
 async def _send(processor: Processor, request: IsoMessage) -> str:

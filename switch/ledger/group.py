@@ -1,0 +1,176 @@
+"""Group commit over one SQLite connection: many business events, one COMMIT (one fsync).
+
+A writer's event runs in its own SAVEPOINT of the group's open transaction, in one hop to the
+connection's thread; a refused event rolls back to its savepoint alone and raises at once. The
+writer is answered only after the COMMIT that makes its event durable, so nothing is reported
+stored before it is. Events that arrive while a COMMIT is under way form the next group: under
+load a group holds every event that queued during the previous fsync, and alone an event is
+committed at once (no timer, no added latency).
+
+Reads on the same connection see the open group's events before they commit. The switch reads
+only what belongs to the card and terminal it holds the locks of (switch.ordering), and those
+events are committed before the locks are released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TypeVar, cast
+
+import aiosqlite
+
+from switch.ledger.errors import LedgerUnavailableError
+
+__all__ = ["GroupCommit", "run_on_thread"]
+
+T = TypeVar("T")
+
+Opening = Callable[[sqlite3.Connection], Callable[[], None]]
+"""Run first in each group's transaction; returns what undoes its in-memory effects should
+the group fail to commit."""
+
+
+async def run_on_thread(db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``work`` on ``db``'s own thread with its sqlite3 connection: one hop, however many
+    statements (aiosqlite runs each of its calls this way; it has no public name for it)."""
+    conn = db._conn  # the sqlite3 connection aiosqlite drives
+    execute = cast(Callable[..., Awaitable[T]], db._execute)
+    return await execute(work, conn)
+
+
+class _Group:
+    """One open transaction and the writers waiting for its COMMIT."""
+
+    __slots__ = ("committed", "events", "undo")
+
+    def __init__(self, committed: asyncio.Future[None], undo: Callable[[], None]) -> None:
+        self.committed = committed
+        self.undo = undo
+        self.events = 0
+
+
+class GroupCommit:
+    """The single writer of one ledger connection: :meth:`grouped` events, :meth:`transaction`
+    transactions of their own (settlement, bulk loads), in the order they ask."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path, opening: Opening) -> None:
+        self._db = db
+        self._path = path
+        self._opening = opening
+        self._lock = asyncio.Lock()
+        self._group: _Group | None = None
+        self._committers: set[asyncio.Task[None]] = set()
+        self.groups = 0
+        """Groups committed so far."""
+        self.events = 0
+        """Events committed so far (events / groups: the mean group size)."""
+
+    async def grouped(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in its own savepoint of the open group (opening one if none is) and
+        return its result once the group has committed. ``work`` raising rolls back its own
+        statements only, and the exception comes back at once. LedgerUnavailableError: the
+        group could not begin or commit; nothing of the event was stored."""
+        async with self._lock:
+            group = self._group or await self._open()
+            result = await run_on_thread(self._db, lambda conn: _in_savepoint(conn, work))
+            group.events += 1
+        await asyncio.shield(group.committed)
+        return result
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A transaction of the caller's own on the connection (a bulk load, a settlement),
+        committed on exit, rolled back on an exception; the open group commits first."""
+        async with self._lock:
+            await self._commit_open()
+            await self._begin()
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def flush(self) -> None:
+        """Commit the open group, if any (before closing the connection)."""
+        async with self._lock:
+            await self._commit_open()
+
+    async def _commit_open(self) -> None:
+        """With the lock held: commit the open group, if any."""
+        if self._group is not None:
+            await self._commit(self._group)
+
+    async def _begin(self) -> None:
+        """BEGIN IMMEDIATE: take the write lock now (waiting up to the busy timeout)."""
+        try:
+            await self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise LedgerUnavailableError(f"{self._path}: {error}") from None
+
+    async def _open(self) -> _Group:
+        try:
+            undo = await run_on_thread(self._db, self._begin_group)
+        except sqlite3.OperationalError as error:
+            raise LedgerUnavailableError(f"{self._path}: {error}") from None
+        loop = asyncio.get_running_loop()
+        group = self._group = _Group(loop.create_future(), undo)
+        # The committer queues on the lock behind the writers already waiting: they join.
+        committer = loop.create_task(self._commit_when_free(group), name="ledger-commit")
+        self._committers.add(committer)
+        committer.add_done_callback(self._committers.discard)
+        return group
+
+    def _begin_group(self, conn: sqlite3.Connection) -> Callable[[], None]:
+        """On the database thread: BEGIN IMMEDIATE and the opening step, or nothing at all. A
+        transaction already open there was begun for a group whose opener was cancelled while
+        waiting for this thread: it becomes this group's."""
+        if not conn.in_transaction:
+            conn.execute("BEGIN IMMEDIATE")
+        try:
+            return self._opening(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def _commit_when_free(self, group: _Group) -> None:
+        try:
+            async with self._lock:
+                if self._group is group:
+                    await self._commit(group)
+        finally:
+            if not group.committed.done():  # cancelled (the loop is closing): say so
+                group.committed.set_exception(LedgerUnavailableError("the ledger was closed"))
+                group.committed.exception()
+
+    async def _commit(self, group: _Group) -> None:
+        self._group = None
+        try:
+            await self._db.execute("COMMIT")
+        except Exception as error:  # sqlite3.Error, or aiosqlite's "no active connection"
+            group.undo()
+            with contextlib.suppress(sqlite3.Error):  # no transaction may be left
+                await self._db.execute("ROLLBACK")
+            group.committed.set_exception(LedgerUnavailableError(f"{self._path}: {error}"))
+            group.committed.exception()  # retrieved: a group nobody awaits any more is no error
+            return
+        self.groups += 1
+        self.events += group.events
+        group.committed.set_result(None)
+
+
+def _in_savepoint(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    conn.execute("SAVEPOINT event")
+    try:
+        result = work(conn)
+    except BaseException:
+        conn.execute("ROLLBACK TO event")
+        conn.execute("RELEASE event")
+        raise
+    conn.execute("RELEASE event")
+    return result

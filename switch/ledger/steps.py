@@ -1,0 +1,176 @@
+"""The ledger's write steps, synchronous, on the connection's own thread.
+
+Each function takes the :class:`sqlite3.Connection` inside a transaction the caller opened and
+runs its statements one after another without returning to the event loop: a business event
+(a request's answer with its transfers) costs one hop to the database thread, not one per
+statement. :class:`~switch.ledger.store.Ledger` decides when these run and commits them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from switch.ledger.errors import (
+    DuplicateRequestError,
+    InsufficientFundsError,
+    LedgerRefusalError,
+)
+from switch.ledger.reads import CardState, Key
+from switch.ledger.rules import LedgerAccount, Transfer
+from switch.ledger.sql import EXPIRE, UNRESOLVED, statement_for
+from switch.ledger.twophase import Outcome
+
+__all__ = [
+    "Answer",
+    "BatchClose",
+    "Rows",
+    "ensure_accounts",
+    "expire_due",
+    "insert_transfer",
+    "post",
+    "store_answer",
+]
+
+Rows = Sequence[tuple[str, tuple[Any, ...]]]
+"""Further (SQL, parameters) inserts of one event."""
+
+BatchClose = tuple[str, str, int, int, str, str, str]
+"""A batch_closes row: TID, business day, STAN, in balance (0/1), terminal totals, ledger
+totals and differences (JSON texts)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A request's stored answer and what else the same event writes besides its transfers."""
+
+    key: Key
+    mti: str
+    digest: str
+    response_code: str
+    response: bytes
+    orphan_reversal_of: Key | None = None
+    card_state: CardState | None = None
+    batch_close: BatchClose | None = None
+
+
+def ensure_accounts(db: sqlite3.Connection, accounts: Iterable[LedgerAccount]) -> None:
+    """Create the ``accounts`` that do not exist yet."""
+    db.executemany(
+        "INSERT OR IGNORE INTO accounts (id, kind, currency, participant, "
+        "debits_must_not_exceed_credits) VALUES (?, ?, ?, ?, ?)",
+        [
+            (a.id, a.kind.value, a.currency, a.participant, int(a.debits_must_not_exceed_credits))
+            for a in accounts
+        ],
+    )
+
+
+def expire_due(db: sqlite3.Connection, since_us: int, now_us: int) -> list[str]:
+    """Expire the holds whose deadline fell in (``since_us``, ``now_us``], in deadline order
+    (a hold resolved meanwhile is left alone); their ids."""
+    due = [
+        str(row[0])
+        for row in db.execute(
+            "SELECT h.id FROM transfers h WHERE h.expires_us > ? AND h.expires_us <= ? "  # noqa: S608
+            f"AND {UNRESOLVED} ORDER BY h.expires_us, h.seq",
+            (since_us, now_us),
+        )
+    ]
+    if due:
+        db.executemany(EXPIRE, [(now_us, hold_id) for hold_id in due])
+    return due
+
+
+def insert_transfer(
+    db: sqlite3.Connection, transfer: Transfer, now_us: int, *, remember_failure: bool = False
+) -> Outcome:
+    """Insert ``transfer`` through the rule triggers; its outcome. ``remember_failure``: a
+    refusal is stored under the transfer's id, so a retry with the same id stays refused."""
+    try:
+        db.execute(*statement_for(transfer, now_us))
+    except sqlite3.IntegrityError as exc:
+        outcome = _refusal(db, transfer, str(exc))
+    else:
+        return Outcome.OK
+    if remember_failure and outcome not in (Outcome.EXISTS, Outcome.EXISTS_WITH_DIFFERENT_FIELDS):
+        db.execute(
+            "INSERT OR IGNORE INTO failed_transfers VALUES (?, ?, ?, ?)",
+            (transfer.id, transfer.digest, outcome.value, now_us),
+        )
+    return outcome
+
+
+def _refusal(db: sqlite3.Connection, transfer: Transfer, message: str) -> Outcome:
+    """The outcome an IntegrityError from the transfer rules stands for."""
+    if message == "exists":
+        row = db.execute("SELECT digest FROM transfers WHERE id = ?", (transfer.id,)).fetchone()
+        same = row is not None and row[0] == transfer.digest
+        return Outcome.EXISTS if same else Outcome.EXISTS_WITH_DIFFERENT_FIELDS
+    if message == "id_already_failed":
+        row = db.execute(
+            "SELECT digest, outcome FROM failed_transfers WHERE id = ?", (transfer.id,)
+        ).fetchone()
+        if row is None or row[0] != transfer.digest:
+            return Outcome.EXISTS_WITH_DIFFERENT_FIELDS
+        return Outcome(row[1])
+    if message.startswith("CHECK constraint failed") and "credits" in message:
+        return Outcome.EXCEEDS_CREDITS
+    try:
+        return Outcome(message)
+    except ValueError:
+        raise RuntimeError(f"transfer {transfer.id}: ledger error {message}") from None
+
+
+def post(
+    db: sqlite3.Connection,
+    transfers: Sequence[Transfer],
+    accounts: Iterable[LedgerAccount],
+    rows: Rows,
+    now_us: int,
+) -> None:
+    """Create ``accounts``, make ``transfers`` (raising on the first refusal), insert ``rows``."""
+    ensure_accounts(db, accounts)
+    for transfer in transfers:
+        outcome = insert_transfer(db, transfer, now_us)
+        if outcome in (Outcome.EXISTS, Outcome.EXISTS_WITH_DIFFERENT_FIELDS):
+            raise DuplicateRequestError(f"{transfer.id}: {outcome}")
+        if outcome is Outcome.EXCEEDS_CREDITS:
+            raise InsufficientFundsError(transfer, outcome)
+        if outcome is not Outcome.OK:
+            raise LedgerRefusalError(transfer, outcome)
+    for sql, params in rows:
+        db.execute(sql, params)
+
+
+def store_answer(
+    db: sqlite3.Connection, answer: Answer, first_transfer: str | None, stamp: str
+) -> None:
+    """Store ``answer`` (with the card's new security state, a batch close, an orphan reversal
+    it records), pointing at ``first_transfer``; DuplicateRequestError when its key is taken."""
+    if (state := answer.card_state) is not None:
+        db.execute(
+            "INSERT INTO card_security (card_id, pin_failures, last_atc, updated_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (card_id) DO UPDATE SET "
+            "pin_failures = excluded.pin_failures, last_atc = excluded.last_atc, "
+            "updated_at = excluded.updated_at",
+            (state.card_id, state.pin_failures, state.last_atc, stamp),
+        )
+    if answer.batch_close is not None:
+        db.execute("INSERT INTO batch_closes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   (*answer.batch_close, stamp))  # fmt: skip
+    if answer.orphan_reversal_of is not None:
+        db.execute("INSERT OR IGNORE INTO orphan_reversals VALUES (?, ?, ?, ?)",
+                   (*answer.orphan_reversal_of, stamp))  # fmt: skip
+    try:
+        db.execute(
+            "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*answer.key, answer.mti, answer.digest, answer.response_code, answer.response,
+             first_transfer, stamp),
+        )  # fmt: skip
+    except sqlite3.IntegrityError as exc:
+        if "UNIQUE" not in str(exc):
+            raise
+        raise DuplicateRequestError(str(exc)) from None
