@@ -13,13 +13,14 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from cards.catalog import CardSet, default_card_set
 from cards.crypto import tlv
-from cards.holders import holder_pin
+from cards.holders import Holders, default_holders
 from switch.protocol.codec import decode_request
 from switch.protocol.messages import FinancialRequest
 from switch.registry import default_registry
@@ -32,8 +33,10 @@ from tpesim.wallet import Wallet
 
 __all__ = [
     "CRYPTO_LIMIT_US",
+    "EVERYDAY_CARDS",
     "CryptoBench",
     "bench_terminals",
+    "machine",
     "percentile",
     "run_crypto_bench",
     "sealed_purchases",
@@ -42,7 +45,16 @@ __all__ = [
 CRYPTO_LIMIT_US = 300.0
 """Budget per authorization for MAC + PIN + ARQC on the 2-core reference machine."""
 
-_CARDS = ("EDH-VALID", "EDH-VALID-2", "EDH-VALID-3", "CIB-VALID", "CIB-VALID-2")
+EVERYDAY_CARDS = ("EDH-VALID", "EDH-VALID-2", "EDH-VALID-3", "CIB-VALID", "CIB-VALID-2")
+"""Cards of the shipped set that pay everyday purchases."""
+
+
+def machine() -> str:
+    """What a bench ran on, for its report: Python, CPUs, architecture."""
+    return (
+        f"{platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, {platform.machine()}"
+    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -72,8 +84,7 @@ class CryptoBench:
             "parts_p50_us": {k: round(percentile(v, 0.50), 1) for k, v in self.parts.items()},
             "limit_us": CRYPTO_LIMIT_US,
             "within_limit": mean < CRYPTO_LIMIT_US,
-            "machine": f"{platform.python_implementation()} {platform.python_version()}, "
-            f"{os.cpu_count()} CPUs, {platform.machine()}",
+            "machine": machine(),
         }
 
     def render(self) -> str:
@@ -110,15 +121,19 @@ def sealed_purchases(
     cards: CardSet,
     *,
     amount: int = 10_000,
+    card_ids: Sequence[str] = EVERYDAY_CARDS,
+    holders: Holders | None = None,
 ) -> list[tuple[FinancialRequest, bytes]]:
     """``count`` chip + PIN purchases of ``amount`` minor units, MAC'd, rotating over
-    ``terminals`` and the bench's everyday cards (chip counters advance in list order)."""
-    wallet = Wallet(cards, security)
+    ``terminals`` and ``card_ids`` (chip counters advance in list order); ``holders`` know the
+    PINs (the shipped holders by default)."""
+    holders = holders or default_holders()
+    wallet = Wallet(cards, security, holders=holders)
     now = datetime.now(UTC)
     built: list[tuple[FinancialRequest, bytes]] = []
     for index in range(count):
         builder, pad = terminals[index % len(terminals)]
-        card_id = _CARDS[index % len(_CARDS)]
+        card_id = card_ids[index % len(card_ids)]
         card = CardPresentation.from_card(cards.card(card_id), cards)
         tags = wallet.chip(card_id).generate_arqc(
             builder.terminal_data(amount, now, index.to_bytes(4, "big"))
@@ -128,7 +143,7 @@ def sealed_purchases(
             card,
             amount,
             now,
-            pin_block=keys.encrypt_pin(holder_pin(card_id), card.pan),
+            pin_block=keys.encrypt_pin(holders.holder_pin(card_id), card.pan),
             ksn=keys.ksn_hex,
             icc_data=tlv.encode(tags).hex().upper(),
         )

@@ -16,10 +16,8 @@ the load generator sees it, in milliseconds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import multiprocessing
 import os
-import platform
 import re
 import tempfile
 import time
@@ -30,16 +28,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cards.catalog import CardSet, default_card_set
+from cards.catalog import CardSet, default_card_set, load_card_set
+from cards.holders import Holders, default_holders
 from switch.protocol import topics
 from switch.registry import default_registry
 from switch.security import SecurityModule, load_keys
 from switch.security.transaction import seal
 from switch.service import running_switch
+from switch.tasks import wait_ended
+from switch.transport import CLIENTS
 from switch.transport.base import BrokerUrl
-from switch.transport.mqtt import MqttTransport
-from tpesim.bench import bench_terminals, percentile, sealed_purchases
+from tpesim.bench import (
+    EVERYDAY_CARDS,
+    bench_terminals,
+    machine,
+    percentile,
+    sealed_purchases,
+)
 from tpesim.broker import given_or_running_broker
+from tpesim.issue import issue_card_set
 
 __all__ = ["PathRun", "SwitchBench", "run_switch_bench"]
 
@@ -47,6 +54,9 @@ _STAN = re.compile(rb'"11":\s*"(\d{6})"')
 _CODE = re.compile(rb'"39":\s*"(\w\w)"')
 AMOUNT = 1_000
 """10,00 DA per purchase: the bench's cards can pay thousands of them within their limits."""
+CARDS = 1_000
+"""Cards paying in the bench by default: a town's worth, so few requests wait on one card."""
+CARD_SEED = 7
 
 
 @dataclass
@@ -78,6 +88,10 @@ class SwitchBench:
     trace: bool
     separate_load: bool = True
     """The load generator ran in its own process."""
+    cards: int = len(EVERYDAY_CARDS)
+    """How many cards paid in turn."""
+    mqtt: str = "aiomqtt"
+    """The MQTT client library of all three (switch.transport.CLIENTS)."""
 
     def summary(self) -> dict[str, Any]:
         """The ``--json`` object."""
@@ -92,21 +106,22 @@ class SwitchBench:
             "echo_p99_ms": round(self.echo.percentile(0.99), 2),
             "requests": self.switch.requests,
             "concurrency": self.concurrency,
+            "cards": self.cards,
+            "mqtt_client": self.mqtt,
             "approved": self.switch.codes.get("00", 0),
             "responses": dict(sorted(self.switch.codes.items())),
             "trace": self.trace,
             "load_process": "separate" if self.separate_load else "shared",
             "broker": self.broker,
-            "machine": f"{platform.python_implementation()} {platform.python_version()}, "
-            f"{os.cpu_count()} CPUs, {platform.machine()}",
+            "machine": machine(),
         }
 
     def render(self) -> str:
         s = self.summary()
         return (
-            f"tpesim bench switch: {s['requests']} chip + PIN purchases, {s['concurrency']} in "
-            f"flight, broker {s['broker']}, load generator in a {s['load_process']} process "
-            f"({s['machine']})\n"
+            f"tpesim bench switch: {s['requests']} chip + PIN purchases by {s['cards']} cards, "
+            f"{s['concurrency']} in flight, broker {s['broker']}, load generator in a "
+            f"{s['load_process']} process ({s['machine']})\n"
             f"  echo (ceiling)  {s['echo_rps']:>9.1f} req/s   p50 {s['echo_p50_ms']:.2f} ms   "
             f"p99 {s['echo_p99_ms']:.2f} ms\n"
             f"  switch          {s['switch_rps']:>9.1f} req/s   p50 {s['p50_ms']:.2f} ms   "
@@ -115,9 +130,9 @@ class SwitchBench:
         )
 
 
-async def _echo(broker: BrokerUrl, ready: asyncio.Event) -> None:
+async def _echo(broker: BrokerUrl, ready: asyncio.Event, mqtt: str) -> None:
     """The ceiling: each request straight back on its terminal's response topic, in order."""
-    async with MqttTransport(broker, client_id=f"bench-echo-{os.getpid()}") as client:
+    async with CLIENTS[mqtt](broker, client_id=f"bench-echo-{os.getpid()}") as client:
         await client.subscribe(topics.REQUEST_FILTER, qos=1)
         ready.set()
         async for inbound in client.messages():
@@ -125,13 +140,15 @@ async def _echo(broker: BrokerUrl, ready: asyncio.Event) -> None:
             await client.publish(topics.response(tid), inbound.payload, qos=1)
 
 
-async def _load(broker: BrokerUrl, name: str, requests: Sent, concurrency: int) -> PathRun:
+async def _load(
+    broker: BrokerUrl, name: str, requests: Sent, concurrency: int, mqtt: str
+) -> PathRun:
     """Send ``requests`` (terminal id, payload) with ``concurrency`` in flight; time them."""
     waiting: dict[tuple[str, bytes], asyncio.Future[bytes]] = {}
     """The answer each request in flight awaits, by (terminal id, STAN)."""
     latencies: list[float] = []
     codes: Counter[str] = Counter()
-    async with MqttTransport(broker, client_id=f"bench-load-{os.getpid()}") as client:
+    async with CLIENTS[mqtt](broker, client_id=f"bench-load-{os.getpid()}") as client:
         await client.subscribe(topics.response("+"), qos=1)
 
         async def pump() -> None:
@@ -153,7 +170,8 @@ async def _load(broker: BrokerUrl, name: str, requests: Sent, concurrency: int) 
                 started = time.perf_counter()
                 waiting[tid, stan.group(1)] = answer
                 await client.publish(topics.request(tid), payload, qos=1)
-                body = await asyncio.wait_for(answer, 30)
+                async with asyncio.timeout(30):
+                    body = await answer
                 latencies.append((time.perf_counter() - started) * 1000)
                 code = _CODE.search(body)
                 codes[code.group(1).decode() if code else "echo"] += 1
@@ -174,27 +192,29 @@ Sent = list[tuple[str, bytes]]
 """Requests to send: (terminal id, wire payload)."""
 
 
-def _load_in_process(broker: BrokerUrl, name: str, requests: Sent, concurrency: int) -> PathRun:
+def _load_in_process(
+    broker: BrokerUrl, name: str, requests: Sent, concurrency: int, mqtt: str
+) -> PathRun:
     """:func:`_load` in a process of its own (its own interpreter and event loop)."""
-    return asyncio.run(_load(broker, name, requests, concurrency))
+    return asyncio.run(_load(broker, name, requests, concurrency, mqtt))
 
 
 class _Generator:
     """Where the load runs: a separate process (the default: the service measured has this
     process to itself), or this event loop (``separate=False``)."""
 
-    def __init__(self, broker: BrokerUrl, concurrency: int, *, separate: bool) -> None:
-        self.broker, self.concurrency = broker, concurrency
+    def __init__(self, broker: BrokerUrl, concurrency: int, *, separate: bool, mqtt: str) -> None:
+        self.broker, self.concurrency, self.mqtt = broker, concurrency, mqtt
         context = multiprocessing.get_context("spawn")
         self._pool = ProcessPoolExecutor(1, mp_context=context) if separate else None
 
     async def run(self, name: str, requests: Sent, concurrency: int | None = None) -> PathRun:
         width = concurrency or self.concurrency
         if self._pool is None:
-            return await _load(self.broker, name, requests, width)
+            return await _load(self.broker, name, requests, width, self.mqtt)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._pool, _load_in_process, self.broker, name, requests, width
+            self._pool, _load_in_process, self.broker, name, requests, width, self.mqtt
         )
 
     def close(self) -> None:
@@ -202,13 +222,35 @@ class _Generator:
             self._pool.shutdown()
 
 
+@dataclass(frozen=True)
+class _Cards:
+    """The card set the bench pays with, its keys, its holders and which cards pay."""
+
+    cards: CardSet
+    security: SecurityModule
+    holders: Holders
+    paying: tuple[str, ...]
+
+
+def _bench_cards(count: int, workdir: Path) -> _Cards:
+    """``count`` Edahabia cards issued for the bench (seeded, each on its own account), or the
+    shipped set's five everyday cards when ``count`` is 0."""
+    if count == 0:
+        return _Cards(default_card_set(), SecurityModule(load_keys()), default_holders(),
+                      EVERYDAY_CARDS)  # fmt: skip
+    issued = issue_card_set(product_id="edahabia", count=count, seed=CARD_SEED,
+                            today=datetime.now(UTC).date())  # fmt: skip
+    issued.write(workdir / "cards")
+    cards = load_card_set(workdir / "cards" / "cards.yaml")
+    security = SecurityModule(load_keys(workdir / "cards" / "keys.yaml"))
+    return _Cards(cards, security, issued.holders, tuple(c.id for c in cards.cards))
+
+
 def _workload(
-    count: int, warmup: int, fleet_size: int
-) -> tuple[Sent, Sent, Sent, CardSet, SecurityModule]:
-    """(sign-ons, warm-up purchases, timed purchases) as (terminal id, payload), and the cards
-    and keys they were built with."""
-    cards = default_card_set()
-    security = SecurityModule(load_keys())
+    count: int, warmup: int, fleet_size: int, bench_cards: _Cards
+) -> tuple[Sent, Sent, Sent]:
+    """(sign-ons, warm-up purchases, timed purchases) as (terminal id, payload)."""
+    security = bench_cards.security
     terminals = bench_terminals(security, "aes", fleet_size)
     now = datetime.now(UTC)
     sign_ons = []
@@ -218,10 +260,11 @@ def _workload(
     purchases = [
         (request.terminal_id, payload)
         for request, payload in sealed_purchases(
-            terminals, warmup + count, security, cards, amount=AMOUNT
+            terminals, warmup + count, security, bench_cards.cards, amount=AMOUNT,
+            card_ids=bench_cards.paying, holders=bench_cards.holders,
         )
-    ]
-    return sign_ons, purchases[:warmup], purchases[warmup:], cards, security
+    ]  # fmt: skip
+    return sign_ons, purchases[:warmup], purchases[warmup:]
 
 
 async def run_switch_bench(
@@ -233,32 +276,38 @@ async def run_switch_bench(
     trace: bool = False,
     fleet_size: int = 40,
     separate_load: bool = True,
+    cards: int = CARDS,
+    mqtt: str = "aiomqtt",
 ) -> SwitchBench:
-    """Run (a) the echo ceiling and (b) the switch with the same load; see the module doc."""
-    warmup = min(500, max(requests // 10, concurrency))
-    sign_ons, warm, timed, cards, security = _workload(requests, warmup, fleet_size)
+    """Run (a) the echo ceiling and (b) the switch with the same load; see the module doc.
+    ``cards``: how many cards pay (issued for the bench; 0: the shipped set's five); ``mqtt``:
+    the MQTT client of the echo, the switch and the load (switch.transport.CLIENTS)."""
     workdir = workdir or Path(tempfile.mkdtemp(prefix="tpesim-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    warmup = min(500, max(requests // 10, concurrency))
+    bench_cards = _bench_cards(cards, workdir)
+    sign_ons, warm, timed = _workload(requests, warmup, fleet_size, bench_cards)
     async with given_or_running_broker(broker, workdir) as handle:
-        load = _Generator(handle.url, concurrency, separate=separate_load)
+        load = _Generator(handle.url, concurrency, separate=separate_load, mqtt=mqtt)
         try:
             ready = asyncio.Event()
-            echo_task = asyncio.create_task(_echo(handle.url, ready))
+            echo_task = asyncio.create_task(_echo(handle.url, ready, mqtt))
             try:
-                await asyncio.wait_for(ready.wait(), 15)
+                async with asyncio.timeout(15):
+                    await ready.wait()
                 await load.run("echo", warm)
                 echo = await load.run("echo", timed)
             finally:
-                echo_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await echo_task
+                await wait_ended(echo_task, cancel=True)
             async with running_switch(broker=handle.url, db_path=workdir / "ledger.db",
-                                      cards=cards, registry=default_registry(),
-                                      security=security, persistent=False) as switch:  # fmt: skip
+                                      cards=bench_cards.cards, registry=default_registry(),
+                                      security=bench_cards.security, persistent=False,
+                                      client=CLIENTS[mqtt]) as switch:  # fmt: skip
                 switch.trace = trace
                 await load.run("sign-on", sign_ons, 1)
                 await load.run("switch", warm)
                 measured = await load.run("switch", timed)
         finally:
             load.close()
-        return SwitchBench(echo, measured, concurrency, handle.kind, trace, separate_load)
+        return SwitchBench(echo, measured, concurrency, handle.kind, trace, separate_load,
+                           len(bench_cards.paying), mqtt)  # fmt: skip

@@ -23,9 +23,11 @@ from switch.magic import magic_amounts
 from switch.registry import Registry, RegistryError
 from switch.security import SecurityModule, load_keys
 from switch.service import running_switch
+from switch.transport import CLIENTS
 from switch.transport.base import BrokerUrl, TransportError
 from terminal.shell import TerminalError
 from tpesim.bench import run_crypto_bench
+from tpesim.bench_fleet import run_fleet_bench
 from tpesim.bench_ledger import run_ledger_bench
 from tpesim.bench_switch import run_switch_bench
 from tpesim.broker import BrokerError
@@ -147,6 +149,18 @@ def _add_bench(sub: _Commands) -> None:
     switch.add_argument("--shared-load", action="store_true",
                         help="run the load generator in the bench's own process")  # fmt: skip
     switch.add_argument("--workdir", type=Path, help="where the bench ledger goes (default: temp)")
+    fleet = bench_sub.add_parser(
+        "fleet", help="connect N terminals (own connection and Last Will each): memory per terminal"
+    )
+    fleet.add_argument("--terminals", type=positive, default=1_000, help="terminals to connect")
+    fleet.add_argument("--broker", type=broker_url, help="use this broker instead of starting one")
+    fleet.add_argument("--json", action="store_true")
+    for bench_parser in (fleet, switch):
+        bench_parser.add_argument("--client", choices=sorted(CLIENTS), default="aiomqtt",
+                                  help="MQTT client library (default: aiomqtt)")  # fmt: skip
+    switch.add_argument("--cards", type=int, default=1_000,
+                        help="cards issued for the bench that pay in turn (0: the shipped set's "
+                        "five everyday cards)")  # fmt: skip
     switch.add_argument("--json", action="store_true")
 
 
@@ -308,14 +322,22 @@ def _bench(args: argparse.Namespace) -> int:
         print(json.dumps(ledger.summary()) if args.json else ledger.render())
         return 0 if ledger.check_ok else 1
     if args.bench_command == "switch":
+        if not 0 <= args.cards <= 100_000:
+            raise CliError("--cards: 0 to 100 000 cards")
         configure_logging(None, verbose=False)
         bench = asyncio.run(
             run_switch_bench(requests=args.requests, concurrency=args.concurrency,
                              broker=args.broker, workdir=args.workdir, trace=args.trace,
-                             separate_load=not args.shared_load)
+                             separate_load=not args.shared_load, cards=args.cards,
+                             mqtt=args.client)
         )  # fmt: skip
         print(json.dumps(bench.summary()) if args.json else bench.render())
         return 0 if bench.switch.codes.get("00", 0) == bench.switch.requests else 1
+    if args.bench_command == "fleet":
+        configure_logging(None, verbose=False)
+        held = asyncio.run(run_fleet_bench(args.terminals, broker=args.broker, mqtt=args.client))
+        print(json.dumps(held.summary()) if args.json else held.render())
+        return 0 if held.connected == held.terminals and held.will_seen else 1
     result = run_crypto_bench(args.count, args.dukpt)
     print(json.dumps(result.summary()) if args.json else result.render())
     return 0

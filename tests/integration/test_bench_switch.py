@@ -10,17 +10,21 @@ import pytest
 
 from switch.ledger.check import check_ledger
 from tests.conftest import MosquittoProcess
+from tpesim.bench_fleet import run_fleet_bench
 from tpesim.bench_switch import run_switch_bench
 
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.parametrize("client", ["aiomqtt", "native"])
 async def test_the_bench_runs_the_echo_ceiling_and_the_full_switch_path(
-    mosquitto: MosquittoProcess, tmp_path: Path
+    mosquitto: MosquittoProcess, tmp_path: Path, client: str
 ) -> None:
     bench = await run_switch_bench(requests=150, concurrency=10, broker=mosquitto.url,
-                                   workdir=tmp_path)  # fmt: skip
+                                   workdir=tmp_path, cards=40, mqtt=client)  # fmt: skip
     summary = bench.summary()
+    assert summary["cards"] == 40  # issued for the bench, each paying in turn
+    assert summary["mqtt_client"] == client
     assert {"echo_rps", "switch_rps", "ratio", "p50_ms", "p99_ms"} <= set(summary)
     assert bench.echo.codes == {"echo": 150} and len(bench.echo.latencies_ms) == 150
     assert summary["approved"] == summary["requests"] == 150
@@ -28,3 +32,15 @@ async def test_the_bench_runs_the_echo_ceiling_and_the_full_switch_path(
     report = await asyncio.to_thread(check_ledger, tmp_path / "ledger.db")
     assert report.ok
     assert report.as_dict()["postings"] >= 150 + bench.concurrency  # warm-up purchases too
+
+
+@pytest.mark.parametrize("client", ["aiomqtt", "native"])
+async def test_the_fleet_bench_holds_every_terminal_with_its_will(
+    mosquitto: MosquittoProcess, client: str
+) -> None:
+    """Every terminal connects with its own connection; the one cut gets its Will published."""
+    held = await run_fleet_bench(30, broker=mosquitto.url, mqtt=client)
+    summary = held.summary()
+    assert summary["connected"] == summary["terminals"] == 30
+    assert summary["will_seen"] is True
+    assert summary["rss_after_mib"] >= summary["rss_before_mib"] > 0

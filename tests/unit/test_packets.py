@@ -1,0 +1,90 @@
+"""The native MQTT client's packets: what it writes reads back the same, whatever the cut."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from switch.transport import packets
+from switch.transport.base import BrokerUrl, TransportError
+from switch.transport.native import NativeMqttTransport
+from switch.transport.packets import PacketKind, PacketReader, ProtocolError
+
+
+def _one(data: bytes) -> tuple[int, int, bytes]:
+    (packet,) = PacketReader().feed(data)
+    return packet
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_a_publish_reads_back_with_its_properties(version: int) -> None:
+    data = packets.publish("tpe/DZAL0001/resp", b'{"39":"00"}', version=version, qos=1,
+                           retain=True, packet_id=513, response_topic="tpe/DZAL0001/x",
+                           correlation=b"\x00\x01", content_type="application/json")  # fmt: skip
+    kind, flags, body = _one(data)
+    assert kind == PacketKind.PUBLISH
+    message = packets.parse_publish(flags, body, version)
+    assert (message.topic, message.payload, message.qos, message.retain, message.packet_id) == (
+        "tpe/DZAL0001/resp", b'{"39":"00"}', 1, True, 513)  # fmt: skip
+    if version == 5:
+        assert message.response_topic == "tpe/DZAL0001/x"
+        assert message.correlation == b"\x00\x01"
+        assert message.content_type == "application/json"
+    else:
+        assert (message.response_topic, message.correlation, message.content_type) == (None,) * 3
+
+
+def test_remaining_lengths_use_one_to_four_bytes() -> None:
+    """127 fits one length byte, 128 takes two, 16 384 three (MQTT §2.2.3)."""
+    for size, width in [(127 - 5, 1), (128 - 5, 2), (16_384 - 5, 3), (2_097_152 - 5, 4)]:
+        data = packets.publish("a/b", b"x" * size, version=4, qos=0, retain=False)
+        assert len(data) == 1 + width + 5 + size
+        assert _one(data)[2][5:] == b"x" * size
+
+
+@given(st.binary(max_size=300), st.lists(st.integers(1, 40), max_size=20))
+def test_the_reader_takes_bytes_cut_anywhere(payload: bytes, cuts: list[int]) -> None:
+    stream = packets.publish("t", payload, version=5, qos=1, retain=False, packet_id=7)
+    stream += packets.puback(7) + packets.pingreq()
+    reader, got, at = PacketReader(), [], 0
+    for cut in [*cuts, len(stream)]:
+        got += reader.feed(stream[at : at + cut])
+        at += cut
+    got += reader.feed(stream[at:])
+    assert [kind for kind, _, _ in got] == [PacketKind.PUBLISH, PacketKind.PUBACK,
+                                            PacketKind.PINGREQ]  # fmt: skip
+    assert packets.parse_publish(got[0][1], got[0][2], 5).payload == payload
+
+
+def test_a_connect_carries_its_will_and_session() -> None:
+    will = ("switch/status", b"offline", 1, True)
+    data = packets.connect("tpesim-switch", version=5, keepalive_s=30, clean=False,
+                           session_expiry_s=3600, will=will)  # fmt: skip
+    kind, flags, body = _one(data)
+    assert (kind, flags) == (PacketKind.CONNECT, 0)
+    assert body[:7] == b"\x00\x04MQTT\x05"
+    assert body[7] == 0x04 | 0x08 | 0x20  # Will, Will QoS 1, Will retain; clean start off
+    assert b"switch/status" in body and body.endswith(b"\x00\x07offline")
+
+
+def test_garbage_from_the_broker_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError):
+        PacketReader().feed(b"\x30\xff\xff\xff\xff\x01")
+    with pytest.raises(ProtocolError):
+        packets.parse_publish(0x02, b"\x00\x05ab", 4)  # topic longer than the packet
+    with pytest.raises(ProtocolError):
+        packets.parse_publish(0x04, b"\x00\x01a\x00\x01", 4)  # QoS 2
+
+
+async def test_packet_ids_run_out_with_an_error_not_a_hang() -> None:
+    """With every id awaiting its acknowledgement, the next QoS 1 send fails at once."""
+    client = NativeMqttTransport(BrokerUrl("127.0.0.1", 1), client_id="full")
+    loop = asyncio.get_running_loop()
+    client._acks = {n: loop.create_future() for n in range(1, 65_536)}
+    with pytest.raises(TransportError, match="packet ids"):
+        client._next_id()
+    del client._acks[40_000]
+    assert client._next_id() == 40_000
