@@ -16,6 +16,7 @@ from types import FrameType
 import pytest
 
 from switch.transport.base import BrokerUrl
+from tests.ledgers import BACKENDS, LedgerBackend, make_backend
 from tpesim.broker import find_mosquitto, free_port, mosquitto_config
 
 
@@ -92,6 +93,12 @@ def mosquitto(tmp_path: Path) -> Iterator[MosquittoProcess]:
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerBackend]:
+    """A place for the test's ledger, once on SQLite and once on PostgreSQL (tests/ledgers.py)."""
+    yield from make_backend(request.param, tmp_path)
 
 
 HANG_S = float(os.environ.get("TPESIM_TEST_HANG_S", "420"))

@@ -11,15 +11,34 @@ the report and exits non-zero when a check fails.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from switch.ledger.sql import UNRESOLVED
 
-__all__ = ["CHECKS", "LedgerReport", "check_ledger"]
+__all__ = ["CHECKS", "Db", "LedgerReport", "check_ledger"]
 
-Db = sqlite3.Connection
+
+class _Rows(Protocol):
+    def fetchall(self) -> Sequence[Sequence[Any]]: ...
+
+    def fetchone(self) -> Sequence[Any] | None: ...
+
+
+class Db(Protocol):
+    """What the checks need of a ledger connection: sqlite3's ``execute`` (a SQLite ledger, or
+    switch.ledger.pg_check's face on a PostgreSQL one)."""
+
+    def execute(self, sql: str, /) -> _Rows: ...
+
+
+_TRIGGERS = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'trigger'",
+    "postgresql": "SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+    "WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal",
+}
 
 
 def _rows(db: Db, sql: str) -> list[tuple[object, ...]]:
@@ -27,8 +46,8 @@ def _rows(db: Db, sql: str) -> list[tuple[object, ...]]:
 
 
 def _count(db: Db, sql: str) -> int:
-    (value,) = db.execute(sql).fetchone()
-    return int(value or 0)
+    row = db.execute(sql).fetchone()
+    return int(row[0] or 0) if row else 0
 
 
 def conservation(db: Db) -> list[str]:
@@ -82,7 +101,7 @@ def no_negative_balance(db: Db) -> list[str]:
         for account, available in _rows(
             db,
             "SELECT id, credits_posted - debits_posted - debits_pending FROM accounts "
-            "WHERE debits_must_not_exceed_credits AND "
+            "WHERE debits_must_not_exceed_credits = 1 AND "
             "credits_posted - debits_posted - debits_pending < 0",
         )
     ]
@@ -154,7 +173,8 @@ def hold_resolves_once(db: Db) -> list[str]:
             "LEFT JOIN cleared_holds c ON c.clearing_id = t.id "
             "LEFT JOIN transfers h ON h.seq = c.hold_seq AND h.debit_account = t.debit_account "
             "AND h.credit_account = t.credit_account AND h.currency = t.currency "
-            "WHERE t.phase = 'clear' GROUP BY t.id HAVING COALESCE(SUM(h.amount), 0) != t.amount "
+            "WHERE t.phase = 'clear' GROUP BY t.id, t.amount "
+            "HAVING COALESCE(SUM(h.amount), 0) != t.amount "
             "OR COUNT(c.hold_seq) != COUNT(h.seq)",
         )
     ]
@@ -259,7 +279,7 @@ def settlement(db: Db) -> list[str]:
         f"{tid} belongs to {n} settlement runs"
         for tid, n in _rows(
             db,
-            f"SELECT transfer_id, COUNT(*) FROM ({_MEMBERSHIP}) "  # noqa: S608 - constant
+            f"SELECT transfer_id, COUNT(*) FROM ({_MEMBERSHIP}) AS m "  # noqa: S608 - constant
             "GROUP BY transfer_id HAVING COUNT(*) > 1",
         )
     ]
@@ -315,7 +335,7 @@ def monotonic_time(db: Db) -> list[str]:
         for tid, at, previous in _rows(
             db,
             "SELECT id, at_us, prev FROM (SELECT id, at_us, "
-            "LAG(at_us) OVER (ORDER BY seq) AS prev FROM transfers) WHERE at_us < prev",
+            "LAG(at_us) OVER (ORDER BY seq) AS prev FROM transfers) AS ordered WHERE at_us < prev",
         )
     ]
 
@@ -337,9 +357,7 @@ APPEND_ONLY_TRIGGERS = (
 
 def append_only(db: Db) -> list[str]:
     """The triggers that forbid UPDATE and DELETE of history are in place."""
-    present = {
-        str(name) for (name,) in _rows(db, "SELECT name FROM sqlite_master WHERE type = 'trigger'")
-    }
+    present = {str(name) for (name,) in _rows(db, _TRIGGERS[getattr(db, "dialect", "sqlite")])}
     return [
         f"trigger {name} is missing: history could be rewritten"
         for name in APPEND_ONLY_TRIGGERS

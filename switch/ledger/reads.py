@@ -16,30 +16,43 @@ from switch.ledger.sql import COLUMNS, transfer_from_row
 from switch.ledger.standin import StandInAdvice, TrueUp
 from switch.ledger.twophase import Balances
 
-__all__ = ["CardState", "Key", "LedgerReads", "PurchaseView", "StoredRequest"]
+__all__ = [
+    "BALANCES_SQL",
+    "CARD_STATE_SQL",
+    "PRE_REVERSED_SQL",
+    "SIGNED_ON_SQL",
+    "SPENT_ON_DAY_SQL",
+    "STANDIN_USAGE_SQL",
+    "CardState",
+    "Key",
+    "LedgerReads",
+    "PurchaseView",
+    "StoredRequest",
+    "card_state_from_row",
+]
 
 T = TypeVar("T")
 
 Key = tuple[str, int, str]
 """A request's idempotency key (TID, STAN, DE7)."""
 
-_BALANCES = (
+BALANCES_SQL = (
     "SELECT debits_pending, debits_posted, credits_pending, credits_posted "
     "FROM accounts WHERE id = ?"
 )
-_SPENT_ON_DAY = (
+SPENT_ON_DAY_SQL = (
     "SELECT COALESCE(SUM(CASE WHEN r.phase IS NULL THEN h.amount "
     "WHEN r.phase = 'post' THEN r.amount ELSE 0 END), 0) "
     "FROM transfers h LEFT JOIN transfers r ON r.pending_id = h.id "
     "WHERE h.phase = 'pending' AND h.kind IN ('purchase', 'preauth') "
     "AND h.card_id = ? AND h.issuer_day = ?"
 )
-_PRE_REVERSED = (
+PRE_REVERSED_SQL = (
     "SELECT 1 FROM orphan_reversals WHERE tid = ? AND stan = ? AND transmission_time = ?"
 )
-_CARD_STATE = "SELECT pin_failures, last_atc FROM card_security WHERE card_id = ?"
-_SIGNED_ON = "SELECT signed_on FROM terminal_sessions WHERE tid = ?"
-_STANDIN_USAGE = (
+CARD_STATE_SQL = "SELECT pin_failures, last_atc FROM card_security WHERE card_id = ?"
+SIGNED_ON_SQL = "SELECT signed_on FROM terminal_sessions WHERE tid = ?"
+STANDIN_USAGE_SQL = (
     "SELECT count(*), coalesce(sum(amount), 0) FROM standin_advices "
     "WHERE card_id = ? AND issuer_day = ?"
 )
@@ -54,7 +67,7 @@ class CardState:
     last_atc: int | None
 
 
-def _card_state(card_id: str, row: Sequence[Any] | None) -> CardState:
+def card_state_from_row(card_id: str, row: Sequence[Any] | None) -> CardState:
     if row is None:
         return CardState(card_id, 0, None)
     return CardState(card_id, int(row[0]), None if row[1] is None else int(row[1]))
@@ -87,10 +100,20 @@ class StoredRequest:
 
 
 class LedgerReads:
-    """The read side of :class:`~switch.ledger.store.Ledger` (queries on its connection)."""
+    """The read side of the ledger, in SQL both backends run: :class:`~switch.ledger.store.Ledger`
+    (SQLite, the methods here) and :class:`~switch.ledger.pg.PgLedger` (PostgreSQL, which
+    overrides how a query runs: ``_one``, ``_all`` and :meth:`purchase_view`)."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
+    def __init__(self, db: aiosqlite.Connection | None) -> None:
+        self._sqlite = db
+
+    _QUEUE_ORDER = "rowid"
+    """The column that orders the stand-in queue (SQLite's rowid)."""
+
+    @property
+    def _db(self) -> aiosqlite.Connection:
+        assert self._sqlite is not None, "a SQLite ledger's connection"
+        return self._sqlite
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> tuple[Any, ...] | None:
         async with self._db.execute(sql, tuple(params)) as cursor:
@@ -112,7 +135,7 @@ class LedgerReads:
 
     async def balances(self, account_id: str) -> Balances | None:
         """The four counters of ``account_id`` (minor units); None if there is no such account."""
-        row = await self._one(_BALANCES, (account_id,))
+        row = await self._one(BALANCES_SQL, (account_id,))
         return None if row is None else Balances(*row)
 
     async def available(self, account_id: str) -> int:
@@ -123,7 +146,7 @@ class LedgerReads:
     async def spent_on_day(self, card_id: str, day: date) -> int:
         """What ``card_id`` spent on the issuer's ``day``: holds not voided or expired (a
         partially posted hold counts what was posted)."""
-        row = await self._one(_SPENT_ON_DAY, (card_id, day.isoformat()))
+        row = await self._one(SPENT_ON_DAY_SQL, (card_id, day.isoformat()))
         return int(row[0]) if row else 0
 
     async def transfer(self, transfer_id: str) -> Transfer | None:
@@ -183,18 +206,18 @@ class LedgerReads:
         database thread."""
 
         def read(db: sqlite3.Connection) -> PurchaseView:
-            pre_reversed = db.execute(_PRE_REVERSED, key).fetchone() is not None
-            signed_on = db.execute(_SIGNED_ON, (key[0],)).fetchone()
+            pre_reversed = db.execute(PRE_REVERSED_SQL, key).fetchone() is not None
+            signed_on = db.execute(SIGNED_ON_SQL, (key[0],)).fetchone()
             if card is None or day is None:
                 return PurchaseView(pre_reversed, bool(signed_on and signed_on[0]))
             card_id, account = card
-            balances = db.execute(_BALANCES, (account,)).fetchone()
-            spent = db.execute(_SPENT_ON_DAY, (card_id, day.isoformat())).fetchone()
-            usage = db.execute(_STANDIN_USAGE, (card_id, day.isoformat())).fetchone()
+            balances = db.execute(BALANCES_SQL, (account,)).fetchone()
+            spent = db.execute(SPENT_ON_DAY_SQL, (card_id, day.isoformat())).fetchone()
+            usage = db.execute(STANDIN_USAGE_SQL, (card_id, day.isoformat())).fetchone()
             return PurchaseView(
                 pre_reversed,
                 bool(signed_on and signed_on[0]),
-                _card_state(card_id, db.execute(_CARD_STATE, (card_id,)).fetchone()),
+                card_state_from_row(card_id, db.execute(CARD_STATE_SQL, (card_id,)).fetchone()),
                 Balances(*balances).available if balances else 0,
                 int(spent[0]) if spent else 0,
                 (int(usage[0]), int(usage[1])) if usage else (0, 0),
@@ -212,7 +235,7 @@ class LedgerReads:
         return [
             (int(r[0]), bool(r[1]), int(r[2]), str(r[3]))
             for r in await self._all(
-                "SELECT h.stan, h.kind = 'refund', h.amount, CASE "
+                "SELECT h.stan, CASE WHEN h.kind = 'refund' THEN 1 ELSE 0 END, h.amount, CASE "
                 "WHEN c.id IS NOT NULL OR r.phase = 'void' THEN 'voided' "
                 "WHEN r.phase = 'expire' THEN 'expired' ELSE 'standing' END "
                 "FROM transfers h LEFT JOIN transfers r ON r.pending_id = h.id "
@@ -228,9 +251,10 @@ class LedgerReads:
     async def standin_queue(self, issuer: str | None = None) -> list[StandInAdvice]:
         """The 0120 advices not replayed yet (of ``issuer``, or of all), oldest first."""
         rows = await self._all(
-            "SELECT a.hold_id, a.issuer, a.card_id, a.account, a.amount, a.issuer_day "
+            "SELECT a.hold_id, a.issuer, a.card_id, a.account, a.amount, a.issuer_day "  # noqa: S608
             "FROM standin_advices a LEFT JOIN standin_replays r ON r.hold_id = a.hold_id "
-            "WHERE r.hold_id IS NULL AND (? IS NULL OR a.issuer = ?) ORDER BY a.rowid",
+            "WHERE r.hold_id IS NULL AND (CAST(? AS TEXT) IS NULL OR a.issuer = ?) "
+            f"ORDER BY a.{self._QUEUE_ORDER}",
             (issuer, issuer),
         )
         return [

@@ -31,6 +31,7 @@ __all__ = [
     "expire_due",
     "insert_transfer",
     "post",
+    "raise_if_refused",
     "store_answer",
 ]
 
@@ -134,15 +135,19 @@ def post(
     """Create ``accounts``, make ``transfers`` (raising on the first refusal), insert ``rows``."""
     ensure_accounts(db, accounts)
     for transfer in transfers:
-        outcome = insert_transfer(db, transfer, now_us)
-        if outcome in (Outcome.EXISTS, Outcome.EXISTS_WITH_DIFFERENT_FIELDS):
-            raise DuplicateRequestError(f"{transfer.id}: {outcome}")
-        if outcome is Outcome.EXCEEDS_CREDITS:
-            raise InsufficientFundsError(transfer, outcome)
-        if outcome is not Outcome.OK:
-            raise LedgerRefusalError(transfer, outcome)
+        raise_if_refused(transfer, insert_transfer(db, transfer, now_us))
     for sql, params in rows:
         db.execute(sql, params)
+
+
+def raise_if_refused(transfer: Transfer, outcome: Outcome) -> None:
+    """The error an event's transfer raises when the ledger did not make it (any backend)."""
+    if outcome in (Outcome.EXISTS, Outcome.EXISTS_WITH_DIFFERENT_FIELDS):
+        raise DuplicateRequestError(f"{transfer.id}: {outcome}")
+    if outcome is Outcome.EXCEEDS_CREDITS:
+        raise InsufficientFundsError(transfer, outcome)
+    if outcome is not Outcome.OK:
+        raise LedgerRefusalError(transfer, outcome)
 
 
 def store_answer(

@@ -48,6 +48,7 @@ from switch.ledger.sql import (
     statement_for,
     transfer_from_row,
 )
+from switch.ledger.stamps import Stamps
 from switch.ledger.steps import Answer, BatchClose, Rows
 from switch.ledger.twophase import Outcome
 
@@ -79,15 +80,18 @@ class Ledger(LedgerReads):
     def __init__(self, db: aiosqlite.Connection, path: Path, clock: Clock) -> None:
         super().__init__(db)
         self.path = path
-        self.clock = clock
         self.writes = GroupCommit(db, path, self._open_group)
         """The single writer: group commit of events, exclusive transactions."""
         self._swept_us = 0
         """Switch-clock microseconds up to which expired holds have been released."""
         self.batch_min = BATCH_MIN
         """Batches at least this long are applied set-based when every transfer passes."""
-        self._last_us = 0
-        """The latest timestamp this ledger gave a transfer (timestamps never go back)."""
+        self.stamps = Stamps(clock)
+
+    @property
+    def clock(self) -> Clock:
+        """The switch clock the ledger stamps and expires holds by."""
+        return self.stamps.clock
 
     @classmethod
     async def open(
@@ -336,13 +340,10 @@ class Ledger(LedgerReads):
     # -- internals -----------------------------------------------------------------------
 
     def _tick(self, at: int | None = None) -> int:
-        """The switch-clock time (µs) for the transaction under way, ``at`` or now, moved up to
-        the last one given if the clock is behind it (timestamps never go back)."""
-        self._last_us = max(self._last_us, micros(self.clock.now()) if at is None else at)
-        return self._last_us
+        return self.stamps.tick(at)
 
     def _stamp(self) -> str:
-        return self.clock.now().isoformat(timespec="microseconds")
+        return self.stamps.stamp()
 
     async def _insert_all(
         self,

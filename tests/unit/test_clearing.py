@@ -1,9 +1,9 @@
-"""Day's-end clearing and settlement: fees, net positions that sum to zero, one run per item."""
+"""Day's-end clearing and settlement: fees, net positions that sum to zero, one run per item;
+on SQLite and on PostgreSQL (the ``backend`` fixture)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -13,7 +13,7 @@ import pytest
 
 from cards import default_card_set
 from switch.clock import ManualClock
-from switch.ledger import Ledger, Outcome, Phase, Transfer, check_ledger, merchant_account
+from switch.ledger import Outcome, Phase, Transfer, merchant_account
 from switch.ledger.clearing import basis_points
 from switch.ledger.postings import (
     completion_post,
@@ -23,7 +23,9 @@ from switch.ledger.postings import (
     reversal_of_hold,
 )
 from switch.registry import default_registry
-from tpesim.settle import render_settlement, run_settlement
+from switch.settlement import settle_day
+from tests.ledgers import AnyLedger, LedgerBackend
+from tpesim.settle import SettlementResult, render_settlement, write_report
 
 CARDS = default_card_set()
 DAY = date(2026, 11, 23)
@@ -57,7 +59,7 @@ def _hold(make: Callable[..., Transfer], stan: int, amount: int) -> Transfer:
     )
 
 
-async def _record(ledger: Ledger, transfer: Transfer, mti: str, stan: int) -> None:
+async def _record(ledger: AnyLedger, transfer: Transfer, mti: str, stan: int) -> None:
     await ledger.record(
         _key(stan), mti=mti, digest=str(stan), response_code="00", response=b"{}",
         transfers=[transfer], accounts=[MERCHANT],
@@ -65,11 +67,10 @@ async def _record(ledger: Ledger, transfer: Transfer, mti: str, stan: int) -> No
 
 
 @pytest.fixture
-async def day_of_trade(tmp_path: Path) -> Path:
+async def day_of_trade(backend: LedgerBackend) -> LedgerBackend:
     """Two purchases (one reversed), a refund and a pre-authorization completed in part."""
-    path = tmp_path / "ledger.db"
     clock = ManualClock(datetime(2026, 11, 23, 10, tzinfo=UTC))
-    async with await Ledger.open(path, CARDS, clock) as ledger:
+    async with backend.open(CARDS, clock) as ledger:
         await _record(ledger, _hold(purchase_hold, 1, 100_000), "0200", 1)
         reversed_hold = _hold(purchase_hold, 2, 50_000)
         await _record(ledger, reversed_hold, "0200", 2)
@@ -79,18 +80,26 @@ async def day_of_trade(tmp_path: Path) -> Path:
         await _record(ledger, preauth, "0100", 5)
         completion = completion_post(preauth, key=_key(6), amount=60_000, business_day=DAY)
         await _record(ledger, completion, "0220", 6)
-    return path
+    return backend
+
+
+async def _settle(
+    backend: LedgerBackend, out: Path, clock: ManualClock | None = None
+) -> SettlementResult:
+    """What ``tpesim settle`` does (tpesim.settle.run_settlement), on either backend."""
+    async with backend.open(clock=clock) as ledger:
+        plan = await settle_day(ledger, DAY, cards=CARDS, registry=default_registry())
+    files = write_report(plan, out) if plan else ()
+    return SettlementResult(DAY, plan, files, await backend.check())
 
 
 async def test_settlement_clears_charges_fees_and_nets_to_zero(
-    day_of_trade: Path, tmp_path: Path
+    day_of_trade: LedgerBackend, tmp_path: Path
 ) -> None:
     """Sales 1 000 DA + 600 DA (completion), refund 200 DA; Edahabia's 0.2 % discount (3,20 DA)
     and 0.1 % interchange (1,60 DA). The merchant gets 1 600 - 200 - 3,20 DA; the issuer pays
     1 600 - 200 DA and earns 1,60 DA; the acquirer keeps 1,60 DA."""
-    result = await run_settlement(
-        day_of_trade, DAY, cards=CARDS, registry=default_registry(), out=tmp_path / "out"
-    )
+    result = await _settle(day_of_trade, tmp_path / "out")
     plan = result.plan
     assert plan is not None and plan.run == "2026-11-23#1"
     totals = plan.totals["DZD"]
@@ -108,7 +117,7 @@ async def test_settlement_clears_charges_fees_and_nets_to_zero(
     csv_text = (tmp_path / "out" / "settlement-2026-11-23-1.csv").read_text()
     assert 'merchant:DZ0000000000101,DZD,139680,"1 396,80 DZD"' in csv_text
     assert "sum DZD" in render_settlement(result)
-    async with await Ledger.open(day_of_trade) as ledger:
+    async with day_of_trade.open() as ledger:
         assert await ledger.available("CCP-0001001") == 15_000_000 - 160_000 + 20_000
         balances = await ledger.balances("CCP-0001001")
         assert balances is not None and balances.debits_pending == 0
@@ -118,24 +127,20 @@ async def test_settlement_clears_charges_fees_and_nets_to_zero(
         resolution = await ledger.resolution_of("purchase:DZAL0001:000001:1123000001")
         assert resolution is not None and resolution.phase is Phase.POST
         assert resolution.id.startswith("clearing:2026-11-23#1:") and resolution.amount == 100_000
-    again = await run_settlement(
-        day_of_trade, DAY, cards=CARDS, registry=default_registry(), out=tmp_path / "out"
-    )
+    again = await _settle(day_of_trade, tmp_path / "out")
     assert again.plan is None and again.check.ok
-    assert check_ledger(day_of_trade).ok
 
 
 async def test_a_cleared_hold_is_resolved_and_a_late_reversal_corrects_it(
-    day_of_trade: Path, tmp_path: Path
+    day_of_trade: LedgerBackend, tmp_path: Path
 ) -> None:
     """After clearing, the database refuses to void or post a cleared hold again; a reversal
     that arrives late is a correcting transfer back, settled by the next run. (Each step has
     its own switch clock, in order: on the wall clock the test would depend on the hour.)"""
-    await run_settlement(day_of_trade, DAY, cards=CARDS, registry=default_registry(), out=tmp_path,
-                         clock=ManualClock(datetime(2026, 11, 23, 17, tzinfo=UTC)))  # fmt: skip
+    await _settle(day_of_trade, tmp_path, ManualClock(datetime(2026, 11, 23, 17, tzinfo=UTC)))
     hold = _hold(purchase_hold, 1, 100_000)
     clock = ManualClock(datetime(2026, 11, 23, 18, tzinfo=UTC))
-    async with await Ledger.open(day_of_trade, clock=clock) as ledger:
+    async with day_of_trade.open(clock=clock) as ledger:
         void = replace(reversal_of_hold(hold, None, key=_key(90)), id="probe:void")
         assert await ledger.apply([void]) == [Outcome.PENDING_ALREADY_POSTED]
         resolution = await ledger.resolution_of(hold.id)
@@ -143,31 +148,25 @@ async def test_a_cleared_hold_is_resolved_and_a_late_reversal_corrects_it(
         assert late.phase is Phase.SINGLE and late.debit_account == MERCHANT.id
         await _record(ledger, late, "0400", 91)
     evening = ManualClock(datetime(2026, 11, 23, 19, tzinfo=UTC))
-    second = await run_settlement(day_of_trade, DAY, cards=CARDS, registry=default_registry(),
-                                  out=tmp_path, clock=evening)  # fmt: skip
+    second = await _settle(day_of_trade, tmp_path, evening)
     assert second.plan is not None and second.plan.run == "2026-11-23#2"
     assert second.plan.totals["DZD"].corrections_amount == 100_000
     assert second.plan.positions[("merchant:DZ0000000000101", "DZD")] == -100_000
     assert second.check.ok, second.check.render()
 
 
-async def test_checker_catches_a_hold_cleared_after_it_was_voided(day_of_trade: Path) -> None:
+async def test_checker_catches_a_hold_cleared_after_it_was_voided(
+    day_of_trade: LedgerBackend, tmp_path: Path
+) -> None:
     """A cleared_holds row for a hold a reversal had voided is a hold resolved twice, and its
     clearing no longer adds up."""
-    await run_settlement(
-        day_of_trade, DAY, cards=CARDS, registry=default_registry(), out=day_of_trade.parent
-    )
-    db = sqlite3.connect(day_of_trade)
-    try:
-        db.execute(
-            "INSERT INTO cleared_holds SELECT h.seq, (SELECT id FROM transfers "
-            "WHERE phase = 'clear' LIMIT 1) FROM transfers h WHERE h.id = ?",
-            ("purchase:DZAL0001:000002:1123000002",),
-        )
-        db.commit()
-    finally:
-        db.close()
-    report = check_ledger(day_of_trade)
+    await _settle(day_of_trade, tmp_path)
+    await day_of_trade.raw([
+        "INSERT INTO cleared_holds SELECT h.seq, (SELECT id FROM transfers "
+        "WHERE phase = 'clear' LIMIT 1) FROM transfers h "
+        "WHERE h.id = 'purchase:DZAL0001:000002:1123000002'"
+    ])  # fmt: skip
+    report = await day_of_trade.check()
     assert "hold resolves once" in report.failed()
     assert any("was also void" in p for p in report.problems)
     assert any("holds add up to" in p for p in report.problems)

@@ -1,9 +1,9 @@
-"""The SQLite ledger: holds, voids and posts through the card flows, database-enforced rules, and
-an invariant checker whose every check is shown to fail on a deliberately corrupted row."""
+"""The ledger, on SQLite and on PostgreSQL (the ``backend`` fixture): holds, voids and posts
+through the card flows, database-enforced rules, and an invariant checker whose every check is
+shown to fail on a deliberately corrupted row."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
@@ -15,7 +15,6 @@ from switch.ledger import (
     CHECKS,
     DuplicateRequestError,
     InsufficientFundsError,
-    Ledger,
     Outcome,
     Phase,
     Transfer,
@@ -30,6 +29,7 @@ from switch.ledger.postings import (
     reversal_of_hold,
 )
 from switch.ledger.rules import HOLD_TIMEOUT_S, TransferKind
+from tests.ledgers import AnyLedger, LedgerBackend
 
 CARDS = default_card_set()
 KEY = ("DZAL0001", 42, "1123140322")
@@ -60,7 +60,7 @@ def buy(
 
 
 async def record(
-    ledger: Ledger, transfer: Transfer, key: tuple[str, int, str] = KEY, mti: str = "0200"
+    ledger: AnyLedger, transfer: Transfer, key: tuple[str, int, str] = KEY, mti: str = "0200"
 ) -> None:
     """Record an approved request with its transfer (the merchant account made if needed)."""
     await ledger.record(
@@ -100,20 +100,18 @@ def test_reversal_of_a_pending_hold_voids_it_and_after_clearing_corrects_it() ->
         reversal_of_hold(hold, void, key=KEY)
 
 
-async def test_opening_balances_post_once(tmp_path: Path) -> None:
+async def test_opening_balances_post_once(backend: LedgerBackend) -> None:
     """Opening balances are posted on creation and not again on reopening."""
-    path = tmp_path / "ledger.db"
     for _ in range(2):
-        async with await Ledger.open(path, CARDS) as ledger:
+        async with backend.open(CARDS) as ledger:
             assert await ledger.available("CCP-0001001") == 15_000_000
-    report = check_ledger(path)
+    report = await backend.check()
     assert report.ok and report.postings == 0
 
 
-async def test_a_purchase_holds_and_its_reversal_releases(tmp_path: Path) -> None:
+async def test_a_purchase_holds_and_its_reversal_releases(backend: LedgerBackend) -> None:
     """A purchase holds the amount (available drops, nothing posted); its reversal voids it."""
-    path = tmp_path / "ledger.db"
-    async with await Ledger.open(path, CARDS) as ledger:
+    async with backend.open(CARDS) as ledger:
         hold = buy(250_000)
         await record(ledger, hold)
         assert await ledger.available("CCP-0001001") == 15_000_000 - 250_000
@@ -128,15 +126,14 @@ async def test_a_purchase_holds_and_its_reversal_releases(tmp_path: Path) -> Non
         assert await ledger.spent_on_day("EDH-VALID", DAY) == 0
         resolution = await ledger.resolution_of(hold.id)
         assert resolution is not None and resolution.phase is Phase.VOID
-    report = check_ledger(path)
+    report = await backend.check()
     assert report.ok, report.render()
     assert (report.postings, report.approvals, report.reversals) == (2, 1, 1)
 
 
-async def test_partial_completion_releases_the_rest(tmp_path: Path) -> None:
+async def test_partial_completion_releases_the_rest(backend: LedgerBackend) -> None:
     """A pre-authorization of 100 DA completed for 60 DA posts 60 DA and gives 40 DA back."""
-    path = tmp_path / "ledger.db"
-    async with await Ledger.open(path, CARDS) as ledger:
+    async with backend.open(CARDS) as ledger:
         hold = buy(10_000, preauth=True)
         await record(ledger, hold, mti="0100")
         completion = completion_post(
@@ -147,14 +144,13 @@ async def test_partial_completion_releases_the_rest(tmp_path: Path) -> None:
         assert await ledger.spent_on_day("EDH-VALID", DAY) == 6_000
         too_much = completion_post(hold, key=KEY, amount=20_000, business_day=DAY)
         assert await ledger.apply([too_much]) == [Outcome.EXISTS_WITH_DIFFERENT_FIELDS]
-    assert check_ledger(path).ok
+    assert (await backend.check()).ok
 
 
-async def test_holds_expire_on_the_switch_clock(tmp_path: Path) -> None:
+async def test_holds_expire_on_the_switch_clock(backend: LedgerBackend) -> None:
     """A hold left alone is released after its window, not a microsecond before."""
-    path = tmp_path / "ledger.db"
     clock = ManualClock(START)
-    async with await Ledger.open(path, CARDS, clock) as ledger:
+    async with backend.open(CARDS, clock) as ledger:
         hold = buy(7_000)
         await record(ledger, hold)
         clock.advance(HOLD_TIMEOUT_S - 1)
@@ -164,41 +160,34 @@ async def test_holds_expire_on_the_switch_clock(tmp_path: Path) -> None:
         assert await ledger.available("CCP-0001001") == 15_000_000
         late = reversal_of_hold(hold, None, key=("DZAL0001", 45, "1128140322"))
         assert await ledger.apply([late]) == [Outcome.PENDING_EXPIRED]
-    assert check_ledger(path).ok
+    assert (await backend.check()).ok
 
 
-async def test_database_refuses_overdraft_and_double_holds(tmp_path: Path) -> None:
+async def test_database_refuses_overdraft_and_double_holds(backend: LedgerBackend) -> None:
     """The schema, not luck, stops an overdraft and a second hold of one request."""
-    path = tmp_path / "ledger.db"
-    async with await Ledger.open(path, CARDS) as ledger:
+    async with backend.open(CARDS) as ledger:
         with pytest.raises(InsufficientFundsError):
             await record(ledger, buy(1_251, account="CCP-0001005"))
         assert await ledger.stored_request(KEY) is None  # rolled back whole
         await record(ledger, buy(1_000))
         with pytest.raises(DuplicateRequestError):
             await ledger.record(KEY, mti="0200", digest="x", response_code="00", response=b"{}")
-    assert check_ledger(path).ok
+    assert (await backend.check()).ok
 
 
-async def test_history_is_append_only(tmp_path: Path) -> None:
+async def test_history_is_append_only(backend: LedgerBackend) -> None:
     """UPDATE and DELETE on transfers are refused by triggers."""
-    path = tmp_path / "ledger.db"
-    async with await Ledger.open(path, CARDS):
+    async with backend.open(CARDS):
         pass
-    with sqlite3.connect(path) as db:
-        for statement in (
-            "UPDATE transfers SET amount = 1",
-            "DELETE FROM transfers",
-        ):
-            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-                db.execute(statement)
+    for statement in ("UPDATE transfers SET amount = 1", "DELETE FROM transfers"):
+        with pytest.raises(backend.integrity_error, match="append-only"):
+            await backend.raw([statement])
 
 
 @pytest.fixture
-async def sound_ledger(tmp_path: Path) -> Path:
+async def sound_ledger(backend: LedgerBackend) -> LedgerBackend:
     """A ledger with an approved purchase still held, a reversed one and a completion."""
-    path = tmp_path / "ledger.db"
-    async with await Ledger.open(path, CARDS, ManualClock(START)) as ledger:
+    async with backend.open(CARDS, ManualClock(START)) as ledger:
         await record(ledger, buy(1_000))
         reversed_key = ("DZAL0001", 50, "1123140500")
         reversed_hold = buy(2_000, reversed_key)
@@ -206,9 +195,9 @@ async def sound_ledger(tmp_path: Path) -> Path:
         reversal_key = ("DZAL0001", 51, "1123140600")
         reversal = reversal_of_hold(reversed_hold, None, key=reversal_key)
         await record(ledger, reversal, reversal_key, "0400")
-    report = check_ledger(path)
+    report = await backend.check()
     assert report.ok, report.render()
-    return path
+    return backend
 
 
 HOLD = "purchase:DZAL0001:000042:1123140322"
@@ -262,21 +251,38 @@ CORRUPTIONS: dict[str, list[str]] = {
 }
 
 
+PG_CORRUPTIONS: dict[str, list[str]] = {
+    "no negative balance": [
+        "ALTER TABLE accounts DROP CONSTRAINT debits_within_credits",
+        CORRUPTIONS["no negative balance"][1],
+    ],
+    "hold resolves once": [
+        "DROP INDEX transfers_one_resolution",
+        "DROP TRIGGER transfers_rules_resolution ON transfers",
+        "DROP TRIGGER transfers_counters ON transfers",
+        CORRUPTIONS["hold resolves once"][3],
+    ],
+    "approvals are durable": [
+        "INSERT INTO requests VALUES ('DZAL0001', 99, '1123150000', '0200', 'x', '00', "
+        "'\\x7b7d'::bytea, NULL, 'now')"
+    ],
+    "append only": ["DROP TRIGGER requests_append_only_update ON requests"],
+}
+"""The same corruptions in PostgreSQL's words, where they differ."""
+
+
 def test_every_invariant_has_a_corruption_test() -> None:
     assert set(CORRUPTIONS) == set(CHECKS)
 
 
 @pytest.mark.parametrize("check", sorted(CORRUPTIONS))
-def test_each_check_catches_its_corruption(sound_ledger: Path, check: str) -> None:
+async def test_each_check_catches_its_corruption(sound_ledger: LedgerBackend, check: str) -> None:
     """Corrupting one row (behind the database's back) makes exactly that check fail."""
-    db = sqlite3.connect(sound_ledger)
-    try:
-        for statement in CORRUPTIONS[check]:
-            db.execute(statement)
-        db.commit()
-    finally:
-        db.close()
-    report = check_ledger(sound_ledger)
+    corruption = CORRUPTIONS[check]
+    if sound_ledger.name == "postgresql":
+        corruption = PG_CORRUPTIONS.get(check, corruption)
+    await sound_ledger.raw(corruption)
+    report = await sound_ledger.check()
     assert not report.ok
     assert check in report.failed(), report.render()
     assert f"FAIL {check}" in report.render()
