@@ -15,7 +15,8 @@ from datetime import date, datetime, time, timedelta
 
 from cards.currency import currency_by_numeric
 from switch.ledger.postings import MIDNIGHT, business_day
-from switch.ledger.store import BatchClose, Ledger
+from switch.ledger.store import BatchClose
+from switch.ledger.where import AnyLedger
 from switch.protocol.messages import BatchRequest, BatchResponse
 from switch.reconcile import (
     JournalEntry,
@@ -47,7 +48,7 @@ def batch_day(settlement_date: str, today: date) -> date:
 
 
 async def close_batch(
-    ledger: Ledger,
+    ledger: AnyLedger,
     request: BatchRequest,
     *,
     registry: Registry,

@@ -18,7 +18,7 @@ from cards.catalog import CardSet
 from switch.ledger.postings import MIDNIGHT
 from switch.ledger.rules import LedgerAccount, Transfer, TransferKind
 from switch.ledger.standin import StandInAdvice
-from switch.ledger.store import Ledger
+from switch.ledger.where import AnyLedger
 from switch.protocol.messages import CompletionResponse, OfflineAdvice
 from switch.registry import Registry
 from switch.responses import echo, retrieval_reference
@@ -40,7 +40,7 @@ class OfflinePosting:
 
 
 async def post_offline(
-    ledger: Ledger,
+    ledger: AnyLedger,
     advice: OfflineAdvice,
     *,
     cards: CardSet,

@@ -27,9 +27,9 @@ from switch.issuers import IssuerHosts, IssuerState
 from switch.ledger.postings import MIDNIGHT
 from switch.ledger.store import (
     DuplicateRequestError,
-    Ledger,
     LedgerUnavailableError,
 )
+from switch.ledger.where import AnyLedger
 from switch.magic import MagicAmounts
 from switch.offline import post_offline
 from switch.ordering import OrderedKeys
@@ -119,7 +119,7 @@ class Processor:
     def __init__(
         self,
         *,
-        ledger: Ledger,
+        ledger: AnyLedger,
         cards: CardSet,
         registry: Registry,
         clock: Clock,

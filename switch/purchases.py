@@ -21,7 +21,8 @@ from switch.clock import Clock
 from switch.issuers import IssuerHosts
 from switch.ledger.reads import PurchaseView
 from switch.ledger.rules import TransferKind
-from switch.ledger.store import CardState, InsufficientFundsError, Ledger
+from switch.ledger.store import CardState, InsufficientFundsError
+from switch.ledger.where import AnyLedger
 from switch.magic import MagicAmounts
 from switch.protocol.messages import (
     AuthorizationRequest,
@@ -49,7 +50,7 @@ class PurchaseDesk:
     def __init__(
         self,
         *,
-        ledger: Ledger,
+        ledger: AnyLedger,
         cards: CardSet,
         registry: Registry,
         clock: Clock,

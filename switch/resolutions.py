@@ -13,7 +13,8 @@ from datetime import datetime, time
 
 from switch.ledger.postings import MIDNIGHT, business_day, completion_post, reversal_of_hold
 from switch.ledger.rules import Phase, Transfer
-from switch.ledger.store import Key, Ledger
+from switch.ledger.store import Key
+from switch.ledger.where import AnyLedger
 from switch.protocol.messages import (
     CompletionAdvice,
     CompletionResponse,
@@ -45,7 +46,7 @@ class Resolution:
         return self.response.additional_response
 
 
-async def _hold_of(ledger: Ledger, key: Key) -> tuple[bool, Transfer | None, Transfer | None]:
+async def _hold_of(ledger: AnyLedger, key: Key) -> tuple[bool, Transfer | None, Transfer | None]:
     """(original known?, its hold, the hold's resolution) for the request with ``key``."""
     stored = await ledger.stored_request(key)
     if stored is None:
@@ -58,7 +59,7 @@ async def _hold_of(ledger: Ledger, key: Key) -> tuple[bool, Transfer | None, Tra
     return True, hold, await ledger.resolution_of(hold.id)
 
 
-async def reverse(ledger: Ledger, request: ReversalRequest) -> Resolution:
+async def reverse(ledger: AnyLedger, request: ReversalRequest) -> Resolution:
     """Decide an 0400: void the original's hold (00), or say why there is nothing to do."""
     code, note, transfer, orphan = "00", None, None, None
     known, hold, resolution = await _hold_of(ledger, request.original_key)
@@ -88,7 +89,7 @@ async def reverse(ledger: Ledger, request: ReversalRequest) -> Resolution:
 
 
 async def complete(
-    ledger: Ledger,
+    ledger: AnyLedger,
     request: CompletionAdvice,
     *,
     registry: Registry,

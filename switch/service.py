@@ -16,13 +16,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, time
-from pathlib import Path
 
 from cards.catalog import CardSet
 from switch.clock import Clock, SystemClock
 from switch.issuers import parse_issuer_command
 from switch.ledger.postings import MIDNIGHT
-from switch.ledger.store import Ledger
+from switch.ledger.where import LedgerLocation, open_ledger
 from switch.magic import MagicAmounts, magic_amounts
 from switch.processor import Processor, Reply
 from switch.protocol import topics
@@ -268,7 +267,7 @@ class SwitchService:
 async def running_switch(
     *,
     broker: BrokerUrl,
-    db_path: Path,
+    db_path: LedgerLocation,
     cards: CardSet,
     registry: Registry,
     clock: Clock | None = None,
@@ -284,7 +283,7 @@ async def running_switch(
 ) -> AsyncIterator[SwitchService]:
     """Open the ledger, start the switch and wait until it is subscribed; stop it on exit."""
     clock = clock or SystemClock()
-    async with await Ledger.open(db_path, cards, clock) as ledger:
+    async with await open_ledger(db_path, cards, clock) as ledger:
         await replay_advices(ledger, None, clock.now())  # issuers are up when the switch starts
         processor = Processor(
             ledger=ledger,

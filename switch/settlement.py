@@ -20,6 +20,7 @@ __all__ = ["settle_day"]
 
 UNKNOWN_ACQUIRER = "UNKNOWN"
 
+
 class Settles(Protocol):
     """A ledger that runs a settlement plan in one transaction (SQLite's or PostgreSQL's)."""
 

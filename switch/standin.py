@@ -28,7 +28,8 @@ from switch.ledger.standin import (
     standin_account,
     true_up,
 )
-from switch.ledger.store import InsufficientFundsError, Ledger
+from switch.ledger.store import InsufficientFundsError
+from switch.ledger.where import AnyLedger
 
 __all__ = [
     "SaleHold",
@@ -125,7 +126,7 @@ def sale_hold(
     return SaleHold(hold, accounts, advice)
 
 
-async def replay_advice(ledger: Ledger, advice: StandInAdvice, now: datetime) -> bool:
+async def replay_advice(ledger: AnyLedger, advice: StandInAdvice, now: datetime) -> bool:
     """True-up one advice in one transaction; False when the hold has gone (voided or
     expired before the issuer heard of it: nothing to true up, the advice is closed)."""
     hold = await ledger.transfer(advice.hold_id)
@@ -151,7 +152,7 @@ async def replay_advice(ledger: Ledger, advice: StandInAdvice, now: datetime) ->
     raise RuntimeError(f"stand-in advice {hold.id}: the account kept changing")
 
 
-async def replay_advices(ledger: Ledger, issuer: str | None, now: datetime) -> int:
+async def replay_advices(ledger: AnyLedger, issuer: str | None, now: datetime) -> int:
     """Replay every queued 0120 advice of ``issuer`` (None: of every issuer), oldest first;
     how many were trued up."""
     trued = 0
@@ -160,7 +161,7 @@ async def replay_advices(ledger: Ledger, issuer: str | None, now: datetime) -> i
     return trued
 
 
-async def true_up_refunds(ledger: Ledger, reversal: Transfer) -> list[Transfer]:
+async def true_up_refunds(ledger: AnyLedger, reversal: Transfer) -> list[Transfer]:
     """What a reversal of a stand-in hold gives back once its advice was trued up: the
     cardholder's and the issuer's shares (nothing before the replay, nothing for other holds)."""
     hold_id = reversal.pending_id or reversal.id.removeprefix("reversal:")

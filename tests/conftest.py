@@ -101,6 +101,12 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerBa
     yield from make_backend(request.param, tmp_path)
 
 
+@pytest.fixture
+def pg_backend(tmp_path: Path) -> Iterator[LedgerBackend]:
+    """A PostgreSQL ledger schema of the test's own (tests/ledgers.py)."""
+    yield from make_backend("postgresql", tmp_path)
+
+
 HANG_S = float(os.environ.get("TPESIM_TEST_HANG_S", "420"))
 """A test running longer than this is cancelled (it fails), with the await chain of every task
 of its event loop in its captured stderr."""

@@ -25,7 +25,15 @@ from switch.ledger import Ledger, LedgerReport, check_ledger
 from switch.ledger.pg import PgLedger
 from switch.ledger.pg_check import check_pg_ledger
 
-__all__ = ["BACKENDS", "PG_DSN", "AnyLedger", "LedgerBackend", "make_backend", "pg_available"]
+__all__ = [
+    "BACKENDS",
+    "PG_DSN",
+    "AnyLedger",
+    "LedgerBackend",
+    "make_backend",
+    "pg_available",
+    "sqlite_ledger",
+]
 
 PG_DSN = os.environ.get("TPESIM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ("sqlite", "postgresql")
@@ -35,12 +43,20 @@ AnyLedger = Ledger | PgLedger
 """Either ledger: the suite calls the same methods on both."""
 
 
+def sqlite_ledger(ledger: AnyLedger) -> Ledger:
+    """``ledger``, which a SQLite-only test knows to be on SQLite."""
+    assert isinstance(ledger, Ledger), ledger
+    return ledger
+
+
 class LedgerBackend:
     """One place a test's ledger lives, opened as often as the test likes."""
 
     name: str
     integrity_error: type[Exception]
     """What the database raises when a rule or a trigger refuses a raw statement."""
+    location: str
+    """Where the ledger is, as ``tpesim switch --db`` takes it."""
 
     def open(
         self, cards: CardSet | None = None, clock: Clock | None = None
@@ -61,6 +77,7 @@ class SqliteBackend(LedgerBackend):
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / "ledger.db"
+        self.location = str(self.path)
 
     @asynccontextmanager
     async def _open(self, cards: CardSet | None, clock: Clock | None) -> AsyncIterator[AnyLedger]:
@@ -91,6 +108,7 @@ class PgBackend(LedgerBackend):
 
     def __init__(self) -> None:
         self.schema = f"t_{uuid.uuid4().hex[:16]}"
+        self.location = f"{PG_DSN}?schema={self.schema}"
 
     @asynccontextmanager
     async def _open(self, cards: CardSet | None, clock: Clock | None) -> AsyncIterator[AnyLedger]:

@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 from cards.catalog import CardSetError, load_card_set
 from cards.holders import load_holders
 from switch.clock import SystemClock
-from switch.ledger.check import check_ledger
+from switch.ledger.errors import LedgerUnavailableError
+from switch.ledger.where import check_location, ledger_location, shown
 from switch.magic import magic_amounts
 from switch.registry import Registry, RegistryError
 from switch.security import SecurityModule, load_keys
@@ -103,7 +104,12 @@ def _add_demo(sub: _Commands) -> None:
 def _add_switch(sub: _Commands) -> None:
     sw = sub.add_parser("switch", help="run the switch against an external broker")
     sw.add_argument("--broker", type=broker_url, default=BrokerUrl("127.0.0.1", 1883))
-    sw.add_argument("--db", type=Path, default=Path("tpesim-ledger.db"), help="ledger file")
+    sw.add_argument(
+        "--db",
+        type=ledger_location,
+        default=Path("tpesim-ledger.db"),
+        help="ledger: a SQLite file, or postgresql://user@host/db[?schema=NAME] (workers share it)",
+    )
     add_card_set_files(sw)
     sw.add_argument("--registry", type=Path, help="merchants file (default: the shipped one)")
     sw.add_argument("--client-id", default="tpesim-switch")
@@ -117,7 +123,8 @@ def _add_switch(sub: _Commands) -> None:
     sw.add_argument(
         "--shared",
         action="store_true",
-        help="subscribe with the shared subscription $share/switch/tpe/+/req (several workers)",
+        help="subscribe with the shared subscription $share/switch/tpe/+/req (several workers; "
+        "a clean session, so a worker that dies leaves its share to the others)",
     )
     sw.add_argument("-v", "--verbose", action="store_true")
 
@@ -168,7 +175,8 @@ def _add_ledger(sub: _Commands) -> None:
     ledger = sub.add_parser("ledger", help="ledger tools")
     ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
     check = ledger_sub.add_parser("check", help="verify the ledger's invariants")
-    check.add_argument("--db", type=Path, required=True)
+    check.add_argument("--db", type=ledger_location, required=True,
+                       help="a SQLite file or a postgresql:// URL")  # fmt: skip
     check.add_argument("--json", action="store_true")
 
 
@@ -274,18 +282,19 @@ async def _switch(args: argparse.Namespace) -> int:
         magic=magic_amounts(),
         client_id=args.client_id,
         shared=args.shared,
+        persistent=not args.shared,
         security=SecurityModule(load_keys(args.keys)),
         cutoff=args.cutoff,
     ):
-        log.info("switch ready on %s, ledger %s (Ctrl-C to stop)", args.broker, args.db)
+        log.info("switch ready on %s, ledger %s (Ctrl-C to stop)", args.broker, shown(args.db))
         await asyncio.Event().wait()
     return 0
 
 
 def _ledger_check(args: argparse.Namespace) -> int:
     try:
-        report = check_ledger(args.db)
-    except FileNotFoundError as error:
+        report = asyncio.run(check_location(args.db))
+    except (FileNotFoundError, LedgerUnavailableError) as error:
         raise CliError(str(error)) from None
     if args.json:
         print(json.dumps(report.as_dict() | {"ok": report.ok, "problems": report.problems}))

@@ -1,5 +1,5 @@
-"""Ledger: two-phase double-entry accounts and transfers in SQLite, the pure rules they follow
-(``twophase``, ``rules``, ``postings``), and the invariant checker."""
+"""Ledger: two-phase double-entry accounts and transfers in SQLite or PostgreSQL, the pure rules
+they follow (``twophase``, ``rules``, ``postings``), and the invariant checker."""
 
 from switch.ledger.check import CHECKS, LedgerReport, check_ledger
 from switch.ledger.rules import (
@@ -21,11 +21,13 @@ from switch.ledger.store import (
     StoredRequest,
 )
 from switch.ledger.twophase import AccountSpec, Balances, Book, HoldState, Outcome, TransferRequest
+from switch.ledger.where import AnyLedger, LedgerLocation, check_location, open_ledger
 
 __all__ = [
     "CHECKS",
     "AccountKind",
     "AccountSpec",
+    "AnyLedger",
     "Balances",
     "Book",
     "DuplicateRequestError",
@@ -33,6 +35,7 @@ __all__ = [
     "InsufficientFundsError",
     "Ledger",
     "LedgerAccount",
+    "LedgerLocation",
     "LedgerRefusalError",
     "LedgerReport",
     "Outcome",
@@ -42,8 +45,10 @@ __all__ = [
     "TransferKind",
     "TransferRequest",
     "check_ledger",
+    "check_location",
     "issuer_account_id",
     "merchant_account",
     "merchant_account_id",
+    "open_ledger",
     "opening_transfers",
 ]

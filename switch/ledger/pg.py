@@ -6,8 +6,9 @@ not the caller, refuses an overdraft, a second resolution of a hold or a reused 
 worker tries. The SQL text is the SQLite ledger's wherever the two dialects agree (its ``?``
 placeholders become ``$N``); the statements that differ are here. Each business event is one
 transaction; each transfer in it runs in a savepoint so a refusal can be told apart and
-reported, as in SQLite. A ledger lives in one PostgreSQL schema (``schema``), so tests and
-benches can each have their own in one database.
+reported, as in SQLite. Timestamps come from the ledger's clock row (``ledger_clock``): the
+writers of one ledger, in whatever process, stamp in commit order. A ledger lives in one
+PostgreSQL schema (``schema``), so tests and benches can each have their own in one database.
 """
 
 from __future__ import annotations
@@ -92,6 +93,9 @@ SELECT 'expire:' || id, 'expiry', 'expire', id, debit_account, credit_account, a
     card_id, tid, stan, transmission_time, issuer_day, business_day, rrn, $1, ''
 FROM transfers WHERE id = $2 ON CONFLICT DO NOTHING
 """  # noqa: S608 - constant text; another worker's sweep may expire the hold first
+_TICK = "UPDATE ledger_clock SET last_us = GREATEST(last_us, $1) RETURNING last_us"
+"""The transaction's time: never before any committed one's (the row stays locked until
+COMMIT, so the writers of one ledger stamp and commit one after another)."""
 _DUE = (
     "SELECT h.id FROM transfers h WHERE h.expires_us > $1 AND h.expires_us <= $2 "  # noqa: S608
     f"AND {UNRESOLVED} ORDER BY h.expires_us, h.seq"
@@ -164,6 +168,7 @@ class PgLedger(LedgerReads):
                 version = await conn.fetchval("SELECT schema_version FROM ledger_meta")
                 if version is None:
                     await conn.execute("INSERT INTO ledger_meta VALUES ($1)", SCHEMA_VERSION)
+                    await conn.execute("INSERT INTO ledger_clock VALUES (0)")
                 elif version != SCHEMA_VERSION:
                     raise RuntimeError(
                         f"schema {schema} holds a ledger of version {version}, this tpesim "
@@ -242,7 +247,8 @@ class PgLedger(LedgerReads):
             swept = self._swept_us
             try:
                 async with self._conn.transaction():
-                    now = self.stamps.tick()
+                    now = await self._conn.fetchval(_TICK, self.stamps.tick())
+                    self.stamps.tick(now)
                     if sweep:
                         await self._sweep(now)
                     return await work(self._conn, now)

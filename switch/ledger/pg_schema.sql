@@ -8,6 +8,13 @@ CREATE TABLE IF NOT EXISTS ledger_meta (
     schema_version INTEGER NOT NULL
 );
 
+-- The ledger's clock: the latest switch-clock time (µs) given to a transaction. Every write
+-- transaction moves it first (GREATEST with its worker's clock) and holds its row lock until it
+-- commits, so with several workers timestamps still never go back in commit order.
+CREATE TABLE IF NOT EXISTS ledger_clock (
+    last_us BIGINT NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS accounts (
     id              TEXT PRIMARY KEY,
     kind            TEXT NOT NULL CHECK (kind IN ('cardholder', 'merchant', 'issuer', 'acquirer')),

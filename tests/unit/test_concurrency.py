@@ -19,6 +19,7 @@ from switch.ledger.group import GroupCommit
 from switch.ordering import OrderedKeys
 from switch.protocol import encode, topics
 from terminal import CardPresentation, RequestBuilder
+from tests.ledgers import sqlite_ledger
 
 CARDS = default_card_set()
 REGISTRY = default_registry()
@@ -59,14 +60,14 @@ async def test_concurrent_requests_share_commits_and_each_is_durable(
         for build in builders
         for card_id in everyday
     ]
-    groups_before = processor.ledger.writes.groups
+    groups_before = sqlite_ledger(processor.ledger).writes.groups
     replies = await asyncio.gather(
         *(processor.process(topics.request(tid), payload) for tid, payload in requests)
     )
     assert [r.response_code if r else None for r in replies] == ["00"] * len(requests)
-    committed = processor.ledger.writes.groups - groups_before
+    committed = sqlite_ledger(processor.ledger).writes.groups - groups_before
     assert 1 <= committed < len(requests)
-    report = check_ledger(processor.ledger.path)
+    report = check_ledger(sqlite_ledger(processor.ledger).path)
     assert report.ok and report.postings >= len(requests)
 
 

@@ -4,6 +4,7 @@ shown to fail on a deliberately corrupted row."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
@@ -292,3 +293,25 @@ def test_checker_needs_an_existing_ledger(tmp_path: Path) -> None:
     """Checking a missing file is an error, not an empty success."""
     with pytest.raises(FileNotFoundError):
         check_ledger(tmp_path / "absent.db")
+
+
+async def test_two_writers_of_one_postgresql_ledger_post_a_request_once(
+    pg_backend: LedgerBackend,
+) -> None:
+    """Two workers' connections store the same request at the same moment: one posts, the other
+    is told it is a duplicate; two holds that together overdraw an account: one is refused. The
+    database decides (unique keys, the account's check), whichever writer comes second."""
+    async with pg_backend.open(CARDS) as first, pg_backend.open() as second:
+        outcomes = await asyncio.gather(
+            record(first, buy(1_000)), record(second, buy(1_000)), return_exceptions=True
+        )
+        assert sorted(type(o).__name__ for o in outcomes) == ["DuplicateRequestError", "NoneType"]
+        one, two = ("DZAL0001", 60, "1123140700"), ("DZAL0002", 61, "1123140800")
+        overdraw = await asyncio.gather(
+            record(first, buy(1_000, one, "CCP-0001005"), one),
+            record(second, buy(1_000, two, "CCP-0001005"), two),
+            return_exceptions=True,
+        )
+        assert sorted(type(o).__name__ for o in overdraw) == ["InsufficientFundsError", "NoneType"]
+        assert await first.available("CCP-0001005") == 250
+    assert (await pg_backend.check()).ok

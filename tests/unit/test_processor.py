@@ -20,6 +20,7 @@ from switch.security import SecurityModule, load_keys
 from switch.security.transaction import seal
 from terminal import CardPresentation, RequestBuilder
 from terminal.pinpad import PinPad
+from tests.ledgers import sqlite_ledger
 from tpesim.wallet import Wallet
 
 CARDS = default_card_set()
@@ -88,7 +89,7 @@ async def test_declines_are_stored_and_replayed_as_declines(processor: Processor
     request = build.purchase(card("EDH-NO-FUNDS"), 150_000, now)
     assert (await answer(processor, encode(request)))["39"] == "51"
     assert (await answer(processor, encode(request)))["39"] == "51"
-    assert check_ledger(processor.ledger.path).postings == 0
+    assert check_ledger(sqlite_ledger(processor.ledger).path).postings == 0
 
 
 async def test_reversal_undoes_and_is_idempotent(processor: Processor) -> None:
@@ -102,7 +103,7 @@ async def test_reversal_undoes_and_is_idempotent(processor: Processor) -> None:
     for _ in range(2):
         assert (await answer(processor, encode(reversal)))["39"] == "00"
     assert await processor.ledger.available("CCP-0001001") == 15_000_000
-    report = check_ledger(processor.ledger.path)
+    report = check_ledger(sqlite_ledger(processor.ledger).path)
     assert report.ok and report.reversals == 1
 
 
@@ -281,7 +282,7 @@ async def test_reversal_advice_and_its_repeat(processor: Processor) -> None:
     assert repeat == first
     assert processor.stats.duplicates == 1
     assert await processor.ledger.available("CCP-0001001") == 15_000_000
-    assert check_ledger(processor.ledger.path).ok
+    assert check_ledger(sqlite_ledger(processor.ledger).path).ok
 
 
 async def test_refund_and_preauthorization_flows(processor: Processor) -> None:
@@ -300,7 +301,7 @@ async def test_refund_and_preauthorization_flows(processor: Processor) -> None:
     again = build.completion(preauth, 10_000, now)
     assert (await answer(processor, encode(again)))["39"] == "12"
     assert await processor.ledger.available("CCP-0001001") == 15_000_000 - 30_000
-    report = check_ledger(processor.ledger.path)
+    report = check_ledger(sqlite_ledger(processor.ledger).path)
     assert report.ok, report.render()
 
 

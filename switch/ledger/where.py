@@ -1,0 +1,79 @@
+"""Where a ledger lives: a SQLite file (a path) or a PostgreSQL database (a URL), opened and
+checked the same way by the switch, the CLI and the tests.
+
+A PostgreSQL location is ``postgresql://user[:password]@host[:port]/database``, with an optional
+``?schema=NAME`` (default ``tpesim``): the ledger's tables live in that schema.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from cards.catalog import CardSet
+from switch.clock import Clock
+from switch.ledger.check import LedgerReport, check_ledger
+from switch.ledger.pg import PgLedger
+from switch.ledger.pg_check import check_pg_ledger
+from switch.ledger.store import Ledger
+
+__all__ = [
+    "AnyLedger",
+    "LedgerLocation",
+    "check_location",
+    "ledger_location",
+    "open_ledger",
+    "postgres_location",
+    "shown",
+]
+
+AnyLedger = Ledger | PgLedger
+"""Either ledger: the switch calls the same methods on both."""
+
+LedgerLocation = Path | str
+"""A SQLite file, or a PostgreSQL URL (a str starting ``postgresql://``)."""
+
+
+def postgres_location(location: LedgerLocation) -> tuple[str, str] | None:
+    """(DSN, schema) when ``location`` names a PostgreSQL ledger; None for a SQLite file."""
+    if not isinstance(location, str) or not location.startswith(("postgresql://", "postgres://")):
+        return None
+    parts = urlsplit(location)
+    schema = parse_qs(parts.query).get("schema", ["tpesim"])[-1]
+    return urlunsplit(parts._replace(query="")), schema
+
+
+async def open_ledger(
+    location: LedgerLocation, cards: CardSet | None = None, clock: Clock | None = None
+) -> AnyLedger:
+    """Open the ledger at ``location`` (created if needed, opening balances posted once)."""
+    postgres = postgres_location(location)
+    if postgres is None:
+        return await Ledger.open(Path(location), cards, clock)
+    dsn, schema = postgres
+    return await PgLedger.open(dsn, cards, clock, schema=schema)
+
+
+async def check_location(location: LedgerLocation) -> LedgerReport:
+    """Every invariant of the ledger at ``location`` (read only)."""
+    postgres = postgres_location(location)
+    if postgres is None:
+        return check_ledger(Path(location))
+    return await check_pg_ledger(*postgres)
+
+
+def shown(location: LedgerLocation) -> str:
+    """``location`` for a log line: a PostgreSQL URL without its password."""
+    if postgres_location(location) is None:
+        return str(location)
+    parts = urlsplit(str(location))
+    host = parts.hostname or ""
+    netloc = f"{parts.username}@{host}" if parts.username else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def ledger_location(text: str) -> LedgerLocation:
+    """A command-line ``--db`` value: a PostgreSQL URL as it is, anything else a file path."""
+    return text if postgres_location(text) is not None else Path(text)
