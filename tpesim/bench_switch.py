@@ -22,7 +22,9 @@ import re
 import tempfile
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +32,7 @@ from typing import Any
 
 from cards.catalog import CardSet, default_card_set, load_card_set
 from cards.holders import Holders, default_holders
+from switch.ledger.where import LedgerLocation, open_ledger, postgres_location
 from switch.protocol import topics
 from switch.registry import default_registry
 from switch.security import SecurityModule, load_keys
@@ -47,6 +50,7 @@ from tpesim.bench import (
 )
 from tpesim.broker import given_or_running_broker
 from tpesim.issue import issue_card_set
+from tpesim.workers import switch_workers
 
 __all__ = ["PathRun", "SwitchBench", "run_switch_bench"]
 
@@ -92,6 +96,9 @@ class SwitchBench:
     """How many cards paid in turn."""
     mqtt: str = "aiomqtt"
     """The MQTT client library of all three (switch.transport.CLIENTS)."""
+    workers: int = 1
+    """Switch processes (1: the switch runs in the bench's process)."""
+    ledger: str = "sqlite"
 
     def summary(self) -> dict[str, Any]:
         """The ``--json`` object."""
@@ -108,6 +115,8 @@ class SwitchBench:
             "concurrency": self.concurrency,
             "cards": self.cards,
             "mqtt_client": self.mqtt,
+            "switch_workers": self.workers,
+            "ledger": self.ledger,
             "approved": self.switch.codes.get("00", 0),
             "responses": dict(sorted(self.switch.codes.items())),
             "trace": self.trace,
@@ -121,7 +130,8 @@ class SwitchBench:
         return (
             f"tpesim bench switch: {s['requests']} chip + PIN purchases by {s['cards']} cards, "
             f"{s['concurrency']} in flight, broker {s['broker']}, load generator in a "
-            f"{s['load_process']} process ({s['machine']})\n"
+            f"{s['load_process']} process, {s['switch_workers']} switch process(es) on a "
+            f"{s['ledger']} ledger ({s['machine']})\n"
             f"  echo (ceiling)  {s['echo_rps']:>9.1f} req/s   p50 {s['echo_p50_ms']:.2f} ms   "
             f"p99 {s['echo_p99_ms']:.2f} ms\n"
             f"  switch          {s['switch_rps']:>9.1f} req/s   p50 {s['p50_ms']:.2f} ms   "
@@ -230,6 +240,8 @@ class _Cards:
     security: SecurityModule
     holders: Holders
     paying: tuple[str, ...]
+    files: tuple[Path, Path] | None = None
+    """(cards, keys) files of an issued set, for switch processes; None: the shipped set."""
 
 
 def _bench_cards(count: int, workdir: Path) -> _Cards:
@@ -243,7 +255,35 @@ def _bench_cards(count: int, workdir: Path) -> _Cards:
     issued.write(workdir / "cards")
     cards = load_card_set(workdir / "cards" / "cards.yaml")
     security = SecurityModule(load_keys(workdir / "cards" / "keys.yaml"))
-    return _Cards(cards, security, issued.holders, tuple(c.id for c in cards.cards))
+    files = (workdir / "cards" / "cards.yaml", workdir / "cards" / "keys.yaml")
+    return _Cards(cards, security, issued.holders, tuple(c.id for c in cards.cards), files)
+
+
+@asynccontextmanager
+async def _switches(
+    broker: BrokerUrl,
+    location: LedgerLocation,
+    *,
+    workers: int,
+    bench_cards: _Cards,
+    trace: bool,
+    mqtt: str,
+    workdir: Path,
+) -> AsyncIterator[None]:
+    """The switch under test: in this process, or ``workers`` processes of their own."""
+    if workers == 1:
+        async with running_switch(broker=broker, db_path=location, cards=bench_cards.cards,
+                                  registry=default_registry(), security=bench_cards.security,
+                                  persistent=False, client=CLIENTS[mqtt]) as switch:  # fmt: skip
+            switch.trace = trace
+            yield
+        return
+    async with await open_ledger(location, bench_cards.cards):
+        pass  # the accounts and opening balances, once, before the workers start
+    async with switch_workers(workers, broker=broker, ledger=location,
+                              log=workdir / "workers.log", card_files=bench_cards.files,
+                              name="tpesim-bench-switch", trace=trace):  # fmt: skip
+        yield
 
 
 def _workload(
@@ -278,10 +318,14 @@ async def run_switch_bench(
     separate_load: bool = True,
     cards: int = CARDS,
     mqtt: str = "aiomqtt",
+    ledger: LedgerLocation | None = None,
+    workers: int = 1,
 ) -> SwitchBench:
     """Run (a) the echo ceiling and (b) the switch with the same load; see the module doc.
     ``cards``: how many cards pay (issued for the bench; 0: the shipped set's five); ``mqtt``:
-    the MQTT client of the echo, the switch and the load (switch.transport.CLIENTS)."""
+    the MQTT client of the echo, the switch and the load (switch.transport.CLIENTS);
+    ``ledger``: the switch's (default: a new SQLite file in ``workdir``); ``workers`` > 1: that
+    many ``tpesim switch --shared`` processes (aiomqtt) on a PostgreSQL ``ledger``."""
     workdir = workdir or Path(tempfile.mkdtemp(prefix="tpesim-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     warmup = min(500, max(requests // 10, concurrency))
@@ -299,15 +343,23 @@ async def run_switch_bench(
                 echo = await load.run("echo", timed)
             finally:
                 await wait_ended(echo_task, cancel=True)
-            async with running_switch(broker=handle.url, db_path=workdir / "ledger.db",
-                                      cards=bench_cards.cards, registry=default_registry(),
-                                      security=bench_cards.security, persistent=False,
-                                      client=CLIENTS[mqtt]) as switch:  # fmt: skip
-                switch.trace = trace
+            location = ledger or workdir / "ledger.db"
+            async with _switches(handle.url, location, workers=workers, bench_cards=bench_cards,
+                                 trace=trace, mqtt=mqtt, workdir=workdir):  # fmt: skip
                 await load.run("sign-on", sign_ons, 1)
                 await load.run("switch", warm)
                 measured = await load.run("switch", timed)
         finally:
             load.close()
-        return SwitchBench(echo, measured, concurrency, handle.kind, trace, separate_load,
-                           len(bench_cards.paying), mqtt)  # fmt: skip
+        return SwitchBench(
+            echo,
+            measured,
+            concurrency,
+            handle.kind,
+            trace,
+            separate_load,
+            len(bench_cards.paying),
+            mqtt,
+            workers,
+            "sqlite" if postgres_location(location) is None else "postgresql",
+        )

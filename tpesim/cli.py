@@ -19,7 +19,7 @@ from cards.catalog import CardSetError, load_card_set
 from cards.holders import load_holders
 from switch.clock import SystemClock
 from switch.ledger.errors import LedgerUnavailableError
-from switch.ledger.where import check_location, ledger_location, shown
+from switch.ledger.where import check_location, ledger_location, postgres_location, shown
 from switch.magic import magic_amounts
 from switch.registry import Registry, RegistryError
 from switch.security import SecurityModule, load_keys
@@ -126,6 +126,8 @@ def _add_switch(sub: _Commands) -> None:
         help="subscribe with the shared subscription $share/switch/tpe/+/req (several workers; "
         "a clean session, so a worker that dies leaves its share to the others)",
     )
+    sw.add_argument("--no-trace", action="store_true",
+                    help="publish no trace events on sim/trace (less work)")  # fmt: skip
     sw.add_argument("-v", "--verbose", action="store_true")
 
 
@@ -156,6 +158,12 @@ def _add_bench(sub: _Commands) -> None:
     switch.add_argument("--shared-load", action="store_true",
                         help="run the load generator in the bench's own process")  # fmt: skip
     switch.add_argument("--workdir", type=Path, help="where the bench ledger goes (default: temp)")
+    switch.add_argument("--db", type=ledger_location,
+                        help="the switch's ledger: a SQLite file or a postgresql:// URL "
+                        "(default: a new SQLite file in the work directory)")  # fmt: skip
+    switch.add_argument("--workers", type=positive, default=1,
+                        help="switch processes on a shared subscription (more than 1 needs "
+                        "--db postgresql://…)")  # fmt: skip
     fleet = bench_sub.add_parser(
         "fleet", help="connect N terminals (own connection and Last Will each): memory per terminal"
     )
@@ -285,7 +293,8 @@ async def _switch(args: argparse.Namespace) -> int:
         persistent=not args.shared,
         security=SecurityModule(load_keys(args.keys)),
         cutoff=args.cutoff,
-    ):
+    ) as service:
+        service.trace = not args.no_trace
         log.info("switch ready on %s, ledger %s (Ctrl-C to stop)", args.broker, shown(args.db))
         await asyncio.Event().wait()
     return 0
@@ -333,12 +342,16 @@ def _bench(args: argparse.Namespace) -> int:
     if args.bench_command == "switch":
         if not 0 <= args.cards <= 100_000:
             raise CliError("--cards: 0 to 100 000 cards")
+        if args.workers > 1 and (args.db is None or postgres_location(args.db) is None):
+            raise CliError("--workers above 1: the workers share a --db postgresql://… ledger")
+        if args.workers > 1 and args.client != "aiomqtt":
+            raise CliError("--workers above 1: the switch processes use aiomqtt")
         configure_logging(None, verbose=False)
         bench = asyncio.run(
             run_switch_bench(requests=args.requests, concurrency=args.concurrency,
                              broker=args.broker, workdir=args.workdir, trace=args.trace,
                              separate_load=not args.shared_load, cards=args.cards,
-                             mqtt=args.client)
+                             mqtt=args.client, ledger=args.db, workers=args.workers)
         )  # fmt: skip
         print(json.dumps(bench.summary()) if args.json else bench.render())
         return 0 if bench.switch.codes.get("00", 0) == bench.switch.requests else 1

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,36 +15,18 @@ import pytest
 from cards import default_card_set
 from switch import default_registry
 from switch.clock import SystemClock
-from switch.protocol import topics
-from switch.transport.base import BrokerUrl, Inbound
 from terminal import plan_traffic
 from tests.conftest import MosquittoProcess
 from tests.ledger_assertions import assert_outcomes_match_postings, pg_net_postings
 from tests.ledgers import LedgerBackend
-from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet, run_plan
+from tpesim.workers import switch_workers
 
 pytestmark = pytest.mark.integration
 
 CARDS = default_card_set()
 REGISTRY = default_registry()
 WORKERS = 3
-
-
-async def _start_worker(
-    url: BrokerUrl, location: str, n: int, log: Path
-) -> asyncio.subprocess.Process:
-    """`tpesim switch --shared` as a child process, its log appended to ``log``."""
-    with log.open("ab") as stderr:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tpesim", "switch", "--broker", str(url), "--db", location,
-            "--shared", "--client-id", f"tpesim-switch-{n}",
-            stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
-        )  # fmt: skip
-
-
-def _online(message: Inbound) -> bool:
-    return message.payload == b"online"
 
 
 async def test_three_workers_one_killed_mid_burst_post_every_approval_once(
@@ -61,10 +42,7 @@ async def test_three_workers_one_killed_mid_burst_post_every_approval_once(
         today=datetime.now(UTC).date(),
     )  # fmt: skip
     log = tmp_path / "workers.log"
-    async with observer(mosquitto.url, topics.SWITCH_STATUS) as (_, status):
-        workers = [await _start_worker(mosquitto.url, location, n, log) for n in range(WORKERS)]
-        for _ in range(WORKERS):  # each worker says online once it is subscribed
-            await next_on(status, topics.SWITCH_STATUS, 60, where=_online)
+    async with switch_workers(WORKERS, broker=mosquitto.url, ledger=location, log=log) as workers:
         victim = workers[0]
         one_third = asyncio.Event()
 
@@ -83,10 +61,7 @@ async def test_three_workers_one_killed_mid_burst_post_every_approval_once(
         ):  # fmt: skip
             group.create_task(kill())
             run = await run_plan(plan, terminals, CARDS, progress=progress)
-        for survivor in workers[1:]:
-            survivor.send_signal(signal.SIGTERM)
-            assert await survivor.wait() == 0, log.read_text()
-    assert await victim.wait() == -signal.SIGKILL
+    assert [worker.returncode for worker in workers] == [-signal.SIGKILL, 0, 0], log.read_text()
     assert len(run.outcomes) == len(plan)
     approved = [o for o in run.outcomes if o.approved]
     assert len(approved) > len(plan) // 3
