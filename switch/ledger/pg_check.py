@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from switch.ledger.check import LedgerReport, check_connection
-from switch.ledger.pg import pg_sql, plain_row
+from switch.ledger.pg_steps import pg_sql, plain_row
 
 __all__ = ["check_pg_ledger"]
 
