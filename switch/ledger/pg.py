@@ -30,17 +30,9 @@ from switch.ledger.clearing import ClearingLine
 from switch.ledger.clearing import ClearingPlan as Plan
 from switch.ledger.errors import LedgerUnavailableError
 from switch.ledger.reads import (
-    BALANCES_SQL,
-    CARD_STATE_SQL,
-    PRE_REVERSED_SQL,
-    SIGNED_ON_SQL,
-    SPENT_ON_DAY_SQL,
-    STANDIN_USAGE_SQL,
     CardState,
     Key,
     LedgerReads,
-    PurchaseView,
-    card_state_from_row,
 )
 from switch.ledger.rules import LedgerAccount, Transfer, opening_transfers
 from switch.ledger.sql import (
@@ -49,7 +41,7 @@ from switch.ledger.sql import (
 from switch.ledger.stamps import Stamps
 from switch.ledger.steps import Answer, BatchClose, Rows
 from switch.ledger.store import Planner
-from switch.ledger.twophase import Balances, Outcome
+from switch.ledger.twophase import Outcome
 
 __all__ = ["PgLedger"]
 
@@ -149,28 +141,14 @@ class PgLedger(LedgerReads):
             rows = await self._conn.fetch(steps.pg_sql(sql), *params)
         return [steps.plain_row(row) for row in rows]
 
-    async def purchase_view(
-        self, key: Key, card: tuple[str, str] | None, day: date | None
-    ) -> PurchaseView:
+    async def _first_rows(
+        self, queries: Sequence[tuple[str, Sequence[Any]]]
+    ) -> list[tuple[Any, ...] | None]:
         async with self._lock:
-            conn = self._conn
-            pre_reversed = await conn.fetchrow(steps.pg_sql(PRE_REVERSED_SQL), *key) is not None
-            signed_on = await conn.fetchval(steps.pg_sql(SIGNED_ON_SQL), key[0])
-            if card is None or day is None:
-                return PurchaseView(pre_reversed, bool(signed_on))
-            card_id, account = card
-            balances = await conn.fetchrow(steps.pg_sql(BALANCES_SQL), account)
-            spent = await conn.fetchval(steps.pg_sql(SPENT_ON_DAY_SQL), card_id, day.isoformat())
-            usage = await conn.fetchrow(steps.pg_sql(STANDIN_USAGE_SQL), card_id, day.isoformat())
-            state = await conn.fetchrow(steps.pg_sql(CARD_STATE_SQL), card_id)
-        return PurchaseView(
-            pre_reversed,
-            bool(signed_on),
-            card_state_from_row(card_id, None if state is None else tuple(state)),
-            Balances(*balances).available if balances else 0,
-            int(spent or 0),
-            (int(usage[0]), int(usage[1])) if usage else (0, 0),
-        )
+            rows = [
+                await self._conn.fetchrow(steps.pg_sql(sql), *params) for sql, params in queries
+            ]
+        return [None if row is None else steps.plain_row(row) for row in rows]
 
     # -- writes --------------------------------------------------------------------------
 

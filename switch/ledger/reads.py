@@ -16,43 +16,30 @@ from switch.ledger.sql import COLUMNS, transfer_from_row
 from switch.ledger.standin import StandInAdvice, TrueUp
 from switch.ledger.twophase import Balances
 
-__all__ = [
-    "BALANCES_SQL",
-    "CARD_STATE_SQL",
-    "PRE_REVERSED_SQL",
-    "SIGNED_ON_SQL",
-    "SPENT_ON_DAY_SQL",
-    "STANDIN_USAGE_SQL",
-    "CardState",
-    "Key",
-    "LedgerReads",
-    "PurchaseView",
-    "StoredRequest",
-    "card_state_from_row",
-]
+__all__ = ["CardState", "Key", "LedgerReads", "PurchaseView", "StoredRequest"]
 
 T = TypeVar("T")
 
 Key = tuple[str, int, str]
 """A request's idempotency key (TID, STAN, DE7)."""
 
-BALANCES_SQL = (
+_BALANCES = (
     "SELECT debits_pending, debits_posted, credits_pending, credits_posted "
     "FROM accounts WHERE id = ?"
 )
-SPENT_ON_DAY_SQL = (
+_SPENT_ON_DAY = (
     "SELECT COALESCE(SUM(CASE WHEN r.phase IS NULL THEN h.amount "
     "WHEN r.phase = 'post' THEN r.amount ELSE 0 END), 0) "
     "FROM transfers h LEFT JOIN transfers r ON r.pending_id = h.id "
     "WHERE h.phase = 'pending' AND h.kind IN ('purchase', 'preauth') "
     "AND h.card_id = ? AND h.issuer_day = ?"
 )
-PRE_REVERSED_SQL = (
+_PRE_REVERSED = (
     "SELECT 1 FROM orphan_reversals WHERE tid = ? AND stan = ? AND transmission_time = ?"
 )
-CARD_STATE_SQL = "SELECT pin_failures, last_atc FROM card_security WHERE card_id = ?"
-SIGNED_ON_SQL = "SELECT signed_on FROM terminal_sessions WHERE tid = ?"
-STANDIN_USAGE_SQL = (
+_CARD_STATE = "SELECT pin_failures, last_atc FROM card_security WHERE card_id = ?"
+_SIGNED_ON = "SELECT signed_on FROM terminal_sessions WHERE tid = ?"
+_STANDIN_USAGE = (
     "SELECT count(*), coalesce(sum(amount), 0) FROM standin_advices "
     "WHERE card_id = ? AND issuer_day = ?"
 )
@@ -67,7 +54,7 @@ class CardState:
     last_atc: int | None
 
 
-def card_state_from_row(card_id: str, row: Sequence[Any] | None) -> CardState:
+def _card_state(card_id: str, row: Sequence[Any] | None) -> CardState:
     if row is None:
         return CardState(card_id, 0, None)
     return CardState(card_id, int(row[0]), None if row[1] is None else int(row[1]))
@@ -102,7 +89,7 @@ class StoredRequest:
 class LedgerReads:
     """The read side of the ledger, in SQL both backends run: :class:`~switch.ledger.store.Ledger`
     (SQLite, the methods here) and :class:`~switch.ledger.pg.PgLedger` (PostgreSQL, which
-    overrides how a query runs: ``_one``, ``_all`` and :meth:`purchase_view`)."""
+    overrides how a query runs: ``_one``, ``_all`` and ``_first_rows``)."""
 
     def __init__(self, db: aiosqlite.Connection | None) -> None:
         self._sqlite = db
@@ -135,7 +122,7 @@ class LedgerReads:
 
     async def balances(self, account_id: str) -> Balances | None:
         """The four counters of ``account_id`` (minor units); None if there is no such account."""
-        row = await self._one(BALANCES_SQL, (account_id,))
+        row = await self._one(_BALANCES, (account_id,))
         return None if row is None else Balances(*row)
 
     async def available(self, account_id: str) -> int:
@@ -146,7 +133,7 @@ class LedgerReads:
     async def spent_on_day(self, card_id: str, day: date) -> int:
         """What ``card_id`` spent on the issuer's ``day``: holds not voided or expired (a
         partially posted hold counts what was posted)."""
-        row = await self._one(SPENT_ON_DAY_SQL, (card_id, day.isoformat()))
+        row = await self._one(_SPENT_ON_DAY, (card_id, day.isoformat()))
         return int(row[0]) if row else 0
 
     async def transfer(self, transfer_id: str) -> Transfer | None:
@@ -203,25 +190,40 @@ class LedgerReads:
     ) -> PurchaseView:
         """Everything :class:`PurchaseView` holds for the request with ``key`` (its terminal is
         the key's), of ``card`` (card id, account id) on issuer ``day``, in one hop to the
-        database thread."""
-
-        def read(db: sqlite3.Connection) -> PurchaseView:
-            pre_reversed = db.execute(PRE_REVERSED_SQL, key).fetchone() is not None
-            signed_on = db.execute(SIGNED_ON_SQL, (key[0],)).fetchone()
-            if card is None or day is None:
-                return PurchaseView(pre_reversed, bool(signed_on and signed_on[0]))
+        database."""
+        queries: list[tuple[str, Sequence[Any]]] = [(_PRE_REVERSED, key),
+                                                    (_SIGNED_ON, (key[0],))]  # fmt: skip
+        if card is not None and day is not None:
             card_id, account = card
-            balances = db.execute(BALANCES_SQL, (account,)).fetchone()
-            spent = db.execute(SPENT_ON_DAY_SQL, (card_id, day.isoformat())).fetchone()
-            usage = db.execute(STANDIN_USAGE_SQL, (card_id, day.isoformat())).fetchone()
-            return PurchaseView(
-                pre_reversed,
-                bool(signed_on and signed_on[0]),
-                card_state_from_row(card_id, db.execute(CARD_STATE_SQL, (card_id,)).fetchone()),
-                Balances(*balances).available if balances else 0,
-                int(spent[0]) if spent else 0,
-                (int(usage[0]), int(usage[1])) if usage else (0, 0),
-            )
+            queries += [
+                (_BALANCES, (account,)),
+                (_SPENT_ON_DAY, (card_id, day.isoformat())),
+                (_STANDIN_USAGE, (card_id, day.isoformat())),
+                (_CARD_STATE, (card_id,)),
+            ]
+        rows = await self._first_rows(queries)
+        pre_reversed, signed_on = rows[0] is not None, bool(rows[1] and rows[1][0])
+        if card is None or day is None:
+            return PurchaseView(pre_reversed, signed_on)
+        balances, spent, usage, state = rows[2:]
+        return PurchaseView(
+            pre_reversed,
+            signed_on,
+            _card_state(card[0], state),
+            Balances(*balances).available if balances else 0,
+            int(spent[0]) if spent else 0,
+            (int(usage[0]), int(usage[1])) if usage else (0, 0),
+        )
+
+    async def _first_rows(
+        self, queries: Sequence[tuple[str, Sequence[Any]]]
+    ) -> list[tuple[Any, ...] | None]:
+        """The first row of each of ``queries`` (SQL, parameters), in one hop to the database
+        thread."""
+
+        def read(db: sqlite3.Connection) -> list[tuple[Any, ...] | None]:
+            rows = (db.execute(sql, params).fetchone() for sql, params in queries)
+            return [None if row is None else tuple(row) for row in rows]
 
         return await self._run(read)
 
