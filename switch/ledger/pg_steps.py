@@ -17,7 +17,17 @@ from switch.ledger.clearing import ClearingLine
 from switch.ledger.errors import DuplicateRequestError
 from switch.ledger.rules import LedgerAccount, Transfer
 from switch.ledger.sql import CLEAR, CLEARABLE, COLUMNS, UNRESOLVED, statement_for
-from switch.ledger.steps import Answer, Rows, raise_if_refused
+from switch.ledger.steps import (
+    FAILED_OUTCOME,
+    STORED_DIGEST,
+    Answer,
+    Rows,
+    existing_outcome,
+    failed_outcome,
+    named_outcome,
+    raise_if_refused,
+    remembered,
+)
 from switch.ledger.twophase import Outcome
 
 __all__ = [
@@ -160,7 +170,7 @@ async def insert(
         outcome = await _refusal(conn, transfer, exc)
     else:
         return Outcome.OK
-    if remember_failure and outcome not in (Outcome.EXISTS, Outcome.EXISTS_WITH_DIFFERENT_FIELDS):
+    if remember_failure and remembered(outcome):
         await conn.execute(_FAILED, transfer.id, transfer.digest, outcome.value, now)
     return outcome
 
@@ -187,19 +197,16 @@ async def _refusal(
     elif constraint == "debits_within_credits":
         return Outcome.EXCEEDS_CREDITS
     if message == "exists":
-        stored = await conn.fetchval("SELECT digest FROM transfers WHERE id = $1", transfer.id)
-        return Outcome.EXISTS if stored == transfer.digest else Outcome.EXISTS_WITH_DIFFERENT_FIELDS
+        return existing_outcome(transfer, await _by_id(conn, STORED_DIGEST, transfer.id))
     if message == "id_already_failed":
-        row = await conn.fetchrow(
-            "SELECT digest, outcome FROM failed_transfers WHERE id = $1", transfer.id
-        )
-        if row is None or row[0] != transfer.digest:
-            return Outcome.EXISTS_WITH_DIFFERENT_FIELDS
-        return Outcome(row[1])
-    try:
-        return Outcome(message)
-    except ValueError:
-        raise RuntimeError(f"transfer {transfer.id}: ledger error {message}") from None
+        return failed_outcome(transfer, await _by_id(conn, FAILED_OUTCOME, transfer.id))
+    return named_outcome(transfer, message)
+
+
+async def _by_id(conn: asyncpg.Connection, sql: str, transfer_id: str) -> tuple[Any, ...] | None:
+    """The row the SQLite-dialect ``sql`` finds for ``transfer_id``, if any."""
+    row = await conn.fetchrow(pg_sql(sql), transfer_id)
+    return None if row is None else tuple(row)
 
 
 async def post(

@@ -24,14 +24,20 @@ from switch.ledger.sql import EXPIRE, UNRESOLVED, statement_for
 from switch.ledger.twophase import Outcome
 
 __all__ = [
+    "FAILED_OUTCOME",
+    "STORED_DIGEST",
     "Answer",
     "BatchClose",
     "Rows",
     "ensure_accounts",
+    "existing_outcome",
     "expire_due",
+    "failed_outcome",
     "insert_transfer",
+    "named_outcome",
     "post",
     "raise_if_refused",
+    "remembered",
     "store_answer",
 ]
 
@@ -96,7 +102,7 @@ def insert_transfer(
         outcome = _refusal(db, transfer, str(exc))
     else:
         return Outcome.OK
-    if remember_failure and outcome not in (Outcome.EXISTS, Outcome.EXISTS_WITH_DIFFERENT_FIELDS):
+    if remember_failure and remembered(outcome):
         db.execute(
             "INSERT OR IGNORE INTO failed_transfers VALUES (?, ?, ?, ?)",
             (transfer.id, transfer.digest, outcome.value, now_us),
@@ -104,25 +110,48 @@ def insert_transfer(
     return outcome
 
 
+STORED_DIGEST = "SELECT digest FROM transfers WHERE id = ?"
+FAILED_OUTCOME = "SELECT digest, outcome FROM failed_transfers WHERE id = ?"
+"""What a refusal named ``exists`` or ``id_already_failed`` is told apart by (any backend)."""
+
+
 def _refusal(db: sqlite3.Connection, transfer: Transfer, message: str) -> Outcome:
     """The outcome an IntegrityError from the transfer rules stands for."""
     if message == "exists":
-        row = db.execute("SELECT digest FROM transfers WHERE id = ?", (transfer.id,)).fetchone()
-        same = row is not None and row[0] == transfer.digest
-        return Outcome.EXISTS if same else Outcome.EXISTS_WITH_DIFFERENT_FIELDS
+        return existing_outcome(transfer, db.execute(STORED_DIGEST, (transfer.id,)).fetchone())
     if message == "id_already_failed":
-        row = db.execute(
-            "SELECT digest, outcome FROM failed_transfers WHERE id = ?", (transfer.id,)
-        ).fetchone()
-        if row is None or row[0] != transfer.digest:
-            return Outcome.EXISTS_WITH_DIFFERENT_FIELDS
-        return Outcome(row[1])
+        return failed_outcome(transfer, db.execute(FAILED_OUTCOME, (transfer.id,)).fetchone())
     if message.startswith("CHECK constraint failed") and "credits" in message:
         return Outcome.EXCEEDS_CREDITS
+    return named_outcome(transfer, message)
+
+
+def existing_outcome(transfer: Transfer, stored: Sequence[Any] | None) -> Outcome:
+    """``transfer``'s id is taken by the transfer whose (digest,) is ``stored``."""
+    same = stored is not None and stored[0] == transfer.digest
+    return Outcome.EXISTS if same else Outcome.EXISTS_WITH_DIFFERENT_FIELDS
+
+
+def failed_outcome(transfer: Transfer, failed: Sequence[Any] | None) -> Outcome:
+    """``transfer``'s id was refused before, as ``failed`` (digest, outcome) records: the same
+    refusal again for the same transfer."""
+    if failed is None or failed[0] != transfer.digest:
+        return Outcome.EXISTS_WITH_DIFFERENT_FIELDS
+    return Outcome(failed[1])
+
+
+def named_outcome(transfer: Transfer, message: str) -> Outcome:
+    """The outcome a rule trigger named in its error ``message``; RuntimeError for anything
+    else (a database error that is no refusal)."""
     try:
         return Outcome(message)
     except ValueError:
         raise RuntimeError(f"transfer {transfer.id}: ledger error {message}") from None
+
+
+def remembered(outcome: Outcome) -> bool:
+    """Whether a refusal is stored under the transfer's id (not a mere reuse of a taken id)."""
+    return outcome not in (Outcome.EXISTS, Outcome.EXISTS_WITH_DIFFERENT_FIELDS)
 
 
 def post(
