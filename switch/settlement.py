@@ -7,13 +7,12 @@ registry, and lets the ledger run the plan in one transaction.
 from __future__ import annotations
 
 from datetime import date
-from typing import Protocol
 
 from cards.catalog import CardSet
 from cards.models import CardProduct
 from switch.ledger.clearing import ClearingLine, ClearingPlan, plan_clearing
 from switch.ledger.rules import LedgerAccount, Transfer
-from switch.ledger.store import Planner
+from switch.ledger.where import AnyLedger
 from switch.registry import Registry
 
 __all__ = ["settle_day"]
@@ -21,14 +20,8 @@ __all__ = ["settle_day"]
 UNKNOWN_ACQUIRER = "UNKNOWN"
 
 
-class Settles(Protocol):
-    """A ledger that runs a settlement plan in one transaction (SQLite's or PostgreSQL's)."""
-
-    async def settle(self, day: date, planner: Planner) -> ClearingPlan | None: ...
-
-
 async def settle_day(
-    ledger: Settles, day: date, *, cards: CardSet, registry: Registry
+    ledger: AnyLedger, day: date, *, cards: CardSet, registry: Registry
 ) -> ClearingPlan | None:
     """Clear and settle business ``day``; the run's plan, or None if nothing was left to settle."""
 

@@ -193,13 +193,16 @@ def _add_settle(sub: _Commands) -> None:
         "settle",
         help="day's end: clear a business day, charge fees, write net positions (CSV, JSON)",
     )
-    settle.add_argument("--db", type=Path, required=True, help="ledger file")
+    settle.add_argument("--db", type=ledger_location, required=True,
+                        help="ledger: a SQLite file or a postgresql:// URL")  # fmt: skip
     settle.add_argument(
         "--date",
         type=_business_date,
         help="business day YYYY-MM-DD (default: today in Algiers)",
     )
-    settle.add_argument("--out", type=Path, help="report directory (default: beside the ledger)")
+    settle.add_argument(
+        "--out", type=Path, help="report directory (default: beside a ledger file, or here)"
+    )
     settle.add_argument("--cards", type=Path, help="card set file (default: the shipped set)")
     settle.add_argument("--registry", type=Path, help="merchants file (default: the shipped one)")
     settle.add_argument("--json", action="store_true", help="print the JSON report")
@@ -320,9 +323,9 @@ async def _settle(args: argparse.Namespace) -> int:
             day,
             cards=load_card_set(args.cards),
             registry=Registry.load(args.registry),
-            out=args.out or args.db.parent,
+            out=args.out or (args.db.parent if isinstance(args.db, Path) else Path.cwd()),
         )
-    except FileNotFoundError as error:
+    except (FileNotFoundError, LedgerUnavailableError) as error:
         raise CliError(str(error)) from None
     if args.json:
         document = report_document(result.plan) if result.plan else {"run": None}

@@ -17,9 +17,9 @@ from typing import Any
 from cards.catalog import CardSet
 from cards.currency import format_money as _money
 from switch.clock import Clock
-from switch.ledger.check import LedgerReport, check_ledger
+from switch.ledger.check import LedgerReport
 from switch.ledger.clearing import ClearingPlan
-from switch.ledger.store import Ledger
+from switch.ledger.where import LedgerLocation, check_location, open_ledger, postgres_location
 from switch.registry import Registry
 from switch.settlement import settle_day
 
@@ -108,7 +108,7 @@ def render_settlement(result: SettlementResult) -> str:
 
 
 async def run_settlement(
-    db: Path,
+    db: LedgerLocation,
     day: date,
     *,
     cards: CardSet,
@@ -116,10 +116,11 @@ async def run_settlement(
     out: Path,
     clock: Clock | None = None,
 ) -> SettlementResult:
-    """Settle ``day`` on the ledger at ``db``, write the report into ``out``, check the ledger."""
-    if not db.exists():
+    """Settle ``day`` on the ledger at ``db`` (a SQLite file or a PostgreSQL URL), write the
+    report into ``out``, check the ledger."""
+    if postgres_location(db) is None and not Path(db).exists():
         raise FileNotFoundError(f"no ledger database at {db}")
-    async with await Ledger.open(db, clock=clock) as ledger:
+    async with await open_ledger(db, clock=clock) as ledger:
         plan = await settle_day(ledger, day, cards=cards, registry=registry)
     files = write_report(plan, out) if plan else ()
-    return SettlementResult(day, plan, files, check_ledger(db))
+    return SettlementResult(day, plan, files, await check_location(db))

@@ -23,9 +23,8 @@ from switch.ledger.postings import (
     reversal_of_hold,
 )
 from switch.registry import default_registry
-from switch.settlement import settle_day
 from tests.ledgers import AnyLedger, LedgerBackend
-from tpesim.settle import SettlementResult, render_settlement, write_report
+from tpesim.settle import SettlementResult, render_settlement, run_settlement
 
 CARDS = default_card_set()
 DAY = date(2026, 11, 23)
@@ -86,11 +85,8 @@ async def day_of_trade(backend: LedgerBackend) -> LedgerBackend:
 async def _settle(
     backend: LedgerBackend, out: Path, clock: ManualClock | None = None
 ) -> SettlementResult:
-    """What ``tpesim settle`` does (tpesim.settle.run_settlement), on either backend."""
-    async with backend.open(clock=clock) as ledger:
-        plan = await settle_day(ledger, DAY, cards=CARDS, registry=default_registry())
-    files = write_report(plan, out) if plan else ()
-    return SettlementResult(DAY, plan, files, await backend.check())
+    return await run_settlement(backend.location, DAY, cards=CARDS, registry=default_registry(),
+                                out=out, clock=clock)  # fmt: skip
 
 
 async def test_settlement_clears_charges_fees_and_nets_to_zero(
