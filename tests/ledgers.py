@@ -61,6 +61,12 @@ class LedgerBackend:
     def open(
         self, cards: CardSet | None = None, clock: Clock | None = None
     ) -> AbstractAsyncContextManager[AnyLedger]:
+        """The ledger, opened (created with ``cards``' opening balances the first time)."""
+        return self._open(cards, clock)
+
+    def _open(
+        self, cards: CardSet | None, clock: Clock | None
+    ) -> AbstractAsyncContextManager[AnyLedger]:
         raise NotImplementedError
 
     async def check(self) -> LedgerReport:
@@ -83,11 +89,6 @@ class SqliteBackend(LedgerBackend):
     async def _open(self, cards: CardSet | None, clock: Clock | None) -> AsyncIterator[AnyLedger]:
         async with await Ledger.open(self.path, cards, clock) as ledger:
             yield ledger
-
-    def open(
-        self, cards: CardSet | None = None, clock: Clock | None = None
-    ) -> AbstractAsyncContextManager[AnyLedger]:
-        return self._open(cards, clock)
 
     async def check(self) -> LedgerReport:
         return check_ledger(self.path)
@@ -114,11 +115,6 @@ class PgBackend(LedgerBackend):
     async def _open(self, cards: CardSet | None, clock: Clock | None) -> AsyncIterator[AnyLedger]:
         async with await PgLedger.open(PG_DSN, cards, clock, schema=self.schema) as ledger:
             yield ledger
-
-    def open(
-        self, cards: CardSet | None = None, clock: Clock | None = None
-    ) -> AbstractAsyncContextManager[AnyLedger]:
-        return self._open(cards, clock)
 
     async def check(self) -> LedgerReport:
         return await check_pg_ledger(PG_DSN, self.schema)

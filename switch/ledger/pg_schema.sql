@@ -164,17 +164,23 @@ CREATE TABLE IF NOT EXISTS settlement_positions (
 );
 
 -- The rules, in the reference model's order: the first that fails names the outcome.
+-- First for every transfer: its id is neither taken nor refused before.
+CREATE OR REPLACE FUNCTION tpesim_id_unused(transfer_id TEXT) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM transfers WHERE id = transfer_id) THEN
+        RAISE EXCEPTION 'exists' USING ERRCODE = '23000';
+    END IF;
+    IF EXISTS (SELECT 1 FROM failed_transfers WHERE id = transfer_id) THEN
+        RAISE EXCEPTION 'id_already_failed' USING ERRCODE = '23000';
+    END IF;
+END $$;
+
 CREATE OR REPLACE FUNCTION tpesim_rules_new() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     d accounts;
     c accounts;
 BEGIN
-    IF EXISTS (SELECT 1 FROM transfers WHERE id = NEW.id) THEN
-        RAISE EXCEPTION 'exists' USING ERRCODE = '23000';
-    END IF;
-    IF EXISTS (SELECT 1 FROM failed_transfers WHERE id = NEW.id) THEN
-        RAISE EXCEPTION 'id_already_failed' USING ERRCODE = '23000';
-    END IF;
+    PERFORM tpesim_id_unused(NEW.id);
     SELECT * INTO d FROM accounts WHERE id = NEW.debit_account;
     SELECT * INTO c FROM accounts WHERE id = NEW.credit_account;
     IF d.id IS NULL OR c.id IS NULL THEN
@@ -197,12 +203,7 @@ DECLARE
     h transfers;
     resolved TEXT;
 BEGIN
-    IF EXISTS (SELECT 1 FROM transfers WHERE id = NEW.id) THEN
-        RAISE EXCEPTION 'exists' USING ERRCODE = '23000';
-    END IF;
-    IF EXISTS (SELECT 1 FROM failed_transfers WHERE id = NEW.id) THEN
-        RAISE EXCEPTION 'id_already_failed' USING ERRCODE = '23000';
-    END IF;
+    PERFORM tpesim_id_unused(NEW.id);
     SELECT * INTO h FROM transfers WHERE id = NEW.pending_id AND phase = 'pending';
     SELECT phase INTO resolved FROM transfers WHERE pending_id = NEW.pending_id;
     IF h.id IS NULL THEN
