@@ -47,6 +47,9 @@ __all__ = ["PgLedger"]
 
 T = TypeVar("T")
 
+_UNAVAILABLE = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
+"""The database is gone or unreachable: the event may be tried again."""
+
 SCHEMA_VERSION = 3
 _SCHEMA_LOCK = 0x7470_6573  # advisory lock: workers opening one ledger at once create it once
 
@@ -166,12 +169,11 @@ class PgLedger(LedgerReads):
                     if sweep:
                         await self._sweep(now)
                     return await work(self._conn, now)
-            except BaseException as exc:
+            except _UNAVAILABLE as exc:
                 self._swept_us = swept  # the expiries rolled back with the event: sweep again
-                if isinstance(
-                    exc, (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
-                ):
-                    raise LedgerUnavailableError(f"{self}: {exc}") from None
+                raise LedgerUnavailableError(f"{self}: {exc}") from None
+            except BaseException:
+                self._swept_us = swept
                 raise
 
     async def _sweep(self, now: int) -> list[str]:
