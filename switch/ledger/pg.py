@@ -26,7 +26,6 @@ import asyncpg
 from cards.catalog import CardSet
 from switch.clock import Clock, SystemClock
 from switch.ledger import pg_steps as steps
-from switch.ledger.clearing import ClearingLine
 from switch.ledger.clearing import ClearingPlan as Plan
 from switch.ledger.errors import LedgerUnavailableError
 from switch.ledger.reads import (
@@ -36,6 +35,12 @@ from switch.ledger.reads import (
 )
 from switch.ledger.rules import LedgerAccount, Transfer, opening_transfers
 from switch.ledger.sql import (
+    ACCOUNTS,
+    CLEARING_LINES,
+    RUNS_ON_DAY,
+    UNSETTLED_POSTED,
+    account_from_row,
+    clearing_line_from_row,
     transfer_from_row,
 )
 from switch.ledger.stamps import Stamps
@@ -141,8 +146,7 @@ class PgLedger(LedgerReads):
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         async with self._lock:
-            rows = await self._conn.fetch(steps.pg_sql(sql), *params)
-        return [steps.plain_row(row) for row in rows]
+            return await steps.fetch(self._conn, sql, *params)
 
     async def _first_rows(
         self, queries: Sequence[tuple[str, Sequence[Any]]]
@@ -255,21 +259,20 @@ class PgLedger(LedgerReads):
     ) -> Plan | None:
         """As the SQLite ledger's :meth:`~switch.ledger.store.Ledger.settle`, in one
         transaction."""
-        lines_sql, posted_sql, runs_sql = steps.settlement_queries()
-        accounts = {a.id: a for a in await self.accounts()}
 
         async def work(conn: asyncpg.Connection, now: int) -> Plan | None:
+            today = day.isoformat()
             lines = [
-                ClearingLine(r[0], r[1], r[2] or "", r[3] == "refund", r[4], r[5], r[6])
-                for r in map(steps.plain_row, await conn.fetch(lines_sql, day.isoformat()))
+                clearing_line_from_row(r) for r in await steps.fetch(conn, CLEARING_LINES, today)
             ]
             posted = [
-                transfer_from_row(tuple(r)) for r in await conn.fetch(posted_sql, day.isoformat())
+                transfer_from_row(r) for r in await steps.fetch(conn, UNSETTLED_POSTED, today)
             ]
             if not lines and not posted:
                 return None
-            runs = await conn.fetchval(runs_sql, day.isoformat())
-            run = f"{day.isoformat()}#{int(runs or 0) + 1}"
+            accounts = {a.id: a for a in map(account_from_row, await steps.fetch(conn, ACCOUNTS))}
+            runs = await conn.fetchval(steps.pg_sql(RUNS_ON_DAY), today)
+            run = f"{today}#{int(runs or 0) + 1}"
             plan = planner(run, lines, posted, accounts)
             await steps.clear(conn, day, run, lines, now)
             await steps.post(conn, plan.transfers, plan.accounts, (), now)

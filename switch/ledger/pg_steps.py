@@ -36,11 +36,11 @@ __all__ = [
     "TICK",
     "clear",
     "ensure_accounts",
+    "fetch",
     "insert",
     "pg_sql",
     "plain_row",
     "post",
-    "settlement_queries",
     "store_answer",
 ]
 
@@ -99,26 +99,14 @@ def plain_row(row: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(int(v) if isinstance(v, Decimal) else v for v in row)
 
 
+async def fetch(conn: asyncpg.Connection, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """The rows of the SQLite-dialect ``sql``, as plain tuples (sums as integers)."""
+    return [plain_row(row) for row in await conn.fetch(pg_sql(sql), *params)]
+
+
 def _statement(transfer: Transfer, at_us: int) -> tuple[str, Sequence[Any]]:
     _, params = statement_for(transfer, at_us)
     return (_RESOLVE if transfer.pending_id else _NEW_TRANSFER), params
-
-
-def settlement_queries() -> tuple[str, str, str]:
-    return (
-        pg_sql(
-            "SELECT debit_account, credit_account, card_id, kind, currency, COUNT(*), "  # noqa: S608
-            f"SUM(amount) FROM transfers h WHERE {CLEARABLE} "
-            "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
-        ),
-        pg_sql(
-            f"SELECT {COLUMNS} FROM transfers t "  # noqa: S608 - constant
-            "LEFT JOIN settlement_items s ON s.transfer_id = t.id WHERE s.run IS NULL "
-            "AND (kind = 'completion' OR (kind = 'reversal' AND phase = 'single')) "
-            "AND business_day <= ? ORDER BY seq"
-        ),
-        "SELECT COUNT(DISTINCT run) FROM settlement_positions WHERE business_day = $1",
-    )
 
 
 async def clear(

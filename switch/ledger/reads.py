@@ -12,7 +12,7 @@ import aiosqlite
 
 from switch.ledger.group import run_on_thread
 from switch.ledger.rules import AccountKind, LedgerAccount, Phase, Transfer, TransferKind
-from switch.ledger.sql import COLUMNS, transfer_from_row
+from switch.ledger.sql import ACCOUNTS, COLUMNS, account_from_row, transfer_from_row
 from switch.ledger.standin import StandInAdvice, TrueUp
 from switch.ledger.twophase import Balances
 
@@ -173,8 +173,7 @@ class LedgerReads:
         return [transfer_from_row(row) for row in rows]
 
     async def accounts(self) -> list[LedgerAccount]:
-        rows = await self._all("SELECT id, kind, currency, participant FROM accounts ORDER BY id")
-        return [LedgerAccount(r[0], AccountKind(r[1]), r[2], r[3]) for r in rows]
+        return [account_from_row(r) for r in await self._all(ACCOUNTS)]
 
     async def account_balances(self) -> list[tuple[LedgerAccount, Balances]]:
         """Every account with its four counters (minor units), by id."""

@@ -6,17 +6,24 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from switch.ledger.rules import Phase, Transfer, TransferKind
+from switch.ledger.clearing import ClearingLine
+from switch.ledger.rules import AccountKind, LedgerAccount, Phase, Transfer, TransferKind
 
 __all__ = [
+    "ACCOUNTS",
     "CLEAR",
     "CLEARABLE",
+    "CLEARING_LINES",
     "CLEAR_HOLDS",
     "COLUMNS",
     "EXPIRE",
     "NEW_TRANSFER",
     "RESOLVE",
+    "RUNS_ON_DAY",
     "UNRESOLVED",
+    "UNSETTLED_POSTED",
+    "account_from_row",
+    "clearing_line_from_row",
     "day_text",
     "micros",
     "statement_for",
@@ -76,6 +83,33 @@ SELECT h.seq, l.clearing_id FROM transfers h CROSS JOIN temp.clearing_lines l
     AND l.card_id = COALESCE(h.card_id, '') AND l.kind = h.kind AND l.currency = h.currency
 WHERE {CLEARABLE}
 """  # noqa: S608 - constant text
+
+# Settlement reads: the day's clearable holds summed per line (its ?1 is the business day), the
+# completions and corrections no run has settled yet, and how many runs the day has had.
+CLEARING_LINES = (
+    "SELECT debit_account, credit_account, card_id, kind, currency, COUNT(*), "  # noqa: S608
+    f"SUM(amount) FROM transfers h WHERE {CLEARABLE} "
+    "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
+)
+UNSETTLED_POSTED = (
+    f"SELECT {COLUMNS} FROM transfers t "  # noqa: S608 - constant
+    "LEFT JOIN settlement_items s ON s.transfer_id = t.id WHERE s.run IS NULL "
+    "AND (kind = 'completion' OR (kind = 'reversal' AND phase = 'single')) "
+    "AND business_day <= ? ORDER BY seq"
+)
+RUNS_ON_DAY = "SELECT COUNT(DISTINCT run) FROM settlement_positions WHERE business_day = ?"
+ACCOUNTS = "SELECT id, kind, currency, participant FROM accounts ORDER BY id"
+
+
+def clearing_line_from_row(row: Sequence[Any]) -> ClearingLine:
+    """A :class:`ClearingLine` from a row of ``CLEARING_LINES``."""
+    return ClearingLine(row[0], row[1], row[2] or "", row[3] == "refund", row[4], int(row[5]),
+                        int(row[6]))  # fmt: skip
+
+
+def account_from_row(row: Sequence[Any]) -> LedgerAccount:
+    """A :class:`LedgerAccount` from a row of ``ACCOUNTS``."""
+    return LedgerAccount(row[0], AccountKind(row[1]), row[2], row[3])
 
 
 def day_text(value: date | None) -> str | None:

@@ -42,8 +42,11 @@ from switch.ledger.rules import (
 from switch.ledger.sql import (
     CLEAR,
     CLEAR_HOLDS,
-    CLEARABLE,
+    CLEARING_LINES,
     COLUMNS,
+    RUNS_ON_DAY,
+    UNSETTLED_POSTED,
+    clearing_line_from_row,
     micros,
     statement_for,
     transfer_from_row,
@@ -265,31 +268,12 @@ class Ledger(LedgerReads):
     async def _settle(self, day: date, planner: Planner) -> Plan | None:
         now = self._tick()
         await self._run(lambda db: self._sweep(db, now))
-        lines = [
-            ClearingLine(row[0], row[1], row[2] or "", row[3] == "refund", row[4], row[5], row[6])
-            for row in await self._all(
-                "SELECT debit_account, credit_account, card_id, kind, currency, COUNT(*), "  # noqa: S608
-                f"SUM(amount) FROM transfers h WHERE {CLEARABLE} "
-                "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
-                (day.isoformat(),),
-            )
-        ]
-        posted = [
-            transfer_from_row(row)
-            for row in await self._all(
-                f"SELECT {COLUMNS} FROM transfers t "  # noqa: S608 - constant
-                "LEFT JOIN settlement_items s ON s.transfer_id = t.id WHERE s.run IS NULL "
-                "AND (kind = 'completion' OR (kind = 'reversal' AND phase = 'single')) "
-                "AND business_day <= ? ORDER BY seq",
-                (day.isoformat(),),
-            )
-        ]
+        today = (day.isoformat(),)
+        lines = [clearing_line_from_row(r) for r in await self._all(CLEARING_LINES, today)]
+        posted = [transfer_from_row(r) for r in await self._all(UNSETTLED_POSTED, today)]
         if not lines and not posted:
             return None
-        row = await self._one(
-            "SELECT COUNT(DISTINCT run) FROM settlement_positions WHERE business_day = ?",
-            (day.isoformat(),),
-        )
+        row = await self._one(RUNS_ON_DAY, today)
         run = f"{day.isoformat()}#{(row[0] if row else 0) + 1}"
         accounts = {a.id: a for a in await self.accounts()}
         plan = planner(run, lines, posted, accounts)
