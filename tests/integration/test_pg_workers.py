@@ -32,10 +32,9 @@ WORKERS = 3
 async def test_three_workers_one_killed_mid_burst_post_every_approval_once(
     mosquitto: MosquittoProcess, pg_backend: LedgerBackend, tmp_path: Path
 ) -> None:
-    backend = pg_backend
-    async with backend.open(CARDS):  # the schema and the opening balances, once
+    async with pg_backend.open(CARDS):  # the schema and the opening balances, once
         pass
-    location = backend.location
+    location = pg_backend.location
     fleet = REGISTRY.fleet(6)
     plan = plan_traffic(
         seed=11, count=150, fleet=fleet, cards=CARDS, magic=None,
@@ -66,7 +65,7 @@ async def test_three_workers_one_killed_mid_burst_post_every_approval_once(
     approved = [o for o in run.outcomes if o.approved]
     assert len(approved) > len(plan) // 3
     assert any(o.approved for o in run.outcomes[len(plan) // 2 :])  # survivors served
-    report = await backend.check()
+    report = await pg_backend.check()
     assert report.ok, report.render()
     assert report.approvals >= len(approved)
     postings = await pg_net_postings(location)
