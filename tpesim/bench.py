@@ -3,8 +3,9 @@
 Requests are built first by keyed terminals (PIN block, chip ARQC, MAC), rotating over the card
 set's everyday cards and several terminals; then, per request, the switch's side is timed: MAC
 verification, PIN verification (DUKPT derivation, PIN block, PVV) and ARQC verification with the
-ARPC. Every request has its own KSN, so no DUKPT derivation is served from a previous request's
-cache; ICC master keys are cached per card, as an issuer's HSM would.
+ARPC. Every request has its own KSN, so its working keys are derived afresh; the intermediate
+keys of the counter's walk are kept from earlier requests of the same terminal and the ICC master
+keys per card, as a host or issuer HSM would (cards.crypto.dukpt_aes).
 """
 
 from __future__ import annotations

@@ -3,12 +3,17 @@
 TDES comes from ``cryptography.hazmat.decrepit`` and is always given a 24-byte key: a 16-byte
 (two-key) key K1‖K2 becomes K1‖K2‖K1, and a single-DES key K becomes K‖K‖K, so nothing here
 emits a deprecation warning. All functions take and return ``bytes``.
+
+The ECB contexts are kept per key (bounded LRU): an ECB context holds no state between whole
+blocks, and building one costs more than the block it encrypts, as an HSM keeps its loaded keys.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
 __all__ = [
     "aes_decrypt_block",
@@ -51,18 +56,34 @@ def _blocks(data: bytes, size: int) -> None:
         raise ValueError(f"data must be a non-empty multiple of {size} bytes, not {len(data)}")
 
 
+_CONTEXTS = 2048
+"""ECB contexts kept, per direction and cipher: a switch's working set of keys."""
+
+
+@lru_cache(maxsize=_CONTEXTS)
+def _tdes_ecb(key: bytes, encrypt: bool) -> CipherContext:
+    """A reusable TDES-ECB context for a 24-byte key (never finalized)."""
+    cipher = Cipher(TripleDES(key), modes.ECB())  # noqa: S305
+    return cipher.encryptor() if encrypt else cipher.decryptor()
+
+
+@lru_cache(maxsize=_CONTEXTS)
+def _aes_ecb(key: bytes, encrypt: bool) -> CipherContext:
+    """A reusable AES-ECB context (never finalized)."""
+    cipher = Cipher(algorithms.AES(key), modes.ECB())  # noqa: S305
+    return cipher.encryptor() if encrypt else cipher.decryptor()
+
+
 def tdes_encrypt(key: bytes, data: bytes) -> bytes:
     """TDES-ECB encryption (EDE) of whole 8-byte blocks."""
     _blocks(data, DES_BLOCK)
-    encryptor = Cipher(TripleDES(_tdes_key(key)), modes.ECB()).encryptor()  # noqa: S305
-    return encryptor.update(data) + encryptor.finalize()
+    return _tdes_ecb(_tdes_key(key), True).update(data)
 
 
 def tdes_decrypt(key: bytes, data: bytes) -> bytes:
     """TDES-ECB decryption of whole 8-byte blocks."""
     _blocks(data, DES_BLOCK)
-    decryptor = Cipher(TripleDES(_tdes_key(key)), modes.ECB()).decryptor()  # noqa: S305
-    return decryptor.update(data) + decryptor.finalize()
+    return _tdes_ecb(_tdes_key(key), False).update(data)
 
 
 def tdes_cbc_encrypt(key: bytes, data: bytes, iv: bytes = bytes(8)) -> bytes:
@@ -89,15 +110,13 @@ def des_decrypt(key: bytes, data: bytes) -> bytes:
 def aes_encrypt_block(key: bytes, data: bytes) -> bytes:
     """AES-ECB encryption of whole 16-byte blocks (128-, 192- or 256-bit key)."""
     _blocks(data, AES_BLOCK)
-    encryptor = Cipher(algorithms.AES(key), modes.ECB()).encryptor()  # noqa: S305
-    return encryptor.update(data) + encryptor.finalize()
+    return _aes_ecb(key, True).update(data)
 
 
 def aes_decrypt_block(key: bytes, data: bytes) -> bytes:
     """AES-ECB decryption of whole 16-byte blocks."""
     _blocks(data, AES_BLOCK)
-    decryptor = Cipher(algorithms.AES(key), modes.ECB()).decryptor()  # noqa: S305
-    return decryptor.update(data) + decryptor.finalize()
+    return _aes_ecb(key, False).update(data)
 
 
 _ODD_PARITY = bytes((b & 0xFE) | ((bin(b >> 1).count("1") + 1) % 2) for b in range(256))

@@ -21,6 +21,7 @@ from cards.crypto import (
 )
 from cards.crypto.mac import aes_cmac
 from cards.crypto.pinblock import iso4_pan_field, iso4_pin_field
+from cards.crypto.primitives import aes_decrypt_block, aes_encrypt_block, tdes_decrypt
 
 h = bytes.fromhex
 DOUBLE_KEY = h("0123456789ABCDEFFEDCBA9876543210")
@@ -214,6 +215,36 @@ def test_aes_dukpt_initial_key_and_transaction_keys() -> None:
     for counter, key in AES_TRANSACTION_KEYS.items():
         ksn = AES_IKID + counter.to_bytes(4, "big")
         assert dukpt_aes.transaction_key(ik, ksn) == h(key), hex(counter)
+
+
+def test_aes_dukpt_kept_intermediate_keys_give_the_vectors_in_any_order() -> None:
+    """The kept walk (initial and intermediate keys) serves later transactions correctly:
+    the vectors hold backwards and again, interleaved with the same walks under another BDK
+    (same derivation data, other keys)."""
+    ik = dukpt_aes.initial_key(AES_BDK, AES_IKID)
+    other = dukpt_aes.initial_key(bytes(16), AES_IKID)
+    for _ in range(2):
+        for counter, key in reversed(AES_TRANSACTION_KEYS.items()):
+            ksn = AES_IKID + counter.to_bytes(4, "big")
+            assert dukpt_aes.transaction_key(other, ksn) != h(key)
+            assert dukpt_aes.transaction_key(ik, ksn) == h(key), hex(counter)
+
+
+def test_kept_cipher_contexts_hold_no_state_between_calls() -> None:
+    """FIPS-197 C.1 and SP 800-67's TDES example, interleaved and repeated, with the kept ECB
+    contexts: each call gives the block's own encryption whatever came before."""
+    aes_key, aes_plain = (
+        h("000102030405060708090A0B0C0D0E0F"),
+        h("00112233445566778899AABBCCDDEEFF"),
+    )
+    aes_cipher = h("69C4E0D86A7B0430D8CDB78070B4C55A")
+    tdes_key = h("0123456789ABCDEF23456789ABCDEF01456789ABCDEF0123")
+    tdes_plain, tdes_cipher = b"The qufc", h("A826FD8CE53B855F")
+    for _ in range(3):
+        assert aes_encrypt_block(aes_key, aes_plain * 2) == aes_cipher * 2
+        assert tdes_encrypt(tdes_key, tdes_plain) == tdes_cipher
+        assert aes_decrypt_block(aes_key, aes_cipher) == aes_plain
+        assert tdes_decrypt(tdes_key, tdes_cipher) == tdes_plain
 
 
 def test_aes_dukpt_ksn_sequence_and_pin_key() -> None:
