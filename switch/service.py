@@ -12,6 +12,7 @@ away.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -298,6 +299,10 @@ async def running_switch(
             processor, broker, client_id=client_id, shared=shared, persistent=persistent,
             workers=workers, client=client,
         )  # fmt: skip
+        # What is loaded now (modules, cards, keys, registry) lives as long as the process: the
+        # collector need not walk it again. A full collection over it paused the switch for
+        # 35-80 ms (docs/performance.md, "Latency at a steady load").
+        gc.freeze()
         async with asyncio.TaskGroup() as group:
             task = group.create_task(service.run(), name="switch")
             try:

@@ -28,7 +28,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cards.catalog import CardSet, default_card_set, load_card_set
 from cards.holders import Holders, default_holders
@@ -41,6 +41,7 @@ from switch.service import running_switch
 from switch.tasks import wait_ended
 from switch.transport import CLIENTS
 from switch.transport.base import BrokerUrl
+from switch.transport.mqtt import MqttTransport
 from tpesim.bench import (
     EVERYDAY_CARDS,
     bench_terminals,
@@ -52,7 +53,7 @@ from tpesim.broker import given_or_running_broker
 from tpesim.issue import issue_card_set
 from tpesim.workers import switch_workers
 
-__all__ = ["PathRun", "SwitchBench", "run_switch_bench"]
+__all__ = ["Pace", "PathRun", "SwitchBench", "run_switch_bench"]
 
 _STAN = re.compile(rb'"11":\s*"(\d{6})"')
 _CODE = re.compile(rb'"39":\s*"(\w\w)"')
@@ -99,11 +100,20 @@ class SwitchBench:
     workers: int = 1
     """Switch processes (1: the switch runs in the bench's process)."""
     ledger: str = "sqlite"
+    paced: PathRun | None = None
+    """The switch again, open loop at :attr:`paced_target` requests/s (``--paced``)."""
+    paced_target: float = 0.0
+
+    @property
+    def all_approved(self) -> bool:
+        """Every timed request of every switch run was approved."""
+        runs = (self.switch,) if self.paced is None else (self.switch, self.paced)
+        return all(run.codes.get("00", 0) == run.requests for run in runs)
 
     def summary(self) -> dict[str, Any]:
         """The ``--json`` object."""
         ratio = self.switch.per_second / self.echo.per_second if self.echo.per_second else 0.0
-        return {
+        return self._paced_summary() | {
             "echo_rps": round(self.echo.per_second, 1),
             "switch_rps": round(self.switch.per_second, 1),
             "ratio": round(ratio, 3),
@@ -125,6 +135,17 @@ class SwitchBench:
             "machine": machine(),
         }
 
+    def _paced_summary(self) -> dict[str, Any]:
+        if self.paced is None:
+            return {}
+        return {
+            "paced_target_rps": round(self.paced_target, 1),
+            "paced_rps": round(self.paced.per_second, 1),
+            "paced_p50_ms": round(self.paced.percentile(0.50), 2),
+            "paced_p99_ms": round(self.paced.percentile(0.99), 2),
+            "paced_approved": self.paced.codes.get("00", 0),
+        }
+
     def render(self) -> str:
         s = self.summary()
         return (
@@ -137,6 +158,12 @@ class SwitchBench:
             f"  switch          {s['switch_rps']:>9.1f} req/s   p50 {s['p50_ms']:.2f} ms   "
             f"p99 {s['p99_ms']:.2f} ms   ({s['approved']} approved; {s['responses']})\n"
             f"  ratio switch/echo: {s['ratio']:.3f}"
+        ) + (
+            f"\n  switch paced at {s['paced_target_rps']:.1f} req/s (open loop): "
+            f"{s['paced_rps']:.1f} req/s   p50 {s['paced_p50_ms']:.2f} ms   "
+            f"p99 {s['paced_p99_ms']:.2f} ms   ({s['paced_approved']} approved)"
+            if self.paced is not None
+            else ""
         )
 
 
@@ -150,52 +177,90 @@ async def _echo(broker: BrokerUrl, ready: asyncio.Event, mqtt: str) -> None:
             await client.publish(topics.response(tid), inbound.payload, qos=1)
 
 
-async def _load(
-    broker: BrokerUrl, name: str, requests: Sent, concurrency: int, mqtt: str
-) -> PathRun:
-    """Send ``requests`` (terminal id, payload) with ``concurrency`` in flight; time them."""
-    waiting: dict[tuple[str, bytes], asyncio.Future[bytes]] = {}
-    """The answer each request in flight awaits, by (terminal id, STAN)."""
-    latencies: list[float] = []
-    codes: Counter[str] = Counter()
+class _Answers:
+    """Requests in flight by (terminal id, STAN), each with its start time (perf_counter, s);
+    an answer's latency (ms) and response code are recorded as it arrives."""
+
+    def __init__(self) -> None:
+        self.started: dict[tuple[str, bytes], float] = {}
+        self.waiting: dict[tuple[str, bytes], asyncio.Future[None]] = {}
+        self.latencies: list[float] = []
+        self.codes: Counter[str] = Counter()
+        self.all_in = asyncio.Event()
+        self.expected = 0
+
+    def sent(self, tid: str, payload: bytes, at: float) -> asyncio.Future[None]:
+        """Record a request started at ``at``; the future is done when its answer arrives."""
+        stan = _STAN.search(payload)
+        assert stan is not None
+        key = tid, stan.group(1)
+        self.started[key] = at
+        answer = self.waiting[key] = asyncio.get_running_loop().create_future()
+        return answer
+
+    async def pump(self, client: MqttTransport) -> None:
+        async for inbound in client.messages():
+            stan = _STAN.search(inbound.payload)
+            key = (inbound.topic.split("/")[1], stan.group(1)) if stan else None
+            if key is None or key not in self.waiting:
+                continue
+            self.latencies.append((time.perf_counter() - self.started.pop(key)) * 1000)
+            code = _CODE.search(inbound.payload)
+            self.codes[code.group(1).decode() if code else "echo"] += 1
+            self.waiting.pop(key).set_result(None)
+            if len(self.latencies) == self.expected:
+                self.all_in.set()
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How the load is sent: closed loop with ``concurrency`` requests in flight, or, given a
+    ``rate`` (requests/s), open loop: each request is due at its place in a fixed schedule
+    whatever the answers, and its latency counts from when it was due (a late send is the
+    service's delay, not hidden)."""
+
+    concurrency: int
+    rate: float | None = None
+
+
+async def _load(broker: BrokerUrl, name: str, requests: Sent, pace: Pace, mqtt: str) -> PathRun:
+    """Send ``requests`` (terminal id, payload) at ``pace`` and time their answers."""
+    answers = _Answers()
+    answers.expected = len(requests)
     async with CLIENTS[mqtt](broker, client_id=f"bench-load-{os.getpid()}") as client:
         await client.subscribe(topics.response("+"), qos=1)
-
-        async def pump() -> None:
-            async for inbound in client.messages():
-                stan = _STAN.search(inbound.payload)
-                tid = inbound.topic.split("/")[1]
-                answer = waiting.pop((tid, stan.group(1)), None) if stan else None
-                if answer is not None:
-                    answer.set_result(inbound.payload)
-
         feeder = iter(requests)
 
-        async def worker() -> None:
-            loop = asyncio.get_running_loop()
+        async def closed_loop() -> None:
             for tid, payload in feeder:
-                stan = _STAN.search(payload)
-                assert stan is not None
-                answer: asyncio.Future[bytes] = loop.create_future()
-                started = time.perf_counter()
-                waiting[tid, stan.group(1)] = answer
+                answer = answers.sent(tid, payload, time.perf_counter())
                 await client.publish(topics.request(tid), payload, qos=1)
                 async with asyncio.timeout(30):
-                    body = await answer
-                latencies.append((time.perf_counter() - started) * 1000)
-                code = _CODE.search(body)
-                codes[code.group(1).decode() if code else "echo"] += 1
+                    await answer
 
-        pumping = asyncio.create_task(pump())
+        async def open_loop(per_second: float) -> None:
+            for sent, (tid, payload) in enumerate(feeder):
+                due = began + sent / per_second
+                if (ahead := due - time.perf_counter()) > 0:
+                    await asyncio.sleep(ahead)  # pacing the schedule, not waiting on a result
+                answers.sent(tid, payload, due)
+                await client.publish(topics.request(tid), payload, qos=1)
+            async with asyncio.timeout(30):
+                await answers.all_in.wait()
+
+        pumping = asyncio.create_task(answers.pump(client))
         began = time.perf_counter()
         try:
             async with asyncio.TaskGroup() as group:
-                for _ in range(concurrency):
-                    group.create_task(worker())
+                if pace.rate is not None:
+                    group.create_task(open_loop(pace.rate))
+                else:
+                    for _ in range(pace.concurrency):
+                        group.create_task(closed_loop())
         finally:
             pumping.cancel()
         seconds = time.perf_counter() - began
-    return PathRun(name, len(requests), seconds, latencies, codes)
+    return PathRun(name, len(requests), seconds, answers.latencies, answers.codes)
 
 
 Sent = list[tuple[str, bytes]]
@@ -203,10 +268,10 @@ Sent = list[tuple[str, bytes]]
 
 
 def _load_in_process(
-    broker: BrokerUrl, name: str, requests: Sent, concurrency: int, mqtt: str
+    broker: BrokerUrl, name: str, requests: Sent, pace: Pace, mqtt: str
 ) -> PathRun:
     """:func:`_load` in a process of its own (its own interpreter and event loop)."""
-    return asyncio.run(_load(broker, name, requests, concurrency, mqtt))
+    return asyncio.run(_load(broker, name, requests, pace, mqtt))
 
 
 class _Generator:
@@ -218,13 +283,16 @@ class _Generator:
         context = multiprocessing.get_context("spawn")
         self._pool = ProcessPoolExecutor(1, mp_context=context) if separate else None
 
-    async def run(self, name: str, requests: Sent, concurrency: int | None = None) -> PathRun:
-        width = concurrency or self.concurrency
+    async def run(
+        self, name: str, requests: Sent, concurrency: int | None = None, rate: float | None = None
+    ) -> PathRun:
+        """Closed loop at ``concurrency`` (default: the bench's), or open loop at ``rate``/s."""
+        pace = Pace(concurrency or self.concurrency, rate)
         if self._pool is None:
-            return await _load(self.broker, name, requests, width, self.mqtt)
+            return await _load(self.broker, name, requests, pace, self.mqtt)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._pool, _load_in_process, self.broker, name, requests, width, self.mqtt
+            self._pool, _load_in_process, self.broker, name, requests, pace, self.mqtt
         )
 
     def close(self) -> None:
@@ -287,9 +355,10 @@ async def _switches(
 
 
 def _workload(
-    count: int, warmup: int, fleet_size: int, bench_cards: _Cards
-) -> tuple[Sent, Sent, Sent]:
-    """(sign-ons, warm-up purchases, timed purchases) as (terminal id, payload)."""
+    count: int, warmup: int, fleet_size: int, bench_cards: _Cards, paced: int = 0
+) -> tuple[Sent, Sent, Sent, Sent]:
+    """(sign-ons, warm-up purchases, timed purchases, ``paced`` more for an open-loop run) as
+    (terminal id, payload)."""
     security = bench_cards.security
     terminals = bench_terminals(security, "aes", fleet_size)
     now = datetime.now(UTC)
@@ -300,11 +369,12 @@ def _workload(
     purchases = [
         (request.terminal_id, payload)
         for request, payload in sealed_purchases(
-            terminals, warmup + count, security, bench_cards.cards, amount=AMOUNT,
+            terminals, warmup + count + paced, security, bench_cards.cards, amount=AMOUNT,
             card_ids=bench_cards.paying, holders=bench_cards.holders,
         )
     ]  # fmt: skip
-    return sign_ons, purchases[:warmup], purchases[warmup:]
+    return (sign_ons, purchases[:warmup], purchases[warmup : warmup + count],
+            purchases[warmup + count :])  # fmt: skip
 
 
 async def run_switch_bench(
@@ -320,17 +390,22 @@ async def run_switch_bench(
     mqtt: str = "aiomqtt",
     ledger: LedgerLocation | None = None,
     workers: int = 1,
+    paced: float | Literal["half"] | None = None,
 ) -> SwitchBench:
     """Run (a) the echo ceiling and (b) the switch with the same load; see the module doc.
     ``cards``: how many cards pay (issued for the bench; 0: the shipped set's five); ``mqtt``:
     the MQTT client of the echo, the switch and the load (switch.transport.CLIENTS);
     ``ledger``: the switch's (default: a new SQLite file in ``workdir``); ``workers`` > 1: that
-    many ``tpesim switch --shared`` processes (aiomqtt) on a PostgreSQL ``ledger``."""
+    many ``tpesim switch --shared`` processes (aiomqtt) on a PostgreSQL ``ledger``; ``paced``:
+    then ``requests`` more, open loop at that many requests/s, or ``"half"`` the closed-loop
+    figure (the latency at half the throughput)."""
     workdir = workdir or Path(tempfile.mkdtemp(prefix="tpesim-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     warmup = min(500, max(requests // 10, concurrency))
     bench_cards = _bench_cards(cards, workdir)
-    sign_ons, warm, timed = _workload(requests, warmup, fleet_size, bench_cards)
+    sign_ons, warm, timed, more = _workload(
+        requests, warmup, fleet_size, bench_cards, paced=requests if paced else 0
+    )
     async with given_or_running_broker(broker, workdir) as handle:
         load = _Generator(handle.url, concurrency, separate=separate_load, mqtt=mqtt)
         try:
@@ -349,6 +424,8 @@ async def run_switch_bench(
                 await load.run("sign-on", sign_ons, 1)
                 await load.run("switch", warm)
                 measured = await load.run("switch", timed)
+                rate = measured.per_second / 2 if paced == "half" else paced
+                steady = await load.run("paced", more, rate=rate) if rate else None
         finally:
             load.close()
         return SwitchBench(
@@ -362,4 +439,6 @@ async def run_switch_bench(
             mqtt,
             workers,
             "sqlite" if postgres_location(location) is None else "postgresql",
+            steady,
+            rate or 0.0,
         )

@@ -7,6 +7,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Literal
 
 from cards.masking import PanMaskingFilter
 from switch.transport.base import BrokerUrl
@@ -49,6 +50,19 @@ def positive(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return number
+
+
+def paced_rate(value: str) -> float | Literal["half"]:
+    """``--paced``: a rate in requests/s (above 0, at most 100 000), or ``half``."""
+    if value == "half":
+        return "half"
+    try:
+        rate = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither a rate nor 'half'") from None
+    if not 0 < rate <= 100_000:
+        raise argparse.ArgumentTypeError("a rate is above 0 and at most 100 000 requests/s")
+    return rate
 
 
 def add_card_set_files(command: argparse.ArgumentParser) -> None:

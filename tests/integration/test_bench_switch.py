@@ -34,6 +34,26 @@ async def test_the_bench_runs_the_echo_ceiling_and_the_full_switch_path(
     assert report.as_dict()["postings"] >= 150 + bench.concurrency  # warm-up purchases too
 
 
+async def test_the_paced_run_keeps_its_schedule_whatever_the_answers(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """``--paced``: after the closed loop, as many requests again, open loop at the rate: the
+    run cannot be faster than its schedule, every paced purchase is approved and counted."""
+    rate = 200.0
+    bench = await run_switch_bench(
+        requests=100, concurrency=10, broker=mosquitto.url, workdir=tmp_path, cards=40,
+        mqtt="native", paced=rate,
+    )  # fmt: skip
+    summary = bench.summary()
+    assert bench.paced is not None and bench.all_approved
+    assert summary["paced_target_rps"] == rate and summary["paced_approved"] == 100
+    assert bench.paced.seconds >= 99 / rate  # the 100th request was due 0.495 s after the first
+    assert 0 < summary["paced_p50_ms"] <= summary["paced_p99_ms"]
+    report = await asyncio.to_thread(check_ledger, tmp_path / "ledger.db")
+    assert report.ok
+    assert report.as_dict()["postings"] >= 200 + bench.concurrency  # closed, paced and warm-up
+
+
 @pytest.mark.parametrize("client", ["aiomqtt", "native"])
 async def test_the_fleet_bench_holds_every_terminal_with_its_will(
     mosquitto: MosquittoProcess, client: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from switch.security.keys import DukptFlavour
 from tpesim.bench import CRYPTO_LIMIT_US, run_crypto_bench
 from tpesim.bench_ledger import run_ledger_bench
+from tpesim.cli_support import paced_rate
 
 
 @pytest.mark.parametrize("dukpt", ["aes", "tdes"])
@@ -31,3 +33,14 @@ async def test_ledger_bench_runs_both_phases_and_checks(tmp_path: Path) -> None:
     assert summary["check_ok"] is True and summary["settle_transfers"] == 2_000
     assert 0 < summary["holds_posts_per_s"] <= max(summary["holds_per_s"], summary["posts_per_s"])
     assert "holds+posts" in result.render()
+
+
+@pytest.mark.parametrize(("text", "rate"), [("half", "half"), ("250", 250.0), ("0.5", 0.5)])
+def test_paced_takes_a_rate_or_half(text: str, rate: float | str) -> None:
+    assert paced_rate(text) == rate
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "fast", "nan", "200000"])
+def test_paced_refuses_what_is_not_a_rate(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        paced_rate(text)
