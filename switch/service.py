@@ -31,8 +31,8 @@ from switch.protocol.trace import TraceKind, trace_event
 from switch.registry import Registry
 from switch.security import SecurityModule
 from switch.standin import replay_advices
+from switch.transport import MqttClient, MqttTransport
 from switch.transport.base import BrokerUrl, Inbound, TransportError, WillMessage
-from switch.transport.mqtt import MqttTransport
 
 __all__ = ["RESTART_DOWN_S", "WORKERS", "SwitchService", "restart_pause", "running_switch"]
 
@@ -77,7 +77,7 @@ class SwitchService:
         shared: bool = False,
         persistent: bool = True,
         workers: int = WORKERS,
-        client: type[MqttTransport] = MqttTransport,
+        client: type[MqttTransport] = MqttClient,
     ) -> None:
         """``persistent`` False: a clean session, for a switch that will not be restarted
         (scenario runs), so the broker keeps nothing for it once it has gone. ``workers``:
@@ -280,7 +280,7 @@ async def running_switch(
     cutoff: time = MIDNIGHT,
     persistent: bool = True,
     workers: int = WORKERS,
-    client: type[MqttTransport] = MqttTransport,
+    client: type[MqttTransport] = MqttClient,
 ) -> AsyncIterator[SwitchService]:
     """Open the ledger, start the switch and wait until it is subscribed; stop it on exit."""
     clock = clock or SystemClock()

@@ -15,8 +15,8 @@ from switch.protocol.codec import CONTENT_TYPE_JSON, FormatError, decode_respons
 from switch.protocol.messages import IsoMessage, Response
 from switch.protocol.trace import TraceKind, trace_event
 from switch.tasks import wait_ended
+from switch.transport import MqttClient, MqttTransport
 from switch.transport.base import BrokerUrl, TransportError, WillMessage
-from switch.transport.mqtt import MqttTransport
 from terminal.link import Link
 from terminal.records import TerminalError, TerminalStats
 
@@ -59,7 +59,7 @@ class Channel:
         """Requests the link still carries (delayed, held or duplicated)."""
 
     def _new_transport(self) -> MqttTransport:
-        return MqttTransport(
+        return MqttClient(
             self.broker,
             client_id=f"tpe-{self.tid}",
             will=WillMessage(topics.status(self.tid), b"offline"),

@@ -13,8 +13,8 @@ import logging
 from collections.abc import Mapping
 
 from switch.protocol import topics
+from switch.transport import MqttClient
 from switch.transport.base import BrokerUrl, TransportError
-from switch.transport.mqtt import MqttTransport
 from terminal.records import TerminalError
 from terminal.shell import Terminal
 
@@ -48,7 +48,7 @@ async def obey_controls(
     """Apply commands for ``terminals`` until cancelled, reconnecting when the broker goes."""
     while True:
         try:
-            async with MqttTransport(broker, client_id=client_id) as transport:
+            async with MqttClient(broker, client_id=client_id) as transport:
                 await transport.subscribe(topics.TERMINAL_CONTROL_FILTER, qos=1)
                 async for inbound in transport.messages():
                     tpe = terminals.get(_tid_of(inbound.topic))

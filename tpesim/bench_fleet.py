@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from switch.protocol import topics
-from switch.transport import CLIENTS, MqttTransport
+from switch.transport import CLIENTS, DEFAULT_CLIENT, MqttClient, MqttTransport
 from switch.transport.base import BrokerUrl, WillMessage
 from tpesim.bench import machine
 from tpesim.broker import given_or_running_broker
@@ -65,7 +65,7 @@ class FleetBench:
     rss_after_kib: int
     will_seen: bool
     broker: str
-    mqtt: str = "aiomqtt"
+    mqtt: str = DEFAULT_CLIENT
 
     @property
     def kib_per_terminal(self) -> float:
@@ -119,7 +119,7 @@ async def _connect(
 
 async def _will_of(cut: MqttTransport, tid: str, broker: BrokerUrl) -> bool:
     """Cut ``cut`` without a DISCONNECT; True once the broker publishes ``tid``'s Will."""
-    async with MqttTransport(broker, client_id=f"tpesim-fleet-watch-{os.getpid()}") as watch:
+    async with MqttClient(broker, client_id=f"tpesim-fleet-watch-{os.getpid()}") as watch:
         await watch.subscribe(topics.status(tid), qos=1)
         cut.abort()
         try:
@@ -137,7 +137,7 @@ async def run_fleet_bench(
     *,
     broker: BrokerUrl | None = None,
     workdir: Path | None = None,
-    mqtt: str = "aiomqtt",
+    mqtt: str = DEFAULT_CLIENT,
 ) -> FleetBench:
     """Connect ``terminals`` terminals to ``broker`` (else a Mosquitto started for the bench)
     with the MQTT client ``mqtt`` (switch.transport.CLIENTS)."""

@@ -39,7 +39,7 @@ from switch.security import SecurityModule, load_keys
 from switch.security.transaction import seal
 from switch.service import running_switch
 from switch.tasks import wait_ended
-from switch.transport import CLIENTS
+from switch.transport import CLIENTS, DEFAULT_CLIENT
 from switch.transport.base import BrokerUrl
 from switch.transport.mqtt import MqttTransport
 from tpesim.bench import (
@@ -95,7 +95,7 @@ class SwitchBench:
     """The load generator ran in its own process."""
     cards: int = len(EVERYDAY_CARDS)
     """How many cards paid in turn."""
-    mqtt: str = "aiomqtt"
+    mqtt: str = DEFAULT_CLIENT
     """The MQTT client library of all three (switch.transport.CLIENTS)."""
     workers: int = 1
     """Switch processes (1: the switch runs in the bench's process)."""
@@ -350,7 +350,7 @@ async def _switches(
         pass  # the accounts and opening balances, once, before the workers start
     async with switch_workers(workers, broker=broker, ledger=location,
                               log=workdir / "workers.log", card_files=bench_cards.files,
-                              name="tpesim-bench-switch", trace=trace):  # fmt: skip
+                              name="tpesim-bench-switch", trace=trace, client=mqtt):  # fmt: skip
         yield
 
 
@@ -387,7 +387,7 @@ async def run_switch_bench(
     fleet_size: int = 40,
     separate_load: bool = True,
     cards: int = CARDS,
-    mqtt: str = "aiomqtt",
+    mqtt: str = DEFAULT_CLIENT,
     ledger: LedgerLocation | None = None,
     workers: int = 1,
     paced: float | Literal["half"] | None = None,
@@ -396,9 +396,9 @@ async def run_switch_bench(
     ``cards``: how many cards pay (issued for the bench; 0: the shipped set's five); ``mqtt``:
     the MQTT client of the echo, the switch and the load (switch.transport.CLIENTS);
     ``ledger``: the switch's (default: a new SQLite file in ``workdir``); ``workers`` > 1: that
-    many ``tpesim switch --shared`` processes (aiomqtt) on a PostgreSQL ``ledger``; ``paced``:
-    then ``requests`` more, open loop at that many requests/s, or ``"half"`` the closed-loop
-    figure (the latency at half the throughput)."""
+    many ``tpesim switch --shared`` processes (on ``mqtt`` too) on a PostgreSQL ``ledger``;
+    ``paced``: then ``requests`` more, open loop at that many requests/s, or ``"half"`` the
+    closed-loop figure (the latency at half the throughput)."""
     workdir = workdir or Path(tempfile.mkdtemp(prefix="tpesim-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     warmup = min(500, max(requests // 10, concurrency))

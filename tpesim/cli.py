@@ -24,7 +24,7 @@ from switch.magic import magic_amounts
 from switch.registry import Registry, RegistryError
 from switch.security import SecurityModule, load_keys
 from switch.service import running_switch
-from switch.transport import CLIENTS
+from switch.transport import CLIENT_ENV, CLIENTS, DEFAULT_CLIENT
 from switch.transport.base import BrokerUrl, TransportError
 from terminal.shell import TerminalError
 from tpesim.bench import run_crypto_bench
@@ -181,8 +181,10 @@ def _add_bench(sub: _Commands) -> None:
     fleet.add_argument("--broker", type=broker_url, help="use this broker instead of starting one")
     fleet.add_argument("--json", action="store_true")
     for bench_parser in (fleet, switch):
-        bench_parser.add_argument("--client", choices=sorted(CLIENTS), default="aiomqtt",
-                                  help="MQTT client library (default: aiomqtt)")  # fmt: skip
+        bench_parser.add_argument(
+            "--client", choices=sorted(CLIENTS), default=DEFAULT_CLIENT,
+            help=f"MQTT client library (default: {DEFAULT_CLIENT}, or ${CLIENT_ENV})",
+        )  # fmt: skip
     switch.add_argument("--cards", type=int, default=1_000,
                         help="cards issued for the bench that pay in turn (0: the shipped set's "
                         "five everyday cards)")  # fmt: skip
@@ -357,8 +359,6 @@ def _bench(args: argparse.Namespace) -> int:
             raise CliError("--cards: 0 to 100 000 cards")
         if args.workers > 1 and (args.db is None or postgres_location(args.db) is None):
             raise CliError("--workers above 1: the workers share a --db postgresql://… ledger")
-        if args.workers > 1 and args.client != "aiomqtt":
-            raise CliError("--workers above 1: the switch processes use aiomqtt")
         configure_logging(None, verbose=False)
         bench = asyncio.run(
             run_switch_bench(requests=args.requests, concurrency=args.concurrency,

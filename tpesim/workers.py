@@ -5,6 +5,7 @@ same layout in containers)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -14,8 +15,8 @@ from pathlib import Path
 from switch.ledger.where import LedgerLocation, postgres_location
 from switch.protocol import topics
 from switch.tasks import wait_ended
+from switch.transport import CLIENT_ENV, DEFAULT_CLIENT, MqttClient
 from switch.transport.base import BrokerUrl
-from switch.transport.mqtt import MqttTransport
 
 __all__ = ["switch_workers"]
 
@@ -26,7 +27,7 @@ ONLINE_S = 60.0
 async def _count_online(broker: BrokerUrl, wanted: int, subscribed: asyncio.Event) -> None:
     """Return once ``wanted`` switches have said ``online`` (live, not the retained one)."""
     seen = 0
-    async with MqttTransport(broker, client_id="tpesim-workers-watch") as transport:
+    async with MqttClient(broker, client_id="tpesim-workers-watch") as transport:
         await transport.subscribe(topics.SWITCH_STATUS, qos=1)
         subscribed.set()
         async for message in transport.messages():
@@ -46,11 +47,13 @@ async def switch_workers(
     card_files: tuple[Path, Path] | None = None,
     name: str = "tpesim-worker",
     trace: bool = True,
+    client: str = DEFAULT_CLIENT,
 ) -> AsyncIterator[list[asyncio.subprocess.Process]]:
     """``count`` processes of ``tpesim switch --shared`` on the PostgreSQL ``ledger``, each
     subscribed when this yields them; stopped with SIGTERM on exit (those still running).
     ``card_files``: (cards, keys) of an issued card set; ``log``: their stderr, appended;
-    ``trace``: whether they publish trace events."""
+    ``trace``: whether they publish trace events; ``client``: their MQTT client
+    (switch.transport.CLIENTS)."""
     if postgres_location(ledger) is None:
         raise ValueError("workers in several processes share a PostgreSQL ledger, not a file")
     cards = ["--cards", str(card_files[0]), "--keys", str(card_files[1])] if card_files else []
@@ -66,6 +69,7 @@ async def switch_workers(
                     "--db", str(ledger), "--client-id", f"{name}-{n + 1}", *cards,
                     *([] if trace else ["--no-trace"]),
                     stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
+                    env=os.environ | {CLIENT_ENV: client},
                 ))  # fmt: skip
         async with asyncio.timeout(ONLINE_S):
             await watch

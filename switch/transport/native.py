@@ -1,11 +1,11 @@
-"""tpesim's own MQTT client on asyncio streams: the same interface as the aiomqtt adapter
-(``switch.transport.mqtt.MqttTransport``), for the bench to compare the two by numbers.
+"""tpesim's own MQTT client on asyncio streams, the default (switch.transport): the same
+interface as the aiomqtt adapter (``switch.transport.mqtt.MqttTransport``).
 
 One connection, no automatic reconnection (the switch and terminals decide that), QoS 0 and 1.
 It connects with MQTT 5 and falls back to 3.1.1 when the broker refuses it, as the aiomqtt
 adapter does; with MQTT 5 it sets Response Topic, Correlation Data and Content Type on publishes
-and a session expiry for persistent sessions. ``TPESIM_MQTT=native`` selects it
-(switch.transport.connect).
+and a session expiry for persistent sessions. ``TPESIM_MQTT_CLIENT=aiomqtt`` selects the
+adapter instead, for a whole process.
 """
 
 from __future__ import annotations

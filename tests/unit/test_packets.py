@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from switch.transport import packets
+from switch.transport import CLIENT_ENV, CLIENTS, chosen_client, packets
 from switch.transport.base import BrokerUrl, TransportError
 from switch.transport.native import NativeMqttTransport
 from switch.transport.packets import PacketKind, PacketReader, ProtocolError
@@ -88,3 +88,16 @@ async def test_packet_ids_run_out_with_an_error_not_a_hang() -> None:
         client._next_id()
     del client._acks[40_000]
     assert client._next_id() == 40_000
+
+
+def test_the_native_client_is_the_default_and_aiomqtt_can_be_chosen() -> None:
+    """``TPESIM_MQTT_CLIENT`` names the process's client; unset or blank, the native one."""
+    assert chosen_client({}) == "native"
+    assert chosen_client({CLIENT_ENV: " "}) == "native"
+    assert chosen_client({CLIENT_ENV: "aiomqtt"}) == "aiomqtt"
+    assert CLIENTS["native"].__name__ == NativeMqttTransport.__name__
+
+
+def test_an_unknown_client_name_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"TPESIM_MQTT_CLIENT='paho'.*aiomqtt, native"):
+        chosen_client({CLIENT_ENV: "paho"})

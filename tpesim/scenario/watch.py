@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 
 from switch.protocol import topics
 from switch.tasks import wait_ended
+from switch.transport import MqttClient
 from switch.transport.base import BrokerUrl, TransportError
-from switch.transport.mqtt import MqttTransport
 
 __all__ = ["StatusWatch", "watching"]
 
@@ -31,7 +31,7 @@ class StatusWatch:
         """Follow ``tpe/+/status`` until cancelled."""
         while True:
             try:
-                async with MqttTransport(self.broker, client_id=self.client_id) as transport:
+                async with MqttClient(self.broker, client_id=self.client_id) as transport:
                     await transport.subscribe(topics.status("+"), qos=1)
                     await transport.subscribe(topics.SWITCH_STATUS, qos=1)
                     self.subscribed.set()

@@ -20,8 +20,8 @@ from pydantic import ValidationError
 from switch.ledger.reads import LedgerReads
 from switch.protocol import topics
 from switch.protocol.trace import TraceEvent
+from switch.transport import MqttClient, MqttTransport
 from switch.transport.base import BrokerUrl, Inbound, TransportError
-from switch.transport.mqtt import MqttTransport
 from tpesim.ui.ladder import Transaction, TransactionBook
 
 __all__ = ["HubUnavailableError", "LiveHub"]
@@ -65,7 +65,7 @@ class LiveHub:
         """Follow the broker until cancelled, reconnecting when it goes away."""
         while True:
             try:
-                async with MqttTransport(self.broker, client_id=self.client_id) as transport:
+                async with MqttClient(self.broker, client_id=self.client_id) as transport:
                     for topic_filter in (topics.status("+"), topics.SWITCH_STATUS,
                                          _ISSUER_STATUS, topics.TRACE_FILTER):  # fmt: skip
                         await transport.subscribe(topic_filter, qos=0)
