@@ -4,16 +4,23 @@
 The schema (pg_schema.sql) holds the same tables and the same rule triggers, so the database,
 not the caller, refuses an overdraft, a second resolution of a hold or a reused id, whichever
 worker tries. The SQL text is the SQLite ledger's wherever the two dialects agree (its ``?``
-placeholders become ``$N``); the statements that differ are here. Each business event is one
-transaction; each transfer in it runs in a savepoint so a refusal can be told apart and
-reported, as in SQLite. Timestamps come from the ledger's clock row (``ledger_clock``): the
-writers of one ledger, in whatever process, stamp in commit order. A ledger lives in one
-PostgreSQL schema (``schema``), so tests and benches can each have their own in one database.
+placeholders become ``$N``); the statements that differ are here.
+
+Group commit, as on SQLite (switch.ledger.group): the events that arrive while a group is open
+share its transaction and its COMMIT, each in a savepoint of its own, so a refused event rolls
+back alone and raises at once; a writer is answered only after the COMMIT that makes its event
+durable. Each transfer runs in a savepoint too, so a refusal can be told apart and reported.
+
+Timestamps come from the ledger's clock row (``ledger_clock``): a group locks it first and,
+just before its COMMIT, moves it to the last time it gave, so the writers of one ledger, in
+whatever process, stamp in commit order. A ledger lives in one PostgreSQL schema (``schema``),
+so tests and benches can each have their own in one database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date
@@ -22,6 +29,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import asyncpg
+from asyncpg.transaction import Transaction
 
 from cards.catalog import CardSet
 from switch.clock import Clock, SystemClock
@@ -50,12 +58,30 @@ from switch.ledger.twophase import Outcome
 
 __all__ = ["PgLedger"]
 
+
+class _Group:
+    """One open transaction and the writers waiting for its COMMIT."""
+
+    __slots__ = ("committed", "events", "swept_us", "transaction")
+
+    def __init__(
+        self, transaction: Transaction, committed: asyncio.Future[None], swept_us: int
+    ) -> None:
+        self.transaction = transaction
+        self.committed = committed
+        self.swept_us = swept_us
+        """The sweep mark before the group: restored if the group does not commit."""
+        self.events = 0
+
+
 T = TypeVar("T")
 
 _UNAVAILABLE = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
 """The database is gone or unreachable: the event may be tried again."""
 
 SCHEMA_VERSION = 3
+READERS = 4
+"""Connections a ledger reads on, besides the one it writes on."""
 _SCHEMA_LOCK = 0x7470_6573  # advisory lock: workers opening one ledger at once create it once
 
 
@@ -64,15 +90,25 @@ class PgLedger(LedgerReads):
 
     _QUEUE_ORDER = "seq"
 
-    def __init__(self, conn: asyncpg.Connection, dsn: str, schema: str, clock: Clock) -> None:
+    def __init__(
+        self, conn: asyncpg.Connection, reads: asyncpg.Pool, dsn: str, schema: str, clock: Clock
+    ) -> None:
         super().__init__(None)
         self._conn = conn
         self._lock = asyncio.Lock()
-        """One connection, one operation at a time (asyncpg's rule)."""
+        """The writing connection, one operation at a time (asyncpg's rule)."""
+        self._reads = reads
+        """Connections of their own for reads, so they need not wait for the writes."""
         self.dsn = dsn
         self.schema = schema
         self.stamps = Stamps(clock)
         self._swept_us = 0
+        self._group: _Group | None = None
+        self._committers: set[asyncio.Task[None]] = set()
+        self.groups = 0
+        """Groups committed so far."""
+        self.events = 0
+        """Events committed so far (events / groups: the mean group size)."""
 
     @property
     def clock(self) -> Clock:
@@ -91,10 +127,12 @@ class PgLedger(LedgerReads):
         card set's opening balances once. Reopening keeps the history."""
         if not re.fullmatch(r"[a-z_][a-z0-9_]*", schema):
             raise ValueError(f"schema {schema!r}: lower-case letters, digits and _ only")
+        settings = {"search_path": schema}
         try:
-            conn = await asyncpg.connect(dsn, server_settings={"search_path": schema})
+            conn = await asyncpg.connect(dsn, server_settings=settings)
         except (OSError, asyncpg.PostgresError) as exc:
             raise LedgerUnavailableError(f"cannot connect to {dsn}: {exc}") from None
+        reads: asyncpg.Pool | None = None
         try:
             async with conn.transaction():
                 await conn.execute(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
@@ -110,18 +148,27 @@ class PgLedger(LedgerReads):
                         f"schema {schema} holds a ledger of version {version}, this tpesim "
                         f"needs {SCHEMA_VERSION}: use a new schema"
                     )
-            ledger = cls(conn, dsn, schema, clock or SystemClock())
+            reads = await asyncpg.create_pool(
+                dsn, min_size=1, max_size=READERS, server_settings=settings
+            )
+            ledger = cls(conn, reads, dsn, schema, clock or SystemClock())
             if cards is not None:
                 accounts, transfers = opening_transfers(cards)
                 await ledger.apply(transfers, accounts=accounts)
         except BaseException:
+            if reads is not None:
+                await reads.close()
             await conn.close()
             raise
         return ledger
 
     async def close(self) -> None:
+        """Commit the open group, if any, and close the connections."""
         async with self._lock:
+            if self._group is not None:
+                await self._commit(self._group)
             await self._conn.close()
+        await self._reads.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -139,46 +186,123 @@ class PgLedger(LedgerReads):
 
     # -- reads ---------------------------------------------------------------------------
 
+    # Reads see what is committed: a writer is answered only once its event is, and the switch
+    # reads only what belongs to the card and terminal whose requests it holds in turn.
+
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> tuple[Any, ...] | None:
-        async with self._lock:
-            row = await self._conn.fetchrow(steps.pg_sql(sql), *params)
+        async with self._reads.acquire() as conn:
+            row = await conn.fetchrow(steps.pg_sql(sql), *params)
         return None if row is None else steps.plain_row(row)
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        async with self._lock:
-            return await steps.fetch(self._conn, sql, *params)
+        async with self._reads.acquire() as conn:
+            return await steps.fetch(conn, sql, *params)
 
     async def _first_rows(
         self, queries: Sequence[tuple[str, Sequence[Any]]]
     ) -> list[tuple[Any, ...] | None]:
-        async with self._lock:
-            rows = [
-                await self._conn.fetchrow(steps.pg_sql(sql), *params) for sql, params in queries
-            ]
-        return [None if row is None else steps.plain_row(row) for row in rows]
+        """The first row of each of ``queries`` (SQL, parameters), in one statement: each query
+        becomes a column holding its first row as a record (a round trip costs more here than
+        the queries)."""
+        sql = "SELECT " + ", ".join(  # noqa: S608 - the ledger's own constant SQL texts
+            f"(SELECT ROW(q.*) FROM ({text}) AS q LIMIT 1)"  # noqa: S608
+            for text, _ in queries
+        )
+        params = [value for _, values in queries for value in values]
+        async with self._reads.acquire() as conn:
+            row = await conn.fetchrow(steps.pg_sql(sql), *params)
+        assert row is not None  # a SELECT without FROM gives one row
+        return [None if first is None else steps.plain_row(first) for first in row]
 
     # -- writes --------------------------------------------------------------------------
 
     async def _event(
         self, work: Callable[[asyncpg.Connection, int], Awaitable[T]], *, sweep: bool = True
     ) -> T:
-        """``work(connection, now_us)`` in a transaction of its own, after the expiry sweep
-        (unless ``sweep`` is off)."""
+        """``work(connection, now_us)`` in its own savepoint of the open group (opening one, with
+        the expiry sweep unless ``sweep`` is off, if none is); its result once the group has
+        committed. ``work`` raising rolls back its own statements only and the exception
+        comes back at once. LedgerUnavailableError: the group could not begin or commit;
+        nothing of the event stays. A cancelled caller stops waiting, but the event runs to its
+        end on the connection (as an SQLite event does on its thread), so the group's
+        transaction stays whole."""
+        running = asyncio.ensure_future(self._grouped(work, sweep))
+        try:
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            running.add_done_callback(_retrieved)
+            raise
+
+    async def _grouped(
+        self, work: Callable[[asyncpg.Connection, int], Awaitable[T]], sweep: bool
+    ) -> T:
         async with self._lock:
-            swept = self._swept_us
+            group = self._group or await self._open_group(sweep)
             try:
-                async with self._conn.transaction():
-                    now = await self._conn.fetchval(steps.TICK, self.stamps.tick())
-                    self.stamps.tick(now)
-                    if sweep:
-                        await self._sweep(now)
-                    return await work(self._conn, now)
+                async with self._conn.transaction():  # a savepoint of the group's transaction
+                    result = await work(self._conn, self.stamps.tick())
             except _UNAVAILABLE as exc:
-                self._swept_us = swept  # the expiries rolled back with the event: sweep again
                 raise LedgerUnavailableError(f"{self}: {exc}") from None
-            except BaseException:
-                self._swept_us = swept
-                raise
+            group.events += 1
+        await asyncio.shield(group.committed)
+        return result
+
+    async def _open_group(self, sweep: bool) -> _Group:
+        """With the lock held: BEGIN, lock the clock row, sweep the holds due (if ``sweep``);
+        a committer
+        queues on the lock behind the writers already waiting, who join the group."""
+        swept = self._swept_us
+        transaction = self._conn.transaction()
+        started = False
+        try:
+            await transaction.start()
+            started = True
+            now = await self._conn.fetchval(steps.TICK, self.stamps.tick())
+            self.stamps.tick(now)
+            if sweep:
+                await self._sweep(now)
+        except BaseException as exc:
+            self._swept_us = swept
+            if not self._conn.is_closed() and started:
+                with contextlib.suppress(*_UNAVAILABLE, asyncpg.PostgresError):
+                    await transaction.rollback()
+            if isinstance(exc, _UNAVAILABLE):
+                raise LedgerUnavailableError(f"{self}: {exc}") from None
+            raise
+        loop = asyncio.get_running_loop()
+        group = self._group = _Group(transaction, loop.create_future(), swept)
+        committer = loop.create_task(self._commit_when_free(group), name="pg-ledger-commit")
+        self._committers.add(committer)
+        committer.add_done_callback(self._committers.discard)
+        return group
+
+    async def _commit_when_free(self, group: _Group) -> None:
+        try:
+            async with self._lock:
+                if self._group is group:
+                    await self._commit(group)
+        finally:
+            if not group.committed.done():  # cancelled (the loop is closing): say so
+                group.committed.set_exception(LedgerUnavailableError("the ledger was closed"))
+                group.committed.exception()
+
+    async def _commit(self, group: _Group) -> None:
+        """With the lock held: hand the clock row the group's last time, then COMMIT."""
+        self._group = None
+        try:
+            await self._conn.execute(steps.TICK, self.stamps.last_us)
+            await group.transaction.commit()
+        except Exception as error:  # the connection is gone, or the COMMIT failed
+            self._swept_us = group.swept_us  # the expiries rolled back with the group
+            if not self._conn.is_closed():
+                with contextlib.suppress(*_UNAVAILABLE, asyncpg.PostgresError):
+                    await group.transaction.rollback()
+            group.committed.set_exception(LedgerUnavailableError(f"{self}: {error}"))
+            group.committed.exception()  # retrieved: a group nobody awaits any more is no error
+            return
+        self.groups += 1
+        self.events += group.events
+        group.committed.set_result(None)
 
     async def _sweep(self, now: int) -> list[str]:
         """Expire the holds due since the last sweep, up to ``now`` (µs); their ids."""
@@ -287,3 +411,9 @@ class PgLedger(LedgerReads):
             return plan
 
         return await self._event(work)
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """Mark the outcome of an event whose caller was cancelled as seen."""
+    if not task.cancelled():
+        task.exception()

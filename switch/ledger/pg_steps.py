@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from switch.ledger.clearing import ClearingLine
 from switch.ledger.errors import DuplicateRequestError
@@ -99,7 +100,9 @@ def plain_row(row: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(int(v) if isinstance(v, Decimal) else v for v in row)
 
 
-async def fetch(conn: asyncpg.Connection, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+async def fetch(
+    conn: asyncpg.Connection | PoolConnectionProxy, sql: str, *params: Any
+) -> list[tuple[Any, ...]]:
     """The rows of the SQLite-dialect ``sql``, as plain tuples (sums as integers)."""
     return [plain_row(row) for row in await conn.fetch(pg_sql(sql), *params)]
 

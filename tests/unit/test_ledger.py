@@ -22,6 +22,7 @@ from switch.ledger import (
     check_ledger,
     merchant_account,
 )
+from switch.ledger.pg import PgLedger
 from switch.ledger.postings import (
     business_day,
     completion_post,
@@ -293,6 +294,44 @@ def test_checker_needs_an_existing_ledger(tmp_path: Path) -> None:
     """Checking a missing file is an error, not an empty success."""
     with pytest.raises(FileNotFoundError):
         check_ledger(tmp_path / "absent.db")
+
+
+async def test_postgresql_events_at_once_share_commits_and_a_refusal_stays_alone(
+    pg_backend: LedgerBackend,
+) -> None:
+    """Group commit on PostgreSQL: purchases recorded at once commit in fewer transactions than
+    events; a duplicate among them is refused alone, its group's other events stand; once
+    answered, each is committed (a second connection sees it)."""
+    async with pg_backend.open(CARDS) as ledger, pg_backend.open() as other:
+        assert isinstance(ledger, PgLedger)
+        groups, events = ledger.groups, ledger.events
+        keys = [("DZAL0001", 100 + n, f"11231409{n:02d}") for n in range(12)]
+        results = await asyncio.gather(
+            *(record(ledger, buy(1_000, key), key) for key in keys),
+            record(ledger, buy(1_000, keys[3]), keys[3]),
+            return_exceptions=True,
+        )
+        assert [type(r).__name__ for r in results] == ["NoneType"] * 12 + ["DuplicateRequestError"]
+        assert ledger.events - events == 12
+        assert 1 <= ledger.groups - groups < 12
+        assert await other.available("CCP-0001001") == 15_000_000 - 12_000
+    assert (await pg_backend.check()).ok
+
+
+async def test_a_cancelled_postgresql_writer_leaves_its_event_whole(
+    pg_backend: LedgerBackend,
+) -> None:
+    """A caller cancelled while its event is under way stops waiting; the event still runs to
+    its end in the group and commits with it, and the next event's group commits after it."""
+    later = ("DZAL0001", 43, "1123140400")
+    async with pg_backend.open(CARDS) as ledger, pg_backend.open() as other:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0):
+                await record(ledger, buy(1_000))
+        await record(ledger, buy(2_000, later), later)
+        assert await other.stored_request(KEY) is not None
+        assert await other.available("CCP-0001001") == 15_000_000 - 3_000
+    assert (await pg_backend.check()).ok
 
 
 async def test_two_writers_of_one_postgresql_ledger_post_a_request_once(
