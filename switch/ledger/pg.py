@@ -6,21 +6,15 @@ not the caller, refuses an overdraft, a second resolution of a hold or a reused 
 worker tries. The SQL text is the SQLite ledger's wherever the two dialects agree (its ``?``
 placeholders become ``$N``); the statements that differ are here.
 
-Group commit, as on SQLite (switch.ledger.group): the events that arrive while a group is open
-share its transaction and its COMMIT, each in a savepoint of its own, so a refused event rolls
-back alone and raises at once; a writer is answered only after the COMMIT that makes its event
-durable. Each transfer runs in a savepoint too, so a refusal can be told apart and reported.
-
-Timestamps come from the ledger's clock row (``ledger_clock``): a group locks it first and,
-just before its COMMIT, moves it to the last time it gave, so the writers of one ledger, in
-whatever process, stamp in commit order. A ledger lives in one PostgreSQL schema (``schema``),
-so tests and benches can each have their own in one database.
+Writes are grouped as on SQLite (switch.ledger.pg_group: one transaction and one COMMIT for
+the events that arrive together, a savepoint each); each transfer runs in a savepoint too, so a
+refusal can be told apart and reported. Reads run on a pool of connections of their own. A
+ledger lives in one PostgreSQL schema (``schema``), so tests and benches can each have their
+own in one database.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date
@@ -29,13 +23,13 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import asyncpg
-from asyncpg.transaction import Transaction
 
 from cards.catalog import CardSet
 from switch.clock import Clock, SystemClock
 from switch.ledger import pg_steps as steps
 from switch.ledger.clearing import ClearingPlan as Plan
 from switch.ledger.errors import LedgerUnavailableError
+from switch.ledger.pg_group import PgGroupCommit
 from switch.ledger.reads import (
     CardState,
     Key,
@@ -59,25 +53,7 @@ from switch.ledger.twophase import Outcome
 __all__ = ["PgLedger"]
 
 
-class _Group:
-    """One open transaction and the writers waiting for its COMMIT."""
-
-    __slots__ = ("committed", "events", "swept_us", "transaction")
-
-    def __init__(
-        self, transaction: Transaction, committed: asyncio.Future[None], swept_us: int
-    ) -> None:
-        self.transaction = transaction
-        self.committed = committed
-        self.swept_us = swept_us
-        """The sweep mark before the group: restored if the group does not commit."""
-        self.events = 0
-
-
 T = TypeVar("T")
-
-_UNAVAILABLE = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
-"""The database is gone or unreachable: the event may be tried again."""
 
 SCHEMA_VERSION = 3
 READERS = 4
@@ -95,20 +71,14 @@ class PgLedger(LedgerReads):
     ) -> None:
         super().__init__(None)
         self._conn = conn
-        self._lock = asyncio.Lock()
-        """The writing connection, one operation at a time (asyncpg's rule)."""
         self._reads = reads
         """Connections of their own for reads, so they need not wait for the writes."""
         self.dsn = dsn
         self.schema = schema
         self.stamps = Stamps(clock)
         self._swept_us = 0
-        self._group: _Group | None = None
-        self._committers: set[asyncio.Task[None]] = set()
-        self.groups = 0
-        """Groups committed so far."""
-        self.events = 0
-        """Events committed so far (events / groups: the mean group size)."""
+        self.writes = PgGroupCommit(conn, self.stamps, self._opening, f"<PgLedger {schema}>")
+        """The single writer of the writing connection."""
 
     @property
     def clock(self) -> Clock:
@@ -164,10 +134,7 @@ class PgLedger(LedgerReads):
 
     async def close(self) -> None:
         """Commit the open group, if any, and close the connections."""
-        async with self._lock:
-            if self._group is not None:
-                await self._commit(self._group)
-            await self._conn.close()
+        await self.writes.close()
         await self._reads.close()
 
     async def __aenter__(self) -> Self:
@@ -219,90 +186,24 @@ class PgLedger(LedgerReads):
     async def _event(
         self, work: Callable[[asyncpg.Connection, int], Awaitable[T]], *, sweep: bool = True
     ) -> T:
-        """``work(connection, now_us)`` in its own savepoint of the open group (opening one, with
-        the expiry sweep unless ``sweep`` is off, if none is); its result once the group has
-        committed. ``work`` raising rolls back its own statements only and the exception
-        comes back at once. LedgerUnavailableError: the group could not begin or commit;
-        nothing of the event stays. A cancelled caller stops waiting, but the event runs to its
-        end on the connection (as an SQLite event does on its thread), so the group's
-        transaction stays whole."""
-        running = asyncio.ensure_future(self._grouped(work, sweep))
-        try:
-            return await asyncio.shield(running)
-        except asyncio.CancelledError:
-            running.add_done_callback(_retrieved)
-            raise
+        """``work(connection, now_us)`` as one event of the open group (switch.ledger.pg_group),
+        after the expiry sweep of a group it opens, unless ``sweep`` is off."""
+        return await self.writes.grouped(work, sweep=sweep)
 
-    async def _grouped(
-        self, work: Callable[[asyncpg.Connection, int], Awaitable[T]], sweep: bool
-    ) -> T:
-        async with self._lock:
-            group = self._group or await self._open_group(sweep)
-            try:
-                async with self._conn.transaction():  # a savepoint of the group's transaction
-                    result = await work(self._conn, self.stamps.tick())
-            except _UNAVAILABLE as exc:
-                raise LedgerUnavailableError(f"{self}: {exc}") from None
-            group.events += 1
-        await asyncio.shield(group.committed)
-        return result
-
-    async def _open_group(self, sweep: bool) -> _Group:
-        """With the lock held: BEGIN, lock the clock row, sweep the holds due (if ``sweep``);
-        a committer
-        queues on the lock behind the writers already waiting, who join the group."""
+    async def _opening(self, conn: asyncpg.Connection, now: int, sweep: bool) -> Callable[[], None]:
+        """A group's first step: the expiry sweep (if ``sweep``); undoing it restores the mark."""
         swept = self._swept_us
-        transaction = self._conn.transaction()
-        started = False
+
+        def undo() -> None:
+            self._swept_us = swept  # the expiries rolled back with the group: sweep again
+
         try:
-            await transaction.start()
-            started = True
-            now = await self._conn.fetchval(steps.TICK, self.stamps.tick())
-            self.stamps.tick(now)
             if sweep:
                 await self._sweep(now)
-        except BaseException as exc:
-            self._swept_us = swept
-            if not self._conn.is_closed() and started:
-                with contextlib.suppress(*_UNAVAILABLE, asyncpg.PostgresError):
-                    await transaction.rollback()
-            if isinstance(exc, _UNAVAILABLE):
-                raise LedgerUnavailableError(f"{self}: {exc}") from None
+        except BaseException:
+            undo()
             raise
-        loop = asyncio.get_running_loop()
-        group = self._group = _Group(transaction, loop.create_future(), swept)
-        committer = loop.create_task(self._commit_when_free(group), name="pg-ledger-commit")
-        self._committers.add(committer)
-        committer.add_done_callback(self._committers.discard)
-        return group
-
-    async def _commit_when_free(self, group: _Group) -> None:
-        try:
-            async with self._lock:
-                if self._group is group:
-                    await self._commit(group)
-        finally:
-            if not group.committed.done():  # cancelled (the loop is closing): say so
-                group.committed.set_exception(LedgerUnavailableError("the ledger was closed"))
-                group.committed.exception()
-
-    async def _commit(self, group: _Group) -> None:
-        """With the lock held: hand the clock row the group's last time, then COMMIT."""
-        self._group = None
-        try:
-            await self._conn.execute(steps.TICK, self.stamps.last_us)
-            await group.transaction.commit()
-        except Exception as error:  # the connection is gone, or the COMMIT failed
-            self._swept_us = group.swept_us  # the expiries rolled back with the group
-            if not self._conn.is_closed():
-                with contextlib.suppress(*_UNAVAILABLE, asyncpg.PostgresError):
-                    await group.transaction.rollback()
-            group.committed.set_exception(LedgerUnavailableError(f"{self}: {error}"))
-            group.committed.exception()  # retrieved: a group nobody awaits any more is no error
-            return
-        self.groups += 1
-        self.events += group.events
-        group.committed.set_result(None)
+        return undo
 
     async def _sweep(self, now: int) -> list[str]:
         """Expire the holds due since the last sweep, up to ``now`` (µs); their ids."""
@@ -411,9 +312,3 @@ class PgLedger(LedgerReads):
             return plan
 
         return await self._event(work)
-
-
-def _retrieved(task: asyncio.Future[Any]) -> None:
-    """Mark the outcome of an event whose caller was cancelled as seen."""
-    if not task.cancelled():
-        task.exception()

@@ -304,7 +304,7 @@ async def test_postgresql_events_at_once_share_commits_and_a_refusal_stays_alone
     answered, each is committed (a second connection sees it)."""
     async with pg_backend.open(CARDS) as ledger, pg_backend.open() as other:
         assert isinstance(ledger, PgLedger)
-        groups, events = ledger.groups, ledger.events
+        groups, events = ledger.writes.groups, ledger.writes.events
         keys = [("DZAL0001", 100 + n, f"11231409{n:02d}") for n in range(12)]
         results = await asyncio.gather(
             *(record(ledger, buy(1_000, key), key) for key in keys),
@@ -312,8 +312,8 @@ async def test_postgresql_events_at_once_share_commits_and_a_refusal_stays_alone
             return_exceptions=True,
         )
         assert [type(r).__name__ for r in results] == ["NoneType"] * 12 + ["DuplicateRequestError"]
-        assert ledger.events - events == 12
-        assert 1 <= ledger.groups - groups < 12
+        assert ledger.writes.events - events == 12
+        assert 1 <= ledger.writes.groups - groups < 12
         assert await other.available("CCP-0001001") == 15_000_000 - 12_000
     assert (await pg_backend.check()).ok
 
