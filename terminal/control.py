@@ -1,5 +1,6 @@
 """Terminal faults on command: an operator (the dashboard's buttons, a script) publishes on
-``sim/control/tpe/{tid}`` and the terminals of this process obey.
+``sim/control/tpe/{tid}`` and the terminals of this process obey (``tpesim serve`` and
+``tpesim terminal`` run them so).
 
 Commands: ``unplug`` (the network goes, the broker publishes the Last Will), ``plug`` (back,
 store-and-forward flushed), ``paper-out`` and ``paper-in`` (the retained status says
@@ -10,20 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 
 from switch.protocol import topics
+from switch.tasks import wait_ended
 from switch.transport import MqttClient
 from switch.transport.base import BrokerUrl, TransportError
 from terminal.records import TerminalError
 from terminal.shell import Terminal
 
-__all__ = ["TERMINAL_COMMANDS", "apply_command", "obey_controls"]
+__all__ = ["TERMINAL_COMMANDS", "apply_command", "obey_controls", "obeying"]
 
 log = logging.getLogger("terminal.control")
 
 TERMINAL_COMMANDS = ("unplug", "plug", "paper-out", "paper-in")
 _RETRY_S = 1.0
+SUBSCRIBE_S = 15.0
+"""How long :func:`obeying` waits for the control subscription."""
 
 
 async def apply_command(tpe: Terminal, command: str) -> None:
@@ -43,13 +48,20 @@ def _tid_of(topic: str) -> str:
 
 
 async def obey_controls(
-    terminals: Mapping[str, Terminal], broker: BrokerUrl, *, client_id: str = "tpesim-fleet"
+    terminals: Mapping[str, Terminal],
+    broker: BrokerUrl,
+    *,
+    client_id: str = "tpesim-fleet",
+    subscribed: asyncio.Event | None = None,
 ) -> None:
-    """Apply commands for ``terminals`` until cancelled, reconnecting when the broker goes."""
+    """Apply commands for ``terminals`` (looked up as each command comes) until cancelled,
+    reconnecting when the broker goes; ``subscribed`` is set once commands are heard."""
     while True:
         try:
             async with MqttClient(broker, client_id=client_id) as transport:
                 await transport.subscribe(topics.TERMINAL_CONTROL_FILTER, qos=1)
+                if subscribed is not None:
+                    subscribed.set()
                 async for inbound in transport.messages():
                     tpe = terminals.get(_tid_of(inbound.topic))
                     command = inbound.payload.decode("utf-8", "replace").strip()
@@ -63,3 +75,24 @@ async def obey_controls(
         except TransportError as error:
             log.warning("terminal control: %s; reconnecting in %.0f s", error, _RETRY_S)
             await asyncio.sleep(_RETRY_S)
+
+
+@asynccontextmanager
+async def obeying(
+    terminals: Mapping[str, Terminal], broker: BrokerUrl, *, client_id: str
+) -> AsyncIterator[None]:
+    """:func:`obey_controls` while the block runs, heard from before it starts (TransportError
+    if the broker does not answer within ``SUBSCRIBE_S``)."""
+    subscribed = asyncio.Event()
+    obeying_task = asyncio.create_task(
+        obey_controls(terminals, broker, client_id=client_id, subscribed=subscribed)
+    )
+    try:
+        try:
+            async with asyncio.timeout(SUBSCRIBE_S):
+                await subscribed.wait()
+        except TimeoutError:
+            raise TransportError(f"no terminal controls from {broker}") from None
+        yield
+    finally:
+        await wait_ended(obeying_task, cancel=True)

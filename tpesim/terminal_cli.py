@@ -1,10 +1,12 @@
 """``tpesim terminal``: terminals against an external broker: one purchase with its receipt,
-seeded traffic, or a power-up that reverses what was in flight."""
+seeded traffic (obeying ``sim/control/tpe/{tid}`` as it runs), or a power-up that reverses what
+was in flight."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,8 @@ from switch.registry import Registry, TerminalProfile
 from switch.security import SecurityModule, load_keys
 from switch.transport.base import BrokerUrl
 from terminal.builder import CardPresentation
+from terminal.control import obeying
+from terminal.shell import Terminal, TransactionOutcome
 from terminal.traffic import plan_traffic
 from tpesim.cli_support import CliError, add_card_set_files, broker_url, configure_logging, positive
 from tpesim.demo import outcome_record
@@ -162,16 +166,26 @@ async def terminal_command(args: argparse.Namespace) -> int:
         today=clock.now().date(),
         holders=holders,
     )
-    async with connected_fleet(profiles, args.broker, **fleet_options) as terminals:
+    controlled: dict[str, Terminal] = {}
+    async with (
+        obeying(controlled, args.broker, client_id=f"tpesim-terminal-{os.getpid()}"),
+        connected_fleet(profiles, args.broker, **fleet_options) as terminals,
+    ):
+        controlled.update(terminals)  # sim/control/tpe/{tid}: unplug, plug, paper-out, paper-in
         run = await run_plan(
             plan, terminals, cards, progress=ProgressLine(len(plan)), wallet=wallet
         )
     wallet.remember()
     state.save()
-    for index, outcome in enumerate(run.outcomes):
-        if args.json:
-            print(json.dumps(outcome_record(index, outcome), ensure_ascii=False))
-    if not args.json:
-        counts = Counter(outcome.verdict for outcome in run.outcomes)
-        print(" ".join(f"{code}:{n}" for code, n in sorted(counts.items())))
+    _report(run.outcomes, as_json=args.json)
     return 0
+
+
+def _report(outcomes: list[TransactionOutcome], *, as_json: bool) -> None:
+    """One JSON record per purchase, or the count of each verdict on one line."""
+    if as_json:
+        for index, outcome in enumerate(outcomes):
+            print(json.dumps(outcome_record(index, outcome), ensure_ascii=False))
+        return
+    counts = Counter(outcome.verdict for outcome in outcomes)
+    print(" ".join(f"{code}:{n}" for code, n in sorted(counts.items())))

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from cards import default_card_set
 from switch import default_registry, magic_amounts
+from switch.protocol import topics
 from switch.service import running_switch
+from switch.transport.base import Inbound
 from tests.conftest import MosquittoProcess
+from tests.mqtt_helpers import next_on, observer
 
 pytestmark = pytest.mark.integration
 
@@ -70,6 +74,40 @@ async def test_terminal_command_runs_purchases_and_ledger_check_agrees(
     status, out, _ = await tpesim("ledger", "check", "--db", str(db))
     assert status == 0
     assert out.startswith("ledger OK: postings=5 approvals=5") and "FAIL" not in out
+
+
+def _payload_is(payload: bytes) -> Callable[[Inbound], bool]:
+    return lambda message: message.payload == payload
+
+
+async def test_terminal_command_obeys_operator_controls_while_it_runs(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """`tpesim terminal` running seeded traffic hears `sim/control/tpe/{tid}`: paper-out turns
+    its retained status to degraded:paper-out, paper-in back to online."""
+    tid = "DZAL0002"
+    status, resp = topics.status(tid), topics.response(tid)
+    async with (
+        running_switch(broker=mosquitto.url, db_path=tmp_path / "ledger.db",
+                       cards=default_card_set(), registry=default_registry()),
+        observer(mosquitto.url, status, resp) as (control, inbox),
+    ):  # fmt: skip
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tpesim", "terminal", "--broker", str(mosquitto.url),
+            "--tid", tid, "--transactions", "2000", "--seed", "5", "--json",
+            "--state", str(tmp_path / "devices.json"),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            await next_on(inbox, resp, 30)  # its traffic runs: it obeys controls by now
+            for command, seen in [("paper-out", b"degraded:paper-out"), ("paper-in", b"online")]:
+                await control.publish(topics.terminal_control(tid), command.encode())
+                await next_on(inbox, status, 10, where=_payload_is(seen))
+            assert process.returncode is None  # still running: the commands came in time
+        finally:
+            if process.returncode is None:
+                process.kill()
+            await process.wait()
 
 
 @pytest.mark.parametrize(
