@@ -101,8 +101,11 @@ class PgGroupCommit:
         async with self._lock:
             group = self._group or await self._open(sweep)
             try:
-                async with self._conn.transaction():  # a savepoint of the group's transaction
-                    result = await work(self._conn, self._stamps.tick())
+                try:
+                    async with self._conn.transaction():  # a savepoint of the group's transaction
+                        result = await work(self._conn, self._stamps.tick())
+                except steps.RefusedTransfer as refused:  # rolled back: now read why
+                    await refused.raise_why(self._conn)
             except UNAVAILABLE as exc:
                 raise LedgerUnavailableError(f"{self._label}: {exc}") from None
             group.events += 1

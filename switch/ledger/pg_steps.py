@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -35,6 +35,7 @@ __all__ = [
     "DUE",
     "EXPIRE",
     "TICK",
+    "RefusedTransfer",
     "clear",
     "ensure_accounts",
     "fetch",
@@ -170,6 +171,24 @@ def _flat(statement: tuple[str, Sequence[Any]]) -> tuple[Any, ...]:
     return (statement[0], *statement[1])
 
 
+class RefusedTransfer(Exception):  # noqa: N818 - a signal to the group, not an error shown
+    """The database refused ``transfer`` inside an event: raised out of the event, whose
+    savepoint then rolls back; :meth:`raise_why` reads why on the usable transaction."""
+
+    def __init__(
+        self, transfer: Transfer, error: asyncpg.IntegrityConstraintViolationError
+    ) -> None:
+        super().__init__(f"{transfer.id}: {error}")
+        self.transfer = transfer
+        self.error = error
+
+    async def raise_why(self, conn: asyncpg.Connection) -> NoReturn:
+        """Raise the ledger error the refusal stands for (switch.ledger.steps.raise_if_refused)."""
+        outcome = await _refusal(conn, self.transfer, self.error)
+        raise_if_refused(self.transfer, outcome)
+        raise RuntimeError(f"{self.transfer.id}: refused, yet its outcome reads {outcome}")
+
+
 async def _refusal(
     conn: asyncpg.Connection, transfer: Transfer, exc: asyncpg.IntegrityConstraintViolationError
 ) -> Outcome:
@@ -207,9 +226,15 @@ async def post(
     rows: Rows,
     now: int,
 ) -> None:
+    """Make ``transfers`` and insert ``rows`` in the event under way, with no savepoint of their
+    own: a refused transfer raises :class:`RefusedTransfer`, which rolls the whole event back
+    before the refusal is told apart (switch.ledger.pg_group)."""
     await ensure_accounts(conn, accounts)
     for transfer in transfers:
-        raise_if_refused(transfer, await insert(conn, transfer, now))
+        try:
+            await conn.execute(*_flat(_statement(transfer, now)))
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise RefusedTransfer(transfer, exc) from None
     for sql, params in rows:
         await conn.execute(pg_sql(sql), *params)
 
@@ -227,12 +252,11 @@ async def store_answer(
     if answer.orphan_reversal_of is not None:
         await conn.execute("INSERT INTO orphan_reversals VALUES ($1, $2, $3, $4) "
                            "ON CONFLICT DO NOTHING", *answer.orphan_reversal_of, stamp)  # fmt: skip
-    try:
-        async with conn.transaction():
-            await conn.execute(
-                "INSERT INTO requests VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                *answer.key, answer.mti, answer.digest, answer.response_code, answer.response,
-                first_transfer, stamp,
-            )  # fmt: skip
+    try:  # no savepoint of its own: a duplicate rolls the whole event back (pg_group)
+        await conn.execute(
+            "INSERT INTO requests VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            *answer.key, answer.mti, answer.digest, answer.response_code, answer.response,
+            first_transfer, stamp,
+        )  # fmt: skip
     except asyncpg.UniqueViolationError as exc:
         raise DuplicateRequestError(str(exc)) from None
