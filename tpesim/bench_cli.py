@@ -1,0 +1,107 @@
+"""``tpesim bench``: the crypto, ledger, switch and fleet benches from the command line; what
+each measures is in its own module and docs/performance.md."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from switch.ledger.where import ledger_location, postgres_location
+from switch.transport import CLIENT_ENV, CLIENTS, DEFAULT_CLIENT
+from tpesim.bench import run_crypto_bench
+from tpesim.bench_fleet import run_fleet_bench
+from tpesim.bench_ledger import run_ledger_bench
+from tpesim.bench_switch import run_switch_bench
+from tpesim.cli_support import CliError, broker_url, configure_logging, paced_rate, positive
+
+__all__ = ["add_bench_commands", "bench_command"]
+
+
+def add_bench_commands(sub: Any) -> None:
+    """Add ``tpesim bench`` and its benches to the CLI's subcommands ``sub``."""
+    bench = sub.add_parser("bench", help="benchmarks")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+    crypto = bench_sub.add_parser(
+        "crypto", help="cost of the switch's MAC + PIN + ARQC checks per authorization"
+    )
+    crypto.add_argument("--count", type=positive, default=2000)
+    crypto.add_argument("--dukpt", choices=("aes", "tdes"), default="aes")
+    crypto.add_argument("--json", action="store_true")
+    ledger = bench_sub.add_parser(
+        "ledger", help="SQLite ledger: holds+posts per second, and a day's settlement"
+    )
+    ledger.add_argument("--transfers", type=positive, default=100_000, help="holds (and posts)")
+    ledger.add_argument("--batch", type=positive, default=5_000, help="transfers per commit")
+    ledger.add_argument("--settle", type=positive, default=1_000_000, help="holds to settle")
+    ledger.add_argument("--workdir", type=Path, help="where the bench ledgers go (default: temp)")
+    ledger.add_argument("--json", action="store_true")
+    switch = bench_sub.add_parser(
+        "switch", help="full switch path over MQTT against a bare echo service (the ceiling)"
+    )
+    switch.add_argument("--requests", type=positive, default=5_000, help="timed purchases")
+    switch.add_argument("--concurrency", type=positive, default=50, help="requests in flight")
+    switch.add_argument("--broker", type=broker_url, help="use this broker instead of starting one")
+    switch.add_argument("--trace", action="store_true", help="switch publishes trace events")
+    switch.add_argument("--shared-load", action="store_true",
+                        help="run the load generator in the bench's own process")  # fmt: skip
+    switch.add_argument("--workdir", type=Path, help="where the bench ledger goes (default: temp)")
+    switch.add_argument("--db", type=ledger_location,
+                        help="the switch's ledger: a SQLite file or a postgresql:// URL "
+                        "(default: a new SQLite file in the work directory)")  # fmt: skip
+    switch.add_argument("--workers", type=positive, default=1,
+                        help="switch processes on a shared subscription (more than 1 needs "
+                        "--db postgresql://…)")  # fmt: skip
+    switch.add_argument("--paced", type=paced_rate, metavar="RATE|half",
+                        help="then run the switch open loop at RATE requests/s, or at half its "
+                        "closed-loop figure: the latency at a steady load")  # fmt: skip
+    fleet = bench_sub.add_parser(
+        "fleet", help="connect N terminals (own connection and Last Will each): memory per terminal"
+    )
+    fleet.add_argument("--terminals", type=positive, default=1_000, help="terminals to connect")
+    fleet.add_argument("--broker", type=broker_url, help="use this broker instead of starting one")
+    fleet.add_argument("--json", action="store_true")
+    for bench_parser in (fleet, switch):
+        bench_parser.add_argument(
+            "--client", choices=sorted(CLIENTS), default=DEFAULT_CLIENT,
+            help=f"MQTT client library (default: {DEFAULT_CLIENT}, or ${CLIENT_ENV})",
+        )  # fmt: skip
+    switch.add_argument("--cards", type=int, default=1_000,
+                        help="cards issued for the bench that pay in turn (0: the shipped set's "
+                        "five everyday cards)")  # fmt: skip
+    switch.add_argument("--json", action="store_true")
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    """Run the ``tpesim bench`` named in ``args``; its exit status."""
+    if args.bench_command == "ledger":
+        ledger = asyncio.run(
+            run_ledger_bench(args.transfers, args.batch, args.settle, args.workdir)
+        )
+        print(json.dumps(ledger.summary()) if args.json else ledger.render())
+        return 0 if ledger.check_ok else 1
+    if args.bench_command == "switch":
+        if not 0 <= args.cards <= 100_000:
+            raise CliError("--cards: 0 to 100 000 cards")
+        if args.workers > 1 and (args.db is None or postgres_location(args.db) is None):
+            raise CliError("--workers above 1: the workers share a --db postgresql://… ledger")
+        configure_logging(None, verbose=False)
+        bench = asyncio.run(
+            run_switch_bench(requests=args.requests, concurrency=args.concurrency,
+                             broker=args.broker, workdir=args.workdir, trace=args.trace,
+                             separate_load=not args.shared_load, cards=args.cards,
+                             mqtt=args.client, ledger=args.db, workers=args.workers,
+                             paced=args.paced)
+        )  # fmt: skip
+        print(json.dumps(bench.summary()) if args.json else bench.render())
+        return 0 if bench.all_approved else 1
+    if args.bench_command == "fleet":
+        configure_logging(None, verbose=False)
+        held = asyncio.run(run_fleet_bench(args.terminals, broker=args.broker, mqtt=args.client))
+        print(json.dumps(held.summary()) if args.json else held.render())
+        return 0 if held.connected == held.terminals and held.will_seen else 1
+    result = run_crypto_bench(args.count, args.dukpt)
+    print(json.dumps(result.summary()) if args.json else result.render())
+    return 0
