@@ -7,10 +7,11 @@ worker tries. The SQL text is the SQLite ledger's wherever the two dialects agre
 placeholders become ``$N``); the statements that differ are here.
 
 Writes are grouped as on SQLite (switch.ledger.pg_group: one transaction and one COMMIT for
-the events that arrive together, a savepoint each); each transfer runs in a savepoint too, so a
-refusal can be told apart and reported. Reads run on a pool of connections of their own. A
-ledger lives in one PostgreSQL schema (``schema``), so tests and benches can each have their
-own in one database.
+the events that arrive together, a savepoint each). A transfer the database refuses rolls its
+event back, then the refusal is told apart and reported (pg_steps.RefusedTransfer); ``apply``,
+which goes on after a refusal, gives each transfer a savepoint of its own. Reads run on a pool
+of connections of their own. A ledger lives in one PostgreSQL schema (``schema``), so tests and
+benches can each have their own in one database.
 """
 
 from __future__ import annotations
