@@ -80,6 +80,10 @@ def _payload_is(payload: bytes) -> Callable[[Inbound], bool]:
     return lambda message: message.payload == payload
 
 
+def _is_purchase_response(message: Inbound) -> bool:
+    return bool(json.loads(message.payload).get("mti") == "0210")
+
+
 async def test_terminal_command_obeys_operator_controls_while_it_runs(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
@@ -99,7 +103,9 @@ async def test_terminal_command_obeys_operator_controls_while_it_runs(
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         try:
-            await next_on(inbox, resp, 30)  # its traffic runs: it obeys controls by now
+            # A purchase answered: its traffic runs, so it obeys controls by now (the sign-on's
+            # 0810 comes before the terminal is handed to the controls).
+            await next_on(inbox, resp, 30, where=_is_purchase_response)
             for command, seen in [("paper-out", b"degraded:paper-out"), ("paper-in", b"online")]:
                 await control.publish(topics.terminal_control(tid), command.encode())
                 await next_on(inbox, status, 10, where=_payload_is(seen))
