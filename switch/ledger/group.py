@@ -7,6 +7,10 @@ stored before it is. Events that arrive while a COMMIT is under way form the nex
 load a group holds every event that queued during the previous fsync, and alone an event is
 committed at once (no timer, no added latency).
 
+The group's life (the committer, the counts, a failed COMMIT failing every event of the group
+and undoing its in-memory effects) is :class:`CommitGroups`, which the PostgreSQL ledger's
+group commit (switch.ledger.pg_group) shares; each says only how its transaction commits.
+
 Reads on the same connection see the open group's events before they commit. The switch reads
 only what belongs to the card and terminal it holds the locks of (switch.ordering), and those
 events are committed before the locks are released.
@@ -26,7 +30,7 @@ import aiosqlite
 
 from switch.ledger.errors import LedgerUnavailableError
 
-__all__ = ["GroupCommit", "run_on_thread"]
+__all__ = ["CommitGroups", "Group", "GroupCommit", "run_on_thread"]
 
 T = TypeVar("T")
 
@@ -43,7 +47,7 @@ async def run_on_thread(db: aiosqlite.Connection, work: Callable[[sqlite3.Connec
     return await execute(work, conn)
 
 
-class _Group:
+class Group:
     """One open transaction and the writers waiting for its COMMIT."""
 
     __slots__ = ("committed", "events", "undo")
@@ -54,21 +58,80 @@ class _Group:
         self.events = 0
 
 
-class GroupCommit:
-    """The single writer of one ledger connection: :meth:`grouped` events, :meth:`transaction`
-    transactions of their own (settlement, bulk loads), in the order they ask."""
+class CommitGroups:
+    """What group commit is on either ledger: the open group, its committer (queued on the
+    lock behind the writers already waiting, who join the group) and the counts. A subclass
+    says how a group's transaction commits (:meth:`_finish`) and is given up
+    (:meth:`_abandon`); ``label`` names the ledger in errors."""
 
-    def __init__(self, db: aiosqlite.Connection, path: Path, opening: Opening) -> None:
-        self._db = db
-        self._path = path
-        self._opening = opening
+    def __init__(self, label: str) -> None:
+        self._label = label
         self._lock = asyncio.Lock()
-        self._group: _Group | None = None
+        """The connection, one writer at a time."""
+        self._group: Group | None = None
         self._committers: set[asyncio.Task[None]] = set()
         self.groups = 0
         """Groups committed so far."""
         self.events = 0
         """Events committed so far (events / groups: the mean group size)."""
+
+    async def _finish(self) -> None:
+        """COMMIT the open group's transaction (with the lock held)."""
+        raise NotImplementedError
+
+    async def _abandon(self) -> None:
+        """Leave no transaction open after a failed COMMIT (with the lock held)."""
+        raise NotImplementedError
+
+    def _started(self, undo: Callable[[], None]) -> Group:
+        """The group whose transaction has just begun, with its committer queued."""
+        loop = asyncio.get_running_loop()
+        group = self._group = Group(loop.create_future(), undo)
+        committer = loop.create_task(self._commit_when_free(group), name="ledger-commit")
+        self._committers.add(committer)
+        committer.add_done_callback(self._committers.discard)
+        return group
+
+    async def _commit_open(self) -> None:
+        """With the lock held: commit the open group, if any."""
+        if self._group is not None:
+            await self._commit(self._group)
+
+    async def _commit_when_free(self, group: Group) -> None:
+        try:
+            async with self._lock:
+                if self._group is group:
+                    await self._commit(group)
+        finally:
+            if not group.committed.done():  # cancelled (the loop is closing): say so
+                group.committed.set_exception(LedgerUnavailableError("the ledger was closed"))
+                group.committed.exception()
+
+    async def _commit(self, group: Group) -> None:
+        self._group = None
+        try:
+            await self._finish()
+        except Exception as error:  # the database's error, or the connection is gone
+            group.undo()
+            await self._abandon()
+            group.committed.set_exception(LedgerUnavailableError(f"{self._label}: {error}"))
+            group.committed.exception()  # retrieved: a group nobody awaits any more is no error
+            return
+        self.groups += 1
+        self.events += group.events
+        group.committed.set_result(None)
+
+
+class GroupCommit(CommitGroups):
+    """The single writer of one SQLite ledger connection: :meth:`grouped` events,
+    :meth:`transaction` transactions of their own (settlement, bulk loads), in the order they
+    ask."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path, opening: Opening) -> None:
+        super().__init__(str(path))
+        self._db = db
+        self._path = path
+        self._opening = opening
 
     async def grouped(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` in its own savepoint of the open group (opening one if none is) and
@@ -101,11 +164,6 @@ class GroupCommit:
         async with self._lock:
             await self._commit_open()
 
-    async def _commit_open(self) -> None:
-        """With the lock held: commit the open group, if any."""
-        if self._group is not None:
-            await self._commit(self._group)
-
     async def _begin(self) -> None:
         """BEGIN IMMEDIATE: take the write lock now (waiting up to the busy timeout)."""
         try:
@@ -113,18 +171,12 @@ class GroupCommit:
         except sqlite3.OperationalError as error:
             raise LedgerUnavailableError(f"{self._path}: {error}") from None
 
-    async def _open(self) -> _Group:
+    async def _open(self) -> Group:
         try:
             undo = await run_on_thread(self._db, self._begin_group)
         except sqlite3.OperationalError as error:
             raise LedgerUnavailableError(f"{self._path}: {error}") from None
-        loop = asyncio.get_running_loop()
-        group = self._group = _Group(loop.create_future(), undo)
-        # The committer queues on the lock behind the writers already waiting: they join.
-        committer = loop.create_task(self._commit_when_free(group), name="ledger-commit")
-        self._committers.add(committer)
-        committer.add_done_callback(self._committers.discard)
-        return group
+        return self._started(undo)
 
     def _begin_group(self, conn: sqlite3.Connection) -> Callable[[], None]:
         """On the database thread: BEGIN IMMEDIATE and the opening step, or nothing at all. A
@@ -138,30 +190,12 @@ class GroupCommit:
             conn.execute("ROLLBACK")
             raise
 
-    async def _commit_when_free(self, group: _Group) -> None:
-        try:
-            async with self._lock:
-                if self._group is group:
-                    await self._commit(group)
-        finally:
-            if not group.committed.done():  # cancelled (the loop is closing): say so
-                group.committed.set_exception(LedgerUnavailableError("the ledger was closed"))
-                group.committed.exception()
+    async def _finish(self) -> None:
+        await self._db.execute("COMMIT")
 
-    async def _commit(self, group: _Group) -> None:
-        self._group = None
-        try:
-            await self._db.execute("COMMIT")
-        except Exception as error:  # sqlite3.Error, or aiosqlite's "no active connection"
-            group.undo()
-            with contextlib.suppress(sqlite3.Error):  # no transaction may be left
-                await self._db.execute("ROLLBACK")
-            group.committed.set_exception(LedgerUnavailableError(f"{self._path}: {error}"))
-            group.committed.exception()  # retrieved: a group nobody awaits any more is no error
-            return
-        self.groups += 1
-        self.events += group.events
-        group.committed.set_result(None)
+    async def _abandon(self) -> None:
+        with contextlib.suppress(sqlite3.Error):  # no transaction may be left
+            await self._db.execute("ROLLBACK")
 
 
 def _in_savepoint(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:

@@ -78,7 +78,7 @@ class PgLedger(LedgerReads):
         self.schema = schema
         self.stamps = Stamps(clock)
         self._swept_us = 0
-        self.writes = PgGroupCommit(conn, self.stamps, self._opening, f"<PgLedger {schema}>")
+        self.writes = PgGroupCommit(conn, self.stamps, self._opening, repr(self))
         """The single writer of the writing connection."""
 
     @property
@@ -135,8 +135,10 @@ class PgLedger(LedgerReads):
 
     async def close(self) -> None:
         """Commit the open group, if any, and close the connections."""
-        await self.writes.close()
-        await self._reads.close()
+        try:
+            await self.writes.close()
+        finally:
+            await self._reads.close()
 
     async def __aenter__(self) -> Self:
         return self

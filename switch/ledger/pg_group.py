@@ -26,6 +26,7 @@ from asyncpg.transaction import Transaction
 
 from switch.ledger import pg_steps as steps
 from switch.ledger.errors import LedgerUnavailableError
+from switch.ledger.group import CommitGroups, Group
 from switch.ledger.stamps import Stamps
 
 __all__ = ["UNAVAILABLE", "Opening", "PgGroupCommit"]
@@ -43,39 +44,20 @@ Work = Callable[[asyncpg.Connection, int], Awaitable[T]]
 """An event: ``(connection, now_us)`` to its result."""
 
 
-class _Group:
-    """One open transaction and the writers waiting for its COMMIT."""
-
-    __slots__ = ("committed", "events", "transaction", "undo")
-
-    def __init__(
-        self, transaction: Transaction, committed: asyncio.Future[None], undo: Callable[[], None]
-    ) -> None:
-        self.transaction = transaction
-        self.committed = committed
-        self.undo = undo
-        self.events = 0
-
-
-class PgGroupCommit:
-    """The single writer of one ledger connection: :meth:`grouped` events, in the order they
-    ask; ``label`` names the ledger in errors."""
+class PgGroupCommit(CommitGroups):
+    """The single writer of one PostgreSQL ledger connection: :meth:`grouped` events, in the
+    order they ask (asyncpg allows one operation at a time on a connection); ``label`` names
+    the ledger in errors."""
 
     def __init__(
         self, conn: asyncpg.Connection, stamps: Stamps, opening: Opening, label: str
     ) -> None:
+        super().__init__(label)
         self._conn = conn
         self._stamps = stamps
         self._opening = opening
-        self._label = label
-        self._lock = asyncio.Lock()
-        """The connection, one operation at a time (asyncpg's rule)."""
-        self._group: _Group | None = None
-        self._committers: set[asyncio.Task[None]] = set()
-        self.groups = 0
-        """Groups committed so far."""
-        self.events = 0
-        """Events committed so far (events / groups: the mean group size)."""
+        self._transaction: Transaction | None = None
+        """The open group's transaction."""
 
     async def grouped(self, work: Work[T], *, sweep: bool = True) -> T:
         """``work`` in its own savepoint of the open group (opening one, whose opening step is
@@ -93,8 +75,7 @@ class PgGroupCommit:
     async def close(self) -> None:
         """Commit the open group, if any, and close the connection."""
         async with self._lock:
-            if self._group is not None:
-                await self._commit(self._group)
+            await self._commit_open()
             await self._conn.close()
 
     async def _grouped(self, work: Work[T], sweep: bool) -> T:
@@ -112,7 +93,7 @@ class PgGroupCommit:
         await asyncio.shield(group.committed)
         return result
 
-    async def _open(self, sweep: bool) -> _Group:
+    async def _open(self, sweep: bool) -> Group:
         """With the lock held: BEGIN, the clock row, the opening step; a committer queues on the
         lock behind the writers already waiting, who join the group."""
         transaction = self._conn.transaction()
@@ -130,40 +111,19 @@ class PgGroupCommit:
             if isinstance(exc, UNAVAILABLE):
                 raise LedgerUnavailableError(f"{self._label}: {exc}") from None
             raise
-        loop = asyncio.get_running_loop()
-        group = self._group = _Group(transaction, loop.create_future(), undo)
-        committer = loop.create_task(self._commit_when_free(group), name="pg-ledger-commit")
-        self._committers.add(committer)
-        committer.add_done_callback(self._committers.discard)
-        return group
+        self._transaction = transaction
+        return self._started(undo)
 
-    async def _commit_when_free(self, group: _Group) -> None:
-        try:
-            async with self._lock:
-                if self._group is group:
-                    await self._commit(group)
-        finally:
-            if not group.committed.done():  # cancelled (the loop is closing): say so
-                group.committed.set_exception(LedgerUnavailableError("the ledger was closed"))
-                group.committed.exception()
+    async def _finish(self) -> None:
+        """Hand the clock row the group's last time, then COMMIT."""
+        assert self._transaction is not None
+        await self._conn.execute(steps.TICK, self._stamps.last_us)
+        await self._transaction.commit()
 
-    async def _commit(self, group: _Group) -> None:
-        """With the lock held: hand the clock row the group's last time, then COMMIT."""
-        self._group = None
-        try:
-            await self._conn.execute(steps.TICK, self._stamps.last_us)
-            await group.transaction.commit()
-        except Exception as error:  # the connection is gone, or the COMMIT failed
-            group.undo()
-            if not self._conn.is_closed():
-                with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
-                    await group.transaction.rollback()
-            group.committed.set_exception(LedgerUnavailableError(f"{self._label}: {error}"))
-            group.committed.exception()  # retrieved: a group nobody awaits any more is no error
-            return
-        self.groups += 1
-        self.events += group.events
-        group.committed.set_result(None)
+    async def _abandon(self) -> None:
+        if self._transaction is not None and not self._conn.is_closed():
+            with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
+                await self._transaction.rollback()
 
 
 def _retrieved(task: asyncio.Future[Any]) -> None:
