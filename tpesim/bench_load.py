@@ -46,15 +46,16 @@ class PathRun:
 
 class _Answers:
     """Requests in flight by (terminal id, STAN), each with its start time (perf_counter, s);
-    an answer's latency (ms) and response code are recorded as it arrives."""
+    an answer's latency (ms) and response code are recorded as it arrives; ``all_in`` is set
+    once ``expected`` answers have."""
 
-    def __init__(self) -> None:
+    def __init__(self, expected: int) -> None:
         self.started: dict[tuple[str, bytes], float] = {}
         self.waiting: dict[tuple[str, bytes], asyncio.Future[None]] = {}
         self.latencies: list[float] = []
         self.codes: Counter[str] = Counter()
         self.all_in = asyncio.Event()
-        self.expected = 0
+        self.expected = expected
 
     def sent(self, tid: str, payload: bytes, at: float) -> asyncio.Future[None]:
         """Record a request started at ``at``; the future is done when its answer arrives."""
@@ -92,8 +93,7 @@ class Pace:
 
 async def _load(broker: BrokerUrl, name: str, requests: Sent, pace: Pace, mqtt: str) -> PathRun:
     """Send ``requests`` (terminal id, payload) at ``pace`` and time their answers."""
-    answers = _Answers()
-    answers.expected = len(requests)
+    answers = _Answers(len(requests))
     async with CLIENTS[mqtt](broker, client_id=f"bench-load-{os.getpid()}") as client:
         await client.subscribe(topics.response("+"), qos=1)
         feeder = iter(requests)

@@ -8,6 +8,7 @@ and the benches compare both (``--client``).
 """
 
 import os
+from collections.abc import Mapping
 from typing import cast
 
 from switch.transport.base import BrokerUrl, Inbound, Transport, TransportError, WillMessage
@@ -38,7 +39,7 @@ CLIENT_ENV = "TPESIM_MQTT_CLIENT"
 """Environment variable naming the process's MQTT client (a key of :data:`CLIENTS`)."""
 
 
-def chosen_client(environ: dict[str, str] | os._Environ[str] = os.environ) -> str:
+def chosen_client(environ: Mapping[str, str] = os.environ) -> str:
     """The client named by :data:`CLIENT_ENV`, or ``native``; ValueError for another name."""
     name = environ.get(CLIENT_ENV, "native").strip() or "native"
     if name not in CLIENTS:
