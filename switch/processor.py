@@ -99,8 +99,10 @@ class SwitchStats:
     duplicates: int = 0
     conflicts: int = 0
     internal_errors: int = 0
-    security_failures: int = 0
-    """Requests whose MAC did not verify (answered 63)."""
+    attacks: Counter[str] = field(default_factory=Counter)
+    """Requests that look like an attack, by kind: ``mac`` (the MAC does not verify; answered
+    63) and ``impersonation`` (DE41 names another terminal than the topic, which under the
+    broker's ACL is the sender's own; answered 30)."""
     clock_skews: int = 0
     """Requests whose DE7 was more than ``CLOCK_TOLERANCE_S`` off the switch's clock."""
 
@@ -169,6 +171,9 @@ class Processor:
         try:
             request = decode_request(payload)
             if request.terminal_id != tid:
+                self.stats.attacks["impersonation"] += 1
+                log.warning("attack: a request on %s's topic names terminal %r in DE41",
+                            tid, request.terminal_id)  # fmt: skip
                 raise FormatError(
                     "TID differs from topic", field="41", mti=request.mti, stan=request.stan
                 )
@@ -190,9 +195,9 @@ class Processor:
                 ksn=bytes.fromhex(request.ksn), payload=payload, mac=request.mac
             )
         ):
-            self.stats.security_failures += 1
+            self.stats.attacks["mac"] += 1
             self.stats.responses["63"] += 1
-            log.warning("%r: the MAC does not verify; answering 63, nothing done", request)
+            log.warning("attack: %r: the MAC does not verify; answering 63, nothing done", request)
             reply = self._reply(tid, error_response(request, "63", "MAC does not verify"))
             return replace(reply, reason="the MAC does not verify")
         try:

@@ -33,6 +33,7 @@ from switch.security import SecurityModule
 from switch.standin import replay_advices
 from switch.transport import MqttClient, MqttTransport
 from switch.transport.base import BrokerUrl, Inbound, TransportError, WillMessage
+from switch.transport.url import SWITCH_LOGIN
 
 __all__ = ["RESTART_DOWN_S", "WORKERS", "SwitchService", "restart_pause", "running_switch"]
 
@@ -94,7 +95,7 @@ class SwitchService:
         """How many times the switch has connected and subscribed (1 + reconnections)."""
         self._session_started = asyncio.Event()
         self.processor = processor
-        self.broker = broker
+        self.broker = broker.login_as(SWITCH_LOGIN)
         self.client_id = client_id
         self.shared = shared
         self.connected = asyncio.Event()

@@ -48,7 +48,7 @@ class Channel:
         self._now = now
         self._tracing: set[asyncio.Task[None]] = set()
         self.tid = tid
-        self.broker = broker
+        self.broker = broker.login_as(tid)
         self.link = link
         self.stats = stats
         self._status = status

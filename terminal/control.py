@@ -18,6 +18,7 @@ from switch.protocol import topics
 from switch.tasks import wait_ended
 from switch.transport import MqttClient
 from switch.transport.base import BrokerUrl, TransportError
+from switch.transport.url import OPERATOR_LOGIN
 from terminal.records import TerminalError
 from terminal.shell import Terminal
 
@@ -56,6 +57,7 @@ async def obey_controls(
 ) -> None:
     """Apply commands for ``terminals`` (looked up as each command comes) until cancelled,
     reconnecting when the broker goes; ``subscribed`` is set once commands are heard."""
+    broker = broker.login_as(OPERATOR_LOGIN)
     while True:
         try:
             async with MqttClient(broker, client_id=client_id) as transport:

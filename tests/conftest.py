@@ -21,16 +21,19 @@ from tpesim.broker import find_mosquitto, free_port, mosquitto_config
 
 
 class MosquittoProcess:
-    """A Mosquitto child process listening on 127.0.0.1:``port``."""
+    """A Mosquitto child process listening on 127.0.0.1:``port``: an open broker, or the one
+    ``config`` describes (listening on ``port``)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, config: Path | None = None, port: int = 0) -> None:
         executable = find_mosquitto()
         if executable is None:
             pytest.fail("integration tests need mosquitto (apt-get install mosquitto)")
         self.executable = executable
-        self.port = free_port()
-        self.config = workdir / "mosquitto.conf"
-        self.config.write_text(mosquitto_config(self.port), encoding="utf-8")
+        self.port = port or free_port()
+        if config is None:
+            config = workdir / "mosquitto.conf"
+            config.write_text(mosquitto_config(self.port), encoding="utf-8")
+        self.config = config
         self.process: subprocess.Popen[bytes] | None = None
         self.log: list[str] = []
         self._reader: threading.Thread | None = None

@@ -22,6 +22,7 @@ from typing import Any
 from switch.protocol import topics
 from switch.transport import CLIENTS, DEFAULT_CLIENT, MqttClient, MqttTransport
 from switch.transport.base import BrokerUrl, WillMessage
+from switch.transport.url import OPERATOR_LOGIN
 from tpesim.bench import machine
 from tpesim.broker import given_or_running_broker
 
@@ -110,7 +111,7 @@ async def _connect(
 ) -> tuple[str, MqttTransport]:
     """One terminal's connection: its Will, and its response topic subscribed."""
     async with gate:
-        transport = client(broker, client_id=f"tpesim-fleet-{tid}",
+        transport = client(broker.login_as(tid), client_id=f"tpesim-fleet-{tid}",
                                   will=WillMessage(topics.status(tid), b"offline"))  # fmt: skip
         await transport.__aenter__()
         await transport.subscribe(topics.response(tid), qos=1)
@@ -119,7 +120,8 @@ async def _connect(
 
 async def _will_of(cut: MqttTransport, tid: str, broker: BrokerUrl) -> bool:
     """Cut ``cut`` without a DISCONNECT; True once the broker publishes ``tid``'s Will."""
-    async with MqttClient(broker, client_id=f"tpesim-fleet-watch-{os.getpid()}") as watch:
+    operator = broker.login_as(OPERATOR_LOGIN)
+    async with MqttClient(operator, client_id=f"tpesim-fleet-watch-{os.getpid()}") as watch:
         await watch.subscribe(topics.status(tid), qos=1)
         cut.abort()
         try:

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import logging
 import os
 import shutil
 import signal
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from switch.transport.base import BrokerUrl
+from switch.transport.url import load_access_file
+from tpesim.broker_access import CONFIG_FILE, AccessSpec, write_broker_access
 
 __all__ = [
     "BrokerError",
@@ -117,14 +121,23 @@ async def _launch(executable: str, config: Path, port: int) -> BrokerHandle | st
     return last
 
 
-async def _start_mosquitto(executable: str, workdir: Path) -> BrokerHandle:
+async def _start_mosquitto(
+    executable: str, workdir: Path, secure: Sequence[str] | None = None
+) -> BrokerHandle:
     last = ""
     for _ in range(3):
         port = free_port()
-        config = workdir / f"mosquitto-{port}.conf"
-        config.write_text(mosquitto_config(port), encoding="utf-8")
+        if secure is None:
+            config = workdir / f"mosquitto-{port}.conf"
+            config.write_text(mosquitto_config(port), encoding="utf-8")
+        else:
+            spec = AccessSpec(tuple(secure), port=port, run_as=getpass.getuser())
+            access = write_broker_access(workdir / "access", spec, now=datetime.now(UTC))
+            config = access.parent / CONFIG_FILE
         started = await _launch(executable, config, port)
         if isinstance(started, BrokerHandle):
+            if secure is not None:
+                started.url = load_access_file(access)
             return started
         last = started
     raise BrokerError(f"mosquitto did not start: {last}")
@@ -191,17 +204,24 @@ async def _start_amqtt() -> tuple[BrokerHandle, Any]:
 
 
 @contextlib.asynccontextmanager
-async def running_broker(kind: BrokerKind, workdir: Path) -> AsyncIterator[BrokerHandle]:
+async def running_broker(
+    kind: BrokerKind, workdir: Path, *, secure: Sequence[str] | None = None
+) -> AsyncIterator[BrokerHandle]:
     """Run a broker for the duration of the block.
 
     ``auto`` prefers Mosquitto and falls back to amqtt; ``mosquitto`` fails if it is absent.
+    ``secure`` locks it down (Mosquitto only): TLS, one login for each of these TIDs, the
+    switch and the operator, ACLs (:mod:`tpesim.broker_access`, written to
+    ``workdir/access``); the handle's URL then carries the logins.
     """
     executable = find_mosquitto() if kind in ("auto", "mosquitto") else None
-    if kind == "mosquitto" and executable is None:
+    if (kind == "mosquitto" or secure is not None) and executable is None:
         raise BrokerError("mosquitto is not installed (Debian/Ubuntu: apt-get install mosquitto)")
+    if secure is not None and kind == "amqtt":
+        raise BrokerError("a secured broker (logins, ACLs, TLS) needs mosquitto, not amqtt")
     if executable is not None:
         workdir.mkdir(parents=True, exist_ok=True)
-        handle = await _start_mosquitto(executable, workdir)
+        handle = await _start_mosquitto(executable, workdir, secure)
         log.info("started mosquitto on %s", handle.url)
         try:
             yield handle
@@ -218,12 +238,16 @@ async def running_broker(kind: BrokerKind, workdir: Path) -> AsyncIterator[Broke
 
 @contextlib.asynccontextmanager
 async def given_or_running_broker(
-    url: BrokerUrl | None, workdir: Path, kind: BrokerKind = "auto"
+    url: BrokerUrl | None,
+    workdir: Path,
+    kind: BrokerKind = "auto",
+    *,
+    secure: Sequence[str] | None = None,
 ) -> AsyncIterator[BrokerHandle]:
     """The broker at ``url`` (a handle of kind ``external``), or one of ``kind`` run for the
-    duration of the block."""
+    duration of the block (locked down for the TIDs of ``secure``: see :func:`running_broker`)."""
     if url is not None:
         yield BrokerHandle(url, "external")
         return
-    async with running_broker(kind, workdir) as handle:
+    async with running_broker(kind, workdir, secure=secure) as handle:
         yield handle

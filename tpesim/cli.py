@@ -25,9 +25,11 @@ from switch.registry import Registry, RegistryError
 from switch.security import SecurityModule, load_keys
 from switch.service import running_switch
 from switch.transport.base import BrokerUrl, TransportError
+from switch.transport.url import NoLoginError
 from terminal.shell import TerminalError
 from tpesim.bench_cli import add_bench_commands, bench_command
 from tpesim.broker import BrokerError
+from tpesim.broker_cli import add_broker_commands, broker_command
 from tpesim.cli_support import (
     CliError,
     add_card_set_files,
@@ -67,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     ):
         add(sub)
     add_bench_commands(sub)
+    add_broker_commands(sub)
     add_terminal_command(sub)
     add_scenario_commands(sub, broker_url)
     add_serve_command(sub, broker_url)
@@ -92,6 +95,9 @@ def _add_demo(sub: _Commands) -> None:
         help="terminal response timeout in seconds (default 3)",
     )
     demo.add_argument("--workdir", type=Path, help="where to write ledger, receipts and logs")
+    demo.add_argument("--secure", action="store_true",
+                      help="start a locked-down Mosquitto: TLS only, one login per terminal, "
+                      "ACLs (tpesim broker config; written to WORKDIR/access)")  # fmt: skip
     add_card_set_files(demo)
     demo.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     demo.add_argument("--ui", action="store_true",
@@ -206,6 +212,7 @@ async def _demo(args: argparse.Namespace) -> int:
         broker_kind=args.broker_kind,
         timeout_s=args.timeout,
         workdir=workdir,
+        secure=args.secure,
     )
     if args.ui:
         await run_demo_ui(config, port=args.port, pace_s=args.pace, cards=load_card_set(args.cards),
@@ -353,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_cancellable(scenario_command(args, configure_logging)))
         if args.command == "bench":
             return bench_command(args)
+        if args.command == "broker":
+            return broker_command(args)
         if args.cards_command == "issue":
             return _cards_issue(args)
         return _cards_list(args)
@@ -365,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         TerminalError,
         FileExistsError,
         ScenarioError,
+        NoLoginError,
     ) as error:
         print(f"tpesim: error: {error}", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ from typing import Literal
 
 from cards.masking import PanMaskingFilter
 from switch.transport.base import BrokerUrl
+from switch.transport.url import load_access_file
 
 __all__ = ["CliError", "add_card_set_files", "broker_url", "configure_logging", "positive"]
 
@@ -39,7 +40,11 @@ def configure_logging(logfile: Path | None, verbose: bool) -> None:
 
 
 def broker_url(value: str) -> BrokerUrl:
+    """``--broker``: a URL (mqtt://host:port, mqtts://host:port?ca=FILE, with user:password@
+    to log in), or an access file written by ``tpesim broker config``."""
     try:
+        if value.endswith(".json"):
+            return load_access_file(Path(value))
         return BrokerUrl.parse(value)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None

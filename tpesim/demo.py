@@ -56,6 +56,9 @@ class DemoConfig:
     broker_kind: BrokerKind = "auto"
     timeout_s: float = 3.0
     workdir: Path | None = None
+    secure: bool = False
+    """Start a locked-down Mosquitto (TLS, one login per terminal, ACLs) instead of an open
+    one; ignored with ``broker`` (point it at an access file instead)."""
 
 
 @dataclass
@@ -193,16 +196,18 @@ async def run_demo(
     async def with_broker(url: BrokerUrl, kind: str) -> DemoResult:
         # Its own client id, so a demo never takes over the session of a `tpesim switch`
         # serving the same (external) broker.
-        async with running_switch(
-            broker=url,
-            db_path=db_path,
-            cards=cards,
-            registry=registry,
-            clock=clock,
-            magic=magic,
-            client_id=f"tpesim-demo-switch-{os.getpid()}",
-            security=security,
-        ) as switch:
+        async with (
+            running_switch(
+                broker=url,
+                db_path=db_path,
+                cards=cards,
+                registry=registry,
+                clock=clock,
+                magic=magic,
+                client_id=f"tpesim-demo-switch-{os.getpid()}",
+                security=security,
+            ) as switch,
+        ):
             async with connected_fleet(
                 fleet, url, clock=clock, timeout_s=config.timeout_s, key_injection=security
             ) as terminals:
@@ -232,7 +237,10 @@ async def run_demo(
             responses=dict(Counter(o.response_code for o in run.outcomes if o.response_code)),
         )
 
-    async with given_or_running_broker(config.broker, workdir, config.broker_kind) as handle:
+    secure = [p.tid for p in fleet] if config.secure else None
+    async with given_or_running_broker(
+        config.broker, workdir, config.broker_kind, secure=secure
+    ) as handle:
         return await with_broker(handle.url, handle.kind)
 
 
@@ -278,7 +286,7 @@ async def run_demo_ui(
     registry = default_registry()
     served = ServeConfig(port=port, terminals=config.terminals, broker=config.broker,
                          workdir=config.workdir or Path("tpesim-demo"), timeout_s=config.timeout_s,
-                         broker_kind=config.broker_kind)  # fmt: skip
+                         broker_kind=config.broker_kind, secure=config.secure)  # fmt: skip
 
     def ready(url: str, tids: list[str]) -> None:
         print(f"tpesim demo --ui: dashboard {url}/  virtual terminal {url}/terminal  "

@@ -78,7 +78,7 @@ def render_summary(result: DemoResult) -> str:
         lines += [f"         {tid}: {difference}" for difference in differences]
     lines += [
         f"Switch:  {sum(stats.requests.values())} requests, {stats.duplicates} duplicates, "
-        f"{stats.format_errors} format errors, {stats.security_failures} MAC failures, "
+        f"{stats.format_errors} format errors, {stats.attacks['mac']} MAC failures, "
         f"{result.late_responses} late responses",
         f"Run:     {len(result.outcomes)} purchases in {result.elapsed_s:.1f} s "
         f"({rate:.0f}/s), seed {result.config.seed}, broker {result.broker_kind} "

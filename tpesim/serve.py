@@ -55,6 +55,8 @@ class ServeConfig:
     timeout_s: float = 5.0
     broker_kind: BrokerKind = "auto"
     """Which broker to start when ``broker`` is not given."""
+    secure: bool = False
+    """Lock the broker it starts down: TLS, one login per terminal, ACLs."""
 
 
 async def serve(
@@ -74,7 +76,9 @@ async def serve(
     security = security or SecurityModule(load_keys())
     profiles = registry.fleet(config.terminals)
     async with (
-        given_or_running_broker(config.broker, config.workdir, config.broker_kind) as broker,
+        given_or_running_broker(config.broker, config.workdir, config.broker_kind,
+                                secure=[p.tid for p in profiles] if config.secure else None
+                                ) as broker,
         running_switch(broker=broker.url, db_path=config.workdir / "ledger.db", cards=cards,
                        registry=registry, security=security) as switch,
         connected_fleet(profiles, broker.url, clock=SystemClock(), timeout_s=config.timeout_s,

@@ -17,6 +17,7 @@ from switch.protocol import topics
 from switch.tasks import wait_ended
 from switch.transport import CLIENT_ENV, DEFAULT_CLIENT, MqttClient
 from switch.transport.base import BrokerUrl
+from switch.transport.url import OPERATOR_LOGIN
 
 __all__ = ["switch_workers"]
 
@@ -27,7 +28,8 @@ ONLINE_S = 60.0
 async def _count_online(broker: BrokerUrl, wanted: int, subscribed: asyncio.Event) -> None:
     """Return once ``wanted`` switches have said ``online`` (live, not the retained one)."""
     seen = 0
-    async with MqttClient(broker, client_id="tpesim-workers-watch") as transport:
+    operator = broker.login_as(OPERATOR_LOGIN)
+    async with MqttClient(operator, client_id="tpesim-workers-watch") as transport:
         await transport.subscribe(topics.SWITCH_STATUS, qos=1)
         subscribed.set()
         async for message in transport.messages():
@@ -65,8 +67,9 @@ async def switch_workers(
         with log.open("ab") as stderr:
             for n in range(count):
                 processes.append(await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "tpesim", "switch", "--shared", "--broker", str(broker),
-                    "--db", str(ledger), "--client-id", f"{name}-{n + 1}", *cards,
+                    sys.executable, "-m", "tpesim", "switch", "--shared",
+                    "--broker", broker.as_argument(), "--db", str(ledger),
+                    "--client-id", f"{name}-{n + 1}", *cards,
                     *([] if trace else ["--no-trace"]),
                     stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
                     env=os.environ | {CLIENT_ENV: client},

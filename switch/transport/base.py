@@ -5,37 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlsplit
+
+from switch.transport.url import BrokerUrl
 
 __all__ = ["BrokerUrl", "Inbound", "Transport", "TransportError", "WillMessage"]
 
 
 class TransportError(ConnectionError):
     """The broker connection failed or was lost; the message says which broker and why."""
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerUrl:
-    """``mqtt://host:port`` (port 1883 when omitted)."""
-
-    host: str
-    port: int
-
-    @classmethod
-    def parse(cls, url: str) -> BrokerUrl:
-        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
-        if parts.scheme not in {"mqtt", "tcp"}:
-            raise ValueError(f"broker URL {url!r}: only mqtt://host:port is supported")
-        if not parts.hostname:
-            raise ValueError(f"broker URL {url!r} has no host")
-        try:
-            port = parts.port or 1883
-        except ValueError:
-            raise ValueError(f"broker URL {url!r} has an invalid port") from None
-        return cls(parts.hostname, port)
-
-    def __str__(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from paho.mqtt.properties import Properties
 
 from switch.tasks import cancellation_kept
 from switch.transport.base import BrokerUrl, Inbound, TransportError, WillMessage
+from switch.transport.packets import refusal
 
 __all__ = ["MqttTransport"]
 
@@ -33,7 +34,17 @@ log = logging.getLogger(__name__)
 
 _UNSUPPORTED_PROTOCOL = (1, 132)  # 3.1.1 CONNACK 1 / MQTT 5 reason code 0x84
 _SESSION_EXPIRY_S = 3600
-_protocol_of: dict[BrokerUrl, int] = {}
+_protocol_of: dict[tuple[str, int, bool], int] = {}
+"""MQTT version by broker endpoint (:attr:`BrokerUrl.endpoint`)."""
+
+
+def _why(error: aiomqtt.MqttError) -> str:
+    """An aiomqtt error in the native client's words: a refusing CONNACK named as
+    ``switch.transport.packets.refusal`` names it."""
+    code = getattr(error, "rc", None)
+    if isinstance(error, aiomqtt.MqttCodeError) and code is not None:
+        return refusal(int(getattr(code, "value", code)))
+    return str(error)
 
 
 async def _broker_protocol(url: BrokerUrl) -> int:
@@ -42,21 +53,29 @@ async def _broker_protocol(url: BrokerUrl) -> int:
     The probe carries no Will: some 3.1.1-only brokers (amqtt) misread an MQTT 5 CONNECT that
     has one and hang instead of refusing it.
     """
-    known = _protocol_of.get(url)
+    known = _protocol_of.get(url.endpoint)
     if known is not None:
         return known
-    probe = aiomqtt.Client(url.host, url.port, protocol=aiomqtt.ProtocolVersion.V5, timeout=10)
+    probe = aiomqtt.Client(
+        url.host,
+        url.port,
+        protocol=aiomqtt.ProtocolVersion.V5,
+        timeout=10,
+        username=url.username,
+        password=url.password,
+        tls_context=url.ssl_context(),
+    )
     try:
         async with probe:
             version = 5
     except aiomqtt.MqttCodeError as exc:
         if getattr(exc.rc, "value", exc.rc) not in _UNSUPPORTED_PROTOCOL:
-            raise TransportError(f"cannot connect to {url}: {exc}") from None
+            raise TransportError(f"cannot connect to {url}: {_why(exc)}") from None
         version = 4
     except aiomqtt.MqttError as exc:
-        raise TransportError(f"cannot connect to {url}: {exc}") from None
+        raise TransportError(f"cannot connect to {url}: {_why(exc)}") from None
     log.debug("%s speaks MQTT %s", url, "5" if version == 5 else "3.1.1")
-    _protocol_of[url] = version
+    _protocol_of[url.endpoint] = version
     return version
 
 
@@ -120,6 +139,9 @@ class MqttTransport:
             clean_session=None if v5 else not self._persistent,
             clean_start=(not self._persistent) if v5 else MQTT_CLEAN_START_FIRST_ONLY,
             properties=properties,
+            username=self.url.username,
+            password=self.url.password,
+            tls_context=self.url.ssl_context(),
         )
 
     async def __aenter__(self) -> Self:
@@ -134,9 +156,9 @@ class MqttTransport:
                 await client.__aenter__()
                 connected = True
         except aiomqtt.MqttError as exc:
-            _protocol_of.pop(self.url, None)  # the next attempt probes again
+            _protocol_of.pop(self.url.endpoint, None)  # the next attempt probes again
             raise TransportError(
-                f"cannot connect to {self.url} as {self.client_id}: {exc}"
+                f"cannot connect to {self.url} as {self.client_id}: {_why(exc)}"
             ) from None
         except asyncio.CancelledError:
             if connected:  # cancelled as the CONNACK came: leave no connection behind

@@ -32,7 +32,8 @@ _PACKET_IDS = 65_535
 """MQTT packet ids run 1 .. 65 535."""
 _SESSION_EXPIRY_S = 3600
 _REFUSED_VERSION = (1, 0x84)  # 3.1.1 CONNACK 1 / MQTT 5 "unsupported protocol version"
-_protocol_of: dict[BrokerUrl, int] = {}
+_protocol_of: dict[tuple[str, int, bool], int] = {}
+"""MQTT version by broker endpoint (:attr:`BrokerUrl.endpoint`)."""
 _LOST = object()
 
 
@@ -84,7 +85,7 @@ class NativeMqttTransport:
             ) from None
         if code != 0:
             await self._close_socket()
-            raise TransportError(f"{self.url} refused {self.client_id}: CONNACK code {code}")
+            raise TransportError(f"{self.url} refused {self.client_id}: {packets.refusal(code)}")
         self._version = version
         self._tasks = [
             asyncio.create_task(self._read(), name=f"mqtt-read-{self.client_id}"),
@@ -96,12 +97,12 @@ class NativeMqttTransport:
         """5 if the broker accepts MQTT 5, else 4; probed once per broker URL. The probe
         carries no Will: some 3.1.1-only brokers (amqtt) misread an MQTT 5 CONNECT that has
         one and hang instead of refusing it."""
-        known = _protocol_of.get(self.url)
+        known = _protocol_of.get(self.url.endpoint)
         if known is None:
             code = await self._connect(5, None, probe=True)
             await self._close_socket()
             known = 4 if code in _REFUSED_VERSION else 5
-            _protocol_of[self.url] = known
+            _protocol_of[self.url.endpoint] = known
         return known
 
     async def _connect(self, version: int, will: WillMessage | None, *, probe: bool = False) -> int:
@@ -110,7 +111,9 @@ class NativeMqttTransport:
         never touches this client's session."""
         await self._close_socket()
         async with asyncio.timeout(_TIMEOUT_S):
-            reader, writer = await asyncio.open_connection(self.url.host, self.url.port)
+            reader, writer = await asyncio.open_connection(
+                self.url.host, self.url.port, ssl=self.url.ssl_context()
+            )
         sock = writer.get_extra_info("socket")  # asyncio sets TCP_NODELAY too; be explicit
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -122,13 +125,18 @@ class NativeMqttTransport:
             keepalive_s=self._keepalive, clean=not persistent,
             session_expiry_s=_SESSION_EXPIRY_S if persistent else 0,
             will=(will.topic, will.payload, will.qos, will.retain) if will else None,
+            username=self.url.username, password=self.url.password,
         ))  # fmt: skip
         await writer.drain()
         try:
             async with asyncio.timeout(_TIMEOUT_S):
                 first = await reader.readexactly(2)
         except asyncio.IncompleteReadError:
-            return _REFUSED_VERSION[0]  # some 3.1.1 brokers hang up on an MQTT 5 CONNECT
+            if version == 5:
+                return _REFUSED_VERSION[0]  # some 3.1.1 brokers hang up on an MQTT 5 CONNECT
+            raise ProtocolError(
+                "the broker hung up without answering CONNECT (a TLS port? use mqtts://)"
+            ) from None
         kind, length = first[0] >> 4, first[1]
         async with asyncio.timeout(_TIMEOUT_S):
             body = await reader.readexactly(length)
@@ -223,7 +231,8 @@ class NativeMqttTransport:
         data = packets.subscribe(topic_filter, version=self._version, qos=qos, packet_id=packet_id)
         code = await self._acknowledged(packet_id, data, f"subscribe {topic_filter}")
         if code >= 0x80:
-            raise TransportError(f"{self.client_id}: subscribe {topic_filter} refused ({code})")
+            refused = packets.refusal(code, "SUBACK")
+            raise TransportError(f"{self.client_id}: subscribe {topic_filter}: {refused}")
 
     async def messages(self) -> AsyncIterator[Inbound]:
         """Received messages until the connection ends (then TransportError)."""
@@ -268,6 +277,9 @@ class NativeMqttTransport:
                 code = body[-1]
             elif len(body) > 2:
                 code = body[2]
+                if code >= 0x80:
+                    log.warning("%s: the broker refused a publish: %s", self.client_id,
+                                packets.refusal(code, "PUBACK"))  # fmt: skip
             future = self._acks.get(packet_id)
             if future is not None and not future.done():
                 future.set_result(code)

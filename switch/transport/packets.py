@@ -93,10 +93,17 @@ def connect(
     clean: bool,
     session_expiry_s: int = 0,
     will: tuple[str, bytes, int, bool] | None = None,
+    username: str | None = None,
+    password: str | None = None,
 ) -> bytes:
     """CONNECT: ``clean`` is clean session (4) or clean start (5); ``will`` is (topic, payload,
-    QoS, retain); ``session_expiry_s`` (5 only) keeps the session that long after a drop."""
+    QoS, retain); ``session_expiry_s`` (5 only) keeps the session that long after a drop;
+    ``username`` and ``password`` log in (a password needs a username on 3.1.1)."""
     flags = 0x02 if clean else 0
+    if username is not None:
+        flags |= 0x80
+    if password is not None:
+        flags |= 0x40
     if will is not None:
         _, _, qos, retain = will
         flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
@@ -108,6 +115,10 @@ def connect(
     if will is not None:
         topic, message, _, _ = will
         payload += (_properties() if version == 5 else b"") + _text(topic) + _binary(message)
+    if username is not None:
+        payload += _text(username)
+    if password is not None:
+        payload += _binary(password.encode())
     return _packet(PacketKind.CONNECT, 0, header + payload)
 
 
@@ -154,6 +165,26 @@ def pingreq() -> bytes:
 
 def disconnect(version: int) -> bytes:
     return _packet(PacketKind.DISCONNECT, 0, b"\x00\x00" if version == 5 else b"")
+
+
+_REFUSALS = {
+    1: "unacceptable protocol version",
+    2: "client identifier rejected",
+    3: "server unavailable",
+    4: "bad user name or password",
+    5: "not authorized",
+    0x84: "unsupported protocol version",
+    0x85: "client identifier not valid",
+    0x86: "bad user name or password",
+    0x87: "not authorized",
+    0x88: "server unavailable",
+    0x8A: "banned",
+}
+
+
+def refusal(code: int, packet: str = "CONNACK") -> str:
+    """What a refusing CONNACK (or PUBACK, SUBACK) code means, for an error message."""
+    return f"{_REFUSALS.get(code, 'refused')} ({packet} code {code:#x})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,7 +132,8 @@ async def test_terminal_command_obeys_operator_controls_while_it_runs(
             "more than 3 decimals for TND",
         ),
         (["ledger", "check", "--db", "/nonexistent/ledger.db"], "no ledger database"),
-        (["demo", "--broker", "http://x"], "only mqtt://host:port"),
+        (["demo", "--broker", "http://x"], "use mqtt://host:port, or mqtts://"),
+        (["demo", "--broker", "/nonexistent/access.json"], "access file /nonexistent/access.json"),
     ],
 )
 async def test_bad_arguments_get_a_clear_message(args: list[str], message: str) -> None:

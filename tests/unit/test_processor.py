@@ -202,7 +202,7 @@ async def test_mac_is_verified_before_anything_else(processor: Processor) -> Non
     for tampered in (flipped, altered):
         reply = await answer(processor, tampered)
         assert (reply["39"], reply["44"]) == ("63", "MAC does not verify")
-    assert processor.stats.security_failures == 2
+    assert processor.stats.attacks == {"mac": 2}
     assert await processor.ledger.available("CCP-0001001") == 15_000_000
     assert (await answer(processor, sealed))["39"] == "00"
     assert await processor.ledger.available("CCP-0001001") == 15_000_000 - 50_000
@@ -210,6 +210,19 @@ async def test_mac_is_verified_before_anything_else(processor: Processor) -> Non
     del no_ksn["53"]
     reply = await answer(processor, json.dumps(no_ksn).encode())
     assert (reply["39"], reply["44"]) == ("30", "format error: DE53")
+
+
+async def test_a_request_for_another_terminal_is_an_attack(processor: Processor) -> None:
+    """A purchase naming DZAL0002 in DE41 but sent on DZAL0001's topic (the sender's identity
+    under the broker's ACL) is refused as a format error on DE41 and counted as an attack."""
+    other = REGISTRY.get("DZAL0002")
+    assert other is not None
+    request = RequestBuilder(other).purchase(card("EDH-VALID"), 50_000, processor.clock.now())
+    reply = await processor.process(TOPIC, encode(request))
+    assert reply is not None and reply.tid == TID
+    assert (reply.response_code, json.loads(reply.payload)["44"]) == ("30", "format error: DE41")
+    assert processor.stats.attacks == {"impersonation": 1}
+    assert await processor.ledger.available("CCP-0001001") == 15_000_000
 
 
 async def test_chip_cryptogram_replay_and_arpc(tmp_path: Path) -> None:

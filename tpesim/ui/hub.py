@@ -22,6 +22,7 @@ from switch.protocol import topics
 from switch.protocol.trace import TraceEvent
 from switch.transport import MqttClient, MqttTransport
 from switch.transport.base import BrokerUrl, Inbound, TransportError
+from switch.transport.url import OPERATOR_LOGIN
 from tpesim.ui.ladder import Transaction, TransactionBook
 
 __all__ = ["HubUnavailableError", "LiveHub"]
@@ -49,7 +50,7 @@ class LiveHub:
         capacity: int = 500,
         client_id: str = "tpesim-dashboard",
     ) -> None:
-        self.broker = broker
+        self.broker = broker.login_as(OPERATOR_LOGIN)
         self.ledger = ledger
         self.client_id = client_id
         self.book = TransactionBook(capacity)

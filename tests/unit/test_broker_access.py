@@ -1,0 +1,138 @@
+"""Broker URLs with TLS and logins, access files, CONNECT with a login, and what ``tpesim broker
+config`` writes: password hashes as mosquitto_passwd makes them, the ACL, certificates."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from switch.transport import packets
+from switch.transport.url import (
+    OPERATOR_LOGIN,
+    SWITCH_LOGIN,
+    BrokerUrl,
+    NoLoginError,
+    TlsFiles,
+    load_access_file,
+)
+from tpesim.broker_access import (
+    AccessSpec,
+    acl_text,
+    mosquitto_password_line,
+    secured_mosquitto_config,
+    write_broker_access,
+)
+from tpesim.cli_support import broker_url
+
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+
+
+def test_password_lines_are_what_mosquitto_passwd_writes() -> None:
+    # `mosquitto_passwd -c -b pw alice secret` (Mosquitto 2.0.11) wrote this line.
+    line = mosquitto_password_line("alice", "secret", bytes.fromhex("58ce873ca82721b039df0ae4"))
+    assert line == (
+        "alice:$7$101$WM6HPKgnIbA53wrk$sPzJH9H0ovPfiLBH1hD3SdGRb2Wc9Hpty6OXu8rEL8P8usK+Qvw7gTlk"
+        "pBINbRNOf0yvz/vqM/4yDmEnfwzitg=="
+    )
+    with pytest.raises(ValueError, match="':'"):
+        mosquitto_password_line("a:b", "secret", b"salt")
+
+
+def test_urls_name_tls_files_and_logins_and_never_show_the_password() -> None:
+    url = BrokerUrl.parse("mqtts://T%C3%A9st:p%40ss@broker.example?ca=ca.pem")
+    assert (url.host, url.port, url.tls) == ("broker.example", 8883, TlsFiles("ca.pem"))
+    assert (url.username, url.password) == ("Tést", "p@ss")
+    assert "p@ss" not in str(url) and "p@ss" not in repr(url)
+    assert str(url) == "mqtts://Tést@broker.example:8883"
+    assert BrokerUrl.parse(url.as_argument()) == url
+    plain = BrokerUrl.parse("localhost")
+    assert (plain.port, plain.tls, plain.as_argument()) == (1883, None, "mqtt://localhost:1883")
+    for bad, why in [
+        ("mqtt://h?ca=x", "need mqtts"),
+        ("mqtts://h?cafile=x", "unknown option 'cafile'"),
+        ("http://h", "mqtts://host:port for TLS"),
+        ("mqtt://h:99999", "invalid port"),
+    ]:
+        with pytest.raises(ValueError, match=why):
+            BrokerUrl.parse(bad)
+
+
+def test_an_access_file_gives_each_identity_its_own_login(tmp_path: Path) -> None:
+    access = tmp_path / "access.json"
+    logins = {SWITCH_LOGIN: "s3", "DZAL0001": "t1"}
+    access.write_text(json.dumps({"broker": "mqtts://h:8884?ca=ca.pem", "logins": logins}))
+    url = broker_url(str(access))
+    assert url.tls == TlsFiles(str(tmp_path.resolve() / "ca.pem"))
+    terminal = url.login_as("DZAL0001")
+    assert (terminal.username, terminal.password, terminal.logins) == ("DZAL0001", "t1", None)
+    assert terminal.login_as("anyone") is terminal  # a plain login has no others to give
+    assert url.as_argument() == str(access.resolve())  # what a child process is given
+    with pytest.raises(NoLoginError, match="no login for 'DZAL0002'"):
+        url.login_as("DZAL0002")
+    assert BrokerUrl.parse("mqtt://h").login_as(SWITCH_LOGIN).username is None
+    access.write_text(json.dumps({"broker": "mqtt://h", "logins": {"x": 1}}))
+    with pytest.raises(ValueError, match=r"access\.json: logins must map"):
+        load_access_file(access)
+
+
+def test_connect_carries_the_login_after_the_will() -> None:
+    will = ("w", b"x", 1, True)
+    data = packets.connect(
+        "c", version=4, keepalive_s=30, clean=True, will=will, username="DZAL0001", password="pw"
+    )
+    flags = data[2 + 7]  # fixed header (2), protocol name (6) and level (1), then the flags
+    assert flags == 0x80 | 0x40 | 0x20 | 0x08 | 0x04 | 0x02
+    assert data.endswith(b"\x00\x01w\x00\x01x\x00\x08DZAL0001\x00\x02pw")
+    bare = packets.connect("c", version=5, keepalive_s=30, clean=True)
+    assert bare[2 + 7] == 0x02
+
+
+def test_the_acl_keeps_each_terminal_to_its_own_topics() -> None:
+    lines = [line for line in acl_text().splitlines() if line and not line.startswith("#")]
+    patterns = {line for line in lines if line.startswith("pattern")}
+    assert patterns == {
+        "pattern write tpe/%u/req",
+        "pattern read tpe/%u/resp",
+        "pattern write tpe/%u/status",
+        "pattern write sim/trace/%u",
+        "pattern read sim/control/tpe/%u",
+    }
+    operator = lines[lines.index(f"user {OPERATOR_LOGIN}") + 1 :]
+    assert not any("req" in line or "resp" in line for line in operator)
+    assert "topic read tpe/+/req" in lines[lines.index(f"user {SWITCH_LOGIN}") :]
+
+
+def test_the_config_is_tls_only_with_no_anonymous_clients() -> None:
+    spec = AccessSpec(("DZAL0001",), port=8884, run_as="me")
+    config = secured_mosquitto_config(spec, "/etc/tpesim").splitlines()
+    assert "allow_anonymous false" in config and "user me" in config
+    assert [line for line in config if line.startswith("listener")] == ["listener 8884 127.0.0.1"]
+    assert "certfile /etc/tpesim/server.pem" in config
+    plain = secured_mosquitto_config(AccessSpec(("DZAL0001",), port=1883, tls=False), "/d")
+    assert "certfile" not in plain and "password_file /d/passwords" in plain
+
+
+def test_written_access_holds_every_login_and_a_server_certificate(tmp_path: Path) -> None:
+    spec = AccessSpec(("DZAL0001", "DZAL0002"), host="mosquitto")
+    access = write_broker_access(tmp_path, spec, now=NOW, new_password=iter("abcd").__next__)
+    url = load_access_file(access)
+    assert dict(url.logins or {}) == {
+        SWITCH_LOGIN: "a", OPERATOR_LOGIN: "b", "DZAL0001": "c", "DZAL0002": "d",
+    }  # fmt: skip
+    assert (url.host, url.port, url.tls and Path(url.tls.ca or "").name) == (
+        "mosquitto", 8883, "ca.pem",
+    )  # fmt: skip
+    for secret in (access, tmp_path / "server.key", tmp_path / "ca.key"):
+        assert secret.stat().st_mode & 0o077 == 0, secret
+    users = [line.split(":")[0] for line in (tmp_path / "passwords").read_text().splitlines()]
+    assert users == [SWITCH_LOGIN, OPERATOR_LOGIN, "DZAL0001", "DZAL0002"]
+    server = x509.load_pem_x509_certificate((tmp_path / "server.pem").read_bytes())
+    ca = x509.load_pem_x509_certificate((tmp_path / "ca.pem").read_bytes())
+    server.verify_directly_issued_by(ca)
+    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["mosquitto", "localhost"]
+    assert server.not_valid_before_utc < NOW < server.not_valid_after_utc

@@ -1,0 +1,73 @@
+"""``tpesim broker config``: write a locked-down Mosquitto configuration for the terminals of a
+registry, and the access file tpesim's components log in with (see docs/security.md)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from switch.registry import Registry
+from tpesim.broker_access import CONFIG_FILE, AccessSpec, write_broker_access
+from tpesim.cli_support import positive
+
+__all__ = ["add_broker_commands", "broker_command"]
+
+
+def add_broker_commands(sub: Any) -> None:
+    """Add ``tpesim broker config`` to the CLI's subcommands ``sub``."""
+    broker = sub.add_parser("broker", help="broker tools")
+    broker_sub = broker.add_subparsers(dest="broker_command", required=True)
+    config = broker_sub.add_parser(
+        "config",
+        help="a Mosquitto configuration with one login per terminal, ACLs and TLS",
+        description="Writes mosquitto.conf, passwords, acl, a CA and the broker's certificate, "
+        "and access.json (every login in clear, owner-only: give it to tpesim as --broker).",
+    )
+    config.add_argument("--out", type=Path, required=True, help="directory to write")
+    config.add_argument("--registry", type=Path,
+                        help="terminal registry YAML (default: the shipped one)")  # fmt: skip
+    config.add_argument("--terminals", type=positive,
+                        help="only the first N terminals, in fleet order")  # fmt: skip
+    config.add_argument("--port", type=positive, help="listener port (8883, or 1883 without TLS)")
+    config.add_argument("--no-tls", action="store_true",
+                        help="a plain TCP listener (logins and ACLs still apply)")  # fmt: skip
+    config.add_argument("--bind", default="127.0.0.1",
+                        help="address the broker listens on (default 127.0.0.1)")  # fmt: skip
+    config.add_argument("--host", default="127.0.0.1",
+                        help="name clients reach the broker by; also in its certificate "
+                        "(default 127.0.0.1)")  # fmt: skip
+    config.add_argument("--broker-dir",
+                        help="where the broker sees --out (a container mount point)")  # fmt: skip
+    config.add_argument("--run-as",
+                        help="user the broker runs as when started by root (it must read "
+                        "server.key); default: whoever runs this command")  # fmt: skip
+
+
+def broker_command(args: argparse.Namespace) -> int:
+    """Run ``tpesim broker config``."""
+    registry = Registry.load(args.registry)
+    profiles = registry.fleet(args.terminals or len(registry))
+    tls = not args.no_tls
+    spec = AccessSpec(
+        tids=tuple(p.tid for p in profiles),
+        port=args.port or (8883 if tls else 1883),
+        tls=tls,
+        bind=args.bind,
+        host=args.host,
+        broker_dir=args.broker_dir,
+        run_as=args.run_as or getpass.getuser(),
+    )
+    access = write_broker_access(args.out, spec, now=datetime.now(UTC))
+    print(access)
+    print(
+        f"{len(spec.identities)} logins ({len(spec.tids)} terminals, switch, operator), "
+        f"{'TLS' if tls else 'plain TCP'} on {spec.bind}:{spec.port}.\n"
+        f"start the broker:  mosquitto -c {args.out / CONFIG_FILE}\n"
+        f"then use it:       tpesim switch --broker {access}",
+        file=sys.stderr,
+    )
+    return 0
