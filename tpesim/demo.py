@@ -38,11 +38,15 @@ from terminal.traffic import plan_traffic
 from tpesim.broker import BrokerKind, given_or_running_broker
 from tpesim.fleet import Progress, connected_fleet, run_plan, run_purchase
 from tpesim.serve import ServeConfig, serve
+from tpesim.trace_file import recording_traces
 from tpesim.wallet import Wallet
 
 __all__ = ["DemoConfig", "DemoResult", "outcome_record", "paced_traffic", "run_demo", "run_demo_ui"]
 
 log = logging.getLogger("tpesim.demo")
+
+TRACE_FILE = "traces.jsonl"
+"""Every trace event of the run, one per line (tpesim.trace_file)."""
 
 
 @dataclass(frozen=True)
@@ -196,7 +200,9 @@ async def run_demo(
     async def with_broker(url: BrokerUrl, kind: str) -> DemoResult:
         # Its own client id, so a demo never takes over the session of a `tpesim switch`
         # serving the same (external) broker.
+        traces = workdir / TRACE_FILE
         async with (
+            recording_traces(url, traces, f"tpesim-demo-traces-{os.getpid()}"),
             running_switch(
                 broker=url,
                 db_path=db_path,

@@ -83,7 +83,8 @@ def render_summary(result: DemoResult) -> str:
         f"Run:     {len(result.outcomes)} purchases in {result.elapsed_s:.1f} s "
         f"({rate:.0f}/s), seed {result.config.seed}, broker {result.broker_kind} "
         f"{result.broker_url}",
-        f"Files:   {result.workdir} (ledger.db, receipts/, outcomes.jsonl, tpesim.log)",
+        f"Files:   {result.workdir} (ledger.db, receipts/, outcomes.jsonl, traces.jsonl, "
+        "tpesim.log)",
         "Day's end: tpesim settle --db "
         f"{result.workdir / 'ledger.db'}"
         + (f" --date {result.business_day}" if result.business_day else ""),

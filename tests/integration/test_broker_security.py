@@ -176,3 +176,4 @@ async def test_demo_secure_starts_a_locked_down_broker(tmp_path: Path) -> None:
     assert result.broker_url.tls is not None and result.broker_url.logins is not None
     assert result.ledger.ok and result.approved > 0 and result.timeouts == 0
     assert (tmp_path / "access" / "access.json").stat().st_mode & 0o077 == 0
+    assert (tmp_path / "traces.jsonl").stat().st_size > 0  # the operator's login reads them

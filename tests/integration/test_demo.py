@@ -135,14 +135,19 @@ def test_cli_demo_json_contract(tmp_path: Path) -> None:
     cleared = sum(totals["sales"] for totals in report["totals"].values())
     assert cleared == summary["approved"]
     assert (workdir / f"settlement-{summary['business_day']}-1.csv").exists()
-    # Nothing the run wrote (log, receipts, outcomes) carries a full card number.
-    written = [workdir / "tpesim.log", workdir / "outcomes.jsonl"]
-    written += sorted((workdir / "receipts").glob("*.txt"))
-    assert len(written) > 2
-    text = "\n".join(path.read_text(encoding="utf-8") for path in written)
-    assert "628058******" in text
-    for card in default_card_set().cards:
-        assert card.pan not in text, card.id
+    # Nothing the run wrote carries a full card number: not the log, the trace of every hop,
+    # the outcomes, the receipts, the settlement reports, nor the ledger itself.
+    written = sorted(path for path in workdir.rglob("*") if path.is_file())
+    names = {path.name for path in written}
+    assert {"tpesim.log", "traces.jsonl", "outcomes.jsonl", "ledger.db"} <= names
+    assert {".txt", ".csv", ".json"} <= {path.suffix for path in written}
+    traces = [json.loads(line) for line in (workdir / "traces.jsonl").read_text().splitlines()]
+    assert {(t["hop"], t["mti"]) for t in traces} >= {("terminal", "0200"), ("switch", "0210")}
+    for path in written:
+        data = path.read_bytes()
+        for card in default_card_set().cards:
+            assert card.pan.encode() not in data, (path.name, card.id)
+    assert b"628058******" in (workdir / "traces.jsonl").read_bytes()
 
 
 async def test_demo_over_amqtt_fallback(tmp_path: Path) -> None:
