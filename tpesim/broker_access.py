@@ -11,8 +11,12 @@ One directory holds everything (see docs/security.md):
   operator reads statuses and traces and sends commands;
 - ``ca.pem``/``ca.key``, ``server.pem``/``server.key``: a private CA and the broker's
   certificate (:mod:`tpesim.certs`);
-- ``access.json`` (owner-only): the broker's URL and every login in clear, for tpesim's own
-  components: ``--broker access.json`` (:func:`switch.transport.url.load_access_file`).
+- with client certificates on, ``clients/ID.pem``/``clients/ID.key`` for every identity (its
+  common name is the identity): the broker then requires one and takes the identity from it,
+  not from a password;
+- ``access.json`` (owner-only): the broker's URL and every login in clear (and each identity's
+  certificate), for tpesim's own components: ``--broker access.json``
+  (:func:`switch.transport.url.load_access_file`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from tpesim.certs import Authority, write_key_pair
 
 __all__ = [
     "ACCESS_FILE",
+    "CLIENTS_DIR",
     "CONFIG_FILE",
     "AccessSpec",
     "acl_text",
@@ -43,6 +48,8 @@ __all__ = [
 
 ACCESS_FILE = "access.json"
 CONFIG_FILE = "mosquitto.conf"
+CLIENTS_DIR = "clients"
+"""Where the client certificates go, one ``ID.pem``/``ID.key`` pair per identity."""
 PBKDF2_ITERATIONS = 101
 """What ``mosquitto_passwd`` uses for ``$7$`` (PBKDF2-HMAC-SHA512) hashes."""
 _SALT_BYTES = 12
@@ -101,7 +108,9 @@ class AccessSpec:
     localhost and 127.0.0.1). ``broker_dir`` is where the broker sees the directory (a
     container's mount point), by default where it is written. ``run_as`` is the user the
     broker runs as when started by root (it must read the server key); Mosquitto's default,
-    ``mosquitto``, when None."""
+    ``mosquitto``, when None. ``client_certs``: every identity gets a client certificate
+    (common name = the identity) and the broker requires one, taking the identity from it;
+    needs ``tls``."""
 
     tids: tuple[str, ...]
     port: int = 8883
@@ -110,6 +119,11 @@ class AccessSpec:
     host: str = "127.0.0.1"
     broker_dir: str | None = None
     run_as: str | None = None
+    client_certs: bool = False
+
+    def __post_init__(self) -> None:
+        if self.client_certs and not self.tls:
+            raise ValueError("client certificates need TLS")
 
     @property
     def identities(self) -> tuple[str, ...]:
@@ -143,6 +157,8 @@ def secured_mosquitto_config(spec: AccessSpec, broker_dir: str) -> str:
             f"keyfile {broker_dir}/server.key",
             "tls_version tlsv1.2",
         ]
+    if spec.client_certs:
+        lines += ["require_certificate true", "use_identity_as_username true"]
     lines += [
         "persistence false",
         "max_queued_messages 10000",
@@ -183,15 +199,32 @@ def write_broker_access(
     (directory / "acl").write_text(acl_text(), encoding="utf-8")
     broker_dir = spec.broker_dir or str(directory.resolve())
     (directory / CONFIG_FILE).write_text(secured_mosquitto_config(spec, broker_dir), "utf-8")
+    access: dict[str, object] = {"broker": spec.url, "logins": logins}
     if spec.tls:
         authority = Authority.create(now)
         authority.write(directory)
         hosts = tuple(_unique((spec.host, "localhost", "127.0.0.1")))
         key, certificate = authority.issue("tpesim broker", now, hosts=hosts)
         write_key_pair(directory / "server", key, certificate)
-    access = directory / ACCESS_FILE
-    _write_private(access, json.dumps({"broker": spec.url, "logins": logins}, indent=1) + "\n")
-    return access
+        if spec.client_certs:
+            access["certificates"] = _issue_client_certificates(directory, authority, logins, now)
+    access_path = directory / ACCESS_FILE
+    _write_private(access_path, json.dumps(access, indent=1) + "\n")
+    return access_path
+
+
+def _issue_client_certificates(
+    directory: Path, authority: Authority, identities: Iterable[str], now: datetime
+) -> dict[str, str]:
+    """A key and certificate for each identity under ``clients/``; identity → their path
+    without the extension, relative to ``directory``."""
+    (directory / CLIENTS_DIR).mkdir(exist_ok=True)
+    stems = {}
+    for identity in identities:
+        stem = f"{CLIENTS_DIR}/{identity}"
+        write_key_pair(directory / stem, *authority.issue(identity, now))
+        stems[identity] = stem
+    return stems
 
 
 def _unique(items: Iterable[str]) -> list[str]:

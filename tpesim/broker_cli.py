@@ -35,6 +35,9 @@ def add_broker_commands(sub: Any) -> None:
     config.add_argument("--port", type=positive, help="listener port (8883, or 1883 without TLS)")
     config.add_argument("--no-tls", action="store_true",
                         help="a plain TCP listener (logins and ACLs still apply)")  # fmt: skip
+    config.add_argument("--client-certs", action="store_true",
+                        help="also a client certificate per identity (clients/ID.pem, .key), "
+                        "required by the broker, which takes the identity from it")  # fmt: skip
     config.add_argument("--bind", default="127.0.0.1",
                         help="address the broker listens on (default 127.0.0.1)")  # fmt: skip
     config.add_argument("--host", default="127.0.0.1",
@@ -52,6 +55,9 @@ def broker_command(args: argparse.Namespace) -> int:
     registry = Registry.load(args.registry)
     profiles = registry.fleet(args.terminals or len(registry))
     tls = not args.no_tls
+    if args.client_certs and not tls:
+        print("tpesim broker config: --client-certs needs TLS (drop --no-tls)", file=sys.stderr)
+        return 2
     spec = AccessSpec(
         tids=tuple(p.tid for p in profiles),
         port=args.port or (8883 if tls else 1883),
@@ -60,12 +66,14 @@ def broker_command(args: argparse.Namespace) -> int:
         host=args.host,
         broker_dir=args.broker_dir,
         run_as=args.run_as or getpass.getuser(),
+        client_certs=args.client_certs,
     )
     access = write_broker_access(args.out, spec, now=datetime.now(UTC))
     print(access)
     print(
         f"{len(spec.identities)} logins ({len(spec.tids)} terminals, switch, operator), "
-        f"{'TLS' if tls else 'plain TCP'} on {spec.bind}:{spec.port}.\n"
+        f"{'TLS' if tls else 'plain TCP'} on {spec.bind}:{spec.port}"
+        f"{', a client certificate each' if spec.client_certs else ''}.\n"
         f"start the broker:  mosquitto -c {args.out / CONFIG_FILE}\n"
         f"then use it:       tpesim switch --broker {access}",
         file=sys.stderr,

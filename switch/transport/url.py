@@ -6,8 +6,9 @@ that signed the broker's certificate, the system's trust store when left out; ``
 ``key`` add a client certificate). ``user:password@`` before the host logs in.
 
 An *access file* (JSON, written by ``tpesim broker config``) names the broker and holds one
-login per identity: ``switch``, ``operator`` and every terminal's TID. A URL read from it
-carries those logins; each component picks its own with :meth:`BrokerUrl.login_as`, so one
+login per identity: ``switch``, ``operator`` and every terminal's TID, and, when the broker
+requires client certificates, each identity's certificate and key. A URL read from it carries
+those logins; each component picks its own with :meth:`BrokerUrl.login_as`, so one
 ``--broker access.json`` serves the switch, the fleet and the dashboard alike.
 """
 
@@ -75,6 +76,11 @@ class BrokerUrl:
     password: str | None = field(default=None, repr=False)
     logins: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
     """Passwords by identity, from an access file; see :meth:`login_as`."""
+    certificates: Mapping[str, tuple[str, str]] | None = field(
+        default=None, repr=False, compare=False
+    )
+    """Client certificate and key files by identity, from an access file, when the broker
+    requires them."""
     access_file: str | None = field(default=None, compare=False)
     """The access file this came from, if any (what a child process is given)."""
 
@@ -121,12 +127,19 @@ class BrokerUrl:
         if self.logins is None:
             return self
         password = self.logins.get(identity)
+        certificate = self.certificates.get(identity) if self.certificates is not None else None
+        tls = self.tls
+        if certificate is not None and tls is not None:
+            tls = replace(tls, cert=certificate[0], key=certificate[1])
+        elif self.certificates is not None:
+            password = None  # the broker takes the identity from a certificate it lacks
         if password is None:
             raise NoLoginError(
                 f"{self}: the access file has no login for {identity!r}; "
                 "write it again with tpesim broker config"
             )
-        return replace(self, username=identity, password=password, logins=None, access_file=None)
+        return replace(self, tls=tls, username=identity, password=password, logins=None,
+                       certificates=None, access_file=None)  # fmt: skip
 
     def as_argument(self) -> str:
         """What gives this broker back to ``--broker`` (in a child process): the access file
@@ -157,17 +170,28 @@ def load_access_file(path: Path) -> BrokerUrl:
         data = json.loads(path.read_text(encoding="utf-8"))
         url = BrokerUrl.parse(data["broker"])
         logins = data["logins"]
-        if not isinstance(logins, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in logins.items()
-        ):
-            raise ValueError("logins must map identities to passwords")
+        stems = data.get("certificates")
+        for name, mapping in (("logins", logins), ("certificates", stems or {})):
+            if not isinstance(mapping, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+            ):
+                raise ValueError(f"{name} must map identities to strings")
+        if stems is not None and url.tls is None:
+            raise ValueError("client certificates need an mqtts:// broker")
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise ValueError(f"access file {path}: {error}") from None
+    here = path.resolve().parent
     tls = url.tls
     if tls is not None:
-        here = path.resolve().parent
         files = (tls.ca, tls.cert, tls.key)
         tls = TlsFiles(*(str(here / name) if name else None for name in files))
-    return replace(
-        url, tls=tls, logins=MappingProxyType(dict(logins)), access_file=str(path.resolve())
-    )
+    certificates = None
+    if stems is not None:
+        certificates = MappingProxyType(
+            {
+                who: (str(here / f"{stem}.pem"), str(here / f"{stem}.key"))
+                for who, stem in stems.items()
+            }
+        )
+    return replace(url, tls=tls, logins=MappingProxyType(dict(logins)),
+                   certificates=certificates, access_file=str(path.resolve()))  # fmt: skip

@@ -152,13 +152,51 @@ async def test_tls_checks_the_brokers_certificate(secured: BrokerUrl) -> None:
             pass
 
 
-async def test_the_cli_config_runs_the_demo_unchanged(tmp_path: Path) -> None:
+@pytest.fixture
+def certified(tmp_path: Path) -> Iterator[BrokerUrl]:
+    """Mosquitto requiring client certificates and taking the identity from them."""
+    spec = AccessSpec((MINE, THEIRS), port=free_port(), run_as=getpass.getuser(),
+                      client_certs=True)  # fmt: skip
+    access = write_broker_access(tmp_path / "access", spec, now=datetime.now(UTC))
+    yield from _start(tmp_path, access, spec.port)
+
+
+async def test_a_client_certificate_is_the_identity(certified: BrokerUrl) -> None:
+    """A terminal's certificate says who it is: claiming another TID, with that TID's password,
+    it still publishes only as itself."""
+    theirs = certified.login_as(THEIRS)
+    disguised = replace(certified.login_as(MINE), username=THEIRS, password=theirs.password)
+    async with (
+        MqttClient(certified.login_as(SWITCH_LOGIN), client_id="switch") as switch,
+        MqttClient(disguised, client_id="tpe") as terminal,
+    ):
+        await switch.subscribe(topics.REQUEST_FILTER)
+        await terminal.publish(topics.request(THEIRS), b"forged request")
+        await terminal.publish(topics.request(MINE), b"my request")
+        request = await _first(switch)
+    assert (request.topic, request.payload) == (topics.request(MINE), b"my request")
+
+
+# paho (under the aiomqtt adapter) leaves its socket unclosed when the handshake fails.
+@pytest.mark.filterwarnings("ignore:Exception ignored in.*SSLSocket")
+async def test_no_client_certificate_no_connection(certified: BrokerUrl) -> None:
+    """Without a certificate, the right password is not enough."""
+    login = certified.login_as(MINE)
+    assert login.tls is not None
+    bare = replace(login, tls=replace(login.tls, cert=None, key=None))
+    with pytest.raises(TransportError):
+        async with MqttClient(bare, client_id="no-certificate"):
+            pass
+
+
+@pytest.mark.parametrize("options", [[], ["--client-certs"]], ids=["passwords", "certificates"])
+async def test_the_cli_config_runs_the_demo_unchanged(tmp_path: Path, options: list[str]) -> None:
     """``tpesim broker config``'s files, run by Mosquitto, carry the demo's traffic with the
     same outcomes as an open broker: nothing the switch, terminals or operator need is denied."""
     port = free_port()
     out = tmp_path / "access"
     assert main(["broker", "config", "--out", str(out), "--terminals", "3",
-                 "--port", str(port)]) == 0  # fmt: skip
+                 "--port", str(port), *options]) == 0  # fmt: skip
     config = DemoConfig(terminals=3, transactions=24, seed=11, timeout_s=5.0)
     open_run = await run_demo(replace(config, workdir=tmp_path / "open"))
     for secured in _start(tmp_path, out / "access.json", port):

@@ -136,3 +136,33 @@ def test_written_access_holds_every_login_and_a_server_certificate(tmp_path: Pat
     names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert names.get_values_for_type(x509.DNSName) == ["mosquitto", "localhost"]
     assert server.not_valid_before_utc < NOW < server.not_valid_after_utc
+
+
+def test_client_certificates_name_each_identity_and_reach_its_login(tmp_path: Path) -> None:
+    """With client certificates, every identity gets one (common name = the identity, signed
+    by the CA, key owner-only), the broker requires them and takes the identity from them, and
+    each identity's login carries its own certificate."""
+    spec = AccessSpec(("DZAL0001",), client_certs=True)
+    access = write_broker_access(tmp_path, spec, now=NOW)
+    config = (tmp_path / "mosquitto.conf").read_text().splitlines()
+    assert {"require_certificate true", "use_identity_as_username true"} <= set(config)
+    ca = x509.load_pem_x509_certificate((tmp_path / "ca.pem").read_bytes())
+    url = load_access_file(access)
+    clients = tmp_path.resolve() / "clients"
+    for identity in spec.identities:
+        tls = url.login_as(identity).tls
+        cert, key = clients / f"{identity}.pem", clients / f"{identity}.key"
+        assert tls == TlsFiles(str(tmp_path.resolve() / "ca.pem"), str(cert), str(key))
+        certificate = x509.load_pem_x509_certificate(cert.read_bytes())
+        certificate.verify_directly_issued_by(ca)
+        names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        assert [n.value for n in names] == [identity]
+        assert key.stat().st_mode & 0o077 == 0
+    assert url.login_as(SWITCH_LOGIN).tls != url.login_as("DZAL0001").tls
+    with pytest.raises(ValueError, match="client certificates need TLS"):
+        AccessSpec(("DZAL0001",), tls=False, client_certs=True)
+    data = json.loads(access.read_text())
+    del data["certificates"][OPERATOR_LOGIN]
+    access.write_text(json.dumps(data))
+    with pytest.raises(NoLoginError, match="no login for 'operator'"):
+        load_access_file(access).login_as(OPERATOR_LOGIN)
