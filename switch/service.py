@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time as time_module
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, time
 
 from cards.catalog import CardSet
+from switch.admission import RateLimit, TerminalAdmission
 from switch.clock import Clock, SystemClock
 from switch.issuers import parse_issuer_command
 from switch.ledger.postings import MIDNIGHT
@@ -42,6 +44,8 @@ log = logging.getLogger("switch")
 _BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 WORKERS = 64
 """Requests the switch works on at once, by default."""
+DEFAULT_LIMIT = RateLimit()
+"""What a terminal may send, by default (switch.admission)."""
 RESTART_DOWN_S = 3.0
 """How long a switch told to ``restart`` stays away, by default (seconds)."""
 
@@ -79,12 +83,18 @@ class SwitchService:
         persistent: bool = True,
         workers: int = WORKERS,
         client: type[MqttTransport] = MqttClient,
+        rate_limit: RateLimit | None = DEFAULT_LIMIT,
     ) -> None:
         """``persistent`` False: a clean session, for a switch that will not be restarted
         (scenario runs), so the broker keeps nothing for it once it has gone. ``workers``:
         requests worked on at once (1: strictly one after the other). ``client``: the MQTT
-        client implementation (switch.transport.CLIENTS)."""
+        client implementation (switch.transport.CLIENTS). ``rate_limit``: what each terminal
+        may send before its messages are dropped unread (None: no limit)."""
         self.client = client
+        self.admission = (
+            TerminalAdmission(rate_limit, time_module.monotonic) if rate_limit else None
+        )
+        """The per-terminal rate limit, and what it dropped."""
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
         self.workers = workers
@@ -164,7 +174,8 @@ class SwitchService:
             try:
                 async for inbound in transport.messages():
                     if not inbound.topic.startswith(topics.CONTROL_PREFIX):
-                        await requests.put(inbound)
+                        if self._admitted(inbound.topic):
+                            await requests.put(inbound)
                         continue
                     await requests.join()  # a command applies between requests, as they came
                     if inbound.topic == topics.SWITCH_CONTROL:
@@ -184,6 +195,12 @@ class SwitchService:
                 for worker in workers:
                     worker.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
+
+    def _admitted(self, topic: str) -> bool:
+        """Whether to read a message on ``topic``: its terminal is within its rate limit (a
+        topic naming no terminal is read, and refused by the Processor)."""
+        tid = topics.terminal_of_request_topic(topic)
+        return self.admission is None or tid is None or self.admission.admit(tid)
 
     async def _work(self, transport: MqttTransport, requests: asyncio.Queue[Inbound]) -> None:
         """One worker: take the next request, process it, publish its trace and its answer."""
@@ -282,8 +299,12 @@ async def running_switch(
     persistent: bool = True,
     workers: int = WORKERS,
     client: type[MqttTransport] = MqttClient,
+    rate_limit: RateLimit | None = DEFAULT_LIMIT,
+    require_mac: bool = False,
 ) -> AsyncIterator[SwitchService]:
-    """Open the ledger, start the switch and wait until it is subscribed; stop it on exit."""
+    """Open the ledger, start the switch and wait until it is subscribed; stop it on exit.
+    ``require_mac``: every request must carry a MAC (else only those of merchants marked
+    ``mac_required``)."""
     clock = clock or SystemClock()
     async with await open_ledger(db_path, cards, clock) as ledger:
         await replay_advices(ledger, None, clock.now())  # issuers are up when the switch starts
@@ -295,10 +316,11 @@ async def running_switch(
             magic=magic if magic is not None else magic_amounts(),
             security=security,
             cutoff=cutoff,
+            require_mac=require_mac,
         )
         service = SwitchService(
             processor, broker, client_id=client_id, shared=shared, persistent=persistent,
-            workers=workers, client=client,
+            workers=workers, client=client, rate_limit=rate_limit,
         )  # fmt: skip
         # What is loaded now (modules, cards, keys, registry) lives as long as the process: the
         # collector need not walk it again. A full collection over it paused the switch for

@@ -10,12 +10,21 @@ from pathlib import Path
 from typing import Any
 
 from switch.ledger.where import ledger_location, postgres_location
+from switch.service import DEFAULT_LIMIT
 from switch.transport import CLIENT_ENV, CLIENTS, DEFAULT_CLIENT
 from tpesim.bench import run_crypto_bench
 from tpesim.bench_fleet import run_fleet_bench
+from tpesim.bench_flood import run_flood_bench
 from tpesim.bench_ledger import run_ledger_bench
 from tpesim.bench_switch import run_switch_bench
-from tpesim.cli_support import CliError, broker_url, configure_logging, paced_rate, positive
+from tpesim.cli_support import (
+    CliError,
+    broker_url,
+    configure_logging,
+    paced_rate,
+    positive,
+    rate_limit,
+)
 
 __all__ = ["add_bench_commands", "bench_command"]
 
@@ -63,7 +72,25 @@ def add_bench_commands(sub: Any) -> None:
     fleet.add_argument("--terminals", type=positive, default=1_000, help="terminals to connect")
     fleet.add_argument("--broker", type=broker_url, help="use this broker instead of starting one")
     fleet.add_argument("--json", action="store_true")
-    for bench_parser in (fleet, switch):
+    flood = bench_sub.add_parser(
+        "flood", help="one terminal floods the switch with garbage: the others' latency"
+    )
+    flood.add_argument("--requests", type=positive, default=1_000,
+                       help="purchases timed alone, then as many under the flood")  # fmt: skip
+    flood.add_argument("--rate", type=float, default=100.0,
+                       help="purchases per second, open loop (default 100)")  # fmt: skip
+    flood.add_argument("--flood-rate", type=float, default=2_000.0,
+                       help="malformed messages/s from one terminal (default 2000)")  # fmt: skip
+    flood.add_argument("--terminals", type=positive, default=8, help="terminals purchasing")
+    flood.add_argument("--limit", type=rate_limit, default=DEFAULT_LIMIT,
+                       help="each terminal's rate limit, RATE[/BURST] messages/s, or off "
+                       f"(default {DEFAULT_LIMIT.rate:g}/{DEFAULT_LIMIT.burst})")  # fmt: skip
+    flood.add_argument("--broker", type=broker_url, help="use this broker instead of starting one")
+    flood.add_argument("--workdir", type=Path,
+                       help="where the ledger goes (default: temp; /dev/shm keeps the disk's "
+                       "fsync stalls out of the comparison)")  # fmt: skip
+    flood.add_argument("--json", action="store_true")
+    for bench_parser in (fleet, switch, flood):
         bench_parser.add_argument(
             "--client", choices=sorted(CLIENTS), default=DEFAULT_CLIENT,
             help=f"MQTT client library (default: {DEFAULT_CLIENT}, or ${CLIENT_ENV})",
@@ -97,6 +124,15 @@ def bench_command(args: argparse.Namespace) -> int:
         )  # fmt: skip
         print(json.dumps(bench.summary()) if args.json else bench.render())
         return 0 if bench.all_approved else 1
+    if args.bench_command == "flood":
+        configure_logging(None, verbose=False)
+        flooded = asyncio.run(
+            run_flood_bench(requests=args.requests, rate=args.rate, flood_rate=args.flood_rate,
+                            terminals=args.terminals, limit=args.limit, broker=args.broker,
+                            mqtt=args.client, workdir=args.workdir)
+        )  # fmt: skip
+        print(json.dumps(flooded.summary()) if args.json else flooded.render())
+        return 0 if flooded.all_approved else 1
     if args.bench_command == "fleet":
         configure_logging(None, verbose=False)
         held = asyncio.run(run_fleet_bench(args.terminals, broker=args.broker, mqtt=args.client))

@@ -47,7 +47,7 @@ from tpesim.broker import given_or_running_broker
 from tpesim.issue import issue_card_set
 from tpesim.workers import switch_workers
 
-__all__ = ["SwitchBench", "run_switch_bench"]
+__all__ = ["BenchCards", "SwitchBench", "bench_workload", "issue_bench_cards", "run_switch_bench"]
 
 AMOUNT = 1_000
 """10,00 DA per purchase: the bench's cards can pay thousands of them within their limits."""
@@ -152,7 +152,7 @@ async def _echo(broker: BrokerUrl, ready: asyncio.Event, mqtt: str) -> None:
 
 
 @dataclass(frozen=True)
-class _Cards:
+class BenchCards:
     """The card set the bench pays with, its keys, its holders and which cards pay."""
 
     cards: CardSet
@@ -163,11 +163,11 @@ class _Cards:
     """(cards, keys) files of an issued set, for switch processes; None: the shipped set."""
 
 
-def _bench_cards(count: int, workdir: Path) -> _Cards:
+def issue_bench_cards(count: int, workdir: Path) -> BenchCards:
     """``count`` Edahabia cards issued for the bench (seeded, each on its own account), or the
     shipped set's five everyday cards when ``count`` is 0."""
     if count == 0:
-        return _Cards(default_card_set(), SecurityModule(load_keys()), default_holders(),
+        return BenchCards(default_card_set(), SecurityModule(load_keys()), default_holders(),
                       EVERYDAY_CARDS)  # fmt: skip
     issued = issue_card_set(product_id="edahabia", count=count, seed=CARD_SEED,
                             today=datetime.now(UTC).date())  # fmt: skip
@@ -175,7 +175,7 @@ def _bench_cards(count: int, workdir: Path) -> _Cards:
     cards = load_card_set(workdir / "cards" / "cards.yaml")
     security = SecurityModule(load_keys(workdir / "cards" / "keys.yaml"))
     files = (workdir / "cards" / "cards.yaml", workdir / "cards" / "keys.yaml")
-    return _Cards(cards, security, issued.holders, tuple(c.id for c in cards.cards), files)
+    return BenchCards(cards, security, issued.holders, tuple(c.id for c in cards.cards), files)
 
 
 @asynccontextmanager
@@ -184,7 +184,7 @@ async def _switches(
     location: LedgerLocation,
     *,
     workers: int,
-    bench_cards: _Cards,
+    bench_cards: BenchCards,
     trace: bool,
     mqtt: str,
     workdir: Path,
@@ -205,8 +205,8 @@ async def _switches(
         yield
 
 
-def _workload(
-    count: int, warmup: int, fleet_size: int, bench_cards: _Cards, paced: int = 0
+def bench_workload(
+    count: int, warmup: int, fleet_size: int, bench_cards: BenchCards, paced: int = 0
 ) -> tuple[Sent, Sent, Sent, Sent]:
     """(sign-ons, warm-up purchases, timed purchases, ``paced`` more for an open-loop run) as
     (terminal id, payload)."""
@@ -253,8 +253,8 @@ async def run_switch_bench(
     workdir = workdir or Path(tempfile.mkdtemp(prefix="tpesim-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     warmup = min(500, max(requests // 10, concurrency))
-    bench_cards = _bench_cards(cards, workdir)
-    sign_ons, warm, timed, more = _workload(
+    bench_cards = issue_bench_cards(cards, workdir)
+    sign_ons, warm, timed, more = bench_workload(
         requests, warmup, fleet_size, bench_cards, paced=requests if paced else 0
     )
     async with given_or_running_broker(broker, workdir) as handle:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from cards.masking import PanMaskingFilter
+from switch.admission import RateLimit
 from switch.transport.base import BrokerUrl
 from switch.transport.url import load_access_file
 
@@ -55,6 +56,16 @@ def positive(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return number
+
+
+def rate_limit(value: str) -> RateLimit | None:
+    """``--limit``/``--terminal-rate``: ``RATE[/BURST]`` messages per second, or ``off``."""
+    if value == "off":
+        return None
+    try:
+        return RateLimit.parse(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def paced_rate(value: str) -> float | Literal["half"]:

@@ -1,0 +1,50 @@
+"""A flood of malformed messages from one terminal, against the others' latency: with the
+per-terminal rate limit, their p99 stays within twice its value without the flood.
+
+Both runs keep the ledger on tmpfs where the machine has one: a disk's fsync stalls, tens of
+milliseconds at random on this machine's disk (docs/performance.md, "A flood from one
+terminal"), would otherwise decide both p99s whatever the flood does.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from switch.service import DEFAULT_LIMIT
+from tests.conftest import MosquittoProcess
+from tpesim.bench_flood import FloodBench, run_flood_bench
+
+pytestmark = pytest.mark.integration
+
+ATTEMPTS = 3
+"""Runs before the test fails: a neighbour on this shared machine sometimes stalls a process
+for tens of milliseconds during one run (seen: p99 x7 once, x1.1-1.4 on the runs around it);
+without the rate limit every run is hundreds of times slower, so the test still fails then."""
+
+_TMPFS = Path("/dev/shm")
+
+
+async def test_a_flooding_terminal_does_not_stall_the_others(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    base = _TMPFS if _TMPFS.is_dir() and os.access(_TMPFS, os.W_OK) else tmp_path
+    runs: list[FloodBench] = []
+    while len(runs) < ATTEMPTS and (not runs or runs[-1].p99_ratio > 2.0):
+        with tempfile.TemporaryDirectory(dir=base, prefix="tpesim-flood-") as workdir:
+            run = run_flood_bench(requests=1_000, rate=100.0, flood_rate=2_000.0,
+                                  broker=mosquitto.url, workdir=Path(workdir))  # fmt: skip
+            runs.append(await run)
+    bench = runs[-1]
+    summary = bench.summary()
+    assert bench.all_approved, summary
+    assert bench.p99_ratio <= 2.0, [run.summary() for run in runs]
+    # The flood was real, and the switch read no more of it than the limit lets through.
+    assert bench.flood.seconds >= bench.flooded.seconds, summary
+    assert bench.flood.sent >= 1_500 * bench.flood.seconds, summary
+    admitted = DEFAULT_LIMIT.burst + DEFAULT_LIMIT.rate * (bench.flood.seconds + 1)
+    assert bench.format_errors <= admitted, summary
+    assert bench.dropped + bench.format_errors >= bench.flood.sent - 50, summary
