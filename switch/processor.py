@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import Counter
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import time
 from typing import Any
 
 from cards.catalog import CardSet
 from cards.currency import format_money
 from cards.masking import redact_wire_text
+from switch.admission import LogBudget
 from switch.batch import close_batch
 from switch.clock import Clock
 from switch.issuers import IssuerHosts, IssuerState
@@ -49,6 +49,7 @@ from switch.protocol.messages import (
 )
 from switch.purchases import PurchaseDesk
 from switch.registry import Registry
+from switch.reply import Reply, SwitchStats
 from switch.resolutions import complete, reverse
 from switch.responses import (
     Request,
@@ -69,42 +70,6 @@ log = logging.getLogger("switch")
 
 _effects: ContextVar[list[str]] = ContextVar("effects")
 """What the request being processed in this task did to the ledger (for its Reply)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """What to publish back: payload for ``tid``'s response topic (``send`` False: stay silent)."""
-
-    tid: str
-    payload: bytes
-    response_code: str
-    send: bool = True
-    effects: tuple[str, ...] = ()
-    """What answering did to the ledger, one line per transfer (for trace events)."""
-    route: str | None = None
-    """Who decided (for trace events): ``issuer:{id}``, ``stand-in:{id}``, or None (the
-    switch itself: network, advices, reversals, batch)."""
-    reason: str | None = None
-    """Why, in a few words (the decision's reason), for trace events."""
-
-
-@dataclass
-class SwitchStats:
-    """Counters since start: requests by MTI, responses by DE39, and what was refused."""
-
-    requests: Counter[str] = field(default_factory=Counter)
-    responses: Counter[str] = field(default_factory=Counter)
-    format_errors: int = 0
-    unattributed: int = 0
-    duplicates: int = 0
-    conflicts: int = 0
-    internal_errors: int = 0
-    attacks: Counter[str] = field(default_factory=Counter)
-    """Requests that look like an attack, by kind: ``mac`` (the MAC does not verify; answered
-    63) and ``impersonation`` (DE41 names another terminal than the topic, which under the
-    broker's ACL is the sender's own; answered 30)."""
-    clock_skews: int = 0
-    """Requests whose DE7 was more than ``CLOCK_TOLERANCE_S`` off the switch's clock."""
 
 
 def _digest(message: IsoMessage) -> str:
@@ -129,12 +94,16 @@ class Processor:
         security: SecurityModule | None = None,
         cutoff: time = MIDNIGHT,
         issuers: IssuerHosts | None = None,
+        require_mac: bool = False,
     ) -> None:
         """``cutoff`` is the local time (in each terminal's time zone) from which transactions
         belong to the next business day; ``issuers`` says which issuers answer (all, by
-        default)."""
+        default); ``require_mac``: every terminal's requests must carry a MAC, not only those
+        of merchants marked ``mac_required`` in the registry."""
         self.issuers = issuers or IssuerHosts()
+        self.require_mac = require_mac
         self._skewed: set[str] = set()
+        self._logs = LogBudget()
         self.turns = OrderedKeys()
         """Whose turn it is: one request at a time per terminal and per card."""
         self.ledger = ledger
@@ -171,9 +140,7 @@ class Processor:
         try:
             request = decode_request(payload)
             if request.terminal_id != tid:
-                self.stats.attacks["impersonation"] += 1
-                log.warning("attack: a request on %s's topic names terminal %r in DE41",
-                            tid, request.terminal_id)  # fmt: skip
+                self._attack(tid, "impersonation", f"DE41 names terminal {request.terminal_id!r}")
                 raise FormatError(
                     "TID differs from topic", field="41", mti=request.mti, stan=request.stan
                 )
@@ -195,11 +162,11 @@ class Processor:
                 ksn=bytes.fromhex(request.ksn), payload=payload, mac=request.mac
             )
         ):
-            self.stats.attacks["mac"] += 1
-            self.stats.responses["63"] += 1
-            log.warning("attack: %r: the MAC does not verify; answering 63, nothing done", request)
-            reply = self._reply(tid, error_response(request, "63", "MAC does not verify"))
-            return replace(reply, reason="the MAC does not verify")
+            self._attack(tid, "mac", f"{request!r}: the MAC does not verify; answering 63")
+            return self._security_violation(tid, request, "MAC does not verify")
+        if request.mac is None and self._mac_required(tid):
+            self._attack(tid, "unsigned", f"{request!r} carries no MAC (DE64); answering 63")
+            return self._security_violation(tid, request, "MAC required")
         try:
             async with self.turns.holding(self._turn_keys(request)):
                 reply = await self._dispatch(request)
@@ -238,11 +205,34 @@ class Processor:
             log.warning("%r: DE7 is %+.0f s off the switch's clock; the switch keeps to its own",
                         request, skew)  # fmt: skip
 
+    def _mac_required(self, tid: str) -> bool:
+        if self.require_mac:
+            return True
+        profile = self.registry.get(tid)
+        return profile is not None and profile.mac_required
+
+    def _security_violation(self, tid: str, request: Request, why: str) -> Reply:
+        """Answer 63 with ``why`` in DE44; nothing else is done."""
+        self.stats.responses["63"] += 1
+        reply = self._reply(tid, error_response(request, "63", why))
+        return replace(reply, reason=why)
+
+    def _attack(self, tid: str, kind: str, what: str) -> None:
+        """Count an attack of ``kind`` (SwitchStats.attacks) from ``tid``; log it, at most once
+        a second per terminal and kind."""
+        self.stats.attacks[kind] += 1
+        held = self._logs.take(f"{kind}:{tid}", self.clock.now().timestamp())
+        if held is not None:
+            log.warning("attack (%s) from %s: %s%s", kind, tid, what, LogBudget.held_note(held))
+
     def _format_error(self, tid: str, error: FormatError, payload: bytes) -> Reply:
         self.stats.format_errors += 1
-        excerpt = redact_wire_text(payload[:200].decode("utf-8", "replace"))
-        log.warning("format error from %s: %s; payload starts %r", tid, error, excerpt)
         now = self.clock.now()
+        held = self._logs.take(f"format:{tid}", now.timestamp())
+        if held is not None:
+            excerpt = redact_wire_text(payload[:200].decode("utf-8", "replace"))
+            log.warning("format error from %s: %s; payload starts %r%s", tid, error, excerpt,
+                        LogBudget.held_note(held))  # fmt: skip
         common = {
             "transmission_time": format_transmission_time(now),
             "stan": error.stan if error.stan is not None else 0,

@@ -32,6 +32,8 @@ class Merchant(BaseModel):
     mcc: str = Field(pattern=r"^[0-9]{4}$")
     tid_prefix: str = Field(pattern=r"^[A-Z0-9]{4}$")
     terminals: int = Field(ge=1, le=9999)
+    mac_required: bool = False
+    """Its terminals' requests must carry a MAC (DE64); one without is refused 63."""
 
     @property
     def country_info(self) -> Country:
@@ -61,6 +63,10 @@ class TerminalProfile:
     @property
     def country(self) -> Country:
         return self.merchant.country_info
+
+    @property
+    def mac_required(self) -> bool:
+        return self.merchant.mac_required
 
     def __repr__(self) -> str:
         return f"<TerminalProfile {self.tid} {self.merchant.mid} {self.merchant.country}>"

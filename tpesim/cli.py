@@ -23,7 +23,7 @@ from switch.ledger.where import check_location, ledger_location, shown
 from switch.magic import magic_amounts
 from switch.registry import Registry, RegistryError
 from switch.security import SecurityModule, load_keys
-from switch.service import running_switch
+from switch.service import DEFAULT_LIMIT, running_switch
 from switch.transport.base import BrokerUrl, TransportError
 from switch.transport.url import NoLoginError
 from terminal.shell import TerminalError
@@ -36,6 +36,7 @@ from tpesim.cli_support import (
     broker_url,
     configure_logging,
     positive,
+    rate_limit,
 )
 from tpesim.demo import DemoConfig, run_demo, run_demo_ui
 from tpesim.issue import issue_card_set
@@ -136,6 +137,14 @@ def _add_switch(sub: _Commands) -> None:
     )
     sw.add_argument("--no-trace", action="store_true",
                     help="publish no trace events on sim/trace (less work)")  # fmt: skip
+    sw.add_argument("--terminal-rate", type=rate_limit, default=DEFAULT_LIMIT,
+                    metavar="RATE[/BURST]|off",
+                    help="messages a terminal may send per second (and at once) before the "
+                    f"switch drops them unread (default {DEFAULT_LIMIT.rate:g}/"
+                    f"{DEFAULT_LIMIT.burst})")  # fmt: skip
+    sw.add_argument("--require-mac", action="store_true",
+                    help="refuse (63) any request without a MAC (DE64), not only those of "
+                    "merchants marked mac_required in the registry")  # fmt: skip
     sw.add_argument("-v", "--verbose", action="store_true")
 
 
@@ -257,6 +266,8 @@ async def _switch(args: argparse.Namespace) -> int:
         persistent=not args.shared,
         security=SecurityModule(load_keys(args.keys)),
         cutoff=args.cutoff,
+        rate_limit=args.terminal_rate,
+        require_mac=args.require_mac,
     ) as service:
         service.trace = not args.no_trace
         log.info("switch ready on %s, ledger %s (Ctrl-C to stop)", args.broker, shown(args.db))

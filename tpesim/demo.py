@@ -212,6 +212,7 @@ async def run_demo(
                 magic=magic,
                 client_id=f"tpesim-demo-switch-{os.getpid()}",
                 security=security,
+                require_mac=config.secure,
             ) as switch,
         ):
             async with connected_fleet(

@@ -80,7 +80,8 @@ async def serve(
                                 secure=[p.tid for p in profiles] if config.secure else None
                                 ) as broker,
         running_switch(broker=broker.url, db_path=config.workdir / "ledger.db", cards=cards,
-                       registry=registry, security=security) as switch,
+                       registry=registry, security=security, require_mac=config.secure
+                       ) as switch,
         connected_fleet(profiles, broker.url, clock=SystemClock(), timeout_s=config.timeout_s,
                         key_injection=security) as terminals,
     ):  # fmt: skip

@@ -16,6 +16,7 @@ from switch import ManualClock, Processor, default_registry
 from switch.ledger import Ledger, check_ledger
 from switch.protocol import decode_response, encode, topics
 from switch.protocol.messages import ReversalAdvice
+from switch.registry import Registry
 from switch.security import SecurityModule, load_keys
 from switch.security.transaction import seal
 from terminal import CardPresentation, RequestBuilder
@@ -133,7 +134,8 @@ async def test_magic_no_response_posts_but_stays_silent(processor: Processor) ->
 async def test_bad_input_is_answered_30_logged_masked_and_counted(
     processor: Processor, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Malformed payloads get DE39 30 on the right MTI; unattributable topics are dropped."""
+    """Malformed payloads get DE39 30 on the right MTI; unattributable topics are dropped. A
+    terminal's format errors are logged at most once a second, the others counted."""
     pan = CARDS.card("EDH-VALID").pan
     with caplog.at_level(logging.WARNING, logger="switch"):
         reply = await answer(processor, f'{{"mti": "0200", "2": "{pan}", "11": "000009"'.encode())
@@ -142,11 +144,15 @@ async def test_bad_input_is_answered_30_logged_masked_and_counted(
         assert (reply["mti"], reply["39"]) == ("0410", "30")
         assert await processor.process("tpe/+/req", b"{}") is None
         assert await processor.process("elsewhere", b"{}") is None
-    assert processor.stats.format_errors == 2
+        assert isinstance(processor.clock, ManualClock)
+        processor.clock.advance(1.0)
+        assert (await answer(processor, b"[]"))["39"] == "30"
+    assert processor.stats.format_errors == 3
     assert processor.stats.unattributed == 2
     assert pan not in caplog.text
     assert "628058******7215" in caplog.text
     assert caplog.text.count("format error from DZAL0001") == 2
+    assert "(1 more since the last one logged)" in caplog.text
 
 
 async def test_pin_tries_block_the_card_across_restarts(
@@ -212,16 +218,59 @@ async def test_mac_is_verified_before_anything_else(processor: Processor) -> Non
     assert (reply["39"], reply["44"]) == ("30", "format error: DE53")
 
 
-async def test_a_request_for_another_terminal_is_an_attack(processor: Processor) -> None:
+async def test_an_unsigned_request_is_refused_where_the_mac_is_required(
+    processor: Processor,
+) -> None:
+    """Where the registry marks a merchant ``mac_required``, its terminals' unsigned requests
+    get 63 'MAC required', count as attacks and do nothing; sealed ones are served, and other
+    merchants' unsigned ones too, unless the switch requires a MAC of every terminal."""
+    strict_merchants = [
+        m.model_copy(update={"mac_required": m.tid_prefix == "DZAL"}) for m in REGISTRY.merchants
+    ]
+
+    def sharing_the_ledger(registry: Registry, *, require_mac: bool = False) -> Processor:
+        return Processor(ledger=processor.ledger, cards=CARDS, registry=registry,
+                         clock=processor.clock, magic=None, require_mac=require_mac)  # fmt: skip
+
+    strict = sharing_the_ledger(Registry(strict_merchants))
+    now, build = processor.clock.now(), builder()
+    pad = PinPad(strict.security.inject_terminal_key(TID))
+    keys = pad.next_transaction()
+    assert (await answer(strict, seal(build.sign_on(now, ksn=keys.ksn_hex), keys)))["39"] == "00"
+    for unsigned in (build.sign_on(now), build.purchase(card("EDH-VALID"), 50_000, now)):
+        reply = await answer(strict, encode(unsigned))
+        assert (reply["39"], reply["44"]) == ("63", "MAC required")
+    assert strict.stats.attacks == {"unsigned": 2}
+    assert await processor.ledger.available("CCP-0001001") == 15_000_000
+    oran = REGISTRY.get("DZOR0001")
+    assert oran is not None
+    oran_sign_on = encode(RequestBuilder(oran).sign_on(now))
+    served = await strict.process(topics.request(oran.tid), oran_sign_on)
+    assert served is not None and served.response_code == "00"
+    everyone = sharing_the_ledger(REGISTRY, require_mac=True)
+    refused = await everyone.process(topics.request(oran.tid), oran_sign_on)
+    assert refused is not None and refused.response_code == "63"
+
+
+async def test_a_request_for_another_terminal_is_an_attack(
+    processor: Processor, caplog: pytest.LogCaptureFixture
+) -> None:
     """A purchase naming DZAL0002 in DE41 but sent on DZAL0001's topic (the sender's identity
-    under the broker's ACL) is refused as a format error on DE41 and counted as an attack."""
+    under the broker's ACL) is refused as a format error on DE41 and counted as an attack,
+    every time; it is logged at most once a second."""
     other = REGISTRY.get("DZAL0002")
     assert other is not None
     request = RequestBuilder(other).purchase(card("EDH-VALID"), 50_000, processor.clock.now())
-    reply = await processor.process(TOPIC, encode(request))
-    assert reply is not None and reply.tid == TID
-    assert (reply.response_code, json.loads(reply.payload)["44"]) == ("30", "format error: DE41")
-    assert processor.stats.attacks == {"impersonation": 1}
+    with caplog.at_level(logging.WARNING, logger="switch"):
+        for _ in range(3):
+            reply = await processor.process(TOPIC, encode(request))
+            assert reply is not None and reply.tid == TID
+            assert (reply.response_code, json.loads(reply.payload)["44"]) == (
+                "30",
+                "format error: DE41",
+            )
+    assert processor.stats.attacks == {"impersonation": 3}
+    assert caplog.text.count("attack (impersonation) from DZAL0001") == 1
     assert await processor.ledger.available("CCP-0001001") == 15_000_000
 
 
