@@ -35,7 +35,7 @@ from switch.offline import post_offline
 from switch.ordering import OrderedKeys
 from switch.protocol import topics
 from switch.protocol.codec import FormatError, decode_request, encode
-from switch.protocol.fields import format_transmission_time, transmission_skew
+from switch.protocol.fields import transmission_skew
 from switch.protocol.messages import (
     BatchRequest,
     CompletionAdvice,
@@ -56,7 +56,7 @@ from switch.responses import (
     Response,
     echo,
     error_response,
-    response_class,
+    format_error_response,
 )
 from switch.security import SecurityModule, load_keys
 from switch.standin import replay_advice, replay_advices, true_up_refunds
@@ -233,14 +233,7 @@ class Processor:
             excerpt = redact_wire_text(payload[:200].decode("utf-8", "replace"))
             log.warning("format error from %s: %s; payload starts %r%s", tid, error, excerpt,
                         LogBudget.held_note(held))  # fmt: skip
-        common = {
-            "transmission_time": format_transmission_time(now),
-            "stan": error.stan if error.stan is not None else 0,
-            "terminal_id": tid,
-            "response_code": "30",
-            "additional_response": error.short,
-        }
-        response = response_class(error.response_mti)(**common)
+        response = format_error_response(error, tid, now)
         self.stats.responses["30"] += 1
         return Reply(tid, encode(response), "30", reason=f"format error: {error}")
 

@@ -6,6 +6,8 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
+from switch.protocol.codec import FormatError
+from switch.protocol.fields import format_transmission_time
 from switch.protocol.messages import (
     AuthorizationRequest,
     AuthorizationResponse,
@@ -43,6 +45,7 @@ __all__ = [
     "approval_code",
     "echo",
     "error_response",
+    "format_error_response",
     "response_class",
     "retrieval_reference",
 ]
@@ -98,3 +101,15 @@ def error_response(request: Request, code: str, note: str) -> Response:
     """A refusal that echoes the request's identity (63, 94 and 96; never stored)."""
     cls = response_class(request.response_mti)
     return cls(**echo(request), response_code=code, additional_response=note)
+
+
+def format_error_response(error: FormatError, tid: str, now: datetime) -> Response:
+    """The answer to a message that could not be decoded: 30 on the response MTI of what could
+    be read (0210 when nothing), its STAN (0 when none), DE44 naming the field at fault."""
+    return response_class(error.response_mti)(
+        transmission_time=format_transmission_time(now),
+        stan=error.stan if error.stan is not None else 0,
+        terminal_id=tid,
+        response_code="30",
+        additional_response=error.short,
+    )

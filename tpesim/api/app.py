@@ -37,8 +37,11 @@ _REPLAYABLE: dict[int | str, dict[str, Any]] = {
 
 
 def _problem(status: int, title: str, detail: str, field: str | None = None) -> JSONResponse:
-    body = Problem(title=title, status=status, detail=detail, field=field)
-    return JSONResponse(body.model_dump(), status_code=status, media_type=PROBLEM)
+    return _problem_response(Problem(title=title, status=status, detail=detail, field=field))
+
+
+def _problem_response(body: Problem) -> JSONResponse:
+    return JSONResponse(body.model_dump(), status_code=body.status, media_type=PROBLEM)
 
 
 def create_app(desk: PaymentDesk) -> FastAPI:
@@ -56,10 +59,7 @@ def create_app(desk: PaymentDesk) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
-        first = error.errors()[0]
-        where = [str(part) for part in first.get("loc", ()) if part != "body"]
-        field = ".".join(where) or None
-        return _problem(422, "invalid request", str(first.get("msg", "invalid")), field)
+        return _problem_response(Problem.invalid_request(error.errors()))
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, error: HTTPException) -> JSONResponse:

@@ -4,6 +4,7 @@ currency (DZD centimes, MAD centimes, TND millimes), never decimals."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -155,3 +156,12 @@ class Problem(BaseModel):
     status: int
     detail: str
     field: str | None = None
+
+    @classmethod
+    def invalid_request(cls, errors: Sequence[Mapping[str, Any]]) -> Problem:
+        """422 for a body (or path) that does not validate: the first error's message, and the
+        field it names (dotted, without the leading ``body``)."""
+        first = errors[0] if errors else {}
+        where = [str(part) for part in first.get("loc", ()) if part != "body"]
+        return cls(title="invalid request", status=422, detail=str(first.get("msg", "invalid")),
+                   field=".".join(where) or None)  # fmt: skip
