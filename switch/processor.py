@@ -11,6 +11,7 @@ own task: requests of one terminal or one card are decided in the order they arr
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from contextvars import ContextVar
 from dataclasses import replace
@@ -34,8 +35,9 @@ from switch.magic import MagicAmounts
 from switch.offline import post_offline
 from switch.ordering import OrderedKeys
 from switch.protocol import topics
-from switch.protocol.codec import FormatError, decode_request, encode
+from switch.protocol.codec import Encoding, FormatError, decode_request, encode
 from switch.protocol.fields import transmission_skew
+from switch.protocol.iso8583 import to_iso8583
 from switch.protocol.messages import (
     BatchRequest,
     CompletionAdvice,
@@ -119,26 +121,32 @@ class Processor:
             security=self.security, cutoff=cutoff, issuers=self.issuers, commit=self._commit,
         )  # fmt: skip
 
-    async def process(self, topic: str, payload: bytes) -> Reply | None:
-        """Handle one message from ``topic``; None when it cannot be attributed (dropped)."""
+    async def process(
+        self, topic: str, payload: bytes, encoding: Encoding = Encoding.JSON
+    ) -> Reply | None:
+        """Handle one message from ``topic``, in ``encoding``; the answer is in the same
+        encoding. None when it cannot be attributed (dropped)."""
         effects: list[str] = []
         token = _effects.set(effects)
         try:
-            reply = await self._process(topic, payload)
+            reply = await self._process(topic, payload, encoding)
         finally:
             _effects.reset(token)
         if reply is not None and effects:
             reply = replace(reply, effects=tuple(effects))
+        if reply is not None and encoding is not Encoding.JSON:
+            # Answers are made, stored and replayed as JSON; this is the sender's encoding.
+            reply = replace(reply, payload=to_iso8583(json.loads(reply.payload)))
         return reply
 
-    async def _process(self, topic: str, payload: bytes) -> Reply | None:
+    async def _process(self, topic: str, payload: bytes, encoding: Encoding) -> Reply | None:
         tid = topics.terminal_of_request_topic(topic)
         if tid is None:
             self.stats.unattributed += 1
             log.warning("dropped a message on %r: no terminal id in the topic", topic[:80])
             return None
         try:
-            request = decode_request(payload)
+            request = decode_request(payload, encoding)
             if request.terminal_id != tid:
                 self._attack(tid, "impersonation", f"DE41 names terminal {request.terminal_id!r}")
                 raise FormatError(
@@ -149,7 +157,7 @@ class Processor:
                     "DE64 needs DE53 (KSN)", field="53", mti=request.mti, stan=request.stan
                 )
         except FormatError as error:
-            return self._format_error(tid, error, payload)
+            return self._format_error(tid, error, payload, encoding)
         self.stats.requests[request.mti] += 1
         self._check_clock(request)
         if isinstance(request, ReversalAdvice) and request.mti == "0421":
@@ -159,7 +167,7 @@ class Processor:
             request.mac is not None
             and request.ksn is not None
             and not self.security.verify_mac(
-                ksn=bytes.fromhex(request.ksn), payload=payload, mac=request.mac
+                ksn=bytes.fromhex(request.ksn), payload=payload, mac=request.mac, encoding=encoding
             )
         ):
             self._attack(tid, "mac", f"{request!r}: the MAC does not verify; answering 63")
@@ -225,13 +233,21 @@ class Processor:
         if held is not None:
             log.warning("attack (%s) from %s: %s%s", kind, tid, what, LogBudget.held_note(held))
 
-    def _format_error(self, tid: str, error: FormatError, payload: bytes) -> Reply:
+    def _format_error(
+        self, tid: str, error: FormatError, payload: bytes, encoding: Encoding
+    ) -> Reply:
         self.stats.format_errors += 1
         now = self.clock.now()
         held = self._logs.take(f"format:{tid}", now.timestamp())
         if held is not None:
-            excerpt = redact_wire_text(payload[:200].decode("utf-8", "replace"))
-            log.warning("format error from %s: %s; payload starts %r%s", tid, error, excerpt,
+            # A binary message's numeric fields run together: no excerpt, as its PAN could not
+            # be told apart to be masked. The error names the field and the byte.
+            what = f"{len(payload)} bytes of ISO 8583"
+            if encoding is Encoding.JSON:
+                what = (
+                    f"payload starts {redact_wire_text(payload[:200].decode('utf-8', 'replace'))!r}"
+                )
+            log.warning("format error from %s: %s; %s%s", tid, error, what,
                         LogBudget.held_note(held))  # fmt: skip
         response = format_error_response(error, tid, now)
         self.stats.responses["30"] += 1

@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cards.currency import Country, Currency, country, currency
+from switch.protocol.codec import Encoding
 
 __all__ = ["Merchant", "Registry", "RegistryError", "TerminalProfile", "default_registry"]
 
@@ -34,6 +35,8 @@ class Merchant(BaseModel):
     terminals: int = Field(ge=1, le=9999)
     mac_required: bool = False
     """Its terminals' requests must carry a MAC (DE64); one without is refused 63."""
+    encoding: Encoding = Encoding.JSON
+    """How its terminals write their messages: ``json`` or ``iso8583`` (binary)."""
 
     @property
     def country_info(self) -> Country:
@@ -67,6 +70,10 @@ class TerminalProfile:
     @property
     def mac_required(self) -> bool:
         return self.merchant.mac_required
+
+    @property
+    def encoding(self) -> Encoding:
+        return self.merchant.encoding
 
     def __repr__(self) -> str:
         return f"<TerminalProfile {self.tid} {self.merchant.mid} {self.merchant.country}>"

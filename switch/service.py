@@ -28,7 +28,7 @@ from switch.ledger.where import LedgerLocation, open_ledger
 from switch.magic import MagicAmounts, magic_amounts
 from switch.processor import Processor, Reply
 from switch.protocol import topics
-from switch.protocol.codec import CONTENT_TYPE_JSON
+from switch.protocol.codec import Encoding, encoding_of_content_type
 from switch.protocol.trace import TraceKind, trace_event
 from switch.registry import Registry
 from switch.security import SecurityModule
@@ -152,8 +152,13 @@ class SwitchService:
             self.broker, client_id=self.client_id, will=will, persistent=self.persistent
         )
         async with transport:
-            request_filter = topics.SHARED_REQUEST_FILTER if self.shared else topics.REQUEST_FILTER
-            await transport.subscribe(request_filter, qos=1)
+            request_filters = (
+                (topics.SHARED_REQUEST_FILTER, topics.SHARED_ISO8583_REQUEST_FILTER)
+                if self.shared
+                else (topics.REQUEST_FILTER, topics.ISO8583_REQUEST_FILTER)
+            )
+            for request_filter in request_filters:
+                await transport.subscribe(request_filter, qos=1)
             await transport.subscribe(topics.ISSUER_CONTROL_FILTER, qos=1)
             await transport.subscribe(topics.SWITCH_CONTROL, qos=1)
             await transport.publish(topics.SWITCH_STATUS, b"online", retain=True)
@@ -208,11 +213,12 @@ class SwitchService:
             inbound = await requests.get()
             try:
                 received_at = self.processor.clock.now()
-                reply = await self.processor.process(inbound.topic, inbound.payload)
+                encoding = _encoding(inbound)
+                reply = await self.processor.process(inbound.topic, inbound.payload, encoding)
                 if reply is not None and self.trace:
-                    await self._trace(transport, inbound, reply, received_at)
+                    await self._trace(transport, inbound, reply, received_at, encoding)
                 if reply is not None and reply.send:
-                    await self._publish(transport, inbound, reply)
+                    await self._publish(transport, inbound, reply, encoding)
             except TransportError as error:
                 # The connection is going: the terminal repeats and gets the stored answer.
                 log.warning("switch: an answer was not published: %s", error)
@@ -235,14 +241,21 @@ class SwitchService:
         await transport.publish(topics.issuer_status(issuer), text.encode(), retain=True)
 
     async def _trace(
-        self, transport: MqttTransport, inbound: Inbound, reply: Reply, received_at: datetime
+        self,
+        transport: MqttTransport,
+        inbound: Inbound,
+        reply: Reply,
+        received_at: datetime,
+        encoding: Encoding,
     ) -> None:
         """Trace events (QoS 0): the request received, and the answer with what it posted,
         who decided it and why."""
         answered: TraceKind = "answered" if reply.send else "lost"
         notes = reply.effects + (() if reply.send else ("not sent: forced silence",))
         bodies = (
-            trace_event("switch", "received", reply.tid, inbound.payload, at=received_at),
+            trace_event(
+                "switch", "received", reply.tid, inbound.payload, at=received_at, encoding=encoding
+            ),
             trace_event(
                 "switch",
                 answered,
@@ -252,6 +265,7 @@ class SwitchService:
                 notes=notes,
                 route=reply.route,
                 reason=reply.reason,
+                encoding=encoding,
             ),
         )
         for body in bodies:
@@ -268,8 +282,12 @@ class SwitchService:
             log.debug("switch: could not publish offline status: %s", error)
 
     @staticmethod
-    async def _publish(transport: MqttTransport, inbound: Inbound, reply: Reply) -> None:
-        topic = topics.response(reply.tid)
+    async def _publish(
+        transport: MqttTransport, inbound: Inbound, reply: Reply, encoding: Encoding
+    ) -> None:
+        """The answer on the sender's response topic for the topic it used (``…/iso8583`` for
+        ``…/req/iso8583``), with its Content Type on MQTT 5."""
+        topic = topics.response(reply.tid, topics.encoding_of_topic(inbound.topic))
         # MQTT 5: honour the Response Topic, but only inside the sender's own topic tree.
         if inbound.response_topic and inbound.response_topic.startswith(f"tpe/{reply.tid}/"):
             topic = inbound.response_topic
@@ -278,8 +296,17 @@ class SwitchService:
             reply.payload,
             qos=1,
             correlation=inbound.correlation,
-            content_type=CONTENT_TYPE_JSON,
+            content_type=encoding.content_type,
         )
+
+
+def _encoding(inbound: Inbound) -> Encoding:
+    """A request's encoding: its topic's (``…/req/iso8583``), else its MQTT 5 Content Type's,
+    else JSON."""
+    by_topic = topics.encoding_of_topic(inbound.topic)
+    if by_topic is Encoding.ISO8583:
+        return by_topic
+    return encoding_of_content_type(inbound.content_type) or Encoding.JSON
 
 
 @asynccontextmanager

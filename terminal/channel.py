@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from switch.protocol import topics
-from switch.protocol.codec import CONTENT_TYPE_JSON, FormatError, decode_response
+from switch.protocol.codec import Encoding, FormatError, decode_response
 from switch.protocol.messages import IsoMessage, Response
 from switch.protocol.trace import TraceKind, trace_event
 from switch.tasks import wait_ended
@@ -40,9 +40,12 @@ class Channel:
         stats: TerminalStats,
         status: Callable[[], bytes],
         now: Callable[[], datetime],
+        encoding: Encoding = Encoding.JSON,
     ) -> None:
         """``status`` gives the retained status to announce on (re)connecting, ``now`` the
-        terminal's time (for trace events)."""
+        terminal's time (for trace events); ``encoding`` is how its messages are written
+        (their topics say it: switch.protocol.topics)."""
+        self.encoding = encoding
         self.trace = True
         """Publish trace events on ``sim/trace/{tid}`` (QoS 0)."""
         self._now = now
@@ -75,7 +78,7 @@ class Channel:
         sees ``online`` sees a terminal that reads its responses."""
         try:
             await self._transport.__aenter__()
-            await self._transport.subscribe(topics.response(self.tid), qos=1)
+            await self._transport.subscribe(topics.response(self.tid, self.encoding), qos=1)
         except TransportError as error:
             await self._transport.__aexit__(None, None, None)
             raise TerminalError(str(error)) from None
@@ -140,7 +143,7 @@ class Channel:
     async def _read(self) -> None:
         async for inbound in self._transport.messages():
             try:
-                response = decode_response(inbound.payload)
+                response = decode_response(inbound.payload, self.encoding)
             except FormatError as error:
                 self.stats.unreadable_responses += 1
                 log.warning("%s: unreadable response: %s", self.tid, error)
@@ -178,7 +181,8 @@ class Channel:
         if not self.trace:
             return
         moment = at or self._now()
-        body = trace_event("terminal", event, self.tid, payload, at=moment, notes=notes)
+        body = trace_event("terminal", event, self.tid, payload, at=moment, notes=notes,
+                           encoding=self.encoding)  # fmt: skip
 
         async def publish() -> None:
             try:
@@ -227,12 +231,12 @@ class Channel:
     async def _publish(self, request: IsoMessage, payload: bytes) -> None:
         sent_at = self._now()  # before it leaves: the trace orders by time
         await self._transport.publish(
-            topics.request(self.tid),
+            topics.request(self.tid, self.encoding),
             payload,
             qos=1,
-            response_topic=topics.response(self.tid),
+            response_topic=topics.response(self.tid, self.encoding),
             correlation=f"{request.stan:06d}".encode(),
-            content_type=CONTENT_TYPE_JSON,
+            content_type=self.encoding.content_type,
         )
         self.stats.sent += 1
         self._trace("sent", payload, at=sent_at)

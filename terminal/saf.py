@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from switch.clock import Clock
+from switch.protocol.codec import Encoding
 from switch.protocol.messages import (
     CompletionAdvice,
     CompletionResponse,
@@ -52,8 +53,14 @@ class StoreAndForward:
     def tid(self) -> str:
         raise NotImplementedError
 
+    encoding: Encoding
+
     def _next_keys(self) -> TransactionKeys | None:
         raise NotImplementedError
+
+    def _seal(self, message: IsoMessage, keys: TransactionKeys | None) -> bytes:
+        """``message``'s wire bytes in the terminal's encoding, MAC'd under ``keys``."""
+        return seal(message, keys, self.encoding)
 
     async def _exchange(
         self, request: IsoMessage, payload: bytes, response_mti: str
@@ -101,7 +108,7 @@ class StoreAndForward:
             message = (
                 advice if first and attempt == 0 else advice.model_copy(update={"mti": "0421"})
             )
-            response = await self._exchange(message, seal(message, keys), "0430")
+            response = await self._exchange(message, self._seal(message, keys), "0430")
             if isinstance(response, ReversalResponse) and response.response_code in FINAL:
                 log.info(
                     "%s: reversal advice %06d acknowledged (%s)",
@@ -127,7 +134,7 @@ class StoreAndForward:
         """Send an 0220 as it is until its 0230 comes, at most ``reversal_attempts`` times (the
         switch answers a repeat from what it stored); the 0230, or None."""
         for _ in range(self.reversal_attempts):
-            response = await self._exchange(advice, seal(advice, keys), "0230")
+            response = await self._exchange(advice, self._seal(advice, keys), "0230")
             if isinstance(response, CompletionResponse):
                 return response
         return None

@@ -19,6 +19,7 @@ from cards.chip import Chip, Plastic
 from cards.crypto import DukptExhaustedError, tlv
 from switch.clock import Clock, SystemClock
 from switch.protocol.codec import (
+    Encoding,
     FormatError,
     decode_request,
     encode,
@@ -33,7 +34,7 @@ from switch.protocol.messages import (
 )
 from switch.reconcile import EntryKind, JournalEntry
 from switch.registry import TerminalProfile
-from switch.security.transaction import TransactionKeys, seal
+from switch.security.transaction import TransactionKeys
 from switch.transport.base import BrokerUrl
 from terminal.builder import ENTRY_MODES, PURCHASE, REFUND, CardPresentation, RequestBuilder
 from terminal.channel import Channel
@@ -83,6 +84,8 @@ class Terminal(StoreAndForward):
         gives up on it unanswered, and its journal keeps the sale as reversal-pending).
         ``seed`` seeds the faults of the terminal's link (:attr:`link`)."""
         self.profile = profile
+        self.encoding = profile.encoding
+        """How its messages are written on the wire (the registry says, per merchant)."""
         self.pinpad = pinpad
         self.broker = broker
         self.clock = clock or SystemClock()
@@ -126,6 +129,7 @@ class Terminal(StoreAndForward):
             stats=self.stats,
             status=lambda: b"online" if self.paper else b"degraded:paper-out",
             now=self._now,
+            encoding=self.encoding,
         )
         self.link_cut = False
         """A fault: the terminal's network is down (it cannot reach the broker) until
@@ -219,7 +223,7 @@ class Terminal(StoreAndForward):
     async def _sign_on(self) -> None:
         keys = self._next_keys()
         request = self.builder.sign_on(self.clock.now(), ksn=keys.ksn_hex if keys else None)
-        response = await self._exchange(request, seal(request, keys), "0810")
+        response = await self._exchange(request, self._seal(request, keys), "0810")
         if response is None or response.response_code != "00":
             self.machine.handle(Event.SIGN_ON_REFUSED)
             why = "no answer" if response is None else f"code {response.response_code}"
@@ -300,7 +304,7 @@ class Terminal(StoreAndForward):
                 except TerminalError:  # an exhausted PIN pad: the echo goes unsealed
                     keys = None
                 request = self.builder.echo(self.clock.now(), ksn=keys.ksn_hex if keys else None)
-                response = await self._exchange(request, seal(request, keys), "0810")
+                response = await self._exchange(request, self._seal(request, keys), "0810")
         finally:
             self.link.faults = faults
         if response is None:
@@ -369,9 +373,9 @@ class Terminal(StoreAndForward):
             if self.memory is not None:  # written before the request leaves
                 self.memory.store_in_flight(self.tid, encode(request), self.builder.upcoming_stan)
             self.machine.handle(Event.REQUEST_SENT)
-            payload = seal(request, keys)
+            payload = self._seal(request, keys)
             if tamper_mac:
-                payload = _flip_mac_bit(payload)
+                payload = _flip_mac_bit(payload, self.encoding)
             if self.power_fails:
                 await self._lose_power(request, payload)
             response = await self._exchange(request, payload, request.response_mti)
@@ -484,7 +488,7 @@ class Terminal(StoreAndForward):
             request = self.builder.batch_close(
                 self.journal, self.clock.now(), ksn=keys.ksn_hex if keys else None
             )
-            response = await self._exchange(request, seal(request, keys), "0510")
+            response = await self._exchange(request, self._seal(request, keys), "0510")
             if not isinstance(response, BatchResponse):
                 raise TerminalError(f"{self.tid}: batch close unanswered")
             if response.response_code in ("00", "95"):
@@ -537,8 +541,11 @@ class Terminal(StoreAndForward):
         )
 
 
-def _flip_mac_bit(payload: bytes) -> bytes:
-    """``payload`` with the lowest bit of DE64's last hex digit flipped (fault injection)."""
+def _flip_mac_bit(payload: bytes, encoding: Encoding) -> bytes:
+    """``payload`` with the lowest bit of its MAC flipped (fault injection): of DE64's last hex
+    digit in JSON, of the last byte (the MAC's) in ISO 8583."""
+    if encoding is Encoding.ISO8583:
+        return payload[:-1] + bytes([payload[-1] ^ 1]) if payload else payload
     marker = b'"64":"'
     at = payload.find(marker)
     if at < 0:

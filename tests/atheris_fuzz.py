@@ -2,13 +2,14 @@
 runs (CPython on Linux x86_64): run by tests/unit/test_atheris.py with a fixed budget, or by hand
 for longer::
 
-    python -m tests.atheris_fuzz request -runs=1000000 corpus/   # or: api
+    python -m tests.atheris_fuzz request -runs=1000000 corpus/   # or: iso8583, api
 
 Targets (each fails on any exception it does not expect):
 
-- ``request``: a terminal's payload. ``decode_request`` either gives a request that encodes and
+- ``request``: a terminal's JSON payload. ``decode_request`` either gives a request that encodes and
   decodes back to itself, or a :class:`FormatError`, whose format-error answer (30, as the
   switch sends it) is a well-formed response. The bytes read as a topic name a terminal or none.
+- ``iso8583``: a terminal's ISO 8583 binary payload, with the same checks (no topic).
 - ``api``: a body sent to the merchant API. Each request model either validates it or refuses it
   with a ``ValidationError``, which becomes the 422 problem the API answers.
 
@@ -31,7 +32,13 @@ with atheris.instrument_imports(include=["switch", "tpesim", "cards", "terminal"
 
     from cards import default_card_set
     from switch.protocol import topics
-    from switch.protocol.codec import FormatError, decode_request, decode_response, encode
+    from switch.protocol.codec import (
+        Encoding,
+        FormatError,
+        decode_request,
+        decode_response,
+        encode,
+    )
     from switch.registry import default_registry
     from switch.responses import format_error_response
     from terminal import CardPresentation, RequestBuilder
@@ -42,16 +49,23 @@ NOW = datetime(2026, 12, 6, 12, tzinfo=UTC)
 _API_MODELS = (PaymentRequest, RefundRequest, CompletionRequest)
 
 
-def request_target(data: bytes) -> None:
+def _decode_or_answer(data: bytes, encoding: Encoding) -> None:
+    """Decode ``data``: a request that encodes and decodes back to itself, or a FormatError
+    whose answer (30) is a well-formed response in the same encoding."""
     try:
-        request = decode_request(data)
+        request = decode_request(data, encoding)
     except FormatError as error:
         answer = format_error_response(error, TID, NOW)
-        if decode_response(encode(answer)) != answer or answer.response_code != "30":
+        back = decode_response(encode(answer, encoding), encoding)
+        if back != answer or answer.response_code != "30":
             raise AssertionError(f"a malformed format-error answer: {answer!r}") from error
     else:
-        if decode_request(encode(request)) != request:
+        if decode_request(encode(request, encoding), encoding) != request:
             raise AssertionError(f"{request!r} does not survive encode/decode")
+
+
+def request_target(data: bytes) -> None:
+    _decode_or_answer(data, Encoding.JSON)
     topic = data.decode("utf-8", "replace")
     tid = topics.terminal_of_request_topic(topic)
     if tid is not None and topics.request(tid) != topic:
@@ -68,7 +82,15 @@ def api_target(data: bytes) -> None:
                 raise AssertionError(f"an empty problem for {data!r}") from error
 
 
-TARGETS: dict[str, Callable[[bytes], None]] = {"request": request_target, "api": api_target}
+def iso8583_target(data: bytes) -> None:
+    _decode_or_answer(data, Encoding.ISO8583)
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {
+    "request": request_target,
+    "iso8583": iso8583_target,
+    "api": api_target,
+}
 
 
 def seed(target: str) -> list[bytes]:
@@ -88,8 +110,11 @@ def seed(target: str) -> list[bytes]:
     build = RequestBuilder(profile)
     cards = default_card_set()
     card = CardPresentation.from_card(cards.card("EDH-VALID"), cards)
-    purchase = build.purchase(card, 150_000, NOW)
+    purchase = build.purchase(card, 150_000, NOW, ksn="FFFF9876543210E00001")
+    purchase = purchase.model_copy(update={"mac": "00" * 8})
     messages = [build.sign_on(NOW), purchase, build.reversal(purchase, NOW), build.echo(NOW)]
+    if target == "iso8583":
+        return [encode(message, Encoding.ISO8583) for message in messages]
     return [encode(message) for message in messages] + [topics.request(TID).encode()]
 
 

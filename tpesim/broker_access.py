@@ -32,6 +32,7 @@ from datetime import datetime
 from pathlib import Path
 
 from switch.protocol import topics
+from switch.protocol.codec import Encoding
 from switch.transport.url import OPERATOR_LOGIN, SWITCH_LOGIN
 from tpesim.certs import Authority, write_key_pair
 
@@ -75,6 +76,8 @@ def acl_text() -> str:
         "# commands in.",
         f"pattern write {topics.request(me)}",
         f"pattern read {topics.response(me)}",
+        f"pattern write {topics.request(me, Encoding.ISO8583)}",
+        f"pattern read {topics.response(me, Encoding.ISO8583)}",
         f"pattern write {topics.status(me)}",
         f"pattern write {topics.trace(me)}",
         f"pattern read {topics.terminal_control(me)}",
@@ -83,6 +86,8 @@ def acl_text() -> str:
         f"user {SWITCH_LOGIN}",
         f"topic read {topics.REQUEST_FILTER}",
         f"topic write {topics.response('+')}",
+        f"topic read {topics.ISO8583_REQUEST_FILTER}",
+        f"topic write {topics.response('+', Encoding.ISO8583)}",
         f"topic readwrite {topics.SWITCH_STATUS}",
         f"topic write {topics.trace('+')}",
         f"topic read {topics.ISSUER_CONTROL_FILTER}",

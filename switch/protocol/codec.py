@@ -1,86 +1,73 @@
-"""JSON encoding of protocol messages, and decoding that names the faulty field.
+"""Encoding and decoding of protocol messages, JSON or ISO 8583 binary, with decoding errors
+that name the faulty field.
 
 ``decode_request`` never lets a library exception escape: anything wrong with a payload becomes
 a :class:`FormatError` carrying what could still be read (MTI, STAN), so the switch can answer
-with DE39 30 on the sender's response topic.
+with DE39 30 on the sender's response topic. Both encodings carry the same data elements and
+go through the same models: the binary form is turned into the JSON wire form
+(``switch.protocol.iso8583``) and validated as JSON is.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, TypeVar
+from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from switch.protocol.messages import IsoMessage, Request, Response
+from switch.protocol.errors import FormatError
+from switch.protocol.iso8583 import from_iso8583, to_iso8583
+from switch.protocol.messages import Request, Response
 
 __all__ = [
+    "CONTENT_TYPE_ISO8583",
     "CONTENT_TYPE_JSON",
     "MAX_PAYLOAD_BYTES",
+    "Encoding",
     "FormatError",
     "decode_request",
     "decode_response",
     "encode",
+    "encoding_of_content_type",
 ]
 
 CONTENT_TYPE_JSON = "application/json"
+CONTENT_TYPE_ISO8583 = "application/iso8583"
+"""The MQTT 5 Content Type of a binary ISO 8583 message (no IANA type exists; tpesim's name)."""
+
+
+class Encoding(StrEnum):
+    """How a message is written on the wire: JSON (DE numbers as keys) or ISO 8583 binary."""
+
+    JSON = "json"
+    ISO8583 = "iso8583"
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPE_ISO8583 if self is Encoding.ISO8583 else CONTENT_TYPE_JSON
+
+
+def encoding_of_content_type(content_type: str | None) -> Encoding | None:
+    """The encoding an MQTT 5 Content Type names; None when absent or unknown."""
+    return {CONTENT_TYPE_JSON: Encoding.JSON, CONTENT_TYPE_ISO8583: Encoding.ISO8583}.get(
+        (content_type or "").split(";")[0].strip().lower()
+    )
+
+
 MAX_PAYLOAD_BYTES = 8192
 """Larger payloads are refused before parsing: bounded work per message."""
 
 _REQUESTS: TypeAdapter[Request] = TypeAdapter(Request)
 _RESPONSES: TypeAdapter[Response] = TypeAdapter(Response)
-_REQUEST_MTIS = {
-    "0100": "0110",
-    "0200": "0210",
-    "0220": "0230",
-    "0400": "0410",
-    "0420": "0430",
-    "0421": "0430",
-    "0500": "0510",
-    "0800": "0810",
-}
-
-M = TypeVar("M", bound=IsoMessage)
 
 
-class FormatError(ValueError):
-    """A message that cannot be decoded, with the field at fault and what could be salvaged.
-
-    ``str()`` holds no field values, so it is safe to log; ``short`` fits DE44 (25 chars).
-    """
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        field: str | None = None,
-        mti: str | None = None,
-        stan: int | None = None,
-    ) -> None:
-        self.reason = reason
-        self.field = field
-        self.mti = mti
-        self.stan = stan
-        where = f"field {field}: " if field else ""
-        super().__init__(f"{where}{reason}")
-
-    @property
-    def response_mti(self) -> str:
-        """The MTI to answer with: 0810 for an 0800, 0410 for an 0400, else 0210."""
-        return _REQUEST_MTIS.get(self.mti or "", "0210")
-
-    @property
-    def short(self) -> str:
-        """At most 25 characters for DE44, e.g. ``"format error: DE4"``."""
-        if self.field is None:
-            return self.reason[:25]
-        label = self.field if self.field == "mti" else f"DE{self.field}"
-        return f"format error: {label}"[:25]
-
-
-def encode(message: BaseModel) -> bytes:
-    """The JSON wire form of ``message``: DE numbers as keys, absent elements left out."""
+def encode(message: BaseModel, encoding: Encoding = Encoding.JSON) -> bytes:
+    """The wire form of ``message``: JSON with DE numbers as keys, absent elements left out;
+    or the same elements in ISO 8583 binary."""
+    if encoding is Encoding.ISO8583:
+        return to_iso8583(message.model_dump(mode="json", by_alias=True, exclude_none=True))
     return message.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 
@@ -130,22 +117,30 @@ def _format_error(exc: ValidationError, payload: bytes) -> FormatError:
     return FormatError(reason, field=field, mti=mti, stan=stan)
 
 
-def _decode(adapter: TypeAdapter[Any], payload: bytes) -> Any:
+def _decode(adapter: TypeAdapter[Any], payload: bytes, encoding: Encoding) -> Any:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise FormatError(f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
+    where: dict[str, int] = {}
+    if encoding is Encoding.ISO8583:
+        wire, where = from_iso8583(payload)
+        payload = json.dumps(wire).encode()
     try:
         return adapter.validate_json(payload)
     except ValidationError as exc:
-        raise _format_error(exc, payload) from None
+        error = _format_error(exc, payload)
+        if error.field in where:
+            error = FormatError(error.reason, field=error.field, mti=error.mti, stan=error.stan,
+                                offset=where[error.field])  # fmt: skip
+        raise error from None
 
 
-def decode_request(payload: bytes) -> Request:
+def decode_request(payload: bytes, encoding: Encoding = Encoding.JSON) -> Request:
     """Decode a terminal → switch message (0200, 0400 or 0800); FormatError if malformed."""
-    message: Request = _decode(_REQUESTS, payload)
+    message: Request = _decode(_REQUESTS, payload, encoding)
     return message
 
 
-def decode_response(payload: bytes) -> Response:
+def decode_response(payload: bytes, encoding: Encoding = Encoding.JSON) -> Response:
     """Decode a switch → terminal message (0210, 0410 or 0810); FormatError if malformed."""
-    message: Response = _decode(_RESPONSES, payload)
+    message: Response = _decode(_RESPONSES, payload, encoding)
     return message

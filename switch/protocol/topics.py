@@ -1,19 +1,30 @@
-"""MQTT topic names, in one place. See docs/protocol.md for who publishes what."""
+"""MQTT topic names, in one place. See docs/protocol.md for who publishes what.
+
+A terminal speaking ISO 8583 binary publishes its requests on ``tpe/{tid}/req/iso8583`` and gets
+its answers on ``tpe/{tid}/resp/iso8583`` (the topic says the encoding on MQTT 3.1.1 too); JSON
+uses ``tpe/{tid}/req`` and ``tpe/{tid}/resp``. On MQTT 5 a message's Content Type may say it
+instead, on the plain topics (switch.protocol.codec.encoding_of_content_type).
+"""
 
 from __future__ import annotations
 
 import re
 
+from switch.protocol.codec import Encoding
+
 __all__ = [
     "CONTROL_FILTER",
     "CONTROL_PREFIX",
+    "ISO8583_REQUEST_FILTER",
     "ISSUER_CONTROL_FILTER",
     "REQUEST_FILTER",
+    "SHARED_ISO8583_REQUEST_FILTER",
     "SHARED_REQUEST_FILTER",
     "SWITCH_CONTROL",
     "SWITCH_STATUS",
     "TERMINAL_CONTROL_FILTER",
     "TRACE_FILTER",
+    "encoding_of_topic",
     "issuer_control",
     "issuer_status",
     "request",
@@ -28,6 +39,9 @@ REQUEST_FILTER = "tpe/+/req"
 """What a single switch subscribes to: every terminal's requests."""
 SHARED_REQUEST_FILTER = "$share/switch/tpe/+/req"
 """What switch workers subscribe to when they share the load (MQTT 5 shared subscription)."""
+ISO8583_REQUEST_FILTER = "tpe/+/req/iso8583"
+"""Every terminal's requests in ISO 8583 binary."""
+SHARED_ISO8583_REQUEST_FILTER = "$share/switch/tpe/+/req/iso8583"
 SWITCH_STATUS = "switch/status"
 """Retained liveness of the switch: ``online`` / ``offline`` (its Last Will)."""
 TRACE_FILTER = "sim/trace/#"
@@ -58,17 +72,26 @@ def issuer_status(issuer: str) -> str:
     return f"sim/issuer/{issuer}/status"
 
 
-_REQUEST_TOPIC = re.compile(r"^tpe/([A-Z0-9]{8})/req$")
+_REQUEST_TOPIC = re.compile(r"^tpe/([A-Z0-9]{8})/req(/iso8583)?$")
 
 
-def request(tid: str) -> str:
-    """Terminal → switch requests (QoS 1)."""
-    return f"tpe/{tid}/req"
+def _suffix(encoding: Encoding) -> str:
+    return "/iso8583" if encoding is Encoding.ISO8583 else ""
 
 
-def response(tid: str) -> str:
-    """Switch → terminal responses (QoS 1)."""
-    return f"tpe/{tid}/resp"
+def request(tid: str, encoding: Encoding = Encoding.JSON) -> str:
+    """Terminal → switch requests (QoS 1), in ``encoding``."""
+    return f"tpe/{tid}/req{_suffix(encoding)}"
+
+
+def response(tid: str, encoding: Encoding = Encoding.JSON) -> str:
+    """Switch → terminal responses (QoS 1), in ``encoding``."""
+    return f"tpe/{tid}/resp{_suffix(encoding)}"
+
+
+def encoding_of_topic(topic: str) -> Encoding:
+    """The encoding a request or response topic says: ISO 8583 under ``…/iso8583``."""
+    return Encoding.ISO8583 if topic.endswith("/iso8583") else Encoding.JSON
 
 
 def status(tid: str) -> str:
@@ -82,6 +105,7 @@ def trace(tid: str) -> str:
 
 
 def terminal_of_request_topic(topic: str) -> str | None:
-    """The TID in ``tpe/{tid}/req``, or None when the topic names no valid terminal id."""
+    """The TID in ``tpe/{tid}/req`` (or ``…/req/iso8583``), or None when the topic names no
+    valid terminal id."""
     match = _REQUEST_TOPIC.match(topic)
     return match.group(1) if match else None

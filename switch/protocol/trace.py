@@ -15,6 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from cards.masking import redact_wire_text
+from switch.protocol.codec import Encoding, FormatError
+from switch.protocol.iso8583 import from_iso8583
 
 __all__ = ["Hop", "TraceEvent", "TraceKind", "trace_event"]
 
@@ -41,7 +43,12 @@ class TraceEvent(BaseModel):
     reason: str | None = None
     """Why the answer is what it is, in a few words."""
     message: dict[str, Any] = {}
-    """The message as it crossed this hop, PAN masked and secrets redacted."""
+    """The message as it crossed this hop, PAN masked and secrets redacted (in its JSON form
+    whatever its encoding)."""
+    encoding: Encoding = Encoding.JSON
+    """How the message was written on the wire."""
+    wire_bytes: int = 0
+    """Its size on the wire, in bytes."""
 
 
 def trace_event(
@@ -54,10 +61,18 @@ def trace_event(
     notes: tuple[str, ...] = (),
     route: str | None = None,
     reason: str | None = None,
+    encoding: Encoding = Encoding.JSON,
 ) -> bytes:
-    """The encoded trace event for ``payload`` (raw wire bytes) crossing ``hop``."""
+    """The encoded trace event for ``payload`` (raw wire bytes, in ``encoding``) crossing
+    ``hop``."""
+    text = payload.decode("utf-8", "replace")
+    if encoding is Encoding.ISO8583:
+        try:
+            text = json.dumps(from_iso8583(payload)[0])
+        except FormatError:
+            text = ""
     try:
-        message = json.loads(redact_wire_text(payload.decode("utf-8", "replace")))
+        message = json.loads(redact_wire_text(text))
     except ValueError:
         message = {}
     if not isinstance(message, dict):
@@ -76,6 +91,8 @@ def trace_event(
             route=route,
             reason=reason,
             message=message,
+            encoding=encoding,
+            wire_bytes=len(payload),
         )
         .model_dump_json()
         .encode()

@@ -20,6 +20,7 @@ from cards.crypto.cvv import card_verification_value
 from cards.crypto.pinblock import PinBlockError, decipher_iso4, decode_iso0
 from cards.crypto.pinverify import visa_pvv
 from cards.crypto.primitives import tdes_decrypt
+from switch.protocol.codec import Encoding
 from switch.security.keys import DukptFlavour, KeyStore, KeyStoreError
 from switch.security.transaction import TransactionKeys, mac_of, transaction_keys
 
@@ -115,13 +116,17 @@ class SecurityModule:
             return PinCheck.UNREADABLE
         return PinCheck.OK if hmac.compare_digest(expected, pvv) else PinCheck.WRONG
 
-    def verify_mac(self, *, ksn: bytes, payload: bytes, mac: str) -> bool:
-        """True when ``mac`` (DE64, hex) is the request MAC of ``payload`` under ``ksn``."""
+    def verify_mac(
+        self, *, ksn: bytes, payload: bytes, mac: str, encoding: Encoding = Encoding.JSON
+    ) -> bool:
+        """True when ``mac`` (DE64, hex) is the request MAC of ``payload`` (in ``encoding``)
+        under ``ksn``."""
         try:
             keys = self.transaction(ksn)
         except (ValueError, KeyError):
             return False
-        return hmac.compare_digest(mac_of(keys.flavour, keys.mac_key, payload), mac.upper())
+        expected = mac_of(keys.flavour, keys.mac_key, payload, encoding)
+        return hmac.compare_digest(expected, mac.upper())
 
     def card_verification_value(
         self, issuer: str, pan: str, expiry_yymm: str, service_code: str

@@ -2,7 +2,8 @@
 
 A terminal derives these keys from its initial key, the host from its BDK; both then encrypt or
 recover the PIN (AES DUKPT: ISO format 4; TDES DUKPT: ISO format 0) and compute the MAC over the
-JSON payload with DE64 set to :data:`MAC_PLACEHOLDER` (AES-CMAC / ANSI X9.19 retail MAC, 8 bytes).
+JSON payload with DE64 set to :data:`MAC_PLACEHOLDER`, or over the ISO 8583 bytes before the MAC
+field (AES-CMAC / ANSI X9.19 retail MAC, 8 bytes).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from cards.crypto import dukpt_aes, dukpt_tdes
 from cards.crypto.mac import aes_cmac, retail_mac
 from cards.crypto.pinblock import encipher_iso4, encode_iso0
 from cards.crypto.primitives import tdes_encrypt
-from switch.protocol.codec import encode
+from switch.protocol.codec import Encoding, encode
+from switch.protocol.iso8583 import MAC_BYTES
 from switch.protocol.messages import IsoMessage
 from switch.security.keys import DukptFlavour
 
@@ -32,8 +34,11 @@ MAC_PLACEHOLDER = "0" * 16
 _MAC_FIELD = re.compile(rb'("64"\s*:\s*")[0-9A-Fa-f]*(")')
 
 
-def mac_input(payload: bytes) -> bytes:
-    """The bytes a request's MAC covers: the JSON payload with DE64's value zeroed."""
+def mac_input(payload: bytes, encoding: Encoding = Encoding.JSON) -> bytes:
+    """The bytes a request's MAC covers: the JSON payload with DE64's value zeroed; in ISO
+    8583 binary, every byte before the MAC (DE64 or DE128, always the last field)."""
+    if encoding is Encoding.ISO8583:
+        return payload[:-MAC_BYTES]
     return _MAC_FIELD.sub(rb"\g<1>" + MAC_PLACEHOLDER.encode() + rb"\g<2>", payload, count=1)
 
 
@@ -56,14 +61,16 @@ class TransactionKeys:
             return encipher_iso4(self.pin_key, pin, pan).hex().upper()
         return tdes_encrypt(self.pin_key, encode_iso0(pin, pan)).hex().upper()
 
-    def mac(self, payload: bytes) -> str:
+    def mac(self, payload: bytes, encoding: Encoding = Encoding.JSON) -> str:
         """DE64 for a payload built with :data:`MAC_PLACEHOLDER` in DE64, as hex."""
-        return mac_of(self.flavour, self.mac_key, payload)
+        return mac_of(self.flavour, self.mac_key, payload, encoding)
 
 
-def mac_of(flavour: DukptFlavour, mac_key: bytes, payload: bytes) -> str:
-    """The 8-byte request MAC of ``payload`` (DE64 zeroed first)."""
-    data = mac_input(payload)
+def mac_of(
+    flavour: DukptFlavour, mac_key: bytes, payload: bytes, encoding: Encoding = Encoding.JSON
+) -> str:
+    """The 8-byte request MAC of ``payload`` (:func:`mac_input`)."""
+    data = mac_input(payload, encoding)
     if flavour == "aes":
         return aes_cmac(mac_key, data, length=8).hex().upper()
     return retail_mac(mac_key, data).hex().upper()
@@ -85,9 +92,15 @@ def transaction_keys(flavour: DukptFlavour, initial_key: bytes, ksn: bytes) -> T
     return TransactionKeys("tdes", ksn, dukpt_tdes.pin_key(txn), dukpt_tdes.mac_request_key(txn))
 
 
-def seal(message: IsoMessage, keys: TransactionKeys | None) -> bytes:
-    """The wire bytes of ``message``, with its request MAC in DE64 when ``keys`` are given."""
+def seal(
+    message: IsoMessage, keys: TransactionKeys | None, encoding: Encoding = Encoding.JSON
+) -> bytes:
+    """The wire bytes of ``message`` in ``encoding``, with its request MAC (DE64; DE128 in
+    binary with a secondary bitmap) when ``keys`` are given."""
     if keys is None:
-        return encode(message)
-    placeholder = encode(message.model_copy(update={"mac": MAC_PLACEHOLDER}))
-    return encode(message.model_copy(update={"mac": keys.mac(placeholder)}))
+        return encode(message, encoding)
+    placeholder = encode(message.model_copy(update={"mac": MAC_PLACEHOLDER}), encoding)
+    mac = keys.mac(placeholder, encoding)
+    if encoding is Encoding.ISO8583:
+        return placeholder[:-MAC_BYTES] + bytes.fromhex(mac)
+    return encode(message.model_copy(update={"mac": mac}))

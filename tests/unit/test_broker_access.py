@@ -97,6 +97,8 @@ def test_the_acl_keeps_each_terminal_to_its_own_topics() -> None:
     assert patterns == {
         "pattern write tpe/%u/req",
         "pattern read tpe/%u/resp",
+        "pattern write tpe/%u/req/iso8583",
+        "pattern read tpe/%u/resp/iso8583",
         "pattern write tpe/%u/status",
         "pattern write sim/trace/%u",
         "pattern read sim/control/tpe/%u",
