@@ -38,14 +38,15 @@ async def observer(
 
 async def next_on(
     queue: asyncio.Queue[Inbound],
-    topic: str,
+    topic: str | None,
     within: float = 10,
     *,
     where: Callable[[Inbound], bool] | None = None,
 ) -> Inbound:
-    """The next message on ``topic`` (that ``where`` accepts), waiting at most ``within`` s."""
+    """The next message on ``topic`` (any topic: None) that ``where`` accepts, waiting at most
+    ``within`` s."""
     async with asyncio.timeout(within):
         while True:
             message = await queue.get()
-            if message.topic == topic and (where is None or where(message)):
+            if topic in (None, message.topic) and (where is None or where(message)):
                 return message

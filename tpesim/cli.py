@@ -21,6 +21,7 @@ from switch.clock import SystemClock
 from switch.ledger.errors import LedgerUnavailableError
 from switch.ledger.where import check_location, ledger_location, shown
 from switch.magic import magic_amounts
+from switch.protocol.codec import Encoding
 from switch.registry import Registry, RegistryError
 from switch.security import SecurityModule, load_keys
 from switch.service import DEFAULT_LIMIT, running_switch
@@ -229,9 +230,11 @@ async def _demo(args: argparse.Namespace) -> int:
                           holders=load_holders(args.holders))  # fmt: skip
         return 0
     if not args.json:
+        fleet = Registry.load(None).fleet(args.terminals)
+        binary = sum(1 for profile in fleet if profile.encoding is Encoding.ISO8583)
         print(
-            f"tpesim demo: seed {args.seed}, {args.terminals} terminals, "
-            f"{args.transactions} purchases",
+            f"tpesim demo: seed {args.seed}, {args.terminals} terminals ({binary} speaking "
+            f"ISO 8583 binary, the others JSON), {args.transactions} purchases",
             file=sys.stderr,
         )
     result = await run_demo(

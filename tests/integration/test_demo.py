@@ -143,6 +143,10 @@ def test_cli_demo_json_contract(tmp_path: Path) -> None:
     assert {".txt", ".csv", ".json"} <= {path.suffix for path in written}
     traces = [json.loads(line) for line in (workdir / "traces.jsonl").read_text().splitlines()]
     assert {(t["hop"], t["mti"]) for t in traces} >= {("terminal", "0200"), ("switch", "0210")}
+    # JSON and ISO 8583 binary terminals side by side (the registry's DZSE merchant), both
+    # approved by the switch.
+    approvals = {t["encoding"] for t in traces if t["mti"] == "0210" and t["response_code"] == "00"}
+    assert approvals == {"json", "iso8583"}
     for path in written:
         data = path.read_bytes()
         for card in default_card_set().cards:

@@ -5,7 +5,6 @@ answers a binary request in binary."""
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +12,6 @@ from typing import Any
 
 import iso8583
 import pytest
-from iso8583 import specs
 
 from cards import default_card_set
 from switch import ManualClock, Processor, default_registry
@@ -27,6 +25,7 @@ from switch.security import SecurityModule, load_keys
 from switch.security.transaction import seal
 from terminal import CardPresentation, RequestBuilder
 from terminal.pinpad import PinPad
+from tests.iso8583_plain import plain_spec
 
 BINARY = Encoding.ISO8583
 NOW = datetime(2026, 12, 6, 12, tzinfo=UTC)
@@ -38,16 +37,6 @@ def _builder() -> RequestBuilder:
     profile = default_registry().get(TID)
     assert profile is not None
     return RequestBuilder(profile)
-
-
-def plain_spec() -> dict[str, Any]:
-    """pyiso8583's bundled binary-bitmap spec, changed only where docs/protocol.md says tpesim
-    differs: DE52 and DE53 of variable length, DE124 with a four-digit length."""
-    spec = copy.deepcopy(specs.default)
-    spec["52"] = {"data_enc": "b", "len_enc": "ascii", "len_type": 2, "max_len": 16, "desc": "PIN"}
-    spec["53"] = {"data_enc": "b", "len_enc": "ascii", "len_type": 2, "max_len": 48, "desc": "KSN"}
-    spec["124"] = {**spec["124"], "len_type": 4, "max_len": 9999}
-    return spec
 
 
 def _card(card_id: str = "EDH-VALID") -> CardPresentation:
