@@ -7,9 +7,11 @@ import re
 
 __all__ = ["PanMaskingFilter", "mask_pan", "mask_pans_in_text", "redact_wire_text"]
 
-# A run of 13 to 19 digits not glued to other digits: anything that may be a PAN. Shorter
-# runs are left alone: RRNs (DE37) and amounts (DE4) are 12 digits.
-_PAN_LIKE = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
+# A run of 13 to 19 digits not glued to other digits, nor following a letter: anything that
+# may be a PAN. Shorter runs are left alone: RRNs (DE37) and amounts (DE4) are 12 digits. The
+# digits of a merchant id (DE42, "DZ0000000000101") follow its country code: not a PAN. A
+# PAN may be followed by a letter: track 2's separator "D".
+_PAN_LIKE = re.compile(r"(?<![\dA-Za-z])\d{13,19}(?!\d)")
 
 
 # JSON wire fields that must never be logged: DE35 track 2, DE48 CVV2, DE52 PIN block, DE55 ICC.

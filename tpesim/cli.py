@@ -39,6 +39,7 @@ from tpesim.cli_support import (
     positive,
     rate_limit,
 )
+from tpesim.decode_cli import add_decode_command, decode_command
 from tpesim.demo import DemoConfig, run_demo, run_demo_ui
 from tpesim.issue import issue_card_set
 from tpesim.output import ProgressLine, render_cards, render_summary
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         add(sub)
     add_bench_commands(sub)
     add_broker_commands(sub)
+    add_decode_command(sub)
     add_terminal_command(sub)
     add_scenario_commands(sub, broker_url)
     add_serve_command(sub, broker_url)
@@ -376,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
             return bench_command(args)
         if args.command == "broker":
             return broker_command(args)
+        if args.command == "decode":
+            return decode_command(args)
         if args.cards_command == "issue":
             return _cards_issue(args)
         return _cards_list(args)

@@ -120,6 +120,9 @@ def test_mask_pan_keeps_first_six_and_last_four() -> None:
     assert mask_pans_in_text("rrn 632714000042 amount 000000150000") == (
         "rrn 632714000042 amount 000000150000"
     )
+    # A merchant id is not a card number; track 2 is masked up to its separator.
+    assert mask_pans_in_text('"42":"DZ0000000000101"') == '"42":"DZ0000000000101"'
+    assert mask_pans_in_text("6280581110007215D29061010000") == "628058******7215D29061010000"
 
 
 def test_mask_pans_in_text_and_logging_filter(caplog: pytest.LogCaptureFixture) -> None:
