@@ -63,6 +63,18 @@ def test_a_sale_is_one_transaction_through_the_five_lanes() -> None:
     assert "algerie-poste" in sale.ladder()[2].label
 
 
+def test_a_binary_message_says_so_on_its_arrow() -> None:
+    """A trainer sees which hops carried ISO 8583 binary, and how many bytes."""
+    book = TransactionBook()
+    book.add(event(0, "terminal", "sent", SALE, encoding="iso8583", wire_bytes=152))
+    book.add(event(5, "switch", "received", SALE, encoding="iso8583", wire_bytes=152))
+    labels = [arrow.label for arrow in book.recent()[0].ladder()]
+    assert labels == ["0200 Financial request (sale or refund) [ISO 8583, 152 bytes]"] * 2
+    json_book = TransactionBook()
+    json_book.add(sale_events()[0])
+    assert json_book.recent()[0].ladder()[0].label == "0200 Financial request (sale or refund)"
+
+
 def test_a_declined_sale_and_a_stand_in() -> None:
     book = TransactionBook()
     events = sale_events("51")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cards.currency import currency_by_numeric, format_money
+from switch.protocol.codec import Encoding
 from switch.protocol.explain import mti_meaning
 from switch.protocol.trace import TraceEvent
 from tpesim.api.models import payment_status
@@ -121,6 +122,8 @@ def _arrows(event: TraceEvent, index: int) -> list[Arrow]:
     at = event.at.isoformat()
     mti = event.mti
     name = f"{mti} {mti_meaning(mti).en}" if mti else "message"
+    if event.encoding is Encoding.ISO8583:
+        name += f" [ISO 8583, {event.wire_bytes} bytes]"
     code = f" → {event.response_code}" if event.response_code else ""
 
     def arrow(source: str, target: str, label: str, kind: str = event.event) -> Arrow:
