@@ -57,6 +57,12 @@ class ChannelLimits(_Record):
     daily: int = Field(ge=0)
 
 
+class CashBack(_Record):
+    """Cash handed over with a purchase (DE3 09): at most ``max_amount`` minor units a time."""
+
+    max_amount: int = Field(gt=0)
+
+
 class LimitOverride(_Record):
     """A card's own limits for one channel; unset values fall back to the product's."""
 
@@ -112,6 +118,8 @@ class CardProduct(_Record):
     fees: Fees = Fees()
     stand_in: StandIn | None = None
     """STIP rules; None: no stand-in, a sale gets 91 while the issuer is unavailable."""
+    cash_back: CashBack | None = None
+    """Purchase with cash-back; None: not offered (57)."""
 
 
 class Account(_Record):

@@ -15,16 +15,21 @@ from cards.currency import country, currency_by_numeric
 from cards.luhn import luhn_is_valid
 from cards.models import Card, CardProduct, CardStatus, Channel
 from switch.magic import MagicAmounts
+from switch.protocol.amounts import CASH_BACK, AdditionalAmount, amount_of
 from switch.protocol.messages import FinancialRequest
 from switch.registry import TerminalProfile
 from switch.security.hsm import ArqcCheck, CvvCheck, PinCheck
 
 __all__ = [
+    "BALANCE_INQUIRY_PREFIX",
+    "CASH_BACK_PREFIX",
     "PURCHASE",
     "REFUND_PREFIX",
     "CardholderPosition",
     "Decision",
     "authorize",
+    "cash_back_of",
+    "is_balance_inquiry",
     "is_refund",
     "issuer_day",
 ]
@@ -32,6 +37,10 @@ __all__ = [
 PURCHASE = "000000"
 REFUND_PREFIX = "20"
 """DE3 of a refund (credit to the cardholder): 20 followed by the account types."""
+CASH_BACK_PREFIX = "09"
+"""DE3 of a purchase with cash-back: DE4 is the whole, DE54 the cash part."""
+BALANCE_INQUIRY_PREFIX = "31"
+"""DE3 of a balance inquiry: DE4 zero, the balance comes back in DE54."""
 
 _CARD_CODE_DECLINES: dict[CvvCheck, tuple[str, str]] = {
     CvvCheck.TRACK_MISSING: ("30", "DE35 missing"),
@@ -89,6 +98,35 @@ def is_refund(request: FinancialRequest) -> bool:
     return request.mti == "0200" and request.processing_code.startswith(REFUND_PREFIX)
 
 
+def is_balance_inquiry(request: FinancialRequest) -> bool:
+    """True for an 0200 asking the card's balance (DE3 31xxxx); nothing is held."""
+    return request.mti == "0200" and request.processing_code.startswith(BALANCE_INQUIRY_PREFIX)
+
+
+def cash_back_of(request: FinancialRequest) -> AdditionalAmount | None:
+    """The cash part of a purchase with cash-back (DE3 09xxxx, DE54 amount type 40)."""
+    if request.mti != "0200" or not request.processing_code.startswith(CASH_BACK_PREFIX):
+        return None
+    return amount_of(request.additional_amounts, CASH_BACK)
+
+
+def _transaction_check(request: FinancialRequest) -> Decision | None:
+    """The processing code is one tpesim serves, and DE4/DE54 fit it; None when they do."""
+    kind = request.processing_code[:2]
+    if request.processing_code == PURCHASE or is_refund(request):
+        return None if request.amount > 0 else _decline("13", "zero amount")
+    if is_balance_inquiry(request):
+        return None if request.amount == 0 else _decline("13", "inquiry with an amount")
+    if request.mti == "0200" and kind == CASH_BACK_PREFIX:
+        cash = cash_back_of(request)
+        if cash is None:
+            return _decline("13", "DE54 cash-back missing")
+        if cash.currency != request.currency or not 0 < cash.amount < request.amount:
+            return _decline("13", "cash-back not in DE4")
+        return None
+    return _decline("12", "unsupported proc. code")
+
+
 def _decline(code: str, reason: str, card: Card | None = None) -> Decision:
     return Decision(code=code, reason=reason, card=card)
 
@@ -122,13 +160,12 @@ def authorize(
         return _decline("03", "terminal not signed on")
     if request.merchant_id != terminal.merchant.mid:
         return _decline("03", "merchant id mismatch")
-    if request.processing_code != PURCHASE and not is_refund(request):
-        return _decline("12", "unsupported proc. code")
+    refused = _transaction_check(request)
+    if refused is not None:
+        return refused
     tx_currency = currency_by_numeric(request.currency)
     if tx_currency is None or tx_currency.code != terminal.currency.code:
         return _decline("13", "not terminal currency")
-    if request.amount <= 0:
-        return _decline("13", "zero amount")
 
     if not luhn_is_valid(request.pan):
         return _decline("14", "Luhn check failed")
@@ -218,7 +255,7 @@ def _cardholder_and_money(
         if failures >= product.pin_try_limit:
             return Decision("75", "PIN tries exceeded", card, pin_failures=failures)
         return Decision("55", "incorrect PIN", card, pin_failures=failures)
-    decision = _money_checks(request, card=card, cards=cards, position=position)
+    decision = _money_checks(request, card=card, product=product, cards=cards, position=position)
     if pin is PinCheck.OK and pin_failures:
         return replace(decision, pin_failures=0)  # a right PIN resets the count
     return decision
@@ -254,12 +291,25 @@ def _usability_checks(
 
 
 def _money_checks(
-    request: FinancialRequest, *, card: Card, cards: CardSet, position: CardholderPosition
+    request: FinancialRequest,
+    *,
+    card: Card,
+    product: CardProduct,
+    cards: CardSet,
+    position: CardholderPosition,
 ) -> Decision:
     """Amount limits (per transaction, per day) and the available balance; a refund credits
-    the cardholder, so it needs neither."""
+    the cardholder and an inquiry moves nothing, so they need neither. Cash-back must be
+    offered by the product, within its maximum; the whole of DE4 counts against the limits."""
     if is_refund(request):
         return Decision(code="00", reason="refund accepted", card=card)
+    if is_balance_inquiry(request):
+        return Decision(code="00", reason="balance given", card=card)
+    cash = cash_back_of(request)
+    if cash is not None and product.cash_back is None:
+        return _decline("57", "no cash-back on card", card)
+    if cash is not None and product.cash_back and cash.amount > product.cash_back.max_amount:
+        return _decline("61", "over cash-back limit", card)
     limits = cards.limits(card, Channel.POS)
     if limits is None:
         return _decline("57", "no POS limits", card)

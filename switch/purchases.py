@@ -10,10 +10,12 @@ from dataclasses import replace
 from datetime import datetime, time
 
 from cards.catalog import CardSet
+from cards.currency import currency
 from switch.authorization import (
     CardholderPosition,
     Decision,
     authorize,
+    is_balance_inquiry,
     is_refund,
     issuer_day,
 )
@@ -24,6 +26,7 @@ from switch.ledger.rules import TransferKind
 from switch.ledger.store import CardState, InsufficientFundsError
 from switch.ledger.where import AnyLedger
 from switch.magic import MagicAmounts
+from switch.protocol.amounts import AVAILABLE_BALANCE, AdditionalAmount, format_amounts
 from switch.protocol.messages import (
     AuthorizationRequest,
     AuthorizationResponse,
@@ -91,9 +94,10 @@ class PurchaseDesk:
         if card is None:
             return decision
         product = self.cards.products[card.product]
-        purchase = hold_kind(request) is TransferKind.PURCHASE
+        # The stand-in approves sales only: it knows no balance to give, and holds no refund.
+        sale = hold_kind(request) is TransferKind.PURCHASE and not is_balance_inquiry(request)
         return stand_in(decision, amount=request.amount,
-                        rules=product.stand_in if purchase else None, usage=usage)  # fmt: skip
+                        rules=product.stand_in if sale else None, usage=usage)  # fmt: skip
 
     async def _view(self, request: FinancialRequest, now: datetime) -> PurchaseView:
         """What the ledger knows of ``request``'s terminal and card (one read), on the card's
@@ -142,15 +146,16 @@ class PurchaseDesk:
             if not issuer_up:
                 decision = self._stand_in(request, decision, view.standin_usage)
         rrn = retrieval_reference(now, request.stan)
+        amounts = self._additional_amounts(request, decision, view.available)
         try:
             response = await self._record_purchase(
-                request, decision, rrn=rrn, now=now, facts=facts, state=state
+                request, decision, rrn=rrn, now=now, facts=facts, state=state, amounts=amounts
             )
         except InsufficientFundsError:
             log.error("%r: the ledger refused the debit; declining 51", request)
             decision = replace(decision, code="51", reason="insufficient funds")
             response = await self._record_purchase(
-                request, decision, rrn=rrn, now=now, facts=facts, state=state
+                request, decision, rrn=rrn, now=now, facts=facts, state=state, amounts=None
             )
         log.info(
             "%r card %s amount %d → %s (%s)",
@@ -162,8 +167,25 @@ class PurchaseDesk:
         )
         return response, decision, route
 
+    def _additional_amounts(
+        self, request: FinancialRequest, decision: Decision, available: int
+    ) -> str | None:
+        """DE54 of the answer: an approved inquiry's available balance (in the account's
+        currency), or the cash of a purchase with cash-back, echoed."""
+        if is_balance_inquiry(request):
+            if not decision.approved or decision.card is None:
+                return None
+            account = currency(self.cards.accounts[decision.card.account].currency)
+            return format_amounts([AdditionalAmount(AVAILABLE_BALANCE, account.numeric, available)])
+        return request.additional_amounts
+
     def _purchase_response(
-        self, request: FinancialRequest, decision: Decision, rrn: str, facts: SecurityFacts
+        self,
+        request: FinancialRequest,
+        decision: Decision,
+        rrn: str,
+        facts: SecurityFacts,
+        amounts: str | None,
     ) -> FinancialResponse:
         cls = (
             AuthorizationResponse
@@ -182,6 +204,7 @@ class PurchaseDesk:
             else decision.reason[:25],
             merchant_id=request.merchant_id,
             currency=request.currency,
+            additional_amounts=amounts,
             icc_data=facts.response_icc(decision.code),
         )
 
@@ -194,13 +217,15 @@ class PurchaseDesk:
         now: datetime,
         facts: SecurityFacts,
         state: CardState | None,
+        amounts: str | None,
     ) -> FinancialResponse:
-        """Commit the decision (the posting of an approval, the card's new security state);
-        return the stored 0210."""
-        response = self._purchase_response(request, decision, rrn, facts)
+        """Commit the decision (the hold of an approval, the card's new security state);
+        return the stored 0210. An inquiry holds nothing."""
+        response = self._purchase_response(request, decision, rrn, facts, amounts)
         transfers, accounts, rows = [], [], []
         terminal = self.registry.get(request.terminal_id)
-        if decision.approved and decision.card is not None and terminal is not None:
+        holds = decision.approved and not is_balance_inquiry(request)
+        if holds and decision.card is not None and terminal is not None:
             held = sale_hold(
                 hold_kind(request),
                 key=request.key,

@@ -10,6 +10,8 @@ from cards.catalog import CardSet
 from cards.chip import TerminalData
 from cards.masking import mask_pan
 from cards.models import Card
+from switch.protocol.amounts import CASH_BACK as CASH_BACK_AMOUNT
+from switch.protocol.amounts import AdditionalAmount, format_amounts
 from switch.protocol.fields import NetworkCode, format_transmission_time
 from switch.protocol.messages import (
     AuthorizationRequest,
@@ -25,6 +27,8 @@ from switch.reconcile import JournalEntry, journal_totals
 from switch.registry import TerminalProfile
 
 __all__ = [
+    "BALANCE_INQUIRY",
+    "CASH_BACK",
     "CHIP_WITH_PIN",
     "ENTRY_MODES",
     "PURCHASE",
@@ -36,6 +40,10 @@ __all__ = [
 PURCHASE = "000000"
 R = TypeVar("R", bound=ReversalRequest | CompletionAdvice)
 REFUND = "200000"
+CASH_BACK = "090000"
+"""DE3 of a purchase with cash-back."""
+BALANCE_INQUIRY = "310000"
+"""DE3 of a balance inquiry."""
 """DE3 of a refund: money back to the card (credit), from the default account."""
 CHIP_WITH_PIN = "051"
 """DE22: integrated circuit card read, PIN entry capable."""
@@ -130,10 +138,18 @@ class RequestBuilder:
         card_security_code: str | None = None,
         processing_code: str = PURCHASE,
         preauth: bool = False,
+        cash_back: int = 0,
     ) -> FinancialRequest:
         """A 0200 purchase (or refund, DE3 ``200000``; or with ``preauth`` an 0100) of
         ``amount`` minor units in the terminal's currency, with the encrypted PIN (DE52) when
-        the holder entered one and the DUKPT KSN (DE53)."""
+        the holder entered one and the DUKPT KSN (DE53). With ``cash_back`` (minor units) it
+        is a purchase with cash-back: DE3 ``090000``, DE4 the purchase plus the cash, DE54 the
+        cash. A balance inquiry is ``processing_code`` ``310000`` and ``amount`` 0."""
+        amounts = None
+        if cash_back:
+            processing_code, amount = CASH_BACK, amount + cash_back
+            cash = AdditionalAmount(CASH_BACK_AMOUNT, self.profile.currency.numeric, cash_back)
+            amounts = format_amounts([cash])
         local_time, local_date = self._local(now)
         cls = AuthorizationRequest if preauth else FinancialRequest
         return cls(
@@ -156,6 +172,7 @@ class RequestBuilder:
             icc_data=icc_data,
             track2=track2,
             card_security_code=card_security_code,
+            additional_amounts=amounts,
         )
 
     def terminal_data(

@@ -30,6 +30,21 @@ class ReceiptData:
     auth_code: str | None = None
     rrn: str | None = None
     reversal_acknowledged: bool | None = None
+    processing_code: str = "000000"
+    """What it was (DE3): a purchase, with cash-back (09), a refund (20), a balance inquiry
+    (31)."""
+    cash_back: int = 0
+    """The cash handed over, part of ``amount`` (minor units)."""
+    balance: int | None = None
+    """The available balance an inquiry's answer gave (minor units of the terminal's currency)."""
+
+
+_TITLES = {
+    "00": ("ACHAT", "شراء"),
+    "09": ("ACHAT AVEC RETRAIT", "شراء مع سحب نقدي"),
+    "20": ("REMBOURSEMENT", "استرداد"),
+    "31": ("CONSULTATION DE SOLDE", "استعلام عن الرصيد"),
+}
 
 
 def _center(text: str) -> str:
@@ -39,6 +54,26 @@ def _center(text: str) -> str:
 def _pair(left: str, right: str) -> str:
     gap = max(1, RECEIPT_WIDTH - len(left) - len(right))
     return f"{left}{' ' * gap}{right}"
+
+
+def _amount_lines(data: ReceiptData) -> list[str]:
+    """The amount in French and Arabic; with cash-back, the purchase and the cash first; none
+    for a balance inquiry."""
+    cur = data.profile.currency
+    if data.processing_code.startswith("31"):
+        return []
+    lines = []
+    if data.cash_back:
+        lines += [
+            _pair("ACHAT", format_amount(data.amount - data.cash_back, cur)),
+            _pair("RETRAIT", format_amount(data.cash_back, cur)),
+        ]
+    label = "TOTAL" if data.cash_back else "MONTANT"
+    lines += [
+        _pair(label, format_amount(data.amount, cur)),
+        _pair("المبلغ", format_amount(data.amount, cur, symbol=cur.symbol_ar)),
+    ]
+    return lines
 
 
 def render_receipt(data: ReceiptData) -> str:
@@ -58,10 +93,9 @@ def render_receipt(data: ReceiptData) -> str:
         _pair(f"TID {profile.tid}", f"MID {merchant.mid}"),
         _pair(local.strftime("%d/%m/%Y %H:%M:%S"), f"STAN {data.stan:06d}"),
         rule,
-        _pair("ACHAT", "شراء"),
+        _pair(*_TITLES.get(data.processing_code[:2], _TITLES["00"])),
         _pair(data.card_label or "CARTE", mask_pan(data.pan)),
-        _pair("MONTANT", format_amount(data.amount, cur)),
-        _pair("المبلغ", format_amount(data.amount, cur, symbol=cur.symbol_ar)),
+        *_amount_lines(data),
         rule,
     ]
     code = data.response_code
@@ -71,6 +105,11 @@ def render_receipt(data: ReceiptData) -> str:
             "عملية مقبولة",
             _pair(f"AUTORISATION {data.auth_code or ''}".rstrip(), f"RRN {data.rrn or ''}"),
         ]
+        if data.balance is not None:
+            lines += [
+                _pair("SOLDE DISPONIBLE", format_amount(data.balance, cur)),
+                _pair("الرصيد المتاح", format_amount(data.balance, cur, symbol=cur.symbol_ar)),
+            ]
     elif code == "Y3":
         lines += [
             "TRANSACTION ACCEPTEE HORS LIGNE",

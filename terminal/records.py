@@ -79,6 +79,10 @@ class TransactionOutcome:
     receipt: str
     printed: bool = True
     """False when the printer was out of paper: the receipt waits for :meth:`Terminal.reprint`."""
+    balance: int | None = None
+    """A balance inquiry's answer: the available balance, minor units of ``currency``."""
+    cash_back: int = 0
+    """The cash handed over with the purchase, part of ``amount`` (minor units)."""
 
     @property
     def approved(self) -> bool:

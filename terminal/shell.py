@@ -18,6 +18,8 @@ from typing import Self
 from cards.chip import Chip, Plastic
 from cards.crypto import DukptExhaustedError, tlv
 from switch.clock import Clock, SystemClock
+from switch.protocol.amounts import AVAILABLE_BALANCE, amount_of
+from switch.protocol.amounts import CASH_BACK as CASH_BACK_AMOUNT
 from switch.protocol.codec import (
     Encoding,
     FormatError,
@@ -36,7 +38,14 @@ from switch.reconcile import EntryKind, JournalEntry
 from switch.registry import TerminalProfile
 from switch.security.transaction import TransactionKeys
 from switch.transport.base import BrokerUrl
-from terminal.builder import ENTRY_MODES, PURCHASE, REFUND, CardPresentation, RequestBuilder
+from terminal.builder import (
+    BALANCE_INQUIRY,
+    ENTRY_MODES,
+    PURCHASE,
+    REFUND,
+    CardPresentation,
+    RequestBuilder,
+)
 from terminal.channel import Channel
 from terminal.link import Link, LinkFaults
 from terminal.machine import Event, TerminalMachine
@@ -324,6 +333,8 @@ class Terminal(StoreAndForward):
         tamper_mac: bool = False,
         refund: bool = False,
         preauth: bool = False,
+        cash_back: int = 0,
+        inquiry: bool = False,
     ) -> TransactionOutcome:
         """Run one purchase of ``amount`` minor units: the ``chip`` (when the card is inserted)
         signs it with an ARQC, the PIN the holder types is encrypted by the PIN pad (never sent
@@ -331,13 +342,16 @@ class Terminal(StoreAndForward):
         is read: ``chip``, ``magstripe`` (track 2 from ``plastic``) or ``keyed`` (the printed
         CVV2 from ``plastic``). ``tamper_mac`` flips one bit of the MAC on the way out (a fault
         to show the switch's 63). ``refund`` credits the card instead (DE3 200000);
-        ``preauth`` only reserves the amount (0100), to :meth:`complete` later."""
+        ``preauth`` only reserves the amount (0100), to :meth:`complete` later; ``cash_back``
+        minor units of cash are handed over with the purchase (DE3 090000, DE4 the total);
+        ``inquiry`` asks the balance instead (:meth:`balance_inquiry`)."""
         entry = self._entry(entry, plastic)
         if pin is not None and self.pinpad is None:
             raise TerminalError(f"{self.tid} has no PIN pad keys: it cannot take a PIN")
+        _check_kind(amount, cash_back=cash_back, inquiry=inquiry, refund=refund, preauth=preauth)
         offline_capable = (
-            self.offline_floor_limit > 0 and not (preauth or refund) and entry == "chip"
-            and chip is not None
+            self.offline_floor_limit > 0 and not (preauth or refund or inquiry or cash_back)
+            and entry == "chip" and chip is not None
         )  # fmt: skip
         async with self._busy:
             online = await self._reach_switch(offline_capable)
@@ -347,7 +361,7 @@ class Terminal(StoreAndForward):
             keys = self._next_keys()
             icc_data = None
             if chip is not None and entry == "chip":
-                data = self.builder.terminal_data(amount, now, secrets.token_bytes(4))
+                data = self.builder.terminal_data(amount + cash_back, now, secrets.token_bytes(4))
                 icc_data = tlv.encode(chip.generate_arqc(data)).hex().upper()
             request = self.builder.purchase(
                 card,
@@ -359,8 +373,9 @@ class Terminal(StoreAndForward):
                 entry_mode=ENTRY_MODES[entry],
                 track2=plastic.track2 if plastic and entry in ("magstripe", "fallback") else None,
                 card_security_code=plastic.cvv2 if plastic and entry == "keyed" else None,
-                processing_code=REFUND if refund else PURCHASE,
+                processing_code=BALANCE_INQUIRY if inquiry else REFUND if refund else PURCHASE,
                 preauth=preauth,
+                cash_back=cash_back,
             )
             if self.reuse_key and self._last_key is not None:
                 self.reuse_key = False
@@ -369,32 +384,58 @@ class Terminal(StoreAndForward):
             self._last_key = request.stan, request.transmission_time
             if not online:
                 return self._decide_offline(request, keys, card)
-            started = time.perf_counter()
-            if self.memory is not None:  # written before the request leaves
-                self.memory.store_in_flight(self.tid, encode(request), self.builder.upcoming_stan)
-            self.machine.handle(Event.REQUEST_SENT)
             payload = self._seal(request, keys)
             if tamper_mac:
                 payload = _flip_mac_bit(payload, self.encoding)
-            if self.power_fails:
-                await self._lose_power(request, payload)
-            response = await self._exchange(request, payload, request.response_mti)
-            latency_ms = (time.perf_counter() - started) * 1000
-            reversal: str | None = None
-            if response is None:
-                self.machine.handle(Event.RESPONSE_TIMEOUT)
-                reversal = await self._reverse(request)
-            else:
-                approved = isinstance(response, FinancialResponse) and response.approved
-                self.machine.handle(Event.APPROVAL_RECEIVED if approved else Event.DECLINE_RECEIVED)
-            outcome = self._outcome(request, card, response, reversal, latency_ms)
-            self._book(request, outcome, preauth=preauth, refund=refund)
-            if self.memory is not None:  # answered, or reversed (or queued to be)
-                self.memory.store_in_flight(self.tid, None, self.builder.upcoming_stan)
-            if response is not None:
-                self.machine.handle(Event.RECEIPT_DONE)
-            self.stats.outcomes[outcome.verdict] += 1
-            return outcome
+            return await self._online(request, payload, card, preauth=preauth, refund=refund)
+
+    async def _online(
+        self,
+        request: FinancialRequest,
+        payload: bytes,
+        card: CardPresentation,
+        *,
+        preauth: bool,
+        refund: bool,
+    ) -> TransactionOutcome:
+        """Send the sealed ``request``, wait for its answer (reverse it when none comes), book
+        and print what it left."""
+        started = time.perf_counter()
+        if self.memory is not None:  # written before the request leaves
+            self.memory.store_in_flight(self.tid, encode(request), self.builder.upcoming_stan)
+        self.machine.handle(Event.REQUEST_SENT)
+        if self.power_fails:
+            await self._lose_power(request, payload)
+        response = await self._exchange(request, payload, request.response_mti)
+        latency_ms = (time.perf_counter() - started) * 1000
+        reversal: str | None = None
+        if response is None:
+            self.machine.handle(Event.RESPONSE_TIMEOUT)
+            reversal = await self._reverse(request)
+        else:
+            approved = isinstance(response, FinancialResponse) and response.approved
+            self.machine.handle(Event.APPROVAL_RECEIVED if approved else Event.DECLINE_RECEIVED)
+        outcome = self._outcome(request, card, response, reversal, latency_ms)
+        self._book(request, outcome, preauth=preauth, refund=refund)
+        if self.memory is not None:  # answered, or reversed (or queued to be)
+            self.memory.store_in_flight(self.tid, None, self.builder.upcoming_stan)
+        if response is not None:
+            self.machine.handle(Event.RECEIPT_DONE)
+        self.stats.outcomes[outcome.verdict] += 1
+        return outcome
+
+    async def balance_inquiry(
+        self,
+        card: CardPresentation,
+        pin: str | None = None,
+        chip: Chip | None = None,
+        *,
+        entry: str = "chip",
+        plastic: Plastic | None = None,
+    ) -> TransactionOutcome:
+        """Ask the card's available balance (DE3 310000, DE4 zero), as Edahabia holders do at
+        a TPE: the answer's DE54 carries it, the receipt prints it (``outcome.balance``)."""
+        return await self.purchase(card, 0, pin, chip, entry=entry, plastic=plastic, inquiry=True)
 
     def _entry(self, entry: str, plastic: Plastic | None) -> str:
         """How the card will actually be read: with a faulty chip reader a chip card falls
@@ -418,8 +459,11 @@ class Terminal(StoreAndForward):
         refund: bool,
     ) -> None:
         """Keep what the sale leaves at the terminal: an open pre-authorization, a journal line
-        (sale, refund, or a sale whose reversal is pending), a receipt waiting for paper."""
-        if outcome.approved and preauth:
+        (sale, refund, or a sale whose reversal is pending), a receipt waiting for paper. A
+        balance inquiry moves no money: only its receipt."""
+        if request.processing_code == BALANCE_INQUIRY:
+            pass
+        elif outcome.approved and preauth:
             self.authorizations[request.stan] = request
         elif outcome.approved:
             kind = EntryKind.REFUND if refund else EntryKind.SALE
@@ -505,10 +549,14 @@ class Terminal(StoreAndForward):
         latency_ms: float,
     ) -> TransactionOutcome:
         code = rrn = auth = None
+        balance = None
         if isinstance(response, FinancialResponse):
             code, rrn, auth = response.response_code, response.rrn, response.auth_code
+            given = amount_of(response.additional_amounts, AVAILABLE_BALANCE)
+            balance = given.amount if given is not None else None
         elif response is not None:
             code = response.response_code
+        cash = amount_of(request.additional_amounts, CASH_BACK_AMOUNT)
         receipt = render_receipt(
             ReceiptData(
                 profile=self.profile,
@@ -521,6 +569,9 @@ class Terminal(StoreAndForward):
                 auth_code=auth,
                 rrn=rrn,
                 reversal_acknowledged=reversal == "acknowledged" if reversal else None,
+                processing_code=request.processing_code,
+                cash_back=cash.amount if cash is not None else 0,
+                balance=balance,
             )
         )
         return TransactionOutcome(
@@ -538,7 +589,18 @@ class Terminal(StoreAndForward):
             latency_ms=latency_ms,
             receipt=receipt,
             printed=self.paper,
+            balance=balance,
+            cash_back=cash.amount if cash is not None else 0,
         )
+
+
+def _check_kind(amount: int, *, cash_back: int, inquiry: bool, refund: bool, preauth: bool) -> None:
+    """TerminalError for a transaction that cannot be keyed in: cash-back other than with a
+    purchase, a balance inquiry with an amount."""
+    if cash_back and (refund or preauth or inquiry or cash_back < 0):
+        raise TerminalError("cash-back goes with a purchase only, and is positive")
+    if inquiry and (amount or refund or preauth):
+        raise TerminalError("a balance inquiry has no amount")
 
 
 def _flip_mac_bit(payload: bytes, encoding: Encoding) -> bytes:

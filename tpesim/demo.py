@@ -134,20 +134,24 @@ class DemoResult:
 
 def outcome_record(index: int, outcome: TransactionOutcome) -> dict[str, Any]:
     """One line of ``outcomes.jsonl``: what happened to purchase ``index`` (PAN masked)."""
-    return {
-        "n": index,
-        "tid": outcome.tid,
-        "stan": outcome.stan,
-        "de7": outcome.transmission_time,
-        "card": outcome.card_id,
-        "pan": outcome.masked_pan,
-        "amount": outcome.amount,
-        "currency": outcome.currency,
-        "response": outcome.verdict,
-        "rrn": outcome.rrn,
-        "reversal": outcome.reversal,
-        "latency_ms": round(outcome.latency_ms, 2),
-    }
+    return (
+        {
+            "n": index,
+            "tid": outcome.tid,
+            "stan": outcome.stan,
+            "de7": outcome.transmission_time,
+            "card": outcome.card_id,
+            "pan": outcome.masked_pan,
+            "amount": outcome.amount,
+            "currency": outcome.currency,
+            "response": outcome.verdict,
+            "rrn": outcome.rrn,
+            "reversal": outcome.reversal,
+            "latency_ms": round(outcome.latency_ms, 2),
+        }
+        | ({"balance": outcome.balance} if outcome.balance is not None else {})
+        | ({"cash_back": outcome.cash_back} if outcome.cash_back else {})
+    )
 
 
 def _write_artifacts(workdir: Path, outcomes: list[TransactionOutcome]) -> None:

@@ -46,6 +46,12 @@ def add_terminal_command(sub: Any) -> None:
     term.add_argument("--expiry", help="expiry YYMM presented with --pan")
     term.add_argument("--amount", help="one purchase of this amount, in major units (1500,00)")
     term.add_argument(
+        "--cash-back", metavar="AMOUNT", help="with --amount: cash handed over too (DE3 09)"
+    )
+    term.add_argument(
+        "--balance", action="store_true", help="a balance inquiry (DE3 31): the receipt prints it"
+    )
+    term.add_argument(
         "--pin", help="the PIN the holder types (default: the card's own PIN for --card)"
     )
     term.add_argument(
@@ -95,6 +101,23 @@ def _presented_card(args: argparse.Namespace, cards: CardSet) -> CardPresentatio
     raise CliError("a single purchase needs --card ID or --pan PAN --expiry YYMM")
 
 
+def _amounts(args: argparse.Namespace, profile: TerminalProfile) -> tuple[int, int]:
+    """The purchase amount and the cash-back, in minor units (0, 0 for --balance)."""
+    if args.balance:
+        if args.amount is not None or args.cash_back is not None:
+            raise CliError("--balance takes no --amount nor --cash-back")
+        return 0, 0
+    if args.cash_back is not None and args.amount is None:
+        raise CliError("--cash-back goes with --amount (the purchase)")
+    amounts = []
+    for option, text in (("--amount", args.amount), ("--cash-back", args.cash_back)):
+        try:
+            amounts.append(parse_amount(text, profile.currency) if text is not None else 0)
+        except ValueError as error:
+            raise CliError(f"{option}: {error}") from None
+    return amounts[0], amounts[1]
+
+
 def _profiles(args: argparse.Namespace, registry: Registry) -> list[TerminalProfile]:
     if args.tid:
         found = [registry.get(tid) for tid in args.tid]
@@ -132,13 +155,10 @@ async def terminal_command(args: argparse.Namespace) -> int:
         print(f"recovered {len(profiles)} terminal(s): {reversed_} reversal(s) of requests in "
               f"flight, {queued} still queued")  # fmt: skip
         return 0
-    if args.amount is not None:
+    if args.amount is not None or args.balance:
         card = _presented_card(args, cards)
         profile = profiles[0]
-        try:
-            amount = parse_amount(args.amount, profile.currency)
-        except ValueError as error:
-            raise CliError(f"--amount: {error}") from None
+        amount, cash_back = _amounts(args, profile)
         pin = args.pin
         if pin is None and args.card:
             pin = holders.holder_pin(args.card)  # the holder types their own PIN
@@ -148,8 +168,9 @@ async def terminal_command(args: argparse.Namespace) -> int:
             if args.entry != "chip" and plastic is None:
                 raise CliError(f"--entry {args.entry} needs --card (the card's stripe and CVV2)")
             outcome = await terminals[profile.tid].purchase(
-                card, amount, pin=pin, chip=chip, entry=args.entry, plastic=plastic
-            )
+                card, amount, pin=pin, chip=chip, entry=args.entry, plastic=plastic,
+                cash_back=cash_back, inquiry=args.balance,
+            )  # fmt: skip
         wallet.remember()
         state.save()
         if args.json:

@@ -10,6 +10,7 @@ the report and exits non-zero when a check fails.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -244,16 +245,27 @@ def reversal_releases_hold(db: Db) -> list[str]:
 
 
 def approvals_are_durable(db: Db) -> list[str]:
-    """Every approval a terminal received (0200/0100 answered 00) has its hold."""
+    """Every approval a terminal received (0200/0100 answered 00) has its hold, but a balance
+    inquiry's (DE3 31, read from the stored answer), which holds nothing."""
     return [
         f"approval {tid}/{stan} ({mti}) has no hold"
-        for tid, stan, mti in _rows(
+        for tid, stan, mti, response in _rows(
             db,
-            "SELECT q.tid, q.stan, q.mti FROM requests q LEFT JOIN transfers t "
+            "SELECT q.tid, q.stan, q.mti, q.response FROM requests q LEFT JOIN transfers t "
             "ON t.id = q.transfer_id WHERE q.mti IN ('0200', '0100') AND q.response_code = '00' "
             "AND (t.id IS NULL OR t.phase != 'pending')",
         )
+        if not _answers_an_inquiry(response)
     ]
+
+
+def _answers_an_inquiry(response: object) -> bool:
+    """Whether a stored answer (JSON bytes) is a balance inquiry's."""
+    try:
+        answer = json.loads(bytes(response))  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return False
+    return isinstance(answer, dict) and str(answer.get("3", "")).startswith("31")
 
 
 _MEMBERSHIP = """

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from cards.currency import currency_by_numeric, format_amount
+from switch.protocol.amounts import AVAILABLE_BALANCE, CASH_BACK, LEDGER_BALANCE, parse_amounts
 from switch.protocol.codes import describe
 
 __all__ = ["ExplainedField", "Text", "explain_field_names", "explain_message", "mti_meaning"]
@@ -156,6 +157,25 @@ def _original(value: str) -> Text | None:
                 f"{mti_meaning(mti).ar}، رقم {stan}، أرسلت {when}")  # fmt: skip
 
 
+def _additional(value: str) -> Text | None:
+    try:
+        blocks = parse_amounts(value)
+    except ValueError:
+        return None
+    kinds = {LEDGER_BALANCE: ("balance", "solde", "الرصيد"),
+             AVAILABLE_BALANCE: ("available", "disponible", "المتاح"),
+             CASH_BACK: ("cash-back", "retrait", "سحب نقدي")}  # fmt: skip
+    parts: list[tuple[str, str, str]] = []
+    for block in blocks:
+        cur = currency_by_numeric(block.currency)
+        shown = format_amount(block.amount, cur, symbol=cur.code) if cur else str(block.amount)
+        en, fr, ar = kinds.get(block.amount_type, (block.amount_type,) * 3)
+        parts.append((f"{en} {shown}", f"{fr} {shown}", f"{ar} {shown}"))
+    if not parts:
+        return None
+    return Text(*("; ".join(p[i] for p in parts) for i in range(3)))
+
+
 def _hidden(value: str) -> Text | None:
     if value != REDACTED:
         return None
@@ -177,6 +197,7 @@ _DECODERS: dict[str, Callable[[str], Text | None]] = {
     "48": _hidden,
     "49": _currency,
     "52": _hidden,
+    "54": _additional,
     "55": _hidden,
     "70": lambda code: _tables().network.get(code),  # noqa: PLW0108 (tables load lazily)
     "90": _original,

@@ -64,6 +64,7 @@ SPEC: dict[str, dict[str, Any]] = {
     "49": _fixed(3, "Currency code, transaction (ISO 4217 numeric)"),
     "52": _variable(2, 16, "PIN block (LLVAR in tpesim: 8 bytes TDES, 16 bytes AES)", "b"),
     "53": _variable(2, 48, "Security related control information (tpesim: DUKPT KSN)", "b"),
+    "54": _variable(3, 120, "Additional amounts (balance, cash-back)"),
     "55": _variable(3, 255, "ICC (EMV) data, BER-TLV", "b"),
     "64": _fixed(MAC_BYTES, "Message authentication code (MAC)", "b"),
     "70": _fixed(3, "Network management information code"),

@@ -12,6 +12,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from cards.masking import mask_pan
+from switch.protocol.amounts import AdditionalAmounts
 from switch.protocol.fields import (
     AdditionalResponse,
     AmountMinor,
@@ -96,7 +97,8 @@ class IsoMessage(BaseModel):
 
 
 class FinancialRequest(IsoMessage):
-    """0200 financial request: a purchase (DE3 ``000000``), authorized and posted at once."""
+    """0200 financial request: a purchase (DE3 ``000000``), with cash-back (``09``, the cash
+    in DE54), a refund (``20``) or a balance inquiry (``31``, DE4 zero)."""
 
     mti: Literal["0200"] = "0200"
     pan: Pan = Field(alias="2")
@@ -114,6 +116,7 @@ class FinancialRequest(IsoMessage):
     currency: CurrencyNumeric = Field(alias="49")
     pin_block: HexField | None = Field(default=None, alias="52")
     ksn: HexField | None = Field(default=None, alias="53")
+    additional_amounts: AdditionalAmounts | None = Field(default=None, alias="54")
     icc_data: HexField | None = Field(default=None, alias="55")
     mac: HexField | None = Field(default=None, alias="64")
 
@@ -136,6 +139,7 @@ class FinancialResponse(IsoMessage):
     additional_response: AdditionalResponse | None = Field(default=None, alias="44")
     merchant_id: MerchantId | None = Field(default=None, alias="42")
     currency: CurrencyNumeric | None = Field(default=None, alias="49")
+    additional_amounts: AdditionalAmounts | None = Field(default=None, alias="54")
     icc_data: HexField | None = Field(default=None, alias="55")
 
     @property

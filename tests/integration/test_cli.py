@@ -131,6 +131,14 @@ async def test_terminal_command_obeys_operator_controls_while_it_runs(
             ["terminal", "--tid", "TNTU0001", "--card", "TN-VALID", "--amount", "1.2345"],
             "more than 3 decimals for TND",
         ),
+        (
+            ["terminal", "--tid", "DZAL0001", "--card", "EDH-VALID", "--balance", "--amount", "1"],
+            "--balance takes no --amount nor --cash-back",
+        ),
+        (
+            ["terminal", "--tid", "DZAL0001", "--card", "EDH-VALID", "--cash-back", "5"],
+            "--cash-back goes with --amount",
+        ),
         (["ledger", "check", "--db", "/nonexistent/ledger.db"], "no ledger database"),
         (["demo", "--broker", "http://x"], "use mqtt://host:port, or mqtts://"),
         (["demo", "--broker", "/nonexistent/access.json"], "access file /nonexistent/access.json"),
@@ -170,3 +178,21 @@ async def test_back_to_back_runs_continue_stan_and_atc(
     state = json.loads((tmp_path / "devices.json").read_text())
     assert state["chips"]["EDH-VALID"] == 2
     assert state["stans"]["DZSE0001"] == second["stan"] + 1
+
+
+async def test_balance_inquiry_and_cash_back_from_the_cli(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """`--cash-back` adds cash to a purchase (DE4 the total); `--balance` asks what is left."""
+    term = f"terminal --broker {mosquitto.url} --state {tmp_path / 'devices.json'} --tid DZAL0001"
+    async with running_switch(
+        broker=mosquitto.url, db_path=tmp_path / "ledger.db", cards=default_card_set(),
+        registry=default_registry(), magic=magic_amounts(),
+    ):  # fmt: skip
+        _, out, _ = await tpesim(
+            *f"{term} --card EDH-VALID --amount 15 --cash-back 20 --json".split()
+        )
+        sale = json.loads(out)
+        status, receipt, _ = await tpesim(*f"{term} --card EDH-VALID --balance".split())
+    assert (sale["response"], sale["amount"], sale["cash_back"]) == ("00", 3_500, 2_000)
+    assert status == 0 and "SOLDE DISPONIBLE" in receipt and "149 965,00 DA" in receipt

@@ -140,7 +140,42 @@ def test_terminal_rules() -> None:
     assert decide(purchase("EDH-VALID"), terminal=None) == "03"
     assert decide(purchase("EDH-VALID"), signed_on=False) == "03"
     assert decide(purchase("EDH-VALID", merchant_id="DZ0000000000999")) == "03"
-    assert decide(purchase("EDH-VALID", processing_code="310000")) == "12"
+    assert decide(purchase("EDH-VALID", processing_code="010000")) == "12"  # cash withdrawal
+    assert decide(purchase("EDH-VALID", processing_code="400000")) == "12"  # transfer
+
+
+def _cash(amount: int, currency: str = "012") -> str:
+    return f"0040{currency}C{amount:012d}"
+
+
+def test_balance_inquiry_rules() -> None:
+    """DE3 31: no amount (13 with one); the card's checks still apply (43 stolen, 54 expired,
+    62 abroad); no limit nor balance check, so an empty account gets 00 (and its balance)."""
+    inquiry = "310000"
+    assert decide(purchase("EDH-VALID", 0, processing_code=inquiry)) == "00"
+    empty = CardholderPosition(0, 0)
+    assert decide(purchase("EDH-NO-FUNDS", 0, processing_code=inquiry), empty) == "00"
+    assert decide(purchase("EDH-VALID", 1_000, processing_code=inquiry)) == "13"
+    assert decide(purchase("CIB-STOLEN", 0, processing_code=inquiry)) == "43"
+    assert decide(purchase("EDH-VALID", 0, terminal=TUNIS, processing_code=inquiry)) == "62"
+
+
+def test_cash_back_rules() -> None:
+    """DE3 09: DE4 is purchase + cash, DE54 the cash (13 when missing, not less than DE4, or in
+    another currency); Edahabia gives up to 20 000 DA (61 above), CIB none (57); the whole of
+    DE4 is what the balance must cover (51)."""
+
+    def cash_back(card_id: str, total: int, cash: str | None) -> FinancialRequest:
+        return purchase(card_id, total, processing_code="090000", additional_amounts=cash)
+
+    assert decide(cash_back("EDH-VALID", 150_000, _cash(100_000))) == "00"
+    assert decide(cash_back("EDH-VALID", 150_000, None)) == "13"
+    assert decide(cash_back("EDH-VALID", 150_000, _cash(150_000))) == "13"
+    assert decide(cash_back("EDH-VALID", 150_000, _cash(1_000, "504"))) == "13"
+    assert decide(cash_back("EDH-VALID", 2_100_000, _cash(2_000_001))) == "61"
+    assert decide(cash_back("CIB-VALID", 150_000, _cash(1_000))) == "57"
+    short = cash_back("EDH-VALID", 150_000, _cash(100_000))
+    assert decide(short, CardholderPosition(149_999, 0)) == "51"
 
 
 def test_unknown_bin_is_no_such_issuer() -> None:

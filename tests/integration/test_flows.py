@@ -1,0 +1,101 @@
+"""The Algérie Poste TPE's other flows over real Mosquitto, on a JSON terminal (DZAL0001) and an
+ISO 8583 binary one (DZSE0001): a balance inquiry that prints the real balance after a 51, and
+a purchase with cash-back, held whole, with its declines; the day's batch still balances."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from cards.catalog import default_card_set
+from cards.holders import holder_pin
+from switch.clock import SystemClock
+from switch.ledger.check import check_ledger
+from switch.magic import magic_amounts
+from switch.protocol.codec import Encoding
+from switch.registry import default_registry
+from switch.security import SecurityModule, load_keys
+from switch.service import SwitchService, running_switch
+from terminal.builder import CardPresentation
+from terminal.shell import Terminal
+from tests.conftest import MosquittoProcess
+from tpesim.fleet import connected_fleet
+from tpesim.wallet import Wallet
+
+pytestmark = pytest.mark.integration
+
+CARDS = default_card_set()
+REGISTRY = default_registry()
+TIDS = ("DZAL0001", "DZSE0001")
+
+
+@asynccontextmanager
+async def _running(
+    mosquitto: MosquittoProcess, tmp_path: Path, tid: str
+) -> AsyncIterator[tuple[SwitchService, Terminal, Wallet]]:
+    profile = REGISTRY.get(tid)
+    assert profile is not None
+    wallet = Wallet(CARDS, SecurityModule(load_keys()))
+    async with (
+        running_switch(broker=mosquitto.url, db_path=tmp_path / "ledger.db", cards=CARDS,
+                       registry=REGISTRY, magic=magic_amounts()) as switch,
+        connected_fleet([profile], mosquitto.url, clock=SystemClock(), timeout_s=5) as fleet,
+    ):  # fmt: skip
+        yield switch, fleet[tid], wallet
+
+
+def _card(card_id: str) -> CardPresentation:
+    return CardPresentation.from_card(CARDS.card(card_id), CARDS)
+
+
+@pytest.mark.parametrize("tid", TIDS)
+async def test_a_balance_inquiry_prints_the_real_balance_after_a_51(
+    mosquitto: MosquittoProcess, tmp_path: Path, tid: str
+) -> None:
+    async with _running(mosquitto, tmp_path, tid) as (switch, tpe, wallet):
+        assert tpe.encoding is (Encoding.ISO8583 if tid == "DZSE0001" else Encoding.JSON)
+        pin, chip = holder_pin("EDH-NO-FUNDS"), wallet.chip("EDH-NO-FUNDS")
+        short = await tpe.purchase(_card("EDH-NO-FUNDS"), 5_000, pin, chip)
+        asked = await tpe.balance_inquiry(_card("EDH-NO-FUNDS"), pin, wallet.chip("EDH-NO-FUNDS"))
+        held = await switch.processor.ledger.available("CCP-0001005")
+        valid_pin, valid_chip = holder_pin("EDH-VALID"), wallet.chip("EDH-VALID")
+        await tpe.purchase(_card("EDH-VALID"), 150_000, valid_pin, valid_chip)
+        after_sale = await tpe.balance_inquiry(_card("EDH-VALID"), valid_pin, valid_chip)
+        stolen = await tpe.balance_inquiry(_card("EDH-STOLEN"), holder_pin("EDH-STOLEN"),
+                                           wallet.chip("EDH-STOLEN"))  # fmt: skip
+        batch = await tpe.close_batch()
+    assert short.verdict == "51"
+    assert (asked.verdict, asked.balance, held) == ("00", 1_250, 1_250)
+    assert "CONSULTATION DE SOLDE" in asked.receipt
+    assert "SOLDE DISPONIBLE" in asked.receipt and "12,50 DA" in asked.receipt
+    assert "MONTANT" not in asked.receipt
+    assert (after_sale.verdict, after_sale.balance) == ("00", 15_000_000 - 150_000)
+    assert (stolen.verdict, stolen.balance) == ("43", None)
+    assert "SOLDE DISPONIBLE" not in stolen.receipt
+    assert (batch.response_code, batch.sales, batch.sales_amount) == ("00", 1, 150_000)
+    report = check_ledger(tmp_path / "ledger.db")
+    assert report.ok and (report.postings, report.holds_pending) == (1, 1)  # inquiries hold nothing
+
+
+@pytest.mark.parametrize("tid", TIDS)
+async def test_a_purchase_with_cash_back_holds_the_whole(
+    mosquitto: MosquittoProcess, tmp_path: Path, tid: str
+) -> None:
+    async with _running(mosquitto, tmp_path, tid) as (switch, tpe, wallet):
+        pin, chip = holder_pin("EDH-VALID"), wallet.chip("EDH-VALID")
+        sale = await tpe.purchase(_card("EDH-VALID"), 150_000, pin, chip, cash_back=200_000)
+        too_much = await tpe.purchase(_card("EDH-VALID"), 1_000, pin, chip, cash_back=2_000_100)
+        cib = await tpe.purchase(_card("CIB-VALID"), 150_000, holder_pin("CIB-VALID"),
+                                 wallet.chip("CIB-VALID"), cash_back=1_000)  # fmt: skip
+        available = await switch.processor.ledger.available("CCP-0001001")
+        batch = await tpe.close_batch()
+    assert (sale.verdict, sale.amount, sale.cash_back) == ("00", 350_000, 200_000)
+    assert available == 15_000_000 - 350_000
+    for line in ("ACHAT AVEC RETRAIT", "ACHAT", "1 500,00 DA", "RETRAIT", "2 000,00 DA", "TOTAL"):
+        assert line in sale.receipt, line
+    assert "3 500,00 DA" in sale.receipt
+    assert (too_much.verdict, cib.verdict) == ("61", "57")
+    assert (batch.response_code, batch.sales_amount) == ("00", 350_000)
