@@ -155,7 +155,7 @@ async def terminal_command(args: argparse.Namespace) -> int:
         print(f"recovered {len(profiles)} terminal(s): {reversed_} reversal(s) of requests in "
               f"flight, {queued} still queued")  # fmt: skip
         return 0
-    if args.amount is not None or args.balance:
+    if args.amount is not None or args.balance or args.cash_back is not None:
         card = _presented_card(args, cards)
         profile = profiles[0]
         amount, cash_back = _amounts(args, profile)
