@@ -37,6 +37,9 @@ class ReceiptData:
     """The cash handed over, part of ``amount`` (minor units)."""
     balance: int | None = None
     """The available balance an inquiry's answer gave (minor units of the terminal's currency)."""
+    void: bool = False
+    """The cancellation of this sale (terminal.voids): acknowledged when ``response_code`` is
+    00, pending otherwise."""
 
 
 _TITLES = {
@@ -93,13 +96,21 @@ def render_receipt(data: ReceiptData) -> str:
         _pair(f"TID {profile.tid}", f"MID {merchant.mid}"),
         _pair(local.strftime("%d/%m/%Y %H:%M:%S"), f"STAN {data.stan:06d}"),
         rule,
-        _pair(*_TITLES.get(data.processing_code[:2], _TITLES["00"])),
+        _pair("ANNULATION", "إلغاء")
+        if data.void
+        else _pair(*_TITLES.get(data.processing_code[:2], _TITLES["00"])),
         _pair(data.card_label or "CARTE", mask_pan(data.pan)),
         *_amount_lines(data),
         rule,
     ]
     code = data.response_code
-    if code == "00":
+    if data.void:
+        lines += (
+            ["ANNULATION ACCEPTEE", "تم قبول الإلغاء", "Montant non debite"]
+            if code == "00"
+            else ["ANNULATION EN ATTENTE", "الإلغاء قيد الانتظار", "Verifiez votre releve"]
+        )
+    elif code == "00":
         lines += [
             "TRANSACTION ACCEPTEE",
             "عملية مقبولة",

@@ -17,6 +17,7 @@ from typing import Self
 
 from cards.chip import Chip, Plastic
 from cards.crypto import DukptExhaustedError, tlv
+from cards.masking import mask_pan
 from switch.clock import Clock, SystemClock
 from switch.protocol.amounts import AVAILABLE_BALANCE, amount_of
 from switch.protocol.amounts import CASH_BACK as CASH_BACK_AMOUNT
@@ -60,6 +61,7 @@ from terminal.records import (
     TransactionOutcome,
 )
 from terminal.saf import Advice, StoreAndForward
+from terminal.voids import Voids
 
 __all__ = [
     "NonVolatileMemory",
@@ -72,7 +74,7 @@ __all__ = [
 log = logging.getLogger("terminal")
 
 
-class Terminal(StoreAndForward):
+class Terminal(StoreAndForward, Voids):
     """One simulated TPE: ``async with Terminal(profile, broker) as tpe: await tpe.purchase(…)``."""
 
     def __init__(
@@ -120,6 +122,7 @@ class Terminal(StoreAndForward):
         """The link to the broker: set ``link.faults`` for delay, jitter, loss, duplicate or
         held (reordered) messages."""
         self.journal: list[JournalEntry] = []
+        self.last_sale: FinancialRequest | None = None
         self.paper = True
         """Whether the printer has paper. Without it sales still complete; receipts wait."""
         self.unprinted: list[str] = []
@@ -424,6 +427,15 @@ class Terminal(StoreAndForward):
         self.stats.outcomes[outcome.verdict] += 1
         return outcome
 
+    async def void_last(self) -> TransactionOutcome:
+        """Void the last approved sale or refund of the open batch (the TPE's cancel key): its
+        reversal goes out through store-and-forward, the batch forgets it, a receipt says so.
+        TerminalError when there is none."""
+        async with self._busy:
+            sale = self.last_sale
+            masked = mask_pan(sale.pan) if sale is not None else ""
+            return await self._void(masked, "")
+
     async def balance_inquiry(
         self,
         card: CardPresentation,
@@ -468,6 +480,7 @@ class Terminal(StoreAndForward):
         elif outcome.approved:
             kind = EntryKind.REFUND if refund else EntryKind.SALE
             self.journal.append(JournalEntry(kind, request.stan, request.amount))
+            self.last_sale = request  # what the cancel key voids (:meth:`void_last`)
         elif outcome.reversal == "unresolved" and not preauth and not refund:
             self.journal.append(
                 JournalEntry(EntryKind.REVERSAL_PENDING, request.stan, request.amount)
@@ -537,6 +550,7 @@ class Terminal(StoreAndForward):
                 raise TerminalError(f"{self.tid}: batch close unanswered")
             if response.response_code in ("00", "95"):
                 self.journal = []
+                self.last_sale = None  # a closed batch's sales are no longer voidable
             log.info("%s: batch closed, %s", self.tid, response.additional_response)
             return response
 

@@ -20,6 +20,7 @@ from switch.registry import default_registry
 from switch.security import SecurityModule, load_keys
 from switch.service import SwitchService, running_switch
 from terminal.builder import CardPresentation
+from terminal.records import TerminalError
 from terminal.shell import Terminal
 from tests.conftest import MosquittoProcess
 from tpesim.fleet import connected_fleet
@@ -99,3 +100,27 @@ async def test_a_purchase_with_cash_back_holds_the_whole(
     assert "3 500,00 DA" in sale.receipt
     assert (too_much.verdict, cib.verdict) == ("61", "57")
     assert (batch.response_code, batch.sales_amount) == ("00", 350_000)
+
+
+@pytest.mark.parametrize("tid", TIDS)
+async def test_the_cancel_key_voids_the_last_sale(
+    mosquitto: MosquittoProcess, tmp_path: Path, tid: str
+) -> None:
+    """The last sale is voided: its hold released, the batch without it; then there is
+    nothing left to void until the next sale."""
+    async with _running(mosquitto, tmp_path, tid) as (switch, tpe, wallet):
+        pin, chip = holder_pin("EDH-VALID"), wallet.chip("EDH-VALID")
+        kept = await tpe.purchase(_card("EDH-VALID"), 20_000, pin, chip)
+        await tpe.purchase(_card("EDH-VALID"), 150_000, pin, chip)
+        void = await tpe.void_last()
+        with pytest.raises(TerminalError, match="nothing to void"):
+            await tpe.void_last()
+        available = await switch.processor.ledger.available("CCP-0001001")
+        batch = await tpe.close_batch()
+    assert kept.verdict == "00"
+    assert (void.verdict, void.reversal, void.amount) == ("00", "acknowledged", 150_000)
+    assert "ANNULATION ACCEPTEE" in void.receipt and "1 500,00 DA" in void.receipt
+    assert available == 15_000_000 - 20_000
+    assert (batch.response_code, batch.sales, batch.sales_amount) == ("00", 1, 20_000)
+    report = check_ledger(tmp_path / "ledger.db")
+    assert report.ok and report.reversals == 1
