@@ -4,6 +4,8 @@ a purchase with cash-back, held whole, with its declines; the day's batch still 
 
 from __future__ import annotations
 
+import csv
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,19 +13,24 @@ from pathlib import Path
 import pytest
 
 from cards.catalog import default_card_set
+from cards.currency import parse_amount
 from cards.holders import holder_pin
 from switch.clock import SystemClock
 from switch.ledger.check import check_ledger
 from switch.magic import magic_amounts
+from switch.protocol import topics
 from switch.protocol.codec import Encoding
 from switch.registry import default_registry
 from switch.security import SecurityModule, load_keys
 from switch.service import SwitchService, running_switch
+from switch.transport.base import Inbound
 from terminal.builder import CardPresentation
 from terminal.records import TerminalError
 from terminal.shell import Terminal
 from tests.conftest import MosquittoProcess
+from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet
+from tpesim.settle import run_settlement
 from tpesim.wallet import Wallet
 
 pytestmark = pytest.mark.integration
@@ -124,3 +131,39 @@ async def test_the_cancel_key_voids_the_last_sale(
     assert (batch.response_code, batch.sales, batch.sales_amount) == ("00", 1, 20_000)
     report = check_ledger(tmp_path / "ledger.db")
     assert report.ok and report.reversals == 1
+
+
+async def test_tnd_keeps_three_decimals_from_the_keypad_to_the_settlement(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """12,345 DT keyed at a Tunis terminal: DE4 ``000000012345`` on the wire, 12 345 millimes
+    held, ``12,345 DT`` on the receipt, the balance in millimes, and the day settled in TND
+    with three decimals."""
+    profile = REGISTRY.get("TNTU0001")
+    assert profile is not None
+    amount = parse_amount("12,345", profile.currency)
+    async with (
+        _running(mosquitto, tmp_path, "TNTU0001") as (switch, tpe, wallet),
+        observer(mosquitto.url, topics.TRACE_FILTER) as (_, traces),
+    ):
+        pin, chip = holder_pin("TN-VALID"), wallet.chip("TN-VALID")
+        sale = await tpe.purchase(_card("TN-VALID"), amount, pin, chip)
+        sent = json.loads((await next_on(traces, topics.trace("TNTU0001"), where=_sent)).payload)
+        asked = await tpe.balance_inquiry(_card("TN-VALID"), pin, chip)
+        day = switch.processor.clock.now().astimezone(profile.country.zone).date()
+    assert amount == 12_345 and (sale.verdict, sale.amount, sale.currency) == ("00", 12_345, "TND")
+    assert (sent["message"]["4"], sent["message"]["49"]) == ("000000012345", "788")
+    assert "12,345 DT" in sale.receipt
+    assert asked.balance == 850_500 - 12_345 and "838,155 DT" in asked.receipt
+    result = await run_settlement(tmp_path / "ledger.db", day, cards=CARDS, registry=REGISTRY,
+                                  out=tmp_path / "out")  # fmt: skip
+    assert result.check.ok and result.plan is not None
+    assert (result.plan.totals["TND"].sales, result.plan.totals["TND"].sales_amount) == (1, 12_345)
+    rows = list(csv.reader(result.files[0].read_text(encoding="utf-8").splitlines()))
+    merchant = next(row for row in rows if row[3] == "TND" and "TN0000000000301" in row[2])
+    assert merchant[5].endswith(" TND") and len(merchant[5].split(",")[1].split()[0]) == 3
+
+
+def _sent(message: Inbound) -> bool:
+    event = json.loads(message.payload)
+    return bool(event["hop"] == "terminal" and event["event"] == "sent" and event["mti"] == "0200")
