@@ -158,3 +158,32 @@ async def test_terminals_and_the_openapi_document(api: Api) -> None:
     spec = (await api.client.get("/openapi.json")).json()
     assert "/v1/terminals/{terminal_id}/payments" in spec["paths"]
     assert spec["info"]["version"] == "1.0.0"
+
+
+async def test_cash_back_a_balance_inquiry_and_a_void(api: Api) -> None:
+    """A purchase with cash-back charges the whole; a balance inquiry says what is left and
+    charges nothing; the last sale is voided once, then nothing is voidable."""
+    sale = await api.pay(amount_minor=150_000, currency="DZD", card_id="EDH-VALID",
+                         cash_back_minor=200_000, idempotency_key="cb-1")  # fmt: skip
+    assert sale.status_code == 201, sale.text
+    body = sale.json()
+    assert (body["status"], body["amount_minor"], body["cash_back_minor"]) == (
+        "approved", 350_000, 200_000)  # fmt: skip
+    asked = await api.client.post("/v1/terminals/DZAL0021/balance-inquiries",
+                                  json={"card_id": "EDH-VALID"})  # fmt: skip
+    assert asked.status_code == 200, asked.text
+    assert (asked.json()["response_code"], asked.json()["available_minor"]) == (
+        "00", 15_000_000 - 350_000)  # fmt: skip
+    assert "SOLDE DISPONIBLE" in asked.json()["receipt"]
+    voided = await api.client.post(f"/v1/payments/{body['id']}/void")
+    assert voided.status_code == 200, voided.text
+    assert (voided.json()["status"], voided.json()["reversal"]) == ("cancelled", "acknowledged")
+    assert available_balances(api.db)["CCP-0001001"][0] == 15_000_000
+    again = await api.client.post(f"/v1/payments/{body['id']}/void")
+    assert again.status_code == 409
+    preauth = await api.pay(amount_minor=1_000, currency="DZD", card_id="EDH-VALID",
+                            preauth=True, cash_back_minor=500, idempotency_key="cb-2")  # fmt: skip
+    assert preauth.status_code == 422
+    unknown = await api.client.post("/v1/terminals/DZAL0021/balance-inquiries",
+                                    json={"card_id": "NOPE"})  # fmt: skip
+    assert (unknown.status_code, unknown.json()["field"]) == (422, "card_id")

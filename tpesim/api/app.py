@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException
 
 from tpesim.api.desk import ApiError, PaymentDesk
 from tpesim.api.models import (
+    BalanceInquiry,
+    BalanceInquiryRequest,
     BatchResult,
     CompletionRequest,
     Payment,
@@ -110,6 +112,22 @@ def create_app(desk: PaymentDesk) -> FastAPI:
     async def cancel(payment_id: str) -> Payment:
         """Cancel an approved pre-authorization (0400): its hold is released."""
         return await desk.cancel(payment_id)
+
+    @app.post("/v1/payments/{payment_id}/void", response_model=Payment, responses=_ERRORS)
+    async def void(payment_id: str) -> Payment:
+        """Void an approved purchase or refund that is still its terminal's last (the cancel
+        key): its reversal goes out (0420) and the batch forgets it."""
+        return await desk.void(payment_id)
+
+    @app.post(
+        "/v1/terminals/{terminal_id}/balance-inquiries",
+        response_model=BalanceInquiry,
+        responses=_ERRORS,
+    )
+    async def balance_inquiry(terminal_id: str, body: BalanceInquiryRequest) -> BalanceInquiry:
+        """Ask a test card's available balance (DE3 31): nothing is charged; the receipt
+        prints the balance."""
+        return await desk.balance_inquiry(terminal_id, body)
 
     @app.post("/v1/terminals/{terminal_id}/batch", response_model=BatchResult, responses=_ERRORS)
     async def close_batch(terminal_id: str) -> BatchResult:

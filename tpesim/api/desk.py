@@ -1,6 +1,7 @@
-"""What the merchant API does with a terminal: start a payment, refund it, complete or cancel a
-pre-authorization, close the batch. Every payment is kept by id and by the caller's idempotency
-key; input is checked here, before anything reaches a terminal or the switch."""
+"""What the merchant API does with a terminal: start a payment (with cash-back), refund or void
+it, complete or cancel a pre-authorization, ask a card's balance, close the batch. Every payment
+is kept by id and by the caller's idempotency key; input is checked here, before anything
+reaches a terminal or the switch."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from terminal.builder import CardPresentation
 from terminal.records import TerminalError, TransactionOutcome
 from terminal.shell import Terminal
 from tpesim.api.models import (
+    BalanceInquiry,
+    BalanceInquiryRequest,
     BatchResult,
     CompletionRequest,
     Payment,
@@ -121,7 +124,8 @@ class PaymentDesk:
         card = self._card(request)
         kind = "preauth" if request.preauth else "purchase"
         outcome = await self._run(tpe, card, request.amount_minor, request.pin, request.entry,
-                                  preauth=request.preauth)  # fmt: skip
+                                  preauth=request.preauth,
+                                  cash_back=request.cash_back_minor or 0)  # fmt: skip
         payment = self._keep(outcome, kind)
         self._by_key[tid, request.idempotency_key] = _Record(payment, fingerprint)
         return payment, True
@@ -169,6 +173,45 @@ class PaymentDesk:
         self._payments[payment_id] = updated
         return updated
 
+    async def void(self, payment_id: str) -> Payment:
+        """Void an approved purchase or refund while it is its terminal's last (the cancel key):
+        its reversal goes out, the batch forgets it."""
+        original = self.payment(payment_id)
+        tpe = self._terminal(original.terminal_id)
+        last = tpe.last_sale
+        if (
+            original.kind not in ("purchase", "refund")
+            or original.status != "approved"
+            or last is None
+            or (last.stan, last.transmission_time) != _key_of(payment_id)
+        ):
+            raise ApiError(409, "not voidable", "only the terminal's last approved purchase or "
+                           "refund of its open batch can be voided")  # fmt: skip
+        outcome = await self._guarded(tpe.void_last())
+        updated = original.model_copy(update={"status": "cancelled", "reversal": outcome.reversal,
+                                              "receipt": outcome.receipt})  # fmt: skip
+        self._payments[payment_id] = updated
+        return updated
+
+    async def balance_inquiry(self, tid: str, request: BalanceInquiryRequest) -> BalanceInquiry:
+        """Ask a test card's balance at terminal ``tid`` (nothing is charged)."""
+        tpe = self._terminal(tid)
+        try:
+            card = self.cards.card(request.card_id)
+        except KeyError:
+            raise ApiError(422, "unknown card", f"no test card {request.card_id}",
+                           "card_id") from None  # fmt: skip
+        outcome = await self._run(tpe, card, 0, request.pin, "chip", inquiry=True)
+        return BalanceInquiry(
+            terminal_id=tid,
+            response_code=outcome.response_code,
+            meaning=_meaning(outcome.response_code),
+            available_minor=outcome.balance,
+            currency=outcome.currency,
+            masked_pan=outcome.masked_pan,
+            receipt=outcome.receipt,
+        )
+
     async def close_batch(self, tid: str) -> BatchResult:
         tpe = self._terminal(tid)
         batch = await self._guarded(tpe.close_batch())
@@ -207,6 +250,8 @@ class PaymentDesk:
         *,
         preauth: bool = False,
         refund: bool = False,
+        cash_back: int = 0,
+        inquiry: bool = False,
     ) -> TransactionOutcome:
         presentation = CardPresentation.from_card(card, self.cards)
         return await self._guarded(
@@ -219,6 +264,8 @@ class PaymentDesk:
                 plastic=self.wallet.plastic(card.id),
                 preauth=preauth,
                 refund=refund,
+                cash_back=cash_back,
+                inquiry=inquiry,
             )
         )
 
@@ -251,6 +298,7 @@ class PaymentDesk:
             masked_pan=outcome.masked_pan,
             receipt=outcome.receipt,
             refund_of=refund_of,
+            cash_back_minor=outcome.cash_back or None,
         )
         self._payments[payment.id] = payment
         if outcome.card_id is not None:
@@ -260,6 +308,12 @@ class PaymentDesk:
 
 def _meaning(code: str | None) -> str:
     return describe(code).en if code else "no answer in time: the terminal reversed the sale"
+
+
+def _key_of(payment_id: str) -> tuple[int, str]:
+    """(STAN, DE7) of a payment id ``{tid}-{stan}-{de7}``."""
+    _, stan, moment = payment_id.rsplit("-", 2)
+    return int(stan), moment
 
 
 def _fingerprint(text: str) -> str:

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 __all__ = [
+    "BalanceInquiry",
+    "BalanceInquiryRequest",
     "BatchResult",
     "CompletionRequest",
     "Payment",
@@ -66,6 +68,11 @@ class PaymentRequest(_Body):
         default="chip", description="How the card is read."
     )
     preauth: bool = Field(default=False, description="Only reserve the amount (0100).")
+    cash_back_minor: int | SkipJsonSchema[None] = Field(
+        default=None, gt=0, le=10**12,
+        description="Cash handed over too (DE3 09), minor units; the card is charged "
+        "`amount_minor` + this. Not with `preauth`.",
+    )  # fmt: skip
     idempotency_key: str = Field(
         min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$",
         description="Your key for this payment: sent again, the same payment comes back.",
@@ -76,7 +83,7 @@ class PaymentRequest(_Body):
     def _no_nulls(cls, data: Any) -> Any:
         """Optional fields are left out, never null (as the schema says)."""
         if isinstance(data, dict):
-            for name in ("card_id", "pan", "pin"):
+            for name in ("card_id", "pan", "pin", "cash_back_minor"):
                 if name in data and data[name] is None:
                     raise ValueError(f"{name} must be left out, not null")
         return data
@@ -85,7 +92,35 @@ class PaymentRequest(_Body):
     def _one_card(self) -> PaymentRequest:
         if (self.card_id is None) == (self.pan is None):
             raise ValueError("give exactly one of card_id and pan")
+        if self.preauth and self.cash_back_minor is not None:
+            raise ValueError("cash_back_minor does not go with preauth")
         return self
+
+
+class BalanceInquiryRequest(_Body):
+    """Ask a test card's available balance at a terminal (DE3 31)."""
+
+    card_id: str = Field(
+        max_length=40, pattern=r"^[A-Z0-9-]+$", description="A test card, e.g. EDH-NO-FUNDS."
+    )
+    pin: str | SkipJsonSchema[None] = Field(
+        default=None, pattern=r"^[0-9]{4,12}$",
+        description="The PIN the holder types; default: the holder's own.",
+    )  # fmt: skip
+
+
+class BalanceInquiry(BaseModel):
+    """The answer to a balance inquiry, with the receipt the terminal printed."""
+
+    terminal_id: str
+    response_code: str | None = Field(description="DE39; null when no answer came in time.")
+    meaning: str
+    available_minor: int | None = Field(
+        description="The available balance, minor units of `currency` (null unless approved)."
+    )
+    currency: str
+    masked_pan: str
+    receipt: str
 
 
 class RefundRequest(_Body):
@@ -107,6 +142,9 @@ class Payment(BaseModel):
     id: str
     terminal_id: str
     kind: Literal["purchase", "preauth", "refund"]
+    cash_back_minor: int | None = Field(
+        default=None, description="The cash handed over with the purchase, part of `amount_minor`."
+    )
     status: PaymentStatus
     response_code: str | None = Field(description="DE39; null when no answer came in time.")
     meaning: str = Field(description="What the response code means, in English.")
