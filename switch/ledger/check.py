@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from switch.ledger.sql import UNRESOLVED
 
-__all__ = ["CHECKS", "Db", "LedgerReport", "check_ledger"]
+__all__ = ["CHECKS", "QR_MTI", "Db", "LedgerReport", "check_ledger"]
 
 
 class _Rows(Protocol):
@@ -244,16 +244,22 @@ def reversal_releases_hold(db: Db) -> list[str]:
     return problems
 
 
+QR_MTI = "QR"
+"""What a QR payment is stored as in ``requests.mti`` (it is no ISO 8583 message)."""
+
+
 def approvals_are_durable(db: Db) -> list[str]:
     """Every approval a terminal received (0200/0100 answered 00) has its hold, but a balance
-    inquiry's (DE3 31, read from the stored answer), which holds nothing."""
+    inquiry's (DE3 31, read from the stored answer), which holds nothing; every approved QR
+    payment (stored as ``QR``) has its posting."""
     return [
-        f"approval {tid}/{stan} ({mti}) has no hold"
+        f"approval {tid}/{stan} ({mti}) has no {'posting' if mti == QR_MTI else 'hold'}"
         for tid, stan, mti, response in _rows(
             db,
             "SELECT q.tid, q.stan, q.mti, q.response FROM requests q LEFT JOIN transfers t "
-            "ON t.id = q.transfer_id WHERE q.mti IN ('0200', '0100') AND q.response_code = '00' "
-            "AND (t.id IS NULL OR t.phase != 'pending')",
+            "ON t.id = q.transfer_id WHERE q.response_code = '00' AND ("
+            "(q.mti IN ('0200', '0100') AND (t.id IS NULL OR t.phase != 'pending')) OR "
+            "(q.mti = 'QR' AND (t.id IS NULL OR t.kind != 'qr')))",
         )
         if not _answers_an_inquiry(response)
     ]

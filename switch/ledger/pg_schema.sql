@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS transfers (
     id                TEXT NOT NULL CONSTRAINT transfers_id_unique UNIQUE,
     kind              TEXT NOT NULL CHECK (kind IN (
         'opening', 'purchase', 'preauth', 'completion', 'refund', 'reversal', 'expiry',
-        'clearing', 'fee', 'interchange', 'true_up')),
+        'clearing', 'fee', 'interchange', 'true_up', 'qr')),
     phase             TEXT NOT NULL CHECK (phase IN (
         'single', 'pending', 'post', 'void', 'expire', 'clear')),
     pending_id        TEXT REFERENCES transfers (id),

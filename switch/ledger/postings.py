@@ -25,6 +25,7 @@ __all__ = [
     "hold_id",
     "preauth_hold",
     "purchase_hold",
+    "qr_payment",
     "refund_hold",
     "reversal_of_hold",
 ]
@@ -91,6 +92,39 @@ HOLD_KINDS = (TransferKind.PURCHASE, TransferKind.PREAUTH, TransferKind.REFUND)
 purchase_hold = partial(card_hold, TransferKind.PURCHASE)
 preauth_hold = partial(card_hold, TransferKind.PREAUTH)
 refund_hold = partial(card_hold, TransferKind.REFUND)
+
+
+def qr_payment(
+    *,
+    key: Key,
+    card_id: str,
+    cardholder_account: str,
+    merchant_account: str,
+    amount: int,
+    currency: str,
+    issuer_day: date,
+    business_day: date,
+    rrn: str,
+) -> Transfer:
+    """A QR payment: account to account, cardholder → merchant, posted at once (no hold, no
+    clearing: the money has moved when the wallet is answered)."""
+    tid, stan, transmission_time = key
+    return Transfer(
+        id=f"qr:{tid}:{stan:06d}:{transmission_time}",
+        kind=TransferKind.QR,
+        phase=Phase.SINGLE,
+        debit_account=cardholder_account,
+        credit_account=merchant_account,
+        amount=amount,
+        currency=currency,
+        card_id=card_id,
+        tid=tid,
+        stan=stan,
+        transmission_time=transmission_time,
+        issuer_day=issuer_day,
+        business_day=business_day,
+        rrn=rrn,
+    )
 
 
 def completion_post(hold: Transfer, *, key: Key, amount: int, business_day: date) -> Transfer:

@@ -34,6 +34,10 @@ _SPENT_ON_DAY = (
     "WHERE h.phase = 'pending' AND h.kind IN ('purchase', 'preauth') "
     "AND h.card_id = ? AND h.issuer_day = ?"
 )
+_QR_SPENT_ON_DAY = (
+    "SELECT COALESCE(SUM(amount), 0) FROM transfers "
+    "WHERE kind = 'qr' AND card_id = ? AND issuer_day = ?"
+)
 _PRE_REVERSED = (
     "SELECT 1 FROM orphan_reversals WHERE tid = ? AND stan = ? AND transmission_time = ?"
 )
@@ -134,6 +138,11 @@ class LedgerReads:
         """What ``card_id`` spent on the issuer's ``day``: holds not voided or expired (a
         partially posted hold counts what was posted)."""
         row = await self._one(_SPENT_ON_DAY, (card_id, day.isoformat()))
+        return int(row[0]) if row else 0
+
+    async def qr_spent_on_day(self, card_id: str, day: date) -> int:
+        """What ``card_id``'s account paid by QR on the issuer's ``day`` (minor units)."""
+        row = await self._one(_QR_SPENT_ON_DAY, (card_id, day.isoformat()))
         return int(row[0]) if row else 0
 
     async def transfer(self, transfer_id: str) -> Transfer | None:

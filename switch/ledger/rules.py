@@ -62,6 +62,8 @@ class TransferKind(StrEnum):
     """The hold's window passed on the switch clock: released."""
     CLEARING = "clearing"
     """Day's end: posts a purchase or refund hold."""
+    QR = "qr"
+    """A QR payment (BaridiPay style): cardholder account → merchant, posted at once."""
     FEE = "fee"
     """Clearing: the merchant discount, merchant → acquirer."""
     INTERCHANGE = "interchange"

@@ -2,7 +2,7 @@
 -- currency per account. The database itself enforces the transfer rules (switch.ledger.twophase
 -- is the reference model they must agree with): every transfer is one INSERT; triggers refuse
 -- what the rules refuse (the RAISE message is the outcome's name) and keep the counters.
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;
 
 CREATE TABLE IF NOT EXISTS accounts (
     id              TEXT PRIMARY KEY,
@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS transfers (
     id                TEXT NOT NULL UNIQUE,
     kind              TEXT NOT NULL CHECK (kind IN (
         'opening', 'purchase', 'preauth', 'completion', 'refund', 'reversal', 'expiry',
-        'clearing', 'fee', 'interchange', 'true_up')),
+        'clearing', 'fee', 'interchange', 'true_up', 'qr')),
     phase             TEXT NOT NULL CHECK (phase IN (
         'single', 'pending', 'post', 'void', 'expire', 'clear')),
     pending_id        TEXT REFERENCES transfers (id),

@@ -22,12 +22,14 @@ from switch.ledger import (
     check_ledger,
     merchant_account,
 )
+from switch.ledger.check import QR_MTI
 from switch.ledger.pg import PgLedger
 from switch.ledger.postings import (
     business_day,
     completion_post,
     preauth_hold,
     purchase_hold,
+    qr_payment,
     reversal_of_hold,
 )
 from switch.ledger.rules import HOLD_TIMEOUT_S, TransferKind
@@ -147,6 +149,31 @@ async def test_partial_completion_releases_the_rest(backend: LedgerBackend) -> N
         too_much = completion_post(hold, key=KEY, amount=20_000, business_day=DAY)
         assert await ledger.apply([too_much]) == [Outcome.EXISTS_WITH_DIFFERENT_FIELDS]
     assert (await backend.check()).ok
+
+
+async def test_a_qr_payment_moves_the_money_at_once(backend: LedgerBackend) -> None:
+    """A QR payment posts cardholder → merchant in one step (no hold, nothing to clear), counts
+    toward the card's QR spending of the day (not its card spending), and the database refuses
+    one the account cannot pay."""
+    key = ("QR", 7, "1123140322")
+
+    def qr(amount: int, account: str = "CCP-0001001", k: tuple[str, int, str] = key) -> Transfer:
+        return qr_payment(key=k, card_id="EDH-VALID", cardholder_account=account,
+                          merchant_account=MERCHANT.id, amount=amount, currency="DZD",
+                          issuer_day=DAY, business_day=DAY, rrn="632714000007")  # fmt: skip
+
+    async with backend.open(CARDS) as ledger:
+        await record(ledger, qr(50_000), key, QR_MTI)
+        balances = await ledger.balances("CCP-0001001")
+        assert balances is not None
+        assert (balances.debits_posted, balances.debits_pending) == (50_000, 0)
+        assert await ledger.qr_spent_on_day("EDH-VALID", DAY) == 50_000
+        assert await ledger.spent_on_day("EDH-VALID", DAY) == 0
+        other = ("QR", 8, "1123140322")
+        with pytest.raises(InsufficientFundsError):
+            await record(ledger, qr(1_251, "CCP-0001005", other), other, QR_MTI)
+    report = await backend.check()
+    assert report.ok, report.render()
 
 
 async def test_holds_expire_on_the_switch_clock(backend: LedgerBackend) -> None:
