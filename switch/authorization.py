@@ -28,6 +28,7 @@ __all__ = [
     "CardholderPosition",
     "Decision",
     "authorize",
+    "card_standing",
     "cash_back_of",
     "is_balance_inquiry",
     "is_refund",
@@ -108,6 +109,18 @@ def cash_back_of(request: FinancialRequest) -> AdditionalAmount | None:
     if request.mti != "0200" or not request.processing_code.startswith(CASH_BACK_PREFIX):
         return None
     return amount_of(request.additional_amounts, CASH_BACK)
+
+
+def card_standing(card: Card, product: CardProduct, now: datetime) -> tuple[str, str] | None:
+    """Why ``card`` cannot pay at all, whatever the channel: (DE39, reason) for a lost,
+    stolen, blocked or PIN-locked card (41, 43, 62, 75) or an expired one (54); None when it
+    can."""
+    status = _STATUS_CODES.get(card.status)
+    if status is not None:
+        return status
+    if card.last_valid_day < issuer_day(product, now):
+        return "54", "card expired"
+    return None
 
 
 def _transaction_check(request: FinancialRequest) -> Decision | None:

@@ -50,6 +50,7 @@ from switch.protocol.messages import (
     ReversalRequest,
 )
 from switch.purchases import PurchaseDesk
+from switch.qr_payments import QrDesk
 from switch.registry import Registry
 from switch.reply import Reply, SwitchStats
 from switch.resolutions import complete, reverse
@@ -116,6 +117,9 @@ class Processor:
         self.magic = magic
         self.stats = SwitchStats()
         self.cutoff = cutoff
+        self.qr = QrDesk(ledger=ledger, cards=cards, registry=registry, clock=clock,
+                         security=self.security, cutoff=cutoff)  # fmt: skip
+        """Wallet QR payments (switch.qr_payments)."""
         self.purchases = PurchaseDesk(
             ledger=ledger, cards=cards, registry=registry, clock=clock, magic=magic,
             security=self.security, cutoff=cutoff, issuers=self.issuers, commit=self._commit,

@@ -153,10 +153,12 @@ class SwitchService:
         )
         async with transport:
             request_filters = (
-                (topics.SHARED_REQUEST_FILTER, topics.SHARED_ISO8583_REQUEST_FILTER)
+                (topics.SHARED_REQUEST_FILTER, topics.SHARED_ISO8583_REQUEST_FILTER,
+                 topics.SHARED_WALLET_PAY_FILTER)
                 if self.shared
-                else (topics.REQUEST_FILTER, topics.ISO8583_REQUEST_FILTER)
-            )
+                else (topics.REQUEST_FILTER, topics.ISO8583_REQUEST_FILTER,
+                      topics.WALLET_PAY_FILTER)
+            )  # fmt: skip
             for request_filter in request_filters:
                 await transport.subscribe(request_filter, qos=1)
             await transport.subscribe(topics.ISSUER_CONTROL_FILTER, qos=1)
@@ -212,6 +214,10 @@ class SwitchService:
         while True:
             inbound = await requests.get()
             try:
+                wallet = topics.wallet_of_topic(inbound.topic)
+                if wallet is not None:
+                    await self._wallet_payment(transport, wallet, inbound.payload)
+                    continue
                 received_at = self.processor.clock.now()
                 encoding = _encoding(inbound)
                 reply = await self.processor.process(inbound.topic, inbound.payload, encoding)
@@ -226,6 +232,15 @@ class SwitchService:
                 log.exception("switch: a request on %s was not answered", inbound.topic[:80])
             finally:
                 requests.task_done()
+
+    async def _wallet_payment(self, transport: MqttTransport, wallet: str, payload: bytes) -> None:
+        """A wallet app's QR payment: decided (switch.qr_payments), answered to the app and,
+        when paid, told to the terminal whose code was scanned (for its receipt)."""
+        result = await self.processor.qr.pay_payload(wallet, payload)
+        body = result.model_dump_json().encode()
+        await transport.publish(topics.wallet_result(wallet), body)
+        if result.paid and result.tid is not None:
+            await transport.publish(topics.qr_notice(result.tid), body)
 
     async def _control(self, transport: MqttTransport, inbound: Inbound) -> None:
         """``sim/control/issuer/{issuer}``: ``up``, ``down`` or ``slow:SECONDS`` (a fault);

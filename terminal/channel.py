@@ -14,6 +14,7 @@ from switch.protocol import topics
 from switch.protocol.codec import Encoding, FormatError, decode_response
 from switch.protocol.messages import IsoMessage, Response
 from switch.protocol.trace import TraceKind, trace_event
+from switch.protocol.wallet import QrPaymentResult
 from switch.tasks import wait_ended
 from switch.transport import MqttClient, MqttTransport
 from switch.transport.base import BrokerUrl, TransportError, WillMessage
@@ -59,6 +60,8 @@ class Channel:
         self._pending: dict[tuple[str, int], asyncio.Future[Response]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._in_transit: set[asyncio.Task[None]] = set()
+        self._qr_waiters: dict[str, asyncio.Future[QrPaymentResult]] = {}
+        """Codes shown, by reference, waiting for their payment (switch.qr_payments)."""
         """Requests the link still carries (delayed, held or duplicated)."""
 
     def _new_transport(self) -> MqttTransport:
@@ -79,6 +82,7 @@ class Channel:
         try:
             await self._transport.__aenter__()
             await self._transport.subscribe(topics.response(self.tid, self.encoding), qos=1)
+            await self._transport.subscribe(topics.qr_notice(self.tid), qos=1)
         except TransportError as error:
             await self._transport.__aexit__(None, None, None)
             raise TerminalError(str(error)) from None
@@ -142,6 +146,9 @@ class Channel:
 
     async def _read(self) -> None:
         async for inbound in self._transport.messages():
+            if inbound.topic == topics.qr_notice(self.tid):
+                self._qr_notice(inbound.payload)
+                continue
             try:
                 response = decode_response(inbound.payload, self.encoding)
             except FormatError as error:
@@ -157,6 +164,32 @@ class Channel:
                 loop.call_later(delay, self._deliver, response, inbound.payload)
             else:
                 self._deliver(response, inbound.payload)
+
+    def _qr_notice(self, payload: bytes) -> None:
+        """The switch says a wallet paid the code this terminal shows: hand it to who waits."""
+        try:
+            paid = QrPaymentResult.model_validate_json(payload)
+        except ValueError:
+            log.warning("%s: unreadable QR payment notice", self.tid)
+            return
+        waiter = self._qr_waiters.pop(paid.qr_reference or "", None)
+        if waiter is None or waiter.done():
+            log.info("%s: QR payment %s of no code shown now", self.tid, paid.rrn)
+            return
+        waiter.set_result(paid)
+
+    async def qr_payment(self, reference: str, timeout_s: float) -> QrPaymentResult | None:
+        """The payment of the code with ``reference`` (``""``: the static code), or None when
+        none comes within ``timeout_s``."""
+        waiter: asyncio.Future[QrPaymentResult] = asyncio.get_running_loop().create_future()
+        self._qr_waiters[reference] = waiter
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await waiter
+        except TimeoutError:
+            return None
+        finally:
+            self._qr_waiters.pop(reference, None)
 
     def _deliver(self, response: Response, payload: bytes) -> None:
         """Hand ``response`` to the request waiting for it; one nobody waits for is late."""

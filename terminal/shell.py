@@ -52,6 +52,7 @@ from terminal.link import Link, LinkFaults
 from terminal.machine import Event, TerminalMachine
 from terminal.offline import APPROVED_OFFLINE, offline_advice, offline_verdict
 from terminal.pinpad import PinPad
+from terminal.qr_sales import QrSales
 from terminal.receipt import ReceiptData, render_receipt
 from terminal.records import (
     NonVolatileMemory,
@@ -74,7 +75,7 @@ __all__ = [
 log = logging.getLogger("terminal")
 
 
-class Terminal(StoreAndForward, Voids):
+class Terminal(StoreAndForward, Voids, QrSales):
     """One simulated TPE: ``async with Terminal(profile, broker) as tpe: await tpe.purchase(…)``."""
 
     def __init__(

@@ -20,19 +20,25 @@ __all__ = [
     "REQUEST_FILTER",
     "SHARED_ISO8583_REQUEST_FILTER",
     "SHARED_REQUEST_FILTER",
+    "SHARED_WALLET_PAY_FILTER",
     "SWITCH_CONTROL",
     "SWITCH_STATUS",
     "TERMINAL_CONTROL_FILTER",
     "TRACE_FILTER",
+    "WALLET_PAY_FILTER",
     "encoding_of_topic",
     "issuer_control",
     "issuer_status",
+    "qr_notice",
     "request",
     "response",
     "status",
     "terminal_control",
     "terminal_of_request_topic",
     "trace",
+    "wallet_of_topic",
+    "wallet_pay",
+    "wallet_result",
 ]
 
 REQUEST_FILTER = "tpe/+/req"
@@ -87,6 +93,33 @@ def request(tid: str, encoding: Encoding = Encoding.JSON) -> str:
 def response(tid: str, encoding: Encoding = Encoding.JSON) -> str:
     """Switch → terminal responses (QoS 1), in ``encoding``."""
     return f"tpe/{tid}/resp{_suffix(encoding)}"
+
+
+WALLET_PAY_FILTER = "wallet/+/pay"
+"""What the switch subscribes to for QR payments from wallet apps."""
+SHARED_WALLET_PAY_FILTER = "$share/switch/wallet/+/pay"
+_WALLET_TOPIC = re.compile(r"^wallet/([A-Za-z0-9-]{1,32})/pay$")
+
+
+def wallet_pay(wallet: str) -> str:
+    """Wallet app → switch: a QR payment (QoS 1)."""
+    return f"wallet/{wallet}/pay"
+
+
+def wallet_result(wallet: str) -> str:
+    """Switch → wallet app: the QR payment's result (QoS 1)."""
+    return f"wallet/{wallet}/result"
+
+
+def qr_notice(tid: str) -> str:
+    """Switch → terminal: a QR payment made to the code it shows, for its receipt (QoS 1)."""
+    return f"tpe/{tid}/qr"
+
+
+def wallet_of_topic(topic: str) -> str | None:
+    """The wallet id in ``wallet/{wallet}/pay``, or None."""
+    match = _WALLET_TOPIC.match(topic)
+    return match.group(1) if match else None
 
 
 def encoding_of_topic(topic: str) -> Encoding:

@@ -17,6 +17,7 @@ from functools import lru_cache
 from cards.chip import ChipError, cryptogram_data, session_key_r
 from cards.crypto import dukpt_aes, dukpt_tdes, emv
 from cards.crypto.cvv import card_verification_value
+from cards.crypto.otp import totp, totp_matches
 from cards.crypto.pinblock import PinBlockError, decipher_iso4, decode_iso0
 from cards.crypto.pinverify import visa_pvv
 from cards.crypto.primitives import tdes_decrypt
@@ -145,6 +146,23 @@ class SecurityModule:
         except (ValueError, KeyStoreError):
             return False
         return hmac.compare_digest(expected, value)
+
+    def _wallet_key(self, issuer: str, pan: str) -> bytes:
+        """The one-time-code key of the wallet app enrolled with ``pan`` (derived from the
+        issuer's CVK: a simulator's choice, no scheme's)."""
+        cvk = self._keys.issuer(issuer).cvk
+        return hmac.new(cvk, b"tpesim wallet OTP " + pan.encode(), hashlib.sha256).digest()[:20]
+
+    def wallet_code(self, issuer: str, pan: str, at_s: float) -> str:
+        """The 6-digit one-time code the holder's wallet app shows at ``at_s`` (TOTP, 30 s)."""
+        return totp(self._wallet_key(issuer, pan), at_s)
+
+    def verify_wallet_code(self, *, issuer: str, pan: str, code: str, at_s: float) -> bool:
+        """True when ``code`` is the wallet's code at ``at_s``, or of the step before or after."""
+        try:
+            return totp_matches(self._wallet_key(issuer, pan), code, at_s)
+        except KeyStoreError:
+            return False
 
     def personalize_chip(self, issuer: str, pan: str, psn: int) -> bytes:
         """The ICC master key a card bureau writes into the chip of ``pan`` (EMV option A)."""
