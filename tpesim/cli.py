@@ -9,7 +9,7 @@ import logging
 import signal
 import sys
 import tempfile
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import date, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,7 @@ from tpesim.decode_cli import add_decode_command, decode_command
 from tpesim.demo import DemoConfig, run_demo, run_demo_ui
 from tpesim.issue import issue_card_set
 from tpesim.output import ProgressLine, render_cards, render_summary
+from tpesim.qr_cli import add_qr_commands, qr_command
 from tpesim.scenario import ScenarioError
 from tpesim.scenario.command import add_scenario_commands, scenario_command
 from tpesim.serve import add_serve_command, serve_command
@@ -74,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     add_bench_commands(sub)
     add_broker_commands(sub)
     add_decode_command(sub)
+    add_qr_commands(sub)
     add_terminal_command(sub)
     add_scenario_commands(sub, broker_url)
     add_serve_command(sub, broker_url)
@@ -355,34 +357,39 @@ async def _cancellable(coro: Coroutine[Any, Any, int]) -> int:
         return 0
 
 
+def _serve(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
+    configure_logging(None, verbose=False)
+    return serve_command(args)
+
+
+_ASYNC_COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    "demo": _demo,
+    "switch": _switch,
+    "terminal": terminal_command,
+    "serve": _serve,
+    "scenario": lambda args: scenario_command(args, configure_logging),
+    "qr": qr_command,
+}
+"""Commands that run an event loop, Ctrl-C cancelling them cleanly."""
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "ledger": _ledger_check,
+    "settle": lambda args: asyncio.run(_settle(args)),
+    "bench": bench_command,
+    "broker": broker_command,
+    "decode": decode_command,
+    "cards": lambda args: (
+        _cards_issue(args) if args.cards_command == "issue" else _cards_list(args)
+    ),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tpesim`` console script."""
     args = _parser().parse_args(argv)
     try:
-        if args.command == "demo":
-            return asyncio.run(_cancellable(_demo(args)))
-        if args.command == "switch":
-            return asyncio.run(_cancellable(_switch(args)))
-        if args.command == "terminal":
-            return asyncio.run(_cancellable(terminal_command(args)))
-        if args.command == "ledger":
-            return _ledger_check(args)
-        if args.command == "settle":
-            return asyncio.run(_settle(args))
-        if args.command == "serve":
-            configure_logging(None, verbose=False)
-            return asyncio.run(_cancellable(serve_command(args)))
-        if args.command == "scenario":
-            return asyncio.run(_cancellable(scenario_command(args, configure_logging)))
-        if args.command == "bench":
-            return bench_command(args)
-        if args.command == "broker":
-            return broker_command(args)
-        if args.command == "decode":
-            return decode_command(args)
-        if args.cards_command == "issue":
-            return _cards_issue(args)
-        return _cards_list(args)
+        if args.command in _ASYNC_COMMANDS:
+            return asyncio.run(_cancellable(_ASYNC_COMMANDS[args.command](args)))
+        return _COMMANDS[args.command](args)
     except (
         CliError,
         CardSetError,

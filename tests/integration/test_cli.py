@@ -15,26 +15,11 @@ from switch import default_registry, magic_amounts
 from switch.protocol import topics
 from switch.service import running_switch
 from switch.transport.base import Inbound
+from tests.cli_process import tpesim
 from tests.conftest import MosquittoProcess
 from tests.mqtt_helpers import next_on, observer
 
 pytestmark = pytest.mark.integration
-
-
-async def tpesim(*args: str) -> tuple[int, str, str]:
-    """Run `python -m tpesim ARGS`; return exit status, stdout and stderr."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tpesim",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(60):
-        out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def test_terminal_command_runs_purchases_and_ledger_check_agrees(

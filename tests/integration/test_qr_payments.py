@@ -5,6 +5,8 @@ code, 51 not enough money, 30 a damaged code, 13 a static code without an amount
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from switch.registry import default_registry
 from switch.security import SecurityModule, load_keys
 from switch.service import SwitchService, running_switch
 from terminal.shell import Terminal
+from tests.cli_process import tpesim
 from tests.conftest import MosquittoProcess
 from tpesim.baridi import WalletApp
 from tpesim.fleet import connected_fleet
@@ -109,3 +112,32 @@ async def test_the_holders_declines(mosquitto: MosquittoProcess, tmp_path: Path)
     assert available == 18_000_000 - 4_000_000
     report = check_ledger(tmp_path / "ledger.db")
     assert report.ok, report.render()
+
+
+async def test_the_cli_shows_a_code_and_a_wallet_pays_it(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """`tpesim qr show` prints the code and waits; `tpesim qr pay` pays it; the terminal's
+    process prints the receipt. A static code paid without an amount is refused (exit 1)."""
+    broker = f"--broker={mosquitto.url}"
+    async with running_switch(broker=mosquitto.url, db_path=tmp_path / "ledger.db",
+                              cards=CARDS, registry=REGISTRY, security=SECURITY):  # fmt: skip
+        shown = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tpesim", "qr", "show", "--tid", TID, "--amount", "250",
+            "--wait", "30", broker, f"--state={tmp_path / 'state.json'}",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert shown.stdout is not None
+        async with asyncio.timeout(30):
+            line = (await shown.stdout.readline()).decode()
+        assert line.startswith("code: 0002010102122")
+        code = line.removeprefix("code: ").strip()
+        status, out, err = await tpesim("qr", "pay", code, "--card", "EDH-VALID", broker)
+        async with asyncio.timeout(30):
+            receipt, _ = await shown.communicate()
+        refused = await tpesim("qr", "pay", code.replace("010212", "010211", 1), "--card",
+                               "EDH-VALID", broker)  # fmt: skip
+    assert status == 0, err
+    assert out.startswith("00 paid: 25000 DZD to Superette El Baraka (DZAL0001)")
+    assert shown.returncode == 0 and "PAIEMENT RECU" in receipt.decode()
+    assert refused[0] == 2 and "CRC does not match" in refused[2]
