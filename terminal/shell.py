@@ -19,8 +19,6 @@ from cards.chip import Chip, Plastic
 from cards.crypto import DukptExhaustedError, tlv
 from cards.masking import mask_pan
 from switch.clock import Clock, SystemClock
-from switch.protocol.amounts import AVAILABLE_BALANCE, amount_of
-from switch.protocol.amounts import CASH_BACK as CASH_BACK_AMOUNT
 from switch.protocol.codec import (
     Encoding,
     FormatError,
@@ -53,7 +51,6 @@ from terminal.machine import Event, TerminalMachine
 from terminal.offline import APPROVED_OFFLINE, offline_advice, offline_verdict
 from terminal.pinpad import PinPad
 from terminal.qr_sales import QrSales
-from terminal.receipt import ReceiptData, render_receipt
 from terminal.records import (
     NonVolatileMemory,
     PowerLostError,
@@ -62,6 +59,7 @@ from terminal.records import (
     TransactionOutcome,
 )
 from terminal.saf import Advice, StoreAndForward
+from terminal.till import Till
 from terminal.voids import Voids
 
 __all__ = [
@@ -75,7 +73,7 @@ __all__ = [
 log = logging.getLogger("terminal")
 
 
-class Terminal(StoreAndForward, Voids, QrSales):
+class Terminal(StoreAndForward, Voids, QrSales, Till):
     """One simulated TPE: ``async with Terminal(profile, broker) as tpe: await tpe.purchase(…)``."""
 
     def __init__(
@@ -463,45 +461,6 @@ class Terminal(StoreAndForward, Voids, QrSales):
             raise TerminalError(f"{entry} entry needs the card's plastic")
         return entry
 
-    def _book(
-        self,
-        request: FinancialRequest,
-        outcome: TransactionOutcome,
-        *,
-        preauth: bool,
-        refund: bool,
-    ) -> None:
-        """Keep what the sale leaves at the terminal: an open pre-authorization, a journal line
-        (sale, refund, or a sale whose reversal is pending), a receipt waiting for paper. A
-        balance inquiry moves no money: only its receipt."""
-        if request.processing_code == BALANCE_INQUIRY:
-            pass
-        elif outcome.approved and preauth:
-            self.authorizations[request.stan] = request
-        elif outcome.approved:
-            kind = EntryKind.REFUND if refund else EntryKind.SALE
-            self.journal.append(JournalEntry(kind, request.stan, request.amount))
-            self.last_sale = request  # what the cancel key voids (:meth:`void_last`)
-        elif outcome.reversal == "unresolved" and not preauth and not refund:
-            self.journal.append(
-                JournalEntry(EntryKind.REVERSAL_PENDING, request.stan, request.amount)
-            )
-        if not outcome.printed:
-            self.unprinted.append(outcome.receipt)
-
-    async def set_paper(self, present: bool) -> None:
-        """The printer ran out of paper (``False``) or was refilled: the retained status says
-        ``degraded:paper-out`` or ``online``."""
-        self.paper = present
-        await self.channel.announce(b"online" if present else b"degraded:paper-out")
-
-    def reprint(self) -> list[str]:
-        """Print the receipts that waited for paper; they are handed back, oldest first."""
-        if not self.paper:
-            raise TerminalError(f"{self.tid}: no paper: nothing can be printed")
-        waiting, self.unprinted = self.unprinted, []
-        return waiting
-
     async def complete(self, stan: int, amount: int) -> CompletionResponse | None:
         """Complete the pre-authorization ``stan`` for ``amount`` (at most what was authorized)
         with an 0220; the 0230, or None when none came after every attempt: the completion then
@@ -554,59 +513,6 @@ class Terminal(StoreAndForward, Voids, QrSales):
                 self.last_sale = None  # a closed batch's sales are no longer voidable
             log.info("%s: batch closed, %s", self.tid, response.additional_response)
             return response
-
-    def _outcome(
-        self,
-        request: FinancialRequest,
-        card: CardPresentation,
-        response: Response | None,
-        reversal: str | None,
-        latency_ms: float,
-    ) -> TransactionOutcome:
-        code = rrn = auth = None
-        balance = None
-        if isinstance(response, FinancialResponse):
-            code, rrn, auth = response.response_code, response.rrn, response.auth_code
-            given = amount_of(response.additional_amounts, AVAILABLE_BALANCE)
-            balance = given.amount if given is not None else None
-        elif response is not None:
-            code = response.response_code
-        cash = amount_of(request.additional_amounts, CASH_BACK_AMOUNT)
-        receipt = render_receipt(
-            ReceiptData(
-                profile=self.profile,
-                moment=self.clock.now(),
-                stan=request.stan,
-                pan=request.pan,
-                card_label=card.label,
-                amount=request.amount,
-                response_code=code,
-                auth_code=auth,
-                rrn=rrn,
-                reversal_acknowledged=reversal == "acknowledged" if reversal else None,
-                processing_code=request.processing_code,
-                cash_back=cash.amount if cash is not None else 0,
-                balance=balance,
-            )
-        )
-        return TransactionOutcome(
-            tid=self.tid,
-            stan=request.stan,
-            transmission_time=request.transmission_time,
-            card_id=card.card_id,
-            masked_pan=card.masked_pan,
-            amount=request.amount,
-            currency=self.profile.currency.code,
-            response_code=code,
-            rrn=rrn,
-            auth_code=auth,
-            reversal=reversal,
-            latency_ms=latency_ms,
-            receipt=receipt,
-            printed=self.paper,
-            balance=balance,
-            cash_back=cash.amount if cash is not None else 0,
-        )
 
 
 def _check_kind(amount: int, *, cash_back: int, inquiry: bool, refund: bool, preauth: bool) -> None:
