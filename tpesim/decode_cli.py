@@ -12,7 +12,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from cards.currency import currency_by_numeric, format_amount
 from cards.masking import redact_wire_text
+from cards.qr import QrError, decode_qr
 from switch.protocol.codec import Encoding, FormatError, decode_request, decode_response
 from switch.protocol.explain import ExplainedField, explain_message
 from switch.protocol.iso8583 import from_iso8583
@@ -20,6 +22,8 @@ from switch.protocol.iso8583 import from_iso8583
 __all__ = ["Decoded", "add_decode_command", "decode_command", "decode_message"]
 
 _HEX = re.compile(r"^[0-9A-Fa-f\s]+$")
+QR_START = "000201"
+"""How an EMVCo QR payload starts (tag 00, length 02, format 01)."""
 _LANGUAGES = ("en", "fr", "ar")
 
 
@@ -116,15 +120,44 @@ def add_decode_command(sub: Any) -> None:
         description="Reads a message given as hex digits, a file (raw bytes) or - (standard "
         "input), in JSON or ISO 8583 binary, and prints every field with what it means.",
     )
-    decode.add_argument("message", help="hex digits, a file name, or - for standard input")
+    decode.add_argument("message", help="hex digits, a file name, - for standard input, or a "
+                        "QR payload (000201...)")  # fmt: skip
     decode.add_argument("--lang", choices=_LANGUAGES, default="en",
                         help="language of the explanations (default en)")  # fmt: skip
     decode.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def render_qr(payload: str) -> str:
+    """A merchant QR code (cards.qr) explained; QrError when it cannot be read."""
+    code = decode_qr(payload)
+    cur = currency_by_numeric(code.currency)
+    amount = "none: the payer types it"
+    if code.amount is not None:
+        amount = format_amount(code.amount, cur, symbol=cur.code) if cur else str(code.amount)
+    lines = [
+        f"BaridiPay-style QR code (an EMVCo merchant-presented approximation), "
+        f"{'dynamic' if code.dynamic else 'static'}, {len(payload)} characters",
+        f"  merchant   {code.name}, {code.city} ({code.country}), MCC {code.mcc}",
+        f"  paid to    MID {code.mid}, terminal {code.tid}",
+        f"  amount     {amount}",
+        f"  currency   {cur.code if cur else code.currency} ({code.currency})",
+    ]
+    if code.reference:
+        lines.append(f"  reference  {code.reference}")
+    lines.append(f"  CRC        {payload[-4:]} (CRC-16/CCITT-FALSE): it matches")
+    return "\n".join(lines)
+
+
 def decode_command(args: argparse.Namespace) -> int:
     """Run ``tpesim decode``; 0 when the switch would accept the message, 1 when it would
-    refuse it, 2 when it cannot be read."""
+    refuse it, 2 when it cannot be read. A QR payload (``000201…``) is explained too."""
+    if args.message.startswith(QR_START):
+        try:
+            print(render_qr(args.message))
+        except QrError as error:
+            print(f"tpesim decode: cannot read the QR code: {error}", file=sys.stderr)
+            return 2
+        return 0
     try:
         decoded = decode_message(_read_input(args.message))
     except (FormatError, ValueError, OSError) as error:

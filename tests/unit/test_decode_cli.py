@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from cards import default_card_set
+from cards.qr import MerchantQr, encode_qr
 from switch.protocol.codec import Encoding, encode
 from switch.registry import default_registry
 from terminal import CardPresentation, RequestBuilder
@@ -70,3 +71,17 @@ def test_what_the_switch_would_refuse_and_what_cannot_be_read(
     assert "field 4" in error and "(at byte 36)" in error
     assert main(["decode", "0200ABC"]) == 2
     assert "odd number of hex digits" in capsys.readouterr().err
+
+
+def test_a_qr_payload_is_explained_and_a_damaged_one_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = MerchantQr(mid="DZ0000000000101", tid="DZAL0001", name="Superette El Baraka",
+                      city="Alger Centre", mcc="5411", currency="012", country="DZ",
+                      amount=150_000, reference="DZAL0001-000042")  # fmt: skip
+    payload = encode_qr(code)
+    assert main(["decode", payload]) == 0
+    out = capsys.readouterr().out
+    assert "dynamic" in out and "1 500,00 DZD" in out and "terminal DZAL0001" in out
+    assert main(["decode", payload.replace("Baraka", "Barakx")]) == 2
+    assert "CRC does not match" in capsys.readouterr().err
