@@ -308,7 +308,9 @@ async def _settle(args: argparse.Namespace) -> int:
         raise CliError(str(error)) from None
     if args.json:
         document = report_document(result.plan) if result.plan else {"run": None}
-        print(json.dumps(document | {"ledger_ok": result.check.ok}))
+        print(
+            json.dumps(document | {"ledger_ok": result.check.ok, "expired_holds": result.expired})
+        )
     else:
         print(render_settlement(result))
     return 0 if result.check.ok else 1

@@ -34,6 +34,8 @@ class SettlementResult:
     plan: ClearingPlan | None
     files: tuple[Path, ...]
     check: LedgerReport
+    expired: int = 0
+    """Holds of the day that expired before this run (never to be cleared)."""
 
 
 def report_document(plan: ClearingPlan) -> dict[str, Any]:
@@ -100,6 +102,11 @@ def render_settlement(result: SettlementResult) -> str:
             total = sum(v for (_, c), v in plan.positions.items() if c == code)
             lines.append(f"    {'sum ' + code:<{width}}  {_money(total, code):>22}")
         lines += [f"  report: {path}" for path in result.files]
+    if result.expired:
+        lines.append(
+            f"  warning: {result.expired} sale or refund hold(s) of {result.day} expired before "
+            "this run (5 days on the switch clock) and will never be cleared"
+        )
     verdict = (
         "ledger OK" if result.check.ok else f"ledger: {len(result.check.problems)} violation(s)"
     )
@@ -122,5 +129,6 @@ async def run_settlement(
         raise FileNotFoundError(f"no ledger database at {db}")
     async with await open_ledger(db, clock=clock) as ledger:
         plan = await settle_day(ledger, day, cards=cards, registry=registry)
+        expired, _ = await ledger.expired_on_business_day(day)
     files = write_report(plan, out) if plan else ()
-    return SettlementResult(day, plan, files, await check_location(db))
+    return SettlementResult(day, plan, files, await check_location(db), expired)

@@ -38,6 +38,11 @@ _QR_SPENT_ON_DAY = (
     "SELECT COALESCE(SUM(amount), 0) FROM transfers "
     "WHERE kind = 'qr' AND card_id = ? AND issuer_day = ?"
 )
+_EXPIRED_ON_BUSINESS_DAY = (
+    "SELECT COUNT(*), COALESCE(SUM(h.amount), 0) FROM transfers h "
+    "JOIN transfers r ON r.pending_id = h.id "
+    "WHERE r.phase = 'expire' AND h.kind IN ('purchase', 'refund') AND h.business_day = ?"
+)
 _PRE_REVERSED = (
     "SELECT 1 FROM orphan_reversals WHERE tid = ? AND stan = ? AND transmission_time = ?"
 )
@@ -139,6 +144,13 @@ class LedgerReads:
         partially posted hold counts what was posted)."""
         row = await self._one(_SPENT_ON_DAY, (card_id, day.isoformat()))
         return int(row[0]) if row else 0
+
+    async def expired_on_business_day(self, day: date) -> tuple[int, int]:
+        """Sale and refund holds of business ``day`` that expired before clearing (5 days on
+        the switch clock) and will never be cleared: how many, and their total in minor units
+        (across currencies: for a warning, not for accounts)."""
+        row = await self._one(_EXPIRED_ON_BUSINESS_DAY, (day.isoformat(),))
+        return (int(row[0]), int(row[1])) if row else (0, 0)
 
     async def qr_spent_on_day(self, card_id: str, day: date) -> int:
         """What ``card_id``'s account paid by QR on the issuer's ``day`` (minor units)."""

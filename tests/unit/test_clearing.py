@@ -95,6 +95,20 @@ async def _settle(
                                 out=out, clock=clock)  # fmt: skip
 
 
+async def test_settling_after_the_holds_expired_says_so(
+    day_of_trade: LedgerBackend, tmp_path: Path
+) -> None:
+    """Settled twelve days late, the day's purchase hold has expired: only the completion is
+    cleared, and the result says one hold will never be."""
+    late = ManualClock(datetime(2026, 12, 5, 12, tzinfo=UTC))
+    result = await _settle(day_of_trade, tmp_path / "out", late)
+    assert result.plan is not None and result.plan.totals["DZD"].sales == 1
+    assert result.expired == 2  # the sale still held and the refund: 5 days went by
+    assert "2 sale or refund hold(s) of 2026-11-23 expired" in render_settlement(result)
+    on_time = await _settle(day_of_trade, tmp_path / "again")
+    assert on_time.expired == 2  # what expired stays expired
+
+
 async def test_settlement_clears_charges_fees_and_nets_to_zero(
     day_of_trade: LedgerBackend, tmp_path: Path
 ) -> None:
