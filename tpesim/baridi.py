@@ -49,7 +49,8 @@ class WalletApp:
         self._issuer = cards.products[card.product].issuer
         self._security = security
         self._clock = clock or SystemClock()
-        self._transport: MqttTransport = MqttClient(broker, client_id=f"wallet-{wallet}")
+        login = broker.login_as(wallet)  # its own login on a locked-down broker
+        self._transport: MqttTransport = MqttClient(login, client_id=f"wallet-{wallet}")
         self._waiting: dict[str, asyncio.Future[QrPaymentResult]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._numbers = itertools.count(1)

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from switch.protocol import topics
 from switch.protocol.codec import Encoding
+from switch.protocol.topics import wallet_of_topic
 from switch.transport.url import OPERATOR_LOGIN, SWITCH_LOGIN
 from tpesim.certs import Authority, write_key_pair
 
@@ -132,14 +133,21 @@ class AccessSpec:
     broker_dir: str | None = None
     run_as: str | None = None
     client_certs: bool = False
+    wallets: tuple[str, ...] = ()
+    """Wallet apps given a login each (user name = the wallet id), for QR payments."""
 
     def __post_init__(self) -> None:
         if self.client_certs and not self.tls:
             raise ValueError("client certificates need TLS")
+        taken = {SWITCH_LOGIN, OPERATOR_LOGIN, *self.tids}
+        for wallet in self.wallets:
+            if wallet_of_topic(topics.wallet_pay(wallet)) != wallet or wallet in taken:
+                raise ValueError(f"wallet id {wallet!r}: 1-32 letters, digits or '-', and "
+                                 "not a terminal's or a component's login")  # fmt: skip
 
     @property
     def identities(self) -> tuple[str, ...]:
-        return (SWITCH_LOGIN, OPERATOR_LOGIN, *self.tids)
+        return (SWITCH_LOGIN, OPERATOR_LOGIN, *self.tids, *self.wallets)
 
     @property
     def url(self) -> str:

@@ -38,6 +38,10 @@ def add_broker_commands(sub: Any) -> None:
     config.add_argument("--client-certs", action="store_true",
                         help="also a client certificate per identity (clients/ID.pem, .key), "
                         "required by the broker, which takes the identity from it")  # fmt: skip
+    config.add_argument("--wallets", type=lambda text: tuple(text.split(",")), default=(),
+                        metavar="ID[,ID...]",
+                        help="wallet apps to give a login each (QR payments, tpesim qr pay "
+                        "--wallet ID)")  # fmt: skip
     config.add_argument("--bind", default="127.0.0.1",
                         help="address the broker listens on (default 127.0.0.1)")  # fmt: skip
     config.add_argument("--host", default="127.0.0.1",
@@ -58,20 +62,26 @@ def broker_command(args: argparse.Namespace) -> int:
     if args.client_certs and not tls:
         print("tpesim broker config: --client-certs needs TLS (drop --no-tls)", file=sys.stderr)
         return 2
-    spec = AccessSpec(
-        tids=tuple(p.tid for p in profiles),
-        port=args.port or (8883 if tls else 1883),
-        tls=tls,
-        bind=args.bind,
-        host=args.host,
-        broker_dir=args.broker_dir,
-        run_as=args.run_as or getpass.getuser(),
-        client_certs=args.client_certs,
-    )
+    try:
+        spec = AccessSpec(
+            tids=tuple(p.tid for p in profiles),
+            port=args.port or (8883 if tls else 1883),
+            tls=tls,
+            bind=args.bind,
+            host=args.host,
+            broker_dir=args.broker_dir,
+            run_as=args.run_as or getpass.getuser(),
+            client_certs=args.client_certs,
+            wallets=args.wallets,
+        )
+    except ValueError as error:
+        print(f"tpesim broker config: {error}", file=sys.stderr)
+        return 2
     access = write_broker_access(args.out, spec, now=datetime.now(UTC))
     print(access)
     print(
-        f"{len(spec.identities)} logins ({len(spec.tids)} terminals, switch, operator), "
+        f"{len(spec.identities)} logins ({len(spec.tids)} terminals, {len(spec.wallets)} "
+        "wallets, switch, operator), "
         f"{'TLS' if tls else 'plain TCP'} on {spec.bind}:{spec.port}"
         f"{', a client certificate each' if spec.client_certs else ''}.\n"
         f"start the broker:  mosquitto -c {args.out / CONFIG_FILE}\n"

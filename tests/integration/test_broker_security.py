@@ -8,6 +8,7 @@ QoS 1 messages arrive in order), so no test waits for a silence.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import getpass
 from collections.abc import Iterator
@@ -17,17 +18,23 @@ from pathlib import Path
 
 import pytest
 
+from cards.catalog import default_card_set
+from switch.clock import SystemClock
 from switch.protocol import topics
 from switch.registry import default_registry
+from switch.security import SecurityModule, load_keys
+from switch.service import running_switch
 from switch.transport import MqttClient
 from switch.transport.base import Inbound, Transport, TransportError
-from switch.transport.url import OPERATOR_LOGIN, SWITCH_LOGIN, BrokerUrl, TlsFiles
+from switch.transport.url import OPERATOR_LOGIN, SWITCH_LOGIN, BrokerUrl, NoLoginError, TlsFiles
 from tests.conftest import MosquittoProcess
+from tpesim.baridi import WalletApp
 from tpesim.broker import free_port
 from tpesim.broker_access import CONFIG_FILE, AccessSpec, write_broker_access
 from tpesim.cli import main
 from tpesim.cli_support import broker_url
 from tpesim.demo import DemoConfig, run_demo
+from tpesim.fleet import connected_fleet
 
 pytestmark = pytest.mark.integration
 
@@ -215,3 +222,30 @@ async def test_demo_secure_starts_a_locked_down_broker(tmp_path: Path) -> None:
     assert result.ledger.ok and result.approved > 0 and result.timeouts == 0
     assert (tmp_path / "access" / "access.json").stat().st_mode & 0o077 == 0
     assert (tmp_path / "traces.jsonl").stat().st_size > 0  # the operator's login reads them
+
+
+async def test_a_wallet_pays_by_qr_through_the_locked_down_broker(tmp_path: Path) -> None:
+    """With ``--wallets``, a wallet app logs in as itself and its QR payment crosses the
+    generated ACL: wallet → switch → wallet, and the notice to the terminal. A wallet the
+    access file does not know is refused before it connects."""
+    cards, security = default_card_set(), SecurityModule(load_keys())
+    spec = AccessSpec((MINE,), port=free_port(), run_as=getpass.getuser(), wallets=("amina",))
+    access = write_broker_access(tmp_path / "access", spec, now=datetime.now(UTC))
+    profile = default_registry().get(MINE)
+    assert profile is not None
+    pan = cards.card("EDH-VALID").pan
+    for secured in _start(tmp_path, access, spec.port):
+        async with (
+            running_switch(broker=secured, db_path=tmp_path / "ledger.db", cards=cards,
+                           registry=default_registry(), security=security),
+            connected_fleet([profile], secured, clock=SystemClock(), timeout_s=5,
+                            key_injection=security) as fleet,
+            WalletApp("amina", pan, secured, cards=cards, security=security) as app,
+        ):  # fmt: skip
+            payload, code = fleet[MINE].show_qr(150_000)
+            waiting = asyncio.create_task(fleet[MINE].qr_paid(code, timeout_s=10))
+            result = await app.pay(payload)
+            printed = await waiting
+        with pytest.raises(NoLoginError, match="no login for 'nadia'"):
+            WalletApp("nadia", pan, secured, cards=cards, security=security)
+    assert result.response_code == "00" and printed is not None

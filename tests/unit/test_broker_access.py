@@ -171,3 +171,13 @@ def test_client_certificates_name_each_identity_and_reach_its_login(tmp_path: Pa
     access.write_text(json.dumps(data))
     with pytest.raises(NoLoginError, match="no login for 'operator'"):
         load_access_file(access).login_as(OPERATOR_LOGIN)
+
+
+def test_wallets_get_a_login_each_and_bad_ids_are_refused(tmp_path: Path) -> None:
+    spec = AccessSpec(("DZAL0001",), wallets=("amina", "nadia-2"))
+    assert spec.identities[-2:] == ("amina", "nadia-2")
+    url = load_access_file(write_broker_access(tmp_path, spec, now=NOW))
+    assert url.login_as("amina").username == "amina"
+    for bad in ("a/b", "", "DZAL0001", SWITCH_LOGIN, "x" * 33):
+        with pytest.raises(ValueError, match="wallet id"):
+            AccessSpec(("DZAL0001",), wallets=(bad,))
