@@ -12,6 +12,7 @@ away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time as time_module
@@ -236,11 +237,26 @@ class SwitchService:
     async def _wallet_payment(self, transport: MqttTransport, wallet: str, payload: bytes) -> None:
         """A wallet app's QR payment: decided (switch.qr_payments), answered to the app and,
         when paid, told to the terminal whose code was scanned (for its receipt)."""
+        received_at = self.processor.clock.now()
         result = await self.processor.qr.pay_payload(wallet, payload)
         body = result.model_dump_json().encode()
         await transport.publish(topics.wallet_result(wallet), body)
         if result.paid and result.tid is not None:
             await transport.publish(topics.qr_notice(result.tid), body)
+        if self.trace and result.tid is not None:
+            # The dashboard shows the payment on the paid terminal's ladder.
+            view = result.trace_view()
+            answered = "account to account, posted at once" if result.paid else result.reason
+            bodies = (
+                trace_event("switch", "received", result.tid, view, at=received_at,
+                            notes=(f"from wallet {wallet}",)),
+                trace_event("switch", "answered", result.tid, view,
+                            at=self.processor.clock.now(), notes=(answered,),
+                            reason=result.reason),
+            )  # fmt: skip
+            for trace in bodies:
+                with contextlib.suppress(TransportError):
+                    await transport.publish(topics.trace(result.tid), trace, qos=0)
 
     async def _control(self, transport: MqttTransport, inbound: Inbound) -> None:
         """``sim/control/issuer/{issuer}``: ``up``, ``down`` or ``slow:SECONDS`` (a fault);

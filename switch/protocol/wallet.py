@@ -4,11 +4,13 @@ not to a card switch. The result reuses ISO 8583 response codes so one table exp
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from cards.currency import currency
 from cards.masking import mask_pan
 from switch.protocol.fields import Pan
 
@@ -63,6 +65,19 @@ class QrPaymentResult(BaseModel):
     @property
     def paid(self) -> bool:
         return self.response_code == "00"
+
+    def trace_view(self) -> bytes:
+        """The payment as trace events show it (switch.protocol.trace): ISO 8583 keys where
+        one fits (2 masked PAN, 4, 7 the app's reference, 39, 41, 49), MTI ``QR``; no
+        one-time code."""
+        cur = currency(self.currency) if self.currency else None
+        view = {"mti": "QR", "7": self.reference, "41": self.tid or "", "39": self.response_code,
+                "2": self.masked_pan or "", "44": self.reason[:25]}  # fmt: skip
+        if self.amount is not None and cur is not None:
+            view |= {"4": f"{self.amount:012d}", "49": cur.numeric}
+        if self.rrn:
+            view["37"] = self.rrn
+        return json.dumps(view).encode()
 
     @classmethod
     def refused(cls, wallet: str, reference: str, code: str, reason: str) -> QrPaymentResult:

@@ -6,6 +6,7 @@ code, 51 not enough money, 30 a damaged code, 13 a static code without an amount
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,12 +19,15 @@ from cards.catalog import default_card_set
 from cards.models import Channel
 from switch.clock import SystemClock
 from switch.ledger.check import check_ledger
+from switch.protocol import topics
 from switch.registry import default_registry
 from switch.security import SecurityModule, load_keys
 from switch.service import SwitchService, running_switch
+from switch.transport.base import Inbound
 from terminal.shell import Terminal
 from tests.cli_process import tpesim
 from tests.conftest import MosquittoProcess
+from tests.mqtt_helpers import next_on, observer
 from tpesim.baridi import WalletApp
 from tpesim.fleet import connected_fleet
 
@@ -73,11 +77,15 @@ async def _till(mosquitto: MosquittoProcess, tmp_path: Path) -> AsyncIterator[Ti
 async def test_a_dynamic_code_is_paid_once_and_printed(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
-    async with _till(mosquitto, tmp_path) as till:
+    async with (
+        _till(mosquitto, tmp_path) as till,
+        observer(mosquitto.url, topics.trace(TID)) as (_, traces),
+    ):
         payload, code = till.tpe.show_qr(150_000)
         waiting = till.tpe.qr_paid(code, timeout_s=10)
         result = await till.rich.pay(payload)
         printed = await waiting
+        traced = await next_on(traces, topics.trace(TID), where=_qr_answered)
         ledger = till.switch.processor.ledger
         available = await ledger.available("CCP-0001001")
         balances = await ledger.balances("CCP-0001001")
@@ -91,6 +99,17 @@ async def test_a_dynamic_code_is_paid_once_and_printed(
     assert "PAIEMENT RECU" in receipt and "1 500,00 DA" in receipt and "628058******7215" in receipt
     report = check_ledger(tmp_path / "ledger.db")
     assert report.ok, report.render()
+    # Trainers see it on the terminal's ladder: the card masked, no one-time code.
+    event = json.loads(traced.payload)
+    assert (event["mti"], event["response_code"], event["message"]["4"]) == (
+        "QR", "00", "000000150000")  # fmt: skip
+    assert event["message"]["2"] == "628058******7215" and "otp" not in traced.payload.decode()
+    assert CARDS.card("EDH-VALID").pan not in traced.payload.decode()
+
+
+def _qr_answered(message: Inbound) -> bool:
+    event = json.loads(message.payload)
+    return bool(event["mti"] == "QR" and event["event"] == "answered")
 
 
 async def test_the_holders_declines(mosquitto: MosquittoProcess, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ the book's bound, the Mermaid export, and the ledger's positions."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from fastapi import HTTPException
 from switch.ledger.rules import AccountKind, LedgerAccount
 from switch.ledger.twophase import Balances
 from switch.protocol.trace import TraceEvent
+from switch.protocol.wallet import QrPaymentResult
 from switch.service import restart_pause
 from tpesim.ui.ladder import TransactionBook, mermaid
 from tpesim.ui.ledger_view import ledger_view
@@ -179,3 +181,19 @@ def test_restart_commands() -> None:
     assert restart_pause(b"restart:x") is None
     assert restart_pause(b"restart:9999") is None
     assert restart_pause(b"stop") is None
+
+
+def test_a_qr_payment_is_one_transaction_on_the_paid_terminal() -> None:
+    """The switch's trace of a wallet's QR payment: one transaction, approved, its amount."""
+    paid = QrPaymentResult(wallet="amina", reference="18c2f-1", response_code="00",
+                           reason="paid", amount=150_000, currency="DZD", tid="DZAL0001",
+                           masked_pan="628058******7215", rrn="634010000042")  # fmt: skip
+    view = json.loads(paid.trace_view())
+    book = TransactionBook()
+    book.add(event(0, "switch", "received", view))
+    book.add(event(3, "switch", "answered", view))
+    (payment,) = book.recent()
+    summary = payment.summary()
+    assert (summary["status"], summary["amount"], summary["what"]) == (
+        "approved", "1 500,00 DZD", "QR payment from a wallet app (not ISO 8583)")  # fmt: skip
+    assert [a.source for a in payment.ladder()] == ["broker", "switch"]

@@ -113,6 +113,8 @@ class Transaction:
 
 def _answer_mti(transaction: Transaction) -> str | None:
     mti = transaction.first.mti
+    if mti == "QR":  # a wallet's QR payment: its answer is traced under the same name
+        return mti
     if mti is None or len(mti) != 4 or not mti.isdigit():
         return None
     return mti[:2] + str(int(mti[2]) + 1) + mti[3]
