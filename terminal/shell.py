@@ -12,8 +12,6 @@ import logging
 import secrets
 import time
 from datetime import datetime
-from types import TracebackType
-from typing import Self
 
 from cards.chip import Chip, Plastic
 from cards.crypto import DukptExhaustedError, tlv
@@ -21,8 +19,6 @@ from cards.masking import mask_pan
 from switch.clock import Clock, SystemClock
 from switch.protocol.codec import (
     Encoding,
-    FormatError,
-    decode_request,
     encode,
 )
 from switch.protocol.messages import (
@@ -46,7 +42,7 @@ from terminal.builder import (
     RequestBuilder,
 )
 from terminal.channel import Channel
-from terminal.link import Link, LinkFaults
+from terminal.link import Link
 from terminal.machine import Event, TerminalMachine
 from terminal.offline import APPROVED_OFFLINE, offline_advice, offline_verdict
 from terminal.pinpad import PinPad
@@ -59,6 +55,7 @@ from terminal.records import (
     TransactionOutcome,
 )
 from terminal.saf import Advice, StoreAndForward
+from terminal.session import Session
 from terminal.till import Till
 from terminal.voids import Voids
 
@@ -73,7 +70,7 @@ __all__ = [
 log = logging.getLogger("terminal")
 
 
-class Terminal(StoreAndForward, Voids, QrSales, Till):
+class Terminal(StoreAndForward, Voids, QrSales, Till, Session):
     """One simulated TPE: ``async with Terminal(profile, broker) as tpe: await tpe.purchase(…)``."""
 
     def __init__(
@@ -159,89 +156,6 @@ class Terminal(StoreAndForward, Voids, QrSales, Till):
     def __repr__(self) -> str:
         return f"<Terminal {self.tid} {self.machine.state}>"
 
-    # -- lifecycle -----------------------------------------------------------------------
-
-    @property
-    def connected(self) -> bool:
-        """Whether the terminal's MQTT connection is up."""
-        return self.channel.connected
-
-    async def _ensure_connected(self) -> None:
-        """Reconnect when the connection was lost (a broker restart, a network cut now
-        mended); TerminalError while the network is cut or when the broker stays away."""
-        if not self.powered:
-            raise TerminalError(f"{self.tid}: no power")
-        if self.channel.connected:
-            return
-        if self.link_cut:
-            raise TerminalError(f"{self.tid}: no network")
-        await self.channel.reconnect()
-
-    async def cut_network(self) -> None:
-        """A fault: the network goes down under the terminal. No DISCONNECT reaches the broker,
-        which publishes the Last Will (``offline``); until :meth:`restore_network`, every
-        transaction fails with TerminalError (nothing is sent)."""
-        self.link_cut = True
-        await self.channel.abort()
-
-    async def restore_network(self) -> None:
-        """The network is back: reconnect (``online`` again) and send what store-and-forward
-        holds."""
-        self.link_cut = False
-        async with self._busy:
-            await self._ensure_connected()
-            if self.saf:
-                await self.flush_saf()
-
-    async def __aenter__(self) -> Self:
-        await self.channel.connect()
-        self.machine.handle(Event.CONNECTED)
-        try:
-            await self._sign_on()
-            await self._recover()
-        except BaseException:
-            await self.__aexit__(None, None, None)
-            raise
-        return self
-
-    async def _recover(self) -> None:
-        """After a power loss: reverse the request that was in flight, whose outcome this
-        terminal cannot confirm (the switch may have approved it)."""
-        pending = self.memory.load_in_flight(self.tid) if self.memory else None
-        if pending is None:
-            return
-        try:
-            original = decode_request(pending)
-        except FormatError:
-            log.warning("%s: unreadable request in memory; dropped", self.tid)
-            original = None
-        if isinstance(original, FinancialRequest):
-            log.warning("%s: restarted with stan %06d in flight: reversing it", self.tid,
-                        original.stan)  # fmt: skip
-            await self._reverse(original)  # an unanswered advice stays queued
-        if self.memory is not None:
-            self.memory.store_in_flight(self.tid, None, self.builder.upcoming_stan)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.channel.close()
-        self.machine.handle(Event.DISCONNECTED)
-
-    async def _sign_on(self) -> None:
-        keys = self._next_keys()
-        request = self.builder.sign_on(self.clock.now(), ksn=keys.ksn_hex if keys else None)
-        response = await self._exchange(request, self._seal(request, keys), "0810")
-        if response is None or response.response_code != "00":
-            self.machine.handle(Event.SIGN_ON_REFUSED)
-            why = "no answer" if response is None else f"code {response.response_code}"
-            raise TerminalError(f"{self.tid}: sign-on refused ({why})")
-        self.machine.handle(Event.SIGN_ON_ACCEPTED)
-        log.info("%s signed on", self.tid)
-
     # -- messaging -----------------------------------------------------------------------
 
     def _next_keys(self) -> TransactionKeys | None:
@@ -300,26 +214,6 @@ class Terminal(StoreAndForward, Voids, QrSales, Till):
         """Send ``payload`` (the sealed ``request``); the matching response, or None after
         ``timeout_s``."""
         return await self.channel.exchange(request, payload, response_mti, self.timeout_s)
-
-    async def quiesce(self) -> None:
-        """Wait until the link has delivered everything it still carries, then exchange an
-        echo (0800, network code 301) over a clean link: the switch serves a terminal's
-        messages in order, so once the echo is answered it has seen all of them."""
-        await self.channel.delivered()
-        faults, self.link.faults = self.link.faults, LinkFaults()
-        try:
-            async with self._busy:
-                await self._ensure_connected()
-                try:
-                    keys = self._next_keys()
-                except TerminalError:  # an exhausted PIN pad: the echo goes unsealed
-                    keys = None
-                request = self.builder.echo(self.clock.now(), ksn=keys.ksn_hex if keys else None)
-                response = await self._exchange(request, self._seal(request, keys), "0810")
-        finally:
-            self.link.faults = faults
-        if response is None:
-            raise TerminalError(f"{self.tid}: echo unanswered")
 
     # -- transactions --------------------------------------------------------------------
 
