@@ -1,6 +1,6 @@
-"""What simulated devices remember between runs: chip counters (ATC), terminal STANs, and the
+"""What simulated devices remember between runs: chip counters (ATC), terminal STANs, the
 request each terminal had in flight (so that after a power loss it reverses what it cannot
-confirm).
+confirm), and each terminal's last sale (what its cancel key voids).
 
 A real card keeps its ATC and a real TPE its STAN in non-volatile memory; ``tpesim terminal``
 keeps them in one small JSON file so that repeated runs neither replay an ATC (05 at the issuer)
@@ -30,11 +30,15 @@ class DeviceState:
         self.chips: dict[str, int] = {}
         self.stans: dict[str, int] = {}
         self.in_flight: dict[str, str] = {}
+        self.last_sales: dict[str, str] = {}
+        """Each terminal's last approved sale or refund (JSON wire form): what ``--void``
+        cancels."""
         if path is not None and path.exists():
             raw = json.loads(path.read_text(encoding="utf-8"))
             self.chips = {str(k): int(v) for k, v in raw.get("chips", {}).items()}
             self.stans = {str(k): int(v) for k, v in raw.get("stans", {}).items()}
             self.in_flight = {str(k): str(v) for k, v in raw.get("in_flight", {}).items()}
+            self.last_sales = {str(k): str(v) for k, v in raw.get("last_sales", {}).items()}
 
     def __repr__(self) -> str:
         return f"<DeviceState {self.path} chips={len(self.chips)} terminals={len(self.stans)}>"
@@ -60,5 +64,6 @@ class DeviceState:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = {"chips": self.chips, "stans": self.stans, "in_flight": self.in_flight}
+        data = {"chips": self.chips, "stans": self.stans, "in_flight": self.in_flight,
+                "last_sales": self.last_sales}  # fmt: skip
         self.path.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")

@@ -17,6 +17,8 @@ from cards.holders import load_holders
 from cards.models import Card
 from switch.clock import SystemClock
 from switch.magic import magic_amounts
+from switch.protocol.codec import decode_request, encode
+from switch.protocol.messages import FinancialRequest
 from switch.registry import Registry, TerminalProfile
 from switch.security import SecurityModule, load_keys
 from switch.transport.base import BrokerUrl
@@ -51,6 +53,8 @@ def add_terminal_command(sub: Any) -> None:
     term.add_argument(
         "--balance", action="store_true", help="a balance inquiry (DE3 31): the receipt prints it"
     )
+    term.add_argument("--void", action="store_true",
+                      help="cancel the terminal's last approved sale (the cancel key)")  # fmt: skip
     term.add_argument(
         "--pin", help="the PIN the holder types (default: the card's own PIN for --card)"
     )
@@ -99,6 +103,31 @@ def _presented_card(args: argparse.Namespace, cards: CardSet) -> CardPresentatio
             raise CliError("--pan needs --expiry YYMM")
         return CardPresentation(pan=args.pan, expiry=args.expiry)
     raise CliError("a single purchase needs --card ID or --pan PAN --expiry YYMM")
+
+
+async def _void(
+    args: argparse.Namespace, profile: TerminalProfile, options: dict[str, Any], state: DeviceState
+) -> int:
+    """``--void``: the terminal's last approved sale (remembered in the state file), voided."""
+    if args.amount is not None or args.balance or args.cash_back is not None:
+        raise CliError("--void takes no --amount, --balance nor --cash-back")
+    kept = state.last_sales.get(profile.tid)
+    if kept is None:
+        raise CliError(f"{profile.tid}: nothing to void (no approved sale remembered)")
+    sale = decode_request(kept.encode())
+    if not isinstance(sale, FinancialRequest):
+        raise CliError(f"{profile.tid}: the remembered sale cannot be read")
+    async with connected_fleet([profile], args.broker, **options) as terminals:
+        tpe = terminals[profile.tid]
+        tpe.last_sale = sale
+        outcome = await tpe.void_last()
+    state.last_sales.pop(profile.tid, None)
+    state.save()
+    if args.json:
+        print(json.dumps(outcome_record(0, outcome), ensure_ascii=False))
+    else:
+        print(outcome.receipt)
+    return 0 if outcome.approved else 1
 
 
 def _amounts(args: argparse.Namespace, profile: TerminalProfile) -> tuple[int, int]:
@@ -155,6 +184,8 @@ async def terminal_command(args: argparse.Namespace) -> int:
         print(f"recovered {len(profiles)} terminal(s): {reversed_} reversal(s) of requests in "
               f"flight, {queued} still queued")  # fmt: skip
         return 0
+    if args.void:
+        return await _void(args, profiles[0], fleet_options, state)
     if args.amount is not None or args.balance or args.cash_back is not None:
         card = _presented_card(args, cards)
         profile = profiles[0]
@@ -171,6 +202,9 @@ async def terminal_command(args: argparse.Namespace) -> int:
                 card, amount, pin=pin, chip=chip, entry=args.entry, plastic=plastic,
                 cash_back=cash_back, inquiry=args.balance,
             )  # fmt: skip
+            last = terminals[profile.tid].last_sale
+        if last is not None:
+            state.last_sales[profile.tid] = encode(last).decode()
         wallet.remember()
         state.save()
         if args.json:

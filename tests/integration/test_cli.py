@@ -181,3 +181,22 @@ async def test_balance_inquiry_and_cash_back_from_the_cli(
         status, receipt, _ = await tpesim(*f"{term} --card EDH-VALID --balance".split())
     assert (sale["response"], sale["amount"], sale["cash_back"]) == ("00", 3_500, 2_000)
     assert status == 0 and "SOLDE DISPONIBLE" in receipt and "149 965,00 DA" in receipt
+
+
+async def test_the_cancel_key_from_the_cli(mosquitto: MosquittoProcess, tmp_path: Path) -> None:
+    """`--void` cancels the terminal's last approved sale, remembered in the state file across
+    runs: the money is back; a second `--void` has nothing left to cancel."""
+    term = f"terminal --broker {mosquitto.url} --state {tmp_path / 'devices.json'} --tid DZAL0001"
+    async with running_switch(
+        broker=mosquitto.url, db_path=tmp_path / "ledger.db", cards=default_card_set(),
+        registry=default_registry(), magic=magic_amounts(),
+    ) as switch:  # fmt: skip
+        sale = json.loads((await tpesim(*f"{term} --card EDH-VALID --amount 15 --json".split()))[1])
+        status, receipt, err = await tpesim(*f"{term} --void".split())
+        again = await tpesim(*f"{term} --void".split())
+        available = await switch.processor.ledger.available("CCP-0001001")
+    assert sale["response"] == "00"
+    assert status == 0, err
+    assert "ANNULATION ACCEPTEE" in receipt and "15,00 DA" in receipt
+    assert available == 15_000_000
+    assert again[0] == 2 and "nothing to void" in again[2]
