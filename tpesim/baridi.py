@@ -20,7 +20,10 @@ from switch.transport import MqttClient
 from switch.transport.base import BrokerUrl
 from switch.transport.mqtt import MqttTransport
 
-__all__ = ["WalletApp", "WalletError"]
+__all__ = ["DEMO_WALLET", "WalletApp", "WalletError"]
+
+DEMO_WALLET = "demo-wallet"
+"""The wallet app ``tpesim demo`` pays its QR codes with (a login on its locked-down broker)."""
 
 
 class WalletError(RuntimeError):

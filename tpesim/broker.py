@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from switch.transport.base import BrokerUrl
 from switch.transport.url import load_access_file
+from tpesim.baridi import DEMO_WALLET
 from tpesim.broker_access import CONFIG_FILE, AccessSpec, write_broker_access
 
 __all__ = [
@@ -131,7 +132,8 @@ async def _start_mosquitto(
             config = workdir / f"mosquitto-{port}.conf"
             config.write_text(mosquitto_config(port), encoding="utf-8")
         else:
-            spec = AccessSpec(tuple(secure), port=port, run_as=getpass.getuser())
+            spec = AccessSpec(tuple(secure), port=port, run_as=getpass.getuser(),
+                              wallets=(DEMO_WALLET,))  # fmt: skip
             access = write_broker_access(workdir / "access", spec, now=datetime.now(UTC))
             config = access.parent / CONFIG_FILE
         started = await _launch(executable, config, port)

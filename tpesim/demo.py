@@ -28,13 +28,16 @@ from switch.ledger.postings import business_day
 from switch.magic import magic_amounts
 from switch.processor import SwitchStats
 from switch.protocol.messages import BatchResponse
+from switch.protocol.wallet import QrPaymentResult
 from switch.registry import Registry, default_registry
 from switch.security import SecurityModule, load_keys
 from switch.service import running_switch
 from switch.transport.base import BrokerUrl
+from switch.transport.url import NoLoginError
 from terminal.records import TerminalError
 from terminal.shell import Terminal, TransactionOutcome
 from terminal.traffic import plan_traffic
+from tpesim.baridi import DEMO_WALLET, WalletApp
 from tpesim.broker import BrokerKind, given_or_running_broker
 from tpesim.fleet import Progress, connected_fleet, run_plan, run_purchase
 from tpesim.serve import ServeConfig, serve
@@ -84,6 +87,8 @@ class DemoResult:
     """Each terminal's answer to its end-of-run batch close (0510)."""
     business_day: date | None = None
     """The first terminal's business day at the end of the run (what ``tpesim settle`` takes)."""
+    qr: list[QrPaymentResult] = field(default_factory=list)
+    """The BaridiPay-style QR payments made after the purchases (a paid one, a refused one)."""
 
     def batch_summary(self) -> dict[str, Any]:
         out = {tid: b for tid, b in sorted(self.batches.items()) if b.response_code != "00"}
@@ -123,6 +128,7 @@ class DemoResult:
             "ledger": self.ledger.as_dict() | {"ok": self.ledger.ok},
             "batches": self.batch_summary(),
             "business_day": self.business_day.isoformat() if self.business_day else None,
+            "qr": dict(sorted(Counter(r.response_code for r in self.qr).items())),
             "seed": self.config.seed,
             "terminals": self.config.terminals,
             "broker": self.broker_kind,
@@ -228,6 +234,7 @@ async def run_demo(
                 batches = {close.terminal_id: close for close in closes}
                 late = sum(t.stats.late_responses for t in terminals.values())
                 unresolved = sum(t.stats.reversals_unresolved for t in terminals.values())
+                qr = await _qr_payments(terminals[fleet[0].tid], url, cards, security, clock)
             stats = switch.processor.stats
         elapsed = time.perf_counter() - started
         report = await asyncio.to_thread(check_ledger, db_path)
@@ -246,6 +253,7 @@ async def run_demo(
             batches=batches,
             business_day=business_day(fleet[0].merchant.country_info.timezone, clock.now()),
             responses=dict(Counter(o.response_code for o in run.outcomes if o.response_code)),
+            qr=qr,
         )
 
     secure = [p.tid for p in fleet] if config.secure else None
@@ -253,6 +261,32 @@ async def run_demo(
         config.broker, workdir, config.broker_kind, secure=secure
     ) as handle:
         return await with_broker(handle.url, handle.kind)
+
+
+QR_CARD = "EDH-VALID-3"
+"""Whose wallet pays the demo's QR codes."""
+
+
+async def _qr_payments(
+    terminal: Terminal, broker: BrokerUrl, cards: CardSet, security: SecurityModule, clock: Clock
+) -> list[QrPaymentResult]:
+    """After the purchases, the first terminal shows a QR code for 1 500 DA and a wallet app
+    pays it, then a static code paid 50 DA (under the 100 DA minimum: 13). None when the
+    broker has no login for the demo's wallet (an access file of your own)."""
+    pan = cards.card(QR_CARD).pan
+    try:
+        app = WalletApp(DEMO_WALLET, pan, broker, cards=cards, security=security, clock=clock)
+    except NoLoginError as error:
+        log.warning("demo: no QR payments: %s", error)
+        return []
+    async with app:
+        dynamic, code = terminal.show_qr(150_000)
+        waiting = asyncio.create_task(terminal.qr_paid(code, timeout_s=10))
+        paid = await app.pay(dynamic)
+        await waiting
+        static, _ = terminal.show_qr()
+        refused = await app.pay(static, 5_000)
+    return [paid, refused]
 
 
 def paced_traffic(

@@ -7,8 +7,9 @@ from collections import Counter
 from typing import TextIO
 
 from cards.catalog import CardSet
-from cards.currency import currency, format_amount
+from cards.currency import currency, format_amount, format_money
 from switch.protocol.codes import describe
+from switch.protocol.wallet import QrPaymentResult
 from terminal.shell import TransactionOutcome
 from tpesim.demo import DemoResult
 
@@ -76,6 +77,17 @@ def render_summary(result: DemoResult) -> str:
     )
     for tid, differences in batches["out_of_balance"].items():
         lines += [f"         {tid}: {difference}" for difference in differences]
+    if result.qr:
+        shown = ", ".join(
+            f"{r.response_code} {r.reason}"
+            + (
+                f" {format_money(r.amount, r.currency)}"
+                if r.paid and r.amount and r.currency
+                else ""
+            )
+            for r in result.qr
+        )
+        lines.append(f"QR:      BaridiPay-style, from wallet {result.qr[0].wallet}: {shown}")
     lines += [
         f"Switch:  {sum(stats.requests.values())} requests, {stats.duplicates} duplicates, "
         f"{stats.format_errors} format errors, {stats.attacks['mac']} MAC failures, "
@@ -90,6 +102,14 @@ def render_summary(result: DemoResult) -> str:
         + (f" --date {result.business_day}" if result.business_day else ""),
     ]
     return "\n".join(lines)
+
+
+def _qr_line(result: QrPaymentResult) -> str:
+    """``00 paid 1 500,00 DZD`` or ``13 below minimum amount``."""
+    amount = ""
+    if result.paid and result.amount is not None and result.currency:
+        amount = f" {format_money(result.amount, result.currency)}"
+    return f"{result.response_code} {result.reason}{amount}"
 
 
 def render_cards(cards: CardSet) -> str:

@@ -111,6 +111,7 @@ def test_cli_demo_json_contract(tmp_path: Path) -> None:
     assert summary["ledger"]["ok"] is True
     assert summary["ledger"]["postings"] >= summary["approved"]
     assert summary["timeouts"] >= 1
+    assert summary["qr"] == {"00": 1, "13": 1}  # a QR code paid, one under the 100 DA minimum
     assert summary["reversals"]["unresolved"] == 0
     # Per transaction: what each terminal saw matches the ledger the run left behind.
     workdir = Path(summary["workdir"])
