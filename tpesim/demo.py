@@ -22,6 +22,8 @@ from typing import Any
 
 from cards.catalog import CardSet, default_card_set
 from cards.holders import Holders
+from cards.models import Card, Channel
+from switch.authorization import card_standing
 from switch.clock import Clock, SystemClock
 from switch.ledger.check import LedgerReport, check_ledger
 from switch.ledger.postings import business_day
@@ -263,19 +265,34 @@ async def run_demo(
         return await with_broker(handle.url, handle.kind)
 
 
-QR_CARD = "EDH-VALID-3"
-"""Whose wallet pays the demo's QR codes."""
+def _qr_card(cards: CardSet, terminal: Terminal, clock: Clock) -> Card | None:
+    """Whose wallet pays the demo's QR codes: of the cards that can pay by QR in the terminal's
+    currency now, the one whose account opened richest (EDH-VALID-3 in the shipped set)."""
+    candidates = [
+        card
+        for card in cards.cards
+        if Channel.QR in cards.channels(card)
+        and card.on_file
+        and cards.accounts[card.account].currency == terminal.profile.currency.code
+        and card_standing(card, cards.products[card.product], clock.now()) is None
+    ]
+    return max(candidates, key=lambda c: cards.accounts[c.account].balance, default=None)
 
 
 async def _qr_payments(
     terminal: Terminal, broker: BrokerUrl, cards: CardSet, security: SecurityModule, clock: Clock
 ) -> list[QrPaymentResult]:
-    """After the purchases, the first terminal shows a QR code for 1 500 DA and a wallet app
-    pays it, then a static code paid 50 DA (under the 100 DA minimum: 13). None when the
-    broker has no login for the demo's wallet (an access file of your own)."""
-    pan = cards.card(QR_CARD).pan
+    """After the purchases, the first terminal shows a QR code for 1 500 (major units) and a
+    wallet app pays it, then a static code paid 50 (under Edahabia's 100 DA minimum: 13). None
+    when no card of the set can pay by QR here, or the broker has no login for the demo's
+    wallet (an access file of your own)."""
+    card = _qr_card(cards, terminal, clock)
+    if card is None:
+        log.warning("demo: no QR payments: no card of the set can pay by QR at %s", terminal.tid)
+        return []
     try:
-        app = WalletApp(DEMO_WALLET, pan, broker, cards=cards, security=security, clock=clock)
+        app = WalletApp(DEMO_WALLET, card.pan, broker, cards=cards, security=security,
+                        clock=clock)  # fmt: skip
     except NoLoginError as error:
         log.warning("demo: no QR payments: %s", error)
         return []
@@ -283,7 +300,10 @@ async def _qr_payments(
         dynamic, code = terminal.show_qr(150_000)
         waiting = asyncio.create_task(terminal.qr_paid(code, timeout_s=10))
         paid = await app.pay(dynamic)
-        await waiting
+        if paid.paid:
+            await waiting  # the terminal's receipt
+        else:
+            waiting.cancel()
         static, _ = terminal.show_qr()
         refused = await app.pay(static, 5_000)
     return [paid, refused]
