@@ -44,9 +44,46 @@ def business_day(timezone: str, now: datetime, cutoff: time = MIDNIGHT) -> date:
 
 
 def hold_id(kind: TransferKind, key: Key) -> str:
-    """The id of the hold the request with ``key`` makes (unique per request)."""
+    """The id of the transfer of ``kind`` the request with ``key`` makes (unique per request):
+    its hold, or a QR payment's posting."""
     tid, stan, transmission_time = key
     return f"{kind.value}:{tid}:{stan:06d}:{transmission_time}"
+
+
+def _card_transfer(
+    kind: TransferKind,
+    phase: Phase,
+    *,
+    key: Key,
+    debit_account: str,
+    credit_account: str,
+    card_id: str,
+    amount: int,
+    currency: str,
+    issuer_day: date,
+    business_day: date,
+    rrn: str,
+    timeout_s: int = 0,
+) -> Transfer:
+    """The transfer of ``kind`` a card request with ``key`` makes, named by :func:`hold_id`."""
+    tid, stan, transmission_time = key
+    return Transfer(
+        id=hold_id(kind, key),
+        kind=kind,
+        phase=phase,
+        debit_account=debit_account,
+        credit_account=credit_account,
+        amount=amount,
+        currency=currency,
+        timeout_s=timeout_s,
+        card_id=card_id,
+        tid=tid,
+        stan=stan,
+        transmission_time=transmission_time,
+        issuer_day=issuer_day,
+        business_day=business_day,
+        rrn=rrn,
+    )
 
 
 def card_hold(
@@ -68,24 +105,12 @@ def card_hold(
     if kind not in HOLD_KINDS:
         raise ValueError(f"{kind} is not a card hold")
     refund = kind is TransferKind.REFUND
-    tid, stan, transmission_time = key
-    return Transfer(
-        id=hold_id(kind, key),
-        kind=kind,
-        phase=Phase.PENDING,
+    return _card_transfer(
+        kind, Phase.PENDING, key=key, card_id=card_id, amount=amount, currency=currency,
         debit_account=merchant_account if refund else cardholder_account,
         credit_account=cardholder_account if refund else merchant_account,
-        amount=amount,
-        currency=currency,
-        timeout_s=HOLD_TIMEOUT_S,
-        card_id=card_id,
-        tid=tid,
-        stan=stan,
-        transmission_time=transmission_time,
-        issuer_day=issuer_day,
-        business_day=business_day,
-        rrn=rrn,
-    )
+        issuer_day=issuer_day, business_day=business_day, rrn=rrn, timeout_s=HOLD_TIMEOUT_S,
+    )  # fmt: skip
 
 
 HOLD_KINDS = (TransferKind.PURCHASE, TransferKind.PREAUTH, TransferKind.REFUND)
@@ -108,23 +133,11 @@ def qr_payment(
 ) -> Transfer:
     """A QR payment: account to account, cardholder → merchant, posted at once (no hold, no
     clearing: the money has moved when the wallet is answered)."""
-    tid, stan, transmission_time = key
-    return Transfer(
-        id=f"qr:{tid}:{stan:06d}:{transmission_time}",
-        kind=TransferKind.QR,
-        phase=Phase.SINGLE,
-        debit_account=cardholder_account,
-        credit_account=merchant_account,
-        amount=amount,
-        currency=currency,
-        card_id=card_id,
-        tid=tid,
-        stan=stan,
-        transmission_time=transmission_time,
-        issuer_day=issuer_day,
-        business_day=business_day,
-        rrn=rrn,
-    )
+    return _card_transfer(
+        TransferKind.QR, Phase.SINGLE, key=key, card_id=card_id, amount=amount,
+        currency=currency, debit_account=cardholder_account, credit_account=merchant_account,
+        issuer_day=issuer_day, business_day=business_day, rrn=rrn,
+    )  # fmt: skip
 
 
 def completion_post(hold: Transfer, *, key: Key, amount: int, business_day: date) -> Transfer:
