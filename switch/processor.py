@@ -140,7 +140,8 @@ class Processor:
             reply = replace(reply, effects=tuple(effects))
         if reply is not None and encoding is not Encoding.JSON:
             # Answers are made, stored and replayed as JSON; this is the sender's encoding.
-            reply = replace(reply, payload=to_iso8583(json.loads(reply.payload)))
+            binary = to_iso8583(json.loads(reply.payload))
+            reply = replace(reply, payload=binary, view=reply.payload)
         return reply
 
     async def _process(self, topic: str, payload: bytes, encoding: Encoding) -> Reply | None:

@@ -23,6 +23,9 @@ class Reply:
     switch itself: network, advices, reversals, batch)."""
     reason: str | None = None
     """Why, in a few words (the decision's reason), for trace events."""
+    view: bytes | None = None
+    """The answer in its JSON form when ``payload`` is in another encoding (for trace events,
+    which show the JSON form)."""
 
 
 @dataclass

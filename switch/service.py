@@ -297,6 +297,7 @@ class SwitchService:
                 route=reply.route,
                 reason=reply.reason,
                 encoding=encoding,
+                view=reply.view,
             ),
         )
         for body in bodies:

@@ -62,11 +62,13 @@ def trace_event(
     route: str | None = None,
     reason: str | None = None,
     encoding: Encoding = Encoding.JSON,
+    view: bytes | None = None,
 ) -> bytes:
     """The encoded trace event for ``payload`` (raw wire bytes, in ``encoding``) crossing
-    ``hop``."""
-    text = payload.decode("utf-8", "replace")
-    if encoding is Encoding.ISO8583:
+    ``hop``. ``view``: the same message in its JSON form, when the caller has it (then a
+    binary payload is not decoded again)."""
+    text = (view or payload).decode("utf-8", "replace")
+    if encoding is Encoding.ISO8583 and view is None:
         try:
             text = json.dumps(from_iso8583(payload)[0])
         except FormatError:

@@ -142,6 +142,7 @@ async def test_the_processor_answers_binary_in_binary(tmp_path: Path) -> None:
             assert reply is not None and reply.response_code == "00"
             answer = decode_response(reply.payload, BINARY)
             assert isinstance(answer, FinancialResponse) and answer.rrn is not None
+            assert reply.view is not None and decode_response(reply.view) == answer  # traces
         assert await ledger.available("CCP-0001001") == 15_000_000 - 150_000
         broken = await processor.process(topic, purchase[:40], BINARY)
         assert broken is not None and broken.response_code == "30"
