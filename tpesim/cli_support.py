@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
+from cards.currency import Currency, parse_amount
 from cards.masking import PanMaskingFilter
 from switch.admission import RateLimit
 from switch.transport.base import BrokerUrl
@@ -49,6 +50,18 @@ def broker_url(value: str) -> BrokerUrl:
         return BrokerUrl.parse(value)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def amount_option(option: str, text: str | None, of: Currency) -> int | None:
+    """The amount ``text`` given to ``option`` (major units, e.g. ``1500,00``), in minor units
+    of ``of``; None when the option was not given; CliError naming the option when it is not an
+    amount."""
+    if text is None:
+        return None
+    try:
+        return parse_amount(text, of)
+    except ValueError as error:
+        raise CliError(f"{option}: {error}") from None
 
 
 def positive(value: str) -> int:

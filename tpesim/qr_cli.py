@@ -9,14 +9,20 @@ from pathlib import Path
 from typing import Any
 
 from cards.catalog import load_card_set
-from cards.currency import currency, parse_amount
+from cards.currency import currency
 from cards.qr import QrError, decode_qr
 from switch.clock import SystemClock
 from switch.registry import Registry
 from switch.security import SecurityModule, load_keys
 from switch.transport.base import BrokerUrl
 from tpesim.baridi import WalletApp, WalletError
-from tpesim.cli_support import CliError, add_card_set_files, broker_url, configure_logging
+from tpesim.cli_support import (
+    CliError,
+    add_card_set_files,
+    amount_option,
+    broker_url,
+    configure_logging,
+)
 from tpesim.fleet import connected_fleet
 from tpesim.state import DeviceState, default_state_file
 
@@ -61,12 +67,7 @@ async def _show(args: argparse.Namespace) -> int:
     profile = registry.get(args.tid)
     if profile is None:
         raise CliError(f"unknown terminal id: {args.tid}")
-    amount = None
-    if args.amount is not None:
-        try:
-            amount = parse_amount(args.amount, profile.currency)
-        except ValueError as error:
-            raise CliError(f"--amount: {error}") from None
+    amount = amount_option("--amount", args.amount, profile.currency)
     security = SecurityModule(load_keys(args.keys))
     state = DeviceState(args.state)
     async with connected_fleet([profile], args.broker, clock=SystemClock(), timeout_s=5.0,
@@ -93,12 +94,7 @@ async def _pay(args: argparse.Namespace) -> int:
         raise CliError(str(error.args[0])) from None
     except QrError as error:
         raise CliError(f"the code cannot be read: {error}") from None
-    amount = None
-    if args.amount is not None:
-        try:
-            amount = parse_amount(args.amount, currency(cards.accounts[card.account].currency))
-        except ValueError as error:
-            raise CliError(f"--amount: {error}") from None
+    amount = amount_option("--amount", args.amount, currency(cards.accounts[card.account].currency))
     security = SecurityModule(load_keys(args.keys))
     try:
         async with WalletApp(args.wallet, card.pan, args.broker, cards=cards,

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from cards.catalog import CardSet, load_card_set
-from cards.currency import parse_amount
 from cards.holders import load_holders
 from cards.models import Card
 from switch.clock import SystemClock
@@ -26,7 +25,14 @@ from terminal.builder import CardPresentation
 from terminal.control import obeying
 from terminal.shell import Terminal, TransactionOutcome
 from terminal.traffic import plan_traffic
-from tpesim.cli_support import CliError, add_card_set_files, broker_url, configure_logging, positive
+from tpesim.cli_support import (
+    CliError,
+    add_card_set_files,
+    amount_option,
+    broker_url,
+    configure_logging,
+    positive,
+)
 from tpesim.demo import outcome_record
 from tpesim.fleet import connected_fleet, run_plan
 from tpesim.output import ProgressLine
@@ -138,13 +144,8 @@ def _amounts(args: argparse.Namespace, profile: TerminalProfile) -> tuple[int, i
         return 0, 0
     if args.cash_back is not None and args.amount is None:
         raise CliError("--cash-back goes with --amount (the purchase)")
-    amounts = []
-    for option, text in (("--amount", args.amount), ("--cash-back", args.cash_back)):
-        try:
-            amounts.append(parse_amount(text, profile.currency) if text is not None else 0)
-        except ValueError as error:
-            raise CliError(f"{option}: {error}") from None
-    return amounts[0], amounts[1]
+    amount = amount_option("--amount", args.amount, profile.currency) or 0
+    return amount, amount_option("--cash-back", args.cash_back, profile.currency) or 0
 
 
 def _profiles(args: argparse.Namespace, registry: Registry) -> list[TerminalProfile]:
