@@ -60,6 +60,7 @@ class Channel:
         self._pending: dict[tuple[str, int], asyncio.Future[Response]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._in_transit: set[asyncio.Task[None]] = set()
+        self._qr_topic = topics.qr_notice(tid)
         self._qr_waiters: dict[str, asyncio.Future[QrPaymentResult]] = {}
         """Codes shown, by reference, waiting for their payment (switch.qr_payments)."""
         """Requests the link still carries (delayed, held or duplicated)."""
@@ -82,7 +83,7 @@ class Channel:
         try:
             await self._transport.__aenter__()
             await self._transport.subscribe(topics.response(self.tid, self.encoding), qos=1)
-            await self._transport.subscribe(topics.qr_notice(self.tid), qos=1)
+            await self._transport.subscribe(self._qr_topic, qos=1)
         except TransportError as error:
             await self._transport.__aexit__(None, None, None)
             raise TerminalError(str(error)) from None
@@ -146,7 +147,7 @@ class Channel:
 
     async def _read(self) -> None:
         async for inbound in self._transport.messages():
-            if inbound.topic == topics.qr_notice(self.tid):
+            if inbound.topic == self._qr_topic:
                 self._qr_notice(inbound.payload)
                 continue
             try:
