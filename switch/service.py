@@ -12,7 +12,6 @@ away.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import time as time_module
@@ -254,9 +253,7 @@ class SwitchService:
                             at=self.processor.clock.now(), notes=(answered,),
                             reason=result.reason),
             )  # fmt: skip
-            for trace in bodies:
-                with contextlib.suppress(TransportError):
-                    await transport.publish(topics.trace(result.tid), trace, qos=0)
+            await self._publish_traces(transport, result.tid, bodies)
 
     async def _control(self, transport: MqttTransport, inbound: Inbound) -> None:
         """``sim/control/issuer/{issuer}``: ``up``, ``down`` or ``slow:SECONDS`` (a fault);
@@ -300,9 +297,16 @@ class SwitchService:
                 view=reply.view,
             ),
         )
+        await self._publish_traces(transport, reply.tid, bodies)
+
+    @staticmethod
+    async def _publish_traces(
+        transport: MqttTransport, tid: str, bodies: tuple[bytes, ...]
+    ) -> None:
+        """Trace events on ``sim/trace/{tid}`` (QoS 0): one that cannot go out is let go."""
         for body in bodies:
             try:
-                await transport.publish(topics.trace(reply.tid), body, qos=0)
+                await transport.publish(topics.trace(tid), body, qos=0)
             except TransportError as error:
                 log.debug("switch: trace not published: %s", error)
 
