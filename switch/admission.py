@@ -5,7 +5,10 @@ ACL): on average ``rate`` messages per second, ``burst`` at once. A message over
 dropped before it is decoded, at the cost of a dictionary lookup, so a terminal flooding the
 switch, with garbage or with well-formed requests, cannot take the workers from the others.
 A terminal whose message was dropped times out and repeats, as after any loss; a real TPE
-sends a few messages a minute. Pure: the clock is given.
+sends a few messages a minute. A message the switch refuses once read (a format error, a MAC
+that does not verify) costs :data:`REFUSAL_COST` tokens in all: a terminal sending garbage is
+read at a tenth of the rate, and the burst it starts with is spent after a few messages, so the
+work its flood makes stays small beside the others'. Pure: the clock is given.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["BURST", "RATE_PER_S", "LogBudget", "RateLimit", "TerminalAdmission"]
+__all__ = ["BURST", "RATE_PER_S", "REFUSAL_COST", "LogBudget", "RateLimit", "TerminalAdmission"]
 
 log = logging.getLogger("switch.admission")
 
@@ -24,6 +27,8 @@ RATE_PER_S = 50.0
 and above what one terminal of ``tpesim bench switch`` sends."""
 BURST = 100
 """Messages a terminal may send at once, by default (a store-and-forward queue's flush)."""
+REFUSAL_COST = 10
+"""Tokens a refused message costs in all (one to be read, the rest once refused)."""
 _TRACKED = 100_000
 """Terminals tracked before full buckets (those that have been quiet) are forgotten."""
 
@@ -69,8 +74,7 @@ class TerminalAdmission:
     def admit(self, tid: str) -> bool:
         """Take one of ``tid``'s tokens: True to read its message, False to drop it."""
         now = self._clock()
-        tokens, since = self._buckets.get(tid, (float(self.limit.burst), now))
-        tokens = min(float(self.limit.burst), tokens + (now - since) * self.limit.rate)
+        tokens = self._tokens(tid, now)
         if tokens >= 1.0:
             if len(self._buckets) >= _TRACKED and tid not in self._buckets:
                 self._forget_quiet(now)
@@ -88,6 +92,19 @@ class TerminalAdmission:
             self._dropping[tid] = 0
         self._dropping[tid] += 1
         return False
+
+    def refused(self, tid: str) -> None:
+        """``tid``'s message, read, was refused: take the rest of its :data:`REFUSAL_COST`,
+        into debt if need be (at most a burst's worth: a terminal that stops sending garbage is
+        read again within ``burst / rate`` seconds)."""
+        now = self._clock()
+        tokens = self._tokens(tid, now) - (REFUSAL_COST - 1)
+        self._buckets[tid] = (max(-float(self.limit.burst), tokens), now)
+
+    def _tokens(self, tid: str, now: float) -> float:
+        """``tid``'s tokens at ``now``: what it had, refilled since at the limit's rate."""
+        tokens, since = self._buckets.get(tid, (float(self.limit.burst), now))
+        return min(float(self.limit.burst), tokens + (now - since) * self.limit.rate)
 
     @property
     def over_limit(self) -> dict[str, int]:

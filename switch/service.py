@@ -46,6 +46,9 @@ WORKERS = 64
 """Requests the switch works on at once, by default."""
 DEFAULT_LIMIT = RateLimit()
 """What a terminal may send, by default (switch.admission)."""
+_REFUSED = frozenset({"30", "63"})
+"""Answers that refuse a message, format error or security violation: they cost the terminal
+more of its rate limit (switch.admission.REFUSAL_COST)."""
 RESTART_DOWN_S = 3.0
 """How long a switch told to ``restart`` stays away, by default (seconds)."""
 
@@ -221,6 +224,8 @@ class SwitchService:
                 received_at = self.processor.clock.now()
                 encoding = _encoding(inbound)
                 reply = await self.processor.process(inbound.topic, inbound.payload, encoding)
+                if reply is not None and reply.response_code in _REFUSED and self.admission:
+                    self.admission.refused(reply.tid)
                 if reply is not None and self.trace:
                     await self._trace(transport, inbound, reply, received_at, encoding)
                 if reply is not None and reply.send:

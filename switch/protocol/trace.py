@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from cards.masking import redact_wire_text
-from switch.protocol.codec import Encoding, FormatError
+from switch.protocol.codec import MAX_PAYLOAD_BYTES, Encoding, FormatError
 from switch.protocol.iso8583 import from_iso8583
 
 __all__ = ["Hop", "TraceEvent", "TraceKind", "trace_event"]
@@ -67,8 +67,11 @@ def trace_event(
     """The encoded trace event for ``payload`` (raw wire bytes, in ``encoding``) crossing
     ``hop``. ``view``: the same message in its JSON form, when the caller has it (then a
     binary payload is not decoded again)."""
-    text = (view or payload).decode("utf-8", "replace")
-    if encoding is Encoding.ISO8583 and view is None:
+    wire = view or payload
+    # Bounded work per message: one over the size limit was refused unread; its event gives
+    # its size, not its content (masking and parsing 8 KB of a flood cost 0.5 ms each).
+    text = "" if len(wire) > MAX_PAYLOAD_BYTES else wire.decode("utf-8", "replace")
+    if text and encoding is Encoding.ISO8583 and view is None:
         try:
             text = json.dumps(from_iso8583(payload)[0])
         except FormatError:

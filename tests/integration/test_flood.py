@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from switch.admission import REFUSAL_COST
 from switch.service import DEFAULT_LIMIT
 from switch.transport import DEFAULT_CLIENT
 from tests.conftest import MosquittoProcess
@@ -51,9 +52,11 @@ async def test_a_flooding_terminal_does_not_stall_the_others(
     summary = bench.summary()
     assert bench.all_approved, summary
     assert bench.p99_ratio <= 2.0, [run.summary() for run in runs]
-    # The flood was real, and the switch read no more of it than the limit lets through.
+    # The flood was real, and the switch read no more of it than the limit lets through: its
+    # burst, then a tenth of its rate, each message refused costing REFUSAL_COST tokens.
     assert bench.flood.seconds >= bench.flooded.seconds, summary
     assert bench.flood.sent >= 1_500 * bench.flood.seconds, summary
-    admitted = DEFAULT_LIMIT.burst + DEFAULT_LIMIT.rate * (bench.flood.seconds + 1)
+    refused_rate = DEFAULT_LIMIT.rate / REFUSAL_COST
+    admitted = DEFAULT_LIMIT.burst + refused_rate * (bench.flood.seconds + 1)
     assert bench.format_errors <= admitted, summary
     assert bench.dropped + bench.format_errors >= bench.flood.sent - 50, summary

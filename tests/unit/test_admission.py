@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from switch.admission import LogBudget, RateLimit, TerminalAdmission
+from switch.admission import REFUSAL_COST, LogBudget, RateLimit, TerminalAdmission
 
 
 class Clock:
@@ -45,6 +45,35 @@ def test_a_steady_flood_gets_the_rate_and_no_more() -> None:
         admitted += admission.admit("FLOODER1")
     assert 100 + 50 * 10 - 1 <= admitted <= 100 + 50 * 10
     assert admission.dropped["FLOODER1"] == 20_000 - admitted
+
+
+def test_a_flood_of_refused_messages_is_read_at_a_tenth_of_the_rate() -> None:
+    """Each refused message costs REFUSAL_COST tokens: after its burst, a terminal sending
+    garbage is read rate / REFUSAL_COST times a second; one sending good messages is not."""
+    clock = Clock()
+    admission = TerminalAdmission(RateLimit(rate=50, burst=100), clock)
+    refused = good = 0
+    for _ in range(20_000):  # 2 000 messages/s for 10 s from each
+        clock.now += 0.0005
+        if admission.admit("FLOODER1"):
+            refused += 1
+            admission.refused("FLOODER1")  # answered 30
+        good += admission.admit("HONEST01")
+    expected = 100 // REFUSAL_COST + 50 * 10 // REFUSAL_COST  # the burst, then rate / cost
+    assert expected - 2 <= refused <= expected + 1
+    assert good >= 100 + 50 * 10 - 1
+
+
+def test_a_terminal_in_debt_is_read_again_once_it_has_been_quiet() -> None:
+    clock = Clock()
+    admission = TerminalAdmission(RateLimit(rate=10, burst=3), clock)
+    assert admission.admit("FLOODER1")
+    admission.refused("FLOODER1")  # 2 - 9 tokens, but in debt by at most a burst: -3
+    assert not admission.admit("FLOODER1")
+    clock.now += 0.35  # 0.5 tokens
+    assert not admission.admit("FLOODER1")
+    clock.now += 0.1
+    assert admission.admit("FLOODER1")
 
 
 def test_rate_limits_parse_and_refuse_nonsense() -> None:

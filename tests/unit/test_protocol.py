@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -20,6 +21,7 @@ from switch.protocol import (
     encode,
     topics,
 )
+from switch.protocol.trace import trace_event
 
 PURCHASE = FinancialRequest(
     transmission_time="1123140322",
@@ -109,6 +111,17 @@ def test_garbage_is_a_format_error_never_a_crash(payload: bytes) -> None:
     with pytest.raises(FormatError) as caught:
         decode_request(payload)
     assert caught.value.response_mti == "0210"
+
+
+def test_a_trace_event_shows_the_message_masked_and_an_oversized_one_by_its_size() -> None:
+    at = datetime(2026, 11, 23, 14, 3, 22, tzinfo=UTC)
+    event = json.loads(trace_event("switch", "received", "DZAL0001", encode(PURCHASE), at=at))
+    assert event["message"]["2"] == "628058******7215" and event["stan"] == 42
+    padded = encode(PURCHASE)[:-1] + b" " * MAX_PAYLOAD_BYTES + b"}"
+    event = json.loads(trace_event("switch", "received", "DZAL0001", padded, at=at))
+    # Refused unread, so not parsed for its trace either: bounded work per message.
+    assert event["message"] == {} and event["stan"] is None
+    assert event["wire_bytes"] == len(padded)
 
 
 @given(st.binary(max_size=300))
