@@ -13,6 +13,7 @@ from cards.masking import mask_pan
 
 __all__ = [
     "Account",
+    "AllowancePeriod",
     "Card",
     "CardProduct",
     "CardStatus",
@@ -71,12 +72,25 @@ class LimitOverride(_Record):
     daily: int | None = Field(default=None, ge=0)
 
 
+class AllowancePeriod(StrEnum):
+    """Over what a foreign-currency allowance is counted, and so when it comes back."""
+
+    CALENDAR_YEAR = "calendar_year"
+    """From 1 January (issuer's time): the whole allowance is back at the new year."""
+    ROLLING_12_MONTHS = "rolling_12_months"
+    """The last twelve months: each payment comes back a year after its day."""
+
+
 class FxAllowance(_Record):
-    """A yearly foreign-currency allowance (e.g. Tunisia's CTI: 1 000 TND per 12 months)."""
+    """A foreign-currency allowance: at most ``amount`` minor units of the card's currency
+    spent with merchants abroad, in another currency, per ``period``, through ``channels``
+    (e.g. Tunisia's CTI: 1 000 TND per twelve months; Morocco: 10 000 MAD of e-commerce per
+    calendar year). Abroad, a card with no allowance is declined."""
 
     amount: int = Field(ge=0)
-    period: str
+    period: AllowancePeriod
     purpose: str
+    channels: frozenset[Channel] = frozenset({Channel.ECOMMERCE})
 
 
 class Fees(_Record):

@@ -12,12 +12,15 @@ from datetime import date, datetime
 
 from cards.catalog import CardSet
 from cards.currency import country, currency_by_numeric
+from cards.fx import FxRates
 from cards.luhn import luhn_is_valid
-from cards.models import Card, CardProduct, CardStatus, Channel
+from cards.models import Card, CardProduct, CardStatus, Channel, FxAllowance
+from switch.abroad import abroad_refusal, billed_amount
 from switch.magic import MagicAmounts
 from switch.protocol.amounts import CASH_BACK, AdditionalAmount, amount_of
 from switch.protocol.messages import FinancialRequest
 from switch.registry import TerminalProfile
+from switch.security.checks import ECOMMERCE_MODE
 from switch.security.hsm import ArqcCheck, CvvCheck, PinCheck
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "is_balance_inquiry",
     "is_refund",
     "issuer_day",
+    "request_channel",
 ]
 
 PURCHASE = "000000"
@@ -66,6 +70,8 @@ class CardholderPosition:
 
     available: int
     spent_today: int
+    fx_spent: int = 0
+    """What its foreign-currency payments took of its allowance's current period."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +98,12 @@ class Decision:
 def issuer_day(product: CardProduct, now: datetime) -> date:
     """The issuer's local calendar day at ``now``: the window of "daily" limits."""
     return now.astimezone(country(product.country).zone).date()
+
+
+def request_channel(request: FinancialRequest) -> Channel:
+    """The channel of ``request``, by its entry mode (DE22): e-commerce (``81x``, card not
+    present on the internet) or POS (every other mode: a TPE)."""
+    return Channel.ECOMMERCE if request.entry_mode[:2] == ECOMMERCE_MODE else Channel.POS
 
 
 def is_refund(request: FinancialRequest) -> bool:
@@ -159,8 +171,10 @@ def authorize(
     atc: int | None = None,
     last_atc: int | None = None,
     cvv: CvvCheck | None = None,
+    fx: FxRates | None = None,
 ) -> Decision:
     """Decide a 0200 purchase. ``position`` is None only when the issuer has no such card.
+    ``fx``: the exchange rates for a card paying in another currency than its account's.
 
     ``pin`` is the security module's verdict on DE52 (None: no PIN entered); ``pin_failures``
     the card's consecutive wrong PINs so far. ``arqc`` is its verdict on DE55 (None: not a chip
@@ -207,6 +221,7 @@ def authorize(
         atc=atc,
         last_atc=last_atc,
         cvv=cvv,
+        fx=fx,
     )
     if forced is not None and forced.no_response:
         return Decision(decision.code, "magic: no response", card, respond=False)
@@ -228,10 +243,11 @@ def _card_checks(
     atc: int | None,
     last_atc: int | None,
     cvv: CvvCheck | None,
+    fx: FxRates | None,
 ) -> Decision:
     """Is the card usable here, is it genuine, is it its holder, is there the money."""
     usable = _usability_checks(request, card=card, product=product, terminal=terminal,
-                               cards=cards, now=now, pin_failures=pin_failures)  # fmt: skip
+                               cards=cards, now=now, pin_failures=pin_failures, fx=fx)  # fmt: skip
     if usable is not None:
         return usable
     card_code = _CARD_CODE_DECLINES.get(cvv) if cvv is not None else None
@@ -243,9 +259,12 @@ def _card_checks(
         return _decline("05", "ARQC does not verify", card)
     if arqc is ArqcCheck.OK and atc is not None and last_atc is not None and atc <= last_atc:
         return _decline("05", "ATC replayed", card)
+    account_currency = cards.accounts[card.account].currency
+    abroad = account_currency != terminal.currency.code
     decision = _cardholder_and_money(
         request, card=card, product=product, cards=cards, position=position, pin=pin,
-        pin_failures=pin_failures,
+        pin_failures=pin_failures, amount=billed_amount(request, account_currency, fx),
+        allowance=product.fx_allowance if abroad else None,
     )  # fmt: skip
     return replace(decision, atc=atc) if arqc is ArqcCheck.OK else decision
 
@@ -259,8 +278,11 @@ def _cardholder_and_money(
     position: CardholderPosition,
     pin: PinCheck | None,
     pin_failures: int,
+    amount: int,
+    allowance: FxAllowance | None,
 ) -> Decision:
-    """The PIN (55, then 75 at the product's limit), then limits and balance."""
+    """The PIN (55, then 75 at the product's limit), then limits and balance (``amount``: DE4
+    in the card's currency; ``allowance``: the one a payment abroad draws on)."""
     if pin is PinCheck.UNREADABLE:
         return _decline("30", "PIN block unreadable", card)
     if pin is PinCheck.WRONG:
@@ -268,7 +290,8 @@ def _cardholder_and_money(
         if failures >= product.pin_try_limit:
             return Decision("75", "PIN tries exceeded", card, pin_failures=failures)
         return Decision("55", "incorrect PIN", card, pin_failures=failures)
-    decision = _money_checks(request, card=card, product=product, cards=cards, position=position)
+    decision = _money_checks(request, card=card, product=product, cards=cards,
+                             position=position, amount=amount, allowance=allowance)  # fmt: skip
     if pin is PinCheck.OK and pin_failures:
         return replace(decision, pin_failures=0)  # a right PIN resets the count
     return decision
@@ -283,6 +306,7 @@ def _usability_checks(
     cards: CardSet,
     now: datetime,
     pin_failures: int,
+    fx: FxRates | None,
 ) -> Decision | None:
     """Status, PIN tries left, expiry, country, channel and currency; None when all pass."""
     status = _STATUS_CODES.get(card.status)
@@ -296,10 +320,16 @@ def _usability_checks(
         return _decline("54", "card expired", card)
     if product.domestic_only and terminal.country.code != product.country:
         return _decline("62", "domestic card abroad", card)
-    if Channel.POS not in cards.channels(card):
-        return _decline("57", "payments not enabled", card)
-    if cards.accounts[card.account].currency != terminal.currency.code:
-        return _decline("57", "foreign currency", card)
+    channel = request_channel(request)
+    if channel not in cards.channels(card):
+        return _decline("57", f"{channel.value} not enabled", card)
+    account_currency = cards.accounts[card.account].currency
+    if account_currency != terminal.currency.code:
+        sale = request.mti == "0200" and request.processing_code == PURCHASE
+        kind = "inquiry" if is_balance_inquiry(request) else "sale" if sale else "other"
+        refusal = abroad_refusal(request, product.fx_allowance, channel=channel,
+                                 account_currency=account_currency, fx=fx, kind=kind)  # fmt: skip
+        return None if refusal is None else _decline(*refusal, card)
     return None
 
 
@@ -310,10 +340,14 @@ def _money_checks(
     product: CardProduct,
     cards: CardSet,
     position: CardholderPosition,
+    amount: int,
+    allowance: FxAllowance | None,
 ) -> Decision:
-    """Amount limits (per transaction, per day) and the available balance; a refund credits
-    the cardholder and an inquiry moves nothing, so they need neither. Cash-back must be
-    offered by the product, within its maximum; the whole of DE4 counts against the limits."""
+    """Amount limits of the channel (per transaction, per day), the foreign-currency
+    ``allowance`` of a payment abroad, and the available balance, on ``amount`` (DE4 in the
+    card's currency); a refund credits the cardholder and an inquiry moves nothing, so they
+    need neither. Cash-back must be offered by the product, within its maximum; the whole of
+    DE4 counts against the limits."""
     if is_refund(request):
         return Decision(code="00", reason="refund accepted", card=card)
     if is_balance_inquiry(request):
@@ -323,15 +357,18 @@ def _money_checks(
         return _decline("57", "no cash-back on card", card)
     if cash is not None and product.cash_back and cash.amount > product.cash_back.max_amount:
         return _decline("61", "over cash-back limit", card)
-    limits = cards.limits(card, Channel.POS)
+    channel = request_channel(request)
+    limits = cards.limits(card, channel)
     if limits is None:
-        return _decline("57", "no POS limits", card)
-    if request.amount < limits.min:
+        return _decline("57", f"no {channel.value} limits", card)
+    if amount < limits.min:
         return _decline("13", "below minimum amount", card)
-    if request.amount > limits.per_transaction:
+    if amount > limits.per_transaction:
         return _decline("61", "over per-txn limit", card)
-    if position.spent_today + request.amount > limits.daily:
+    if position.spent_today + amount > limits.daily:
         return _decline("61", "over daily limit", card)
-    if position.available < request.amount:
+    if allowance is not None and position.fx_spent + amount > allowance.amount:
+        return _decline("61", "over FX allowance", card)
+    if position.available < amount:
         return _decline("51", "insufficient funds", card)
     return Decision(code="00", reason="approved", card=card)

@@ -15,6 +15,7 @@ from datetime import datetime, time
 from typing import Any
 
 from cards.catalog import CardSet
+from cards.fx import FxRates, default_fx_rates
 from switch.ledger.postings import MIDNIGHT
 from switch.ledger.rules import LedgerAccount, Transfer, TransferKind
 from switch.ledger.standin import StandInAdvice
@@ -47,8 +48,11 @@ async def post_offline(
     registry: Registry,
     now: datetime,
     cutoff: time = MIDNIGHT,
+    fx: FxRates | None = None,
 ) -> OfflinePosting:
-    """Decide what the offline sale in ``advice`` posts (nothing is written here)."""
+    """Decide what the offline sale in ``advice`` posts (nothing is written here). A card of
+    another currency than the terminal's pays at ``fx``'s rate (default: the shipped table),
+    in two legs through the exchange desk, as online."""
     terminal = registry.get(advice.terminal_id)
     card = cards.issuer_card(advice.pan)
     rrn = retrieval_reference(now, advice.stan)
@@ -61,22 +65,31 @@ async def post_offline(
         return OfflinePosting(answer("03", "unknown terminal"))
     if card is None:
         return OfflinePosting(answer("14", "card not on file"))
+    amount, paid = advice.amount, None
+    account_currency, tx_currency = cards.accounts[card.account].currency, terminal.currency.code
+    if account_currency != tx_currency:
+        try:
+            amount = (fx or default_fx_rates()).convert(amount, tx_currency, account_currency)
+        except KeyError:
+            return OfflinePosting(answer("12", "no exchange rate"))
+        paid = advice.amount, tx_currency
     held = sale_hold(
         TransferKind.PURCHASE,
         key=advice.key,
         card=card,
         cards=cards,
         merchant_id=advice.merchant_id,
-        amount=advice.amount,
+        amount=amount,
         rrn=rrn,
         now=now,
         timezone=terminal.merchant.country_info.timezone,
         cutoff=cutoff,
-        on_standin=await ledger.available(card.account) < advice.amount,
+        on_standin=await ledger.available(card.account) < amount,
+        paid=paid,
     )
     return OfflinePosting(
         answer("00", "offline sale posted"),
-        transfers=[held.hold],
+        transfers=held.transfers,
         accounts=held.accounts,
         rows=held.rows(now),
         shortfall=held.advice,

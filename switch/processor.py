@@ -389,7 +389,7 @@ class Processor:
                 cutoff=self.cutoff,
             )
         response = resolution.response
-        transfers = [resolution.transfer] if resolution.transfer else []
+        transfers = resolution.transfers
         if resolution.transfer and isinstance(request, ReversalRequest):
             transfers += await true_up_refunds(self.ledger, resolution.transfer)
         await self._commit(

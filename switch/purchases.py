@@ -10,7 +10,10 @@ from dataclasses import replace
 from datetime import datetime, time
 
 from cards.catalog import CardSet
-from cards.currency import currency
+from cards.currency import currency, currency_by_numeric
+from cards.fx import FxRates, allowance_start, default_fx_rates
+from cards.models import Card
+from switch.abroad import billed_amount
 from switch.authorization import (
     CardholderPosition,
     Decision,
@@ -43,6 +46,8 @@ __all__ = ["Commit", "PurchaseDesk", "hold_kind", "new_card_state"]
 
 log = logging.getLogger("switch")
 
+UNKNOWN_BALANCE = 2**62
+"""The balance a stand-in decision assumes (minor units): enough; its rules bound the sale."""
 Commit = Callable[..., Awaitable[None]]
 """Stores a response as the answer to its request, with the ledger effects it has."""
 
@@ -62,7 +67,9 @@ class PurchaseDesk:
         cutoff: time,
         issuers: IssuerHosts,
         commit: Commit,
+        fx: FxRates | None = None,
     ) -> None:
+        """``fx``: the exchange rates of payments abroad (default: cards/data/fx_rates.yaml)."""
         self.ledger = ledger
         self.cards = cards
         self.registry = registry
@@ -72,6 +79,7 @@ class PurchaseDesk:
         self.cutoff = cutoff
         self.issuers = issuers
         self.commit = commit
+        self.fx = fx or default_fx_rates()
 
     async def _routed(self, request: FinancialRequest, *, wait: bool) -> tuple[bool, str | None]:
         """Route ``request`` to its card's issuer: (the issuer answers, who decides). Who
@@ -94,19 +102,32 @@ class PurchaseDesk:
         if card is None:
             return decision
         product = self.cards.products[card.product]
-        # The stand-in approves sales only: it knows no balance to give, and holds no refund.
+        # The stand-in approves sales only: it knows no balance to give, and holds no refund;
+        # nor a payment abroad, whose allowance only the issuer knows.
         sale = hold_kind(request) is TransferKind.PURCHASE and not is_balance_inquiry(request)
+        sale = sale and not self._abroad(request, card)
         return stand_in(decision, amount=request.amount,
                         rules=product.stand_in if sale else None, usage=usage)  # fmt: skip
 
+    def _abroad(self, request: FinancialRequest, card: Card) -> bool:
+        """Whether ``request`` pays in another currency than ``card``'s account's."""
+        tx_currency = currency_by_numeric(request.currency)
+        account_currency = self.cards.accounts[card.account].currency
+        return tx_currency is not None and tx_currency.code != account_currency
+
     async def _view(self, request: FinancialRequest, now: datetime) -> PurchaseView:
         """What the ledger knows of ``request``'s terminal and card (one read), on the card's
-        issuer's day of ``now``."""
+        issuer's day of ``now``; for a payment abroad, what the current period of the card's
+        allowance has taken."""
         card = self.cards.issuer_card(request.pan)
         if card is None:
             return await self.ledger.purchase_view(request.key, None, None)
-        day = issuer_day(self.cards.products[card.product], now)
-        return await self.ledger.purchase_view(request.key, (card.id, card.account), day)
+        product = self.cards.products[card.product]
+        day = issuer_day(product, now)
+        since = None
+        if product.fx_allowance is not None and self._abroad(request, card):
+            since = allowance_start(product.fx_allowance.period, day)
+        return await self.ledger.purchase_view(request.key, (card.id, card.account), day, since)
 
     async def handle(
         self, request: FinancialRequest
@@ -125,8 +146,9 @@ class PurchaseDesk:
             state = view.card_state
             # Standing in, the balance is unknown: taken as enough, the stand-in rules bound it.
             position = None if state is None else CardholderPosition(
-                available=view.available if issuer_up else request.amount,
+                available=view.available if issuer_up else UNKNOWN_BALANCE,
                 spent_today=view.spent_today,
+                fx_spent=view.fx_spent,
             )  # fmt: skip
             decision = authorize(
                 request,
@@ -142,6 +164,7 @@ class PurchaseDesk:
                 atc=facts.atc,
                 last_atc=state.last_atc if state else None,
                 cvv=facts.cvv,
+                fx=self.fx,
             )
             if not issuer_up:
                 decision = self._stand_in(request, decision, view.standin_usage)
@@ -226,20 +249,24 @@ class PurchaseDesk:
         terminal = self.registry.get(request.terminal_id)
         holds = decision.approved and not is_balance_inquiry(request)
         if holds and decision.card is not None and terminal is not None:
+            card = decision.card
+            abroad = self._abroad(request, card)
+            account_currency = self.cards.accounts[card.account].currency
             held = sale_hold(
                 hold_kind(request),
                 key=request.key,
-                card=decision.card,
+                card=card,
                 cards=self.cards,
                 merchant_id=request.merchant_id,
-                amount=request.amount,
+                amount=billed_amount(request, account_currency, self.fx),
                 rrn=rrn,
                 now=now,
                 timezone=terminal.merchant.country_info.timezone,
                 cutoff=self.cutoff,
                 on_standin=decision.stand_in,  # advice queued with it
+                paid=(request.amount, terminal.currency.code) if abroad else None,
             )
-            transfers, accounts, rows = [held.hold], held.accounts, held.rows(now)
+            transfers, accounts, rows = held.transfers, held.accounts, held.rows(now)
         await self.commit(
             request,
             response,

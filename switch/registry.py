@@ -37,6 +37,9 @@ class Merchant(BaseModel):
     """Its terminals' requests must carry a MAC (DE64); one without is refused 63."""
     encoding: Encoding = Encoding.JSON
     """How its terminals write their messages: ``json`` or ``iso8583`` (binary)."""
+    ecommerce: bool = False
+    """A web shop paid card-not-present through its gateway's virtual terminals (its TIDs):
+    every payment is on the e-commerce channel, and fleets of TPEs leave it out."""
 
     @property
     def country_info(self) -> Country:
@@ -98,6 +101,11 @@ class Registry:
             for n in range(1, m.terminals + 1)
         }
 
+    @cached_property
+    def _tpe_merchants(self) -> tuple[Merchant, ...]:
+        """The merchants with TPEs (not web shops): those fleets are taken from."""
+        return tuple(m for m in self.merchants if not m.ecommerce)
+
     def __len__(self) -> int:
         return sum(m.terminals for m in self.merchants)
 
@@ -109,16 +117,22 @@ class Registry:
         """The merchant with DE42 ``mid`` (surrounding blanks ignored), if registered."""
         return next((m for m in self.merchants if m.mid.strip() == mid.strip()), None)
 
+    def terminals(self) -> list[TerminalProfile]:
+        """Every terminal installed, TPEs and web shops' virtual terminals, merchant by
+        merchant."""
+        return list(self._by_tid.values())
+
     def fleet(self, count: int) -> list[TerminalProfile]:
         """``count`` terminals taken round-robin across merchants (so a small fleet is varied)."""
         if count < 1:
             raise RegistryError("a fleet has at least one terminal")
-        if count > len(self):
-            raise RegistryError(f"the registry has {len(self)} terminals; {count} were asked for")
+        installed = sum(m.terminals for m in self._tpe_merchants)
+        if count > installed:
+            raise RegistryError(f"the registry has {installed} TPEs; {count} were asked for")
         fleet: list[TerminalProfile] = []
         round_ = 1
         while len(fleet) < count:
-            for merchant in self.merchants:
+            for merchant in self._tpe_merchants:
                 if round_ <= merchant.terminals and len(fleet) < count:
                     tid = f"{merchant.tid_prefix}{round_:04d}"
                     fleet.append(self._by_tid[tid])

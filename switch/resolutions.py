@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 
 from switch.ledger.postings import MIDNIGHT, business_day, completion_post, reversal_of_hold
-from switch.ledger.rules import Phase, Transfer
+from switch.ledger.rules import Phase, Transfer, fx_leg_id
 from switch.ledger.store import Key
 from switch.ledger.where import AnyLedger
 from switch.protocol.messages import (
@@ -40,6 +40,13 @@ class Resolution:
     response: ReversalResponse | CompletionResponse
     transfer: Transfer | None = None
     orphan: Key | None = None
+    fx_leg: Transfer | None = None
+    """The reversal of the merchant's leg of a payment abroad, made with ``transfer``."""
+
+    @property
+    def transfers(self) -> list[Transfer]:
+        """What to commit with the answer."""
+        return [t for t in (self.transfer, self.fx_leg) if t is not None]
 
     @property
     def note(self) -> str | None:
@@ -60,16 +67,18 @@ async def _hold_of(ledger: AnyLedger, key: Key) -> tuple[bool, Transfer | None, 
 
 
 async def reverse(ledger: AnyLedger, request: ReversalRequest) -> Resolution:
-    """Decide an 0400: void the original's hold (00), or say why there is nothing to do."""
-    code, note, transfer, orphan = "00", None, None, None
+    """Decide an 0400: void the original's hold (00), or say why there is nothing to do. A
+    payment abroad is reversed in both its legs; DE4 is compared with the merchant's."""
+    code, note, transfer, orphan, leg_reversal = "00", None, None, None, None
     known, hold, resolution = await _hold_of(ledger, request.original_key)
+    leg = None if hold is None else await ledger.transfer(fx_leg_id(hold.id))
     if request.original.mti not in REVERSIBLE:
         code, note = "12", f"cannot reverse an {request.original.mti}"
     elif not known:
         note, orphan = "original unknown; stored", request.original_key
     elif hold is None:
         note = "original was declined"
-    elif hold.amount != request.amount:
+    elif (leg or hold).amount != request.amount:
         code, note = "13", "amount differs from orig."
     elif resolution is not None and (
         resolution.phase is not Phase.POST or resolution.id.startswith("completion:")
@@ -77,6 +86,9 @@ async def reverse(ledger: AnyLedger, request: ReversalRequest) -> Resolution:
         note = f"already {_STATE_WORDS[resolution.phase]}"
     else:
         transfer = reversal_of_hold(hold, resolution, key=request.key)
+        if leg is not None:
+            leg_resolution = await ledger.resolution_of(leg.id)
+            leg_reversal = reversal_of_hold(leg, leg_resolution, key=request.key)
         note = "reversed after clearing" if resolution else None
     cls = ReversalAdviceResponse if isinstance(request, ReversalAdvice) else ReversalResponse
     response = cls(
@@ -85,7 +97,7 @@ async def reverse(ledger: AnyLedger, request: ReversalRequest) -> Resolution:
         additional_response=note,
         original_data=request.original_data,
     )
-    return Resolution(response, transfer, orphan)
+    return Resolution(response, transfer, orphan, leg_reversal)
 
 
 async def complete(

@@ -19,8 +19,15 @@ from typing import Any
 from cards.catalog import CardSet
 from cards.models import Card, StandIn
 from switch.authorization import Decision, issuer_day
-from switch.ledger.postings import Key, business_day, card_hold
-from switch.ledger.rules import LedgerAccount, Phase, Transfer, TransferKind, merchant_account
+from switch.ledger.postings import Key, business_day, card_hold, fx_leg
+from switch.ledger.rules import (
+    LedgerAccount,
+    Phase,
+    Transfer,
+    TransferKind,
+    fx_account,
+    merchant_account,
+)
 from switch.ledger.standin import (
     StandInAdvice,
     TrueUp,
@@ -69,12 +76,19 @@ def stand_in(
 
 @dataclass(frozen=True)
 class SaleHold:
-    """The hold of an approved card sale, the accounts it needs, and (held on the issuer's
-    stand-in account) the advice queued with it."""
+    """The hold of an approved card sale, the accounts it needs, (held on the issuer's
+    stand-in account) the advice queued with it, and (paid in another currency than the
+    card's) the merchant's leg of the exchange."""
 
     hold: Transfer
     accounts: list[LedgerAccount]
     advice: StandInAdvice | None = None
+    fx_leg: Transfer | None = None
+
+    @property
+    def transfers(self) -> list[Transfer]:
+        """What to commit: the hold, then the merchant's leg if any."""
+        return [self.hold] if self.fx_leg is None else [self.hold, self.fx_leg]
 
     def rows(self, now: datetime) -> list[tuple[str, tuple[Any, ...]]]:
         """The rows to store with the hold: its advice, if any."""
@@ -95,13 +109,22 @@ def sale_hold(
     timezone: str,
     cutoff: time,
     on_standin: bool,
+    paid: tuple[int, str] | None = None,
 ) -> SaleHold:
-    """Hold ``amount`` of an approved sale on ``card``: on the cardholder's account, or, with
-    ``on_standin``, on its issuer's stand-in account with an advice to true it up later."""
+    """Hold ``amount`` (the card's currency) of an approved sale on ``card``: on the
+    cardholder's account, or, with ``on_standin``, on its issuer's stand-in account with an
+    advice to true it up later. ``paid``: (amount, currency) the merchant is paid when its
+    currency is not the card's; the hold then credits the exchange desk, which pays the
+    merchant in a second leg."""
     product = cards.products[card.product]
     currency = cards.accounts[card.account].currency
-    merchant = merchant_account(merchant_id, currency)
+    merchant = merchant_account(merchant_id, currency if paid is None else paid[1])
     accounts = [merchant]
+    credited = merchant.id
+    if paid is not None:
+        desks = [fx_account(currency), fx_account(paid[1])]
+        accounts += desks
+        credited = desks[0].id
     debited = card.account
     if on_standin:
         standin = standin_account(product.issuer, currency)
@@ -113,7 +136,7 @@ def sale_hold(
         key=key,
         card_id=card.id,
         cardholder_account=debited,
-        merchant_account=merchant.id,
+        merchant_account=credited,
         amount=amount,
         currency=currency,
         issuer_day=day,
@@ -123,7 +146,10 @@ def sale_hold(
     advice = None
     if on_standin:
         advice = StandInAdvice(hold.id, product.issuer, card.id, card.account, amount, day)
-    return SaleHold(hold, accounts, advice)
+    leg = None
+    if paid is not None:
+        leg = fx_leg(hold, merchant_account=merchant.id, amount=paid[0], currency=paid[1])
+    return SaleHold(hold, accounts, advice, leg)
 
 
 async def replay_advice(ledger: AnyLedger, advice: StandInAdvice, now: datetime) -> bool:

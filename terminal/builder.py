@@ -30,6 +30,7 @@ __all__ = [
     "BALANCE_INQUIRY",
     "CASH_BACK",
     "CHIP_WITH_PIN",
+    "CVV2_ENTRIES",
     "ENTRY_MODES",
     "PURCHASE",
     "REFUND",
@@ -47,9 +48,19 @@ BALANCE_INQUIRY = "310000"
 """DE3 of a refund: money back to the card (credit), from the default account."""
 CHIP_WITH_PIN = "051"
 """DE22: integrated circuit card read, PIN entry capable."""
-ENTRY_MODES = {"chip": CHIP_WITH_PIN, "magstripe": "021", "keyed": "012", "fallback": "801"}
+ENTRY_MODES = {
+    "chip": CHIP_WITH_PIN,
+    "magstripe": "021",
+    "keyed": "012",
+    "fallback": "801",
+    "ecommerce": "812",
+}
 """DE22 by how the card is read; ``fallback``: the stripe, because the chip could not be read."""
-"""DE22 per way of reading the card: chip, magnetic stripe (PIN capable), keyed (no PIN pad)."""
+"""DE22 per way of reading the card: chip, magnetic stripe (PIN capable), keyed (no PIN pad),
+chip fallback to the stripe, and e-commerce (card not present on the internet: a web shop's
+payment page, with the CVV2 and no PIN)."""
+CVV2_ENTRIES = ("keyed", "ecommerce")
+"""Entries that prove the card by its printed CVV2 (DE48)."""
 
 
 @dataclass(frozen=True, slots=True)

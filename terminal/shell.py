@@ -35,6 +35,7 @@ from switch.security.transaction import TransactionKeys
 from switch.transport.base import BrokerUrl
 from terminal.builder import (
     BALANCE_INQUIRY,
+    CVV2_ENTRIES,
     ENTRY_MODES,
     PURCHASE,
     REFUND,
@@ -235,13 +236,16 @@ class Terminal(StoreAndForward, Voids, QrSales, Till, Session):
         """Run one purchase of ``amount`` minor units: the ``chip`` (when the card is inserted)
         signs it with an ARQC, the PIN the holder types is encrypted by the PIN pad (never sent
         or logged in clear); reverse it if no response comes in time. ``entry`` is how the card
-        is read: ``chip``, ``magstripe`` (track 2 from ``plastic``) or ``keyed`` (the printed
-        CVV2 from ``plastic``). ``tamper_mac`` flips one bit of the MAC on the way out (a fault
-        to show the switch's 63). ``refund`` credits the card instead (DE3 200000);
+        is read: ``chip``, ``magstripe`` (track 2 from ``plastic``), ``keyed`` or
+        ``ecommerce`` (the printed CVV2 from ``plastic``; no PIN on the internet).
+        ``tamper_mac`` flips one bit of the MAC on the way out (a fault to show the switch's
+        63). ``refund`` credits the card instead (DE3 200000);
         ``preauth`` only reserves the amount (0100), to :meth:`complete` later; ``cash_back``
         minor units of cash are handed over with the purchase (DE3 090000, DE4 the total);
         ``inquiry`` asks the balance instead (:meth:`balance_inquiry`)."""
         entry = self._entry(entry, plastic)
+        if entry == "ecommerce":
+            pin = None  # a payment page asks no PIN
         if pin is not None and self.pinpad is None:
             raise TerminalError(f"{self.tid} has no PIN pad keys: it cannot take a PIN")
         _check_kind(amount, cash_back=cash_back, inquiry=inquiry, refund=refund, preauth=preauth)
@@ -268,7 +272,7 @@ class Terminal(StoreAndForward, Voids, QrSales, Till, Session):
                 icc_data=icc_data,
                 entry_mode=ENTRY_MODES[entry],
                 track2=plastic.track2 if plastic and entry in ("magstripe", "fallback") else None,
-                card_security_code=plastic.cvv2 if plastic and entry == "keyed" else None,
+                card_security_code=plastic.cvv2 if plastic and entry in CVV2_ENTRIES else None,
                 processing_code=BALANCE_INQUIRY if inquiry else REFUND if refund else PURCHASE,
                 preauth=preauth,
                 cash_back=cash_back,

@@ -57,7 +57,7 @@ def add_broker_commands(sub: Any) -> None:
 def broker_command(args: argparse.Namespace) -> int:
     """Run ``tpesim broker config``."""
     registry = Registry.load(args.registry)
-    profiles = registry.fleet(args.terminals or len(registry))
+    profiles = registry.fleet(args.terminals) if args.terminals else registry.terminals()
     tls = not args.no_tls
     if args.client_certs and not tls:
         print("tpesim broker config: --client-certs needs TLS (drop --no-tls)", file=sys.stderr)

@@ -94,6 +94,9 @@ def render_settlement(result: SettlementResult) -> str:
                 f"       merchant fees {_money(t.merchant_fees, code)}, "
                 f"interchange {_money(t.interchange, code)}",
             ]
+            if t.abroad:
+                lines.append(f"       {t.abroad} paid abroad by its cards "
+                             f"{_money(t.abroad_amount, code)} (to the exchange desk)")  # fmt: skip
         lines.append("  net positions (+ receives, - pays):")
         width = max(len(p) for p, _ in plan.positions)
         for (participant, code), value in plan.positions.items():

@@ -66,9 +66,10 @@ def add_terminal_command(sub: Any) -> None:
     )
     term.add_argument(
         "--entry",
-        choices=("chip", "magstripe", "keyed"),
+        choices=("chip", "magstripe", "keyed", "ecommerce"),
         default="chip",
-        help="how a --card is read: chip + PIN (default), magnetic stripe, or keyed with CVV2",
+        help="how a --card is read: chip + PIN (default), magnetic stripe, keyed with CVV2, or "
+        "ecommerce (a web shop's payment page: CVV2, no PIN; e.g. --tid FRWB0001)",
     )
     term.add_argument(
         "--dukpt",

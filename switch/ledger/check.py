@@ -431,6 +431,50 @@ def standin_trued_up(db: Db) -> list[str]:
     return problems
 
 
+def _hold_state(alias: str) -> str:
+    """SQL: what became of the hold ``alias``: its resolution's phase, ``clear`` or
+    ``pending``, then ``+corrected`` when a reversal after clearing corrected it."""
+    return (
+        f"COALESCE((SELECT MIN(r.phase) FROM transfers r WHERE r.pending_id = {alias}.id), "  # noqa: S608
+        f"(SELECT MIN('clear') FROM cleared_holds c WHERE c.hold_seq = {alias}.seq), 'pending') "
+        f"|| CASE WHEN EXISTS (SELECT 1 FROM transfers c WHERE c.id = 'reversal:' || {alias}.id "
+        "AND c.phase = 'single') THEN '+corrected' ELSE '' END"
+    )
+
+
+def fx_legs_follow_their_hold(db: Db) -> list[str]:
+    """A payment abroad is two holds, cardholder → exchange desk and desk → merchant: each
+    has the other, and what became of one (voided, expired, cleared, corrected) became of
+    the other."""
+    problems = [
+        f"merchant leg {leg} has no purchase hold to the exchange desk"
+        for (leg,) in _rows(
+            db,
+            "SELECT x.id FROM transfers x LEFT JOIN transfers h ON h.id = substr(x.id, 4) "
+            "AND h.phase = 'pending' AND h.kind = 'purchase' AND h.credit_account LIKE 'fx:%' "
+            "WHERE x.kind = 'fx' AND x.phase = 'pending' AND h.id IS NULL",
+        )
+    ]
+    problems += [
+        f"hold {hold} pays the exchange desk but has no merchant leg"
+        for (hold,) in _rows(
+            db,
+            "SELECT h.id FROM transfers h LEFT JOIN transfers x ON x.id = 'fx:' || h.id "
+            "WHERE h.phase = 'pending' AND h.credit_account LIKE 'fx:%' AND x.id IS NULL",
+        )
+    ]
+    problems += [
+        f"hold {hold} is {hold_state} but its merchant leg is {leg_state}"
+        for hold, hold_state, leg_state in _rows(
+            db,
+            f"SELECT h.id, {_hold_state('h')}, {_hold_state('x')} FROM transfers x "  # noqa: S608
+            "JOIN transfers h ON h.id = substr(x.id, 4) WHERE x.kind = 'fx' "
+            f"AND x.phase = 'pending' AND {_hold_state('h')} != {_hold_state('x')}",
+        )
+    ]
+    return problems
+
+
 CHECKS: dict[str, Callable[[Db], list[str]]] = {
     "conservation": conservation,
     "counters": counters,
@@ -444,6 +488,7 @@ CHECKS: dict[str, Callable[[Db], list[str]]] = {
     "monotonic time": monotonic_time,
     "append only": append_only,
     "stand-in trued up": standin_trued_up,
+    "fx legs follow their hold": fx_legs_follow_their_hold,
 }
 """Every invariant, by name, in the order the report lists them."""
 

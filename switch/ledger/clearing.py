@@ -5,7 +5,9 @@ the store inserts the posts in one statement and moves the account counters per 
 the plan works on :class:`ClearingLine` aggregates, not on a million transfers), takes in
 the completions and late-reversal corrections not yet settled, charges each merchant its
 discount on the day's sales (merchant → acquirer) and makes the acquirer pay each issuer its
-interchange (acquirer → issuer). A participant's net position is what its accounts gained in
+interchange (acquirer → issuer). A payment abroad clears both its legs (cardholder → exchange
+desk, desk → merchant): the merchant's is its sale, in its currency; no interchange goes to an
+issuer with no account in that currency. A participant's net position is what its accounts gained in
 the run (issuers own their cardholders' accounts); by double entry the positions of a currency
 sum to zero.
 """
@@ -19,6 +21,7 @@ from datetime import date
 
 from cards.models import CardProduct
 from switch.ledger.rules import (
+    AccountKind,
     LedgerAccount,
     Phase,
     Transfer,
@@ -47,6 +50,10 @@ class CurrencyTotals:
     corrections_amount: int = 0
     merchant_fees: int = 0
     interchange: int = 0
+    abroad: int = 0
+    abroad_amount: int = 0
+    """Cardholders' side of payments abroad (cardholder → exchange desk, in the card's
+    currency); the merchant's side counts among the sales of the merchant's currency."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +63,15 @@ class ClearingLine:
     debit_account: str
     credit_account: str
     card_id: str
-    refund: bool
+    kind: TransferKind
+    """``purchase``, ``refund``, or ``fx`` (the merchant's leg of a purchase abroad)."""
     currency: str
     count: int
     amount: int
+
+    @property
+    def refund(self) -> bool:
+        return self.kind is TransferKind.REFUND
 
 
 @dataclass
@@ -79,7 +91,10 @@ class ClearingPlan:
 
 
 def _count(
-    plan: ClearingPlan, lines: list[ClearingLine], posted: list[Transfer]
+    plan: ClearingPlan,
+    lines: list[ClearingLine],
+    posted: list[Transfer],
+    accounts: dict[str, LedgerAccount],
 ) -> dict[tuple[str, str], int]:
     """Fill ``plan.totals``; the day's sales by (merchant account, card id), the fee base."""
     sales: dict[tuple[str, str], int] = defaultdict(int)  # (merchant account, card id) → amount
@@ -88,6 +103,9 @@ def _count(
         if line.refund:
             totals.refunds += line.count
             totals.refunds_amount += line.amount
+        elif accounts[line.credit_account].kind is AccountKind.FX:
+            totals.abroad += line.count
+            totals.abroad_amount += line.amount
         else:
             totals.sales += line.count
             totals.sales_amount += line.amount
@@ -125,7 +143,7 @@ def plan_clearing(
     lines, posted = list(lines), list(posted)
     plan.lines = lines
     plan.settled = posted
-    sales = _count(plan, lines, posted)
+    sales = _count(plan, lines, posted, accounts)
     fees: dict[tuple[str, str], int] = defaultdict(int)  # (merchant account, acquirer acct)
     interchange: dict[tuple[str, str], int] = defaultdict(int)  # (acquirer acct, issuer acct)
     made: dict[str, LedgerAccount] = {}

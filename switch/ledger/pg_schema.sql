@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS ledger_clock (
 
 CREATE TABLE IF NOT EXISTS accounts (
     id              TEXT PRIMARY KEY,
-    kind            TEXT NOT NULL CHECK (kind IN ('cardholder', 'merchant', 'issuer', 'acquirer')),
+    kind            TEXT NOT NULL CHECK (kind IN ('cardholder', 'merchant', 'issuer', 'acquirer', 'fx')),
     currency        TEXT NOT NULL,
     participant     TEXT NOT NULL,
     debits_must_not_exceed_credits INTEGER NOT NULL DEFAULT 0,
@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS transfers (
     id                TEXT NOT NULL CONSTRAINT transfers_id_unique UNIQUE,
     kind              TEXT NOT NULL CHECK (kind IN (
         'opening', 'purchase', 'preauth', 'completion', 'refund', 'reversal', 'expiry',
-        'clearing', 'fee', 'interchange', 'true_up', 'qr')),
+        'clearing', 'fee', 'interchange', 'true_up', 'qr', 'fx')),
     phase             TEXT NOT NULL CHECK (phase IN (
         'single', 'pending', 'post', 'void', 'expire', 'clear')),
     pending_id        TEXT REFERENCES transfers (id),

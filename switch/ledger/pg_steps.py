@@ -134,7 +134,7 @@ async def clear(
             "AND h.credit_account = $3 AND COALESCE(h.card_id, '') = $4 AND h.kind = $5 "
             f"AND h.currency = $6 AND {pg_sql(CLEARABLE.replace('?1', '?7'))}",
             clearing_id, x.debit_account, x.credit_account, x.card_id,
-            "refund" if x.refund else "purchase", x.currency, day.isoformat(),
+            x.kind.value, x.currency, day.isoformat(),
         )  # fmt: skip
         cleared += int(status.rsplit(" ", 1)[-1])
     expected = sum(line.count for line in lines)

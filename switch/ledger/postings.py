@@ -9,11 +9,19 @@ transfer back. Every transfer id derives from the request's idempotency key.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
-from switch.ledger.rules import HOLD_TIMEOUT_S, Phase, Transfer, TransferKind
+from switch.ledger.rules import (
+    HOLD_TIMEOUT_S,
+    Phase,
+    Transfer,
+    TransferKind,
+    fx_account,
+    fx_leg_id,
+)
 
 __all__ = [
     "HOLD_KINDS",
@@ -22,6 +30,7 @@ __all__ = [
     "business_day",
     "card_hold",
     "completion_post",
+    "fx_leg",
     "hold_id",
     "preauth_hold",
     "purchase_hold",
@@ -111,6 +120,21 @@ def card_hold(
         credit_account=cardholder_account if refund else merchant_account,
         issuer_day=issuer_day, business_day=business_day, rrn=rrn, timeout_s=HOLD_TIMEOUT_S,
     )  # fmt: skip
+
+
+def fx_leg(hold: Transfer, *, merchant_account: str, amount: int, currency: str) -> Transfer:
+    """The merchant's leg of the foreign-currency purchase ``hold`` (cardholder → the exchange
+    desk, in the card's currency): desk → merchant, ``amount`` of the merchant's ``currency``,
+    held as long and resolved with it (switch.ledger.rules.TransferKind.FX)."""
+    return replace(
+        hold,
+        id=fx_leg_id(hold.id),
+        kind=TransferKind.FX,
+        debit_account=fx_account(currency).id,
+        credit_account=merchant_account,
+        amount=amount,
+        currency=currency,
+    )
 
 
 HOLD_KINDS = (TransferKind.PURCHASE, TransferKind.PREAUTH, TransferKind.REFUND)

@@ -34,6 +34,16 @@ _SPENT_ON_DAY = (
     "WHERE h.phase = 'pending' AND h.kind IN ('purchase', 'preauth') "
     "AND h.card_id = ? AND h.issuer_day = ?"
 )
+_FX_SPENT_SINCE = (
+    "SELECT COALESCE(SUM(CASE WHEN c.id IS NOT NULL THEN 0 WHEN r.phase IS NULL THEN h.amount "
+    "WHEN r.phase = 'post' THEN r.amount ELSE 0 END), 0) "
+    "FROM transfers h LEFT JOIN transfers r ON r.pending_id = h.id "
+    "LEFT JOIN transfers c ON c.id = 'reversal:' || h.id AND c.phase = 'single' "
+    "WHERE h.phase = 'pending' AND h.kind = 'purchase' AND h.credit_account LIKE 'fx:%' "
+    "AND h.card_id = ? AND h.issuer_day >= ?"
+)
+"""What a card's payments abroad (its holds crediting the exchange desk) took since an issuer
+day: not what was voided, expired or reversed after clearing."""
 _QR_SPENT_ON_DAY = (
     "SELECT COALESCE(SUM(amount), 0) FROM transfers "
     "WHERE kind = 'qr' AND card_id = ? AND issuer_day = ?"
@@ -82,6 +92,8 @@ class PurchaseView:
     spent_today: int = 0
     standin_usage: tuple[int, int] = (0, 0)
     """Stand-in approvals on the issuer's day: (how many, their total)."""
+    fx_spent: int = 0
+    """What its payments abroad took of its foreign-currency allowance's current period."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,10 +218,15 @@ class LedgerReads:
                 for r in rows]  # fmt: skip
 
     async def purchase_view(
-        self, key: Key, card: tuple[str, str] | None, day: date | None
+        self,
+        key: Key,
+        card: tuple[str, str] | None,
+        day: date | None,
+        fx_since: date | None = None,
     ) -> PurchaseView:
         """Everything :class:`PurchaseView` holds for the request with ``key`` (its terminal is
-        the key's), of ``card`` (card id, account id) on issuer ``day``, in one hop to the
+        the key's), of ``card`` (card id, account id) on issuer ``day`` (and, given
+        ``fx_since``, its spending abroad since that issuer day), in one hop to the
         database."""
         queries: list[tuple[str, Sequence[Any]]] = [(_PRE_REVERSED, key),
                                                     (_SIGNED_ON, (key[0],))]  # fmt: skip
@@ -221,11 +238,14 @@ class LedgerReads:
                 (_STANDIN_USAGE, (card_id, day.isoformat())),
                 (_CARD_STATE, (card_id,)),
             ]
+            if fx_since is not None:
+                queries.append((_FX_SPENT_SINCE, (card_id, fx_since.isoformat())))
         rows = await self._first_rows(queries)
         pre_reversed, signed_on = rows[0] is not None, bool(rows[1] and rows[1][0])
         if card is None or day is None:
             return PurchaseView(pre_reversed, signed_on)
-        balances, spent, usage, state = rows[2:]
+        balances, spent, usage, state = rows[2:6]
+        fx_spent = rows[6] if len(rows) > 6 else None
         return PurchaseView(
             pre_reversed,
             signed_on,
@@ -233,6 +253,7 @@ class LedgerReads:
             Balances(*balances).available if balances else 0,
             int(spent[0]) if spent else 0,
             (int(usage[0]), int(usage[1])) if usage else (0, 0),
+            int(fx_spent[0]) if fx_spent else 0,
         )
 
     async def _first_rows(
@@ -253,15 +274,18 @@ class LedgerReads:
 
     async def batch_items(self, tid: str, day: date) -> list[tuple[int, bool, int, str]]:
         """The sales and refunds of terminal ``tid`` on business ``day``: (STAN, is refund,
-        amount, state) with state ``standing``, ``voided`` or ``expired``, in STAN order."""
+        amount, state) with state ``standing``, ``voided`` or ``expired``, in STAN order. The
+        amount is in the terminal's currency: a payment abroad's is its merchant's leg's."""
         return [
             (int(r[0]), bool(r[1]), int(r[2]), str(r[3]))
             for r in await self._all(
-                "SELECT h.stan, CASE WHEN h.kind = 'refund' THEN 1 ELSE 0 END, h.amount, CASE "
+                "SELECT h.stan, CASE WHEN h.kind = 'refund' THEN 1 ELSE 0 END, "
+                "COALESCE(x.amount, h.amount), CASE "
                 "WHEN c.id IS NOT NULL OR r.phase = 'void' THEN 'voided' "
                 "WHEN r.phase = 'expire' THEN 'expired' ELSE 'standing' END "
                 "FROM transfers h LEFT JOIN transfers r ON r.pending_id = h.id "
                 "LEFT JOIN transfers c ON c.id = 'reversal:' || h.id AND c.phase = 'single' "
+                "LEFT JOIN transfers x ON x.id = 'fx:' || h.id "
                 "WHERE h.phase = 'pending' AND h.kind IN ('purchase', 'refund') "
                 "AND h.tid = ? AND h.business_day = ? "
                 "UNION ALL SELECT stan, 0, amount, 'standing' FROM transfers "

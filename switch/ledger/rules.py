@@ -26,6 +26,8 @@ __all__ = [
     "Transfer",
     "TransferKind",
     "acquirer_account",
+    "fx_account",
+    "fx_leg_id",
     "issuer_account_id",
     "merchant_account",
     "merchant_account_id",
@@ -41,6 +43,10 @@ class AccountKind(StrEnum):
     MERCHANT = "merchant"
     ISSUER = "issuer"
     ACQUIRER = "acquirer"
+    FX = "fx"
+    """The card scheme's exchange desk, one account per currency: a payment in a currency
+    other than the card's goes cardholder → desk in the card's currency and desk → merchant
+    in the merchant's."""
 
 
 class TransferKind(StrEnum):
@@ -64,6 +70,10 @@ class TransferKind(StrEnum):
     """Day's end: posts a purchase or refund hold."""
     QR = "qr"
     """A QR payment (BaridiPay style): cardholder account → merchant, posted at once."""
+    FX = "fx"
+    """The merchant's side of a purchase in another currency than the card's: held exchange
+    desk → merchant, in the merchant's currency, beside the purchase hold (cardholder → desk,
+    in the card's), and voided, expired or cleared with it."""
     FEE = "fee"
     """Clearing: the merchant discount, merchant → acquirer."""
     INTERCHANGE = "interchange"
@@ -169,6 +179,16 @@ def acquirer_account(acquirer: str, currency: str) -> LedgerAccount:
     return LedgerAccount(
         f"acquirer:{acquirer}:{currency}", AccountKind.ACQUIRER, currency, f"acquirer:{acquirer}"
     )
+
+
+def fx_account(currency: str) -> LedgerAccount:
+    """The scheme exchange desk's account in ``currency``."""
+    return LedgerAccount(f"fx:{currency}", AccountKind.FX, currency, "scheme:fx")
+
+
+def fx_leg_id(hold_id: str) -> str:
+    """The id of the merchant's leg of the foreign-currency purchase hold ``hold_id``."""
+    return f"{TransferKind.FX.value}:{hold_id}"
 
 
 def issuer_account_id(issuer: str, currency: str) -> str:

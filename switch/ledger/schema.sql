@@ -2,11 +2,11 @@
 -- currency per account. The database itself enforces the transfer rules (switch.ledger.twophase
 -- is the reference model they must agree with): every transfer is one INSERT; triggers refuse
 -- what the rules refuse (the RAISE message is the outcome's name) and keep the counters.
-PRAGMA user_version = 4;
+PRAGMA user_version = 5;
 
 CREATE TABLE IF NOT EXISTS accounts (
     id              TEXT PRIMARY KEY,
-    kind            TEXT NOT NULL CHECK (kind IN ('cardholder', 'merchant', 'issuer', 'acquirer')),
+    kind            TEXT NOT NULL CHECK (kind IN ('cardholder', 'merchant', 'issuer', 'acquirer', 'fx')),
     currency        TEXT NOT NULL,
     -- Who owns the account in settlement: an issuer for its cardholders, a merchant, an acquirer.
     participant     TEXT NOT NULL,
@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS transfers (
     id                TEXT NOT NULL UNIQUE,
     kind              TEXT NOT NULL CHECK (kind IN (
         'opening', 'purchase', 'preauth', 'completion', 'refund', 'reversal', 'expiry',
-        'clearing', 'fee', 'interchange', 'true_up', 'qr')),
+        'clearing', 'fee', 'interchange', 'true_up', 'qr', 'fx')),
     phase             TEXT NOT NULL CHECK (phase IN (
         'single', 'pending', 'post', 'void', 'expire', 'clear')),
     pending_id        TEXT REFERENCES transfers (id),

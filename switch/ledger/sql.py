@@ -69,7 +69,7 @@ UNRESOLVED = (
 )
 """SQL: the hold ``h`` is neither posted, voided, expired (a resolution row) nor cleared."""
 CLEARABLE = (
-    "h.phase = 'pending' AND h.kind IN ('purchase', 'refund') AND h.business_day = ?1 "
+    "h.phase = 'pending' AND h.kind IN ('purchase', 'refund', 'fx') AND h.business_day = ?1 "
     f"AND {UNRESOLVED}"
 )
 CLEAR = f"""
@@ -103,7 +103,7 @@ ACCOUNTS = "SELECT id, kind, currency, participant FROM accounts ORDER BY id"
 
 def clearing_line_from_row(row: Sequence[Any]) -> ClearingLine:
     """A :class:`ClearingLine` from a row of ``CLEARING_LINES``."""
-    return ClearingLine(row[0], row[1], row[2] or "", row[3] == "refund", row[4], int(row[5]),
+    return ClearingLine(row[0], row[1], row[2] or "", TransferKind(row[3]), row[4], int(row[5]),
                         int(row[6]))  # fmt: skip
 
 

@@ -68,7 +68,7 @@ __all__ = [
     "micros",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 CACHE_KIB = 256 * 1024
 """Page cache of the ledger connection: a day's settlement walks indexes of millions of rows."""
 
@@ -310,7 +310,7 @@ class Ledger(LedgerReads):
         await self._db.executemany(
             "INSERT INTO temp.clearing_lines VALUES (?, ?, ?, ?, ?, ?)",
             [
-                (x.debit_account, x.credit_account, x.card_id, "refund" if x.refund else "purchase",
+                (x.debit_account, x.credit_account, x.card_id, x.kind.value,
                  x.currency, clearing_id)
                 for clearing_id, x in zip(ids, lines, strict=True)
             ],

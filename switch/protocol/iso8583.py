@@ -60,7 +60,7 @@ SPEC: dict[str, dict[str, Any]] = {
     "42": _fixed(15, "Card acceptor identification code (MID)"),
     "43": _fixed(40, "Card acceptor name/location (padded with spaces)"),
     "44": _variable(2, 25, "Additional response data"),
-    "48": _variable(3, 999, "Additional data, private (tpesim: CVV2 of a keyed card)"),
+    "48": _variable(3, 999, "Additional data, private (tpesim: CVV2, keyed or e-commerce)"),
     "49": _fixed(3, "Currency code, transaction (ISO 4217 numeric)"),
     "52": _variable(2, 16, "PIN block (LLVAR in tpesim: 8 bytes TDES, 16 bytes AES)", "b"),
     "53": _variable(2, 48, "Security related control information (tpesim: DUKPT KSN)", "b"),

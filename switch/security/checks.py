@@ -75,12 +75,15 @@ def inspect_purchase(
 
 MAGSTRIPE_MODES = ("02", "80", "90")
 KEYED_MODE = "01"
+ECOMMERCE_MODE = "81"
+"""Card not present on the internet: like a keyed entry, the CVV2 in DE48 proves the card."""
 
 
 def _card_code(
     security: SecurityModule, issuer: str, card: Card, request: FinancialRequest
 ) -> CvvCheck | None:
-    """CVV of a magstripe read (DE35) or CVV2 of a keyed entry (DE48); None for chip entry."""
+    """CVV of a magstripe read (DE35) or CVV2 of a keyed or e-commerce entry (DE48); None for
+    chip entry."""
     mode = request.entry_mode[:2]
     if mode in MAGSTRIPE_MODES:
         if request.track2 is None:
@@ -92,7 +95,7 @@ def _card_code(
         ok = security.verify_cvv(issuer=issuer, pan=pan, expiry_yymm=card.expiry_yymm,
                                  service_code=service_code, value=track_cvv)  # fmt: skip
         return CvvCheck.OK if ok else CvvCheck.WRONG_CVV
-    if mode == KEYED_MODE:
+    if mode in (KEYED_MODE, ECOMMERCE_MODE):
         if request.card_security_code is None:
             return CvvCheck.CVV2_MISSING
         ok = security.verify_cvv(issuer=issuer, pan=request.pan, expiry_yymm=card.expiry_yymm,

@@ -1,6 +1,7 @@
 """The Algérie Poste TPE's other flows over real Mosquitto, on a JSON terminal (DZAL0001) and an
 ISO 8583 binary one (DZSE0001): a balance inquiry that prints the real balance after a 51, and
-a purchase with cash-back, held whole, with its declines; the day's batch still balances."""
+a purchase with cash-back, held whole, with its declines; the day's batch still balances. And
+a Tunisian CTI card paying a web shop in Paris, in euros, within its allowance."""
 
 from __future__ import annotations
 
@@ -167,3 +168,30 @@ async def test_tnd_keeps_three_decimals_from_the_keypad_to_the_settlement(
 def _sent(message: Inbound) -> bool:
     event = json.loads(message.payload)
     return bool(event["hop"] == "terminal" and event["event"] == "sent" and event["mti"] == "0200")
+
+
+async def test_a_cti_card_pays_a_web_shop_abroad_within_its_allowance(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """The web shop's gateway (FRWB0001) takes 19,99 EUR on its payment page from a Tunisian
+    CTI card: 68,366 DT leave the card's account; then a sale beyond the 1 000 DT left of the
+    day's e-commerce limit and of the allowance is declined 61 (test_abroad tells the two).
+    The day settles the shop in euros and the card's side in dinars."""
+    profile = REGISTRY.get("FRWB0001")
+    assert profile is not None
+    async with _running(mosquitto, tmp_path, "FRWB0001") as (switch, shop, wallet):
+        plastic = wallet.plastic("TN-CTI")
+        paid = await shop.purchase(_card("TN-CTI"), 1_999, entry="ecommerce", plastic=plastic)
+        too_much = await shop.purchase(_card("TN-CTI"), 29_000, entry="ecommerce",
+                                       plastic=plastic)  # fmt: skip
+        available = await switch.processor.ledger.available("TN-STB-0004002")
+        day = switch.processor.clock.now().astimezone(profile.country.zone).date()
+    assert (paid.verdict, paid.amount, paid.currency) == ("00", 1_999, "EUR")
+    assert "19,99 EUR" in paid.receipt
+    assert available == 2_400_750 - 68_366
+    assert too_much.verdict == "61"  # 991,800 DT: over the 931,634 DT left
+    result = await run_settlement(tmp_path / "ledger.db", day, cards=CARDS, registry=REGISTRY,
+                                  out=tmp_path / "out")  # fmt: skip
+    assert result.check.ok and result.plan is not None
+    assert (result.plan.totals["EUR"].sales, result.plan.totals["EUR"].sales_amount) == (1, 1_999)
+    assert result.plan.totals["TND"].abroad_amount == 68_366

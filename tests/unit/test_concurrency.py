@@ -23,7 +23,7 @@ from tests.ledgers import sqlite_ledger
 
 CARDS = default_card_set()
 REGISTRY = default_registry()
-DZ_TERMINALS = [p for p in REGISTRY.fleet(len(REGISTRY)) if p.country.code == "DZ"]
+DZ_TERMINALS = [p for p in REGISTRY.terminals() if p.country.code == "DZ"]
 
 
 def card(card_id: str) -> CardPresentation:

@@ -277,6 +277,11 @@ CORRUPTIONS: dict[str, list[str]] = {
         f"INSERT INTO standin_advices VALUES ('{HOLD}', 'algerie-poste', 'EDH-VALID', "
         "'CCP-0001001', 1000, '2026-11-23', 'now')"
     ],
+    "fx legs follow their hold": [  # a merchant's leg of a payment abroad with no hold
+        "INSERT INTO transfers (id, kind, phase, debit_account, credit_account, amount, currency, "
+        "at_us, digest) SELECT 'fx:purchase:DZAL0001:000099:1123150000', 'fx', 'pending', "
+        "'issuer:algerie-poste:DZD', 'CCP-0001001', 1, 'DZD', MAX(at_us) + 1, '' FROM transfers"
+    ],
 }
 
 
