@@ -30,6 +30,7 @@ from switch.ledger.store import CardState, InsufficientFundsError
 from switch.ledger.where import AnyLedger
 from switch.magic import MagicAmounts
 from switch.protocol.amounts import AVAILABLE_BALANCE, AdditionalAmount, format_amounts
+from switch.protocol.billing import format_conversion_rate
 from switch.protocol.messages import (
     AuthorizationRequest,
     AuthorizationResponse,
@@ -202,6 +203,22 @@ class PurchaseDesk:
             return format_amounts([AdditionalAmount(AVAILABLE_BALANCE, account.numeric, available)])
         return request.additional_amounts
 
+    def _billing(self, request: FinancialRequest, decision: Decision) -> dict[str, str | int]:
+        """DE6, DE10, DE51 of an approved sale abroad: what the card's account is debited, at
+        what rate, in what currency (switch.protocol.billing); nothing otherwise."""
+        card = decision.card
+        if not decision.approved or card is None or not self._abroad(request, card):
+            return {}
+        tx_currency = currency_by_numeric(request.currency)
+        account = currency(self.cards.accounts[card.account].currency)
+        if tx_currency is None or is_balance_inquiry(request):
+            return {}
+        return {
+            "billing_amount": billed_amount(request, account.code, self.fx),
+            "conversion_rate": format_conversion_rate(self.fx.rate(tx_currency.code, account.code)),
+            "billing_currency": account.numeric,
+        }
+
     def _purchase_response(
         self,
         request: FinancialRequest,
@@ -216,6 +233,7 @@ class PurchaseDesk:
             else FinancialResponse
         )
         return cls(
+            **self._billing(request, decision),
             **echo(request),
             rrn=rrn,
             auth_code=approval_code(request.key, stand_in=decision.stand_in)

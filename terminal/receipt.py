@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
-from cards.currency import format_amount
+from cards.currency import Currency, format_amount
 from cards.masking import mask_pan
 from switch.protocol.codes import describe
 from switch.registry import TerminalProfile
@@ -36,7 +37,14 @@ class ReceiptData:
     cash_back: int = 0
     """The cash handed over, part of ``amount`` (minor units)."""
     balance: int | None = None
-    """The available balance an inquiry's answer gave (minor units of the terminal's currency)."""
+    """The available balance an inquiry's answer gave (minor units of ``card_currency``)."""
+    card_currency: Currency | None = None
+    """The card account's currency when it is not the terminal's (a card paying abroad)."""
+    billed: int | None = None
+    """Paid abroad: what the card's account is debited (DE6), minor units of
+    ``card_currency``."""
+    rate: Decimal | None = None
+    """Paid abroad: units of ``card_currency`` per unit of the terminal's (DE10)."""
     void: bool = False
     """The cancellation of this sale (terminal.voids): acknowledged when ``response_code`` is
     00, pending otherwise."""
@@ -76,6 +84,12 @@ def _amount_lines(data: ReceiptData) -> list[str]:
         _pair(label, format_amount(data.amount, cur)),
         _pair("المبلغ", format_amount(data.amount, cur, symbol=cur.symbol_ar)),
     ]
+    billed = data.card_currency
+    if data.billed is not None and billed is not None:
+        lines.append(_pair("DEBITE SUR LA CARTE", format_amount(data.billed, billed)))
+        if data.rate is not None:
+            rate = f"{data.rate:f}".replace(".", ",")
+            lines.append(_pair("TAUX", f"1 {cur.symbol_fr} = {rate} {billed.symbol_fr}"))
     return lines
 
 
@@ -117,9 +131,10 @@ def render_receipt(data: ReceiptData) -> str:
             _pair(f"AUTORISATION {data.auth_code or ''}".rstrip(), f"RRN {data.rrn or ''}"),
         ]
         if data.balance is not None:
+            held = data.card_currency or cur
             lines += [
-                _pair("SOLDE DISPONIBLE", format_amount(data.balance, cur)),
-                _pair("الرصيد المتاح", format_amount(data.balance, cur, symbol=cur.symbol_ar)),
+                _pair("SOLDE DISPONIBLE", format_amount(data.balance, held)),
+                _pair("الرصيد المتاح", format_amount(data.balance, held, symbol=held.symbol_ar)),
             ]
     elif code == "Y3":
         lines += [

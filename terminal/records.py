@@ -80,9 +80,15 @@ class TransactionOutcome:
     printed: bool = True
     """False when the printer was out of paper: the receipt waits for :meth:`Terminal.reprint`."""
     balance: int | None = None
-    """A balance inquiry's answer: the available balance, minor units of ``currency``."""
+    """A balance inquiry's answer: the available balance, minor units of ``card_currency``
+    when given, else of ``currency``."""
     cash_back: int = 0
     """The cash handed over with the purchase, part of ``amount`` (minor units)."""
+    card_currency: str | None = None
+    """The card account's currency when it is not the terminal's (a card paying abroad)."""
+    billed: int | None = None
+    """Paid abroad: what the card's account was debited (DE6), minor units of
+    ``card_currency``."""
 
     @property
     def approved(self) -> bool:

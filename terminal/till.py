@@ -4,9 +4,11 @@ The bookkeeping half of :class:`~terminal.shell.Terminal`."""
 
 from __future__ import annotations
 
+from cards.currency import currency_by_numeric
 from switch.clock import Clock
 from switch.protocol.amounts import AVAILABLE_BALANCE, amount_of
 from switch.protocol.amounts import CASH_BACK as CASH_BACK_AMOUNT
+from switch.protocol.billing import parse_conversion_rate
 from switch.protocol.messages import FinancialRequest, FinancialResponse, Response
 from switch.reconcile import EntryKind, JournalEntry
 from switch.registry import TerminalProfile
@@ -83,10 +85,17 @@ class Till:
     ) -> TransactionOutcome:
         code = rrn = auth = None
         balance = None
+        card_currency, billed, rate = None, None, None
         if isinstance(response, FinancialResponse):
             code, rrn, auth = response.response_code, response.rrn, response.auth_code
             given = amount_of(response.additional_amounts, AVAILABLE_BALANCE)
             balance = given.amount if given is not None else None
+            held_in = response.billing_currency or (given.currency if given else None)
+            if held_in and held_in != self.profile.currency.numeric:  # a card paying abroad
+                card_currency = currency_by_numeric(held_in)
+            billed = response.billing_amount
+            if response.conversion_rate:
+                rate = parse_conversion_rate(response.conversion_rate)
         elif response is not None:
             code = response.response_code
         cash = amount_of(request.additional_amounts, CASH_BACK_AMOUNT)
@@ -105,6 +114,9 @@ class Till:
                 processing_code=request.processing_code,
                 cash_back=cash.amount if cash is not None else 0,
                 balance=balance,
+                card_currency=card_currency,
+                billed=billed,
+                rate=rate,
             )
         )
         return TransactionOutcome(
@@ -124,4 +136,6 @@ class Till:
             printed=self.paper,
             balance=balance,
             cash_back=cash.amount if cash is not None else 0,
+            card_currency=card_currency.code if card_currency else None,
+            billed=billed,
         )

@@ -19,6 +19,7 @@ import yaml
 
 from cards.currency import currency_by_numeric, format_amount
 from switch.protocol.amounts import AVAILABLE_BALANCE, CASH_BACK, LEDGER_BALANCE, parse_amounts
+from switch.protocol.billing import parse_conversion_rate
 from switch.protocol.codes import describe
 
 __all__ = ["ExplainedField", "Text", "explain_field_names", "explain_message", "mti_meaning"]
@@ -95,6 +96,18 @@ def _amount(value: str, message: Mapping[str, Any]) -> Text | None:
         return Text.same(f"{int(value)} minor units")
     shown = format_amount(int(value), cur, symbol=cur.code)
     return Text(shown, shown, format_amount(int(value), cur, symbol=cur.symbol_ar))
+
+
+def _billed(value: str, message: Mapping[str, Any]) -> Text | None:
+    """DE6: an amount in the currency of DE51."""
+    return _amount(value, {"49": message.get("51", "")})
+
+
+def _conversion_rate(value: str) -> Text | None:
+    if not (len(value) == 8 and value.isdigit() and int(value[0]) <= 7):
+        return None
+    rate = f"{parse_conversion_rate(value)}"
+    return Text(f"rate {rate}", f"taux {rate.replace('.', ',')}", f"سعر {rate}")
 
 
 def _processing(value: str) -> Text | None:
@@ -187,6 +200,7 @@ _DECODERS: dict[str, Callable[[str], Text | None]] = {
     "mti": mti_meaning,
     "3": _processing,
     "7": _timestamp,
+    "10": _conversion_rate,
     "12": _local_time,
     "13": _day_month,
     "14": _expiry,
@@ -196,6 +210,7 @@ _DECODERS: dict[str, Callable[[str], Text | None]] = {
     "39": _response,
     "48": _hidden,
     "49": _currency,
+    "51": _currency,
     "52": _hidden,
     "54": _additional,
     "55": _hidden,
@@ -219,6 +234,8 @@ def explain_message(message: Mapping[str, Any]) -> list[ExplainedField]:
         name, about = known.get(de) or (Text.same(f"DE{de}"), Text.same(""))
         if de in ("4", "86", "88"):
             meaning = _amount(value, message)
+        elif de == "6":
+            meaning = _billed(value, message)
         else:
             decoder = _DECODERS.get(de)
             meaning = decoder(value) if decoder is not None else None

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from cards.masking import mask_pan
 from switch.protocol.amounts import AdditionalAmounts
+from switch.protocol.billing import ConversionRate
 from switch.protocol.fields import (
     AdditionalResponse,
     AmountMinor,
@@ -133,12 +134,18 @@ class FinancialResponse(IsoMessage):
     mti: Literal["0210"] = "0210"
     processing_code: ProcessingCode | None = Field(default=None, alias="3")
     amount: AmountMinor | None = Field(default=None, alias="4")
+    billing_amount: AmountMinor | None = Field(default=None, alias="6")
+    """Paid abroad: what the card's account is debited, minor units of DE51."""
+    conversion_rate: ConversionRate | None = Field(default=None, alias="10")
+    """Paid abroad: the rate DE4 was converted at (switch.protocol.billing)."""
     rrn: Rrn | None = Field(default=None, alias="37")
     auth_code: AuthCode | None = Field(default=None, alias="38")
     response_code: ResponseCode = Field(alias="39")
     additional_response: AdditionalResponse | None = Field(default=None, alias="44")
     merchant_id: MerchantId | None = Field(default=None, alias="42")
     currency: CurrencyNumeric | None = Field(default=None, alias="49")
+    billing_currency: CurrencyNumeric | None = Field(default=None, alias="51")
+    """Paid abroad: the card account's currency (ISO 4217 numeric)."""
     additional_amounts: AdditionalAmounts | None = Field(default=None, alias="54")
     icc_data: HexField | None = Field(default=None, alias="55")
 
@@ -254,6 +261,10 @@ class OfflineAdvice(FinancialRequest):
 class _ReferringResponse(IsoMessage):
     processing_code: ProcessingCode | None = Field(default=None, alias="3")
     amount: AmountMinor | None = Field(default=None, alias="4")
+    billing_amount: AmountMinor | None = Field(default=None, alias="6")
+    """Paid abroad: what the card's account is debited, minor units of DE51."""
+    conversion_rate: ConversionRate | None = Field(default=None, alias="10")
+    """Paid abroad: the rate DE4 was converted at (switch.protocol.billing)."""
     rrn: Rrn | None = Field(default=None, alias="37")
     response_code: ResponseCode = Field(alias="39")
     additional_response: AdditionalResponse | None = Field(default=None, alias="44")

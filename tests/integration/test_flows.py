@@ -187,7 +187,9 @@ async def test_a_cti_card_pays_a_web_shop_abroad_within_its_allowance(
         available = await switch.processor.ledger.available("TN-STB-0004002")
         day = switch.processor.clock.now().astimezone(profile.country.zone).date()
     assert (paid.verdict, paid.amount, paid.currency) == ("00", 1_999, "EUR")
-    assert "19,99 EUR" in paid.receipt
+    assert "19,99 EUR" in paid.receipt and "68,366 DT" in paid.receipt
+    assert "TAUX" in paid.receipt and "1 EUR = 3,42 DT" in paid.receipt
+    assert (paid.billed, paid.card_currency) == (68_366, "TND")
     assert available == 2_400_750 - 68_366
     assert too_much.verdict == "61"  # 991,800 DT: over the 931,634 DT left
     result = await run_settlement(tmp_path / "ledger.db", day, cards=CARDS, registry=REGISTRY,

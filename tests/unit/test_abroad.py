@@ -21,6 +21,7 @@ from switch.ledger.postings import hold_id
 from switch.ledger.rules import fx_leg_id
 from switch.protocol import decode_response, encode, topics
 from switch.protocol.amounts import parse_amounts
+from switch.protocol.iso8583 import from_iso8583, to_iso8583
 from switch.protocol.messages import FinancialRequest
 from switch.settlement import settle_day
 from terminal import CardPresentation, RequestBuilder
@@ -120,6 +121,9 @@ async def test_a_cti_card_pays_a_web_shop_abroad_in_euros(
     assert answer["49"] == EUR and answer["4"] == "000000001999"
     billed = FX.convert(1_999, "EUR", "TND")
     assert billed == 68_366
+    # DE6, DE10, DE51: what the card pays, at what rate, in its currency; in binary too.
+    assert (answer["6"], answer["10"], answer["51"]) == ("000000068366", "63420000", "788")
+    assert from_iso8583(to_iso8583(answer))[0] == answer
     assert await processor.ledger.available(CTI_ACCOUNT) == CTI_OPENING - billed
     desk_tnd = await processor.ledger.balances("fx:TND")
     desk_eur = await processor.ledger.balances("fx:EUR")

@@ -9,6 +9,8 @@ import pytest
 
 from cards.fx import FxRates, allowance_start, default_fx_rates
 from cards.models import AllowancePeriod
+from switch.protocol.billing import format_conversion_rate, parse_conversion_rate
+from switch.protocol.explain import explain_message
 
 
 def test_conversion_goes_through_the_base_and_rounds_half_up() -> None:
@@ -54,3 +56,37 @@ def test_a_twelve_month_allowance_counts_the_days_after_the_same_date_a_year_bef
     assert allowance_start(rolling, date(2027, 11, 23)) == date(2026, 11, 24)
     assert allowance_start(rolling, date(2028, 2, 29)) == date(2027, 3, 1)
     assert allowance_start(rolling, date(2028, 3, 1)) == date(2027, 3, 2)
+
+
+@pytest.mark.parametrize(
+    ("rate", "field", "back"),
+    [
+        ("3.420", "63420000", "3.42"),
+        ("152.50", "41525000", "152.5"),
+        ("0.2923976608", "72923976", "0.2923976"),
+        ("1", "61000000", "1"),
+        ("1234567.8", "01234567", "1234567"),
+    ],
+)
+def test_de10_holds_seven_digits_and_says_where_the_point_goes(
+    rate: str, field: str, back: str
+) -> None:
+    assert format_conversion_rate(Decimal(rate)) == field
+    assert parse_conversion_rate(field) == Decimal(back)
+
+
+def test_de10_refuses_a_rate_it_cannot_hold() -> None:
+    for rate in ("0", "-1", "10000000"):
+        with pytest.raises(ValueError, match="DE10"):
+            format_conversion_rate(Decimal(rate))
+
+
+def test_a_trainer_sees_the_billing_fields_explained() -> None:
+    answer = {"mti": "0210", "4": "000000001999", "6": "000000068366", "10": "63420000",
+              "39": "00", "49": "978", "51": "788"}  # fmt: skip
+    fields = {f.de: f for f in explain_message(answer)}
+    assert fields["4"].meaning is not None and fields["4"].meaning.en == "19,99 EUR"
+    assert fields["6"].meaning is not None and fields["6"].meaning.en == "68,366 TND"
+    assert fields["10"].meaning is not None and fields["10"].meaning.fr == "taux 3,42"
+    assert fields["51"].meaning is not None and "dinar" in fields["51"].meaning.fr.lower()
+    assert fields["6"].name.fr == "Montant débité sur la carte"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from cards import default_card_set
 from cards.crypto import DukptExhaustedError
+from cards.currency import currency
 from cards.holders import holder_pin
 from switch import default_registry, magic_amounts
 from switch.security import SecurityModule, load_keys
@@ -166,3 +169,18 @@ def test_an_exhausted_pin_pad_refuses_until_rekeyed(flavour: DukptFlavour) -> No
         pinpad.next_transaction()
     fresh = PinPad(security.inject_terminal_key("DZAL0001", flavour))
     assert fresh.next_transaction().ksn_hex
+
+
+def test_a_receipt_abroad_prints_what_the_card_pays_and_its_balance_in_its_currency() -> None:
+    """Paid abroad, the receipt shows the card's debit (DE6) and the rate (DE10); a balance
+    inquiry's balance is in the card's currency, not the terminal's."""
+    profile = REGISTRY.get("FRWB0001")
+    assert profile is not None
+    base = ReceiptData(profile=profile, moment=NOW, stan=7, pan=CARDS.card("TN-CTI").pan,
+                       card_label="CTI", amount=1_999, response_code="00", auth_code="A1B2C3",
+                       rrn="000000000007", card_currency=currency("TND"))  # fmt: skip
+    sale = render_receipt(replace(base, billed=68_366, rate=Decimal("3.42")))
+    assert "19,99 EUR" in sale and "DEBITE SUR LA CARTE" in sale and "68,366 DT" in sale
+    assert "1 EUR = 3,42 DT" in sale
+    inquiry = render_receipt(replace(base, amount=0, processing_code="310000", balance=2_332_384))
+    assert "SOLDE DISPONIBLE" in inquiry and "2 332,384 DT" in inquiry and " EUR" not in inquiry
