@@ -122,6 +122,10 @@ class Registry:
         merchant."""
         return list(self._by_tid.values())
 
+    def web_shops(self) -> list[TerminalProfile]:
+        """The first virtual terminal of each web shop (``ecommerce`` merchants)."""
+        return [self._by_tid[f"{m.tid_prefix}0001"] for m in self.merchants if m.ecommerce]
+
     def fleet(self, count: int) -> list[TerminalProfile]:
         """``count`` terminals taken round-robin across merchants (so a small fleet is varied)."""
         if count < 1:

@@ -74,7 +74,8 @@ async def serve(
     registry = registry or default_registry()
     config.workdir.mkdir(parents=True, exist_ok=True)
     security = security or SecurityModule(load_keys())
-    profiles = registry.fleet(config.terminals)
+    tpes = registry.fleet(config.terminals)
+    profiles = tpes + registry.web_shops()  # the API also drives a web shop's payment page
     async with (
         given_or_running_broker(config.broker, config.workdir, config.broker_kind,
                                 secure=[p.tid for p in profiles] if config.secure else None
@@ -89,7 +90,8 @@ async def serve(
         hub = LiveHub(broker.url, ledger=switch.processor.ledger)
         extra: list[Starter] = [lambda: obey_controls(terminals, broker.url)]
         if traffic is not None:
-            extra.append(lambda: traffic(terminals, wallet))
+            at_tpes = {p.tid: terminals[p.tid] for p in tpes}
+            extra.append(lambda: traffic(at_tpes, wallet))
         desk = PaymentDesk(terminals, cards, wallet)
         await _serve_http(config, hub, desk, cards, ready=ready, extra=extra)
 

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 CARDS = default_card_set()
 REGISTRY = default_registry()
-TIDS = ("DZAL0021", "TNTU0021")
+TIDS = ("DZAL0021", "FRWB0002", "TNTU0021")
 
 
 class Api:
@@ -154,7 +154,7 @@ async def test_a_reused_key_with_another_body_is_a_conflict(api: Api) -> None:
 async def test_terminals_and_the_openapi_document(api: Api) -> None:
     listed = (await api.client.get("/v1/terminals")).json()
     assert [t["id"] for t in listed] == sorted(TIDS) and all(t["connected"] for t in listed)
-    assert {t["currency"] for t in listed} == {"DZD", "TND"}
+    assert {t["currency"] for t in listed} == {"DZD", "EUR", "TND"}
     spec = (await api.client.get("/openapi.json")).json()
     assert "/v1/terminals/{terminal_id}/payments" in spec["paths"]
     assert spec["info"]["version"] == "1.0.0"
@@ -187,3 +187,18 @@ async def test_cash_back_a_balance_inquiry_and_a_void(api: Api) -> None:
     unknown = await api.client.post("/v1/terminals/DZAL0021/balance-inquiries",
                                     json={"card_id": "NOPE"})  # fmt: skip
     assert (unknown.status_code, unknown.json()["field"]) == (422, "card_id")
+
+
+async def test_a_web_shop_abroad_is_paid_on_its_payment_page(api: Api) -> None:
+    """At the Paris web shop, a Tunisian CTI card pays 19,99 EUR by CVV2 (entry ecommerce): the
+    payment says what the card's account was debited; a chip entry there is refused 57."""
+    paid = await api.pay("FRWB0002", amount_minor=1_999, currency="EUR", card_id="TN-CTI",
+                         entry="ecommerce", idempotency_key="web-1")  # fmt: skip
+    assert paid.status_code == 201, paid.text
+    body = paid.json()
+    assert (body["status"], body["amount_minor"], body["currency"]) == ("approved", 1_999, "EUR")
+    assert (body["billed_minor"], body["billed_currency"]) == (68_366, "TND")
+    assert available_balances(api.db)["TN-STB-0004002"][0] == 2_400_750 - 68_366
+    at_a_tpe = await api.pay("FRWB0002", amount_minor=1_999, currency="EUR", card_id="TN-CTI",
+                             idempotency_key="web-2")  # fmt: skip
+    assert at_a_tpe.json()["response_code"] == "57"

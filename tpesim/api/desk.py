@@ -207,7 +207,7 @@ class PaymentDesk:
             response_code=outcome.response_code,
             meaning=_meaning(outcome.response_code),
             available_minor=outcome.balance,
-            currency=outcome.currency,
+            currency=outcome.card_currency or outcome.currency,
             masked_pan=outcome.masked_pan,
             receipt=outcome.receipt,
         )
@@ -298,6 +298,8 @@ class PaymentDesk:
             masked_pan=outcome.masked_pan,
             receipt=outcome.receipt,
             refund_of=refund_of,
+            billed_minor=outcome.billed,
+            billed_currency=outcome.card_currency if outcome.billed is not None else None,
             cash_back_minor=outcome.cash_back or None,
         )
         self._payments[payment.id] = payment

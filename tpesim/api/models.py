@@ -64,8 +64,10 @@ class PaymentRequest(_Body):
         default=None, pattern=r"^[0-9]{4,12}$",
         description="The PIN the holder types; default: the holder's own.",
     )  # fmt: skip
-    entry: Literal["chip", "magstripe", "keyed"] = Field(
-        default="chip", description="How the card is read."
+    entry: Literal["chip", "magstripe", "keyed", "ecommerce"] = Field(
+        default="chip",
+        description="How the card is read; `ecommerce`: a web shop's payment page (CVV2, no "
+        "PIN), e.g. on FRWB0001, a shop abroad paid in euros.",
     )
     preauth: bool = Field(default=False, description="Only reserve the amount (0100).")
     cash_back_minor: int | SkipJsonSchema[None] = Field(
@@ -159,6 +161,14 @@ class Payment(BaseModel):
     masked_pan: str
     receipt: str
     refund_of: str | None = None
+    billed_minor: int | None = Field(
+        default=None,
+        description="Paid abroad: what the card's account was debited (DE6), minor units of "
+        "`billed_currency`.",
+    )
+    billed_currency: str | None = Field(
+        default=None, description="Paid abroad: the card account's ISO 4217 code."
+    )
 
 
 class TerminalInfo(BaseModel):
