@@ -50,6 +50,7 @@ async def connected_fleet(
     stans: dict[str, int] | None = None,
     memory: NonVolatileMemory | None = None,
     seed: int | str = 0,
+    signed_on: dict[str, Terminal] | None = None,
 ) -> AsyncIterator[dict[str, Terminal]]:
     """Key (DUKPT initial key from ``key_injection``, by default the shipped key store),
     connect and sign on every terminal concurrently; disconnect them all on exit.
@@ -57,7 +58,8 @@ async def connected_fleet(
     ``stans`` gives each TID's first STAN and receives the next one back on exit (a TPE's
     counter survives power cycles). ``memory`` keeps each terminal's request in flight, so
     that one restarted after a power loss reverses it. ``seed`` seeds the terminals' link
-    faults.
+    faults. ``signed_on`` receives each terminal as soon as it has signed on, before the
+    others have (operator controls can reach it from then on).
     """
     kif = key_injection or SecurityModule(load_keys())
     async with contextlib.AsyncExitStack() as stack:
@@ -74,11 +76,15 @@ async def connected_fleet(
             )
             for p in profiles
         ]
+
+        async def connect(terminal: Terminal) -> None:
+            await stack.enter_async_context(terminal)
+            if signed_on is not None:
+                signed_on[terminal.tid] = terminal
+
         async with asyncio.TaskGroup() as group:
             for terminal in terminals:
-                group.create_task(
-                    stack.enter_async_context(terminal), name=f"connect-{terminal.tid}"
-                )
+                group.create_task(connect(terminal), name=f"connect-{terminal.tid}")
         try:
             yield {t.tid: t for t in terminals}
         finally:

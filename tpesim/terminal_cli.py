@@ -226,9 +226,10 @@ async def terminal_command(args: argparse.Namespace) -> int:
     controlled: dict[str, Terminal] = {}
     async with (
         obeying(controlled, args.broker, client_id=f"tpesim-terminal-{os.getpid()}"),
-        connected_fleet(profiles, args.broker, **fleet_options) as terminals,
+        # sim/control/tpe/{tid} (unplug, plug, paper-out, paper-in) reaches each terminal from
+        # its sign-on on, not only once the whole fleet has signed on.
+        connected_fleet(profiles, args.broker, signed_on=controlled, **fleet_options) as terminals,
     ):
-        controlled.update(terminals)  # sim/control/tpe/{tid}: unplug, plug, paper-out, paper-in
         run = await run_plan(
             plan, terminals, cards, progress=ProgressLine(len(plan)), wallet=wallet
         )

@@ -88,8 +88,9 @@ async def test_terminal_command_obeys_operator_controls_while_it_runs(
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         try:
-            # A purchase answered: its traffic runs, so it obeys controls by now (the sign-on's
-            # 0810 comes before the terminal is handed to the controls).
+            # A purchase answered: its traffic runs, so it obeys controls by now (the terminal
+            # is handed to the controls just after its sign-on's 0810; waiting for the 0810
+            # alone would race that hand-over).
             await next_on(inbox, resp, 30, where=_is_purchase_response)
             for command, seen in [("paper-out", b"degraded:paper-out"), ("paper-in", b"online")]:
                 await control.publish(topics.terminal_control(tid), command.encode())

@@ -22,6 +22,7 @@ from switch.tasks import wait_ended
 from switch.transport.base import Inbound
 from terminal import CardPresentation
 from terminal.control import obey_controls
+from terminal.shell import Terminal
 from tests.conftest import MosquittoProcess
 from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet
@@ -72,13 +73,16 @@ async def test_terminals_obey_unplug_plug_and_paper_commands(
     profile = default_registry().get(TID)
     assert profile is not None
     status = topics.status(TID)
+    signed_on: dict[str, Terminal] = {}
     async with (
         running_switch(broker=mosquitto.url, db_path=tmp_path / "ledger.db", cards=CARDS,
                        registry=default_registry()),
-        connected_fleet([profile], mosquitto.url, clock=SystemClock(), timeout_s=1) as fleet,
+        connected_fleet([profile], mosquitto.url, clock=SystemClock(), timeout_s=1,
+                        signed_on=signed_on) as fleet,
         observer(mosquitto.url, status) as (control, inbox),
     ):  # fmt: skip
-        obeying = asyncio.create_task(obey_controls(fleet, mosquitto.url))
+        assert signed_on == fleet  # each handed over once signed on (tpesim terminal's controls)
+        obeying = asyncio.create_task(obey_controls(signed_on, mosquitto.url))
         try:
             await next_on(inbox, status, where=_is(b"online"))
             for command, seen in [("paper-out", b"degraded:paper-out"), ("paper-in", b"online"),
