@@ -28,9 +28,10 @@ _BALANCES = (
     "FROM accounts WHERE id = ?"
 )
 _SPENT_ON_DAY = (
-    "SELECT COALESCE(SUM(CASE WHEN r.phase IS NULL THEN h.amount "
+    "SELECT COALESCE(SUM(CASE WHEN c.id IS NOT NULL THEN 0 WHEN r.phase IS NULL THEN h.amount "
     "WHEN r.phase = 'post' THEN r.amount ELSE 0 END), 0) "
     "FROM transfers h LEFT JOIN transfers r ON r.pending_id = h.id "
+    "LEFT JOIN transfers c ON c.id = 'reversal:' || h.id AND c.phase = 'single' "
     "WHERE h.phase = 'pending' AND h.kind IN ('purchase', 'preauth') "
     "AND h.card_id = ? AND h.issuer_day = ?"
 )
@@ -152,8 +153,8 @@ class LedgerReads:
         return balances.available if balances else 0
 
     async def spent_on_day(self, card_id: str, day: date) -> int:
-        """What ``card_id`` spent on the issuer's ``day``: holds not voided or expired (a
-        partially posted hold counts what was posted)."""
+        """What ``card_id`` spent on the issuer's ``day``: holds not voided, expired or
+        reversed after clearing (a partially posted hold counts what was posted)."""
         row = await self._one(_SPENT_ON_DAY, (card_id, day.isoformat()))
         return int(row[0]) if row else 0
 

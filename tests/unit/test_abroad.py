@@ -303,3 +303,24 @@ async def test_an_offline_sale_abroad_is_posted_in_both_legs(
     merchant = await processor.ledger.balances("merchant:TN0000000000301:TND")
     assert merchant is not None and merchant.credits_pending == 12_345
     await _ledger_ok(backend)
+
+
+async def test_a_reversal_after_clearing_corrects_both_legs(
+    processor: Processor, backend: LedgerBackend
+) -> None:
+    """Cleared, then reversed: both legs are corrected by a transfer back, the card's money
+    and its allowance come back, and the shop gives its euros back."""
+    shop = Shop(processor)
+    await shop.sign_on()
+    near_all = _eur_for(990_000, "TND")
+    sale = shop.online("TN-CTI", near_all)
+    assert (await _answer(processor, WEB_SHOP, sale))["39"] == "00"
+    await settle_day(processor.ledger, shop.now.date(), cards=CARDS, registry=REGISTRY)
+    answer = await _answer(processor, WEB_SHOP, shop.build.reversal(sale, shop.now))
+    assert (answer["39"], answer["44"]) == ("00", "reversed after clearing")
+    assert await processor.ledger.available(CTI_ACCOUNT) == CTI_OPENING
+    merchant = await processor.ledger.balances("merchant:FR0000000000401:EUR")
+    assert merchant is not None and merchant.credits_posted - merchant.debits_posted < near_all
+    _later(processor, 1)
+    assert (await shop.pay("TN-CTI", near_all))["39"] == "00"  # the allowance is back
+    await _ledger_ok(backend)

@@ -162,7 +162,11 @@ async def test_a_cleared_hold_is_resolved_and_a_late_reversal_corrects_it(
         resolution = await ledger.resolution_of(hold.id)
         late = reversal_of_hold(hold, resolution, key=_key(91))
         assert late.phase is Phase.SINGLE and late.debit_account == MERCHANT.id
+        assert hold.card_id is not None and hold.issuer_day is not None
+        spent = await ledger.spent_on_day(hold.card_id, hold.issuer_day)
         await _record(ledger, late, "0400", 91)
+        # The card's day limit gets the reversed sale back.
+        assert await ledger.spent_on_day(hold.card_id, hold.issuer_day) == spent - 100_000
     evening = ManualClock(datetime(2026, 11, 23, 19, tzinfo=UTC))
     second = await _settle(day_of_trade, tmp_path, evening)
     assert second.plan is not None and second.plan.run == "2026-11-23#2"
