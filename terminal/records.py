@@ -89,6 +89,8 @@ class TransactionOutcome:
     billed: int | None = None
     """Paid abroad: what the card's account was debited (DE6), minor units of
     ``card_currency``."""
+    reason: str | None = None
+    """Why the switch answered as it did, when it said (DE44: ``over FX allowance``...)."""
 
     @property
     def approved(self) -> bool:

@@ -138,4 +138,5 @@ class Till:
             cash_back=cash.amount if cash is not None else 0,
             card_currency=card_currency.code if card_currency else None,
             billed=billed,
+            reason=response.additional_response if response is not None else None,
         )

@@ -22,8 +22,7 @@ from typing import Any
 
 from cards.catalog import CardSet, default_card_set
 from cards.holders import Holders
-from cards.models import Card, Channel
-from switch.authorization import card_standing
+from cards.models import Card
 from switch.clock import Clock, SystemClock
 from switch.ledger.check import LedgerReport, check_ledger
 from switch.ledger.postings import business_day
@@ -35,12 +34,11 @@ from switch.registry import Registry, default_registry
 from switch.security import SecurityModule, load_keys
 from switch.service import running_switch
 from switch.transport.base import BrokerUrl
-from switch.transport.url import NoLoginError
 from terminal.records import TerminalError
 from terminal.shell import Terminal, TransactionOutcome
 from terminal.traffic import plan_traffic
-from tpesim.baridi import DEMO_WALLET, WalletApp
 from tpesim.broker import BrokerKind, given_or_running_broker
+from tpesim.demo_extras import abroad_payments, qr_payments
 from tpesim.fleet import Progress, connected_fleet, run_plan, run_purchase
 from tpesim.serve import ServeConfig, serve
 from tpesim.trace_file import recording_traces
@@ -91,6 +89,11 @@ class DemoResult:
     """The first terminal's business day at the end of the run (what ``tpesim settle`` takes)."""
     qr: list[QrPaymentResult] = field(default_factory=list)
     """The BaridiPay-style QR payments made after the purchases (a paid one, a refused one)."""
+    abroad: list[TransactionOutcome] = field(default_factory=list)
+    """The payments of a card at the web shop abroad, after the purchases (one within its
+    foreign-currency allowance, one over it)."""
+    abroad_card: str | None = None
+    """The card that paid abroad."""
 
     def batch_summary(self) -> dict[str, Any]:
         out = {tid: b for tid, b in sorted(self.batches.items()) if b.response_code != "00"}
@@ -131,6 +134,7 @@ class DemoResult:
             "batches": self.batch_summary(),
             "business_day": self.business_day.isoformat() if self.business_day else None,
             "qr": dict(sorted(Counter(r.response_code for r in self.qr).items())),
+            "abroad": dict(sorted(Counter(o.verdict for o in self.abroad).items())),
             "seed": self.config.seed,
             "terminals": self.config.terminals,
             "broker": self.broker_kind,
@@ -162,11 +166,15 @@ def outcome_record(index: int, outcome: TransactionOutcome) -> dict[str, Any]:
     )
 
 
-def _write_artifacts(workdir: Path, outcomes: list[TransactionOutcome]) -> None:
+def _write_artifacts(
+    workdir: Path, outcomes: list[TransactionOutcome], others: list[TransactionOutcome]
+) -> None:
+    """Receipts per terminal (the plan's purchases, then ``others``), and ``outcomes.jsonl``
+    (the plan's purchases)."""
     receipts = workdir / "receipts"
     receipts.mkdir(exist_ok=True)
     by_terminal: dict[str, list[str]] = {}
-    for outcome in outcomes:
+    for outcome in outcomes + others:
         by_terminal.setdefault(outcome.tid, []).append(outcome.receipt)
     for tid, texts in by_terminal.items():
         (receipts / f"{tid}.txt").write_text("\n\n".join(texts) + "\n", encoding="utf-8")
@@ -197,6 +205,7 @@ async def run_demo(
     if db_path.exists():
         raise FileExistsError(f"{db_path} exists: give the demo an empty work directory")
     fleet = registry.fleet(config.terminals)
+    shops = registry.web_shops()[:1]  # the web shop abroad, paid after the purchases
     magic = magic_amounts()
     plan = plan_traffic(
         seed=config.seed,
@@ -236,11 +245,19 @@ async def run_demo(
                 batches = {close.terminal_id: close for close in closes}
                 late = sum(t.stats.late_responses for t in terminals.values())
                 unresolved = sum(t.stats.reversals_unresolved for t in terminals.values())
-                qr = await _qr_payments(terminals[fleet[0].tid], url, cards, security, clock)
+                qr = await qr_payments(terminals[fleet[0].tid], url, cards, security, clock)
+            payer: Card | None = None
+            abroad: list[TransactionOutcome] = []
+            if shops:
+                fx = switch.processor.purchases.fx
+                async with connected_fleet(shops, url, clock=clock, timeout_s=config.timeout_s,
+                                           key_injection=security) as web:  # fmt: skip
+                    shop = web[shops[0].tid]
+                    payer, abroad = await abroad_payments(shop, cards, wallet, clock, fx)
             stats = switch.processor.stats
         elapsed = time.perf_counter() - started
         report = await asyncio.to_thread(check_ledger, db_path)
-        _write_artifacts(workdir, run.outcomes)
+        _write_artifacts(workdir, run.outcomes, abroad)
         return DemoResult(
             config=config,
             workdir=workdir,
@@ -256,57 +273,15 @@ async def run_demo(
             business_day=business_day(fleet[0].merchant.country_info.timezone, clock.now()),
             responses=dict(Counter(o.response_code for o in run.outcomes if o.response_code)),
             qr=qr,
+            abroad=abroad,
+            abroad_card=payer.id if payer else None,
         )
 
-    secure = [p.tid for p in fleet] if config.secure else None
+    secure = [p.tid for p in fleet + shops] if config.secure else None
     async with given_or_running_broker(
         config.broker, workdir, config.broker_kind, secure=secure
     ) as handle:
         return await with_broker(handle.url, handle.kind)
-
-
-def _qr_card(cards: CardSet, terminal: Terminal, clock: Clock) -> Card | None:
-    """Whose wallet pays the demo's QR codes: of the cards that can pay by QR in the terminal's
-    currency now, the one whose account opened richest (EDH-VALID-3 in the shipped set)."""
-    candidates = [
-        card
-        for card in cards.cards
-        if Channel.QR in cards.channels(card)
-        and card.on_file
-        and cards.accounts[card.account].currency == terminal.profile.currency.code
-        and card_standing(card, cards.products[card.product], clock.now()) is None
-    ]
-    return max(candidates, key=lambda c: cards.accounts[c.account].balance, default=None)
-
-
-async def _qr_payments(
-    terminal: Terminal, broker: BrokerUrl, cards: CardSet, security: SecurityModule, clock: Clock
-) -> list[QrPaymentResult]:
-    """After the purchases, the first terminal shows a QR code for 1 500 (major units) and a
-    wallet app pays it, then a static code paid 50 (under Edahabia's 100 DA minimum: 13). None
-    when no card of the set can pay by QR here, or the broker has no login for the demo's
-    wallet (an access file of your own)."""
-    card = _qr_card(cards, terminal, clock)
-    if card is None:
-        log.warning("demo: no QR payments: no card of the set can pay by QR at %s", terminal.tid)
-        return []
-    try:
-        app = WalletApp(DEMO_WALLET, card.pan, broker, cards=cards, security=security,
-                        clock=clock)  # fmt: skip
-    except NoLoginError as error:
-        log.warning("demo: no QR payments: %s", error)
-        return []
-    async with app:
-        dynamic, code = terminal.show_qr(150_000)
-        waiting = asyncio.create_task(terminal.qr_paid(code, timeout_s=10))
-        paid = await app.pay(dynamic)
-        if paid.paid:
-            await waiting  # the terminal's receipt
-        else:
-            waiting.cancel()
-        static, _ = terminal.show_qr()
-        refused = await app.pay(static, 5_000)
-    return [paid, refused]
 
 
 def paced_traffic(

@@ -78,16 +78,12 @@ def render_summary(result: DemoResult) -> str:
     for tid, differences in batches["out_of_balance"].items():
         lines += [f"         {tid}: {difference}" for difference in differences]
     if result.qr:
-        shown = ", ".join(
-            f"{r.response_code} {r.reason}"
-            + (
-                f" {format_money(r.amount, r.currency)}"
-                if r.paid and r.amount and r.currency
-                else ""
-            )
-            for r in result.qr
-        )
+        shown = ", ".join(_qr_line(r) for r in result.qr)
         lines.append(f"QR:      BaridiPay-style, from wallet {result.qr[0].wallet}: {shown}")
+    if result.abroad:
+        shop = result.abroad[0].tid
+        shown = ", ".join(_abroad_line(o) for o in result.abroad)
+        lines.append(f"Abroad:  {result.abroad_card} at the web shop {shop}: {shown}")
     lines += [
         f"Switch:  {sum(stats.requests.values())} requests, {stats.duplicates} duplicates, "
         f"{stats.format_errors} format errors, {stats.attacks['mac']} MAC failures, "
@@ -110,6 +106,14 @@ def _qr_line(result: QrPaymentResult) -> str:
     if result.paid and result.amount is not None and result.currency:
         amount = f" {format_money(result.amount, result.currency)}"
     return f"{result.response_code} {result.reason}{amount}"
+
+
+def _abroad_line(outcome: TransactionOutcome) -> str:
+    """``00 19,99 EUR = 216,89 MAD`` or ``61 2 865,07 EUR (over FX allowance)``."""
+    paid = format_money(outcome.amount, outcome.currency)
+    if outcome.approved and outcome.billed is not None and outcome.card_currency:
+        return f"00 {paid} = {format_money(outcome.billed, outcome.card_currency)}"
+    return f"{outcome.verdict} {paid} ({outcome.reason or 'no reason given'})"
 
 
 def render_cards(cards: CardSet) -> str:
