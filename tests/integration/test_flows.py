@@ -174,8 +174,8 @@ async def test_a_cti_card_pays_a_web_shop_abroad_within_its_allowance(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
     """The web shop's gateway (FRWB0001) takes 19,99 EUR on its payment page from a Tunisian
-    CTI card: 68,366 DT leave the card's account; then a sale beyond the 1 000 DT left of the
-    day's e-commerce limit and of the allowance is declined 61 (test_abroad tells the two).
+    CTI card: 68,366 DT leave the card's account; then a sale beyond what is left of the
+    1 000 DT allowance is declined 61.
     The day settles the shop in euros and the card's side in dinars."""
     profile = REGISTRY.get("FRWB0001")
     assert profile is not None
@@ -191,7 +191,7 @@ async def test_a_cti_card_pays_a_web_shop_abroad_within_its_allowance(
     assert "TAUX" in paid.receipt and "1 EUR = 3,42 DT" in paid.receipt
     assert (paid.billed, paid.card_currency) == (68_366, "TND")
     assert available == 2_400_750 - 68_366
-    assert too_much.verdict == "61"  # 991,800 DT: over the 931,634 DT left
+    assert (too_much.verdict, too_much.reason) == ("61", "over FX allowance")  # 991,800 DT
     result = await run_settlement(tmp_path / "ledger.db", day, cards=CARDS, registry=REGISTRY,
                                   out=tmp_path / "out")  # fmt: skip
     assert result.check.ok and result.plan is not None
