@@ -31,7 +31,8 @@ def add_broker_commands(sub: Any) -> None:
     config.add_argument("--registry", type=Path,
                         help="terminal registry YAML (default: the shipped one)")  # fmt: skip
     config.add_argument("--terminals", type=positive,
-                        help="only the first N terminals, in fleet order")  # fmt: skip
+                        help="only the first N TPEs, in fleet order, and each web shop's "
+                        "payment page")  # fmt: skip
     config.add_argument("--port", type=positive, help="listener port (8883, or 1883 without TLS)")
     config.add_argument("--no-tls", action="store_true",
                         help="a plain TCP listener (logins and ACLs still apply)")  # fmt: skip
@@ -57,7 +58,12 @@ def add_broker_commands(sub: Any) -> None:
 def broker_command(args: argparse.Namespace) -> int:
     """Run ``tpesim broker config``."""
     registry = Registry.load(args.registry)
-    profiles = registry.fleet(args.terminals) if args.terminals else registry.terminals()
+    # A fleet of N TPEs and the web shops' payment pages (as tpesim serve and demo run), or all.
+    profiles = (
+        registry.fleet(args.terminals) + registry.web_shops()
+        if args.terminals
+        else registry.terminals()
+    )
     tls = not args.no_tls
     if args.client_certs and not tls:
         print("tpesim broker config: --client-certs needs TLS (drop --no-tls)", file=sys.stderr)

@@ -38,7 +38,7 @@ from terminal.records import TerminalError
 from terminal.shell import Terminal, TransactionOutcome
 from terminal.traffic import plan_traffic
 from tpesim.broker import BrokerKind, given_or_running_broker
-from tpesim.demo_extras import abroad_payments, qr_payments
+from tpesim.demo_extras import abroad_payments, has_login, qr_payments
 from tpesim.fleet import Progress, connected_fleet, run_plan, run_purchase
 from tpesim.serve import ServeConfig, serve
 from tpesim.trace_file import recording_traces
@@ -248,7 +248,8 @@ async def run_demo(
                 qr = await qr_payments(terminals[fleet[0].tid], url, cards, security, clock)
             payer: Card | None = None
             abroad: list[TransactionOutcome] = []
-            if shops:
+            # An access file of your own may have no login for the web shop: no payment abroad.
+            if shops and has_login(url, shops[0].tid):
                 fx = switch.processor.purchases.fx
                 async with connected_fleet(shops, url, clock=clock, timeout_s=config.timeout_s,
                                            key_injection=security) as web:  # fmt: skip

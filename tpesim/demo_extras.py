@@ -21,7 +21,7 @@ from terminal.shell import Terminal, TransactionOutcome
 from tpesim.baridi import DEMO_WALLET, WalletApp
 from tpesim.wallet import Wallet
 
-__all__ = ["abroad_card", "abroad_payments", "qr_card", "qr_payments"]
+__all__ = ["abroad_card", "abroad_payments", "has_login", "qr_card", "qr_payments"]
 
 log = logging.getLogger("tpesim.demo")
 
@@ -68,6 +68,16 @@ async def qr_payments(
         static, _ = terminal.show_qr()
         refused = await app.pay(static, 5_000)
     return [paid, refused]
+
+
+def has_login(url: BrokerUrl, tid: str) -> bool:
+    """Whether ``url``'s access file (if any) has a login for terminal ``tid``; warns if not."""
+    try:
+        url.login_as(tid)
+    except NoLoginError as error:
+        log.warning("demo: no payment abroad: %s", error)
+        return False
+    return True
 
 
 def abroad_card(cards: CardSet, shop: Terminal, clock: Clock, fx: FxRates) -> Card | None:

@@ -212,6 +212,7 @@ async def test_the_cli_config_runs_the_demo_unchanged(tmp_path: Path, options: l
     assert secured_run.ledger.ok and secured_run.approved > 0
     assert secured_run.timeouts == 0
     assert secured_run.outcome_digest == open_run.outcome_digest
+    assert [o.verdict for o in secured_run.abroad] == ["00", "61"]  # the web shop's login too
 
 
 async def test_demo_secure_starts_a_locked_down_broker(tmp_path: Path) -> None:

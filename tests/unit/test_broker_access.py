@@ -4,6 +4,7 @@ config`` writes: password hashes as mosquitto_passwd makes them, the ACL, certif
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from tpesim.broker_access import (
     write_broker_access,
 )
 from tpesim.cli_support import broker_url
+from tpesim.demo_extras import has_login
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
@@ -181,3 +183,13 @@ def test_wallets_get_a_login_each_and_bad_ids_are_refused(tmp_path: Path) -> Non
     for bad in ("a/b", "", "DZAL0001", SWITCH_LOGIN, "x" * 33):
         with pytest.raises(ValueError, match="wallet id"):
             AccessSpec(("DZAL0001",), wallets=(bad,))
+
+
+def test_the_demo_skips_the_web_shop_without_its_login(caplog: pytest.LogCaptureFixture) -> None:
+    """An access file of your own made for the TPEs only: the demo leaves the payment abroad
+    out, saying why, instead of failing."""
+    url = replace(BrokerUrl.parse("mqtts://127.0.0.1:8883"), logins={"DZAL0001": "secret"})
+    assert has_login(url, "DZAL0001")
+    assert not has_login(url, "FRWB0001")
+    assert "no payment abroad" in caplog.text and "FRWB0001" in caplog.text
+    assert has_login(BrokerUrl.parse("mqtt://127.0.0.1:1883"), "FRWB0001")  # no access file
