@@ -27,24 +27,26 @@ _BALANCES = (
     "SELECT debits_pending, debits_posted, credits_pending, credits_posted "
     "FROM accounts WHERE id = ?"
 )
-_SPENT_ON_DAY = (
+_STANDING_HOLDS = (
     "SELECT COALESCE(SUM(CASE WHEN c.id IS NOT NULL THEN 0 WHEN r.phase IS NULL THEN h.amount "
     "WHEN r.phase = 'post' THEN r.amount ELSE 0 END), 0) "
     "FROM transfers h LEFT JOIN transfers r ON r.pending_id = h.id "
     "LEFT JOIN transfers c ON c.id = 'reversal:' || h.id AND c.phase = 'single' "
-    "WHERE h.phase = 'pending' AND h.kind IN ('purchase', 'preauth') "
-    "AND h.card_id = ? AND h.issuer_day = ?"
+    "WHERE h.phase = 'pending' "
+)
+"""The total of the holds ``h`` a condition appended to it selects, as they stand: a hold
+voided, expired or reversed after clearing counts nothing, a partially posted one what was
+posted."""
+_SPENT_ON_DAY = (
+    f"{_STANDING_HOLDS}AND h.kind IN ('purchase', 'preauth') AND h.card_id = ? "
+    "AND h.issuer_day = ?"
 )
 _FX_SPENT_SINCE = (
-    "SELECT COALESCE(SUM(CASE WHEN c.id IS NOT NULL THEN 0 WHEN r.phase IS NULL THEN h.amount "
-    "WHEN r.phase = 'post' THEN r.amount ELSE 0 END), 0) "
-    "FROM transfers h LEFT JOIN transfers r ON r.pending_id = h.id "
-    "LEFT JOIN transfers c ON c.id = 'reversal:' || h.id AND c.phase = 'single' "
-    "WHERE h.phase = 'pending' AND h.kind = 'purchase' AND h.credit_account LIKE 'fx:%' "
+    f"{_STANDING_HOLDS}AND h.kind = 'purchase' AND h.credit_account LIKE 'fx:%' "
     "AND h.card_id = ? AND h.issuer_day >= ?"
 )
 """What a card's payments abroad (its holds crediting the exchange desk) took since an issuer
-day: not what was voided, expired or reversed after clearing."""
+day."""
 _QR_SPENT_ON_DAY = (
     "SELECT COALESCE(SUM(amount), 0) FROM transfers "
     "WHERE kind = 'qr' AND card_id = ? AND issuer_day = ?"
