@@ -89,6 +89,9 @@ class Decision:
     """The ATC of a verified ARQC, to record as the card's last (None: unchanged)."""
     stand_in: bool = False
     """Approved by the switch standing in for an unavailable issuer (STIP)."""
+    billed: int | None = None
+    """A payment abroad: DE4 converted into the card's currency, the amount checked (and, once
+    approved, held); None at home."""
 
     @property
     def approved(self) -> bool:
@@ -261,11 +264,14 @@ def _card_checks(
         return _decline("05", "ATC replayed", card)
     account_currency = cards.accounts[card.account].currency
     abroad = account_currency != terminal.currency.code
+    amount = billed_amount(request, account_currency, fx)
     decision = _cardholder_and_money(
         request, card=card, product=product, cards=cards, position=position, pin=pin,
-        pin_failures=pin_failures, amount=billed_amount(request, account_currency, fx),
+        pin_failures=pin_failures, amount=amount,
         allowance=product.fx_allowance if abroad else None,
     )  # fmt: skip
+    if abroad:
+        decision = replace(decision, billed=amount)
     return replace(decision, atc=atc) if arqc is ArqcCheck.OK else decision
 
 

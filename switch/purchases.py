@@ -13,7 +13,6 @@ from cards.catalog import CardSet
 from cards.currency import currency, currency_by_numeric
 from cards.fx import FxRates, allowance_start, default_fx_rates
 from cards.models import Card
-from switch.abroad import billed_amount
 from switch.authorization import (
     CardholderPosition,
     Decision,
@@ -106,7 +105,7 @@ class PurchaseDesk:
         # The stand-in approves sales only: it knows no balance to give, and holds no refund;
         # nor a payment abroad, whose allowance only the issuer knows.
         sale = hold_kind(request) is TransferKind.PURCHASE and not is_balance_inquiry(request)
-        sale = sale and not self._abroad(request, card)
+        sale = sale and decision.billed is None
         return stand_in(decision, amount=request.amount,
                         rules=product.stand_in if sale else None, usage=usage)  # fmt: skip
 
@@ -206,15 +205,15 @@ class PurchaseDesk:
     def _billing(self, request: FinancialRequest, decision: Decision) -> dict[str, str | int]:
         """DE6, DE10, DE51 of an approved sale abroad: what the card's account is debited, at
         what rate, in what currency (switch.protocol.billing); nothing otherwise."""
-        card = decision.card
-        if not decision.approved or card is None or not self._abroad(request, card):
-            return {}
+        card, billed = decision.card, decision.billed
         tx_currency = currency_by_numeric(request.currency)
-        account = currency(self.cards.accounts[card.account].currency)
-        if tx_currency is None or is_balance_inquiry(request):
+        if not decision.approved or card is None or billed is None or tx_currency is None:
             return {}
+        if is_balance_inquiry(request):
+            return {}
+        account = currency(self.cards.accounts[card.account].currency)
         return {
-            "billing_amount": billed_amount(request, account.code, self.fx),
+            "billing_amount": billed,
             "conversion_rate": format_conversion_rate(self.fx.rate(tx_currency.code, account.code)),
             "billing_currency": account.numeric,
         }
@@ -267,22 +266,20 @@ class PurchaseDesk:
         terminal = self.registry.get(request.terminal_id)
         holds = decision.approved and not is_balance_inquiry(request)
         if holds and decision.card is not None and terminal is not None:
-            card = decision.card
-            abroad = self._abroad(request, card)
-            account_currency = self.cards.accounts[card.account].currency
+            billed = decision.billed
             held = sale_hold(
                 hold_kind(request),
                 key=request.key,
-                card=card,
+                card=decision.card,
                 cards=self.cards,
                 merchant_id=request.merchant_id,
-                amount=billed_amount(request, account_currency, self.fx),
+                amount=request.amount if billed is None else billed,
                 rrn=rrn,
                 now=now,
                 timezone=terminal.merchant.country_info.timezone,
                 cutoff=self.cutoff,
                 on_standin=decision.stand_in,  # advice queued with it
-                paid=(request.amount, terminal.currency.code) if abroad else None,
+                paid=None if billed is None else (request.amount, terminal.currency.code),
             )
             transfers, accounts, rows = held.transfers, held.accounts, held.rows(now)
         await self.commit(

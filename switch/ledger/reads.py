@@ -38,8 +38,7 @@ _STANDING_HOLDS = (
 voided, expired or reversed after clearing counts nothing, a partially posted one what was
 posted."""
 _SPENT_ON_DAY = (
-    f"{_STANDING_HOLDS}AND h.kind IN ('purchase', 'preauth') AND h.card_id = ? "
-    "AND h.issuer_day = ?"
+    f"{_STANDING_HOLDS}AND h.kind IN ('purchase', 'preauth') AND h.card_id = ? AND h.issuer_day = ?"
 )
 _FX_SPENT_SINCE = (
     f"{_STANDING_HOLDS}AND h.kind = 'purchase' AND h.credit_account LIKE 'fx:%' "
