@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 
 from switch.ledger.postings import MIDNIGHT, business_day, completion_post, reversal_of_hold
-from switch.ledger.rules import Phase, Transfer, fx_leg_id
+from switch.ledger.rules import Phase, Transfer, fx_leg_id, pays_exchange_desk
 from switch.ledger.store import Key
 from switch.ledger.where import AnyLedger
 from switch.protocol.messages import (
@@ -71,7 +71,9 @@ async def reverse(ledger: AnyLedger, request: ReversalRequest) -> Resolution:
     payment abroad is reversed in both its legs; DE4 is compared with the merchant's."""
     code, note, transfer, orphan, leg_reversal = "00", None, None, None, None
     known, hold, resolution = await _hold_of(ledger, request.original_key)
-    leg = None if hold is None else await ledger.transfer(fx_leg_id(hold.id))
+    leg = None
+    if hold is not None and pays_exchange_desk(hold):  # a payment abroad: its merchant's leg
+        leg = await ledger.transfer(fx_leg_id(hold.id))
     if request.original.mti not in REVERSIBLE:
         code, note = "12", f"cannot reverse an {request.original.mti}"
     elif not known:

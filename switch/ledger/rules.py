@@ -32,6 +32,7 @@ __all__ = [
     "merchant_account",
     "merchant_account_id",
     "opening_transfers",
+    "pays_exchange_desk",
 ]
 
 HOLD_TIMEOUT_S = 5 * 24 * 3600
@@ -181,9 +182,17 @@ def acquirer_account(acquirer: str, currency: str) -> LedgerAccount:
     )
 
 
+_FX_ACCOUNT_PREFIX = "fx:"
+
+
 def fx_account(currency: str) -> LedgerAccount:
     """The scheme exchange desk's account in ``currency``."""
-    return LedgerAccount(f"fx:{currency}", AccountKind.FX, currency, "scheme:fx")
+    return LedgerAccount(f"{_FX_ACCOUNT_PREFIX}{currency}", AccountKind.FX, currency, "scheme:fx")
+
+
+def pays_exchange_desk(hold: Transfer) -> bool:
+    """Whether ``hold`` is the card's side of a payment abroad (it has a merchant's leg)."""
+    return hold.credit_account.startswith(_FX_ACCOUNT_PREFIX)
 
 
 def fx_leg_id(hold_id: str) -> str:
