@@ -97,7 +97,6 @@ async def reverse(ledger: AnyLedger, request: ReversalRequest) -> Resolution:
         **echo(request),
         response_code=code,
         additional_response=note,
-        original_data=request.original_data,
     )
     return Resolution(response, transfer, orphan, leg_reversal)
 
@@ -131,6 +130,5 @@ async def complete(
         **echo(request),
         response_code=code,
         additional_response=note,
-        original_data=request.original_data,
     )
     return Resolution(response, transfer)

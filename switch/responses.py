@@ -6,6 +6,8 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from switch.protocol.codec import FormatError
 from switch.protocol.fields import format_transmission_time
 from switch.protocol.messages import (
@@ -65,7 +67,9 @@ def retrieval_reference(now: datetime, stan: int) -> str:
 
 def echo(request: Request) -> dict[str, Any]:
     """The fields an answer copies from its request: DE7, DE11 and DE41, plus DE3 and DE4 for
-    a financial or reversal message (DE70 for network management, DE15 for a batch close)."""
+    a financial or reversal message and DE90 for one about an earlier message (DE70 for network
+    management, DE15 for a batch close). A terminal believes an answer only when it echoes all
+    of these (switch.protocol.matching)."""
     fields: dict[str, Any] = {
         "transmission_time": request.transmission_time,
         "stan": request.stan,
@@ -78,6 +82,9 @@ def echo(request: Request) -> dict[str, Any]:
     else:
         fields["processing_code"] = request.processing_code
         fields["amount"] = request.amount
+        original = getattr(request, "original_data", None)
+        if original is not None:
+            fields["original_data"] = original
     return fields
 
 
@@ -105,11 +112,24 @@ def error_response(request: Request, code: str, note: str) -> Response:
 
 def format_error_response(error: FormatError, tid: str, now: datetime) -> Response:
     """The answer to a message that could not be decoded: 30 on the response MTI of what could
-    be read (0210 when nothing), its STAN (0 when none), DE44 naming the field at fault."""
-    return response_class(error.response_mti)(
-        transmission_time=format_transmission_time(now),
-        stan=error.stan if error.stan is not None else 0,
-        terminal_id=tid,
-        response_code="30",
-        additional_response=error.short,
-    )
+    be read (0210 when nothing), its STAN (0 when none), DE44 naming the field at fault, and
+    each identity field (DE7, DE3, DE4, ...) that could be read and is valid, so that its
+    sender can match it (switch.protocol.matching); DE7 is the switch's time when it could not."""
+    cls = response_class(error.response_mti)
+    fields: dict[str, Any] = {
+        "7": format_transmission_time(now),
+        "11": error.stan if error.stan is not None else 0,
+        "41": tid,
+        "39": "30",
+        "44": error.short,
+    }
+    aliases = {info.alias for info in cls.model_fields.values()}
+    for number, value in error.echoed.items():
+        if number not in aliases:
+            continue
+        try:
+            cls.model_validate({**fields, number: value})
+        except ValidationError:
+            continue
+        fields[number] = value
+    return cls.model_validate(fields)

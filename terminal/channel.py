@@ -1,5 +1,6 @@
 """A terminal's channel to the switch: its MQTT connection (Last Will ``offline``), the reader
-that hands each response to the request waiting for it by (MTI, STAN), the faulty link
+that hands each response to the request it answers (by what it echoes: MTI pair, DE11, DE7,
+DE41, DE3, DE4, DE90; switch.protocol.matching), the faulty link
 (``terminal.link``) every message crosses, and reconnection after the connection is lost."""
 
 from __future__ import annotations
@@ -8,10 +9,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from switch.protocol import topics
 from switch.protocol.codec import Encoding, FormatError, decode_response
+from switch.protocol.matching import mismatch
 from switch.protocol.messages import IsoMessage, Response
 from switch.protocol.trace import TraceKind, trace_event
 from switch.protocol.wallet import QrPaymentResult
@@ -27,6 +30,14 @@ log = logging.getLogger("terminal")
 
 RECONNECT_S = 15.0
 """How long a terminal keeps trying to reconnect before a transaction fails (a broker restart)."""
+
+
+@dataclass(frozen=True, eq=False)
+class _Waiter:
+    """A request sent and the future its answer will complete."""
+
+    request: IsoMessage
+    future: asyncio.Future[Response]
 
 
 class Channel:
@@ -57,13 +68,15 @@ class Channel:
         self.stats = stats
         self._status = status
         self._transport = self._new_transport()
-        self._pending: dict[tuple[str, int], asyncio.Future[Response]] = {}
+        self._pending: dict[tuple[str, int], list[_Waiter]] = {}
+        """Requests waiting for their answer, by (response MTI, STAN): more than one when a
+        STAN is reused while an earlier request under it still waits."""
         self._reader: asyncio.Task[None] | None = None
         self._in_transit: set[asyncio.Task[None]] = set()
         self._qr_topic = topics.qr_notice(tid)
+        """Requests the link still carries (delayed, held or duplicated)."""
         self._qr_waiters: dict[str, asyncio.Future[QrPaymentResult]] = {}
         """Codes shown, by reference, waiting for their payment (switch.qr_payments)."""
-        """Requests the link still carries (delayed, held or duplicated)."""
 
     def _new_transport(self) -> MqttTransport:
         return MqttClient(
@@ -193,15 +206,28 @@ class Channel:
             self._qr_waiters.pop(reference, None)
 
     def _deliver(self, response: Response, payload: bytes) -> None:
-        """Hand ``response`` to the request waiting for it; one nobody waits for is late."""
-        waiter = self._pending.pop((response.mti, response.stan), None)
-        if waiter is None or waiter.done():
+        """Hand ``response`` to the request it answers. One nobody waits for is late; one
+        that does not echo a waiting request's identity and money is stray (the stored answer
+        to an earlier request under a reused STAN, say): both are ignored, and the request
+        goes on waiting, then times out and is reversed as usual."""
+        waiting = self._pending.get((response.mti, response.stan), [])
+        why = "nothing waits for it"
+        for waiter in waiting:
+            why = mismatch(waiter.request, response) or ""
+            if not why and not waiter.future.done():
+                waiting.remove(waiter)
+                self._trace("received", payload)
+                waiter.future.set_result(response)
+                return
+        if not waiting:
             self.stats.late_responses += 1
             log.info("%s: late or unexpected %r ignored", self.tid, response)
             self._trace("late", payload, ("after the terminal gave up: ignored",))
             return
-        self._trace("received", payload)
-        waiter.set_result(response)
+        self.stats.stray_responses += 1
+        log.warning("%s: stray %r ignored: it does not answer the request waiting (%s)",
+                    self.tid, response, why)  # fmt: skip
+        self._trace("stray", payload, (f"answers another request ({why}): ignored",))
 
     def _trace(
         self,
@@ -233,8 +259,9 @@ class Channel:
     ) -> Response | None:
         """Send ``payload`` (the sealed ``request``) across the link; the matching response,
         or None after ``timeout_s`` (or at once when the connection is gone: it is lost)."""
-        waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
-        self._pending[(response_mti, request.stan)] = waiter
+        waiter = _Waiter(request, asyncio.get_running_loop().create_future())
+        waiting = self._pending.setdefault((response_mti, request.stan), [])
+        waiting.append(waiter)
         try:
             async with asyncio.timeout(timeout_s):
                 deliveries = self.link.outbound()
@@ -245,7 +272,7 @@ class Channel:
                         self._carry(request, payload, delay)
                     else:
                         await self._publish(request, payload)
-                return await waiter
+                return await waiter.future
         except TimeoutError:
             self._trace("timeout", payload, (f"no answer within {timeout_s:g} s",))
             return None
@@ -253,7 +280,10 @@ class Channel:
             log.warning("%s: %r lost: %s", self.tid, request, error)
             return None
         finally:
-            self._pending.pop((response_mti, request.stan), None)
+            if waiter in waiting:
+                waiting.remove(waiter)
+            if not waiting:
+                self._pending.pop((response_mti, request.stan), None)
 
     async def send(self, request: IsoMessage, payload: bytes) -> None:
         """Publish ``payload`` straight away, past the link's faults, waiting for nothing."""

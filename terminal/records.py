@@ -108,6 +108,8 @@ class TerminalStats:
 
     sent: int = 0
     late_responses: int = 0
+    stray_responses: int = 0
+    """Answers that did not echo the waiting request's identity and money (ignored)."""
     unreadable_responses: int = 0
     reversals_sent: int = 0
     reversals_unresolved: int = 0

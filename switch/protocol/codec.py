@@ -75,20 +75,22 @@ _MTI_TEXT = re.compile(rb'"mti"\s*:\s*"([0-9]{4})"')
 _STAN_TEXT = re.compile(rb'"11"\s*:\s*"?([0-9]{6})\b')
 
 
-def _salvage(payload: bytes) -> tuple[str | None, int | None]:
-    """Best-effort MTI and STAN from a payload that failed validation, so the sender can
-    match the format-error response to its request (even when the JSON is cut short)."""
+def _salvage(payload: bytes) -> tuple[str | None, int | None, dict[str, object]]:
+    """Best-effort MTI, STAN and the other identity fields (FormatError.ECHOED, as written)
+    from a payload that failed validation, so the sender can match the format-error response
+    to its request (MTI and STAN even when the JSON is cut short)."""
     try:
         raw: Any = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         mti_text = _MTI_TEXT.search(payload)
         stan_text = _STAN_TEXT.search(payload)
         return (
             mti_text.group(1).decode() if mti_text else None,
             int(stan_text.group(1)) if stan_text else None,
+            {},
         )
     if not isinstance(raw, dict):
-        return None, None
+        return None, None, {}
     mti = raw.get("mti") if isinstance(raw.get("mti"), str) else None
     stan_raw = raw.get("11")
     stan: int | None = None
@@ -96,11 +98,17 @@ def _salvage(payload: bytes) -> tuple[str | None, int | None]:
         stan = stan_raw
     elif isinstance(stan_raw, str) and len(stan_raw) == 6 and stan_raw.isdigit():
         stan = int(stan_raw)
-    return mti, stan
+    return mti, stan, {number: raw[number] for number in FormatError.ECHOED if number in raw}
 
 
 def _format_error(exc: ValidationError, payload: bytes) -> FormatError:
-    mti, stan = _salvage(payload)
+    mti, stan, echoed = _salvage(payload)
+    error = _format_error_of(exc, mti, stan)
+    error.echoed = echoed
+    return error
+
+
+def _format_error_of(exc: ValidationError, mti: str | None, stan: int | None) -> FormatError:
     first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
     kind = first["type"]
     if kind == "json_invalid":
@@ -130,7 +138,7 @@ def _decode(adapter: TypeAdapter[Any], payload: bytes, encoding: Encoding) -> An
         error = _format_error(exc, payload)
         if error.field in where:
             error = FormatError(error.reason, field=error.field, mti=error.mti, stan=error.stan,
-                                offset=where[error.field])  # fmt: skip
+                                offset=where[error.field], echoed=error.echoed)  # fmt: skip
         raise error from None
 
 

@@ -25,6 +25,9 @@ class FormatError(ValueError):
     ``offset``: where in a binary message the field at fault starts (bytes from the MTI).
     """
 
+    ECHOED = ("7", "3", "4", "15", "70", "90")
+    """The DE numbers besides MTI and STAN that are salvaged into ``echoed``."""
+
     def __init__(
         self,
         reason: str,
@@ -33,8 +36,12 @@ class FormatError(ValueError):
         mti: str | None = None,
         stan: int | None = None,
         offset: int | None = None,
+        echoed: dict[str, object] | None = None,
     ) -> None:
         self.reason = reason
+        self.echoed: dict[str, object] = echoed or {}
+        """Identity fields read from the payload by DE number (``"7"``, ``"3"``, ``"4"``, ...),
+        unchecked: the answer echoes those that are valid, so the sender can match it."""
         self.field = field
         self.mti = mti
         self.stan = stan

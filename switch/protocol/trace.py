@@ -21,7 +21,7 @@ from switch.protocol.iso8583 import from_iso8583
 __all__ = ["Hop", "TraceEvent", "TraceKind", "trace_event"]
 
 Hop = Literal["terminal", "switch"]
-TraceKind = Literal["sent", "received", "answered", "timeout", "late", "lost"]
+TraceKind = Literal["sent", "received", "answered", "timeout", "late", "stray", "lost"]
 
 
 class TraceEvent(BaseModel):

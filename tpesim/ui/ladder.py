@@ -139,6 +139,10 @@ def _arrows(event: TraceEvent, index: int) -> list[Arrow]:
                 return [arrow("broker", "terminal", name + code)]
             case "late":
                 return [arrow("broker", "terminal", f"{name}{code}, too late: ignored")]
+            case "stray":
+                return [
+                    arrow("broker", "terminal", f"{name}{code}, answers another request: ignored")
+                ]
             case "lost":
                 return [arrow("broker", "terminal", f"{name}{code}, lost on the link")]
             case _:
