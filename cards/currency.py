@@ -5,8 +5,9 @@ Money is always an ``int`` of minor units plus a :class:`Currency`; never a floa
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -23,6 +24,7 @@ __all__ = [
     "currency_by_numeric",
     "format_amount",
     "format_money",
+    "is_amount_text",
     "parse_amount",
 ]
 
@@ -120,20 +122,30 @@ def format_money(minor: int, code: str) -> str:
     return format_amount(minor, cur, symbol=code)
 
 
+_AMOUNT_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+"""Digits with at most one decimal point: no sign, no exponent, no ``inf`` nor ``NaN``."""
+
+
+def _plain(text: str) -> str:
+    """``text`` without spaces (thousands), its decimal comma a point."""
+    return text.strip().replace(" ", "").replace("\u00a0", "").replace(",", ".")
+
+
+def is_amount_text(text: str) -> bool:
+    """Whether ``text`` is an amount written plainly (``"1 500,50"``), as parse_amount takes."""
+    return _AMOUNT_TEXT.fullmatch(_plain(text)) is not None
+
+
 def parse_amount(text: str, cur: Currency) -> int:
     """Parse a major-unit amount (``"1500"``, ``"1 500,50"``, ``"12.345"``) into minor units.
 
-    Raises ValueError when the text is not a number, is negative, or has more decimals than
-    the currency allows (``"1.2345"`` TND).
+    Raises ValueError when the text is not a plain decimal number (``"1e3"``, ``"-5"``,
+    ``"0x10"`` are refused: an amount is never guessed), or has more decimals than the currency
+    allows (``"1.2345"`` TND).
     """
-    cleaned = text.strip().replace(" ", "").replace("\u00a0", "").replace(",", ".")
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise ValueError(f"{text!r} is not an amount") from None
-    if not value.is_finite() or value < 0:
-        raise ValueError(f"{text!r} is not a positive amount")
-    minor = value * cur.unit
+    if not is_amount_text(text):
+        raise ValueError(f"{text!r} is not an amount (digits, and a comma before the decimals)")
+    minor = Decimal(_plain(text)) * cur.unit
     if minor != minor.to_integral_value():
         raise ValueError(f"{text!r} has more than {cur.exponent} decimals for {cur.code}")
     return int(minor)

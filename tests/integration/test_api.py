@@ -142,6 +142,44 @@ async def test_bad_input_is_a_problem_naming_the_field_and_nothing_is_sent(
     assert sum(api.switch.processor.stats.requests.values()) == before
 
 
+LOOSE_AMOUNTS = ('"15.00"', '"1500"', "1500.0", "1e3", "1E3", "true", "15e-1", '"0x10"')
+"""JSON values that are not an integer of minor units (``1e3`` is a float in JSON)."""
+
+
+async def test_money_is_a_json_integer_everywhere(api: Api) -> None:
+    """A payment, a refund and a completion whose amount is a string, a float, an exponent or
+    a boolean get 422 naming the field; nothing reaches the switch and nothing moves."""
+    sale = await api.pay(amount_minor=2_000, currency="DZD", card_id="EDH-VALID",
+                         idempotency_key="strict-1")  # fmt: skip
+    preauth = await api.pay(amount_minor=2_000, currency="DZD", card_id="EDH-VALID",
+                            preauth=True, idempotency_key="strict-2")  # fmt: skip
+    assert sale.status_code == preauth.status_code == 201
+    balances = available_balances(api.db)
+    before = sum(api.switch.processor.stats.requests.values())
+    pay = '{"currency": "DZD", "card_id": "EDH-VALID", "idempotency_key": "strict-3", '
+    cases = [
+        *[("/v1/terminals/DZAL0021/payments", f'{pay}"amount_minor": {v}}}', "amount_minor")
+          for v in LOOSE_AMOUNTS],
+        *[("/v1/terminals/DZAL0021/payments",
+           f'{pay}"amount_minor": 1500, "cash_back_minor": {v}}}', "cash_back_minor")
+          for v in LOOSE_AMOUNTS],
+        ("/v1/terminals/DZAL0021/payments", f'{pay}"amount_minor": 1500, "preauth": "yes"}}',
+         "preauth"),
+        *[(f"/v1/payments/{sale.json()['id']}/refund", f'{{"amount_minor": {v}}}',
+           "amount_minor") for v in LOOSE_AMOUNTS],
+        *[(f"/v1/payments/{preauth.json()['id']}/completion", f'{{"amount_minor": {v}}}',
+           "amount_minor") for v in LOOSE_AMOUNTS],
+    ]  # fmt: skip
+    for path, body, field in cases:
+        response = await api.client.post(
+            path, content=body, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 422, (path, body, response.text)
+        assert response.json()["field"] == field, (path, body)
+    assert sum(api.switch.processor.stats.requests.values()) == before
+    assert available_balances(api.db) == balances
+
+
 async def test_a_reused_key_with_another_body_is_a_conflict(api: Api) -> None:
     first = await api.pay(amount_minor=1_000, currency="DZD", card_id="EDH-VALID",
                           idempotency_key="k")  # fmt: skip

@@ -118,6 +118,15 @@ async def test_terminal_command_obeys_operator_controls_while_it_runs(
             "more than 3 decimals for TND",
         ),
         (
+            ["terminal", "--tid", "DZAL0001", "--card", "EDH-VALID", "--amount", "1e3"],
+            "--amount: '1e3' is not an amount",
+        ),
+        (
+            ["terminal", "--tid", "DZAL0001", "--card", "EDH-VALID", "--amount", "10",
+             "--cash-back", "5E2"],
+            "--cash-back: '5E2' is not an amount",
+        ),
+        (
             ["terminal", "--tid", "DZAL0001", "--card", "EDH-VALID", "--balance", "--amount", "1"],
             "--balance takes no --amount nor --cash-back",
         ),

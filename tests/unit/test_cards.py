@@ -104,10 +104,13 @@ def test_parse_amount_to_minor_units(text: str, code: str, minor: int) -> None:
 
 @pytest.mark.parametrize(
     ("text", "code"),
-    [("1.2345", "TND"), ("1.005", "DZD"), ("-3", "DZD"), ("abc", "MAD"), ("NaN", "DZD")],
-)
+    [("1.2345", "TND"), ("1.005", "DZD"), ("-3", "DZD"), ("abc", "MAD"), ("NaN", "DZD"),
+     ("1e3", "DZD"), ("1E3", "DZD"), ("15e-1", "TND"), ("+5", "DZD"), ("Infinity", "DZD"),
+     ("0x10", "DZD"), ("1,2,3", "DZD"), (" ", "DZD"), ("1_000", "DZD"), ("\u0661\u0665", "DZD")],
+)  # fmt: skip
 def test_parse_amount_rejects_bad_input(text: str, code: str) -> None:
-    """Too many decimals, negatives and non-numbers are refused with a ValueError."""
+    """Too many decimals, negatives, exponents (``1e3`` is not 1 000,00) and anything but
+    plain digits are refused with a ValueError: an amount is never guessed."""
     with pytest.raises(ValueError, match=re.escape(text)):
         parse_amount(text, currency(code))
 

@@ -30,6 +30,11 @@ steps:
             "terminal DZOR0001 is not in terminals",
         ),
         ("name: [", "while parsing"),
+        (GOOD.replace('amount: "10,00"', 'amount: "1e3"'), "amount '1e3' is not an amount"),
+        (GOOD.replace('amount: "10,00"', "amount: 1e3"), "amount '1e3' is not an amount"),
+        (GOOD.replace('amount: "10,00"', "amount: 10.5"), "steps.0.amount"),
+        (GOOD.replace('amount: "10,00"', 'amount: "-10"'), "amount '-10' is not an amount"),
+        (GOOD.replace('amount: "10,00"', 'amount: "magic:9"'), "amount 'magic:9'"),
     ],
 )
 def test_bad_scenarios_are_refused_clearly(tmp_path: Path, text: str, message: str) -> None:

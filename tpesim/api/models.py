@@ -5,7 +5,7 @@ currency (DZD centimes, MAD centimes, TND millimes), never decimals."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -38,6 +38,11 @@ def payment_status(code: str | None) -> PaymentStatus:
     return _DECIDED.get(code, "declined") if code else "timeout"
 
 
+Minor = Annotated[int, Field(strict=True, gt=0, le=10**12)]
+"""An amount a client sends: a JSON integer of minor units, above 0. Strict: ``"15.00"``,
+``1500.0``, ``1e3`` and ``true`` are refused (422 naming the field), never coerced."""
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -51,7 +56,7 @@ class PaymentRequest(_Body):
         json_schema_extra={"oneOf": [{"required": ["card_id"]}, {"required": ["pan"]}]},
     )
 
-    amount_minor: int = Field(gt=0, le=10**12, description="Amount in minor units of `currency`.")
+    amount_minor: Minor = Field(description="Amount in minor units of `currency`.")
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code; the terminal's own.")
     card_id: str | SkipJsonSchema[None] = Field(
         default=None, max_length=40, pattern=r"^[A-Z0-9-]+$",
@@ -69,9 +74,9 @@ class PaymentRequest(_Body):
         description="How the card is read; `ecommerce`: a web shop's payment page (CVV2, no "
         "PIN), e.g. on FRWB0001, a shop abroad paid in euros.",
     )
-    preauth: bool = Field(default=False, description="Only reserve the amount (0100).")
-    cash_back_minor: int | SkipJsonSchema[None] = Field(
-        default=None, gt=0, le=10**12,
+    preauth: bool = Field(default=False, strict=True, description="Only reserve the amount (0100).")
+    cash_back_minor: Minor | None = Field(
+        default=None,
         description="Cash handed over too (DE3 09), minor units; the card is charged "
         "`amount_minor` + this. Not with `preauth`.",
     )  # fmt: skip
@@ -128,14 +133,14 @@ class BalanceInquiry(BaseModel):
 class RefundRequest(_Body):
     """Refund a payment, in full (no amount) or in part."""
 
-    amount_minor: int | None = Field(default=None, gt=0, le=10**12)
+    amount_minor: Minor | None = Field(default=None)
     idempotency_key: str = Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")
 
 
 class CompletionRequest(_Body):
     """Complete a pre-authorization for at most its amount."""
 
-    amount_minor: int = Field(gt=0, le=10**12)
+    amount_minor: Minor
 
 
 class Payment(BaseModel):

@@ -20,13 +20,24 @@ magic amount ending in NN. ``pin`` defaults to the holder's own; ``wrong`` types
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from cards.currency import is_amount_text
 
 __all__ = ["Action", "Scenario", "ScenarioError", "Step", "load_scenario"]
 
@@ -171,6 +182,17 @@ class Step(BaseModel):
     """For a sale: whether its receipt must have been printed (False while out of paper)."""
     explains: tuple[str, ...] = ()
     """For ``close_batch``: texts each expected in one of the 0510's explanations."""
+
+    @field_validator("amount")
+    @classmethod
+    def _amount_text(cls, text: str | None) -> str | None:
+        """An amount is ``magic:NN`` or major units written plainly (``"1 500,00"``): an
+        exponent (``1e3``), a sign or a number YAML read as a float is refused at load."""
+        if text is None or re.fullmatch(r"magic:[0-9]{2}", text):
+            return text
+        if not is_amount_text(text):
+            raise ValueError(f"amount {text!r} is not an amount: write it as text, e.g. '1500,00'")
+        return text
 
     @model_validator(mode="after")
     def _fields_for_action(self) -> Step:
