@@ -122,8 +122,17 @@ async def test_terminal_command_obeys_operator_controls_while_it_runs(
             "--amount: '1e3' is not an amount",
         ),
         (
-            ["terminal", "--tid", "DZAL0001", "--card", "EDH-VALID", "--amount", "10",
-             "--cash-back", "5E2"],
+            [
+                "terminal",
+                "--tid",
+                "DZAL0001",
+                "--card",
+                "EDH-VALID",
+                "--amount",
+                "10",
+                "--cash-back",
+                "5E2",
+            ],
             "--cash-back: '5E2' is not an amount",
         ),
         (
