@@ -19,6 +19,7 @@ from switch.abroad import abroad_refusal, billed_amount
 from switch.magic import MagicAmounts
 from switch.protocol.amounts import CASH_BACK, AdditionalAmount, amount_of
 from switch.protocol.messages import FinancialRequest
+from switch.refunds import RefundOriginal, refund_refusal
 from switch.registry import TerminalProfile
 from switch.security.checks import ECOMMERCE_MODE
 from switch.security.hsm import ArqcCheck, CvvCheck, PinCheck
@@ -141,6 +142,8 @@ def card_standing(card: Card, product: CardProduct, now: datetime) -> tuple[str,
 def _transaction_check(request: FinancialRequest) -> Decision | None:
     """The processing code is one tpesim serves, and DE4/DE54 fit it; None when they do."""
     kind = request.processing_code[:2]
+    if request.original_data is not None and not is_refund(request):
+        return _decline("12", "DE90 only on a refund")
     if request.processing_code == PURCHASE or is_refund(request):
         return None if request.amount > 0 else _decline("13", "zero amount")
     if is_balance_inquiry(request):
@@ -175,6 +178,7 @@ def authorize(
     last_atc: int | None = None,
     cvv: CvvCheck | None = None,
     fx: FxRates | None = None,
+    refund_original: RefundOriginal | None = None,
 ) -> Decision:
     """Decide a 0200 purchase. ``position`` is None only when the issuer has no such card.
     ``fx``: the exchange rates for a card paying in another currency than its account's.
@@ -183,6 +187,8 @@ def authorize(
     the card's consecutive wrong PINs so far. ``arqc`` is its verdict on DE55 (None: not a chip
     transaction), ``atc`` the counter of that cryptogram and ``last_atc`` the card's last one.
     ``cvv`` is its verdict on the card code of a magstripe or keyed entry (None: chip).
+    ``refund_original``: for a refund naming its sale in DE90, what the ledger has of the sale
+    (switch.refunds); a refund is bounded by it, or by the merchant's unreferenced limit.
     """
     if terminal is None:
         return _decline("03", "unknown terminal")
@@ -225,6 +231,7 @@ def authorize(
         last_atc=last_atc,
         cvv=cvv,
         fx=fx,
+        refund_original=refund_original,
     )
     if forced is not None and forced.no_response:
         return Decision(decision.code, "magic: no response", card, respond=False)
@@ -247,6 +254,7 @@ def _card_checks(
     last_atc: int | None,
     cvv: CvvCheck | None,
     fx: FxRates | None,
+    refund_original: RefundOriginal | None,
 ) -> Decision:
     """Is the card usable here, is it genuine, is it its holder, is there the money."""
     usable = _usability_checks(request, card=card, product=product, terminal=terminal,
@@ -272,6 +280,11 @@ def _card_checks(
     )  # fmt: skip
     if abroad:
         decision = replace(decision, billed=amount)
+    if is_refund(request) and decision.approved:
+        limit = terminal.merchant.unreferenced_refund_max
+        refused = refund_refusal(request.amount, card.id, refund_original, unreferenced_max=limit)
+        if refused is not None:
+            decision = replace(decision, code=refused[0], reason=refused[1])
     return replace(decision, atc=atc) if arqc is ArqcCheck.OK else decision
 
 

@@ -4,10 +4,17 @@ The business day is the terminal's DE15 (MMDD), placed in the year of the switch
 The answer is 00 when totals and items agree, 95 (out of balance) otherwise, with the switch's
 own totals in DE74/76/86/88 and one explanation per difference in DE124. Either way the batch
 is closed and recorded (``batch_closes``) in the same transaction as the stored answer.
+
+A close covers what its terminal did that day since its previous close of the same day (by
+the ledger's transfer order), so a second close reconciles only the new batch. The batch number
+(DE60) makes a close idempotent: the same batch closed again (a retry under a new STAN after a
+lost 0510) gets the first close's verdict, and nothing is recorded twice; the same number with
+other totals or journal is refused 94.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import asdict
@@ -54,8 +61,9 @@ async def close_batch(
     registry: Registry,
     now: datetime,
     cutoff: time = MIDNIGHT,
-) -> tuple[BatchResponse, BatchClose]:
-    """Reconcile ``request`` against the ledger; the 0510 and the row that records the close."""
+) -> tuple[BatchResponse, BatchClose | None]:
+    """Reconcile ``request`` against the ledger; the 0510 and the row that records the close
+    (None when the batch was closed before: nothing new to record)."""
     terminal = registry.get(request.terminal_id)
     cur = currency_by_numeric(request.currency)
     if terminal is None:
@@ -71,8 +79,16 @@ async def close_batch(
     if clock_off:  # the terminal's clock is wrong: the switch's business day decides
         log.warning("%r: DE15 names %s, the switch's business day is %s", request, day, today)
         day = today
+    claim = _claim_digest(request)
+    if request.batch_number is not None:
+        earlier = await ledger.numbered_close(request.terminal_id, day, request.batch_number)
+        if earlier is not None:
+            return _again(request, day, claim, earlier)
+    covered = await ledger.batch_closed(request.terminal_id, day)
     entries = [JournalEntry.parse(line) for line in request.journal]
-    items = [LedgerItem(*row) for row in await ledger.batch_items(request.terminal_id, day)]
+    rows = await ledger.batch_items(request.terminal_id, day, covered)
+    items = [LedgerItem(*row[:4]) for row in rows]
+    last_seq = max((row[4] for row in rows), default=covered)
     ours, theirs = ledger_totals(items), journal_totals(entries)
     claimed = (request.sales, request.sales_amount, request.refunds, request.refunds_amount)
     differences = reconcile(entries, items, cur)
@@ -111,12 +127,50 @@ async def close_batch(
         terminal=asdict(theirs),
         ledger=asdict(ours),
         differences=differences,
+        last_seq=last_seq,
+        claim=claim,
     )
+
+
+def _claim_digest(request: BatchRequest) -> str:
+    """What the terminal claims of its batch (day, number, totals, journal), as a digest."""
+    claimed = {"settlement_date", "batch_number", "sales", "sales_amount", "refunds",
+               "refunds_amount", "journal", "currency"}  # fmt: skip
+    claim = request.model_dump(include=claimed, mode="json")
+    return hashlib.sha256(json.dumps(claim, sort_keys=True).encode()).hexdigest()
+
+
+def _again(
+    request: BatchRequest, day: date, claim: str, earlier: tuple[str, bool, str, str]
+) -> tuple[BatchResponse, BatchClose | None]:
+    """The answer to a batch closed before: its verdict again (nothing recorded), or 94 when
+    the same number comes with another claim. ``earlier``: what the ledger recorded of the
+    first close (switch.ledger.reads.LedgerReads.numbered_close)."""
+    digest, balanced, ours, differences = earlier
+    if digest != claim:
+        log.warning("%r: batch %d of %s was closed with other totals: 94", request,
+                    request.batch_number, day)  # fmt: skip
+        note = "batch number reused"
+        return BatchResponse(**echo(request), response_code="94", additional_response=note), None
+    totals = json.loads(ours)
+    explained = tuple(json.loads(differences))
+    log.info("%r: batch %d of %s closed again: same verdict", request, request.batch_number, day)
+    return BatchResponse(
+        **echo(request),
+        response_code="00" if balanced else "95",
+        additional_response=f"again: {'in balance' if balanced else 'out of balance'}",
+        sales=totals.get("sales", 0),
+        sales_amount=totals.get("sales_amount", 0),
+        refunds=totals.get("refunds", 0),
+        refunds_amount=totals.get("refunds_amount", 0),
+        differences=explained or None,
+    ), None
 
 
 def _refusal(request: BatchRequest, code: str, note: str) -> tuple[BatchResponse, BatchClose]:
     response = BatchResponse(**echo(request), response_code=code, additional_response=note)
-    return response, _row(request, None, False, terminal={}, ledger={}, differences=[note])
+    return response, _row(request, None, False, terminal={}, ledger={}, differences=[note],
+                          last_seq=0, claim="")  # fmt: skip
 
 
 def _row(
@@ -127,6 +181,8 @@ def _row(
     terminal: dict[str, int],
     ledger: dict[str, int],
     differences: list[str],
+    last_seq: int,
+    claim: str,
 ) -> BatchClose:
     return (
         request.terminal_id,
@@ -136,4 +192,7 @@ def _row(
         json.dumps(terminal),
         json.dumps(ledger),
         json.dumps(differences, ensure_ascii=False),
+        request.batch_number if day else None,
+        last_seq,
+        claim,
     )

@@ -36,6 +36,7 @@ from switch.protocol.messages import (
     FinancialRequest,
     FinancialResponse,
 )
+from switch.refunds import RefundOriginal, refund_link, refund_original
 from switch.registry import Registry
 from switch.responses import approval_code, echo, retrieval_reference
 from switch.security import SecurityModule
@@ -138,6 +139,7 @@ class PurchaseDesk:
         terminal = self.registry.get(request.terminal_id)
         facts, state = SecurityFacts(), None
         view = await self._view(request, now)
+        original = await refund_original(self.ledger, request) if is_refund(request) else None
         issuer_up, route = await self._routed(request, wait=not view.pre_reversed)
         if view.pre_reversed:
             decision = Decision("12", "already reversed")
@@ -165,6 +167,7 @@ class PurchaseDesk:
                 last_atc=state.last_atc if state else None,
                 cvv=facts.cvv,
                 fx=self.fx,
+                refund_original=original,
             )
             if not issuer_up:
                 decision = self._stand_in(request, decision, view.standin_usage)
@@ -172,14 +175,16 @@ class PurchaseDesk:
         amounts = self._additional_amounts(request, decision, view.available)
         try:
             response = await self._record_purchase(
-                request, decision, rrn=rrn, now=now, facts=facts, state=state, amounts=amounts
-            )
+                request, decision, rrn=rrn, now=now, facts=facts, state=state, amounts=amounts,
+                refunds=original,
+            )  # fmt: skip
         except InsufficientFundsError:
             log.error("%r: the ledger refused the debit; declining 51", request)
             decision = replace(decision, code="51", reason="insufficient funds")
             response = await self._record_purchase(
-                request, decision, rrn=rrn, now=now, facts=facts, state=state, amounts=None
-            )
+                request, decision, rrn=rrn, now=now, facts=facts, state=state, amounts=None,
+                refunds=None,
+            )  # fmt: skip
         log.info(
             "%r card %s amount %d → %s (%s)",
             request,
@@ -258,9 +263,11 @@ class PurchaseDesk:
         facts: SecurityFacts,
         state: CardState | None,
         amounts: str | None,
+        refunds: RefundOriginal | None,
     ) -> FinancialResponse:
-        """Commit the decision (the hold of an approval, the card's new security state);
-        return the stored 0210. An inquiry holds nothing."""
+        """Commit the decision (the hold of an approval, the card's new security state, which
+        sale an approved refund ``refunds``); return the stored 0210. An inquiry holds
+        nothing."""
         response = self._purchase_response(request, decision, rrn, facts, amounts)
         transfers, accounts, rows = [], [], []
         terminal = self.registry.get(request.terminal_id)
@@ -282,6 +289,8 @@ class PurchaseDesk:
                 paid=None if billed is None else (request.amount, terminal.currency.code),
             )
             transfers, accounts, rows = held.transfers, held.accounts, held.rows(now)
+            if refunds is not None and refunds.hold_id is not None:
+                rows = [*rows, refund_link(held.hold.id, refunds.hold_id)]
         await self.commit(
             request,
             response,

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cards.currency import Country, Currency, country, currency
+from cards.currency import Country, Currency, country, currency, is_amount_text, parse_amount
 from switch.protocol.codec import Encoding
 
 __all__ = ["Merchant", "Registry", "RegistryError", "TerminalProfile", "default_registry"]
@@ -40,6 +40,22 @@ class Merchant(BaseModel):
     ecommerce: bool = False
     """A web shop paid card-not-present through its gateway's virtual terminals (its TIDs):
     every payment is on the e-commerce channel, and fleets of TPEs leave it out."""
+    unreferenced_refund_limit: str = "20000"
+    """The largest refund that names no sale (no DE90), in major units of its currency;
+    ``"0"``: every refund must name its sale. A refund that names its sale is bounded by what
+    the sale left instead (switch.refunds)."""
+
+    @field_validator("unreferenced_refund_limit")
+    @classmethod
+    def _plain_amount(cls, text: str) -> str:
+        if not is_amount_text(text):
+            raise ValueError(f"{text!r} is not an amount (major units, e.g. '20000')")
+        return text
+
+    @property
+    def unreferenced_refund_max(self) -> int:
+        """``unreferenced_refund_limit`` in minor units of the merchant's currency."""
+        return parse_amount(self.unreferenced_refund_limit, self.currency)
 
     @property
     def country_info(self) -> Country:

@@ -68,8 +68,8 @@ def retrieval_reference(now: datetime, stan: int) -> str:
 def echo(request: Request) -> dict[str, Any]:
     """The fields an answer copies from its request: DE7, DE11 and DE41, plus DE3 and DE4 for
     a financial or reversal message and DE90 for one about an earlier message (DE70 for network
-    management, DE15 for a batch close). A terminal believes an answer only when it echoes all
-    of these (switch.protocol.matching)."""
+    management, DE15 and DE60 for a batch close). A terminal believes an answer only when it
+    echoes all of these (switch.protocol.matching)."""
     fields: dict[str, Any] = {
         "transmission_time": request.transmission_time,
         "stan": request.stan,
@@ -79,6 +79,8 @@ def echo(request: Request) -> dict[str, Any]:
         fields["network_code"] = request.network_code
     elif isinstance(request, BatchRequest):
         fields["settlement_date"] = request.settlement_date
+        if request.batch_number is not None:
+            fields["batch_number"] = request.batch_number
     else:
         fields["processing_code"] = request.processing_code
         fields["amount"] = request.amount

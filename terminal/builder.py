@@ -150,12 +150,14 @@ class RequestBuilder:
         processing_code: str = PURCHASE,
         preauth: bool = False,
         cash_back: int = 0,
+        refund_of: OriginalDataElements | None = None,
     ) -> FinancialRequest:
         """A 0200 purchase (or refund, DE3 ``200000``; or with ``preauth`` an 0100) of
         ``amount`` minor units in the terminal's currency, with the encrypted PIN (DE52) when
         the holder entered one and the DUKPT KSN (DE53). With ``cash_back`` (minor units) it
         is a purchase with cash-back: DE3 ``090000``, DE4 the purchase plus the cash, DE54 the
-        cash. A balance inquiry is ``processing_code`` ``310000`` and ``amount`` 0."""
+        cash. A balance inquiry is ``processing_code`` ``310000`` and ``amount`` 0. A refund
+        may name the sale it gives back from (``refund_of``, DE90)."""
         amounts = None
         if cash_back:
             processing_code, amount = CASH_BACK, amount + cash_back
@@ -184,6 +186,7 @@ class RequestBuilder:
             track2=track2,
             card_security_code=card_security_code,
             additional_amounts=amounts,
+            original_data=refund_of.encode() if refund_of else None,
         )
 
     def terminal_data(
@@ -199,9 +202,15 @@ class RequestBuilder:
         )
 
     def batch_close(
-        self, journal: list[JournalEntry], now: datetime, ksn: str | None = None
+        self,
+        journal: list[JournalEntry],
+        now: datetime,
+        ksn: str | None = None,
+        *,
+        batch_number: int | None = None,
     ) -> BatchRequest:
-        """An 0500 closing the batch of the terminal's local day: totals and the journal."""
+        """An 0500 closing batch ``batch_number`` (DE60) of the terminal's local day: totals
+        and the journal."""
         totals = journal_totals(journal)
         return BatchRequest(
             transmission_time=format_transmission_time(now),
@@ -215,6 +224,7 @@ class RequestBuilder:
             refunds=totals.refunds,
             refunds_amount=totals.refunds_amount,
             journal=tuple(entry.encode() for entry in journal),
+            batch_number=batch_number,
             ksn=ksn,
         )
 

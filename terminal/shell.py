@@ -27,6 +27,7 @@ from switch.protocol.messages import (
     FinancialRequest,
     FinancialResponse,
     IsoMessage,
+    OriginalDataElements,
     Response,
 )
 from switch.reconcile import EntryKind, JournalEntry
@@ -119,6 +120,8 @@ class Terminal(StoreAndForward, Voids, QrSales, Till, Session):
         """The link to the broker: set ``link.faults`` for delay, jitter, loss, duplicate or
         held (reordered) messages."""
         self.journal: list[JournalEntry] = []
+        self.batch_number = 1
+        """The open batch's number (DE60 of its 0500): up by one at every close answered."""
         self.last_sale: FinancialRequest | None = None
         self.paper = True
         """Whether the printer has paper. Without it sales still complete; receipts wait."""
@@ -229,6 +232,7 @@ class Terminal(StoreAndForward, Voids, QrSales, Till, Session):
         plastic: Plastic | None = None,
         tamper_mac: bool = False,
         refund: bool = False,
+        refund_of: OriginalDataElements | None = None,
         preauth: bool = False,
         cash_back: int = 0,
         inquiry: bool = False,
@@ -239,7 +243,8 @@ class Terminal(StoreAndForward, Voids, QrSales, Till, Session):
         is read: ``chip``, ``magstripe`` (track 2 from ``plastic``), ``keyed`` or
         ``ecommerce`` (the printed CVV2 from ``plastic``; no PIN on the internet).
         ``tamper_mac`` flips one bit of the MAC on the way out (a fault to show the switch's
-        63). ``refund`` credits the card instead (DE3 200000);
+        63). ``refund`` credits the card instead (DE3 200000), ``refund_of`` naming the sale
+        it gives back from in DE90 (the switch bounds the refund by what the sale left);
         ``preauth`` only reserves the amount (0100), to :meth:`complete` later; ``cash_back``
         minor units of cash are handed over with the purchase (DE3 090000, DE4 the total);
         ``inquiry`` asks the balance instead (:meth:`balance_inquiry`)."""
@@ -276,6 +281,7 @@ class Terminal(StoreAndForward, Voids, QrSales, Till, Session):
                 processing_code=BALANCE_INQUIRY if inquiry else REFUND if refund else PURCHASE,
                 preauth=preauth,
                 cash_back=cash_back,
+                refund_of=refund_of if refund else None,
             )
             if self.reuse_key and self._last_key is not None:
                 self.reuse_key = False
@@ -394,20 +400,26 @@ class Terminal(StoreAndForward, Voids, QrSales, Till, Session):
     async def close_batch(self) -> BatchResponse:
         """Close the open batch with an 0500 (totals and journal); the switch's 0510 says in
         balance (00) or out of balance (95, each difference explained in DE124). The journal
-        starts afresh once the switch has answered, whatever the verdict."""
+        starts afresh, and the batch number goes up, once the switch has answered, whatever the
+        verdict; unanswered, the same batch is closed again next time (same number: the switch
+        gives the same verdict if it had closed it)."""
         async with self._busy:
             await self._ensure_connected()
             if self.saf:
                 await self.flush_saf()
             keys = self._next_keys()
             request = self.builder.batch_close(
-                self.journal, self.clock.now(), ksn=keys.ksn_hex if keys else None
+                self.journal,
+                self.clock.now(),
+                ksn=keys.ksn_hex if keys else None,
+                batch_number=self.batch_number,
             )
             response = await self._exchange(request, self._seal(request, keys), "0510")
             if not isinstance(response, BatchResponse):
                 raise TerminalError(f"{self.tid}: batch close unanswered")
             if response.response_code in ("00", "95"):
                 self.journal = []
+                self.batch_number = self.batch_number % 999_999 + 1
                 self.last_sale = None  # a closed batch's sales are no longer voidable
             log.info("%s: batch closed, %s", self.tid, response.additional_response)
             return response

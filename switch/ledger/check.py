@@ -22,6 +22,7 @@ from switch.ledger.flow_checks import (
     QR_MTI,
     approvals_are_durable,
     fx_legs_follow_their_hold,
+    refunds_within_their_sale,
     reversal_releases_hold,
     settlement,
     standin_trued_up,
@@ -225,6 +226,8 @@ APPEND_ONLY_TRIGGERS = (
     "cleared_holds_append_only_update",
     "cleared_holds_append_only_delete",
     "standin_advices_append_only",
+    "refunds_append_only_update",
+    "refunds_append_only_delete",
     "standin_replays_append_only",
 )
 
@@ -253,6 +256,7 @@ CHECKS: dict[str, Callable[[Db], list[str]]] = {
     "append only": append_only,
     "stand-in trued up": standin_trued_up,
     "fx legs follow their hold": fx_legs_follow_their_hold,
+    "refunds within their sale": refunds_within_their_sale,
 }
 """Every invariant, by name, in the order the report lists them."""
 

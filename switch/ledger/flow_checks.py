@@ -1,7 +1,8 @@
 """Ledger invariants of the card flows: reversals release their hold, approvals are durable,
-settlement runs add up, stand-in approvals are trued up, and a payment abroad's two legs move
-together. Each takes a :class:`switch.ledger.check_db.Db` and returns its violations
-(switch.ledger.check runs them all)."""
+settlement runs add up, stand-in approvals are trued up, a payment abroad's two legs move
+together, and a sale's refunds never give back more than it took. Each takes a
+:class:`switch.ledger.check_db.Db` and returns its violations (switch.ledger.check runs them
+all)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ __all__ = [
     "QR_MTI",
     "approvals_are_durable",
     "fx_legs_follow_their_hold",
+    "refunds_within_their_sale",
     "reversal_releases_hold",
     "settlement",
     "standin_trued_up",
@@ -234,6 +236,45 @@ def fx_legs_follow_their_hold(db: Db) -> list[str]:
             f"SELECT h.id, {_hold_state('h')}, {_hold_state('x')} FROM transfers x "  # noqa: S608
             "JOIN transfers h ON h.id = substr(x.id, 4) WHERE x.kind = 'fx' "
             f"AND x.phase = 'pending' AND {_hold_state('h')} != {_hold_state('x')}",
+        )
+    ]
+    return problems
+
+
+def _kept(alias: str) -> str:
+    """SQL: what the hold ``alias`` keeps as it stands: nothing once voided, expired or
+    corrected; what was posted; a pending (or cleared) purchase in full, a pending
+    pre-authorization nothing."""
+    return (
+        f"(CASE WHEN EXISTS (SELECT 1 FROM transfers c WHERE c.id = 'reversal:' || {alias}.id "  # noqa: S608
+        f"AND c.phase = 'single') THEN 0 ELSE COALESCE((SELECT CASE WHEN r.phase = 'post' "
+        f"THEN r.amount ELSE 0 END FROM transfers r WHERE r.pending_id = {alias}.id), "
+        f"CASE WHEN {alias}.kind = 'refund' OR {alias}.kind = 'purchase' THEN {alias}.amount "
+        "ELSE 0 END) END)"
+    )
+
+
+def refunds_within_their_sale(db: Db) -> list[str]:
+    """A refund that names its sale (``refunds``) is a refund of the sale's card at the sale's
+    terminal, and a sale's standing refunds add up to at most what it keeps."""
+    problems = [
+        f"refund {refund} names {original}, which is not a sale of its card at its terminal"
+        for refund, original in rows(
+            db,
+            "SELECT l.refund_id, l.original_id FROM refunds l "
+            "JOIN transfers f ON f.id = l.refund_id JOIN transfers o ON o.id = l.original_id "
+            "WHERE f.kind != 'refund' OR f.phase != 'pending' OR o.phase != 'pending' "
+            "OR o.kind NOT IN ('purchase', 'preauth') OR COALESCE(f.card_id, '') != "
+            "COALESCE(o.card_id, '') OR COALESCE(f.tid, '') != COALESCE(o.tid, '')",
+        )
+    ]
+    problems += [
+        f"sale {original} kept {kept} but its refunds give back {refunded}"
+        for original, kept, refunded in rows(
+            db,
+            f"SELECT o.id, {_kept('o')}, SUM({_kept('f')}) FROM refunds l "  # noqa: S608
+            "JOIN transfers o ON o.id = l.original_id JOIN transfers f ON f.id = l.refund_id "
+            f"GROUP BY o.id, o.kind, o.amount HAVING SUM({_kept('f')}) > {_kept('o')}",
         )
     ]
     return problems

@@ -56,7 +56,7 @@ __all__ = ["PgLedger"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 READERS = 4
 """Connections a ledger reads on, besides the one it writes on."""
 _SCHEMA_LOCK = 0x7470_6573  # advisory lock: workers opening one ledger at once create it once

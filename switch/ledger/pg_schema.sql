@@ -96,6 +96,14 @@ CREATE TABLE IF NOT EXISTS requests (
     PRIMARY KEY (tid, stan, transmission_time)
 );
 
+-- Refunds that name their sale (DE90 of the 0200): which sale's hold each gives money back
+-- from. The checker holds every sale's standing refunds within what it captured.
+CREATE TABLE IF NOT EXISTS refunds (
+    refund_id   TEXT PRIMARY KEY REFERENCES transfers (id),
+    original_id TEXT NOT NULL REFERENCES transfers (id)
+);
+CREATE INDEX IF NOT EXISTS refunds_original ON refunds (original_id);
+
 CREATE TABLE IF NOT EXISTS orphan_reversals (
     tid               TEXT NOT NULL,
     stan              INTEGER NOT NULL,
@@ -145,8 +153,17 @@ CREATE TABLE IF NOT EXISTS batch_closes (
     ledger        TEXT NOT NULL,
     differences   TEXT NOT NULL,
     created_at    TEXT NOT NULL,
+    -- The terminal's batch number (DE60; NULL when the 0500 carried none), the last transfer
+    -- (seq) of its terminal and day the close covered (a later close of the same day reconciles
+    -- only what came after it), and the digest of what the terminal claimed (totals, journal):
+    -- the same batch closed again gets the same verdict.
+    batch_number  INTEGER,
+    last_seq      BIGINT NOT NULL DEFAULT 0,
+    digest        TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (tid, business_day, stan)
 );
+CREATE UNIQUE INDEX IF NOT EXISTS batch_closes_number
+    ON batch_closes (tid, business_day, batch_number) WHERE batch_number IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS settlement_items (
     transfer_id TEXT PRIMARY KEY REFERENCES transfers (id),
@@ -293,4 +310,8 @@ CREATE OR REPLACE TRIGGER settlement_items_append_only BEFORE UPDATE ON settleme
 CREATE OR REPLACE TRIGGER settlement_append_only_update BEFORE UPDATE ON settlement_positions
     FOR EACH ROW EXECUTE FUNCTION tpesim_append_only();
 CREATE OR REPLACE TRIGGER settlement_append_only_delete BEFORE DELETE ON settlement_positions
+    FOR EACH ROW EXECUTE FUNCTION tpesim_append_only();
+CREATE OR REPLACE TRIGGER refunds_append_only_update BEFORE UPDATE ON refunds
+    FOR EACH ROW EXECUTE FUNCTION tpesim_append_only();
+CREATE OR REPLACE TRIGGER refunds_append_only_delete BEFORE DELETE ON refunds
     FOR EACH ROW EXECUTE FUNCTION tpesim_append_only();

@@ -19,6 +19,7 @@ from switch.ledger.errors import DuplicateRequestError
 from switch.ledger.rules import LedgerAccount, Transfer
 from switch.ledger.sql import CLEAR, CLEARABLE, COLUMNS, UNRESOLVED, statement_for
 from switch.ledger.steps import (
+    BATCH_CLOSE,
     FAILED_OUTCOME,
     STORED_DIGEST,
     Answer,
@@ -247,8 +248,7 @@ async def store_answer(
         await conn.execute(_CARD_SECURITY, state.card_id, state.pin_failures, state.last_atc,
                            stamp)  # fmt: skip
     if answer.batch_close is not None:
-        await conn.execute("INSERT INTO batch_closes VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                           *answer.batch_close, stamp)  # fmt: skip
+        await conn.execute(pg_sql(BATCH_CLOSE), *answer.batch_close, stamp)
     if answer.orphan_reversal_of is not None:
         await conn.execute("INSERT INTO orphan_reversals VALUES ($1, $2, $3, $4) "
                            "ON CONFLICT DO NOTHING", *answer.orphan_reversal_of, stamp)  # fmt: skip

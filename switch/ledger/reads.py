@@ -46,6 +46,8 @@ _FX_SPENT_SINCE = (
 )
 """What a card's payments abroad (its holds crediting the exchange desk) took since an issuer
 day."""
+_REFUNDED_OF = f"{_STANDING_HOLDS}AND h.id IN (SELECT refund_id FROM refunds WHERE original_id = ?)"  # noqa: S608
+"""What the refunds of one sale (by its hold id) give back as they stand."""
 _QR_SPENT_ON_DAY = (
     "SELECT COALESCE(SUM(amount), 0) FROM transfers "
     "WHERE kind = 'qr' AND card_id = ? AND issuer_day = ?"
@@ -178,6 +180,12 @@ class LedgerReads:
         )
         return None if row is None else transfer_from_row(row)
 
+    async def refunded_of(self, hold_id: str) -> int:
+        """What the refunds that name the sale of hold ``hold_id`` give back as they stand
+        (pending or cleared; voided, expired and reversed ones count nothing), minor units."""
+        row = await self._one(_REFUNDED_OF, (hold_id,))
+        return int(row[0]) if row else 0
+
     async def resolution_of(self, hold_id: str) -> Transfer | None:
         """The post, void or expiry that resolved the hold ``hold_id``, if it is resolved. A
         hold cleared by a settlement run gives its share of the run's clearing: a post of the
@@ -274,27 +282,53 @@ class LedgerReads:
         """``work`` on the connection's thread, in one hop (switch.ledger.group.run_on_thread)."""
         return await run_on_thread(self._db, work)
 
-    async def batch_items(self, tid: str, day: date) -> list[tuple[int, bool, int, str]]:
-        """The sales and refunds of terminal ``tid`` on business ``day``: (STAN, is refund,
-        amount, state) with state ``standing``, ``voided`` or ``expired``, in STAN order. The
+    async def batch_items(
+        self, tid: str, day: date, after_seq: int = 0
+    ) -> list[tuple[int, bool, int, str, int]]:
+        """The sales and refunds of terminal ``tid`` on business ``day`` made after transfer
+        ``after_seq`` (the last an earlier close of that day covered): (STAN, is refund, amount,
+        state, seq) with state ``standing``, ``voided`` or ``expired``, in STAN order. The
         amount is in the terminal's currency: a payment abroad's is its merchant's leg's."""
         return [
-            (int(r[0]), bool(r[1]), int(r[2]), str(r[3]))
+            (int(r[0]), bool(r[1]), int(r[2]), str(r[3]), int(r[4]))
             for r in await self._all(
                 "SELECT h.stan, CASE WHEN h.kind = 'refund' THEN 1 ELSE 0 END, "
                 "COALESCE(x.amount, h.amount), CASE "
                 "WHEN c.id IS NOT NULL OR r.phase = 'void' THEN 'voided' "
-                "WHEN r.phase = 'expire' THEN 'expired' ELSE 'standing' END "
+                "WHEN r.phase = 'expire' THEN 'expired' ELSE 'standing' END, h.seq "
                 "FROM transfers h LEFT JOIN transfers r ON r.pending_id = h.id "
                 "LEFT JOIN transfers c ON c.id = 'reversal:' || h.id AND c.phase = 'single' "
                 "LEFT JOIN transfers x ON x.id = 'fx:' || h.id "
                 "WHERE h.phase = 'pending' AND h.kind IN ('purchase', 'refund') "
-                "AND h.tid = ? AND h.business_day = ? "
-                "UNION ALL SELECT stan, 0, amount, 'standing' FROM transfers "
-                "WHERE kind = 'completion' AND tid = ? AND business_day = ? ORDER BY 1",
-                (tid, day.isoformat(), tid, day.isoformat()),
+                "AND h.tid = ? AND h.business_day = ? AND h.seq > ? "
+                "UNION ALL SELECT stan, 0, amount, 'standing', seq FROM transfers "
+                "WHERE kind = 'completion' AND tid = ? AND business_day = ? AND seq > ? "
+                "ORDER BY 1",
+                (tid, day.isoformat(), after_seq, tid, day.isoformat(), after_seq),
             )
         ]
+
+    async def batch_closed(self, tid: str, day: date) -> int:
+        """The last transfer (seq) the closes of terminal ``tid``'s batches of business ``day``
+        covered so far (0: none closed)."""
+        row = await self._one(
+            "SELECT COALESCE(MAX(last_seq), 0) FROM batch_closes "
+            "WHERE tid = ? AND business_day = ?",
+            (tid, day.isoformat()),
+        )
+        return int(row[0]) if row else 0
+
+    async def numbered_close(
+        self, tid: str, day: date, number: int
+    ) -> tuple[str, bool, str, str] | None:
+        """The close of terminal ``tid``'s batch ``number`` of business ``day``, if any: (digest
+        of the terminal's claim, in balance, ledger totals, differences: JSON texts)."""
+        row = await self._one(
+            "SELECT digest, in_balance, ledger, differences FROM batch_closes "
+            "WHERE tid = ? AND business_day = ? AND batch_number = ?",
+            (tid, day.isoformat(), number),
+        )
+        return None if row is None else (str(row[0]), bool(row[1]), str(row[2]), str(row[3]))
 
     async def standin_queue(self, issuer: str | None = None) -> list[StandInAdvice]:
         """The 0120 advices not replayed yet (of ``issuer``, or of all), oldest first."""

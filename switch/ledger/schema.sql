@@ -2,7 +2,7 @@
 -- currency per account. The database itself enforces the transfer rules (switch.ledger.twophase
 -- is the reference model they must agree with): every transfer is one INSERT; triggers refuse
 -- what the rules refuse (the RAISE message is the outcome's name) and keep the counters.
-PRAGMA user_version = 5;
+PRAGMA user_version = 6;
 
 CREATE TABLE IF NOT EXISTS accounts (
     id              TEXT PRIMARY KEY,
@@ -198,6 +198,18 @@ BEGIN SELECT RAISE(ABORT, 'requests are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS requests_append_only_delete BEFORE DELETE ON requests
 BEGIN SELECT RAISE(ABORT, 'requests are append-only'); END;
 
+-- Refunds that name their sale (DE90 of the 0200): which sale's hold each gives money back
+-- from. The checker holds every sale's standing refunds within what it captured.
+CREATE TABLE IF NOT EXISTS refunds (
+    refund_id   TEXT PRIMARY KEY REFERENCES transfers (id),
+    original_id TEXT NOT NULL REFERENCES transfers (id)
+);
+CREATE INDEX IF NOT EXISTS refunds_original ON refunds (original_id);
+CREATE TRIGGER IF NOT EXISTS refunds_append_only_update BEFORE UPDATE ON refunds
+BEGIN SELECT RAISE(ABORT, 'refunds are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS refunds_append_only_delete BEFORE DELETE ON refunds
+BEGIN SELECT RAISE(ABORT, 'refunds are append-only'); END;
+
 -- Reversals that arrived before (or without) their original: the original must never post.
 CREATE TABLE IF NOT EXISTS orphan_reversals (
     tid               TEXT NOT NULL,
@@ -259,8 +271,17 @@ CREATE TABLE IF NOT EXISTS batch_closes (
     ledger        TEXT NOT NULL,
     differences   TEXT NOT NULL,
     created_at    TEXT NOT NULL,
+    -- The terminal's batch number (DE60; NULL when the 0500 carried none), the last transfer
+    -- (seq) of its terminal and day the close covered (a later close of the same day reconciles
+    -- only what came after it), and the digest of what the terminal claimed (totals, journal):
+    -- the same batch closed again gets the same verdict.
+    batch_number  INTEGER,
+    last_seq      BIGINT NOT NULL DEFAULT 0,
+    digest        TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (tid, business_day, stan)
 );
+CREATE UNIQUE INDEX IF NOT EXISTS batch_closes_number
+    ON batch_closes (tid, business_day, batch_number) WHERE batch_number IS NOT NULL;
 
 -- Settlement runs: each clears what was pending for a business day. Every transfer that moves
 -- money between participants belongs to exactly one run: clearing transfers by their

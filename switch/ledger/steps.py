@@ -24,6 +24,7 @@ from switch.ledger.sql import EXPIRE, UNRESOLVED, statement_for
 from switch.ledger.twophase import Outcome
 
 __all__ = [
+    "BATCH_CLOSE",
     "FAILED_OUTCOME",
     "STORED_DIGEST",
     "Answer",
@@ -44,9 +45,15 @@ __all__ = [
 Rows = Sequence[tuple[str, tuple[Any, ...]]]
 """Further (SQL, parameters) inserts of one event."""
 
-BatchClose = tuple[str, str, int, int, str, str, str]
+BatchClose = tuple[str, str, int, int, str, str, str, int | None, int, str]
 """A batch_closes row: TID, business day, STAN, in balance (0/1), terminal totals, ledger
-totals and differences (JSON texts)."""
+totals and differences (JSON texts), batch number (DE60), last transfer seq covered, digest of
+the terminal's claim."""
+BATCH_CLOSE = (
+    "INSERT INTO batch_closes (tid, business_day, stan, in_balance, terminal, ledger, "
+    "differences, batch_number, last_seq, digest, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,8 +200,7 @@ def store_answer(
             (state.card_id, state.pin_failures, state.last_atc, stamp),
         )
     if answer.batch_close is not None:
-        db.execute("INSERT INTO batch_closes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   (*answer.batch_close, stamp))  # fmt: skip
+        db.execute(BATCH_CLOSE, (*answer.batch_close, stamp))
     if answer.orphan_reversal_of is not None:
         db.execute("INSERT OR IGNORE INTO orphan_reversals VALUES (?, ?, ?, ?)",
                    (*answer.orphan_reversal_of, stamp))  # fmt: skip

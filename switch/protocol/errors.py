@@ -25,7 +25,7 @@ class FormatError(ValueError):
     ``offset``: where in a binary message the field at fault starts (bytes from the MTI).
     """
 
-    ECHOED = ("7", "3", "4", "15", "70", "90")
+    ECHOED = ("7", "3", "4", "15", "60", "70", "90")
     """The DE numbers besides MTI and STAN that are salvaged into ``echoed``."""
 
     def __init__(

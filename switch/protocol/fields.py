@@ -16,6 +16,7 @@ __all__ = [
     "AdditionalResponse",
     "AmountMinor",
     "AuthCode",
+    "BatchNumber",
     "CardSecurityCode",
     "Count",
     "Country3",
@@ -133,6 +134,9 @@ AmountMinor = Annotated[int, _fixed_digits(12), _as_digits(12)]
 TransmissionTime = Annotated[str, _digits(10), AfterValidator(_check_mmddhhmmss)]
 # DE11: systems trace audit number, unique per terminal per day (n6).
 Stan = Annotated[int, _fixed_digits(6), _as_digits(6)]
+# DE60 (private use): the terminal's batch number (n6), 1 for its first batch, up by one at
+# every close the switch answered.
+BatchNumber = Annotated[int, _fixed_digits(6), _as_digits(6)]
 # DE12 / DE13: terminal local time hhmmss and date MMDD.
 LocalTime = Annotated[str, _digits(6), AfterValidator(_check_hhmmss)]
 LocalDate = Annotated[str, _digits(4), AfterValidator(_check_mmdd)]

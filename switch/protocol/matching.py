@@ -3,7 +3,8 @@
 A response is the answer to a request only when it echoes the request's identity and money:
 the MTI pair (0200 → 0210, 0420/0421 → 0430, ...), DE11 (STAN), DE7 (transmission time), DE41
 (TID), and, where the request has them, DE3 (processing code), DE4 (amount), DE15 (a batch's
-settlement date), DE70 (network code) and DE90 (original data elements). Matching on (MTI,
+settlement date), DE60 (its batch number), DE70 (network code) and DE90 (original data
+elements). Matching on (MTI,
 STAN) alone is not enough: a STAN is reused after a power loss or a wrap, and a stored answer
 to an earlier request under the same STAN (a duplicate's replay) would then be taken for the
 answer to a new one, a false approval at the till.
@@ -24,6 +25,7 @@ ECHOED_FIELDS: tuple[tuple[str, str], ...] = (
     ("3", "processing_code"),
     ("4", "amount"),
     ("15", "settlement_date"),
+    ("60", "batch_number"),
     ("70", "network_code"),
     ("90", "original_data"),
 )

@@ -18,6 +18,7 @@ from switch.protocol.fields import (
     AdditionalResponse,
     AmountMinor,
     AuthCode,
+    BatchNumber,
     CardSecurityCode,
     Count,
     CurrencyNumeric,
@@ -120,6 +121,9 @@ class FinancialRequest(IsoMessage):
     additional_amounts: AdditionalAmounts | None = Field(default=None, alias="54")
     icc_data: HexField | None = Field(default=None, alias="55")
     mac: HexField | None = Field(default=None, alias="64")
+    original_data: OriginalData | None = Field(default=None, alias="90")
+    """A refund only: the sale it gives money back from (its MTI, STAN and DE7 at this
+    terminal), bounding the refund by what the sale left (switch.refunds)."""
 
     response_mti: ClassVar[str] = "0210"
 
@@ -148,6 +152,8 @@ class FinancialResponse(IsoMessage):
     """Paid abroad: the card account's currency (ISO 4217 numeric)."""
     additional_amounts: AdditionalAmounts | None = Field(default=None, alias="54")
     icc_data: HexField | None = Field(default=None, alias="55")
+    original_data: OriginalData | None = Field(default=None, alias="90")
+    """A refund's DE90, echoed."""
 
     @property
     def approved(self) -> bool:
@@ -323,6 +329,8 @@ class BatchRequest(IsoMessage):
     sales: Count = Field(alias="76")
     refunds_amount: TotalAmount = Field(alias="86")
     sales_amount: TotalAmount = Field(alias="88")
+    batch_number: BatchNumber | None = Field(default=None, alias="60")
+    """The terminal's batch number: the same batch closed again gets the same verdict."""
     journal: tuple[JournalLine, ...] = Field(default=(), alias="124", max_length=9999)
     ksn: HexField | None = Field(default=None, alias="53")
     mac: HexField | None = Field(default=None, alias="64")
@@ -342,6 +350,7 @@ class BatchResponse(IsoMessage):
     sales: Count | None = Field(default=None, alias="76")
     refunds_amount: TotalAmount | None = Field(default=None, alias="86")
     sales_amount: TotalAmount | None = Field(default=None, alias="88")
+    batch_number: BatchNumber | None = Field(default=None, alias="60")
     differences: tuple[DifferenceLine, ...] | None = Field(default=None, alias="124")
 
 

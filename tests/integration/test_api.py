@@ -37,6 +37,15 @@ class Api:
     async def pay(self, tid: str = "DZAL0021", **body: Any) -> httpx.Response:
         return await self.client.post(f"/v1/terminals/{tid}/payments", json=body)
 
+    async def refund(self, payment_id: str, key: str, amount: int | None = None) -> Any:
+        """Refund ``payment_id`` (in full without ``amount``): the payment, as JSON."""
+        body: dict[str, Any] = {"idempotency_key": key}
+        if amount is not None:
+            body["amount_minor"] = amount
+        response = await self.client.post(f"/v1/payments/{payment_id}/refund", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()
+
 
 @pytest.fixture
 async def api(mosquitto: MosquittoProcess, tmp_path: Path) -> AsyncIterator[Api]:
@@ -78,6 +87,44 @@ async def test_a_sale_its_replay_a_refund_and_the_batch(api: Api) -> None:
     assert batch.json()["in_balance"] is True
     assert (batch.json()["sales_amount_minor"], batch.json()["refunds_amount_minor"]) == (
         150_000, 50_000)  # fmt: skip
+
+
+async def test_refunds_never_give_back_more_than_the_sale_took(api: Api) -> None:
+    """Issue 20, item 2: a 2 500,00 DA sale, then three 2 000,00 refunds: the first is
+    approved, the others declined 13 (the sale has 500,00 left); 500,00 then goes, and the
+    batch counts 2 500,00 given back. A completed pre-authorization is refundable up to what
+    was captured (600,00 of 900,00)."""
+    sale = (await api.pay(amount_minor=250_000, currency="DZD", card_id="EDH-VALID",
+                          idempotency_key="big-sale")).json()  # fmt: skip
+    assert sale["status"] == "approved"
+    refunds = [await api.refund(sale["id"], f"r{n}", 200_000) for n in range(3)]
+    verdicts = [(r["status"], r["response_code"]) for r in refunds]
+    assert verdicts == [("approved", "00"), ("declined", "13"), ("declined", "13")]
+    assert (await api.refund(sale["id"], "r-rest", 50_000))["status"] == "approved"
+    preauth = (await api.pay(amount_minor=90_000, currency="DZD", card_id="CIB-VALID",
+                             preauth=True, idempotency_key="pa")).json()  # fmt: skip
+    done = await api.client.post(f"/v1/payments/{preauth['id']}/completion",
+                                 json={"amount_minor": 60_000})  # fmt: skip
+    assert done.json()["status"] == "approved", done.text
+    assert (await api.refund(preauth["id"], "pa-r1", 40_000))["status"] == "approved"
+    assert (await api.refund(preauth["id"], "pa-r2", 20_001))["response_code"] == "13"
+    assert (await api.refund(preauth["id"], "pa-r3"))["response_code"] == "13"  # all 60 000
+    batch = (await api.client.post("/v1/terminals/DZAL0021/batch")).json()
+    assert batch["in_balance"] is True
+    assert batch["refunds_amount_minor"] == 250_000 + 40_000
+
+
+async def test_a_second_batch_close_reconciles_only_the_new_batch(api: Api) -> None:
+    """Issue 20, item 3: two closes in a row answer 00 both, the second with empty totals;
+    a sale after them makes a third batch of its own, in balance."""
+    await api.pay(amount_minor=1_000, currency="DZD", card_id="EDH-VALID", idempotency_key="b1")
+    first = (await api.client.post("/v1/terminals/DZAL0021/batch")).json()
+    second = (await api.client.post("/v1/terminals/DZAL0021/batch")).json()
+    assert (first["response_code"], first["sales"], first["sales_amount_minor"]) == ("00", 1, 1_000)
+    assert (second["response_code"], second["sales"], second["differences"]) == ("00", 0, [])
+    await api.pay(amount_minor=2_000, currency="DZD", card_id="EDH-VALID", idempotency_key="b2")
+    third = (await api.client.post("/v1/terminals/DZAL0021/batch")).json()
+    assert (third["response_code"], third["sales"], third["sales_amount_minor"]) == ("00", 1, 2_000)
 
 
 async def test_a_decline_and_a_timeout_are_payments_too(api: Api) -> None:

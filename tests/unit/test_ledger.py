@@ -282,6 +282,14 @@ CORRUPTIONS: dict[str, list[str]] = {
         "at_us, digest) SELECT 'fx:purchase:DZAL0001:000099:1123150000', 'fx', 'pending', "
         "'issuer:algerie-poste:DZD', 'CCP-0001001', 1, 'DZD', MAX(at_us) + 1, '' FROM transfers"
     ],
+    "refunds within their sale": [  # a refund of the held sale, one centime over it
+        "INSERT INTO transfers (id, kind, phase, debit_account, credit_account, amount, currency, "
+        "at_us, digest, card_id, tid) SELECT 'refund:DZAL0001:000043:1123140400', 'refund', "
+        "'pending', credit_account, debit_account, amount + 1, currency, "
+        "(SELECT MAX(at_us) FROM transfers) + 1, '', card_id, tid FROM transfers "
+        f"WHERE id = '{HOLD}'",
+        f"INSERT INTO refunds VALUES ('refund:DZAL0001:000043:1123140400', '{HOLD}')",
+    ],
 }
 
 

@@ -14,6 +14,7 @@ from cards.catalog import CardSet
 from cards.holders import holder_pin
 from cards.models import Card
 from switch.protocol.codes import describe
+from switch.protocol.messages import OriginalDataElements
 from terminal.builder import CardPresentation
 from terminal.records import TerminalError, TransactionOutcome
 from terminal.shell import Terminal
@@ -60,6 +61,8 @@ class PaymentDesk:
         self._payments: dict[str, Payment] = {}
         self._by_key: dict[tuple[str, str], _Record] = {}
         self._card_ids: dict[str, str] = {}
+        self._mtis: dict[str, str] = {}
+        """The MTI each payment went out as, when not 0200 (a pre-authorization's 0100)."""
 
     def terminal_list(self) -> list[TerminalInfo]:
         return [
@@ -127,11 +130,14 @@ class PaymentDesk:
                                   preauth=request.preauth,
                                   cash_back=request.cash_back_minor or 0)  # fmt: skip
         payment = self._keep(outcome, kind)
+        if request.preauth:
+            self._mtis[payment.id] = "0100"
         self._by_key[tid, request.idempotency_key] = _Record(payment, fingerprint)
         return payment, True
 
     async def refund(self, payment_id: str, request: RefundRequest) -> tuple[Payment, bool]:
-        """Refund an approved purchase, in full or in part."""
+        """Refund an approved purchase, in full or in part: the 0200 names the sale (DE90), and
+        the switch approves at most what the sale has left after earlier refunds (13 past it)."""
         original = self.payment(payment_id)
         fingerprint = _fingerprint(f"refund {payment_id} {request.model_dump_json()}")
         replay = self._replayed(original.terminal_id, request.idempotency_key, fingerprint)
@@ -144,7 +150,10 @@ class PaymentDesk:
             raise ApiError(422, "amount too large", "more than the payment", "amount_minor")
         tpe = self._terminal(original.terminal_id)
         card = self._card_of(original)
-        outcome = await self._run(tpe, card, amount, None, "chip", refund=True)
+        stan, moment = _key_of(payment_id)
+        sale = OriginalDataElements(mti=self._mtis.get(payment_id, "0200"), stan=stan,
+                                    transmission_time=moment)  # fmt: skip
+        outcome = await self._run(tpe, card, amount, None, "chip", refund_of=sale)
         payment = self._keep(outcome, "refund", refund_of=payment_id)
         self._by_key[original.terminal_id, request.idempotency_key] = _Record(payment, fingerprint)
         return payment, True
@@ -249,7 +258,7 @@ class PaymentDesk:
         entry: str,
         *,
         preauth: bool = False,
-        refund: bool = False,
+        refund_of: OriginalDataElements | None = None,
         cash_back: int = 0,
         inquiry: bool = False,
     ) -> TransactionOutcome:
@@ -263,7 +272,8 @@ class PaymentDesk:
                 entry=entry,
                 plastic=self.wallet.plastic(card.id),
                 preauth=preauth,
-                refund=refund,
+                refund=refund_of is not None,
+                refund_of=refund_of,
                 cash_back=cash_back,
                 inquiry=inquiry,
             )
