@@ -8,7 +8,7 @@ the issuer's key; never seen by the terminal) and its application transaction co
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from cards.crypto import emv
@@ -77,6 +77,9 @@ class Chip:
     psn: int
     master_key: bytes = field(repr=False)
     atc: int = 0
+    counter: Callable[[int], int] | None = field(default=None, repr=False, compare=False)
+    """Where the counter lives when it outlives the process (tpesim.state): given the chip's
+    last counter, stores and returns the next one. None: the chip counts on its own."""
 
     def __repr__(self) -> str:
         return f"<Chip {self.pan[:6]}…{self.pan[-4:]} psn={self.psn:02d} atc={self.atc}>"
@@ -85,7 +88,10 @@ class Chip:
         """GENERATE AC (ARQC): the ICC data for DE55, with the counter advanced by one."""
         if self.atc >= 0xFFFF:
             raise ChipError("the application transaction counter has run out")
-        self.atc += 1
+        following = self.counter(self.atc) if self.counter else self.atc + 1
+        if following > 0xFFFF:
+            raise ChipError("the application transaction counter has run out")
+        self.atc = following
         tags = {
             "9F02": bytes.fromhex(f"{data.amount:012d}"),  # n12, BCD
             "9F03": bytes(6),

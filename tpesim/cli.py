@@ -48,6 +48,7 @@ from tpesim.scenario import ScenarioError
 from tpesim.scenario.command import add_scenario_commands, scenario_command
 from tpesim.serve import add_serve_command, serve_command
 from tpesim.settle import render_settlement, report_document, run_settlement
+from tpesim.state import TerminalBusyError
 from tpesim.terminal_cli import add_terminal_command, terminal_command
 
 __all__ = ["main"]
@@ -402,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         FileExistsError,
         ScenarioError,
         NoLoginError,
+        TerminalBusyError,
     ) as error:
         print(f"tpesim: error: {error}", file=sys.stderr)
         return 2

@@ -69,15 +69,21 @@ async def _show(args: argparse.Namespace) -> int:
         raise CliError(f"unknown terminal id: {args.tid}")
     amount = amount_option("--amount", args.amount, profile.currency)
     security = SecurityModule(load_keys(args.keys))
-    state = DeviceState(args.state)
-    async with connected_fleet([profile], args.broker, clock=SystemClock(), timeout_s=5.0,
-                               key_injection=security, stans=state.stans) as fleet:  # fmt: skip
-        tpe = fleet[profile.tid]
-        payload, code = tpe.show_qr(amount)
-        print(f"code: {payload}", flush=True)
-        print(f"waiting up to {args.wait:g} s for its payment...", file=sys.stderr, flush=True)
-        paid = await tpe.qr_paid(code, timeout_s=args.wait)
-    state.save()
+    try:
+        state = DeviceState(args.state)
+        state.claim([profile.tid])
+    except ValueError as error:  # a damaged state file
+        raise CliError(str(error)) from None
+    with state:
+        async with connected_fleet([profile], args.broker, clock=SystemClock(), timeout_s=5.0,
+                                   key_injection=security, stans=state.stans) as fleet:  # fmt: skip
+            tpe = fleet[profile.tid]
+            payload, code = tpe.show_qr(amount)
+            print(f"code: {payload}", flush=True)
+            print(f"waiting up to {args.wait:g} s for its payment...", file=sys.stderr,
+                  flush=True)  # fmt: skip
+            paid = await tpe.qr_paid(code, timeout_s=args.wait)
+        state.save()
     if paid is None:
         print("no payment", file=sys.stderr)
         return 1

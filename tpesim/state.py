@@ -5,15 +5,35 @@ confirm), and each terminal's last sale (what its cancel key voids).
 A real card keeps its ATC and a real TPE its STAN in non-volatile memory; ``tpesim terminal``
 keeps them in one small JSON file so that repeated runs neither replay an ATC (05 at the issuer)
 nor reuse a (TID, STAN, DE7) key (94 at the switch). A demo keeps them in memory only.
+
+Several processes may share the file. Each terminal is driven by one process at a time: a run
+:meth:`DeviceState.claim`\\ s its terminals (an exclusive lock per terminal, refused at once
+when another process holds one). The file itself is rewritten under a lock of its own, merging
+what is on disk: a process writes only the terminals it claimed or changed, and a chip's ATC
+is drawn from the file at each cryptogram (:meth:`DeviceState.next_atc`), so two runs using
+one card never give it the same counter.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
-__all__ = ["DeviceState", "default_state_file"]
+__all__ = ["DeviceState", "TerminalBusyError", "default_state_file"]
+
+V = TypeVar("V")
+
+_SECTIONS = ("stans", "in_flight", "last_sales")
+"""The per-terminal parts of the file (the ``chips`` part is per card)."""
+
+
+class TerminalBusyError(RuntimeError):
+    """Another process is driving the terminal (it holds the terminal's lock)."""
 
 
 def default_state_file() -> Path:
@@ -33,15 +53,54 @@ class DeviceState:
         self.last_sales: dict[str, str] = {}
         """Each terminal's last approved sale or refund (JSON wire form): what ``--void``
         cancels."""
-        if path is not None and path.exists():
-            raw = json.loads(path.read_text(encoding="utf-8"))
-            self.chips = {str(k): int(v) for k, v in raw.get("chips", {}).items()}
-            self.stans = {str(k): int(v) for k, v in raw.get("stans", {}).items()}
-            self.in_flight = {str(k): str(v) for k, v in raw.get("in_flight", {}).items()}
-            self.last_sales = {str(k): str(v) for k, v in raw.get("last_sales", {}).items()}
+        self._mine: set[str] = set()
+        """Terminals whose state this process writes: the ones it claimed or changed."""
+        self._locks: dict[str, int] = {}
+        if path is not None:
+            self._take(self._read())
 
     def __repr__(self) -> str:
         return f"<DeviceState {self.path} chips={len(self.chips)} terminals={len(self.stans)}>"
+
+    def __enter__(self) -> DeviceState:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+    def claim(self, tids: Iterable[str]) -> None:
+        """Lock each of ``tids`` for this process until :meth:`release` (or its exit), then
+        reload their state; TerminalBusyError, holding none of them, when another process
+        drives one."""
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for tid in tids:
+            if tid in self._locks:
+                continue
+            fd = os.open(self._lock_path(tid), os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                self.release()
+                raise TerminalBusyError(
+                    f"terminal {tid} is being driven by another tpesim process (pid {holder}); "
+                    "wait for it to end, or use another terminal"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            self._locks[tid] = fd
+        fresh = set(self._locks) - self._mine
+        self._take(self._read(), only=fresh)  # their state as the last process left it
+        self._mine |= fresh
+
+    def release(self) -> None:
+        """Let other processes drive this process's terminals."""
+        for fd in self._locks.values():
+            os.close(fd)  # closing the descriptor drops its lock
+        self._locks.clear()
 
     def load_in_flight(self, tid: str) -> bytes | None:
         """The request ``tid`` sent and never saw the end of (None: nothing pending)."""
@@ -52,6 +111,7 @@ class DeviceState:
         """Remember (or, with None, forget) ``tid``'s request in flight, and its next STAN, on
         disk at once: the terminal's non-volatile memory, written before the request leaves (a
         terminal powered up again must not reuse the STAN of the request it lost)."""
+        self._mine.add(tid)
         self.stans[tid] = next_stan
         if request is None:
             self.in_flight.pop(tid, None)
@@ -59,11 +119,95 @@ class DeviceState:
             self.in_flight[tid] = request.decode()
         self.save()
 
+    def next_atc(self, card_id: str, current: int) -> int:
+        """The counter card ``card_id``'s next cryptogram uses: one more than the highest of
+        ``current`` (the chip's own) and what the file holds, written back at once under the
+        file's lock, so concurrent runs sharing the card draw distinct, rising counters."""
+        with self._file_locked():
+            on_disk = self._read().get("chips", {}).get(card_id, 0)
+            atc = max(current, int(on_disk), self.chips.get(card_id, 0)) + 1
+            self.chips[card_id] = atc
+            self._write_merged()
+        return atc
+
     def save(self) -> None:
-        """Write the state back (no file: nothing to do)."""
+        """Write back this process's terminals and counters, keeping what other processes
+        wrote meanwhile (no file: nothing to do)."""
         if self.path is None:
             return
+        with self._file_locked():
+            self._write_merged()
+
+    def _lock_path(self, tid: str) -> Path:
+        assert self.path is not None
+        return self.path.with_name(f"{self.path.name}.{tid}.lock")
+
+    @contextlib.contextmanager
+    def _file_locked(self) -> Iterator[None]:
+        """Hold the state file's own lock (a short, blocking one) while reading and writing it."""
+        if self.path is None:
+            yield
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = {"chips": self.chips, "stans": self.stans, "in_flight": self.in_flight,
-                "last_sales": self.last_sales}  # fmt: skip
-        self.path.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+        fd = os.open(self.path.with_name(f"{self.path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _read(self) -> dict[str, Any]:
+        assert self.path is not None
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ValueError(f"state file {self.path} is not tpesim's JSON: {error}") from None
+        if not isinstance(raw, dict):
+            raise ValueError(f"state file {self.path} is not tpesim's JSON object")
+        return raw
+
+    def _take(self, raw: dict[str, Any], only: set[str] | None = None) -> None:
+        """Adopt ``raw`` (the file's content): the terminals ``only`` names (all but the ones
+        this process changed when None), and the highest counter of every chip."""
+        try:
+            chips = {str(k): int(v) for k, v in raw.get("chips", {}).items()}
+            stans = {str(k): int(v) for k, v in raw.get("stans", {}).items()}
+            in_flight = {str(k): str(v) for k, v in raw.get("in_flight", {}).items()}
+            last_sales = {str(k): str(v) for k, v in raw.get("last_sales", {}).items()}
+        except (AttributeError, TypeError, ValueError) as error:
+            raise ValueError(f"state file {self.path} is damaged: {error}") from None
+        for card_id, atc in chips.items():
+            self.chips[card_id] = max(atc, self.chips.get(card_id, 0))
+        wanted = (set(stans) | set(in_flight) | set(last_sales)) - self._mine
+        for tid in wanted if only is None else only:
+            _adopt(self.stans, stans, tid)
+            _adopt(self.in_flight, in_flight, tid)
+            _adopt(self.last_sales, last_sales, tid)
+
+    def _write_merged(self) -> None:
+        """Rewrite the file (atomically) from what is on disk, with this process's terminals
+        and the highest counter of each chip; the caller holds the file's lock."""
+        assert self.path is not None
+        raw = self._read()
+        chips = {str(k): int(v) for k, v in raw.get("chips", {}).items()}
+        for card_id, atc in self.chips.items():
+            chips[card_id] = max(atc, chips.get(card_id, 0))
+        data: dict[str, Any] = {"chips": chips}
+        for name in _SECTIONS:
+            ours: dict[str, Any] = getattr(self, name)
+            section = {k: v for k, v in raw.get(name, {}).items() if k not in self._mine}
+            section.update({k: v for k, v in ours.items() if k in self._mine})
+            data[name] = section
+        temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+        os.replace(temporary, self.path)
+
+
+def _adopt(ours: dict[str, V], theirs: dict[str, V], tid: str) -> None:
+    """Make ``ours[tid]`` what ``theirs`` has (absent if it has none)."""
+    if tid in theirs:
+        ours[tid] = theirs[tid]
+    else:
+        ours.pop(tid, None)

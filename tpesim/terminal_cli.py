@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cards.catalog import CardSet, load_card_set
-from cards.holders import load_holders
+from cards.holders import Holders, load_holders
 from cards.models import Card
 from switch.clock import SystemClock
 from switch.magic import magic_amounts
@@ -165,11 +165,30 @@ async def terminal_command(args: argparse.Namespace) -> int:
     cards = load_card_set(args.cards)
     registry = Registry.load(args.registry)
     profiles = _profiles(args, registry)
-    clock = SystemClock()
     security = SecurityModule(load_keys(args.keys))
     holders = load_holders(args.holders)
-    state = DeviceState(args.state)
-    wallet = Wallet(cards, security, state.chips, holders=holders)
+    try:
+        state = DeviceState(args.state)
+        state.claim(p.tid for p in profiles)
+    except ValueError as error:  # a damaged state file
+        raise CliError(str(error)) from None
+    with state:
+        return await _drive(args, profiles, cards=cards, security=security, holders=holders,
+                            state=state)  # fmt: skip
+
+
+async def _drive(
+    args: argparse.Namespace,
+    profiles: list[TerminalProfile],
+    *,
+    cards: CardSet,
+    security: SecurityModule,
+    holders: Holders,
+    state: DeviceState,
+) -> int:
+    """The terminals' work, once this process holds their state (``state.claim``)."""
+    clock = SystemClock()
+    wallet = Wallet(cards, security, state.chips, holders=holders, shared=state)
     fleet_options: dict[str, Any] = {
         "clock": clock,
         "timeout_s": args.timeout,

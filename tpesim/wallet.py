@@ -7,17 +7,27 @@ personalization bureau would under the issuer's keys) and computes what the plas
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Protocol
+
 from cards.catalog import CardSet
 from cards.chip import Chip, Plastic
 from cards.crypto.cvv import CVV2_SERVICE_CODE
 from cards.holders import Holders, default_holders
 from switch.security import SecurityModule
 
-__all__ = ["Wallet"]
+__all__ = ["SharedCounters", "Wallet"]
+
+
+class SharedCounters(Protocol):
+    """Chip counters kept outside the process (tpesim.state.DeviceState)."""
+
+    def next_atc(self, card_id: str, current: int) -> int: ...
 
 
 class Wallet:
-    """Chips by card id, created on first use; ``counters`` holds their ATCs across runs."""
+    """Chips by card id, created on first use; ``counters`` holds their ATCs across runs, and
+    ``shared`` (a state file other processes use too) gives each cryptogram its counter."""
 
     def __init__(
         self,
@@ -25,12 +35,14 @@ class Wallet:
         bureau: SecurityModule,
         counters: dict[str, int] | None = None,
         holders: Holders | None = None,
+        shared: SharedCounters | None = None,
     ) -> None:
         self._cards = cards
         self._holders = holders or default_holders()
         self._bureau = bureau
         self._chips: dict[str, Chip] = {}
         self._counters = counters if counters is not None else {}
+        self._shared = shared
 
     def __repr__(self) -> str:
         return f"<Wallet {len(self._chips)} chips>"
@@ -45,7 +57,11 @@ class Wallet:
             # never verify at the issuer.
             psn = card.psn + 1 if self._holders.has_faulty_chip(card_id) else card.psn
             master_key = self._bureau.personalize_chip(issuer, card.pan, psn)
-            chip = Chip(card.pan, card.psn, master_key, atc=self._counters.get(card_id, 0))
+            counter = None
+            if self._shared is not None:
+                counter = partial(self._shared.next_atc, card_id)
+            chip = Chip(card.pan, card.psn, master_key, atc=self._counters.get(card_id, 0),
+                        counter=counter)  # fmt: skip
             self._chips[card_id] = chip
         return chip
 

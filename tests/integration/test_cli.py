@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import sys
 from collections.abc import Callable
@@ -182,6 +183,44 @@ async def test_back_to_back_runs_continue_stan_and_atc(
     state = json.loads((tmp_path / "devices.json").read_text())
     assert state["chips"]["EDH-VALID"] == 2
     assert state["stans"]["DZSE0001"] == second["stan"] + 1
+
+
+async def test_parallel_runs_share_the_state_file_without_losing_a_terminal(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """Issue 20, item 5: four `tpesim terminal` runs at once on four terminals, one card, one
+    state file: all approved (no 05 from an ATC drawn twice), every terminal's next STAN kept,
+    the card's counter at four; a run on a terminal another run drives is refused in one line
+    and sends nothing."""
+    state = tmp_path / "devices.json"
+    term = f"terminal --broker {mosquitto.url} --state {state}"
+    tids = ("DZAL0002", "DZOR0002", "DZSE0002", "DZCO0002")
+    async with running_switch(
+        broker=mosquitto.url, db_path=tmp_path / "ledger.db", cards=default_card_set(),
+        registry=default_registry(), magic=magic_amounts(),
+    ) as switch:  # fmt: skip
+        runs = await asyncio.gather(*(
+            tpesim(*f"{term} --tid {tid} --card CIB-VALID --amount 10 --json".split())
+            for tid in tids
+        ))  # fmt: skip
+        for status, out, err in runs:
+            assert status == 0, err
+            assert json.loads(out)["response"] == "00", out
+        kept = json.loads(state.read_text())
+        assert kept["chips"]["CIB-VALID"] == len(tids)
+        assert {tid: kept["stans"][tid] for tid in tids} == {
+            tid: json.loads(out)["stan"] + 1 for tid, (_, out, _) in zip(tids, runs, strict=True)
+        }
+        lock = (tmp_path / "devices.json.DZAL0002.lock").open("w")
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process drives DZAL0002
+        before = sum(switch.processor.stats.requests.values())
+        status, _, err = await tpesim(
+            *f"{term} --tid DZAL0002 --card CIB-VALID --amount 10".split()
+        )
+        lock.close()
+        assert status == 2 and err.startswith("tpesim: error: terminal DZAL0002 is being driven")
+        assert len(err.strip().splitlines()) == 1
+        assert sum(switch.processor.stats.requests.values()) == before
 
 
 async def test_balance_inquiry_and_cash_back_from_the_cli(
