@@ -169,15 +169,16 @@ class Channel:
                 self.stats.unreadable_responses += 1
                 log.warning("%s: unreadable response: %s", self.tid, error)
                 continue
-            delay = self.link.inbound()
-            if delay is None:
+            deliveries = self.link.inbound()
+            if not deliveries:
                 log.info("%s: the link lost %r", self.tid, response)
                 self._trace("lost", inbound.payload, ("lost on the link",))
-            elif delay:
-                loop = asyncio.get_running_loop()
-                loop.call_later(delay, self._deliver, response, inbound.payload)
-            else:
-                self._deliver(response, inbound.payload)
+            for delay in deliveries:
+                if delay:
+                    loop = asyncio.get_running_loop()
+                    loop.call_later(delay, self._deliver, response, inbound.payload)
+                else:
+                    self._deliver(response, inbound.payload)
 
     def _qr_notice(self, payload: bytes) -> None:
         """The switch says a wallet paid the code this terminal shows: hand it to who waits."""

@@ -35,6 +35,9 @@ class LinkFaults:
     them overtakes them (reordered delivery)."""
     hold_responses_s: list[float] = field(default_factory=list)
     """The next responses are each held back this many seconds (a late answer)."""
+    duplicate_responses_s: float = 0.0
+    """When above 0: every response arrives twice, the copy this many seconds after it (a
+    broker redelivering, a stored answer replayed late)."""
 
     @property
     def clean(self) -> bool:
@@ -82,16 +85,21 @@ class Link:
             deliveries.append(deliveries[0] + self._delay())
         return deliveries
 
-    def inbound(self) -> float | None:
-        """The delay after which the next response reaches the terminal; None when lost."""
+    def inbound(self) -> list[float]:
+        """The delays after which copies of the next response reach the terminal; [] when it
+        is lost."""
         if self.faults.drop_responses:
             self.faults.drop_responses -= 1
             self.lost += 1
-            return None
+            return []
         if self.faults.hold_responses_s:
             self.held += 1
-            return self.faults.hold_responses_s.pop(0) + self._delay()
+            return [self.faults.hold_responses_s.pop(0) + self._delay()]
         if self._lose():
             self.lost += 1
-            return None
-        return self._delay()
+            return []
+        delay = self._delay()
+        if self.faults.duplicate_responses_s:
+            self.duplicated += 1
+            return [delay, delay + self.faults.duplicate_responses_s]
+        return [delay]

@@ -27,7 +27,8 @@ async def test_fuzz_runs_end_with_no_violation_and_no_lost_approval(
 ) -> None:
     summary = await run_fuzz(RUNS, 1, workdir=tmp_path, broker=mosquitto.url)
     assert summary.render().splitlines()[0] == (
-        f"{RUNS} runs, {summary.faults} faults injected, 0 invariant violations, 0 lost approvals"
+        f"{RUNS} runs, {summary.faults} faults injected, 0 invariant violations, 0 lost approvals, "
+        "0 receipt mismatches"
     )
     assert summary.failed_seeds == []
     assert summary.faults >= RUNS and summary.approvals >= 2 * RUNS

@@ -6,7 +6,7 @@ from __future__ import annotations
 from terminal.link import Link, LinkFaults
 
 
-def _fates(link: Link, messages: int) -> list[tuple[list[float], float | None]]:
+def _fates(link: Link, messages: int) -> list[tuple[list[float], list[float]]]:
     return [(link.outbound(), link.inbound()) for _ in range(messages)]
 
 
@@ -19,7 +19,7 @@ def _lossy(seed: int) -> Link:
 def test_a_clean_link_delivers_everything_at_once() -> None:
     link = Link(1)
     assert link.faults.clean
-    assert _fates(link, 20) == [([0.0], 0.0)] * 20
+    assert _fates(link, 20) == [([0.0], [0.0])] * 20
     assert (link.lost, link.duplicated, link.held) == (0, 0, 0)
 
 
@@ -32,7 +32,7 @@ def test_random_faults_follow_their_probabilities() -> None:
     link = _lossy(3)
     fates = _fates(link, 2000)
     lost_out = sum(1 for out, _ in fates if not out)
-    lost_in = sum(1 for _, back in fates if back is None)
+    lost_in = sum(1 for _, back in fates if not back)
     twice = sum(1 for out, _ in fates if len(out) == 2)
     assert 500 < lost_out < 700 and 500 < lost_in < 700  # 30 % of 2000, either way
     assert 330 < twice < 510  # 30 % of the 70 % delivered
@@ -49,6 +49,14 @@ def test_one_shot_faults_hit_exactly_the_next_messages() -> None:
     link.faults.hold_requests_s.append(1.5)
     link.faults.hold_responses_s.append(2.0)
     assert [link.outbound() for _ in range(4)] == [[], [], [1.5], [0.0]]
-    assert [link.inbound() for _ in range(3)] == [None, 2.0, 0.0]
+    assert [link.inbound() for _ in range(3)] == [[], [2.0], [0.0]]
     assert (link.lost, link.held) == (3, 2)
     assert link.faults.clean
+
+
+def test_duplicated_responses_arrive_twice_the_copy_later() -> None:
+    """With ``duplicate_responses_s``, each response comes twice: at once, and that much later."""
+    link = Link(0)
+    link.faults.duplicate_responses_s = 0.25
+    assert [link.inbound() for _ in range(2)] == [[0.0, 0.25]] * 2
+    assert link.duplicated == 2

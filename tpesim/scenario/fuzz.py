@@ -37,6 +37,7 @@ _FAULTS: list[tuple[str, Callable[[random.Random], dict[str, Any]]]] = [
     ("drop_response", lambda r: {"count": r.randint(1, 2)}),
     ("hold_request", lambda r: {"seconds": 1.5 * TIMEOUT_S}),
     ("hold_response", lambda r: {"seconds": 1.5 * TIMEOUT_S}),
+    ("duplicate_response", lambda r: {"seconds": r.choice((0.02, 0.1, 2 * TIMEOUT_S))}),
     ("slow_link", lambda r: {"seconds": 0.02, "jitter": 0.05}),
     ("lose_reversals", lambda r: {}),
     ("restore_link", lambda r: {}),
@@ -52,6 +53,36 @@ _FAULTS: list[tuple[str, Callable[[random.Random], dict[str, Any]]]] = [
 ]
 
 
+def _stray_answer_combo(rng: random.Random, tid: str) -> list[dict[str, Any]]:
+    """The combination that once printed a false approval (seed 5125 before the fix): a
+    request answered twice (a duplicated request over a slow link, or a duplicated answer),
+    then the terminal's STAN slips and the next request goes out under the same key, while
+    the first one's second answer is still on its way."""
+    first: dict[str, Any] = {
+        "terminal": tid,
+        "action": rng.choice(("refund", "purchase")),
+        "card": rng.choice(CARDS),
+        "amount": f"{rng.randint(5, 200)},00",
+    }
+    if rng.random() < 0.5:
+        doubled = [
+            {"terminal": tid, "action": "fault", "fault": "slow_link",
+             "seconds": rng.choice((0.03, 0.05)), "jitter": 0.0},
+            {"terminal": tid, "action": "fault", "fault": "duplicate_delivery",
+             "probability": 1.0},
+        ]  # fmt: skip
+    else:
+        doubled = [{"terminal": tid, "action": "fault", "fault": "duplicate_response",
+                    "seconds": rng.choice((0.02, 0.05, 0.1))}]  # fmt: skip
+    return [
+        *doubled,
+        first,
+        {"terminal": tid, "action": "fault", "fault": "reuse_stan"},
+        {"terminal": tid, "action": "purchase", "card": rng.choice(CARDS), "amount": _amount(rng)},
+        {"terminal": tid, "action": "fault", "fault": "restore_link"},
+    ]
+
+
 def _amount(rng: random.Random) -> str:
     roll = rng.random()
     if roll < 0.08:
@@ -63,8 +94,8 @@ def _amount(rng: random.Random) -> str:
 
 def fuzz_scenario(seed: int) -> Scenario:
     """The random scenario of ``seed``: 1-3 terminals, 6-16 sales, refunds, pre-authorizations,
-    link and terminal faults and issuers going down in random order, then every issuer up,
-    every link restored and every batch closed."""
+    link and terminal faults (among them the stray-answer combination) and issuers going down
+    in random order, then every issuer up, every link restored and every batch closed."""
     rng = random.Random(seed)  # noqa: S311 - simulation, not secrets
     terminals = sorted(rng.sample(TERMINALS, rng.randint(1, len(TERMINALS))))
     steps: list[dict[str, Any]] = []
@@ -75,6 +106,8 @@ def fuzz_scenario(seed: int) -> Scenario:
         if roll < 0.05:
             steps.append({"action": "issuer", "issuer": rng.choice(ISSUERS),
                           "state": rng.choice(("down", "up"))})  # fmt: skip
+        elif roll < 0.1:
+            steps += _stray_answer_combo(rng, tid)
         elif roll < 0.35:
             name, extra = rng.choice(_FAULTS)
             steps.append({"terminal": tid, "action": "fault", "fault": name, **extra(rng)})
@@ -138,6 +171,7 @@ class FuzzSummary:
     faults: int = 0
     violations: int = 0
     lost_approvals: int = 0
+    receipt_mismatches: int = 0
     approvals: int = 0
     failed_seeds: list[int] = field(default_factory=list)
 
@@ -147,6 +181,7 @@ class FuzzSummary:
         if result.ledger is not None:
             self.violations += len(result.ledger.problems)
         self.lost_approvals += len(result.lost_approvals)
+        self.receipt_mismatches += len(result.receipt_mismatches)
         self.approvals += result.approvals
         if not result.passed:
             self.failed_seeds.append(result.seed)
@@ -154,7 +189,8 @@ class FuzzSummary:
     def render(self) -> str:
         line = (
             f"{self.runs} runs, {self.faults} faults injected, {self.violations} invariant "
-            f"violations, {self.lost_approvals} lost approvals"
+            f"violations, {self.lost_approvals} lost approvals, {self.receipt_mismatches} "
+            "receipt mismatches"
         )
         if self.failed_seeds:
             seeds = ", ".join(str(seed) for seed in self.failed_seeds)

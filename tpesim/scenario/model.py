@@ -63,6 +63,7 @@ Fault = Literal[
     "restore_link",
     "lossy_link",
     "duplicate_delivery",
+    "duplicate_response",
     "drop_request",
     "drop_response",
     "hold_request",
@@ -144,7 +145,8 @@ class Step(BaseModel):
     switch's deadline it stands in), or up again (queued 0120 advices are replayed)."""
     seconds: float | None = Field(default=None, ge=0, le=30)
     """For ``slow_link``: the delay each message takes in each direction; for
-    ``hold_request`` / ``hold_response``: how long the next one is held back; for ``wait``:
+    ``hold_request`` / ``hold_response``: how long the next one is held back; for
+    ``duplicate_response``: how long after each response its copy arrives; for ``wait``:
     how long; for ``database``: how long another process holds the ledger locked."""
     skew: float = Field(default=0.0, ge=-604_800, le=604_800)
     """For ``clock_skew``: seconds the terminal's clock is ahead (negative: behind); 0 sets
@@ -212,7 +214,8 @@ class Step(BaseModel):
         }.get(self.action, ())
         if self.action not in ("issuer", "broker", "burst", "settle", "database"):
             needs = (*needs, "terminal")
-        if self.fault in ("slow_link", "hold_request", "hold_response") or self.state == "slow":
+        timed = ("slow_link", "hold_request", "hold_response", "duplicate_response")
+        if self.fault in timed or self.state == "slow":
             needs = (*needs, "seconds")
         missing = [name for name in needs if getattr(self, name) is None]
         if missing:

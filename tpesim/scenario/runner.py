@@ -35,6 +35,7 @@ from tpesim.scenario.trace import (
     available_balances,
     business_days,
     ledger_summary,
+    receipt_mismatches,
     transfer_counts,
     unheld,
 )
@@ -79,6 +80,9 @@ class ScenarioResult:
     """Approvals the terminals saw (pre-authorizations they cancelled themselves left out)."""
     lost_approvals: list[str] = field(default_factory=list)
     """The holds of approvals a terminal saw that the ledger does not hold (must be none)."""
+    receipt_mismatches: list[str] = field(default_factory=list)
+    """Where what the terminals told (declined, reversed) and the ledger's holds disagree, the
+    other way round from ``lost_approvals`` (must be none)."""
 
     @property
     def checks(self) -> list[tuple[str, bool, str]]:
@@ -90,6 +94,8 @@ class ScenarioResult:
             found.append(("every approval is held", not self.lost_approvals,
                           f"{len(self.lost_approvals)} of {self.approvals} approvals not held: "
                           + ", ".join(self.lost_approvals[:5])))  # fmt: skip
+            found.append(("receipts match the ledger", not self.receipt_mismatches,
+                          "; ".join(self.receipt_mismatches[:5])))  # fmt: skip
         found += self.ledger_checks
         if self.scenario.settle:
             sums: dict[str, int] = {}
@@ -358,6 +364,7 @@ async def run_scenario(
     result.postings = ledger_summary(db)
     result.approvals = len(run.approved)
     result.lost_approvals = unheld(db, sorted(run.approved.values()))
+    result.receipt_mismatches = receipt_mismatches(db, run.reported, sorted(terminals))
     result.ledger_checks = _ledger_expectations(scenario, db, cards)
     if scenario.settle:
         for day in business_days(db):

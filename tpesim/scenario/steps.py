@@ -24,9 +24,11 @@ from switch.security import SecurityModule
 from terminal.builder import CardPresentation
 from terminal.link import LinkFaults
 from terminal.pinpad import PinPad
+from terminal.records import TransactionOutcome
 from terminal.shell import Terminal, TerminalError
 from tpesim.scenario.model import Step
 from tpesim.scenario.switches import SwitchHandle
+from tpesim.scenario.trace import APPROVED, NOT_HELD, UNKNOWN
 from tpesim.scenario.watch import StatusWatch
 from tpesim.wallet import Wallet
 
@@ -75,6 +77,9 @@ class StepRunner:
         self.authorizations: dict[str, tuple[str, int]] = {}
         self.approved: dict[tuple[str, int], str] = {}
         """Hold ids of the approvals terminals saw, by (TID, STAN)."""
+        self.reported: dict[str, str] = {}
+        """What the terminals told of each request, by the hold id it would make: the
+        receipt oracle's input (tpesim.scenario.trace.receipt_mismatches)."""
         self.tampered: set[str] = set()
         """Terminals whose next sale goes out with a broken MAC."""
 
@@ -141,7 +146,9 @@ class StepRunner:
         tid, stan = found
         if step.action == "cancel":
             verdict = await self.terminals[tid].cancel_authorization(stan)
-            self.approved.pop((tid, stan), None)  # released on purpose
+            hold = self.approved.pop((tid, stan), None)  # released on purpose
+            if hold is not None:
+                self.reported[hold] = NOT_HELD if verdict == "acknowledged" else UNKNOWN
             return verdict
         response = await self.terminals[tid].complete(stan, self.amount(step, tpe))
         return response.response_code if response else "timeout"
@@ -240,12 +247,13 @@ class StepRunner:
         self.tampered.discard(tpe.tid)
         if step.label is not None:
             self.authorizations[step.label] = (tpe.tid, outcome.stan)
+        kind = {"preauth": TransferKind.PREAUTH, "refund": TransferKind.REFUND}.get(
+            step.action, TransferKind.PURCHASE
+        )
+        hold = hold_id(kind, (tpe.tid, outcome.stan, outcome.transmission_time))
         if outcome.approved:
-            kind = {"preauth": TransferKind.PREAUTH, "refund": TransferKind.REFUND}.get(
-                step.action, TransferKind.PURCHASE
-            )
-            key = (tpe.tid, outcome.stan, outcome.transmission_time)
-            self.approved[tpe.tid, outcome.stan] = hold_id(kind, key)
+            self.approved[tpe.tid, outcome.stan] = hold
+        self._report(hold, outcome)
         detail = f"stan {outcome.stan:06d}" + (
             f", reversal {outcome.reversal}" if outcome.reversal else ""
         )
@@ -256,6 +264,19 @@ class StepRunner:
         if missing:
             return f"{outcome.verdict}, receipt without {missing[0]!r}", detail
         return outcome.verdict, detail
+
+    def _report(self, hold: str, outcome: TransactionOutcome) -> None:
+        """Remember what the terminal told of the request that would make ``hold``. A 94 says
+        the key belongs to an earlier request: that one's report stands."""
+        code = outcome.response_code
+        if code == "94":
+            return
+        if code == "00":
+            self.reported[hold] = APPROVED
+        elif code is None:
+            self.reported[hold] = NOT_HELD if outcome.reversal == "acknowledged" else UNKNOWN
+        else:
+            self.reported[hold] = UNKNOWN if code == "Y3" else NOT_HELD
 
 
 def link_counts(tpe: Terminal) -> str:
@@ -274,6 +295,8 @@ def _link_fault(tpe: Terminal, step: Step) -> None:
         faults.loss = step.probability
     elif step.fault == "duplicate_delivery":
         faults.duplicate = step.probability
+    elif step.fault == "duplicate_response":
+        faults.duplicate_responses_s = step.seconds or 0.0
     elif step.fault == "drop_request":
         faults.drop_requests += step.count
     elif step.fault == "drop_response":

@@ -7,13 +7,28 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-__all__ = ["available_balances", "business_days", "ledger_summary", "transfer_counts", "unheld"]
+__all__ = [
+    "APPROVED",
+    "NOT_HELD",
+    "UNKNOWN",
+    "available_balances",
+    "business_days",
+    "ledger_summary",
+    "receipt_mismatches",
+    "transfer_counts",
+    "unheld",
+]
+
+APPROVED, NOT_HELD, UNKNOWN = "approved", "not held", "unknown"
+"""What a terminal told its user of a request, as the receipt oracle reads it: approved (the
+money must be held), declined or reversed (it must not be), or unknown to the terminal itself
+(a reversal left unresolved, an offline approval): either way is right."""
 
 
-def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+def _rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        return connection.execute(sql).fetchall()
+        return connection.execute(sql, params).fetchall()
     finally:
         connection.close()
 
@@ -31,6 +46,39 @@ def unheld(db: Path, hold_ids: list[str]) -> list[str]:
         )
     }
     return [hold for hold in hold_ids if hold not in standing]
+
+
+def receipt_mismatches(db: Path, reported: dict[str, str], tids: list[str]) -> list[str]:
+    """Where what terminals ``tids`` reported (``reported``: hold id → APPROVED, NOT_HELD or
+    UNKNOWN) and the ledger disagree, both ways: a request reported declined or reversed that
+    the ledger holds, and a hold of theirs no terminal reported approved (money taken behind
+    a receipt that says otherwise). Approved but not held is :func:`unheld`'s to report."""
+    if not tids:
+        return []
+    marks = ", ".join("?" for _ in tids)
+    held = {
+        hold
+        for (hold,) in _rows(
+            db,
+            "SELECT h.id FROM transfers h WHERE h.phase = 'pending' "  # noqa: S608 - placeholders
+            "AND h.kind IN ('purchase', 'refund', 'preauth') "
+            f"AND h.tid IN ({marks}) AND NOT EXISTS (SELECT 1 FROM transfers r "
+            "WHERE r.pending_id = h.id AND r.phase = 'void') AND NOT EXISTS "
+            "(SELECT 1 FROM transfers c WHERE c.id = 'reversal:' || h.id)",
+            tuple(tids),
+        )
+    }
+    problems = [
+        f"{hold}: the terminal reported it declined or reversed, the ledger holds it"
+        for hold in sorted(held)
+        if reported.get(hold) == NOT_HELD
+    ]
+    problems += [
+        f"{hold}: held by the ledger, never reported approved by its terminal"
+        for hold in sorted(held)
+        if hold not in reported
+    ]
+    return problems
 
 
 def business_days(db: Path) -> list[date]:
