@@ -266,10 +266,11 @@ class StepRunner:
         return outcome.verdict, detail
 
     def _report(self, hold: str, outcome: TransactionOutcome) -> None:
-        """Remember what the terminal told of the request that would make ``hold``. A 94 says
-        the key belongs to an earlier request: that one's report stands."""
+        """Remember what the terminal told of the request that would make ``hold``. A request
+        under a key already used (a slipped STAN: 94 online, or an offline verdict) does not own
+        the key's hold: the earlier request's report stands."""
         code = outcome.response_code
-        if code == "94":
+        if code == "94" or hold in self.reported:
             return
         if code == "00":
             self.reported[hold] = APPROVED
