@@ -173,6 +173,7 @@ def authorize(
     magic: MagicAmounts | None = None,
     pin: PinCheck | None = None,
     pin_failures: int = 0,
+    blocked: bool = False,
     arqc: ArqcCheck | None = None,
     atc: int | None = None,
     last_atc: int | None = None,
@@ -184,7 +185,8 @@ def authorize(
     ``fx``: the exchange rates for a card paying in another currency than its account's.
 
     ``pin`` is the security module's verdict on DE52 (None: no PIN entered); ``pin_failures``
-    the card's consecutive wrong PINs so far. ``arqc`` is its verdict on DE55 (None: not a chip
+    the card's consecutive wrong PINs so far; ``blocked`` whether the issuer's back office
+    blocked it (62 until unblocked). ``arqc`` is its verdict on DE55 (None: not a chip
     transaction), ``atc`` the counter of that cryptogram and ``last_atc`` the card's last one.
     ``cvv`` is its verdict on the card code of a magstripe or keyed entry (None: chip).
     ``refund_original``: for a refund naming its sale in DE90, what the ledger has of the sale
@@ -226,6 +228,7 @@ def authorize(
         now=now,
         pin=pin,
         pin_failures=pin_failures,
+        blocked=blocked,
         arqc=arqc,
         atc=atc,
         last_atc=last_atc,
@@ -249,6 +252,7 @@ def _card_checks(
     now: datetime,
     pin: PinCheck | None,
     pin_failures: int,
+    blocked: bool,
     arqc: ArqcCheck | None,
     atc: int | None,
     last_atc: int | None,
@@ -258,7 +262,8 @@ def _card_checks(
 ) -> Decision:
     """Is the card usable here, is it genuine, is it its holder, is there the money."""
     usable = _usability_checks(request, card=card, product=product, terminal=terminal,
-                               cards=cards, now=now, pin_failures=pin_failures, fx=fx)  # fmt: skip
+                               cards=cards, now=now, pin_failures=pin_failures, blocked=blocked,
+                               fx=fx)  # fmt: skip
     if usable is not None:
         return usable
     card_code = _CARD_CODE_DECLINES.get(cvv) if cvv is not None else None
@@ -325,12 +330,16 @@ def _usability_checks(
     cards: CardSet,
     now: datetime,
     pin_failures: int,
+    blocked: bool,
     fx: FxRates | None,
 ) -> Decision | None:
-    """Status, PIN tries left, expiry, country, channel and currency; None when all pass."""
+    """Status (the card's, then its issuer's block), PIN tries left, expiry, country, channel
+    and currency; None when all pass."""
     status = _STATUS_CODES.get(card.status)
     if status is not None:
         return _decline(*status, card)
+    if blocked:
+        return _decline("62", "blocked by issuer", card)
     if pin_failures >= product.pin_try_limit:
         return _decline("75", "PIN tries exceeded", card)
     if request.expiry != card.expiry_yymm:

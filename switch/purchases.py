@@ -162,6 +162,7 @@ class PurchaseDesk:
                 magic=self.magic,
                 pin=facts.pin,
                 pin_failures=state.pin_failures if state else 0,
+                blocked=state.blocked if state else False,
                 arqc=facts.arqc,
                 atc=facts.atc,
                 last_atc=state.last_atc if state else None,
@@ -320,4 +321,5 @@ def new_card_state(state: CardState | None, decision: Decision) -> CardState | N
         state.card_id,
         state.pin_failures if decision.pin_failures is None else decision.pin_failures,
         state.last_atc if decision.atc is None else decision.atc,
+        state.blocked,
     )

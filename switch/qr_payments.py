@@ -165,6 +165,8 @@ class QrDesk:
         standing = card_standing(card, product, now)
         if standing is not None:
             raise _RefusedError(*standing)
+        if (await self.ledger.card_state(card.id)).blocked:
+            raise _RefusedError("62", "blocked by issuer")
         code_ok = self.security.verify_wallet_code(
             issuer=product.issuer, pan=request.pan, code=request.otp, at_s=now.timestamp()
         )

@@ -31,6 +31,7 @@ from terminal.shell import TerminalError
 from tpesim.bench_cli import add_bench_commands, bench_command
 from tpesim.broker import BrokerError
 from tpesim.broker_cli import add_broker_commands, broker_command
+from tpesim.cards_cli import BACK_OFFICE, add_back_office_commands, back_office_command
 from tpesim.cli_support import (
     CliError,
     add_card_set_files,
@@ -210,6 +211,7 @@ def _add_cards(sub: _Commands) -> None:
     issue.add_argument("--count", type=positive, default=20)
     issue.add_argument("--seed", type=int, default=1)
     issue.add_argument("--out", type=Path, required=True, help="directory for the three files")
+    add_back_office_commands(cards_sub)
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -381,7 +383,11 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "broker": broker_command,
     "decode": decode_command,
     "cards": lambda args: (
-        _cards_issue(args) if args.cards_command == "issue" else _cards_list(args)
+        asyncio.run(back_office_command(args))
+        if args.cards_command in BACK_OFFICE
+        else _cards_issue(args)
+        if args.cards_command == "issue"
+        else _cards_list(args)
     ),
 }
 

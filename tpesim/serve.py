@@ -15,6 +15,7 @@ from typing import Any
 
 import aiosqlite
 import uvicorn
+from fastapi import APIRouter
 
 from cards.catalog import CardSet, default_card_set
 from switch.clock import SystemClock
@@ -26,6 +27,7 @@ from switch.transport.base import BrokerUrl
 from terminal.control import obey_controls
 from terminal.shell import Terminal
 from tpesim.api.app import create_app
+from tpesim.api.back_office import back_office_router
 from tpesim.api.desk import PaymentDesk
 from tpesim.broker import BrokerKind, given_or_running_broker
 from tpesim.cli_support import CliError
@@ -93,7 +95,8 @@ async def serve(
             at_tpes = {p.tid: terminals[p.tid] for p in tpes}
             extra.append(lambda: traffic(at_tpes, wallet))
         desk = PaymentDesk(terminals, cards, wallet)
-        await _serve_http(config, hub, desk, cards, ready=ready, extra=extra)
+        office = back_office_router(switch.processor.ledger, cards, SystemClock())
+        await _serve_http(config, hub, desk, cards, ready=ready, extra=extra, back_office=office)
 
 
 async def watch(
@@ -129,10 +132,12 @@ async def _serve_http(
     *,
     ready: Callable[[str, list[str]], None] | None,
     extra: list[Starter],
+    back_office: APIRouter | None = None,
 ) -> None:
-    """Serve the merchant API and the dashboard over ``desk`` and ``hub`` until cancelled,
-    with the ``extra`` tasks running beside them (started once the server listens)."""
-    app = create_app(desk)
+    """Serve the merchant API (with the issuer's ``back_office`` when given) and the
+    dashboard over ``desk`` and ``hub`` until cancelled, with the ``extra`` tasks running
+    beside them (started once the server listens)."""
+    app = create_app(desk, back_office)
     app.include_router(dashboard_router(hub, desk, cards))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
                                            timeout_graceful_shutdown=2))  # fmt: skip

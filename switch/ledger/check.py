@@ -228,6 +228,8 @@ APPEND_ONLY_TRIGGERS = (
     "standin_advices_append_only",
     "refunds_append_only_update",
     "refunds_append_only_delete",
+    "card_events_append_only_update",
+    "card_events_append_only_delete",
     "standin_replays_append_only",
 )
 

@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS transfers (
     id                TEXT NOT NULL CONSTRAINT transfers_id_unique UNIQUE,
     kind              TEXT NOT NULL CHECK (kind IN (
         'opening', 'purchase', 'preauth', 'completion', 'refund', 'reversal', 'expiry',
-        'clearing', 'fee', 'interchange', 'true_up', 'qr', 'fx')),
+        'clearing', 'fee', 'interchange', 'true_up', 'qr', 'fx', 'adjustment')),
     phase             TEXT NOT NULL CHECK (phase IN (
         'single', 'pending', 'post', 'void', 'expire', 'clear')),
     pending_id        TEXT REFERENCES transfers (id),
@@ -141,8 +141,23 @@ CREATE TABLE IF NOT EXISTS card_security (
     card_id      TEXT PRIMARY KEY,
     pin_failures INTEGER NOT NULL CHECK (pin_failures >= 0),
     last_atc     INTEGER CHECK (last_atc BETWEEN 0 AND 65535),
-    updated_at   TEXT NOT NULL
+    updated_at   TEXT NOT NULL,
+    -- Blocked by the issuer's back office (62 until unblocked; card_events says who and why).
+    blocked      INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0, 1))
 );
+
+-- The issuer's back office (switch/back_office.py): every unblock, block and balance set on a
+-- card, with why (detail, JSON), who and when. Append-only: the audit trail of card_security's
+-- blocked flag and of the adjustment transfers.
+CREATE TABLE IF NOT EXISTS card_events (
+    seq        BIGSERIAL PRIMARY KEY,
+    card_id    TEXT NOT NULL,
+    action     TEXT NOT NULL CHECK (action IN ('unblock', 'block', 'set-balance')),
+    detail     TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS card_events_card ON card_events (card_id, seq);
 
 CREATE TABLE IF NOT EXISTS batch_closes (
     tid           TEXT NOT NULL,
@@ -314,4 +329,8 @@ CREATE OR REPLACE TRIGGER settlement_append_only_delete BEFORE DELETE ON settlem
 CREATE OR REPLACE TRIGGER refunds_append_only_update BEFORE UPDATE ON refunds
     FOR EACH ROW EXECUTE FUNCTION tpesim_append_only();
 CREATE OR REPLACE TRIGGER refunds_append_only_delete BEFORE DELETE ON refunds
+    FOR EACH ROW EXECUTE FUNCTION tpesim_append_only();
+CREATE OR REPLACE TRIGGER card_events_append_only_update BEFORE UPDATE ON card_events
+    FOR EACH ROW EXECUTE FUNCTION tpesim_append_only();
+CREATE OR REPLACE TRIGGER card_events_append_only_delete BEFORE DELETE ON card_events
     FOR EACH ROW EXECUTE FUNCTION tpesim_append_only();

@@ -60,7 +60,7 @@ _EXPIRED_ON_BUSINESS_DAY = (
 _PRE_REVERSED = (
     "SELECT 1 FROM orphan_reversals WHERE tid = ? AND stan = ? AND transmission_time = ?"
 )
-_CARD_STATE = "SELECT pin_failures, last_atc FROM card_security WHERE card_id = ?"
+_CARD_STATE = "SELECT pin_failures, last_atc, blocked FROM card_security WHERE card_id = ?"
 _SIGNED_ON = "SELECT signed_on FROM terminal_sessions WHERE tid = ?"
 _STANDIN_USAGE = (
     "SELECT count(*), coalesce(sum(amount), 0) FROM standin_advices "
@@ -70,17 +70,19 @@ _STANDIN_USAGE = (
 
 @dataclass(frozen=True, slots=True)
 class CardState:
-    """The issuer's security state of one card: consecutive wrong PINs, last accepted ATC."""
+    """The issuer's security state of one card: consecutive wrong PINs, last accepted ATC,
+    and whether its back office blocked it (switch.back_office)."""
 
     card_id: str
     pin_failures: int
     last_atc: int | None
+    blocked: bool = False
 
 
 def _card_state(card_id: str, row: Sequence[Any] | None) -> CardState:
     if row is None:
         return CardState(card_id, 0, None)
-    return CardState(card_id, int(row[0]), None if row[1] is None else int(row[1]))
+    return CardState(card_id, int(row[0]), None if row[1] is None else int(row[1]), bool(row[2]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +181,19 @@ class LedgerReads:
             (transfer_id,),
         )
         return None if row is None else transfer_from_row(row)
+
+    async def card_state(self, card_id: str) -> CardState:
+        """Card ``card_id``'s security state (wrong PINs, last ATC, blocked by the issuer)."""
+        return _card_state(card_id, await self._one(_CARD_STATE, (card_id,)))
+
+    async def card_events(self, card_id: str | None = None) -> list[tuple[Any, ...]]:
+        """The back office's events (switch.back_office.EVENTS rows), of one card or all,
+        oldest first."""
+        return await self._all(
+            "SELECT card_id, action, detail, actor, created_at FROM card_events "
+            "WHERE (CAST(? AS TEXT) IS NULL OR card_id = ?) ORDER BY seq",
+            (card_id, card_id),
+        )
 
     async def refunded_of(self, hold_id: str) -> int:
         """What the refunds that name the sale of hold ``hold_id`` give back as they stand

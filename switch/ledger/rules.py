@@ -82,6 +82,9 @@ class TransferKind(StrEnum):
     TRUE_UP = "true_up"
     """A stand-in approval replayed to its issuer: cardholder (or, for what the cardholder
     lacks, the issuer's own funds) → the issuer's stand-in account."""
+    ADJUSTMENT = "adjustment"
+    """The issuer's back office sets a card account's balance: issuer → cardholder (up) or
+    cardholder → issuer (down), posted at once (switch.back_office)."""
 
 
 class Phase(StrEnum):

@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS transfers (
     id                TEXT NOT NULL UNIQUE,
     kind              TEXT NOT NULL CHECK (kind IN (
         'opening', 'purchase', 'preauth', 'completion', 'refund', 'reversal', 'expiry',
-        'clearing', 'fee', 'interchange', 'true_up', 'qr', 'fx')),
+        'clearing', 'fee', 'interchange', 'true_up', 'qr', 'fx', 'adjustment')),
     phase             TEXT NOT NULL CHECK (phase IN (
         'single', 'pending', 'post', 'void', 'expire', 'clear')),
     pending_id        TEXT REFERENCES transfers (id),
@@ -251,15 +251,34 @@ CREATE TABLE IF NOT EXISTS terminal_sessions (
 );
 
 -- Per card: consecutive wrong PINs (reset by a right PIN; at the product's limit the card answers
--- 75 until the issuer unblocks it) and the last application transaction counter (ATC) of an
+-- 75 until the issuer unblocks it: tpesim cards unblock) and the last application transaction counter (ATC) of an
 -- ARQC that verified (a cryptogram with an ATC not above it is a replay). Updated in the same
 -- transaction as the stored response.
 CREATE TABLE IF NOT EXISTS card_security (
     card_id      TEXT PRIMARY KEY,
     pin_failures INTEGER NOT NULL CHECK (pin_failures >= 0),
     last_atc     INTEGER CHECK (last_atc BETWEEN 0 AND 65535),
-    updated_at   TEXT NOT NULL
+    updated_at   TEXT NOT NULL,
+    -- Blocked by the issuer's back office (62 until unblocked; card_events says who and why).
+    blocked      INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0, 1))
 );
+
+-- The issuer's back office (switch/back_office.py): every unblock, block and balance set on a
+-- card, with why (detail, JSON), who and when. Append-only: the audit trail of card_security's
+-- blocked flag and of the adjustment transfers.
+CREATE TABLE IF NOT EXISTS card_events (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    card_id    TEXT NOT NULL,
+    action     TEXT NOT NULL CHECK (action IN ('unblock', 'block', 'set-balance')),
+    detail     TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS card_events_card ON card_events (card_id, seq);
+CREATE TRIGGER IF NOT EXISTS card_events_append_only_update BEFORE UPDATE ON card_events
+BEGIN SELECT RAISE(ABORT, 'card events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS card_events_append_only_delete BEFORE DELETE ON card_events
+BEGIN SELECT RAISE(ABORT, 'card events are append-only'); END;
 
 -- Terminal batch closes (0500): the terminal's totals, the ledger's, and the verdict.
 CREATE TABLE IF NOT EXISTS batch_closes (

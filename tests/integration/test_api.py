@@ -18,6 +18,7 @@ from switch.security import SecurityModule, load_keys
 from switch.service import SwitchService, running_switch
 from tests.conftest import MosquittoProcess
 from tpesim.api.app import create_app
+from tpesim.api.back_office import back_office_router
 from tpesim.api.desk import PaymentDesk
 from tpesim.fleet import connected_fleet
 from tpesim.scenario.trace import available_balances
@@ -59,7 +60,8 @@ async def api(mosquitto: MosquittoProcess, tmp_path: Path) -> AsyncIterator[Api]
                         key_injection=security) as terminals,
     ):  # fmt: skip
         desk = PaymentDesk(terminals, CARDS, Wallet(CARDS, security))
-        transport = httpx.ASGITransport(app=create_app(desk))
+        office = back_office_router(switch.processor.ledger, CARDS, SystemClock())
+        transport = httpx.ASGITransport(app=create_app(desk, office))
         async with httpx.AsyncClient(transport=transport, base_url="http://tpe") as client:
             yield Api(client, switch, db)
 
@@ -125,6 +127,47 @@ async def test_a_second_batch_close_reconciles_only_the_new_batch(api: Api) -> N
     await api.pay(amount_minor=2_000, currency="DZD", card_id="EDH-VALID", idempotency_key="b2")
     third = (await api.client.post("/v1/terminals/DZAL0021/batch")).json()
     assert (third["response_code"], third["sales"], third["sales_amount_minor"]) == ("00", 1, 2_000)
+
+
+async def test_the_back_office_unblocks_blocks_and_sets_a_balance(api: Api) -> None:
+    """Issue 20, item 6 over HTTP: a card locked by three wrong PINs pays again once
+    unblocked; a blocked card is declined 62; a balance set to 50,00 DA declines 50,01 (51);
+    the card's events list all three; bad input is 422 or 404 and changes nothing."""
+    codes = [(await api.pay(amount_minor=1_000, currency="DZD", card_id="CIB-VALID", pin=pin,
+                            idempotency_key=f"pin-{n}")).json()["response_code"]
+             for n, pin in enumerate(("0000", "9999", "1111"))]  # fmt: skip
+    assert codes == ["55", "55", "75"]
+    unblocked = await api.client.post("/v1/cards/CIB-VALID/unblock", json={"reason": "called"})
+    assert unblocked.status_code == 200, unblocked.text
+    assert unblocked.json()["detail"] == {"reason": "called"}
+    again = await api.pay(
+        amount_minor=1_000, currency="DZD", card_id="CIB-VALID", idempotency_key="pin-ok"
+    )
+    assert again.json()["response_code"] == "00"
+    assert (await api.client.post("/v1/cards/CIB-VALID/block")).status_code == 200
+    blocked = await api.pay(
+        amount_minor=1_000, currency="DZD", card_id="CIB-VALID", idempotency_key="blk"
+    )
+    assert (blocked.json()["response_code"], blocked.json()["status"]) == ("62", "declined")
+    await api.client.post("/v1/cards/CIB-VALID/unblock")
+    assert (await api.client.put("/v1/cards/CIB-VALID/balance",
+                                 json={"available_minor": 5_000})).status_code == 200  # fmt: skip
+    short = await api.pay(
+        amount_minor=5_001, currency="DZD", card_id="CIB-VALID", idempotency_key="bal"
+    )
+    assert short.json()["response_code"] == "51"
+    events = (await api.client.get("/v1/cards/CIB-VALID/events")).json()
+    assert [e["action"] for e in events] == ["unblock", "block", "unblock", "set-balance"]
+    before = available_balances(api.db)
+    for method, path, body in (
+        ("PUT", "/v1/cards/CIB-VALID/balance", {"available_minor": "50.00"}),
+        ("PUT", "/v1/cards/CIB-VALID/balance", {"available_minor": -1}),
+        ("POST", "/v1/cards/NOPE/block", {}),
+    ):
+        bad = await api.client.request(method, path, json=body)
+        assert bad.status_code in (404, 422), bad.text
+    assert available_balances(api.db) == before
+    assert len((await api.client.get("/v1/cards/CIB-VALID/events")).json()) == 4
 
 
 async def test_a_decline_and_a_timeout_are_payments_too(api: Api) -> None:

@@ -223,6 +223,41 @@ async def test_parallel_runs_share_the_state_file_without_losing_a_terminal(
         assert sum(switch.processor.stats.requests.values()) == before
 
 
+async def test_a_card_locked_by_wrong_pins_is_unblocked_from_the_cli(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """Issue 20, item 6: three wrong PINs lock CIB-VALID (75, also with the right PIN);
+    `tpesim cards unblock` on the running switch's ledger lets it pay again, and `tpesim cards
+    history` shows who did it and why."""
+    db = tmp_path / "ledger.db"
+    term = f"terminal --broker {mosquitto.url} --state {tmp_path / 'devices.json'} --tid DZAL0003"
+    async with running_switch(
+        broker=mosquitto.url, db_path=db, cards=default_card_set(),
+        registry=default_registry(), magic=magic_amounts(),
+    ):  # fmt: skip
+        codes = []
+        for pin in ("0000", "9999", "1111", None):
+            chosen = f" --pin {pin}" if pin else ""
+            _, out, err = await tpesim(
+                *f"{term} --card CIB-VALID --amount 10 --json{chosen}".split()
+            )
+            codes.append(json.loads(out)["response"])
+        assert codes == ["55", "55", "75", "75"]
+        unblock = ["cards", "unblock", "CIB-VALID", "--db", str(db), "--reason", "holder called"]
+        status, out, err = await tpesim(*unblock, "--actor", "agent-7")
+        assert status == 0, err
+        assert "CIB-VALID unblock by agent-7" in out
+        _, out, _ = await tpesim(*f"{term} --card CIB-VALID --amount 10 --json".split())
+        assert json.loads(out)["response"] == "00"
+    status, out, _ = await tpesim("cards", "history", "CIB-VALID", "--db", str(db), "--json")
+    assert status == 0
+    assert json.loads(out) | {"at": ""} == {"card": "CIB-VALID", "action": "unblock",
+                                           "detail": {"reason": "holder called"},
+                                           "actor": "agent-7", "at": ""}  # fmt: skip
+    status, _, err = await tpesim("cards", "set-balance", "CIB-VALID", "-5", "--db", str(db))
+    assert status == 2 and err.startswith("tpesim: error: set-balance: '-5' is not an amount")
+
+
 async def test_balance_inquiry_and_cash_back_from_the_cli(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:

@@ -31,7 +31,7 @@ async def test_reports_and_holds_must_agree_both_ways(processor: Processor, tmp_
     for request in (sale, declined):
         await processor.process(topics.request(TID), encode(request))
     await processor.ledger.close()
-    db = processor.ledger.path
+    db = tmp_path / "ledger.db"
     held, refused = (hold_id(TransferKind.PURCHASE, r.key) for r in (sale, declined))
     assert receipt_mismatches(db, {held: APPROVED, refused: NOT_HELD}, [TID]) == []
     assert receipt_mismatches(db, {held: UNKNOWN}, [TID]) == []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
@@ -46,8 +46,9 @@ def _problem_response(body: Problem) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=body.status, media_type=PROBLEM)
 
 
-def create_app(desk: PaymentDesk) -> FastAPI:
-    """The API over ``desk`` (its terminals must be connected)."""
+def create_app(desk: PaymentDesk, back_office: APIRouter | None = None) -> FastAPI:
+    """The API over ``desk`` (its terminals must be connected), with the issuer's
+    ``back_office`` routes when given (tpesim.api.back_office)."""
     app = FastAPI(
         title="tpesim merchant API",
         version="1.0.0",
@@ -134,4 +135,6 @@ def create_app(desk: PaymentDesk) -> FastAPI:
         """Close the terminal's batch (0500); the switch says in balance or why not."""
         return await desk.close_batch(terminal_id)
 
+    if back_office is not None:
+        app.include_router(back_office, responses=_ERRORS)
     return app
