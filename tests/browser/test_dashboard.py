@@ -103,3 +103,16 @@ async def test_a_payment_keyed_on_the_virtual_terminal_shows_in_the_ladder_expla
         mermaid = await page.request.get(f"{base}/ui/transactions/{payment_id}/mermaid")
         assert "S->>L: purchase pending" in await mermaid.text()
         await page.screenshot(path=_shots(tmp_path) / "dashboard.png", full_page=True)
+
+        # The issuer's back office: block a card, then set its balance (issue 20, item 6).
+        await page.select_option("#office-card", "CIB-VALID")
+        await page.click("#office-block")
+        await expect(page.locator("#office-result")).to_have_text("CIB-VALID: block")
+        await page.fill("#office-balance", "1e3")
+        await page.click("#office-set")
+        await expect(page.locator("#office-result")).to_have_text("Not an amount (e.g. 1500,00)")
+        await page.fill("#office-balance", "250,00")
+        await page.click("#office-set")
+        await expect(page.locator("#office-result")).to_contain_text("to 250,00 DZD")
+        events = await page.request.get(f"{base}/v1/cards/CIB-VALID/events")
+        assert [e["action"] for e in await events.json()] == ["block", "set-balance"]

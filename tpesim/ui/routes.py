@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from cards.catalog import CardSet
+from cards.currency import currency
 from cards.masking import mask_pan
 from switch.issuers import parse_issuer_command
 from switch.protocol import topics
@@ -98,7 +99,8 @@ def dashboard_router(hub: LiveHub, desk: PaymentDesk, cards: CardSet) -> APIRout
     async def card_list() -> list[dict[str, Any]]:
         return [
             {"id": card.id, "pan": mask_pan(card.pan), "product": cards.products[card.product].name,
-             "currency": cards.products[card.product].currency, "note": card.note or ""}
+             "currency": cards.products[card.product].currency, "note": card.note or "",
+             "decimals": currency(cards.accounts[card.account].currency).exponent}
             for card in cards.cards
         ]  # fmt: skip
 

@@ -44,6 +44,46 @@ function renderIssuers() {
   }));
 }
 
+// The issuer's back office (/v1/cards/...): unblock, block, set a card's balance.
+const office = { cards: [] };
+
+function minorUnits(text, decimals) {
+  const plain = text.trim().replace(/\s/g, "").replace(",", ".");
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(plain)) return null;
+  const [whole, fraction = ""] = plain.split(".");
+  if (fraction.length > decimals) return null;
+  return Number(whole) * 10 ** decimals + Number(fraction.padEnd(decimals, "0") || "0");
+}
+
+async function backOffice(action) {
+  const card = office.cards.find((c) => c.id === document.getElementById("office-card").value);
+  const result = document.getElementById("office-result");
+  if (!card) return;
+  try {
+    let event;
+    if (action === "balance") {
+      const minor = minorUnits(document.getElementById("office-balance").value, card.decimals);
+      if (minor === null) { result.textContent = t("badAmount"); return; }
+      event = await json(`/v1/cards/${encodeURIComponent(card.id)}/balance`, { method: "PUT",
+        headers: { "content-type": "application/json" }, body: JSON.stringify({ available_minor: minor }) });
+    } else {
+      event = await json(`/v1/cards/${encodeURIComponent(card.id)}/${action}`, { method: "POST" });
+    }
+    const detail = Object.entries(event.detail).map(([k, v]) => `${k} ${v}`).join(", ");
+    result.textContent = `${event.card_id}: ${event.action}${detail ? ` (${detail})` : ""}`;
+    refreshLedger();
+  } catch (error) { result.textContent = error.message; }
+}
+
+async function startBackOffice() {
+  office.cards = await json("/ui/cards");
+  document.getElementById("office-card").replaceChildren(...office.cards.map((card) =>
+    el("option", { value: card.id }, `${card.id} · ${card.pan}`)));
+  document.getElementById("office-unblock").addEventListener("click", () => backOffice("unblock"));
+  document.getElementById("office-block").addEventListener("click", () => backOffice("block"));
+  document.getElementById("office-set").addEventListener("click", () => backOffice("balance"));
+}
+
 function renderFeed() {
   const showNetwork = document.getElementById("show-network").checked;
   const rows = [...state.transactions.values()].filter((tx) => showNetwork || !tx.network)
@@ -182,6 +222,7 @@ async function start() {
   snapshot.transactions.forEach((tx) => state.transactions.set(tx.id, tx));
   setSwitch(snapshot.switch);
   renderTerminals(); renderIssuers(); renderFeed(); refreshLedger();
+  startBackOffice();
   connect();
   const wanted = new URLSearchParams(location.hash.slice(1)).get("tx");
   if (wanted) select(wanted);
