@@ -10,10 +10,9 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable, Coroutine
-from datetime import date, time
+from datetime import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from cards.catalog import CardSetError, load_card_set
 from cards.holders import load_holders
@@ -48,7 +47,7 @@ from tpesim.qr_cli import add_qr_commands, qr_command
 from tpesim.scenario import ScenarioError
 from tpesim.scenario.command import add_scenario_commands, scenario_command
 from tpesim.serve import add_serve_command, serve_command
-from tpesim.settle import render_settlement, report_document, run_settlement
+from tpesim.settle import add_settle_command, settle_command
 from tpesim.state import TerminalBusyError
 from tpesim.terminal_cli import add_terminal_command, terminal_command
 
@@ -70,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         _add_demo,
         _add_switch,
         _add_ledger,
-        _add_settle,
+        add_settle_command,
         _add_cards,
     ):
         add(sub)
@@ -164,38 +163,11 @@ def _add_ledger(sub: _Commands) -> None:
     check.add_argument("--json", action="store_true")
 
 
-def _add_settle(sub: _Commands) -> None:
-    settle = sub.add_parser(
-        "settle",
-        help="day's end: clear a business day, charge fees, write net positions (CSV, JSON)",
-    )
-    settle.add_argument("--db", type=ledger_location, required=True,
-                        help="ledger: a SQLite file or a postgresql:// URL")  # fmt: skip
-    settle.add_argument(
-        "--date",
-        type=_business_date,
-        help="business day YYYY-MM-DD (default: today in Algiers)",
-    )
-    settle.add_argument(
-        "--out", type=Path, help="report directory (default: beside a ledger file, or here)"
-    )
-    settle.add_argument("--cards", type=Path, help="card set file (default: the shipped set)")
-    settle.add_argument("--registry", type=Path, help="merchants file (default: the shipped one)")
-    settle.add_argument("--json", action="store_true", help="print the JSON report")
-
-
 def _local_time(value: str) -> time:
     try:
         return time.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a time HH:MM") from None
-
-
-def _business_date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date YYYY-MM-DD") from None
 
 
 def _add_cards(sub: _Commands) -> None:
@@ -297,28 +269,6 @@ def _ledger_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-async def _settle(args: argparse.Namespace) -> int:
-    day = args.date or SystemClock().now().astimezone(ZoneInfo("Africa/Algiers")).date()
-    try:
-        result = await run_settlement(
-            args.db,
-            day,
-            cards=load_card_set(args.cards),
-            registry=Registry.load(args.registry),
-            out=args.out or (args.db.parent if isinstance(args.db, Path) else Path.cwd()),
-        )
-    except (FileNotFoundError, LedgerUnavailableError) as error:
-        raise CliError(str(error)) from None
-    if args.json:
-        document = report_document(result.plan) if result.plan else {"run": None}
-        print(
-            json.dumps(document | {"ledger_ok": result.check.ok, "expired_holds": result.expired})
-        )
-    else:
-        print(render_settlement(result))
-    return 0 if result.check.ok else 1
-
-
 def _cards_issue(args: argparse.Namespace) -> int:
     try:
         issued = issue_card_set(
@@ -378,7 +328,7 @@ _ASYNC_COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, in
 """Commands that run an event loop, Ctrl-C cancelling them cleanly."""
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "ledger": _ledger_check,
-    "settle": lambda args: asyncio.run(_settle(args)),
+    "settle": lambda args: asyncio.run(settle_command(args)),
     "bench": bench_command,
     "broker": broker_command,
     "decode": decode_command,

@@ -7,23 +7,44 @@ what a participant receives (+) or pays (-) in the run; per currency they sum to
 
 from __future__ import annotations
 
+import argparse
 import csv
+import io
+import itertools
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from cards.catalog import CardSet
+from cards.catalog import CardSet, load_card_set
 from cards.currency import format_money as _money
-from switch.clock import Clock
+from switch.clock import Clock, SystemClock
 from switch.ledger.check import LedgerReport
 from switch.ledger.clearing import ClearingPlan
-from switch.ledger.where import LedgerLocation, check_location, open_ledger, postgres_location
+from switch.ledger.errors import LedgerUnavailableError
+from switch.ledger.where import (
+    LedgerLocation,
+    check_location,
+    ledger_location,
+    open_ledger,
+    postgres_location,
+)
 from switch.registry import Registry
-from switch.settlement import settle_day
+from switch.settlement import report_document, settle_day, stored_reports
+from tpesim.cli_support import CliError
 
-__all__ = ["SettlementResult", "render_settlement", "run_settlement"]
+__all__ = [
+    "SettlementResult",
+    "add_settle_command",
+    "render_reports",
+    "render_settlement",
+    "report_again",
+    "report_document",
+    "run_settlement",
+    "settle_command",
+]
 
 
 @dataclass(frozen=True)
@@ -38,41 +59,42 @@ class SettlementResult:
     """Holds of the day that expired before this run (never to be cleared)."""
 
 
-def report_document(plan: ClearingPlan) -> dict[str, Any]:
-    """The JSON settlement report of ``plan``."""
-    return {
-        "run": plan.run,
-        "business_day": plan.day.isoformat(),
-        "holds_cleared": sum(line.count for line in plan.lines),
-        "clearing_transfers": len(plan.lines),
-        "other_transfers_settled": len(plan.settled),
-        "totals": {code: asdict(totals) for code, totals in sorted(plan.totals.items())},
-        "positions": [
-            {"participant": participant, "currency": code, "position": value}
-            for (participant, code), value in plan.positions.items()
-        ],
-        "positions_sum_to_zero": all(
-            sum(v for (_, c), v in plan.positions.items() if c == code) == 0
-            for code in {c for _, c in plan.positions}
-        ),
-    }
-
-
-def write_report(plan: ClearingPlan, directory: Path) -> tuple[Path, Path]:
-    """Write ``settlement-<run>.csv`` and ``.json`` into ``directory``; their paths."""
+def write_report(document: dict[str, Any], directory: Path) -> tuple[Path, Path]:
+    """Write a run's report (its ``document``) as ``settlement-<run>.csv`` and ``.json`` into
+    ``directory``; their paths. A report of the same name already there is never overwritten:
+    kept when it is the same report, otherwise this one gets the next free ``-2``, ``-3``...
+    suffix (another ledger's run of the same day, say)."""
     directory.mkdir(parents=True, exist_ok=True)
-    stem = f"settlement-{plan.run.replace('#', '-')}"
-    csv_path, json_path = directory / f"{stem}.csv", directory / f"{stem}.json"
-    with csv_path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["run", "business_day", "participant", "currency", "position_minor",
-                         "position"])  # fmt: skip
-        for (participant, code), value in plan.positions.items():
-            writer.writerow(
-                [plan.run, plan.day.isoformat(), participant, code, value, _money(value, code)]
-            )
-    json_path.write_text(json.dumps(report_document(plan), indent=2) + "\n", encoding="utf-8")
-    return csv_path, json_path
+    stem = f"settlement-{str(document['run']).replace('#', '-')}"
+    rows = [["run", "business_day", "participant", "currency", "position_minor", "position"]]
+    rows += [
+        [document["run"], document["business_day"], p["participant"], p["currency"],
+         p["position"], _money(p["position"], p["currency"])]
+        for p in document["positions"]
+    ]  # fmt: skip
+    csv_text = "".join(",".join(_cell(value) for value in row) + "\r\n" for row in rows)
+    json_text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+    for suffix in itertools.chain([""], (f"-{n}" for n in itertools.count(2))):
+        csv_path = directory / f"{stem}{suffix}.csv"
+        json_path = directory / f"{stem}{suffix}.json"
+        if not csv_path.exists() and not json_path.exists():
+            csv_path.write_text(csv_text, encoding="utf-8", newline="")
+            json_path.write_text(json_text, encoding="utf-8", newline="")
+            return csv_path, json_path
+        if _holds(csv_path, csv_text) and _holds(json_path, json_text):
+            return csv_path, json_path
+    raise AssertionError("unreachable")
+
+
+def _holds(path: Path, text: str) -> bool:
+    return path.exists() and path.read_bytes() == text.encode("utf-8")
+
+
+def _cell(value: object) -> str:
+    """One CSV cell (quoted when it needs to be)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow([value])
+    return buffer.getvalue()
 
 
 def render_settlement(result: SettlementResult) -> str:
@@ -133,5 +155,97 @@ async def run_settlement(
     async with await open_ledger(db, clock=clock) as ledger:
         plan = await settle_day(ledger, day, cards=cards, registry=registry)
         expired, _ = await ledger.expired_on_business_day(day)
-    files = write_report(plan, out) if plan else ()
+    files = write_report(report_document(plan), out) if plan else ()
     return SettlementResult(day, plan, files, await check_location(db), expired)
+
+
+async def report_again(
+    db: LedgerLocation, day: date, *, out: Path
+) -> list[tuple[dict[str, Any], tuple[Path, Path]]]:
+    """The reports of ``day``'s settlement runs, as stored with them, written into ``out`` again
+    (nothing is cleared: ``tpesim settle --report-only``); each document and its files."""
+    if postgres_location(db) is None and not Path(db).exists():
+        raise FileNotFoundError(f"no ledger database at {db}")
+    async with await open_ledger(db) as ledger:
+        documents = await stored_reports(ledger, day)
+    return [(document, write_report(document, out)) for document in documents]
+
+
+def render_reports(day: date, reported: list[tuple[dict[str, Any], tuple[Path, Path]]]) -> str:
+    """The summary of ``tpesim settle --report-only``."""
+    if not reported:
+        return f"settlement {day}: no run settled that day (nothing to report)"
+    lines = []
+    for document, files in reported:
+        lines.append(f"settlement run {document['run']} (reported again, nothing cleared): "
+                     f"{document['holds_cleared']} holds cleared")  # fmt: skip
+        for position in document["positions"]:
+            money = _money(position["position"], position["currency"])
+            lines.append(f"    {position['participant']:<28}  {money:>22}")
+        lines += [f"  report: {path}" for path in files]
+    return "\n".join(lines)
+
+
+def _business_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date YYYY-MM-DD") from None
+
+
+def add_settle_command(sub: Any) -> None:
+    """Add ``tpesim settle`` to the CLI's subcommands ``sub``."""
+    settle = sub.add_parser(
+        "settle",
+        help="day's end: clear a business day, charge fees, write net positions (CSV, JSON)",
+    )
+    settle.add_argument("--db", type=ledger_location, required=True,
+                        help="ledger: a SQLite file or a postgresql:// URL")  # fmt: skip
+    settle.add_argument(
+        "--date",
+        type=_business_date,
+        help="business day YYYY-MM-DD (default: today in Algiers)",
+    )
+    settle.add_argument(
+        "--out", type=Path, help="report directory (default: beside a ledger file, or here)"
+    )
+    settle.add_argument("--cards", type=Path, help="card set file (default: the shipped set)")
+    settle.add_argument("--registry", type=Path, help="merchants file (default: the shipped one)")
+    settle.add_argument("--json", action="store_true", help="print the JSON report")
+    settle.add_argument("--report-only", action="store_true",
+                        help="clear nothing: write the reports of the day's runs again, as they "
+                        "were stored when the day was settled")  # fmt: skip
+
+
+async def settle_command(args: argparse.Namespace) -> int:
+    """Run ``tpesim settle`` (or, with ``--report-only``, report a settled day again)."""
+    day = args.date or SystemClock().now().astimezone(ZoneInfo("Africa/Algiers")).date()
+    out = args.out or (args.db.parent if isinstance(args.db, Path) else Path.cwd())
+    if args.report_only:
+        try:
+            reported = await report_again(args.db, day, out=out)
+        except (FileNotFoundError, LedgerUnavailableError) as error:
+            raise CliError(str(error)) from None
+        if args.json:
+            print(json.dumps([document for document, _ in reported]))
+        else:
+            print(render_reports(day, reported))
+        return 0
+    try:
+        result = await run_settlement(
+            args.db,
+            day,
+            cards=load_card_set(args.cards),
+            registry=Registry.load(args.registry),
+            out=out,
+        )
+    except (FileNotFoundError, LedgerUnavailableError) as error:
+        raise CliError(str(error)) from None
+    if args.json:
+        document = report_document(result.plan) if result.plan else {"run": None}
+        print(
+            json.dumps(document | {"ledger_ok": result.check.ok, "expired_holds": result.expired})
+        )
+    else:
+        print(render_settlement(result))
+    return 0 if result.check.ok else 1

@@ -230,6 +230,8 @@ APPEND_ONLY_TRIGGERS = (
     "refunds_append_only_delete",
     "card_events_append_only_update",
     "card_events_append_only_delete",
+    "settlement_reports_append_only_update",
+    "settlement_reports_append_only_delete",
     "standin_replays_append_only",
 )
 

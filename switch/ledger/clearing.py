@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from cards.models import CardProduct
 from switch.ledger.rules import (
@@ -88,6 +89,8 @@ class ClearingPlan:
     """(participant, currency) → minor units received (+) or paid (−)."""
     lines: list[ClearingLine] = field(default_factory=list)
     totals: dict[str, CurrencyTotals] = field(default_factory=dict)
+    rows: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    """Further (SQL, parameters) inserts the run stores with it (its report)."""
 
 
 def _count(

@@ -303,7 +303,7 @@ class PgLedger(LedgerReads):
             run = f"{today}#{int(runs or 0) + 1}"
             plan = planner(run, lines, posted, accounts)
             await steps.clear(conn, day, run, lines, now)
-            await steps.post(conn, plan.transfers, plan.accounts, (), now)
+            await steps.post(conn, plan.transfers, plan.accounts, plan.rows, now)
             await conn.executemany(
                 "INSERT INTO settlement_items (transfer_id, run) VALUES ($1, $2)",
                 [(t.id, run) for t in plan.settled],

@@ -186,6 +186,14 @@ CREATE TABLE IF NOT EXISTS settlement_items (
 );
 CREATE INDEX IF NOT EXISTS settlement_items_run ON settlement_items (run);
 
+-- Each settlement run's report (the JSON document tpesim settle writes), stored with the run, so
+-- a settled day can be reported again without clearing anything (tpesim settle --report-only).
+CREATE TABLE IF NOT EXISTS settlement_reports (
+    run          TEXT PRIMARY KEY,
+    business_day TEXT NOT NULL,
+    document     TEXT NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS settlement_positions (
     run           TEXT NOT NULL,
     business_day  TEXT NOT NULL,
@@ -333,4 +341,8 @@ CREATE OR REPLACE TRIGGER refunds_append_only_delete BEFORE DELETE ON refunds
 CREATE OR REPLACE TRIGGER card_events_append_only_update BEFORE UPDATE ON card_events
     FOR EACH ROW EXECUTE FUNCTION tpesim_append_only();
 CREATE OR REPLACE TRIGGER card_events_append_only_delete BEFORE DELETE ON card_events
+    FOR EACH ROW EXECUTE FUNCTION tpesim_append_only();
+CREATE OR REPLACE TRIGGER settlement_reports_append_only_update BEFORE UPDATE ON settlement_reports
+    FOR EACH ROW EXECUTE FUNCTION tpesim_append_only();
+CREATE OR REPLACE TRIGGER settlement_reports_append_only_delete BEFORE DELETE ON settlement_reports
     FOR EACH ROW EXECUTE FUNCTION tpesim_append_only();

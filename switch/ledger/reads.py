@@ -182,6 +182,15 @@ class LedgerReads:
         )
         return None if row is None else transfer_from_row(row)
 
+    async def settlement_reports(self, day: date) -> list[tuple[Any, ...]]:
+        """The stored report documents (JSON texts) of business ``day``'s runs, in run order."""
+        rows = await self._all(
+            "SELECT run, document FROM settlement_reports WHERE business_day = ?",
+            (day.isoformat(),),
+        )
+        ordered = sorted(rows, key=lambda row: int(str(row[0]).rpartition("#")[2] or 0))
+        return [(row[1],) for row in ordered]
+
     async def card_state(self, card_id: str) -> CardState:
         """Card ``card_id``'s security state (wrong PINs, last ATC, blocked by the issuer)."""
         return _card_state(card_id, await self._one(_CARD_STATE, (card_id,)))

@@ -314,6 +314,18 @@ CREATE INDEX IF NOT EXISTS settlement_items_run ON settlement_items (run);
 CREATE TRIGGER IF NOT EXISTS settlement_items_append_only BEFORE UPDATE ON settlement_items
 BEGIN SELECT RAISE(ABORT, 'settlement items are append-only'); END;
 
+-- Each settlement run's report (the JSON document tpesim settle writes), stored with the run, so
+-- a settled day can be reported again without clearing anything (tpesim settle --report-only).
+CREATE TABLE IF NOT EXISTS settlement_reports (
+    run          TEXT PRIMARY KEY,
+    business_day TEXT NOT NULL,
+    document     TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS settlement_reports_append_only_update BEFORE UPDATE ON settlement_reports
+BEGIN SELECT RAISE(ABORT, 'settlement reports are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS settlement_reports_append_only_delete BEFORE DELETE ON settlement_reports
+BEGIN SELECT RAISE(ABORT, 'settlement reports are append-only'); END;
+
 CREATE TABLE IF NOT EXISTS settlement_positions (
     run           TEXT NOT NULL,
     business_day  TEXT NOT NULL,

@@ -278,7 +278,7 @@ class Ledger(LedgerReads):
         accounts = {a.id: a for a in await self.accounts()}
         plan = planner(run, lines, posted, accounts)
         await self._clear(day, run, lines, now)
-        await self._run(lambda db: steps.post(db, plan.transfers, plan.accounts, (), now))
+        await self._run(lambda db: steps.post(db, plan.transfers, plan.accounts, plan.rows, now))
         await self._db.executemany(
             "INSERT INTO settlement_items (transfer_id, run) VALUES (?, ?)",
             [(t.id, run) for t in plan.settled],

@@ -24,7 +24,15 @@ from switch.ledger.postings import (
 )
 from switch.registry import default_registry
 from tests.ledgers import AnyLedger, LedgerBackend
-from tpesim.settle import SettlementResult, render_settlement, run_settlement
+from tpesim.settle import (
+    SettlementResult,
+    render_reports,
+    render_settlement,
+    report_again,
+    report_document,
+    run_settlement,
+    write_report,
+)
 
 CARDS = default_card_set()
 DAY = date(2026, 11, 23)
@@ -93,6 +101,29 @@ async def _settle(
     clock = clock or ManualClock(NEXT_NIGHT)
     return await run_settlement(backend.location, DAY, cards=CARDS, registry=default_registry(),
                                 out=out, clock=clock)  # fmt: skip
+
+
+async def test_a_settled_day_is_reported_again_without_clearing(
+    day_of_trade: LedgerBackend, tmp_path: Path
+) -> None:
+    """Issue 20: settling again clears nothing; --report-only writes the stored report again
+    under the same names (the same report: the files are kept); another ledger's run of the
+    same day reported into the same directory gets names of its own, not the first's."""
+    first = await _settle(day_of_trade, tmp_path / "out")
+    assert first.plan is not None
+    again = await _settle(day_of_trade, tmp_path / "out")
+    assert again.plan is None and again.files == ()
+    reported = await report_again(day_of_trade.location, DAY, out=tmp_path / "out")
+    assert [files for _, files in reported] == [first.files]
+    assert reported[0][0] == report_document(first.plan)
+    assert "reported again, nothing cleared" in render_reports(DAY, reported)
+    other = dict(reported[0][0], holds_cleared=99)
+    assert write_report(other, tmp_path / "out")[1].name == "settlement-2026-11-23-1-2.json"
+    kept = json.loads(first.files[1].read_text())["holds_cleared"]
+    assert kept == sum(line.count for line in first.plan.lines)  # the first report, untouched
+    async with day_of_trade.open() as ledger:
+        assert len(await ledger.settlement_reports(DAY)) == 1
+    assert await report_again(day_of_trade.location, date(2026, 11, 22), out=tmp_path) == []
 
 
 async def test_settling_after_the_holds_expired_says_so(
