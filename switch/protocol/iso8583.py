@@ -69,7 +69,7 @@ SPEC: dict[str, dict[str, Any]] = {
     "53": _variable(2, 48, "Security related control information (tpesim: DUKPT KSN)", "b"),
     "54": _variable(3, 120, "Additional amounts (balance, cash-back)"),
     "55": _variable(3, 255, "ICC (EMV) data, BER-TLV", "b"),
-    "60": _fixed(6, "Private: batch number"),
+    "60": _variable(3, 999, "Reserved (private): tpesim's batch number, 6 digits"),
     "64": _fixed(MAC_BYTES, "Message authentication code (MAC)", "b"),
     "70": _fixed(3, "Network management information code"),
     "74": _fixed(10, "Credits, number (refunds in the batch)"),

@@ -102,6 +102,7 @@ async def test_refunds_never_give_back_more_than_the_sale_took(api: Api) -> None
     refunds = [await api.refund(sale["id"], f"r{n}", 200_000) for n in range(3)]
     verdicts = [(r["status"], r["response_code"]) for r in refunds]
     assert verdicts == [("approved", "00"), ("declined", "13"), ("declined", "13")]
+    assert refunds[1]["reason"] == "over what the sale left"
     assert (await api.refund(sale["id"], "r-rest", 50_000))["status"] == "approved"
     preauth = (await api.pay(amount_minor=90_000, currency="DZD", card_id="CIB-VALID",
                              preauth=True, idempotency_key="pa")).json()  # fmt: skip
@@ -124,6 +125,7 @@ async def test_a_second_batch_close_reconciles_only_the_new_batch(api: Api) -> N
     second = (await api.client.post("/v1/terminals/DZAL0021/batch")).json()
     assert (first["response_code"], first["sales"], first["sales_amount_minor"]) == ("00", 1, 1_000)
     assert (second["response_code"], second["sales"], second["differences"]) == ("00", 0, [])
+    assert second["batch_number"] == first["batch_number"] + 1
     await api.pay(amount_minor=2_000, currency="DZD", card_id="EDH-VALID", idempotency_key="b2")
     third = (await api.client.post("/v1/terminals/DZAL0021/batch")).json()
     assert (third["response_code"], third["sales"], third["sales_amount_minor"]) == ("00", 1, 2_000)
@@ -149,6 +151,7 @@ async def test_the_back_office_unblocks_blocks_and_sets_a_balance(api: Api) -> N
         amount_minor=1_000, currency="DZD", card_id="CIB-VALID", idempotency_key="blk"
     )
     assert (blocked.json()["response_code"], blocked.json()["status"]) == ("62", "declined")
+    assert blocked.json()["reason"] == "blocked by issuer"
     await api.client.post("/v1/cards/CIB-VALID/unblock")
     assert (await api.client.put("/v1/cards/CIB-VALID/balance",
                                  json={"available_minor": 5_000})).status_code == 200  # fmt: skip
@@ -163,6 +166,7 @@ async def test_the_back_office_unblocks_blocks_and_sets_a_balance(api: Api) -> N
         ("PUT", "/v1/cards/CIB-VALID/balance", {"available_minor": "50.00"}),
         ("PUT", "/v1/cards/CIB-VALID/balance", {"available_minor": -1}),
         ("POST", "/v1/cards/NOPE/block", {}),
+        ("GET", "/v1/cards/NOPE/events", None),
     ):
         bad = await api.client.request(method, path, json=body)
         assert bad.status_code in (404, 422), bad.text

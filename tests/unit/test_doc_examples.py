@@ -1,6 +1,7 @@
-"""The wire examples in docs/protocol.md are messages the switch and terminals accept: every
-JSON object of its ```json blocks decodes as the request or response its MTI says, and each
-answer echoes the request before it (switch.protocol.matching)."""
+"""The examples in the docs are what tpesim accepts and answers: every JSON object of
+docs/protocol.md's ```json blocks decodes as the request or response its MTI says, each answer
+echoing the request before it (switch.protocol.matching); every JSON object of
+docs/merchant-api.md's is a body of the merchant API, field for field."""
 
 from __future__ import annotations
 
@@ -10,13 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from switch.protocol import decode_request, decode_response
 from switch.protocol.errors import RESPONSE_MTIS
 from switch.protocol.matching import mismatch
 from switch.protocol.messages import IsoMessage, OriginalDataElements
+from tpesim.api.back_office import CardEventOut
+from tpesim.api.models import BatchResult, Payment, PaymentRequest, Problem
 
-PROTOCOL = Path(__file__).parents[2] / "docs" / "protocol.md"
+DOCS = Path(__file__).parents[2] / "docs"
+PROTOCOL = DOCS / "protocol.md"
 _BLOCK = re.compile(r"```json\n(.*?)```", re.S)
 
 
@@ -55,3 +60,24 @@ def test_the_refund_example_names_the_purchase_example() -> None:
     assert (named.mti, named.stan, named.transmission_time) == (
         purchase["mti"], int(purchase["11"]), purchase["7"])  # fmt: skip
     assert refund["3"] == "200000" and refund["41"] == purchase["41"]
+
+
+API_MODELS: list[type[BaseModel]] = [PaymentRequest, Payment, BatchResult, CardEventOut, Problem]
+
+
+def test_every_merchant_api_example_is_a_body_of_the_api() -> None:
+    """Each JSON object in docs/merchant-api.md validates as one of the API's bodies and has
+    every field that body has (no field left out of the documented example, none made up)."""
+    text = (DOCS / "merchant-api.md").read_text(encoding="utf-8")
+    examples = [o for block in _BLOCK.findall(text) for o in _objects(block)]
+    assert len(examples) >= 5
+    for example in examples:
+        fits = []
+        for model in API_MODELS:
+            aliases = {f.alias or name for name, f in model.model_fields.items()}
+            required = {f.alias or n for n, f in model.model_fields.items() if f.is_required()}
+            complete = model is PaymentRequest or set(example) == aliases
+            if set(example) <= aliases and required <= set(example) and complete:
+                model.model_validate(example)
+                fits.append(model.__name__)
+        assert fits, f"no API body is {example}"

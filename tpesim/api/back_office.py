@@ -84,6 +84,10 @@ def back_office_router(ledger: AnyLedger, cards: CardSet, clock: Clock) -> APIRo
     @router.get("/{card_id}/events", response_model=list[CardEventOut])
     async def events(card_id: str) -> Any:
         """The back office's actions on the card, oldest first."""
+        try:
+            cards.card(card_id)
+        except KeyError:
+            raise ApiError(404, "no such card", f"no test card {card_id!r}") from None
         rows = await ledger.card_events(card_id)
         return [CardEventOut.of(event_from_row(row)) for row in rows]
 

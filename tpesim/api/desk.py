@@ -226,6 +226,7 @@ class PaymentDesk:
         batch = await self._guarded(tpe.close_batch())
         return BatchResult(
             terminal_id=tid,
+            batch_number=batch.batch_number,
             response_code=batch.response_code,
             in_balance=batch.response_code == "00",
             sales=batch.sales or 0,
@@ -299,6 +300,7 @@ class PaymentDesk:
             status=status,
             response_code=code,
             meaning=_meaning(code),
+            reason=outcome.reason,
             amount_minor=outcome.amount,
             currency=outcome.currency,
             stan=outcome.stan,

@@ -155,6 +155,11 @@ class Payment(BaseModel):
     status: PaymentStatus
     response_code: str | None = Field(description="DE39; null when no answer came in time.")
     meaning: str = Field(description="What the response code means, in English.")
+    reason: str | None = Field(
+        default=None,
+        description="Why the switch answered so, when it said (DE44, e.g. `over what the sale "
+        "left`, `blocked by issuer`).",
+    )
     amount_minor: int
     currency: str
     stan: int
@@ -192,6 +197,9 @@ class BatchResult(BaseModel):
     """The switch's answer to a batch close (0510)."""
 
     terminal_id: str
+    batch_number: int | None = Field(
+        default=None, description="The batch this close closed (DE60); the next one is one up."
+    )
     response_code: str
     in_balance: bool
     sales: int
