@@ -2,9 +2,10 @@
 
 A refund (0200, DE3 20) may name the sale it gives money back from in DE90 (MTI, STAN and DE7
 of the sale, at the same terminal). Such a refund is approved only up to what the sale captured
-less the refunds of it that still stand (pending ones included), and only to the sale's card. A
-refund that names no sale (an unreferenced refund) is bounded by its merchant's policy
-(``unreferenced_refund_limit`` in switch/data/merchants.yaml; ``"0"``: refunds need their sale).
+(its goods: the cash of a purchase with cash-back is not refundable) less the refunds of it that
+still stand (pending ones included), and only to the sale's card. A refund that names no sale
+(an unreferenced refund) is bounded by its merchant's policy (``unreferenced_refund_limit`` in
+switch/data/merchants.yaml; ``"0"``: refunds need their sale).
 
 :func:`refund_refusal` and :func:`captured` are pure; :func:`refund_original` reads the ledger.
 """
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from switch.ledger.rules import Phase, Transfer, TransferKind, fx_leg_id, pays_exchange_desk
+from switch.protocol.amounts import CASH_BACK, amount_of
+from switch.protocol.codec import FormatError, decode_response
 from switch.protocol.messages import FinancialRequest, OriginalDataElements
 
 if TYPE_CHECKING:  # the rules stay importable without the ledger's I/O libraries
@@ -81,6 +84,18 @@ def refund_refusal(
     return None
 
 
+def _cash_of(stored_response: bytes) -> int:
+    """The cash a purchase with cash-back handed over (DE54 of its stored 0210): not goods, so
+    not refundable; 0 for any other sale."""
+    try:
+        answer = decode_response(stored_response)
+    except FormatError:
+        return 0
+    amounts = getattr(answer, "additional_amounts", None)
+    cash = amount_of(amounts, CASH_BACK) if answer.response_code == "00" else None
+    return cash.amount if cash is not None else 0
+
+
 def refund_link(refund_id: str, original_id: str) -> tuple[str, tuple[str, str]]:
     """The row recording that the refund hold ``refund_id`` gives back from the sale hold
     ``original_id``, committed with the refund's hold."""
@@ -101,7 +116,7 @@ async def refund_original(ledger: AnyLedger, request: FinancialRequest) -> Refun
         return RefundOriginal(None)
     resolution = await ledger.resolution_of(hold.id)
     corrected = await ledger.transfer(f"reversal:{hold.id}") is not None
-    kept = captured(hold, resolution, corrected=corrected)
+    kept = max(captured(hold, resolution, corrected=corrected) - _cash_of(stored.response), 0)
     if pays_exchange_desk(hold):  # paid abroad: the merchant's leg is in the terminal's currency
         leg = await ledger.transfer(fx_leg_id(hold.id))
         kept = 0 if leg is None or not kept else leg.amount

@@ -11,6 +11,7 @@ __all__ = [
     "FINAL",
     "InProcessMemory",
     "NonVolatileMemory",
+    "NotLastSaleError",
     "PowerLostError",
     "TerminalError",
     "TerminalStats",
@@ -33,6 +34,10 @@ class NonVolatileMemory(Protocol):
 
 class TerminalError(RuntimeError):
     """The terminal cannot work: sign-on refused or unanswered, or the broker is unreachable."""
+
+
+class NotLastSaleError(TerminalError):
+    """The sale the cancel key was asked to void is not the terminal's last one (any more)."""
 
 
 class PowerLostError(TerminalError):

@@ -51,6 +51,7 @@ from terminal.pinpad import PinPad
 from terminal.qr_sales import QrSales
 from terminal.records import (
     NonVolatileMemory,
+    NotLastSaleError,
     PowerLostError,
     TerminalError,
     TerminalStats,
@@ -330,12 +331,17 @@ class Terminal(StoreAndForward, Voids, QrSales, Till, Session):
         self.stats.outcomes[outcome.verdict] += 1
         return outcome
 
-    async def void_last(self) -> TransactionOutcome:
+    async def void_last(self, expected: tuple[int, str] | None = None) -> TransactionOutcome:
         """Void the last approved sale or refund of the open batch (the TPE's cancel key): its
         reversal goes out through store-and-forward, the batch forgets it, a receipt says so.
-        TerminalError when there is none."""
+        ``expected``: the (STAN, DE7) the caller means to void; TerminalError when the last
+        sale is another by the time the terminal is free (or when there is none)."""
         async with self._busy:
             sale = self.last_sale
+            if expected is not None and (
+                sale is None or (sale.stan, sale.transmission_time) != expected
+            ):
+                raise NotLastSaleError(f"{self.tid}: that sale is no longer the last one")
             masked = mask_pan(sale.pan) if sale is not None else ""
             return await self._void(masked, "")
 
@@ -370,10 +376,10 @@ class Terminal(StoreAndForward, Voids, QrSales, Till, Session):
         with an 0220; the 0230, or None when none came after every attempt: the completion then
         waits in the store-and-forward queue and goes out again before the next transaction
         (the pre-authorization stays open until it is answered)."""
-        original = self.authorizations.get(stan)
-        if original is None:
-            raise TerminalError(f"{self.tid}: no open pre-authorization with STAN {stan:06d}")
         async with self._busy:
+            original = self.authorizations.get(stan)
+            if original is None:
+                raise TerminalError(f"{self.tid}: no open pre-authorization with STAN {stan:06d}")
             await self._ensure_connected()
             keys = self._next_keys()
             request = self.builder.completion(
@@ -387,14 +393,14 @@ class Terminal(StoreAndForward, Voids, QrSales, Till, Session):
     async def cancel_authorization(self, stan: int) -> str:
         """Cancel the open pre-authorization ``stan`` with an 0400 (the hold is released);
         ``"acknowledged"``, or ``"unresolved"`` when no 0410 came after every attempt."""
-        original = self.authorizations.get(stan)
-        if original is None:
-            raise TerminalError(f"{self.tid}: no open pre-authorization with STAN {stan:06d}")
         async with self._busy:
+            original = self.authorizations.get(stan)
+            if original is None:
+                raise TerminalError(f"{self.tid}: no open pre-authorization with STAN {stan:06d}")
             await self._ensure_connected()
             verdict = await self._reverse(original)
-        if verdict == "acknowledged":
-            del self.authorizations[stan]
+            if verdict == "acknowledged":
+                self.authorizations.pop(stan, None)
         return verdict
 
     async def close_batch(self) -> BatchResponse:

@@ -4,6 +4,7 @@ naming the field before anything reaches the switch."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,76 @@ async def test_refunds_never_give_back_more_than_the_sale_took(api: Api) -> None
     batch = (await api.client.post("/v1/terminals/DZAL0021/batch")).json()
     assert batch["in_balance"] is True
     assert batch["refunds_amount_minor"] == 250_000 + 40_000
+
+
+async def test_concurrent_requests_do_not_split_a_payment(api: Api) -> None:
+    """An attacker's review of issue 20: three parallel payments under one key are one charge
+    (201 once, 200 twice, one id); three parallel refunds under one key one refund; a refund
+    and a void of the same sale in parallel never void the refund in the sale's name; two
+    parallel completions capture once, and the record says so."""
+    body = {"amount_minor": 12_300, "currency": "DZD", "card_id": "EDH-VALID",
+            "idempotency_key": "same"}  # fmt: skip
+    before = available_balances(api.db)["CCP-0001001"][0]
+    paid = await asyncio.gather(*(api.pay(**body) for _ in range(3)))
+    assert sorted(r.status_code for r in paid) == [200, 200, 201]
+    assert len({r.json()["id"] for r in paid}) == 1
+    assert available_balances(api.db)["CCP-0001001"][0] == before - 12_300
+    sale = paid[0].json()
+    refunds = await asyncio.gather(*(
+        api.client.post(f"/v1/payments/{sale['id']}/refund",
+                        json={"amount_minor": 3_000, "idempotency_key": "one-refund"})
+        for _ in range(3)
+    ))  # fmt: skip
+    assert sorted(r.status_code for r in refunds) == [200, 200, 201]
+    assert len({r.json()["id"] for r in refunds}) == 1
+    other = (await api.pay(amount_minor=5_000, currency="DZD", card_id="EDH-VALID",
+                           idempotency_key="race")).json()  # fmt: skip
+    refund, void = await asyncio.gather(
+        api.client.post(f"/v1/payments/{other['id']}/refund",
+                        json={"amount_minor": 1_000, "idempotency_key": "race-r"}),
+        api.client.post(f"/v1/payments/{other['id']}/void"),
+    )  # fmt: skip
+    voided = void.status_code == 200
+    assert (refund.status_code, void.status_code) in ((201, 409), (409, 200))
+    sale_now = (await api.client.get(f"/v1/payments/{other['id']}")).json()
+    assert sale_now["status"] == ("cancelled" if voided else "approved")
+    if not voided:
+        assert refund.json()["status"] == "approved"
+    preauth = (await api.pay(amount_minor=30_000, currency="DZD", card_id="CIB-VALID",
+                             preauth=True, idempotency_key="pa-race")).json()  # fmt: skip
+    done = await asyncio.gather(*(
+        api.client.post(f"/v1/payments/{preauth['id']}/completion", json={"amount_minor": n})
+        for n in (20_000, 25_000)
+    ))  # fmt: skip
+    assert sorted(r.status_code for r in done) == [200, 409]
+    record = (await api.client.get(f"/v1/payments/{preauth['id']}")).json()
+    won = next(r.json() for r in done if r.status_code == 200)
+    assert (record["kind"], record["status"], record["amount_minor"]) == (
+        "purchase", "approved", won["amount_minor"])  # fmt: skip
+
+
+async def test_a_declined_completion_leaves_the_preauth_open_and_cash_is_not_refunded(
+    api: Api,
+) -> None:
+    """Completing above the hold is declined 13 and the pre-authorization stays open (it can
+    be cancelled); a purchase with cash-back refunds its goods, never the cash."""
+    preauth = (await api.pay(amount_minor=30_000, currency="DZD", card_id="CIB-VALID",
+                             preauth=True, idempotency_key="pa-over")).json()  # fmt: skip
+    over = await api.client.post(f"/v1/payments/{preauth['id']}/completion",
+                                 json={"amount_minor": 30_001})  # fmt: skip
+    assert (over.json()["status"], over.json()["response_code"]) == ("declined", "13")
+    kept = (await api.client.get(f"/v1/payments/{preauth['id']}")).json()
+    assert (kept["kind"], kept["status"]) == ("preauth", "approved")
+    cancelled = await api.client.post(f"/v1/payments/{preauth['id']}/cancel")
+    assert cancelled.json()["status"] == "cancelled"
+    sale = (await api.pay(amount_minor=10_000, cash_back_minor=50_000, currency="DZD",
+                          card_id="EDH-VALID", idempotency_key="cb-goods")).json()  # fmt: skip
+    assert sale["amount_minor"] == 60_000
+    over_goods = {"amount_minor": 10_001, "idempotency_key": "cb-r1"}
+    too_much = await api.client.post(f"/v1/payments/{sale['id']}/refund", json=over_goods)
+    assert too_much.status_code == 422
+    whole = await api.refund(sale["id"], "cb-r2")
+    assert (whole["status"], whole["amount_minor"]) == ("approved", 10_000)
 
 
 async def test_a_second_batch_close_reconciles_only_the_new_batch(api: Api) -> None:

@@ -215,3 +215,16 @@ async def test_a_refund_must_name_a_sale_of_its_card_at_its_terminal(
     assert (await strict.send(strict.refund(100, None)))["44"] == "refund needs its sale"
     assert await till.code(till.refund(2_000_000, None)) == "00"  # the default 20 000,00 DA
     assert await till.code(till.refund(2_000_001, None)) == "13"
+
+
+async def test_the_cash_of_a_cash_back_is_not_refundable(processor: Processor) -> None:
+    """A 100,00 DA purchase with 500,00 DA cash-back (DE4 600,00): its refunds give back at
+    most the 100,00 of goods, at the switch as at the API."""
+    till = Till(processor)
+    await till.sign_on()
+    card = _card("EDH-VALID")
+    sale = till.build.purchase(card, 10_000, till.now, cash_back=50_000)
+    assert (await till.send(sale))["39"] == "00"
+    assert await till.code(till.refund(10_001, sale)) == "13"
+    assert await till.code(till.refund(10_000, sale)) == "00"
+    assert await till.code(till.refund(1, sale)) == "13"

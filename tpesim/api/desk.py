@@ -5,7 +5,9 @@ reaches a terminal or the switch."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections import defaultdict
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -16,7 +18,7 @@ from cards.models import Card
 from switch.protocol.codes import describe
 from switch.protocol.messages import OriginalDataElements
 from terminal.builder import CardPresentation
-from terminal.records import TerminalError, TransactionOutcome
+from terminal.records import NotLastSaleError, TerminalError, TransactionOutcome
 from terminal.shell import Terminal
 from tpesim.api.models import (
     BalanceInquiry,
@@ -63,6 +65,10 @@ class PaymentDesk:
         self._card_ids: dict[str, str] = {}
         self._mtis: dict[str, str] = {}
         """The MTI each payment went out as, when not 0200 (a pre-authorization's 0100)."""
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        """One lock per idempotency key and per payment: two requests under one key, or two
+        actions on one payment (refund and void, completion and cancel), run one after the
+        other, the second seeing what the first did."""
 
     def terminal_list(self) -> list[TerminalInfo]:
         return [
@@ -115,6 +121,10 @@ class PaymentDesk:
 
     async def pay(self, tid: str, request: PaymentRequest) -> tuple[Payment, bool]:
         """Run the payment (or find it again by its key); (the payment, whether it is new)."""
+        async with self._locks[f"key {tid} {request.idempotency_key}"]:
+            return await self._pay(tid, request)
+
+    async def _pay(self, tid: str, request: PaymentRequest) -> tuple[Payment, bool]:
         tpe = self._terminal(tid)
         fingerprint = _fingerprint(request.model_dump_json())
         replay = self._replayed(tid, request.idempotency_key, fingerprint)
@@ -136,8 +146,17 @@ class PaymentDesk:
         return payment, True
 
     async def refund(self, payment_id: str, request: RefundRequest) -> tuple[Payment, bool]:
-        """Refund an approved purchase, in full or in part: the 0200 names the sale (DE90), and
-        the switch approves at most what the sale has left after earlier refunds (13 past it)."""
+        """Refund an approved purchase, in full or in part (its goods: not the cash of a
+        cash-back): the 0200 names the sale (DE90), and the switch approves at most what the
+        sale has left after earlier refunds (13 past it)."""
+        tid = self.payment(payment_id).terminal_id
+        async with (
+            self._locks[f"key {tid} {request.idempotency_key}"],
+            self._locks[f"payment {payment_id}"],
+        ):
+            return await self._refund(payment_id, request)
+
+    async def _refund(self, payment_id: str, request: RefundRequest) -> tuple[Payment, bool]:
         original = self.payment(payment_id)
         fingerprint = _fingerprint(f"refund {payment_id} {request.model_dump_json()}")
         replay = self._replayed(original.terminal_id, request.idempotency_key, fingerprint)
@@ -145,9 +164,11 @@ class PaymentDesk:
             return replay, False
         if original.kind != "purchase" or original.status != "approved":
             raise ApiError(409, "not refundable", "only an approved purchase can be refunded")
-        amount = request.amount_minor or original.amount_minor
-        if amount > original.amount_minor:
-            raise ApiError(422, "amount too large", "more than the payment", "amount_minor")
+        goods = original.amount_minor - (original.cash_back_minor or 0)
+        amount = request.amount_minor or goods
+        if amount > goods:
+            raise ApiError(422, "amount too large", "more than the payment (its goods: a "
+                           "cash-back's cash is not refunded)", "amount_minor")  # fmt: skip
         tpe = self._terminal(original.terminal_id)
         card = self._card_of(original)
         stan, moment = _key_of(payment_id)
@@ -159,48 +180,59 @@ class PaymentDesk:
         return payment, True
 
     async def complete(self, payment_id: str, request: CompletionRequest) -> Payment:
-        """Complete an approved pre-authorization for at most its amount."""
-        original = self._open_preauth(payment_id)
-        tpe = self._terminal(original.terminal_id)
-        response = await self._guarded(tpe.complete(original.stan, request.amount_minor))
-        code = response.response_code if response else None
-        status = payment_status(code)
-        updated = original.model_copy(update={"status": status, "response_code": code,
-                                              "meaning": _meaning(code)})  # fmt: skip
-        if code == "00":
-            updated = updated.model_copy(update={"kind": "purchase",
-                                                 "amount_minor": request.amount_minor})  # fmt: skip
-        self._payments[payment_id] = updated
-        return updated
+        """Complete an approved pre-authorization for at most its amount. Declined (13 above
+        the hold), the pre-authorization stays open: the answer shows the decline, the payment
+        keeps its hold (to complete for less, or cancel)."""
+        async with self._locks[f"payment {payment_id}"]:
+            original = self._open_preauth(payment_id)
+            tpe = self._terminal(original.terminal_id)
+            response = await self._guarded(tpe.complete(original.stan, request.amount_minor))
+            code = response.response_code if response else None
+            updated = original.model_copy(update={
+                "status": payment_status(code), "response_code": code, "meaning": _meaning(code),
+                "reason": response.additional_response if response else None,
+            })  # fmt: skip
+            if code == "00":
+                captured = {"kind": "purchase", "amount_minor": request.amount_minor}
+                updated = updated.model_copy(update=captured)
+            if code is None or code == "00":  # a timeout: the completion waits in the SAF
+                self._payments[payment_id] = updated
+            return updated
 
     async def cancel(self, payment_id: str) -> Payment:
         """Cancel an approved pre-authorization: its hold is released (0400)."""
-        original = self._open_preauth(payment_id)
-        tpe = self._terminal(original.terminal_id)
-        verdict = await self._guarded(tpe.cancel_authorization(original.stan))
-        updated = original.model_copy(update={"status": "cancelled", "reversal": verdict})
-        self._payments[payment_id] = updated
-        return updated
+        async with self._locks[f"payment {payment_id}"]:
+            original = self._open_preauth(payment_id)
+            tpe = self._terminal(original.terminal_id)
+            verdict = await self._guarded(tpe.cancel_authorization(original.stan))
+            updated = original.model_copy(update={"status": "cancelled", "reversal": verdict})
+            self._payments[payment_id] = updated
+            return updated
 
     async def void(self, payment_id: str) -> Payment:
         """Void an approved purchase or refund while it is its terminal's last (the cancel key):
         its reversal goes out, the batch forgets it."""
-        original = self.payment(payment_id)
-        tpe = self._terminal(original.terminal_id)
-        last = tpe.last_sale
-        if (
-            original.kind not in ("purchase", "refund")
-            or original.status != "approved"
-            or last is None
-            or (last.stan, last.transmission_time) != _key_of(payment_id)
-        ):
-            raise ApiError(409, "not voidable", "only the terminal's last approved purchase or "
-                           "refund of its open batch can be voided")  # fmt: skip
-        outcome = await self._guarded(tpe.void_last())
-        updated = original.model_copy(update={"status": "cancelled", "reversal": outcome.reversal,
-                                              "receipt": outcome.receipt})  # fmt: skip
-        self._payments[payment_id] = updated
-        return updated
+        async with self._locks[f"payment {payment_id}"]:
+            original = self.payment(payment_id)
+            tpe = self._terminal(original.terminal_id)
+            last = tpe.last_sale
+            key = _key_of(payment_id)
+            refused = ApiError(409, "not voidable", "only the terminal's last approved purchase "
+                               "or refund of its open batch can be voided")  # fmt: skip
+            voidable = original.kind in ("purchase", "refund") and original.status == "approved"
+            if not voidable or last is None or (last.stan, last.transmission_time) != key:
+                raise refused
+            try:
+                outcome = await tpe.void_last(expected=key)
+            except NotLastSaleError:
+                raise refused from None  # another sale became the last meanwhile
+            except TerminalError as error:
+                raise ApiError(503, "terminal unavailable", str(error)) from None
+            updated = original.model_copy(update={"status": "cancelled",
+                                                  "reversal": outcome.reversal,
+                                                  "receipt": outcome.receipt})  # fmt: skip
+            self._payments[payment_id] = updated
+            return updated
 
     async def balance_inquiry(self, tid: str, request: BalanceInquiryRequest) -> BalanceInquiry:
         """Ask a test card's balance at terminal ``tid`` (nothing is charged)."""
