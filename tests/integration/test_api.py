@@ -123,8 +123,8 @@ async def test_concurrent_requests_do_not_split_a_payment(api: Api) -> None:
     (201 once, 200 twice, one id); three parallel refunds under one key one refund; a refund
     and a void of the same sale in parallel never void the refund in the sale's name; two
     parallel completions capture once, and the record says so."""
-    body = {"amount_minor": 12_300, "currency": "DZD", "card_id": "EDH-VALID",
-            "idempotency_key": "same"}  # fmt: skip
+    body: dict[str, Any] = {"amount_minor": 12_300, "currency": "DZD", "card_id": "EDH-VALID",
+                            "idempotency_key": "same"}  # fmt: skip
     before = available_balances(api.db)["CCP-0001001"][0]
     paid = await asyncio.gather(*(api.pay(**body) for _ in range(3)))
     assert sorted(r.status_code for r in paid) == [200, 200, 201]

@@ -80,6 +80,8 @@ class StepRunner:
         self.reported: dict[str, str] = {}
         """What the terminals told of each request, by the hold id it would make: the
         receipt oracle's input (tpesim.scenario.trace.receipt_mismatches)."""
+        self._claimed: set[str] = set()
+        """Hold ids whose report came from a request the switch stored under that key."""
         self.tampered: set[str] = set()
         """Terminals whose next sale goes out with a broken MAC."""
 
@@ -266,18 +268,26 @@ class StepRunner:
         return outcome.verdict, detail
 
     def _report(self, hold: str, outcome: TransactionOutcome) -> None:
-        """Remember what the terminal told of the request that would make ``hold``. A request
-        under a key already used (a slipped STAN: 94 online, or an offline verdict) does not own
-        the key's hold: the earlier request's report stands."""
+        """Remember what the terminal told of the request that would make ``hold``. A key
+        reused by a slipped STAN belongs to the request the switch stored under it: an answer
+        the switch never stores (63, 94, 96, 30) or an offline decline (Z3, never sent) does not
+        claim the key, and gives way to, or leaves in place, the report of one that did."""
         code = outcome.response_code
-        if code == "94" or hold in self.reported:
+        claims = code not in _UNSTORED
+        if hold in self._claimed or (hold in self.reported and not claims):
             return
+        if claims:
+            self._claimed.add(hold)
         if code == "00":
             self.reported[hold] = APPROVED
         elif code is None:
             self.reported[hold] = NOT_HELD if outcome.reversal == "acknowledged" else UNKNOWN
         else:
             self.reported[hold] = UNKNOWN if code == "Y3" else NOT_HELD
+
+
+_UNSTORED = frozenset({"30", "63", "94", "96", "Z3"})
+"""Outcomes of a request the switch did not store under its key (or never saw)."""
 
 
 def link_counts(tpe: Terminal) -> str:
