@@ -7,9 +7,10 @@ is closed and recorded (``batch_closes``) in the same transaction as the stored 
 
 A close covers what its terminal did that day since its previous close of the same day (by
 the ledger's transfer order), so a second close reconciles only the new batch. The batch number
-(DE60) makes a close idempotent: the same batch closed again (a retry under a new STAN after a
-lost 0510) gets the first close's verdict, and nothing is recorded twice; the same number with
-other totals or journal is refused 94.
+(DE60) makes a close idempotent: the same batch closed again (the same number, totals and
+journal; a retry under a new STAN after a lost 0510, even past midnight) within a day gets the
+first close's verdict, and nothing is recorded twice. The same number with another claim is a
+new close (a terminal that lost its counter starts again at 1), reconciled as any other.
 """
 
 from __future__ import annotations
@@ -81,9 +82,11 @@ async def close_batch(
         day = today
     claim = _claim_digest(request)
     if request.batch_number is not None:
-        earlier = await ledger.numbered_close(request.terminal_id, day, request.batch_number)
+        earlier = await ledger.numbered_close(
+            request.terminal_id, request.batch_number, claim, since=day - timedelta(days=1)
+        )
         if earlier is not None:
-            return _again(request, day, claim, earlier)
+            return _again(request, day, earlier)
     covered = await ledger.batch_closed(request.terminal_id, day)
     entries = [JournalEntry.parse(line) for line in request.journal]
     rows = await ledger.batch_items(request.terminal_id, day, covered)
@@ -133,28 +136,24 @@ async def close_batch(
 
 
 def _claim_digest(request: BatchRequest) -> str:
-    """What the terminal claims of its batch (day, number, totals, journal), as a digest."""
-    claimed = {"settlement_date", "batch_number", "sales", "sales_amount", "refunds",
-               "refunds_amount", "journal", "currency"}  # fmt: skip
+    """What the terminal claims of its batch (number, totals, journal), as a digest; not its
+    DE15, which a close sent again after midnight names anew."""
+    claimed = {"batch_number", "sales", "sales_amount", "refunds", "refunds_amount", "journal",
+               "currency"}  # fmt: skip
     claim = request.model_dump(include=claimed, mode="json")
     return hashlib.sha256(json.dumps(claim, sort_keys=True).encode()).hexdigest()
 
 
 def _again(
-    request: BatchRequest, day: date, claim: str, earlier: tuple[str, bool, str, str]
+    request: BatchRequest, day: date, earlier: tuple[bool, str, str]
 ) -> tuple[BatchResponse, BatchClose | None]:
-    """The answer to a batch closed before: its verdict again (nothing recorded), or 94 when
-    the same number comes with another claim. ``earlier``: what the ledger recorded of the
-    first close (switch.ledger.reads.LedgerReads.numbered_close)."""
-    digest, balanced, ours, differences = earlier
-    if digest != claim:
-        log.warning("%r: batch %d of %s was closed with other totals: 94", request,
-                    request.batch_number, day)  # fmt: skip
-        note = "batch number reused"
-        return BatchResponse(**echo(request), response_code="94", additional_response=note), None
+    """The answer to a batch closed before (the same number and claim): its verdict again,
+    nothing recorded. ``earlier``: what the ledger recorded of the first close
+    (switch.ledger.reads.LedgerReads.numbered_close)."""
+    balanced, ours, differences = earlier
     totals = json.loads(ours)
     explained = tuple(json.loads(differences))
-    log.info("%r: batch %d of %s closed again: same verdict", request, request.batch_number, day)
+    log.info("%r: batch %d closed again (%s): same verdict", request, request.batch_number, day)
     return BatchResponse(
         **echo(request),
         response_code="00" if balanced else "95",

@@ -177,8 +177,7 @@ CREATE TABLE IF NOT EXISTS batch_closes (
     digest        TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (tid, business_day, stan)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS batch_closes_number
-    ON batch_closes (tid, business_day, batch_number) WHERE batch_number IS NOT NULL;
+CREATE INDEX IF NOT EXISTS batch_closes_number ON batch_closes (tid, batch_number);
 
 CREATE TABLE IF NOT EXISTS settlement_items (
     transfer_id TEXT PRIMARY KEY REFERENCES transfers (id),

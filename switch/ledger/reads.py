@@ -343,16 +343,18 @@ class LedgerReads:
         return int(row[0]) if row else 0
 
     async def numbered_close(
-        self, tid: str, day: date, number: int
-    ) -> tuple[str, bool, str, str] | None:
-        """The close of terminal ``tid``'s batch ``number`` of business ``day``, if any: (digest
-        of the terminal's claim, in balance, ledger totals, differences: JSON texts)."""
+        self, tid: str, number: int, claim: str, *, since: date
+    ) -> tuple[bool, str, str] | None:
+        """Terminal ``tid``'s last close, when it closed batch ``number`` with the same
+        ``claim`` (digest) on business day ``since`` or later: (in balance, ledger totals,
+        differences: JSON texts); None otherwise (a close sent again is a retry of the last)."""
         row = await self._one(
-            "SELECT digest, in_balance, ledger, differences FROM batch_closes "
-            "WHERE tid = ? AND business_day = ? AND batch_number = ?",
-            (tid, day.isoformat(), number),
+            "SELECT c.in_balance, c.ledger, c.differences FROM batch_closes c WHERE c.tid = ? "
+            "AND c.batch_number = ? AND c.digest = ? AND c.business_day >= ? AND NOT EXISTS "
+            "(SELECT 1 FROM batch_closes l WHERE l.tid = c.tid AND l.created_at > c.created_at)",
+            (tid, number, claim, since.isoformat()),
         )
-        return None if row is None else (str(row[0]), bool(row[1]), str(row[2]), str(row[3]))
+        return None if row is None else (bool(row[0]), str(row[1]), str(row[2]))
 
     async def standin_queue(self, issuer: str | None = None) -> list[StandInAdvice]:
         """The 0120 advices not replayed yet (of ``issuer``, or of all), oldest first."""

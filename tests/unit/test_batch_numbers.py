@@ -1,6 +1,7 @@
 """Numbered batches (DE60) on each ledger backend: a second close reconciles only the new
-batch, the same batch closed again gets the same verdict and records nothing twice, and a
-reused number with other totals is refused 94."""
+batch; the same batch closed again (even past midnight) gets the same verdict and records
+nothing twice; the same number with another claim (a terminal that lost its counter) is a new
+close, reconciled as any other."""
 
 from __future__ import annotations
 
@@ -63,8 +64,9 @@ async def test_batches_are_numbered_and_closes_idempotent(
     processor: Processor, backend: LedgerBackend
 ) -> None:
     """Issue 20, item 3: batch 1 in balance; the same batch again (a new STAN after a lost
-    0510) gets its verdict again; batch 1 with other totals is 94; batch 2 right after is empty
-    and in balance; batch 3 has only its own sale; the ledger stays sound."""
+    0510) gets its verdict again; batch 1 with totals that do not add up is reconciled as a new
+    close (95, nothing is new since batch 1); batch 2 right after is empty and in balance;
+    batch 3 has only its own sale; the ledger stays sound."""
     till = Till(processor)
     await till.send(till.build.sign_on(processor.clock.now()))
     await till.sale(1_000)
@@ -78,8 +80,9 @@ async def test_batches_are_numbered_and_closes_idempotent(
     assert (again["39"], again["44"], again["76"], again["88"]) == (
         "00", "again: in balance", "0000000002", "0000000000003000")  # fmt: skip
     assert mismatch(retry, decode_response(json.dumps(again).encode())) is None
-    other = till.close(1).model_copy(update={"sales": 1})
-    assert (await till.send(other))["39"] == "94"
+    other = await till.send(till.close(1).model_copy(update={"sales": 1}))
+    assert (other["39"], other["76"]) == ("95", "0000000000")
+    assert other["124"][0] == "the totals in DE74/76/86/88 do not add up to the journal in DE124"
     # A second close of the day: only what came after the first.
     till.journal = []
     empty = await till.send(till.close(2))
@@ -87,12 +90,36 @@ async def test_batches_are_numbered_and_closes_idempotent(
     await till.sale(3_000)
     third = await till.send(till.close(3))
     assert (third["39"], third["76"], third["88"]) == ("00", "0000000001", "0000000000003000")
+    # An empty batch 4, sent twice: a retry. Once batch 5 has closed, batch 4 again is no
+    # retry of the last close (a terminal that lost its counter): a new close.
+    till.journal = []
+    assert (await till.send(till.close(4)))["44"] == "in balance"
+    assert (await till.send(till.close(4)))["44"] == "again: in balance"
+    assert (await till.send(till.close(5)))["44"] == "in balance"
+    assert (await till.send(till.close(4)))["44"] == "in balance"
     # Without DE60 too, a close covers what came since the last one.
     till.journal = []
     plain = till.build.batch_close([], processor.clock.now())
     assert (await till.send(plain))["39"] == "00"
     report = await backend.check()
     assert report.ok, report.render()
+
+
+async def test_a_close_sent_again_after_midnight_gets_its_verdict(processor: Processor) -> None:
+    """A batch closed at 23:50 whose 0510 was lost is closed again at 00:10 (its DE15 now the
+    next day): the first close's verdict again, not a 95 on the new day."""
+    clock = processor.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(9 * 3600 + 50 * 60)  # 13:00 UTC → 22:50 UTC, 23:50 in Algiers
+    till = Till(processor)
+    await till.send(till.build.sign_on(clock.now()))
+    await till.sale(1_000)
+    assert (await till.send(till.close(1)))["39"] == "00"
+    clock.advance(20 * 60)  # 00:10 in Algiers, the next day
+    retry = till.close(1)
+    assert retry.settlement_date == "1124"
+    again = await till.send(retry)
+    assert (again["39"], again["44"], again["76"]) == ("00", "again: in balance", "0000000001")
 
 
 async def test_a_second_close_still_explains_what_is_new(processor: Processor) -> None:
