@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 __all__ = [
+    "MAX_MINOR",
     "Country",
     "Currency",
     "country",
@@ -122,13 +123,17 @@ def format_money(minor: int, code: str) -> str:
     return format_amount(minor, cur, symbol=code)
 
 
-_AMOUNT_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
-"""Digits with at most one decimal point: no sign, no exponent, no ``inf`` nor ``NaN``."""
+MAX_MINOR = 999_999_999_999
+"""The largest amount in minor units: DE4 (n12) holds twelve digits."""
+
+_AMOUNT_TEXT = re.compile(r"(?:[0-9]+|[0-9]{1,3}(?: [0-9]{3})+)(?:\.[0-9]+)?")
+"""Digits, optionally grouped by three with spaces, and at most one decimal point: no sign, no
+exponent, no ``inf`` nor ``NaN``, no stray space (``1 5``)."""
 
 
 def _plain(text: str) -> str:
-    """``text`` without spaces (thousands), its decimal comma a point."""
-    return text.strip().replace(" ", "").replace("\u00a0", "").replace(",", ".")
+    """``text`` trimmed, its non-breaking spaces plain, its decimal comma a point."""
+    return text.strip().replace("\u00a0", " ").replace(",", ".")
 
 
 def is_amount_text(text: str) -> bool:
@@ -143,9 +148,15 @@ def parse_amount(text: str, cur: Currency) -> int:
     ``"0x10"`` are refused: an amount is never guessed), or has more decimals than the currency
     allows (``"1.2345"`` TND).
     """
+    shown = repr(text) if len(text) <= 24 else f"{text[:20]!r}..."
     if not is_amount_text(text):
-        raise ValueError(f"{text!r} is not an amount (digits, and a comma before the decimals)")
-    minor = Decimal(_plain(text)) * cur.unit
+        raise ValueError(f"{shown} is not an amount (digits, and a comma before the decimals)")
+    plain = _plain(text).replace(" ", "")
+    if len(plain.partition(".")[0].lstrip("0")) > 12:
+        raise ValueError(f"{shown} is too large an amount (at most {MAX_MINOR} minor units)")
+    minor = Decimal(plain) * cur.unit
     if minor != minor.to_integral_value():
-        raise ValueError(f"{text!r} has more than {cur.exponent} decimals for {cur.code}")
+        raise ValueError(f"{shown} has more than {cur.exponent} decimals for {cur.code}")
+    if minor > MAX_MINOR:
+        raise ValueError(f"{shown} is too large an amount (at most {MAX_MINOR} minor units)")
     return int(minor)

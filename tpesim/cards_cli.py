@@ -84,7 +84,7 @@ async def _act(ledger: Any, cards: CardSet, args: argparse.Namespace) -> CardEve
     balance = None
     if args.cards_command == "set-balance":
         code = cards.accounts[card.account].currency
-        balance = amount_option("set-balance", args.amount, currency(code))
+        balance = amount_option("set-balance", args.amount, currency(code), positive=False)
     try:
         return await administer(
             ledger, cards, card.id, args.cards_command, now=SystemClock().now(),

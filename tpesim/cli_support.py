@@ -52,16 +52,21 @@ def broker_url(value: str) -> BrokerUrl:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def amount_option(option: str, text: str | None, of: Currency) -> int | None:
+def amount_option(
+    option: str, text: str | None, of: Currency, *, positive: bool = True
+) -> int | None:
     """The amount ``text`` given to ``option`` (major units, e.g. ``1500,00``), in minor units
     of ``of``; None when the option was not given; CliError naming the option when it is not an
-    amount."""
+    amount (or, ``positive``, when it is zero)."""
     if text is None:
         return None
     try:
-        return parse_amount(text, of)
+        minor = parse_amount(text, of)
     except ValueError as error:
         raise CliError(f"{option}: {error}") from None
+    if positive and minor == 0:
+        raise CliError(f"{option}: the amount must be above zero")
+    return minor
 
 
 def positive(value: str) -> int:

@@ -335,6 +335,12 @@ async def test_money_is_a_json_integer_everywhere(api: Api) -> None:
         *[(f"/v1/payments/{preauth.json()['id']}/completion", f'{{"amount_minor": {v}}}',
            "amount_minor") for v in LOOSE_AMOUNTS],
     ]  # fmt: skip
+    payments = "/v1/terminals/DZAL0021/payments"
+    cases += [
+        (payments, f'{pay}"amount_minor": 1000000000000}}', "amount_minor"),  # 13 digits
+        (payments, f'{pay}"amount_minor": 999999999999, "cash_back_minor": 1}}', None),
+        (payments, '{"amount_minor": 1500,', None),  # not JSON: no field to name
+    ]
     for path, body, field in cases:
         response = await api.client.post(
             path, content=body, headers={"content-type": "application/json"}

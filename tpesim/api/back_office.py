@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from cards.catalog import CardSet
+from cards.currency import MAX_MINOR
 from switch.back_office import Action, CardEvent, administer, event_from_row
 from switch.clock import Clock
 from switch.ledger.errors import InsufficientFundsError, LedgerRefusalError
@@ -30,7 +31,7 @@ class CardNote(BaseModel):
 class BalanceRequest(CardNote):
     """The available balance to set, minor units of the card account's currency."""
 
-    available_minor: Annotated[int, Field(strict=True, ge=0, le=10**12)] = Field(
+    available_minor: Annotated[int, Field(strict=True, ge=0, le=MAX_MINOR)] = Field(
         description="What the card may spend afterwards (a JSON integer, minor units)."
     )
 

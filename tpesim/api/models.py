@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from cards.currency import MAX_MINOR
+
 __all__ = [
     "BalanceInquiry",
     "BalanceInquiryRequest",
@@ -38,7 +40,7 @@ def payment_status(code: str | None) -> PaymentStatus:
     return _DECIDED.get(code, "declined") if code else "timeout"
 
 
-Minor = Annotated[int, Field(strict=True, gt=0, le=10**12)]
+Minor = Annotated[int, Field(strict=True, gt=0, le=MAX_MINOR)]
 """An amount a client sends: a JSON integer of minor units, above 0. Strict: ``"15.00"``,
 ``1500.0``, ``1e3`` and ``true`` are refused (422 naming the field), never coerced."""
 
@@ -75,7 +77,7 @@ class PaymentRequest(_Body):
         "PIN), e.g. on FRWB0001, a shop abroad paid in euros.",
     )
     preauth: bool = Field(default=False, strict=True, description="Only reserve the amount (0100).")
-    cash_back_minor: Minor | None = Field(
+    cash_back_minor: Minor | SkipJsonSchema[None] = Field(
         default=None,
         description="Cash handed over too (DE3 09), minor units; the card is charged "
         "`amount_minor` + this. Not with `preauth`.",
@@ -101,6 +103,8 @@ class PaymentRequest(_Body):
             raise ValueError("give exactly one of card_id and pan")
         if self.preauth and self.cash_back_minor is not None:
             raise ValueError("cash_back_minor does not go with preauth")
+        if self.amount_minor + (self.cash_back_minor or 0) > MAX_MINOR:
+            raise ValueError(f"amount_minor + cash_back_minor is above {MAX_MINOR} (12 digits)")
         return self
 
 
@@ -209,6 +213,10 @@ class BatchResult(BaseModel):
     differences: list[str]
 
 
+_TYPE_TAGS = frozenset({"int", "constrained-int", "str", "constrained-str", "bool", "none"})
+"""What pydantic adds to an error's location inside a union (``cash_back_minor.int``)."""
+
+
 class Problem(BaseModel):
     """An error, as RFC 9457 problem details; ``field`` names the request field at fault."""
 
@@ -221,8 +229,12 @@ class Problem(BaseModel):
     @classmethod
     def invalid_request(cls, errors: Sequence[Mapping[str, Any]]) -> Problem:
         """422 for a body (or path) that does not validate: the first error's message, and the
-        field it names (dotted, without the leading ``body``)."""
+        field it names (dotted, without the leading ``body`` nor the type a union member tags
+        it with; none for JSON that does not parse, whose location is a character offset)."""
         first = errors[0] if errors else {}
-        where = [str(part) for part in first.get("loc", ()) if part != "body"]
+        where = [str(part) for part in first.get("loc", ())
+                 if part != "body" and str(part) not in _TYPE_TAGS]  # fmt: skip
+        if first.get("type") == "json_invalid":
+            where = []
         return cls(title="invalid request", status=422, detail=str(first.get("msg", "invalid")),
                    field=".".join(where) or None)  # fmt: skip
