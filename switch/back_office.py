@@ -26,7 +26,10 @@ from switch.ledger.sql import micros
 if TYPE_CHECKING:  # the event builders stay importable without the ledger's I/O libraries
     from switch.ledger.where import AnyLedger
 
-__all__ = ["ACTIONS", "CardEvent", "administer"]
+__all__ = ["ACTIONS", "MAX_REASON", "Action", "CardEvent", "administer", "event_from_row"]
+
+MAX_REASON = 200
+"""The longest reason an event keeps (characters, printable: one line in a history)."""
 
 Action = Literal["unblock", "block", "set-balance"]
 ACTIONS: tuple[Action, ...] = ("unblock", "block", "set-balance")
@@ -75,7 +78,9 @@ async def administer(
     """Do ``action`` on card ``card_id`` and record it; the event. ``balance`` (minor units of
     the card account's currency, at least 0) is what ``set-balance`` makes available. KeyError
     for an unknown card, ValueError for a balance the account cannot reach (below what its
-    holds already take, or missing)."""
+    holds already take, or missing) or a reason that is not one printable line."""
+    if len(reason) > MAX_REASON or not reason.isprintable():
+        raise ValueError(f"a reason is at most {MAX_REASON} printable characters (no line breaks)")
     card = cards.card(card_id)
     stamp = now.isoformat(timespec="microseconds")
     detail: dict[str, Any] = {"reason": reason} if reason else {}

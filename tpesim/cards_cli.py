@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from switch.ledger.errors import (
     InsufficientFundsError,
     LedgerRefusalError,
 )
-from switch.ledger.where import ledger_location, open_ledger
+from switch.ledger.where import ledger_location, open_ledger, require_ledger
 from tpesim.cli_support import CliError, amount_option
 
 __all__ = ["BACK_OFFICE", "add_back_office_commands", "back_office_command"]
@@ -57,10 +58,12 @@ def add_back_office_commands(cards_sub: Any) -> None:
 async def back_office_command(args: argparse.Namespace) -> int:
     """Run ``tpesim cards unblock|block|set-balance|history``."""
     location = args.db
-    if isinstance(location, Path) and not location.exists():
-        raise CliError(f"no ledger database at {location}")
     try:
+        require_ledger(location)
         ledger = await open_ledger(location)
+    except (FileNotFoundError, sqlite3.Error) as error:  # none there, or read-only
+        raise CliError(f"{location}: {error}" if isinstance(error, sqlite3.Error)
+                       else str(error)) from None  # fmt: skip
     except RuntimeError as error:  # unreachable, or a ledger of another schema version
         raise CliError(str(error)) from None
     async with ledger:
@@ -80,7 +83,7 @@ async def _act(ledger: Any, cards: CardSet, args: argparse.Namespace) -> CardEve
     try:
         card = cards.card(args.card)
     except KeyError:
-        raise CliError(f"no card with id {args.card!r} (tpesim cards list)") from None
+        raise CliError(f"no card with id {args.card[:40]!r} (tpesim cards list)") from None
     balance = None
     if args.cards_command == "set-balance":
         code = cards.accounts[card.account].currency

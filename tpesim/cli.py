@@ -48,7 +48,7 @@ from tpesim.scenario import ScenarioError
 from tpesim.scenario.command import add_scenario_commands, scenario_command
 from tpesim.serve import add_serve_command, serve_command
 from tpesim.settle import add_settle_command, settle_command
-from tpesim.state import TerminalBusyError
+from tpesim.state import StateFileError, TerminalBusyError
 from tpesim.terminal_cli import add_terminal_command, terminal_command
 
 __all__ = ["main"]
@@ -342,27 +342,50 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+USER_ERRORS: tuple[type[Exception], ...] = (
+    CliError,
+    CardSetError,
+    RegistryError,
+    BrokerError,
+    TransportError,
+    TerminalError,
+    FileExistsError,
+    ScenarioError,
+    NoLoginError,
+    TerminalBusyError,
+    StateFileError,
+)
+"""Errors a user can cause and fix: one line each, exit status 2."""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tpesim`` console script."""
     args = _parser().parse_args(argv)
     try:
-        if args.command in _ASYNC_COMMANDS:
-            return asyncio.run(_cancellable(_ASYNC_COMMANDS[args.command](args)))
-        return _COMMANDS[args.command](args)
-    except (
-        CliError,
-        CardSetError,
-        RegistryError,
-        BrokerError,
-        TransportError,
-        TerminalError,
-        FileExistsError,
-        ScenarioError,
-        NoLoginError,
-        TerminalBusyError,
-    ) as error:
+        try:
+            if args.command in _ASYNC_COMMANDS:
+                return asyncio.run(_cancellable(_ASYNC_COMMANDS[args.command](args)))
+            return _COMMANDS[args.command](args)
+        except BaseExceptionGroup as group:  # a task group's: its user error, alone
+            raise _user_error(group) from None
+    except USER_ERRORS as error:
         print(f"tpesim: error: {error}", file=sys.stderr)
         return 2
+
+
+def _user_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first user error in ``group`` when it holds nothing else; else ``group`` itself."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, BaseExceptionGroup):
+            pending.extend(reversed(item.exceptions))
+        else:
+            leaves.append(item)
+    if leaves and all(isinstance(leaf, USER_ERRORS) for leaf in leaves):
+        return leaves[0]
+    return group
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["DeviceState", "TerminalBusyError", "default_state_file"]
+__all__ = ["DeviceState", "StateFileError", "TerminalBusyError", "default_state_file"]
 
 V = TypeVar("V")
 
@@ -34,6 +34,10 @@ _SECTIONS = ("stans", "in_flight", "last_sales")
 
 class TerminalBusyError(RuntimeError):
     """Another process is driving the terminal (it holds the terminal's lock)."""
+
+
+class StateFileError(ValueError):
+    """The state file cannot be read, written or trusted (damaged, a directory, no access)."""
 
 
 def default_state_file() -> Path:
@@ -46,7 +50,8 @@ class DeviceState:
     """Chip ATCs by card id and next STANs by TID, loaded from and saved to ``path``."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path
+        self.path = path.resolve() if path is not None else None
+        """The file itself (a symbolic link is followed: its target is written)."""
         self.chips: dict[str, int] = {}
         self.stans: dict[str, int] = {}
         self.in_flight: dict[str, str] = {}
@@ -74,11 +79,10 @@ class DeviceState:
         drives one."""
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         for tid in tids:
             if tid in self._locks:
                 continue
-            fd = os.open(self._lock_path(tid), os.O_RDWR | os.O_CREAT, 0o644)
+            fd = self._open_lock(self._lock_path(tid))
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -124,8 +128,8 @@ class DeviceState:
         ``current`` (the chip's own) and what the file holds, written back at once under the
         file's lock, so concurrent runs sharing the card draw distinct, rising counters."""
         with self._file_locked():
-            on_disk = self._read().get("chips", {}).get(card_id, 0)
-            atc = max(current, int(on_disk), self.chips.get(card_id, 0)) + 1
+            self._take(self._read(), only=set())  # the counters on disk, checked
+            atc = max(current, self.chips.get(card_id, 0)) + 1
             self.chips[card_id] = atc
             self._write_merged()
         return atc
@@ -142,14 +146,21 @@ class DeviceState:
         assert self.path is not None
         return self.path.with_name(f"{self.path.name}.{tid}.lock")
 
+    def _open_lock(self, path: Path) -> int:
+        """A descriptor of lock file ``path`` (created, with its directory, if needed)."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise StateFileError(f"state file {self.path}: {error.strerror or error}") from None
+
     @contextlib.contextmanager
     def _file_locked(self) -> Iterator[None]:
         """Hold the state file's own lock (a short, blocking one) while reading and writing it."""
         if self.path is None:
             yield
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path.with_name(f"{self.path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._open_lock(self.path.with_name(f"{self.path.name}.lock"))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -162,10 +173,13 @@ class DeviceState:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
-        except (ValueError, UnicodeDecodeError) as error:
-            raise ValueError(f"state file {self.path} is not tpesim's JSON: {error}") from None
+        except OSError as error:
+            raise StateFileError(f"state file {self.path}: {error.strerror or error}") from None
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
+            raise StateFileError(f"state file {self.path} is not tpesim's JSON: "
+                                 f"{str(error)[:80]}") from None  # fmt: skip
         if not isinstance(raw, dict):
-            raise ValueError(f"state file {self.path} is not tpesim's JSON object")
+            raise StateFileError(f"state file {self.path} is not tpesim's JSON object")
         return raw
 
     def _take(self, raw: dict[str, Any], only: set[str] | None = None) -> None:
@@ -176,8 +190,15 @@ class DeviceState:
             stans = {str(k): int(v) for k, v in raw.get("stans", {}).items()}
             in_flight = {str(k): str(v) for k, v in raw.get("in_flight", {}).items()}
             last_sales = {str(k): str(v) for k, v in raw.get("last_sales", {}).items()}
-        except (AttributeError, TypeError, ValueError) as error:
-            raise ValueError(f"state file {self.path} is damaged: {error}") from None
+        except (AttributeError, TypeError, ValueError, OverflowError) as error:
+            raise StateFileError(f"state file {self.path} is damaged: {error}") from None
+        if any(not 0 <= atc <= 0xFFFF for atc in chips.values()) or any(
+            not 1 <= stan <= 999_999 for stan in stans.values()
+        ):
+            raise StateFileError(
+                f"state file {self.path} is damaged: an ATC outside 0..65535 or a STAN "
+                "outside 1..999999"
+            )
         for card_id, atc in chips.items():
             self.chips[card_id] = max(atc, self.chips.get(card_id, 0))
         wanted = (set(stans) | set(in_flight) | set(last_sales)) - self._mine
@@ -201,8 +222,11 @@ class DeviceState:
             section.update({k: v for k, v in ours.items() if k in self._mine})
             data[name] = section
         temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(temporary, self.path)
+        try:
+            temporary.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+            os.replace(temporary, self.path)
+        except OSError as error:
+            raise StateFileError(f"state file {self.path}: {error.strerror or error}") from None
 
 
 def _adopt(ours: dict[str, V], theirs: dict[str, V], tid: str) -> None:

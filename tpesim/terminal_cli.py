@@ -16,7 +16,7 @@ from cards.holders import Holders, load_holders
 from cards.models import Card
 from switch.clock import SystemClock
 from switch.magic import magic_amounts
-from switch.protocol.codec import decode_request, encode
+from switch.protocol.codec import FormatError, decode_request, encode
 from switch.protocol.messages import FinancialRequest
 from switch.registry import Registry, TerminalProfile
 from switch.security import SecurityModule, load_keys
@@ -121,7 +121,10 @@ async def _void(
     kept = state.last_sales.get(profile.tid)
     if kept is None:
         raise CliError(f"{profile.tid}: nothing to void (no approved sale remembered)")
-    sale = decode_request(kept.encode())
+    try:
+        sale = decode_request(kept.encode())
+    except FormatError as error:
+        raise CliError(f"{profile.tid}: the remembered sale cannot be read ({error})") from None
     if not isinstance(sale, FinancialRequest):
         raise CliError(f"{profile.tid}: the remembered sale cannot be read")
     async with connected_fleet([profile], args.broker, **options) as terminals:

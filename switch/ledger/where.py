@@ -7,6 +7,8 @@ A PostgreSQL location is ``postgresql://user[:password]@host[:port]/database``, 
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -24,6 +26,7 @@ __all__ = [
     "ledger_location",
     "open_ledger",
     "postgres_location",
+    "require_ledger",
     "shown",
 ]
 
@@ -54,8 +57,30 @@ async def open_ledger(
     return await PgLedger.open(dsn, cards, clock, schema=schema)
 
 
+def require_ledger(location: LedgerLocation) -> None:
+    """FileNotFoundError, saying why, unless a SQLite ``location`` is an existing tpesim
+    ledger: missing, a directory, empty, not SQLite, or SQLite without the ledger's tables.
+    (A PostgreSQL location is checked when it is opened.)"""
+    if postgres_location(location) is not None:
+        return
+    path = Path(location)
+    if not path.is_file():
+        raise FileNotFoundError(f"no ledger database at {path}")
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            found = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'transfers'"
+            ).fetchone()
+    except sqlite3.Error as error:
+        raise FileNotFoundError(f"{path} is not a tpesim ledger ({error})") from None
+    if found is None:
+        raise FileNotFoundError(f"{path} is not a tpesim ledger (it has no transfers)")
+
+
 async def check_location(location: LedgerLocation) -> LedgerReport:
-    """Every invariant of the ledger at ``location`` (read only)."""
+    """Every invariant of the ledger at ``location`` (read only); FileNotFoundError when there
+    is no ledger there (:func:`require_ledger`)."""
+    require_ledger(location)
     postgres = postgres_location(location)
     if postgres is None:
         return check_ledger(Path(location))

@@ -322,7 +322,7 @@ async def test_money_is_a_json_integer_everywhere(api: Api) -> None:
     balances = available_balances(api.db)
     before = sum(api.switch.processor.stats.requests.values())
     pay = '{"currency": "DZD", "card_id": "EDH-VALID", "idempotency_key": "strict-3", '
-    cases = [
+    cases: list[tuple[str, str, str | None]] = [
         *[("/v1/terminals/DZAL0021/payments", f'{pay}"amount_minor": {v}}}', "amount_minor")
           for v in LOOSE_AMOUNTS],
         *[("/v1/terminals/DZAL0021/payments",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tpesim.state import DeviceState, TerminalBusyError
+from tpesim.state import DeviceState, StateFileError, TerminalBusyError
 
 
 def test_in_flight_and_next_stan_survive_a_power_loss(tmp_path: Path) -> None:
@@ -67,9 +67,42 @@ def test_chips_shared_by_processes_draw_distinct_rising_counters(tmp_path: Path)
     assert DeviceState(path).chips == {"EDH-VALID": 4}
 
 
-@pytest.mark.parametrize("text", ["[1, 2]", "{not json", '{"stans": {"DZAL0001": "x"}}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[1, 2]",
+        "{not json",
+        '{"stans": {"DZAL0001": "x"}}',
+        '{"stans": {"DZAL0001": -5}}',
+        '{"stans": {"DZAL0001": 99999999}}',
+        '{"chips": {"CIB-VALID": 1e400}}',
+        '{"chips": {"CIB-VALID": 99999999999}}',
+        '{"chips": [1]}',
+        "[" * 100_000 + "]" * 100_000,
+    ],
+)
 def test_a_damaged_state_file_is_a_clear_error(tmp_path: Path, text: str) -> None:
+    """Whatever is wrong with the file, one StateFileError naming it (the CLI's one line)."""
     path = tmp_path / "devices.json"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(ValueError, match=r"state file .*devices\.json"):
+    with pytest.raises(StateFileError, match=r"state file .*devices\.json"):
         DeviceState(path)
+
+
+def test_a_state_file_that_cannot_be_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    """A directory in its place, or a file where its directory should be."""
+    (tmp_path / "dir.json").mkdir()
+    with pytest.raises(StateFileError, match=r"dir\.json"):
+        DeviceState(tmp_path / "dir.json")
+    (tmp_path / "plain").write_text("", encoding="utf-8")
+    with pytest.raises(StateFileError, match=r"plain/devices\.json: Not a directory"):
+        DeviceState(tmp_path / "plain" / "devices.json")
+
+
+def test_a_symlinked_state_file_keeps_its_link(tmp_path: Path) -> None:
+    """The link's target is what is written; the link stays a link."""
+    target = tmp_path / "real.json"
+    link = tmp_path / "devices.json"
+    link.symlink_to(target)
+    DeviceState(link).store_in_flight("DZAL0001", None, next_stan=7)
+    assert link.is_symlink() and DeviceState(target).stans == {"DZAL0001": 7}

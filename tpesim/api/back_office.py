@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cards.catalog import CardSet
 from cards.currency import MAX_MINOR
-from switch.back_office import Action, CardEvent, administer, event_from_row
+from switch.back_office import MAX_REASON, Action, CardEvent, administer, event_from_row
 from switch.clock import Clock
 from switch.ledger.errors import InsufficientFundsError, LedgerRefusalError
 from switch.ledger.where import AnyLedger
@@ -25,7 +25,8 @@ class CardNote(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    reason: str = Field(default="", max_length=200, description="Why, recorded with the event.")
+    reason: str = Field(default="", max_length=MAX_REASON, pattern=r"^[^\x00-\x1f\x7f]*$",
+                        description="Why, recorded with the event (one line).")  # fmt: skip
 
 
 class BalanceRequest(CardNote):
@@ -59,7 +60,7 @@ def back_office_router(ledger: AnyLedger, cards: CardSet, clock: Clock) -> APIRo
         try:
             cards.card(card_id)
         except KeyError:
-            raise ApiError(404, "no such card", f"no test card {card_id!r}") from None
+            raise ApiError(404, "no such card", f"no test card {card_id[:40]!r}") from None
         try:
             event = await administer(ledger, cards, card_id, action, now=clock.now(),
                                      actor="api", reason=note.reason, balance=balance)  # fmt: skip
@@ -88,7 +89,7 @@ def back_office_router(ledger: AnyLedger, cards: CardSet, clock: Clock) -> APIRo
         try:
             cards.card(card_id)
         except KeyError:
-            raise ApiError(404, "no such card", f"no test card {card_id!r}") from None
+            raise ApiError(404, "no such card", f"no test card {card_id[:40]!r}") from None
         rows = await ledger.card_events(card_id)
         return [CardEventOut.of(event_from_row(row)) for row in rows]
 
