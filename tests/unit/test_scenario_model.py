@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tpesim.scenario import ScenarioError, load_scenario
+from tpesim.scenario import ScenarioError, load_scenario, run_scenario
 
 GOOD = """
 name: ok
@@ -50,3 +50,18 @@ def test_a_good_scenario_loads(tmp_path: Path) -> None:
     scenario = load_scenario(path)
     assert [s.action for s in scenario.steps] == ["preauth", "complete"]
     assert scenario.steps[1].describe() == "DZAL0001 complete amount=5,00 of=p"
+
+
+@pytest.mark.parametrize(("amount", "message"), [
+    ("10000000000", "too large an amount"),
+    ("1,234", "more than 2 decimals for DZD"),
+])  # fmt: skip
+async def test_an_amount_its_terminal_cannot_take_is_refused_before_the_run(
+    tmp_path: Path, amount: str, message: str
+) -> None:
+    """Checked against the terminal's currency when the scenario starts, before any broker,
+    switch or sale: a ScenarioError naming the step, not a traceback halfway through."""
+    path = tmp_path / "scenario.yaml"
+    path.write_text(GOOD.replace('"10,00"', f'"{amount}"'), encoding="utf-8")
+    with pytest.raises(ScenarioError, match=f"step 1: .*{message}"):
+        await run_scenario(load_scenario(path), workdir=tmp_path / "run")

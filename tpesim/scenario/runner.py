@@ -239,7 +239,21 @@ def _profiles(scenario: Scenario, cards: CardSet, registry: Registry) -> list[Te
     if unknown:
         raise ScenarioError(f"scenario {scenario.name!r}: no such card: {', '.join(unknown)}")
     _check_balances(scenario, cards)
+    _check_amounts(scenario, {p.tid: p for p in profiles})
     return profiles
+
+
+def _check_amounts(scenario: Scenario, profiles: dict[str, TerminalProfile]) -> None:
+    """ScenarioError unless every step's amount is one of its terminal's currency (decimals,
+    size): found before anything runs, not halfway through."""
+    for number, step in enumerate(scenario.steps, 1):
+        profile = profiles.get(step.terminal or "")
+        if not step.amount or step.amount.startswith("magic:") or profile is None:
+            continue
+        try:
+            parse_amount(step.amount, profile.currency)
+        except ValueError as error:
+            raise ScenarioError(f"scenario {scenario.name!r}, step {number}: {error}") from None
 
 
 def _powering_on(
