@@ -20,7 +20,7 @@ from fastapi import APIRouter
 from cards.catalog import CardSet, default_card_set
 from switch.clock import SystemClock
 from switch.ledger.reads import LedgerReads
-from switch.registry import Registry, default_registry
+from switch.registry import Registry, TerminalProfile, default_registry
 from switch.security import SecurityModule, load_keys
 from switch.service import running_switch
 from switch.transport.base import BrokerUrl
@@ -32,6 +32,7 @@ from tpesim.api.desk import PaymentDesk
 from tpesim.broker import BrokerKind, given_or_running_broker
 from tpesim.cli_support import CliError
 from tpesim.fleet import connected_fleet
+from tpesim.state import DeviceState
 from tpesim.ui.hub import LiveHub
 from tpesim.ui.routes import dashboard_router
 from tpesim.wallet import Wallet
@@ -78,6 +79,33 @@ async def serve(
     security = security or SecurityModule(load_keys())
     tpes = registry.fleet(config.terminals)
     profiles = tpes + registry.web_shops()  # the API also drives a web shop's payment page
+    # The devices' memory (STANs, chip counters, requests in flight) outlives a restart on the
+    # same work directory, as a real TPE's and card's do; one serve drives its terminals.
+    state = DeviceState(config.workdir / "devices.json")
+    state.claim(p.tid for p in profiles)
+    with state:
+        try:
+            await _serve_fleet(config, cards=cards, registry=registry, security=security,
+                               state=state, tpes=tpes, profiles=profiles, ready=ready,
+                               traffic=traffic)  # fmt: skip
+        finally:
+            state.save()
+
+
+async def _serve_fleet(
+    config: ServeConfig,
+    *,
+    cards: CardSet,
+    registry: Registry,
+    security: SecurityModule,
+    state: DeviceState,
+    tpes: list[TerminalProfile],
+    profiles: list[TerminalProfile],
+    ready: Callable[[str, list[str]], None] | None,
+    traffic: Callable[[dict[str, Terminal], Wallet], Coroutine[Any, Any, None]] | None,
+) -> None:
+    """The broker, the switch and the fleet (with ``state``, the devices' memory) behind the
+    merchant API, the back office and the dashboard."""
     async with (
         given_or_running_broker(config.broker, config.workdir, config.broker_kind,
                                 secure=[p.tid for p in profiles] if config.secure else None
@@ -86,9 +114,9 @@ async def serve(
                        registry=registry, security=security, require_mac=config.secure
                        ) as switch,
         connected_fleet(profiles, broker.url, clock=SystemClock(), timeout_s=config.timeout_s,
-                        key_injection=security) as terminals,
+                        key_injection=security, stans=state.stans, memory=state) as terminals,
     ):  # fmt: skip
-        wallet = Wallet(cards, security)
+        wallet = Wallet(cards, security, state.chips, shared=state)
         hub = LiveHub(broker.url, ledger=switch.processor.ledger)
         extra: list[Starter] = [lambda: obey_controls(terminals, broker.url)]
         if traffic is not None:
