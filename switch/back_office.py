@@ -81,6 +81,8 @@ async def administer(
     holds already take, or missing) or a reason that is not one printable line."""
     if len(reason) > MAX_REASON or not reason.isprintable():
         raise ValueError(f"a reason is at most {MAX_REASON} printable characters (no line breaks)")
+    if not actor or len(actor) > MAX_REASON or not actor.isprintable():
+        raise ValueError(f"an actor is 1 to {MAX_REASON} printable characters (no line breaks)")
     card = cards.card(card_id)
     stamp = now.isoformat(timespec="microseconds")
     detail: dict[str, Any] = {"reason": reason} if reason else {}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cards.catalog import CardSet, load_card_set
+from cards.currency import MAX_MINOR
 from cards.holders import Holders, load_holders
 from cards.models import Card
 from switch.clock import SystemClock
@@ -149,7 +150,10 @@ def _amounts(args: argparse.Namespace, profile: TerminalProfile) -> tuple[int, i
     if args.cash_back is not None and args.amount is None:
         raise CliError("--cash-back goes with --amount (the purchase)")
     amount = amount_option("--amount", args.amount, profile.currency) or 0
-    return amount, amount_option("--cash-back", args.cash_back, profile.currency) or 0
+    cash = amount_option("--cash-back", args.cash_back, profile.currency) or 0
+    if amount + cash > MAX_MINOR:
+        raise CliError(f"--amount with --cash-back is above {MAX_MINOR} minor units (DE4)")
+    return amount, cash
 
 
 def _profiles(args: argparse.Namespace, registry: Registry) -> list[TerminalProfile]:

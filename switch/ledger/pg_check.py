@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from switch.ledger.check import LedgerReport, check_connection
+from switch.ledger.errors import LedgerUnavailableError
 from switch.ledger.pg_steps import pg_sql, plain_row
 
 __all__ = ["check_pg_ledger"]
@@ -46,9 +47,12 @@ class _BlockingPg:
 def _check(dsn: str, schema: str) -> LedgerReport:
     loop = asyncio.new_event_loop()
     try:
-        conn = loop.run_until_complete(
-            asyncpg.connect(dsn, server_settings={"search_path": schema})
-        )
+        try:
+            conn = loop.run_until_complete(
+                asyncpg.connect(dsn, server_settings={"search_path": schema})
+            )
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise LedgerUnavailableError(f"cannot connect to {dsn}: {exc}") from None
         try:
 
             async def read_only() -> None:

@@ -17,7 +17,7 @@ from switch.clock import Clock
 from switch.ledger.check import LedgerReport, check_ledger
 from switch.ledger.pg import PgLedger
 from switch.ledger.pg_check import check_pg_ledger
-from switch.ledger.store import Ledger
+from switch.ledger.store import SCHEMA_VERSION, Ledger
 
 __all__ = [
     "AnyLedger",
@@ -71,10 +71,16 @@ def require_ledger(location: LedgerLocation) -> None:
             found = db.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'transfers'"
             ).fetchone()
+            (version,) = db.execute("PRAGMA user_version").fetchone()
     except sqlite3.Error as error:
         raise FileNotFoundError(f"{path} is not a tpesim ledger ({error})") from None
     if found is None:
         raise FileNotFoundError(f"{path} is not a tpesim ledger (it has no transfers)")
+    if version != SCHEMA_VERSION:
+        raise FileNotFoundError(
+            f"{path} is a ledger of schema version {version}, this tpesim needs "
+            f"{SCHEMA_VERSION}: start with a new ledger file"
+        )
 
 
 async def check_location(location: LedgerLocation) -> LedgerReport:

@@ -238,6 +238,8 @@ async def test_the_back_office_unblocks_blocks_and_sets_a_balance(api: Api) -> N
         ("PUT", "/v1/cards/CIB-VALID/balance", {"available_minor": -1}),
         ("POST", "/v1/cards/NOPE/block", {}),
         ("GET", "/v1/cards/NOPE/events", None),
+        ("POST", "/v1/cards/CIB-VALID/block", {"reason": "\u202e"}),
+        ("POST", "/v1/cards/CIB-VALID/block", {"reason": "two\nlines"}),
     ):
         bad = await api.client.request(method, path, json=body)
         assert bad.status_code in (404, 422), bad.text
@@ -390,6 +392,9 @@ async def test_cash_back_a_balance_inquiry_and_a_void(api: Api) -> None:
     assert available_balances(api.db)["CCP-0001001"][0] == 15_000_000
     again = await api.client.post(f"/v1/payments/{body['id']}/void")
     assert again.status_code == 409
+    replayed = await api.pay(amount_minor=150_000, currency="DZD", card_id="EDH-VALID",
+                             cash_back_minor=200_000, idempotency_key="cb-1")  # fmt: skip
+    assert (replayed.status_code, replayed.json()["status"]) == (200, "cancelled")  # as it is now
     preauth = await api.pay(amount_minor=1_000, currency="DZD", card_id="EDH-VALID",
                             preauth=True, cash_back_minor=500, idempotency_key="cb-2")  # fmt: skip
     assert preauth.status_code == 422

@@ -158,6 +158,28 @@ async def test_terminal_command_obeys_operator_controls_while_it_runs(
         ),
         (["ledger", "check", "--db", "/nonexistent/ledger.db"], "no ledger database"),
         (["ledger", "check", "--db", "/"], "no ledger database at /"),
+        (
+            ["ledger", "check", "--db", "postgresql://nobody@127.0.0.1:1/x"],
+            "cannot connect to postgresql://nobody@127.0.0.1:1/x",
+        ),
+        (
+            [
+                "terminal",
+                "--tid",
+                "DZAL0001",
+                "--card",
+                "EDH-VALID",
+                "--amount",
+                "9999999999,99",
+                "--cash-back",
+                "0,01",
+            ],
+            "--amount with --cash-back is above 999999999999",
+        ),
+        (
+            ["cards", "block", "EDH-VALID", "--db", "/etc/passwd", "--actor", "a\nb"],
+            "/etc/passwd is not a tpesim ledger",
+        ),
         (["cards", "history", "--db", "/etc/passwd"], "/etc/passwd is not a tpesim ledger"),
         (
             ["cards", "set-balance", "EDH-VALID", "99999999999999999999", "--db", "/etc/passwd"],

@@ -129,10 +129,13 @@ async def test_a_balance_is_set_by_one_adjustment(
                          actor="ops", balance=-1)  # fmt: skip
     with pytest.raises(KeyError):
         await administer(processor.ledger, CARDS, "NO-SUCH", "block", now=till.now, actor="x")
-    for forged in ("two\nlines", "\x1b[31mred", "x" * 201):
+    for forged in ("two\nlines", "\x1b[31mred", "\u202e", "x" * 201):
         with pytest.raises(ValueError, match="printable"):
             await administer(processor.ledger, CARDS, CARD, "block", now=till.now, actor="x",
                              reason=forged)  # fmt: skip
+        with pytest.raises(ValueError, match="printable"):
+            await administer(processor.ledger, CARDS, CARD, "block", now=till.now,
+                             actor=forged)  # fmt: skip
     assert [event_from_row(r).action for r in await processor.ledger.card_events(CARD)] == [
         "set-balance", "set-balance"]  # fmt: skip
     report = await backend.check()

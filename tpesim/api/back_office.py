@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cards.catalog import CardSet
 from cards.currency import MAX_MINOR
@@ -25,8 +25,16 @@ class CardNote(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    reason: str = Field(default="", max_length=MAX_REASON, pattern=r"^[^\x00-\x1f\x7f]*$",
-                        description="Why, recorded with the event (one line).")  # fmt: skip
+    reason: str = Field(
+        default="", max_length=MAX_REASON, description="Why, recorded with the event (one line)."
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _one_line(cls, reason: str) -> str:
+        if not reason.isprintable():
+            raise ValueError("a reason is one line of printable characters")
+        return reason
 
 
 class BalanceRequest(CardNote):

@@ -117,7 +117,7 @@ class PaymentDesk:
             raise ApiError(409, "idempotency key reused",
                            "this idempotency_key was used for a different request",
                            "idempotency_key")  # fmt: skip
-        return record.payment
+        return self._payments.get(record.payment.id, record.payment)  # as it stands now
 
     async def pay(self, tid: str, request: PaymentRequest) -> tuple[Payment, bool]:
         """Run the payment (or find it again by its key); (the payment, whether it is new)."""

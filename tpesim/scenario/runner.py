@@ -247,13 +247,15 @@ def _check_amounts(scenario: Scenario, profiles: dict[str, TerminalProfile]) -> 
     """ScenarioError unless every step's amount is one of its terminal's currency (decimals,
     size): found before anything runs, not halfway through."""
     for number, step in enumerate(scenario.steps, 1):
-        profile = profiles.get(step.terminal or "")
-        if not step.amount or step.amount.startswith("magic:") or profile is None:
+        if not step.amount or step.amount.startswith("magic:"):
             continue
-        try:
-            parse_amount(step.amount, profile.currency)
-        except ValueError as error:
-            raise ScenarioError(f"scenario {scenario.name!r}, step {number}: {error}") from None
+        takers = [profiles[step.terminal]] if step.terminal in profiles else profiles.values()
+        for profile in takers:  # a burst's amount goes to every terminal
+            try:
+                parse_amount(step.amount, profile.currency)
+            except ValueError as error:
+                raise ScenarioError(f"scenario {scenario.name!r}, step {number}: "
+                                    f"{error}") from None  # fmt: skip
 
 
 def _powering_on(
