@@ -78,10 +78,9 @@ def trace_event(
             text = ""
     try:
         message = json.loads(redact_wire_text(text))
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
         message = {}
-    if not isinstance(message, dict):
-        message = {}
+    message = _flat(message) if isinstance(message, dict) else {}
     stan = message.get("11")
     return (
         TraceEvent(
@@ -102,3 +101,16 @@ def trace_event(
         .model_dump_json()
         .encode()
     )
+
+
+def _flat(message: dict[str, Any]) -> dict[str, Any]:
+    """``message`` as a message's fields can be: a value, or a list of text lines (DE124);
+    anything nested deeper (a hostile payload) is named, not kept, so an event stays small
+    and shallow whatever a terminal sent."""
+    return {
+        key: value
+        if isinstance(value, str | int | float | bool | None)
+        or (isinstance(value, list) and all(isinstance(line, str) for line in value))
+        else "<not a field value>"
+        for key, value in message.items()
+    }

@@ -23,6 +23,7 @@ from switch import ManualClock, Processor, default_registry
 from switch.ledger import Ledger
 from switch.magic import magic_amounts
 from switch.protocol import FormatError, decode_request, decode_response, encode, topics
+from switch.protocol.trace import trace_event
 from terminal import CardPresentation, RequestBuilder
 
 TID = "DZAL0001"
@@ -122,3 +123,30 @@ def test_raw_bytes_get_a_format_error(
     running: tuple[asyncio.AbstractEventLoop, Processor], payload: bytes
 ) -> None:
     assert _answered(running, payload) == "30"
+
+
+NOW = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
+
+
+def _nested(depth: int) -> list[bytes]:
+    """Payloads under 8 KiB nested ``depth`` deep: an array, an object (up to 1 300 deep, as
+    8 KiB allows), a request's DE43."""
+    objects = min(depth, 1_300)
+    return [
+        b"[" * depth + b"]" * depth,
+        b'{"a":' * objects + b"1" + b"}" * objects,
+        b'{"mti":"0200","11":"000001","43":' + b"[" * depth + b"]" * depth + b"}",
+    ]
+
+
+@pytest.mark.parametrize("depth", [100, 500, 990, 2000, 3000])
+def test_deeply_nested_json_is_answered_30_and_traced(
+    running: tuple[asyncio.AbstractEventLoop, Processor], depth: int
+) -> None:
+    """Issue 21: nesting past what Python parses gets a 30 like any malformed message, and its
+    trace event (what the dashboard shows) is built without a RecursionError, small and flat."""
+    for payload in _nested(depth):
+        assert len(payload) < 8192
+        assert _answered(running, payload) == "30"
+        event = json.loads(trace_event("switch", "received", TID, payload, at=NOW))
+        assert len(json.dumps(event)) < 2_000
