@@ -52,11 +52,17 @@ def _seeds() -> list[dict[str, Any]]:
 
 SEEDS = _seeds()
 FIELDS = sorted({name for seed in SEEDS for name in seed} | {"39", "52", "55", "64", "90", "99"})
+
+
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Lists and objects of ``inner`` JSON values (a named function: Hypothesis reads its
+    source to check that it recurses)."""
+    return st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+
+
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4)
-    ),
+    _containers,
     max_leaves=8,
 )
 
