@@ -98,18 +98,19 @@ async def run_purchase(
     """Run one planned purchase on ``terminal``, with the chip (or its clone), PIN, entry mode
     and tampering the plan says."""
     card = CardPresentation.from_card(cards.card(item.card_id), cards)
-    return await terminal.purchase(
-        card,
-        item.amount,
-        pin=item.pin,
-        chip=wallet.clone(item.card_id)
-        if item.intent == "cloned-card"
-        else wallet.chip(item.card_id),
-        entry=item.entry,
-        # Track 2 and CVV2 cost two CVV computations; only stripe and keyed read them.
-        plastic=wallet.plastic(item.card_id) if item.entry != "chip" else None,
-        tamper_mac=item.intent == "tampered-mac",
-    )
+    async with wallet.in_reader(item.card_id):
+        return await terminal.purchase(
+            card,
+            item.amount,
+            pin=item.pin,
+            chip=wallet.clone(item.card_id)
+            if item.intent == "cloned-card"
+            else wallet.chip(item.card_id),
+            entry=item.entry,
+            # Track 2 and CVV2 cost two CVV computations; only stripe and keyed read them.
+            plastic=wallet.plastic(item.card_id) if item.entry != "chip" else None,
+            tamper_mac=item.intent == "tampered-mac",
+        )
 
 
 async def run_plan(

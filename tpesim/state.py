@@ -16,11 +16,12 @@ one card never give it the same counter.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -133,6 +134,22 @@ class DeviceState:
             self.chips[card_id] = atc
             self._write_merged()
         return atc
+
+    @contextlib.asynccontextmanager
+    async def card_in_reader(self, card_id: str) -> AsyncIterator[None]:
+        """Hold card ``card_id`` for one transaction, as a card sits in one reader at a time:
+        another process using the card waits until this transaction has its answer (else its
+        cryptogram's counter, drawn later, could reach the issuer first, and this one be
+        declined 05 as a replay)."""
+        if self.path is None:
+            yield
+            return
+        fd = self._open_lock(self.path.with_name(f"{self.path.name}.card-{card_id}.lock"))
+        try:
+            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def save(self) -> None:
         """Write back this process's terminals and counters, keeping what other processes

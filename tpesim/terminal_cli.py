@@ -5,6 +5,7 @@ was in flight."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 from collections import Counter
@@ -226,10 +227,11 @@ async def _drive(
             plastic = wallet.plastic(args.card) if args.card else None
             if args.entry != "chip" and plastic is None:
                 raise CliError(f"--entry {args.entry} needs --card (the card's stripe and CVV2)")
-            outcome = await terminals[profile.tid].purchase(
-                card, amount, pin=pin, chip=chip, entry=args.entry, plastic=plastic,
-                cash_back=cash_back, inquiry=args.balance,
-            )  # fmt: skip
+            async with wallet.in_reader(args.card) if args.card else contextlib.nullcontext():
+                outcome = await terminals[profile.tid].purchase(
+                    card, amount, pin=pin, chip=chip, entry=args.entry, plastic=plastic,
+                    cash_back=cash_back, inquiry=args.balance,
+                )  # fmt: skip
             last = terminals[profile.tid].last_sale
         if last is not None:
             state.last_sales[profile.tid] = encode(last).decode()

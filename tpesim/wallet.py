@@ -7,6 +7,8 @@ personalization bureau would under the issuer's keys) and computes what the plas
 
 from __future__ import annotations
 
+import contextlib
+from contextlib import AbstractAsyncContextManager
 from functools import partial
 from typing import Protocol
 
@@ -23,6 +25,8 @@ class SharedCounters(Protocol):
     """Chip counters kept outside the process (tpesim.state.DeviceState)."""
 
     def next_atc(self, card_id: str, current: int) -> int: ...
+
+    def card_in_reader(self, card_id: str) -> AbstractAsyncContextManager[None]: ...
 
 
 class Wallet:
@@ -75,6 +79,13 @@ class Wallet:
     def remember(self) -> None:
         """Copy the chips' counters back into ``counters`` (e.g. a :class:`DeviceState`)."""
         self._counters.update({card_id: chip.atc for card_id, chip in self._chips.items()})
+
+    def in_reader(self, card_id: str) -> AbstractAsyncContextManager[None]:
+        """Hold the card for one transaction against other processes sharing its counter
+        (nothing to hold when the counters are this process's alone)."""
+        if self._shared is None:
+            return contextlib.nullcontext()
+        return self._shared.card_in_reader(card_id)
 
     def plastic(self, card_id: str) -> Plastic:
         """What the card's plastic carries besides the chip: track 2 and the printed CVV2."""
