@@ -189,6 +189,11 @@ async def _serve_http(
             server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            # A server cancelled mid-serve never closed its asyncio servers: close them, so the
+            # event loop stops watching the listening socket before it is closed (else a later
+            # socket given the same descriptor meets the loop's stale entry: ENOENT).
+            for http_server in server.servers:
+                http_server.close()
             listener.close()
             for other in background:
                 other.cancel()
