@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -125,13 +126,21 @@ def format_error_response(error: FormatError, tid: str, now: datetime) -> Respon
         "39": "30",
         "44": error.short,
     }
-    aliases = {info.alias for info in cls.model_fields.values()}
-    for number, value in error.echoed.items():
-        if number not in aliases:
-            continue
+    echoed = {n: v for n, v in error.echoed.items() if n in _aliases(cls)}
+    try:  # usually every field read is valid: one validation
+        return cls.model_validate({**fields, **echoed})
+    except ValidationError:
+        pass
+    for number, value in echoed.items():  # else keep those that are, one by one
         try:
             cls.model_validate({**fields, number: value})
         except ValidationError:
             continue
         fields[number] = value
     return cls.model_validate(fields)
+
+
+@cache
+def _aliases(cls: type[Response]) -> frozenset[str]:
+    """The DE numbers a response model has."""
+    return frozenset(str(info.alias) for info in cls.model_fields.values())
