@@ -73,8 +73,8 @@ class Channel:
         STAN is reused while an earlier request under it still waits."""
         self._reader: asyncio.Task[None] | None = None
         self._in_transit: set[asyncio.Task[None]] = set()
-        self._qr_topic = topics.qr_notice(tid)
         """Requests the link still carries (delayed, held or duplicated)."""
+        self._qr_topic = topics.qr_notice(tid)
         self._qr_waiters: dict[str, asyncio.Future[QrPaymentResult]] = {}
         """Codes shown, by reference, waiting for their payment (switch.qr_payments)."""
 
