@@ -129,10 +129,11 @@ class DeviceState:
         ``current`` (the chip's own) and what the file holds, written back at once under the
         file's lock, so concurrent runs sharing the card draw distinct, rising counters."""
         with self._file_locked():
-            self._take(self._read(), only=set())  # the counters on disk, checked
+            raw = self._read()
+            self._take(raw, only=set())  # the counters on disk, checked
             atc = max(current, self.chips.get(card_id, 0)) + 1
             self.chips[card_id] = atc
-            self._write_merged()
+            self._write_merged(raw)
         return atc
 
     @contextlib.asynccontextmanager
@@ -224,11 +225,12 @@ class DeviceState:
             _adopt(self.in_flight, in_flight, tid)
             _adopt(self.last_sales, last_sales, tid)
 
-    def _write_merged(self) -> None:
-        """Rewrite the file (atomically) from what is on disk, with this process's terminals
-        and the highest counter of each chip; the caller holds the file's lock."""
+    def _write_merged(self, raw: dict[str, Any] | None = None) -> None:
+        """Rewrite the file (atomically) from what is on disk (``raw``, when the caller has
+        just read it under the same lock), with this process's terminals and the highest
+        counter of each chip; the caller holds the file's lock."""
         assert self.path is not None
-        raw = self._read()
+        raw = self._read() if raw is None else raw
         chips = {str(k): int(v) for k, v in raw.get("chips", {}).items()}
         for card_id, atc in self.chips.items():
             chips[card_id] = max(atc, chips.get(card_id, 0))
