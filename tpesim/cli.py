@@ -269,6 +269,15 @@ def _ledger_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _cards(args: argparse.Namespace) -> int:
+    """``tpesim cards``: the issuer's back office, issuing a card set, or the list."""
+    if args.cards_command in BACK_OFFICE:
+        return asyncio.run(back_office_command(args))
+    if args.cards_command == "issue":
+        return _cards_issue(args)
+    return _cards_list(args)
+
+
 def _cards_issue(args: argparse.Namespace) -> int:
     try:
         issued = issue_card_set(
@@ -332,13 +341,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "bench": bench_command,
     "broker": broker_command,
     "decode": decode_command,
-    "cards": lambda args: (
-        asyncio.run(back_office_command(args))
-        if args.cards_command in BACK_OFFICE
-        else _cards_issue(args)
-        if args.cards_command == "issue"
-        else _cards_list(args)
-    ),
+    "cards": _cards,
 }
 
 
