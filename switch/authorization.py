@@ -269,6 +269,8 @@ def _card_checks(
     card_code = _CARD_CODE_DECLINES.get(cvv) if cvv is not None else None
     if card_code is not None:
         return _decline(*card_code, card)
+    if arqc is ArqcCheck.MISSING:
+        return _decline("30", "DE55 missing (chip read)", card)
     if arqc is ArqcCheck.MALFORMED:
         return _decline("30", "DE55 incomplete", card)
     if arqc is ArqcCheck.FAILED:

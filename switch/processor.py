@@ -168,6 +168,9 @@ class Processor:
         if isinstance(request, ReversalAdvice) and request.mti == "0421":
             # A repeat of an 0420: answered (or replayed) as the 0420 itself.
             request = request.model_copy(update={"mti": "0420"})
+        if request.ksn is not None and not self.security.issued_to(tid, bytes.fromhex(request.ksn)):
+            self._attack(tid, "key", f"{request!r}: DE53 names a key not issued to {tid}")
+            return self._security_violation(tid, request, "key not issued to TID")
         if (
             request.mac is not None
             and request.ksn is not None

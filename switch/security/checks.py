@@ -56,7 +56,8 @@ def inspect_purchase(
                                       ksn=bytes.fromhex(request.ksn))  # fmt: skip
     cvv = _card_code(security, issuer, card, request)
     if request.icc_data is None:
-        return SecurityFacts(pin=pin, cvv=cvv)
+        missing = ArqcCheck.MISSING if request.entry_mode[:2] in CHIP_MODES else None
+        return SecurityFacts(pin=pin, arqc=missing, cvv=cvv)
     try:
         icc = tlv.decode_dict(bytes.fromhex(request.icc_data))
     except (tlv.TlvError, ValueError):
@@ -73,6 +74,8 @@ def inspect_purchase(
     return SecurityFacts(pin=pin, arqc=arqc, atc=atc, cvv=cvv, arpc=arpc)
 
 
+CHIP_MODES = ("05", "07")
+"""DE22 of a chip read, contact or contactless: DE55, the card's cryptogram, is mandatory."""
 MAGSTRIPE_MODES = ("02", "80", "90")
 KEYED_MODE = "01"
 ECOMMERCE_MODE = "81"

@@ -45,6 +45,8 @@ class ArqcCheck(StrEnum):
     """The ARQC does not verify: not this card, or data changed after the card signed it."""
     MALFORMED = "malformed"
     """DE55 is not valid TLV or lacks a tag the cryptogram covers."""
+    MISSING = "missing"
+    """A chip read (DE22 05x, contactless 07x) without DE55: the card's cryptogram is mandatory."""
 
 
 class CvvCheck(StrEnum):
@@ -67,6 +69,10 @@ class TerminalKey:
     initial_ksn: bytes
 
 
+_TDES_COUNTER = (1 << 21) - 1
+"""The transaction counter of a TDES KSN: its low 21 bits."""
+
+
 def _derivation_id(tid: str, size: int) -> bytes:
     return hashlib.sha256(tid.encode()).digest()[:size]
 
@@ -76,6 +82,8 @@ class SecurityModule:
 
     def __init__(self, keys: KeyStore) -> None:
         self._keys = keys
+        self._issued: dict[str, tuple[bytes, bytes]] = {}
+        """Initial KSNs (AES, TDES) by TID, as :meth:`inject_terminal_key` issues them."""
 
     def __repr__(self) -> str:
         return f"<SecurityModule {len(self._keys.bdks)} BDKs, {len(self._keys.issuers)} issuers>"
@@ -83,13 +91,33 @@ class SecurityModule:
     def inject_terminal_key(self, tid: str, flavour: DukptFlavour = "aes") -> TerminalKey:
         """The initial key and KSN for terminal ``tid`` (deterministic per TID and BDK)."""
         bdk = self._keys.bdks[self._keys.terminal_bdk[flavour]]
+        ksn = self._initial_ksn(tid, flavour)
         if flavour == "aes":
-            ik_id = bytes.fromhex(bdk.id) + _derivation_id(tid, 4)
-            return TerminalKey("aes", dukpt_aes.initial_key(bdk.key, ik_id), ik_id + bytes(4))
-        device = int.from_bytes(_derivation_id(tid, 3), "big") & 0x7FFFF  # 19-bit device id
-        value = (int(bdk.id, 16) << 40) | (device << 21)
-        ksn = value.to_bytes(10, "big")
+            return TerminalKey("aes", dukpt_aes.initial_key(bdk.key, ksn[:8]), ksn)
         return TerminalKey("tdes", dukpt_tdes.initial_key(bdk.key, ksn), ksn)
+
+    def issued_to(self, tid: str, ksn: bytes) -> bool:
+        """True when ``ksn`` is a transaction of the initial key injected into terminal ``tid``
+        (same key identity, any counter): a MAC or PIN block under another terminal's key, or
+        under a key never issued, is not this terminal's."""
+        issued = self._issued.get(tid)
+        if issued is None:
+            issued = self._issued[tid] = (self._initial_ksn(tid, "aes"),
+                                          self._initial_ksn(tid, "tdes"))  # fmt: skip
+        aes, tdes = issued
+        if len(ksn) == len(aes):
+            return ksn[:8] == aes[:8]
+        if len(ksn) == len(tdes):
+            return int.from_bytes(ksn, "big") & ~_TDES_COUNTER == int.from_bytes(tdes, "big")
+        return False
+
+    def _initial_ksn(self, tid: str, flavour: DukptFlavour) -> bytes:
+        """The initial KSN :meth:`inject_terminal_key` gives ``tid`` (without deriving a key)."""
+        bdk = self._keys.bdks[self._keys.terminal_bdk[flavour]]
+        if flavour == "aes":
+            return bytes.fromhex(bdk.id) + _derivation_id(tid, 4) + bytes(4)
+        device = int.from_bytes(_derivation_id(tid, 3), "big") & 0x7FFFF  # 19-bit device id
+        return ((int(bdk.id, 16) << 40) | (device << 21)).to_bytes(10, "big")
 
     def pvv(self, issuer: str, pan: str, pin: str) -> str:
         """The Visa PVV an issuer records for ``pin`` (card issuance)."""

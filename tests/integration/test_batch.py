@@ -15,6 +15,7 @@ from switch.ledger import Ledger, check_ledger
 from switch.magic import magic_amounts
 from switch.service import running_switch
 from terminal import CardPresentation
+from tests.chips import chip_of
 from tests.conftest import MosquittoProcess
 from tpesim.fleet import connected_fleet
 from tpesim.settle import run_settlement
@@ -48,10 +49,10 @@ async def test_lost_reversal_is_an_explained_out_of_balance_batch(
     ):  # fmt: skip
         good, lossy = terminals["DZAL0001"], terminals["DZOR0001"]
         lossy.lose_reversals = True
-        assert (await good.purchase(card, 120_000, pin=pin)).approved
-        assert (await good.purchase(card, 4_550, pin=pin)).approved
-        assert (await lossy.purchase(card, 30_000, pin=pin)).approved
-        lost = await lossy.purchase(card, NO_RESPONSE, pin=pin)
+        assert (await good.purchase(card, 120_000, pin=pin, chip=chip_of(card))).approved
+        assert (await good.purchase(card, 4_550, pin=pin, chip=chip_of(card))).approved
+        assert (await lossy.purchase(card, 30_000, pin=pin, chip=chip_of(card))).approved
+        lost = await lossy.purchase(card, NO_RESPONSE, pin=pin, chip=chip_of(card))
         assert lost.response_code is None and lost.reversal == "unresolved"
         balanced = await good.close_batch()
         assert (balanced.response_code, balanced.sales, balanced.sales_amount) == ("00", 2, 124_550)
@@ -93,7 +94,7 @@ async def test_preauthorization_completion_refund_and_day_end(
     ):
         tpe = fleet["DZAL0002"]
         opening = await ledger_available(db, "EDH-VALID-2")
-        hold = await tpe.purchase(card, 100_000, pin=pin, preauth=True)
+        hold = await tpe.purchase(card, 100_000, pin=pin, preauth=True, chip=chip_of(card))
         assert hold.approved and hold.auth_code
         assert await ledger_available(db, "EDH-VALID-2") == opening - 100_000
         too_much = await tpe.complete(hold.stan, 100_001)
@@ -106,10 +107,10 @@ async def test_preauthorization_completion_refund_and_day_end(
         again = await tpe.complete(hold.stan, 1_000)
         assert again is not None and again.response_code == "12"
         del tpe.authorizations[hold.stan]
-        cancelled = await tpe.purchase(card, 50_000, pin=pin, preauth=True)
+        cancelled = await tpe.purchase(card, 50_000, pin=pin, preauth=True, chip=chip_of(card))
         assert cancelled.approved
         assert await tpe.cancel_authorization(cancelled.stan) == "acknowledged"
-        refund = await tpe.purchase(card, 15_000, pin=pin, refund=True)
+        refund = await tpe.purchase(card, 15_000, pin=pin, refund=True, chip=chip_of(card))
         assert refund.approved
         # A refund reaches the cardholder at clearing, not before.
         assert await ledger_available(db, "EDH-VALID-2") == opening - 64_000
@@ -153,11 +154,11 @@ async def test_store_and_forward_reversal_reaches_the_switch_later(
     ):  # fmt: skip
         tpe = fleet["DZSE0001"]
         tpe.lose_reversals = True
-        lost = await tpe.purchase(card, NO_RESPONSE, pin=pin)
+        lost = await tpe.purchase(card, NO_RESPONSE, pin=pin, chip=chip_of(card))
         assert lost.reversal == "unresolved" and len(tpe.saf) == 1
         queued = list(tpe.saf)
         tpe.lose_reversals = False  # the link is back
-        assert (await tpe.purchase(card, 20_000, pin=pin)).approved
+        assert (await tpe.purchase(card, 20_000, pin=pin, chip=chip_of(card))).approved
         assert tpe.saf == [] and tpe.stats.reversals_unresolved == 0
         tpe.saf = queued  # the same advice once more, under its first KSN and MAC
         assert await tpe.flush_saf() == 0

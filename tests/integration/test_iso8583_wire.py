@@ -57,8 +57,10 @@ def _read(payload: bytes) -> dict[str, Any]:
 
 
 def _by_hand(tid: str, stan: int, now: datetime) -> tuple[dict[str, str], dict[str, str]]:
-    """A sign-on and a purchase of EDH-VALID as an integrator writes them, field by field."""
+    """A sign-on and a purchase of EDH-VALID as an integrator writes them, field by field: keyed
+    in (DE22 012) with the card's CVV2 in DE48, as a client without a chip or DUKPT keys can."""
     card = CARDS.card("EDH-VALID")
+    cvv2 = Wallet(CARDS, SecurityModule(load_keys())).plastic("EDH-VALID").cvv2
     profile = REGISTRY.get(tid)
     assert profile is not None
     moment = now.strftime("%m%d%H%M%S")
@@ -67,8 +69,8 @@ def _by_hand(tid: str, stan: int, now: datetime) -> tuple[dict[str, str], dict[s
     purchase = {
         "t": "0200", "2": card.pan, "3": "000000", "4": "000000002500", "7": moment,
         "11": f"{stan + 1:06d}", "12": now.strftime("%H%M%S"), "13": now.strftime("%m%d"),
-        "14": card.expiry_yymm, "22": "051", "23": "001", "41": tid, "42": profile.merchant.mid,
-        "43": profile.merchant.name_location, "49": "012",
+        "14": card.expiry_yymm, "22": "012", "23": "001", "41": tid, "42": profile.merchant.mid,
+        "43": profile.merchant.name_location, "48": cvv2, "49": "012",
     }  # fmt: skip
     return sign_on, purchase
 

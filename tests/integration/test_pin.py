@@ -17,6 +17,7 @@ from switch.protocol import topics
 from switch.security import SecurityModule, load_keys
 from switch.service import running_switch
 from terminal import CardPresentation, TerminalError
+from tests.chips import chip_of
 from tests.conftest import MosquittoProcess
 from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet
@@ -49,7 +50,7 @@ async def test_right_wrong_and_third_wrong_pin(
     ):  # fmt: skip
         tpe = terminals["DZOR0001"]
         codes = [
-            (await tpe.purchase(card, 25_000, pin=pin)).verdict
+            (await tpe.purchase(card, 25_000, pin=pin, chip=chip_of(card))).verdict
             for pin in (right, "1111", "2222", "3333", right)
         ]
     assert codes == ["00", "55", "55", "75", "75"]
@@ -73,7 +74,9 @@ async def test_tampered_request_is_rejected_63(mosquitto: MosquittoProcess, tmp_
         ),
         connected_fleet([profile], mosquitto.url, clock=SystemClock(), timeout_s=5) as fleet,
     ):
-        outcome = await fleet["DZAL0001"].purchase(card, 12_300, pin=holder_pin("EDH-VALID"))
+        outcome = await fleet["DZAL0001"].purchase(
+            card, 12_300, pin=holder_pin("EDH-VALID"), chip=chip_of(card)
+        )
         assert outcome.approved
         captured = await next_on(
             inbox, topics.request("DZAL0001"), where=lambda m: b'"mti":"0200"' in m.payload

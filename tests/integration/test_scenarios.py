@@ -25,6 +25,7 @@ from switch.resolutions import reverse
 from switch.security import SecurityModule
 from switch.service import running_switch
 from terminal import CardPresentation, Terminal, TerminalError
+from tests.chips import chip_of
 from tests.conftest import MosquittoProcess
 from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet
@@ -204,7 +205,7 @@ async def test_paper_out_is_announced_on_the_status_topic(
         status = await next_on(inbox, topics.status("DZAN0002"),
                                where=lambda m: m.payload != b"online")  # fmt: skip
         assert status.payload == b"degraded:paper-out"
-        outcome = await tpe.purchase(card, 5_000, pin=holder_pin("EDH-VALID"))
+        outcome = await tpe.purchase(card, 5_000, pin=holder_pin("EDH-VALID"), chip=chip_of(card))
         assert outcome.approved and not outcome.printed
         with pytest.raises(TerminalError, match="no paper"):
             tpe.reprint()

@@ -15,6 +15,7 @@ from switch.ledger import check_ledger
 from switch.protocol import encode, topics
 from switch.service import SwitchService, running_switch
 from terminal import CardPresentation, RequestBuilder, plan_traffic
+from tests.chips import chip_purchase
 from tests.conftest import MosquittoProcess
 from tests.ledger_assertions import assert_outcomes_match_ledger, net_postings
 from tests.mqtt_helpers import next_on, observer
@@ -57,8 +58,11 @@ async def test_two_workers_share_requests_and_post_once(
 
         # The same purchase fired six times at once, as a confused cash register might.
         profile = fleet[0]
-        request = RequestBuilder(profile, first_stan=900_000).purchase(
-            CardPresentation.from_card(CARDS.card("EDH-VALID-3"), CARDS), 123_400, datetime.now(UTC)
+        request = chip_purchase(
+            RequestBuilder(profile, first_stan=900_000),
+            CardPresentation.from_card(CARDS.card("EDH-VALID-3"), CARDS),
+            123_400,
+            datetime.now(UTC),
         )
         async with observer(mosquitto.url, topics.response(profile.tid)) as (client, inbox):
             await asyncio.gather(

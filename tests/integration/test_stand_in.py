@@ -15,6 +15,7 @@ from switch.ledger import check_ledger
 from switch.protocol import topics
 from switch.service import running_switch
 from terminal import CardPresentation
+from tests.chips import chip_of
 from tests.conftest import MosquittoProcess
 from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet
@@ -44,13 +45,13 @@ async def test_issuer_down_over_mqtt_then_up_trues_up(
         await operator.publish(topics.issuer_control(ISSUER), b"sideways")  # ignored
         await operator.publish(topics.issuer_control(ISSUER), b"down")
         assert (await next_on(inbox, status)).payload == b"down"
-        stood_in = await tpe.purchase(card, 25_000, pin=holder_pin("EDH-VALID"))
+        stood_in = await tpe.purchase(card, 25_000, pin=holder_pin("EDH-VALID"), chip=chip_of(card))
         assert stood_in.approved and (stood_in.auth_code or "").startswith("S")
         assert available_balances(db)["CCP-0001001"][0] == 15_000_000  # not charged yet
         await operator.publish(topics.issuer_control(ISSUER), b"up")
         assert (await next_on(inbox, status)).payload == b"up"
         assert available_balances(db)["CCP-0001001"][0] == 15_000_000 - 25_000
-        normal = await tpe.purchase(card, 5_000, pin=holder_pin("EDH-VALID"))
+        normal = await tpe.purchase(card, 5_000, pin=holder_pin("EDH-VALID"), chip=chip_of(card))
         assert normal.approved and not (normal.auth_code or "").startswith("S")
     report = check_ledger(db)
     assert report.ok, report.render()

@@ -22,6 +22,7 @@ from switch.service import running_switch
 from switch.transport.base import BrokerUrl
 from terminal.builder import CardPresentation
 from terminal.traffic import plan_traffic
+from tests.chips import chip_of
 from tests.conftest import MosquittoProcess
 from tests.ledger_assertions import assert_outcomes_match_ledger
 from tests.mqtt_helpers import next_on, observer
@@ -76,7 +77,9 @@ async def test_bad_input_gets_format_error_and_switch_keeps_serving(
             [profile], mosquitto.url, clock=SystemClock(), timeout_s=5
         ) as terminals:
             outcome = await terminals[tid].purchase(
-                CardPresentation.from_card(CARDS.card("EDH-VALID"), CARDS), 150_000
+                CardPresentation.from_card(CARDS.card("EDH-VALID"), CARDS),
+                150_000,
+                chip=chip_of(CardPresentation.from_card(CARDS.card("EDH-VALID"), CARDS)),
             )
         assert outcome.approved
         stats = switch.processor.stats
@@ -198,7 +201,7 @@ async def test_switch_reconnects_after_broker_restart(
             [profile], mosquitto.url, clock=SystemClock(), timeout_s=5
         ) as terminals:
             card = CardPresentation.from_card(CARDS.card("EDH-VALID"), CARDS)
-            outcome = await terminals["DZAL0001"].purchase(card, 42_000)
+            outcome = await terminals["DZAL0001"].purchase(card, 42_000, chip=chip_of(card))
     assert outcome.approved
     assert check_ledger(db).ok
 

@@ -19,6 +19,7 @@ from switch.security import SecurityModule, load_keys
 from switch.security.transaction import seal
 from terminal import CardPresentation, RequestBuilder
 from terminal.pinpad import PinPad
+from tests.chips import chip_purchase
 from tests.ledgers import LedgerBackend
 
 CARDS = default_card_set()
@@ -58,7 +59,9 @@ class Till:
         keys = self.pad.next_transaction()
         card = CardPresentation.from_card(CARDS.card(CARD), CARDS)
         block = keys.encrypt_pin(pin or holder_pin(CARD), card.pan)
-        request = self.build.purchase(card, amount, self.now, pin_block=block, ksn=keys.ksn_hex)
+        request = chip_purchase(
+            self.build, card, amount, self.now, pin_block=block, ksn=keys.ksn_hex
+        )
         reply = await self.processor.process(topics.request(TID), seal(request, keys))
         assert reply is not None
         clock = self.processor.clock

@@ -18,6 +18,7 @@ from switch.protocol.matching import mismatch
 from switch.protocol.messages import BatchRequest
 from switch.reconcile import EntryKind, JournalEntry
 from terminal import CardPresentation, RequestBuilder
+from tests.chips import chip_purchase
 from tests.ledgers import LedgerBackend
 
 CARDS = default_card_set()
@@ -51,7 +52,7 @@ class Till:
 
     async def sale(self, amount: int) -> None:
         card = CardPresentation.from_card(CARDS.card("EDH-VALID"), CARDS)
-        request = self.build.purchase(card, amount, self.processor.clock.now())
+        request = chip_purchase(self.build, card, amount, self.processor.clock.now())
         assert (await self.send(request))["39"] == "00"
         self.journal.append(JournalEntry(EntryKind.SALE, request.stan, amount))
 

@@ -19,6 +19,7 @@ from switch.ledger.group import GroupCommit
 from switch.ordering import OrderedKeys
 from switch.protocol import encode, topics
 from terminal import CardPresentation, RequestBuilder
+from tests.chips import chip_purchase
 from tests.ledgers import sqlite_ledger
 
 CARDS = default_card_set()
@@ -55,7 +56,7 @@ async def test_concurrent_requests_share_commits_and_each_is_durable(
     everyday = ["EDH-VALID", "EDH-VALID-2", "EDH-VALID-3", "CIB-VALID", "CIB-VALID-2"]
     now = processor.clock.now()
     requests = [
-        (build.profile.tid, encode(build.purchase(card(card_id), 1_000, now)))
+        (build.profile.tid, encode(chip_purchase(build, card(card_id), 1_000, now)))
         for _ in range(5)
         for build in builders
         for card_id in everyday
@@ -81,7 +82,8 @@ async def test_one_card_at_many_terminals_is_decided_in_turn(processor: Processo
     replies = await asyncio.gather(
         *(
             processor.process(
-                topics.request(b.profile.tid), encode(b.purchase(card("EDH-VALID"), 10_000, now))
+                topics.request(b.profile.tid),
+                encode(chip_purchase(b, card("EDH-VALID"), 10_000, now)),
             )
             for b in builders
         )
@@ -98,13 +100,14 @@ async def test_a_slow_issuer_holds_up_only_its_own_cards(processor: Processor) -
     now = processor.clock.now()
     slow = asyncio.create_task(
         processor.process(
-            topics.request(cib.profile.tid), encode(cib.purchase(card("CIB-VALID"), 1_000, now))
+            topics.request(cib.profile.tid),
+            encode(chip_purchase(cib, card("CIB-VALID"), 1_000, now)),
         )
     )
     fast = asyncio.create_task(
         processor.process(
             topics.request(edahabia.profile.tid),
-            encode(edahabia.purchase(card("EDH-VALID"), 1_000, now)),
+            encode(chip_purchase(edahabia, card("EDH-VALID"), 1_000, now)),
         )
     )
     done, _ = await asyncio.wait({slow, fast}, return_when=asyncio.FIRST_COMPLETED)
@@ -205,7 +208,7 @@ async def test_the_trace_names_who_decided_when_it_decided(processor: Processor)
     processor.issuers = processor.purchases.issuers = _DownOnceAsked()
     reply = await processor.process(
         topics.request(build.profile.tid),
-        encode(build.purchase(card("CIB-VALID"), 1_000, processor.clock.now())),
+        encode(chip_purchase(build, card("CIB-VALID"), 1_000, processor.clock.now())),
     )
     assert reply is not None and reply.response_code == "00"
     assert reply.route == "issuer:banque-cib"

@@ -1,22 +1,26 @@
 """The examples in the docs are what tpesim accepts and answers: every JSON object of
 docs/protocol.md's ```json blocks decodes as the request or response its MTI says, each answer
-echoing the request before it (switch.protocol.matching); every JSON object of
+echoing the request before it (switch.protocol.matching), and a switch answers each request
+with the example's response code; every JSON object of
 docs/merchant-api.md's is a body of the merchant API, field for field."""
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
-from switch.protocol import decode_request, decode_response
+from switch import ManualClock, Processor
+from switch.protocol import decode_request, decode_response, encode, topics
 from switch.protocol.errors import RESPONSE_MTIS
 from switch.protocol.matching import mismatch
 from switch.protocol.messages import IsoMessage, OriginalDataElements
+from terminal import RequestBuilder
 from tpesim.api.back_office import CardEventOut
 from tpesim.api.models import BatchResult, Payment, PaymentRequest, Problem
 
@@ -60,6 +64,29 @@ def test_the_refund_example_names_the_purchase_example() -> None:
     assert (named.mti, named.stan, named.transmission_time) == (
         purchase["mti"], int(purchase["11"]), purchase["7"])  # fmt: skip
     assert refund["3"] == "200000" and refund["41"] == purchase["41"]
+
+
+async def test_the_switch_answers_the_examples_as_the_docs_show(processor: Processor) -> None:
+    """Sent in order to a switch (its terminal signed on, its clock at each request's DE7),
+    each example request gets exactly the example answer after it."""
+    tid = BLOCKS[0][0]["41"]
+    profile = processor.registry.get(tid)
+    clock = processor.clock
+    assert profile is not None and isinstance(clock, ManualClock)
+    sign_on = RequestBuilder(profile).sign_on(clock.now())
+    await processor.process(topics.request(tid), encode(sign_on))
+    for block in BLOCKS:
+        request = None
+        for wire in block:
+            if wire["mti"] not in RESPONSE_MTIS.values():
+                request = wire
+                continue
+            assert request is not None
+            sent = datetime.strptime(f"2026{request['7']}", "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+            clock.advance((sent - clock.now()).total_seconds())
+            reply = await processor.process(topics.request(tid), json.dumps(request).encode())
+            assert reply is not None
+            assert json.loads(reply.payload) == wire
 
 
 API_MODELS: list[type[BaseModel]] = [PaymentRequest, Payment, BatchResult, CardEventOut, Problem]

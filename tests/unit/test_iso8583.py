@@ -25,6 +25,7 @@ from switch.security import SecurityModule, load_keys
 from switch.security.transaction import seal
 from terminal import CardPresentation, RequestBuilder
 from terminal.pinpad import PinPad
+from tests.chips import chip_purchase
 from tests.iso8583_plain import plain_spec
 
 BINARY = Encoding.ISO8583
@@ -58,7 +59,7 @@ def _messages() -> list[IsoMessage]:
         build.sign_on(NOW, ksn="FFFF9876543210E00002"),
         purchase,
         build.reversal(purchase, NOW),
-        build.completion(build.purchase(_card(), 9_000, NOW, preauth=True), 8_000, NOW),
+        build.completion(chip_purchase(build, _card(), 9_000, NOW, preauth=True), 8_000, NOW),
         build.batch_close(journal, NOW),
         approved,
         batch_answer,
@@ -86,7 +87,7 @@ def test_the_mac_covers_the_bytes_before_it_in_de64_or_de128() -> None:
     pad = PinPad(security.inject_terminal_key(TID))
     build = _builder()
     keys = pad.next_transaction()
-    purchase = build.purchase(_card(), 1_000, NOW, ksn=keys.ksn_hex)
+    purchase = chip_purchase(build, _card(), 1_000, NOW, ksn=keys.ksn_hex)
     reversal = build.reversal(purchase, NOW, ksn=pad.next_transaction().ksn_hex)
     for message, field in ((purchase, "64"), (reversal, "128")):
         ksn = bytes.fromhex(message.ksn or "")
@@ -101,7 +102,7 @@ def test_the_mac_covers_the_bytes_before_it_in_de64_or_de128() -> None:
 
 
 def _purchase_bytes() -> bytes:
-    return encode(_builder().purchase(_card(), 1_000, NOW), BINARY)
+    return encode(chip_purchase(_builder(), _card(), 1_000, NOW), BINARY)
 
 
 @pytest.mark.parametrize(
@@ -136,7 +137,7 @@ async def test_the_processor_answers_binary_in_binary(tmp_path: Path) -> None:
         topic = topics.request(TID, BINARY)
         sign_on = await processor.process(topic, encode(build.sign_on(NOW), BINARY), BINARY)
         assert sign_on is not None and decode_response(sign_on.payload, BINARY).mti == "0810"
-        purchase = encode(build.purchase(_card(), 150_000, NOW), BINARY)
+        purchase = encode(chip_purchase(build, _card(), 150_000, NOW), BINARY)
         for _ in range(2):  # the repeat replays the stored answer, in binary too
             reply = await processor.process(topic, purchase, BINARY)
             assert reply is not None and reply.response_code == "00"

@@ -21,6 +21,7 @@ from switch.security import SecurityModule, load_keys
 from switch.security.transaction import seal
 from terminal import CardPresentation, RequestBuilder
 from terminal.pinpad import PinPad
+from tests.chips import chip_purchase
 from tests.ledgers import sqlite_ledger
 from tpesim.wallet import Wallet
 
@@ -52,11 +53,11 @@ async def test_purchase_needs_sign_on_then_approves(processor: Processor) -> Non
     """Before sign-on a purchase gets 03; after it, 00 with RRN and approval code."""
     build = builder()
     now = processor.clock.now()
-    assert (await answer(processor, encode(build.purchase(card("EDH-VALID"), 1_000, now))))[
+    assert (await answer(processor, encode(chip_purchase(build, card("EDH-VALID"), 1_000, now))))[
         "39"
     ] == "03"
     assert (await answer(processor, encode(build.sign_on(now))))["39"] == "00"
-    reply = await answer(processor, encode(build.purchase(card("EDH-VALID"), 150_000, now)))
+    reply = await answer(processor, encode(chip_purchase(build, card("EDH-VALID"), 150_000, now)))
     assert reply["39"] == "00"
     assert len(reply["37"]) == 12 and len(reply["38"]) == 6
     assert await processor.ledger.available("CCP-0001001") == 15_000_000 - 150_000
@@ -70,7 +71,7 @@ async def test_duplicate_replays_stored_response_without_second_posting(
     build = builder()
     now = processor.clock.now()
     await processor.process(TOPIC, encode(build.sign_on(now)))
-    request = build.purchase(card("EDH-VALID"), 150_000, now)
+    request = chip_purchase(build, card("EDH-VALID"), 150_000, now)
     first = await processor.process(TOPIC, encode(request))
     second = await processor.process(TOPIC, encode(request))
     assert first is not None and second is not None
@@ -87,7 +88,7 @@ async def test_declines_are_stored_and_replayed_as_declines(processor: Processor
     build = builder()
     now = processor.clock.now()
     await processor.process(TOPIC, encode(build.sign_on(now)))
-    request = build.purchase(card("EDH-NO-FUNDS"), 150_000, now)
+    request = chip_purchase(build, card("EDH-NO-FUNDS"), 150_000, now)
     assert (await answer(processor, encode(request)))["39"] == "51"
     assert (await answer(processor, encode(request)))["39"] == "51"
     assert check_ledger(sqlite_ledger(processor.ledger).path).postings == 0
@@ -98,7 +99,7 @@ async def test_reversal_undoes_and_is_idempotent(processor: Processor) -> None:
     build = builder()
     now = processor.clock.now()
     await processor.process(TOPIC, encode(build.sign_on(now)))
-    purchase = build.purchase(card("EDH-VALID"), 80_000, now)
+    purchase = chip_purchase(build, card("EDH-VALID"), 80_000, now)
     await processor.process(TOPIC, encode(purchase))
     reversal = build.reversal(purchase, now)
     for _ in range(2):
@@ -114,7 +115,7 @@ async def test_reversal_before_its_original_blocks_the_original(processor: Proce
     build = builder()
     now = processor.clock.now()
     await processor.process(TOPIC, encode(build.sign_on(now)))
-    purchase = build.purchase(card("EDH-VALID"), 80_000, now)
+    purchase = chip_purchase(build, card("EDH-VALID"), 80_000, now)
     reply = await answer(processor, encode(build.reversal(purchase, now)))
     assert (reply["39"], reply["44"]) == ("00", "original unknown; stored")
     assert (await answer(processor, encode(purchase)))["39"] == "12"
@@ -126,7 +127,9 @@ async def test_magic_no_response_posts_but_stays_silent(processor: Processor) ->
     build = builder()
     now = processor.clock.now()
     await processor.process(TOPIC, encode(build.sign_on(now)))
-    reply = await processor.process(TOPIC, encode(build.purchase(card("EDH-VALID"), 7_799, now)))
+    reply = await processor.process(
+        TOPIC, encode(chip_purchase(build, card("EDH-VALID"), 7_799, now))
+    )
     assert reply is not None and not reply.send and reply.response_code == "00"
     assert await processor.ledger.available("CCP-0001001") == 15_000_000 - 7_799
 
@@ -180,7 +183,7 @@ async def test_pin_tries_block_the_card_across_restarts(
             keys = pad.next_transaction()
             block = keys.encrypt_pin(pin, card_.pan)
             blocks.append(block)
-            request = build.purchase(card_, 10_000, now, pin_block=block, ksn=keys.ksn_hex)
+            request = chip_purchase(build, card_, 10_000, now, pin_block=block, ksn=keys.ksn_hex)
             codes.append((await answer(processor, seal(request, keys)))["39"])
             clock.advance(1)
     assert codes == ["00", "55", "55", "75", "75", "75"]
@@ -200,7 +203,7 @@ async def test_mac_is_verified_before_anything_else(processor: Processor) -> Non
     sign_on = build.sign_on(now, ksn=sign_on_keys.ksn_hex)
     assert (await answer(processor, seal(sign_on, sign_on_keys)))["39"] == "00"
     keys = pad.next_transaction()
-    request = build.purchase(card("EDH-VALID"), 50_000, now, ksn=keys.ksn_hex)
+    request = chip_purchase(build, card("EDH-VALID"), 50_000, now, ksn=keys.ksn_hex)
     sealed = seal(request, keys)
     mac = json.loads(sealed)["64"]
     flipped = sealed.replace(mac.encode(), (mac[:-1] + f"{int(mac[-1], 16) ^ 1:X}").encode())
@@ -237,7 +240,7 @@ async def test_an_unsigned_request_is_refused_where_the_mac_is_required(
     pad = PinPad(strict.security.inject_terminal_key(TID))
     keys = pad.next_transaction()
     assert (await answer(strict, seal(build.sign_on(now, ksn=keys.ksn_hex), keys)))["39"] == "00"
-    for unsigned in (build.sign_on(now), build.purchase(card("EDH-VALID"), 50_000, now)):
+    for unsigned in (build.sign_on(now), chip_purchase(build, card("EDH-VALID"), 50_000, now)):
         reply = await answer(strict, encode(unsigned))
         assert (reply["39"], reply["44"]) == ("63", "MAC required")
     assert strict.stats.attacks == {"unsigned": 2}
@@ -260,7 +263,7 @@ async def test_a_request_for_another_terminal_is_an_attack(
     every time; it is logged at most once a second."""
     other = REGISTRY.get("DZAL0002")
     assert other is not None
-    request = RequestBuilder(other).purchase(card("EDH-VALID"), 50_000, processor.clock.now())
+    request = chip_purchase(RequestBuilder(other), card("EDH-VALID"), 50_000, processor.clock.now())
     with caplog.at_level(logging.WARNING, logger="switch"):
         for _ in range(3):
             reply = await processor.process(TOPIC, encode(request))
@@ -334,7 +337,7 @@ async def test_reversal_advice_and_its_repeat(processor: Processor) -> None:
     build = builder()
     now = processor.clock.now()
     await answer(processor, encode(build.sign_on(now)))
-    purchase = build.purchase(card("EDH-VALID"), 70_000, now)
+    purchase = chip_purchase(build, card("EDH-VALID"), 70_000, now)
     assert (await answer(processor, encode(purchase)))["39"] == "00"
     reversal = build.reversal(purchase, now)
     advice = ReversalAdvice(**reversal.model_dump(exclude={"mti"}))
@@ -353,9 +356,9 @@ async def test_refund_and_preauthorization_flows(processor: Processor) -> None:
     build = builder()
     now = processor.clock.now()
     await answer(processor, encode(build.sign_on(now)))
-    refund = build.purchase(card("EDH-NO-FUNDS"), 500_000, now, processing_code="200000")
+    refund = chip_purchase(build, card("EDH-NO-FUNDS"), 500_000, now, processing_code="200000")
     assert (await answer(processor, encode(refund)))["39"] == "00"
-    preauth = build.purchase(card("EDH-VALID"), 80_000, now, preauth=True)
+    preauth = chip_purchase(build, card("EDH-VALID"), 80_000, now, preauth=True)
     reply = await answer(processor, encode(preauth))
     assert (reply["mti"], reply["39"]) == ("0110", "00")
     completion = build.completion(preauth, 30_000, now)
@@ -375,7 +378,7 @@ async def test_cutoff_moves_late_sales_to_the_next_business_day(tmp_path: Path) 
                          cutoff=time(14, 0))  # fmt: skip
         build = builder()
         await answer(late, encode(build.sign_on(clock.now())))
-        purchase = build.purchase(card("EDH-VALID"), 10_000, clock.now())
+        purchase = chip_purchase(build, card("EDH-VALID"), 10_000, clock.now())
         assert (await answer(late, encode(purchase)))["39"] == "00"
         (hold,) = await ledger.transfers_where("kind = 'purchase'")
         assert hold.business_day == date(2026, 11, 24)

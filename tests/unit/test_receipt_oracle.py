@@ -11,6 +11,7 @@ from switch.ledger import TransferKind
 from switch.ledger.postings import hold_id
 from switch.protocol import encode, topics
 from terminal import CardPresentation, RequestBuilder
+from tests.chips import chip_purchase
 from tpesim.scenario.trace import APPROVED, NOT_HELD, UNKNOWN, receipt_mismatches, unheld
 
 TID = "DZAL0001"
@@ -25,8 +26,8 @@ async def test_reports_and_holds_must_agree_both_ways(processor: Processor, tmp_
     card = CardPresentation.from_card(cards.card("EDH-VALID"), cards)
     now = processor.clock.now()
     await processor.process(topics.request(TID), encode(build.sign_on(now)))
-    sale = build.purchase(card, 1_000, now)
-    declined = build.purchase(CardPresentation.from_card(cards.card("EDH-NO-FUNDS"), cards),
+    sale = chip_purchase(build, card, 1_000, now)
+    declined = chip_purchase(build, CardPresentation.from_card(cards.card("EDH-NO-FUNDS"), cards),
                               1_000_000, now)  # fmt: skip
     for request in (sale, declined):
         await processor.process(topics.request(TID), encode(request))

@@ -22,6 +22,7 @@ from switch.refunds import RefundOriginal, captured, refund_refusal
 from switch.registry import TerminalProfile
 from switch.settlement import settle_day
 from terminal import CardPresentation, RequestBuilder
+from tests.chips import chip_purchase
 from tests.ledgers import LedgerBackend
 
 CARDS = default_card_set()
@@ -63,7 +64,7 @@ def test_what_a_sale_keeps() -> None:
     """A purchase keeps its hold until resolved, then what was posted; a pre-authorization
     only what a completion posted; nothing once voided, expired or corrected."""
     build = RequestBuilder(_profile(TID))
-    sale = build.purchase(_card("EDH-VALID"), 2_500, _T0)
+    sale = chip_purchase(build, _card("EDH-VALID"), 2_500, _T0)
     hold = _hold(sale, TransferKind.PURCHASE)
     preauth = replace(hold, kind=TransferKind.PREAUTH)
     posted = replace(hold, phase=Phase.POST, amount=1_800, pending_id=hold.id)
@@ -121,14 +122,14 @@ class Till:
         assert (await self.send(self.build.sign_on(self.now)))["39"] == "00"
 
     async def sale(self, amount: int, card: str = "EDH-VALID") -> FinancialRequest:
-        request = self.build.purchase(_card(card), amount, self.now)
+        request = chip_purchase(self.build, _card(card), amount, self.now)
         assert (await self.send(request))["39"] == "00"
         return request
 
     def refund(
         self, amount: int, of: FinancialRequest | None, card: str = "EDH-VALID"
     ) -> FinancialRequest:
-        request = self.build.purchase(_card(card), amount, self.now, processing_code="200000")
+        request = chip_purchase(self.build, _card(card), amount, self.now, processing_code="200000")
         if of is None:
             return request
         named = OriginalDataElements(mti=of.mti, stan=of.stan,
@@ -210,7 +211,7 @@ async def test_a_refund_must_name_a_sale_of_its_card_at_its_terminal(
     assert await till.code(refund) == "00"
     assert await till.code(till.refund(100, refund)) == "25"
     named = till.refund(100, sale).original_data
-    purchase = till.build.purchase(_card("EDH-VALID"), 100, till.now)
+    purchase = chip_purchase(till.build, _card("EDH-VALID"), 100, till.now)
     assert await till.code(purchase.model_copy(update={"original_data": named})) == "12"
     assert (await strict.send(strict.refund(100, None)))["44"] == "refund needs its sale"
     assert await till.code(till.refund(2_000_000, None)) == "00"  # the default 20 000,00 DA
@@ -223,7 +224,7 @@ async def test_the_cash_of_a_cash_back_is_not_refundable(processor: Processor) -
     till = Till(processor)
     await till.sign_on()
     card = _card("EDH-VALID")
-    sale = till.build.purchase(card, 10_000, till.now, cash_back=50_000)
+    sale = chip_purchase(till.build, card, 10_000, till.now, cash_back=50_000)
     assert (await till.send(sale))["39"] == "00"
     assert await till.code(till.refund(10_001, sale)) == "13"
     assert await till.code(till.refund(10_000, sale)) == "00"

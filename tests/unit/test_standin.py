@@ -22,6 +22,7 @@ from switch.protocol import encode, topics
 from switch.protocol.messages import IsoMessage
 from switch.standin import stand_in
 from terminal import CardPresentation, RequestBuilder
+from tests.chips import chip_purchase
 
 CARDS = default_card_set()
 REGISTRY = default_registry()
@@ -106,7 +107,7 @@ async def _send(processor: Processor, request: IsoMessage) -> str:
 
 def _purchase(processor: Processor, build: RequestBuilder, card_id: str, amount: int) -> Any:
     card = CardPresentation.from_card(CARDS.card(card_id), CARDS)
-    return build.purchase(card, amount, processor.clock.now())
+    return chip_purchase(build, card, amount, processor.clock.now())
 
 
 async def test_stand_in_holds_on_the_issuer_then_the_replay_trues_up(
