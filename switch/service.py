@@ -231,7 +231,8 @@ class SwitchService:
                 if reply is not None and reply.send:
                     await self._publish(transport, inbound, reply, encoding)
             except TransportError as error:
-                # The connection is going: the terminal repeats and gets the stored answer.
+                # The broker refused it, or the connection is going: the terminal repeats and
+                # gets the stored answer.
                 log.warning("switch: an answer was not published: %s", error)
             except Exception:
                 log.exception("switch: a request on %s was not answered", inbound.topic[:80])
@@ -271,7 +272,11 @@ class SwitchService:
         except ValueError as error:
             log.warning("switch: ignored control %r on %s: %s", text[:40], inbound.topic, error)
             return
-        await transport.publish(topics.issuer_status(issuer), text.encode(), retain=True)
+        try:
+            await transport.publish(topics.issuer_status(issuer), text.encode(), retain=True)
+        except TransportError as error:  # refused, or the connection is going: the stream says
+            log.warning("switch: issuer %s is %s, but its status was not published: %s",
+                        issuer, text[:40], error)  # fmt: skip
 
     async def _trace(
         self,
