@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import random
 import time as time_module
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,14 +35,24 @@ from switch.registry import Registry
 from switch.security import SecurityModule
 from switch.standin import replay_advices
 from switch.transport import MqttClient, MqttTransport
+from switch.transport.backoff import Backoff
 from switch.transport.base import BrokerUrl, Inbound, TransportError, WillMessage
 from switch.transport.url import SWITCH_LOGIN
 
-__all__ = ["RESTART_DOWN_S", "WORKERS", "SwitchService", "restart_pause", "running_switch"]
+__all__ = [
+    "BACKOFF_S",
+    "RESTART_DOWN_S",
+    "WORKERS",
+    "SwitchService",
+    "restart_pause",
+    "running_switch",
+]
 
 log = logging.getLogger("switch")
 
-_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+BACKOFF_S = (0.2, 5.0)
+"""Reconnection delays after the broker goes: full jitter from 0.2 s doubling to at most 5 s
+(switch.transport.backoff)."""
 WORKERS = 64
 """Requests the switch works on at once, by default."""
 DEFAULT_LIMIT = RateLimit()
@@ -87,12 +98,14 @@ class SwitchService:
         workers: int = WORKERS,
         client: type[MqttTransport] = MqttClient,
         rate_limit: RateLimit | None = DEFAULT_LIMIT,
+        rng: random.Random | None = None,
     ) -> None:
         """``persistent`` False: a clean session, for a switch that will not be restarted
         (scenario runs), so the broker keeps nothing for it once it has gone. ``workers``:
         requests worked on at once (1: strictly one after the other). ``client``: the MQTT
         client implementation (switch.transport.CLIENTS). ``rate_limit``: what each terminal
-        may send before its messages are dropped unread (None: no limit)."""
+        may send before its messages are dropped unread (None: no limit). ``rng`` draws the
+        reconnection delays (default: seeded by ``client_id``)."""
         self.client = client
         self.admission = (
             TerminalAdmission(rate_limit, time_module.monotonic) if rate_limit else None
@@ -112,6 +125,7 @@ class SwitchService:
         self.client_id = client_id
         self.shared = shared
         self.connected = asyncio.Event()
+        self.backoff = Backoff(*BACKOFF_S, rng or random.Random(f"reconnect:{client_id}"))  # noqa: S311
 
     def __repr__(self) -> str:
         state = "connected" if self.connected.is_set() else "disconnected"
@@ -127,7 +141,6 @@ class SwitchService:
 
     async def run(self) -> None:
         """Serve until cancelled, reconnecting to the broker when the connection drops."""
-        attempt = 0
         while True:
             try:
                 await self._serve_once()
@@ -139,13 +152,12 @@ class SwitchService:
                 log.warning("switch: restarting on an operator's command, back in %.1f s",
                             restart.down_s)  # fmt: skip
                 await asyncio.sleep(restart.down_s)
-                attempt = 0
+                self.backoff.reset()
                 continue
             if self.connected.is_set():
-                attempt = 0  # it was up: start the backoff again from the shortest delay
+                self.backoff.reset()  # it was up: start again from the shortest window
             self.connected.clear()
-            delay = _BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)]
-            attempt += 1
+            delay = self.backoff.next_delay()
             log.warning("switch: %s; reconnecting in %.1f s", error, delay)
             await asyncio.sleep(delay)
 
@@ -231,7 +243,8 @@ class SwitchService:
                 if reply is not None and reply.send:
                     await self._publish(transport, inbound, reply, encoding)
             except TransportError as error:
-                # The connection is going: the terminal repeats and gets the stored answer.
+                # The broker refused it, or the connection is going: the terminal repeats and
+                # gets the stored answer.
                 log.warning("switch: an answer was not published: %s", error)
             except Exception:
                 log.exception("switch: a request on %s was not answered", inbound.topic[:80])
@@ -271,7 +284,11 @@ class SwitchService:
         except ValueError as error:
             log.warning("switch: ignored control %r on %s: %s", text[:40], inbound.topic, error)
             return
-        await transport.publish(topics.issuer_status(issuer), text.encode(), retain=True)
+        try:
+            await transport.publish(topics.issuer_status(issuer), text.encode(), retain=True)
+        except TransportError as error:  # refused, or the connection is going: the stream says
+            log.warning("switch: issuer %s is %s, but its status was not published: %s",
+                        issuer, text[:40], error)  # fmt: skip
 
     async def _trace(
         self,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from switch.protocol.trace import TraceKind, trace_event
 from switch.protocol.wallet import QrPaymentResult
 from switch.tasks import wait_ended
 from switch.transport import MqttClient, MqttTransport
+from switch.transport.backoff import Backoff
 from switch.transport.base import BrokerUrl, TransportError, WillMessage
 from terminal.link import Link
 from terminal.records import TerminalError, TerminalStats
@@ -30,6 +32,9 @@ log = logging.getLogger("terminal")
 
 RECONNECT_S = 15.0
 """How long a terminal keeps trying to reconnect before a transaction fails (a broker restart)."""
+BACKOFF_S = (0.1, 1.0)
+"""Reconnection delays: full jitter from 0.1 s doubling to at most 1 s
+(switch.transport.backoff), so a fleet dropped by a broker restart does not return in step."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,10 +58,12 @@ class Channel:
         status: Callable[[], bytes],
         now: Callable[[], datetime],
         encoding: Encoding = Encoding.JSON,
+        rng: random.Random | None = None,
     ) -> None:
         """``status`` gives the retained status to announce on (re)connecting, ``now`` the
         terminal's time (for trace events); ``encoding`` is how its messages are written
-        (their topics say it: switch.protocol.topics)."""
+        (their topics say it: switch.protocol.topics); ``rng`` draws the reconnection delays
+        (default: seeded by ``tid``)."""
         self.encoding = encoding
         self.trace = True
         """Publish trace events on ``sim/trace/{tid}`` (QoS 0)."""
@@ -67,6 +74,7 @@ class Channel:
         self.link = link
         self.stats = stats
         self._status = status
+        self.backoff = Backoff(*BACKOFF_S, rng or random.Random(f"reconnect:{tid}"))  # noqa: S311
         self._transport = self._new_transport()
         self._pending: dict[tuple[str, int], list[_Waiter]] = {}
         """Requests waiting for their answer, by (response MTI, STAN): more than one when a
@@ -112,16 +120,16 @@ class Channel:
         (a broker restarting); TerminalError when the broker stays away."""
         await self.drop()
         deadline = time.monotonic() + RECONNECT_S
-        delay = 0.1
+        self.backoff.reset()
         while True:
             self._transport = self._new_transport()
             try:
                 await self.connect()
             except TerminalError:
+                delay = self.backoff.next_delay()
                 if time.monotonic() + delay > deadline:
                     raise
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
                 continue
             log.info("%s reconnected to %s", self.tid, self.broker)
             self.stats.reconnects += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import secrets
 import time
 from datetime import datetime
@@ -143,6 +144,7 @@ class Terminal(StoreAndForward, Voids, QrSales, Till, Session):
             status=lambda: b"online" if self.paper else b"degraded:paper-out",
             now=self._now,
             encoding=self.encoding,
+            rng=random.Random(f"{seed}:{profile.tid}:reconnect"),  # noqa: S311 - not secrets
         )
         self.link_cut = False
         """A fault: the terminal's network is down (it cannot reach the broker) until

@@ -26,7 +26,7 @@ from paho.mqtt.properties import Properties
 
 from switch.tasks import cancellation_kept
 from switch.transport.base import BrokerUrl, Inbound, TransportError, WillMessage
-from switch.transport.packets import refusal
+from switch.transport.broker_packets import refusal
 
 __all__ = ["MqttTransport"]
 

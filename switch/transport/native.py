@@ -6,6 +6,12 @@ It connects with MQTT 5 and falls back to 3.1.1 when the broker refuses it, as t
 adapter does; with MQTT 5 it sets Response Topic, Correlation Data and Content Type on publishes
 and a session expiry for persistent sessions. ``TPESIM_MQTT_CLIENT=aiomqtt`` selects the
 adapter instead, for a whole process.
+
+Conformance: a publish the broker refuses (PUBACK 0x80 and up) raises TransportError naming the
+reason; the CONNACK's Receive Maximum bounds the QoS 1 publishes in flight, its Maximum Packet
+Size refuses a larger publish before it is sent, its Server Keep Alive replaces ours; keep
+alive 0 is off, else a broker silent for 1.5 keep alives, or one that sends DISCONNECT, ends
+the connection (TransportError from ``messages()``), as a dropped socket does.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Self
 
 from switch.transport import packets
 from switch.transport.base import BrokerUrl, Inbound, TransportError, WillMessage
+from switch.transport.broker_packets import ConnAck, parse_connack, parse_disconnect, refusal
 from switch.transport.packets import PacketKind, ProtocolError
 
 __all__ = ["NativeMqttTransport"]
@@ -28,6 +35,9 @@ __all__ = ["NativeMqttTransport"]
 log = logging.getLogger(__name__)
 
 _TIMEOUT_S = 10.0
+"""How long connecting, and each acknowledgement, may take by default (seconds)."""
+_SILENCE = 1.5
+"""Keep alives without a packet from the broker after which the connection is lost (§3.1.2.10)."""
 _PACKET_IDS = 65_535
 """MQTT packet ids run 1 .. 65 535."""
 _SESSION_EXPIRY_S = 3600
@@ -50,7 +60,10 @@ class NativeMqttTransport:
         keepalive_s: int = 30,
         protocol: int | None = None,
         max_inflight: int = 100,
+        timeout_s: float = _TIMEOUT_S,
     ) -> None:
+        """``keepalive_s`` 0 turns keep alive off (no PINGREQ, no silence detection);
+        ``timeout_s`` bounds connecting and each acknowledgement (seconds)."""
         self.url = url
         self.client_id = client_id
         self._will = will
@@ -64,6 +77,15 @@ class NativeMqttTransport:
         self._acks: dict[int, asyncio.Future[int]] = {}
         self._ids = itertools.cycle(range(1, _PACKET_IDS + 1))
         self._lost: str | None = None
+        self._timeout = timeout_s
+        self._heard = 0.0
+        """When the broker last sent something (event loop time, seconds)."""
+        self._window: asyncio.Semaphore | None = None
+        """QoS 1 publishes that may await their PUBACK: the broker's Receive Maximum."""
+        self.limits = ConnAck(False, 0)
+        """What the broker's CONNACK asked: Receive Maximum, Maximum Packet Size, …"""
+        self.assigned_client_id: str | None = None
+        """The client id the broker gave this connection (MQTT 5), if it gave one."""
         del max_inflight  # the broker's receive maximum bounds what is in flight
 
     @property
@@ -77,21 +99,35 @@ class NativeMqttTransport:
     async def __aenter__(self) -> Self:
         try:
             version = self._wanted_protocol or await self._broker_protocol()
-            code = await self._connect(version, self._will)
+            ack = await self._connect(version, self._will)
         except (OSError, TimeoutError, ProtocolError, asyncio.IncompleteReadError) as exc:
             await self._close_socket()
             raise TransportError(
                 f"cannot connect to {self.url} as {self.client_id}: {exc}"
             ) from None
-        if code != 0:
+        if ack.code != 0:
             await self._close_socket()
-            raise TransportError(f"{self.url} refused {self.client_id}: {packets.refusal(code)}")
+            raise TransportError(
+                f"{self.url} refused {self.client_id}: {refusal(ack.code, reason=ack.reason)}"
+            )
         self._version = version
-        self._tasks = [
-            asyncio.create_task(self._read(), name=f"mqtt-read-{self.client_id}"),
-            asyncio.create_task(self._ping(), name=f"mqtt-ping-{self.client_id}"),
-        ]
+        self._heed(ack)
+        self._tasks = [asyncio.create_task(self._read(), name=f"mqtt-read-{self.client_id}")]
+        if self._keepalive:
+            self._tasks.append(asyncio.create_task(
+                self._keep_alive(self._keepalive), name=f"mqtt-ping-{self.client_id}"
+            ))  # fmt: skip
         return self
+
+    def _heed(self, ack: ConnAck) -> None:
+        """Take on what the broker's CONNACK asks of this connection."""
+        self.limits = ack
+        if ack.server_keepalive_s is not None:
+            self._keepalive = ack.server_keepalive_s
+        if ack.receive_maximum < 65_535:
+            self._window = asyncio.Semaphore(ack.receive_maximum)
+        self.assigned_client_id = ack.assigned_client_id
+        self._heard = asyncio.get_running_loop().time()
 
     async def _broker_protocol(self) -> int:
         """5 if the broker accepts MQTT 5, else 4; probed once per broker URL. The probe
@@ -99,21 +135,26 @@ class NativeMqttTransport:
         one and hang instead of refusing it."""
         known = _protocol_of.get(self.url.endpoint)
         if known is None:
-            code = await self._connect(5, None, probe=True)
+            ack = await self._connect(5, None, probe=True)
             await self._close_socket()
-            known = 4 if code in _REFUSED_VERSION else 5
+            known = 4 if ack.code in _REFUSED_VERSION else 5
             _protocol_of[self.url.endpoint] = known
         return known
 
-    async def _connect(self, version: int, will: WillMessage | None, *, probe: bool = False) -> int:
-        """Open the socket and exchange CONNECT/CONNACK; the CONNACK code (socket left open
-        only when it is 0). A ``probe`` uses a client id of its own and a clean session, so it
+    async def _connect(
+        self, version: int, will: WillMessage | None, *, probe: bool = False
+    ) -> ConnAck:
+        """Open the socket and exchange CONNECT/CONNACK; the CONNACK (socket left open only
+        when its code is 0). A ``probe`` uses a client id of its own and a clean session, so it
         never touches this client's session."""
         await self._close_socket()
-        async with asyncio.timeout(_TIMEOUT_S):
-            reader, writer = await asyncio.open_connection(
-                self.url.host, self.url.port, ssl=self.url.ssl_context()
-            )
+        try:
+            async with asyncio.timeout(self._timeout):
+                reader, writer = await asyncio.open_connection(
+                    self.url.host, self.url.port, ssl=self.url.ssl_context()
+                )
+        except TimeoutError:
+            raise TimeoutError(f"no TCP connection within {self._timeout:g} s") from None
         sock = writer.get_extra_info("socket")  # asyncio sets TCP_NODELAY too; be explicit
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -129,23 +170,26 @@ class NativeMqttTransport:
         ))  # fmt: skip
         await writer.drain()
         try:
-            async with asyncio.timeout(_TIMEOUT_S):
-                first = await reader.readexactly(2)
-        except asyncio.IncompleteReadError:
-            if version == 5:
-                return _REFUSED_VERSION[0]  # some 3.1.1 brokers hang up on an MQTT 5 CONNECT
-            raise ProtocolError(
-                "the broker hung up without answering CONNECT (a TLS port? use mqtts://)"
-            ) from None
-        kind, length = first[0] >> 4, first[1]
-        async with asyncio.timeout(_TIMEOUT_S):
-            body = await reader.readexactly(length)
-        if kind != PacketKind.CONNACK:
-            raise ProtocolError(f"expected CONNACK, got packet type {kind}")
-        code = packets.parse_connack(body).code
-        if code != 0:
+            async with asyncio.timeout(self._timeout):
+                try:
+                    header = await reader.readexactly(2)
+                except asyncio.IncompleteReadError:
+                    if version == 5:  # some 3.1.1 brokers hang up on an MQTT 5 CONNECT
+                        return ConnAck(False, _REFUSED_VERSION[0])
+                    raise ProtocolError(
+                        "the broker hung up without answering CONNECT (a TLS port? use mqtts://)"
+                    ) from None
+                while (length := packets.remaining_length(header)) is None:
+                    header += await reader.readexactly(1)
+                body = await reader.readexactly(length)
+        except TimeoutError:
+            raise TimeoutError(f"no CONNACK within {self._timeout:g} s") from None
+        if header[0] >> 4 != PacketKind.CONNACK:
+            raise ProtocolError(f"expected CONNACK, got packet type {header[0] >> 4}")
+        ack = parse_connack(body, version)
+        if ack.code != 0:
             await self._close_socket()
-        return code
+        return ack
 
     async def _close_socket(self) -> None:
         writer, self._writer = self._writer, None
@@ -189,17 +233,37 @@ class NativeMqttTransport:
                 return packet_id
         raise TransportError(f"{self.client_id}: all {_PACKET_IDS} packet ids await an ack")
 
-    async def _acknowledged(self, packet_id: int, data: bytes, what: str) -> int:
-        """Send ``data`` and wait for the PUBACK or SUBACK of ``packet_id``; its code."""
+    async def _acknowledged(
+        self, packet_id: int, data: bytes, what: str, *, window: asyncio.Semaphore | None = None
+    ) -> int:
+        """Send ``data`` (once ``window`` has room) and wait for the PUBACK or SUBACK of
+        ``packet_id``; its code. One timeout covers both waits."""
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._acks[packet_id] = future
+        sent = False
         try:
-            writer = self._send(data)
-            await writer.drain()
-            async with asyncio.timeout(_TIMEOUT_S):
-                return await future
-        except (OSError, ConnectionError, TimeoutError) as exc:
-            raise TransportError(f"{self.client_id}: {what} failed: {exc or 'timeout'}") from None
+            async with asyncio.timeout(self._timeout):
+                if window is not None:
+                    await window.acquire()
+                try:
+                    writer = self._send(data)
+                    sent = True
+                    await writer.drain()
+                    return await future
+                finally:
+                    if window is not None:
+                        window.release()
+        except TimeoutError:
+            ack = "SUBACK" if data[0] >> 4 == PacketKind.SUBSCRIBE else "PUBACK"
+            why = (
+                f"no {ack} for {what} within {self._timeout:g} s"
+                if sent
+                else f"{what} found no room within {self._timeout:g} s: the broker's Receive "
+                f"Maximum ({self.limits.receive_maximum}) publishes all await their PUBACK"
+            )
+            raise TransportError(f"{self.client_id}: {why}") from None
+        except (OSError, ConnectionError) as exc:
+            raise TransportError(f"{self.client_id}: {what} failed: {exc}") from None
         finally:
             self._acks.pop(packet_id, None)
 
@@ -214,24 +278,34 @@ class NativeMqttTransport:
         correlation: bytes | None = None,
         content_type: str | None = None,
     ) -> None:
+        """Publish; TransportError if the broker refuses it (PUBACK code 0x80 and up), if it
+        exceeds the broker's Maximum Packet Size (not sent), or if the connection fails."""
         packet_id = self._next_id() if qos else 0
         data = packets.publish(topic, payload, version=self._version, qos=qos, retain=retain,
                                packet_id=packet_id, response_topic=response_topic,
                                correlation=correlation, content_type=content_type)  # fmt: skip
+        if len(data) > self.limits.maximum_packet_size:
+            raise TransportError(
+                f"{self.client_id}: publish to {topic} not sent: {len(data)} bytes, more than "
+                f"the broker's Maximum Packet Size ({self.limits.maximum_packet_size} bytes)"
+            )
         if not qos:
             try:
                 await self._send(data).drain()
             except (OSError, ConnectionError) as exc:
                 raise TransportError(f"{self.client_id}: publish to {topic}: {exc}") from None
             return
-        await self._acknowledged(packet_id, data, f"publish to {topic}")
+        what = f"publish to {topic}"
+        code = await self._acknowledged(packet_id, data, what, window=self._window)
+        if code >= 0x80:
+            raise TransportError(f"{self.client_id}: {what} refused: {refusal(code, 'PUBACK')}")
 
     async def subscribe(self, topic_filter: str, qos: int = 1) -> None:
         packet_id = self._next_id()
         data = packets.subscribe(topic_filter, version=self._version, qos=qos, packet_id=packet_id)
         code = await self._acknowledged(packet_id, data, f"subscribe {topic_filter}")
         if code >= 0x80:
-            refused = packets.refusal(code, "SUBACK")
+            refused = refusal(code, "SUBACK")
             raise TransportError(f"{self.client_id}: subscribe {topic_filter}: {refused}")
 
     async def messages(self) -> AsyncIterator[Inbound]:
@@ -247,18 +321,18 @@ class NativeMqttTransport:
     async def _read(self) -> None:
         reader = packets.PacketReader()
         reason = "the broker closed the connection"
+        loop = asyncio.get_running_loop()
         try:
-            while True:
+            while self._lost is None:
                 data = await self._reader.read(65536)
                 if not data:
                     break
+                self._heard = loop.time()
                 for kind, flags, body in reader.feed(data):
                     self._handle(kind, flags, body)
         except (OSError, ConnectionError, ProtocolError) as exc:
             reason = str(exc) or type(exc).__name__
-        self._lost = reason
-        self._fail_waiters(reason)
-        self._inbound.put_nowait(_LOST)
+        self._lose(reason)
 
     def _handle(self, kind: int, flags: int, body: bytes) -> None:
         if kind == PacketKind.PUBLISH:
@@ -277,18 +351,40 @@ class NativeMqttTransport:
                 code = body[-1]
             elif len(body) > 2:
                 code = body[2]
-                if code >= 0x80:
-                    log.warning("%s: the broker refused a publish: %s", self.client_id,
-                                packets.refusal(code, "PUBACK"))  # fmt: skip
             future = self._acks.get(packet_id)
             if future is not None and not future.done():
                 future.set_result(code)
+        elif kind == PacketKind.DISCONNECT:
+            why = f"the broker disconnected: {parse_disconnect(body, self._version)}"
+            log.warning("%s: %s", self.client_id, why)
+            self._lose(why)
 
-    async def _ping(self) -> None:
+    async def _keep_alive(self, keepalive_s: int) -> None:
+        """PINGREQ every half keep alive; the connection is lost once the broker has sent
+        nothing for 1.5 keep alives (a frozen broker, a dead route)."""
+        loop = asyncio.get_running_loop()
+        silence_s = _SILENCE * keepalive_s
+        ping_at = loop.time() + keepalive_s / 2
         while True:
-            await asyncio.sleep(self._keepalive / 2)
-            with contextlib.suppress(TransportError):
-                self._send(packets.pingreq())
+            now = loop.time()
+            if now - self._heard >= silence_s:
+                self._lose(f"no packet from the broker for {silence_s:g} s")
+                return
+            if now >= ping_at:
+                with contextlib.suppress(TransportError):
+                    self._send(packets.pingreq())
+                ping_at = now + keepalive_s / 2
+            await asyncio.sleep(min(ping_at, self._heard + silence_s) - now)
+
+    def _lose(self, reason: str) -> None:
+        """The connection is over (once): cut the socket, fail what waits, end ``messages()``."""
+        if self._lost is not None:
+            return
+        self._lost = reason
+        if self._writer is not None:
+            self._writer.transport.abort()
+        self._fail_waiters(reason)
+        self._inbound.put_nowait(_LOST)
 
     def _fail_waiters(self, reason: str) -> None:
         for future in self._acks.values():

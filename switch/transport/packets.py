@@ -1,6 +1,8 @@
 """MQTT 3.1.1 and 5 control packets, as bytes: the part of the protocol tpesim's native client
 speaks (CONNECT with a Will, PUBLISH at QoS 0/1 with the three MQTT 5 properties tpesim uses,
-PUBACK, SUBSCRIBE, PINGREQ, DISCONNECT), and a reader that cuts a byte stream into packets.
+PUBACK, SUBSCRIBE, PINGREQ, DISCONNECT), MQTT 5 property lists, and a reader that cuts a byte
+stream into packets. What the broker answers (CONNACK, DISCONNECT, reason codes) is read in
+``switch.transport.broker_packets``.
 
 Pure: no sockets, no clock. Versions are the protocol levels, 4 (3.1.1) and 5.
 """
@@ -12,18 +14,19 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 __all__ = [
-    "ConnAck",
     "PacketKind",
     "PacketReader",
+    "Property",
     "ProtocolError",
     "Publish",
     "connect",
     "disconnect",
-    "parse_connack",
     "parse_publish",
     "pingreq",
     "puback",
     "publish",
+    "read_properties",
+    "remaining_length",
     "subscribe",
 ]
 
@@ -47,7 +50,7 @@ class PacketKind(IntEnum):
     DISCONNECT = 14
 
 
-class _Property(IntEnum):
+class Property(IntEnum):
     """MQTT 5 property identifiers tpesim writes or reads."""
 
     PAYLOAD_FORMAT = 0x01
@@ -56,6 +59,12 @@ class _Property(IntEnum):
     RESPONSE_TOPIC = 0x08
     CORRELATION_DATA = 0x09
     SESSION_EXPIRY = 0x11
+    ASSIGNED_CLIENT_ID = 0x12
+    SERVER_KEEP_ALIVE = 0x13
+    REASON_STRING = 0x1F
+    SERVER_REFERENCE = 0x1C
+    RECEIVE_MAXIMUM = 0x21
+    MAXIMUM_PACKET_SIZE = 0x27
 
 
 def _varint(value: int) -> bytes:
@@ -80,7 +89,7 @@ def _packet(kind: PacketKind, flags: int, body: bytes) -> bytes:
     return bytes(((kind << 4) | flags,)) + _varint(len(body)) + body
 
 
-def _properties(*pairs: tuple[_Property, bytes]) -> bytes:
+def _properties(*pairs: tuple[Property, bytes]) -> bytes:
     body = b"".join(bytes((key,)) + value for key, value in pairs)
     return _varint(len(body)) + body
 
@@ -109,7 +118,7 @@ def connect(
         flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
     header = _text("MQTT") + bytes((version, flags)) + struct.pack("!H", keepalive_s)
     if version == 5:
-        expiry = ((_Property.SESSION_EXPIRY, struct.pack("!I", session_expiry_s)),)
+        expiry = ((Property.SESSION_EXPIRY, struct.pack("!I", session_expiry_s)),)
         header += _properties(*(expiry if session_expiry_s else ()))
     payload = _text(client_id)
     if will is not None:
@@ -140,11 +149,11 @@ def publish(
     if version == 5:
         pairs = []
         if content_type:
-            pairs.append((_Property.CONTENT_TYPE, _text(content_type)))
+            pairs.append((Property.CONTENT_TYPE, _text(content_type)))
         if response_topic:
-            pairs.append((_Property.RESPONSE_TOPIC, _text(response_topic)))
+            pairs.append((Property.RESPONSE_TOPIC, _text(response_topic)))
         if correlation:
-            pairs.append((_Property.CORRELATION_DATA, _binary(correlation)))
+            pairs.append((Property.CORRELATION_DATA, _binary(correlation)))
         body += _properties(*pairs)
     return _packet(PacketKind.PUBLISH, (qos << 1) | int(retain), body + payload)
 
@@ -167,37 +176,15 @@ def disconnect(version: int) -> bytes:
     return _packet(PacketKind.DISCONNECT, 0, b"\x00\x00" if version == 5 else b"")
 
 
-_REFUSALS = {
-    1: "unacceptable protocol version",
-    2: "client identifier rejected",
-    3: "server unavailable",
-    4: "bad user name or password",
-    5: "not authorized",
-    0x84: "unsupported protocol version",
-    0x85: "client identifier not valid",
-    0x86: "bad user name or password",
-    0x87: "not authorized",
-    0x88: "server unavailable",
-    0x8A: "banned",
-}
-
-
-def refusal(code: int, packet: str = "CONNACK") -> str:
-    """What a refusing CONNACK (or PUBACK, SUBACK) code means, for an error message."""
-    return f"{_REFUSALS.get(code, 'refused')} ({packet} code {code:#x})"
-
-
-@dataclass(frozen=True, slots=True)
-class ConnAck:
-    session_present: bool
-    code: int
-    """0 accepted; 3.1.1 return codes 1-5, MQTT 5 reason codes 0x80 and up."""
-
-
-def parse_connack(body: bytes) -> ConnAck:
-    if len(body) < 2:
-        raise ProtocolError("CONNACK shorter than 2 bytes")
-    return ConnAck(bool(body[0] & 1), body[1])
+def remaining_length(header: bytes) -> int | None:
+    """The remaining length a fixed header (first byte, then up to four length bytes) gives;
+    None while its variable byte integer is incomplete (bytes)."""
+    try:
+        return _read_varint(header, 1)[0]
+    except ProtocolError:
+        if len(header) >= 5:
+            raise ProtocolError("malformed remaining length") from None
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,10 +224,44 @@ def _read_text(data: bytes, at: int) -> tuple[bytes, int]:
     return data[at + 2 : end], end
 
 
-_FIXED_WIDTH = {0x01: 1, 0x02: 4, 0x11: 4, 0x13: 2, 0x17: 1, 0x19: 1, 0x21: 2, 0x22: 2,
-                0x23: 2, 0x24: 1, 0x25: 1, 0x27: 4, 0x28: 1, 0x29: 1, 0x2A: 1}  # fmt: skip
+_FIXED_WIDTH = {0x01: 1, 0x02: 4, 0x11: 4, 0x13: 2, 0x17: 1, 0x18: 4, 0x19: 1, 0x21: 2,
+                0x22: 2, 0x23: 2, 0x24: 1, 0x25: 1, 0x27: 4, 0x28: 1, 0x29: 1, 0x2A: 1}  # fmt: skip
+"""MQTT 5 integer properties by identifier: their width (bytes)."""
+_STRINGS = frozenset({0x03, 0x08, 0x09, 0x12, 0x15, 0x16, 0x1A, 0x1C, 0x1F})
+"""MQTT 5 properties that are a UTF-8 string or binary data (two length bytes, then the bytes)."""
 _PAIR = 0x26  # user property: two strings
 _VARINT = 0x0B  # subscription identifier
+
+
+def read_properties(body: bytes, at: int, packet: str) -> dict[int, int | bytes]:
+    """The MQTT 5 property list at ``at``: integers and strings by identifier (user
+    properties skipped); ProtocolError for one that overruns it or is unknown."""
+    length, at = _read_varint(body, at)
+    end = at + length
+    if end > len(body):
+        raise ProtocolError(f"{packet} properties beyond the packet")
+    found: dict[int, int | bytes] = {}
+    while at < end:
+        key = body[at]
+        at += 1
+        width = _FIXED_WIDTH.get(key)
+        if width is not None:
+            if at + width > end:
+                raise ProtocolError(f"{packet} property 0x{key:02x} beyond its list")
+            found[key] = int.from_bytes(body[at : at + width], "big")
+            at += width
+        elif key in _STRINGS:
+            found[key], at = _read_text(body, at)
+        elif key == _PAIR:
+            _, at = _read_text(body, at)
+            _, at = _read_text(body, at)
+        elif key == _VARINT:
+            found[key], at = _read_varint(body, at)
+        else:
+            raise ProtocolError(f"unknown {packet} property 0x{key:02x}")
+    if at != end:
+        raise ProtocolError(f"{packet} properties overrun their length")
+    return found
 
 
 def parse_publish(flags: int, body: bytes, version: int) -> Publish:
@@ -269,15 +290,15 @@ def parse_publish(flags: int, body: bytes, version: int) -> Publish:
             elif key == _PAIR:
                 _, at = _read_text(body, at)
                 _, at = _read_text(body, at)
-            elif key in (_Property.CONTENT_TYPE, _Property.RESPONSE_TOPIC,
-                         _Property.CORRELATION_DATA):  # fmt: skip
+            elif key in (Property.CONTENT_TYPE, Property.RESPONSE_TOPIC,
+                         Property.CORRELATION_DATA):  # fmt: skip
                 found[key], at = _read_text(body, at)
             else:
                 raise ProtocolError(f"unknown PUBLISH property 0x{key:02x}")
         if at != end:
             raise ProtocolError("PUBLISH properties overrun their length")
-    content = found.get(_Property.CONTENT_TYPE)
-    response = found.get(_Property.RESPONSE_TOPIC)
+    content = found.get(Property.CONTENT_TYPE)
+    response = found.get(Property.RESPONSE_TOPIC)
     return Publish(
         topic=topic.decode("utf-8", "replace"),
         payload=body[at:],
@@ -285,7 +306,7 @@ def parse_publish(flags: int, body: bytes, version: int) -> Publish:
         retain=bool(flags & 1),
         packet_id=packet_id,
         response_topic=response.decode("utf-8", "replace") if response is not None else None,
-        correlation=found.get(_Property.CORRELATION_DATA),
+        correlation=found.get(Property.CORRELATION_DATA),
         content_type=content.decode("utf-8", "replace") if content is not None else None,
     )
 

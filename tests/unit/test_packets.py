@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from switch.transport import CLIENT_ENV, CLIENTS, chosen_client, packets
 from switch.transport.base import BrokerUrl, TransportError
+from switch.transport.broker_packets import ConnAck, parse_connack, parse_disconnect
 from switch.transport.native import NativeMqttTransport
 from switch.transport.packets import PacketKind, PacketReader, ProtocolError
 
@@ -77,6 +78,42 @@ def test_garbage_from_the_broker_is_a_protocol_error() -> None:
         packets.parse_publish(0x02, b"\x00\x05ab", 4)  # topic longer than the packet
     with pytest.raises(ProtocolError):
         packets.parse_publish(0x04, b"\x00\x01a\x00\x01", 4)  # QoS 2
+
+
+def test_a_connack_gives_its_limits_and_skips_what_it_does_not_need() -> None:
+    """Receive Maximum, Maximum Packet Size, Server Keep Alive, Assigned Client Identifier and
+    Reason String read; a user property and Topic Alias Maximum skipped."""
+    properties = (b"\x21\x00\x02" + b"\x27\x00\x00\x01\x00" + b"\x13\x00\x05"
+                  + b"\x12\x00\x03abc" + b"\x26\x00\x01k\x00\x01v" + b"\x22\x00\x0a"
+                  + b"\x1f\x00\x02hi")  # fmt: skip
+    body = b"\x01\x00" + bytes((len(properties),)) + properties
+    assert parse_connack(body, 5) == ConnAck(True, 0, 2, 256, 5, "abc", "hi")
+    assert parse_connack(b"\x00\x00\x00", 5) == ConnAck(False, 0)
+    assert parse_connack(b"\x00\x05", 4).code == 5
+    with pytest.raises(ProtocolError, match="Receive Maximum"):
+        parse_connack(b"\x00\x00\x03\x21\x00\x00", 5)
+    with pytest.raises(ProtocolError, match="unknown CONNACK property 0x7f"):
+        parse_connack(b"\x00\x00\x02\x7f\x00", 5)
+
+
+def test_a_disconnect_says_why_in_words() -> None:
+    assert str(parse_disconnect(b"\x8e")) == "session taken over (DISCONNECT code 0x8e)"
+    properties = b"\x1c\x00\x0amqtt2:1883" + b"\x1f\x00\x01x"
+    moved = b"\x9d" + bytes((len(properties),)) + properties
+    assert str(parse_disconnect(moved)) == (
+        "server moved (DISCONNECT code 0x9d: x), try mqtt2:1883"
+    )
+    assert parse_disconnect(b"").code == 0
+
+
+@pytest.mark.parametrize(("header", "length"), [
+    (b"\x20\x03", 3), (b"\x20\x80", None), (b"\x20\x80\x01", 128),
+    (b"\x20\xff\xff\xff\x7f", 268_435_455), (b"\x20\xff\xff", None),
+])  # fmt: skip
+def test_the_remaining_length_of_a_fixed_header_takes_up_to_four_bytes(
+    header: bytes, length: int | None
+) -> None:
+    assert packets.remaining_length(header) == length
 
 
 async def test_packet_ids_run_out_with_an_error_not_a_hang() -> None:
