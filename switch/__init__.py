@@ -10,7 +10,8 @@ from switch.clock import Clock, ManualClock, SystemClock
 from switch.magic import MagicAmounts, MagicOutcome, magic_amounts
 from switch.processor import Processor, Reply, SwitchStats
 from switch.registry import Merchant, Registry, RegistryError, TerminalProfile, default_registry
-from switch.service import SwitchService, running_switch
+from switch.service import SwitchService
+from switch.startup import running_switch
 
 __all__ = [
     "CardholderPosition",

@@ -12,28 +12,17 @@ away.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import random
 import time as time_module
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import datetime, time
+from datetime import datetime
 
-from cards.catalog import CardSet
 from switch.admission import RateLimit, TerminalAdmission
-from switch.clock import Clock, SystemClock
 from switch.issuers import parse_issuer_command
-from switch.ledger.postings import MIDNIGHT
-from switch.ledger.where import LedgerLocation, open_ledger
-from switch.magic import MagicAmounts, magic_amounts
 from switch.processor import Processor, Reply
 from switch.protocol import topics
 from switch.protocol.codec import Encoding, encoding_of_content_type
 from switch.protocol.trace import TraceKind, trace_event
-from switch.registry import Registry
-from switch.security import SecurityModule
-from switch.standin import replay_advices
 from switch.transport import MqttClient, MqttTransport
 from switch.transport.backoff import Backoff
 from switch.transport.base import BrokerUrl, Inbound, TransportError, WillMessage
@@ -45,7 +34,6 @@ __all__ = [
     "WORKERS",
     "SwitchService",
     "restart_pause",
-    "running_switch",
 ]
 
 log = logging.getLogger("switch")
@@ -124,6 +112,9 @@ class SwitchService:
         self.broker = broker.login_as(SWITCH_LOGIN)
         self.client_id = client_id
         self.shared = shared
+        self.owner_note = b""
+        """What ``switch/owner`` says while this switch serves (set when it serves alone:
+        switch.startup)."""
         self.connected = asyncio.Event()
         self.backoff = Backoff(*BACKOFF_S, rng or random.Random(f"reconnect:{client_id}"))  # noqa: S311
 
@@ -179,6 +170,8 @@ class SwitchService:
             await transport.subscribe(topics.ISSUER_CONTROL_FILTER, qos=1)
             await transport.subscribe(topics.SWITCH_CONTROL, qos=1)
             await transport.publish(topics.SWITCH_STATUS, b"online", retain=True)
+            # Serving alone: who; shared workers: nobody alone (clears a crashed one's note).
+            await transport.publish(topics.SWITCH_OWNER, self.owner_note, retain=True)
             self.connected.set()
             self.sessions += 1
             self._session_started.set()
@@ -332,10 +325,11 @@ class SwitchService:
             except TransportError as error:
                 log.debug("switch: trace not published: %s", error)
 
-    @staticmethod
-    async def _say_offline(transport: MqttTransport) -> None:
+    async def _say_offline(self, transport: MqttTransport) -> None:
         try:
             await transport.publish(topics.SWITCH_STATUS, b"offline", retain=True)
+            if self.owner_note:
+                await transport.publish(topics.SWITCH_OWNER, b"", retain=True)
         except TransportError as error:
             log.debug("switch: could not publish offline status: %s", error)
 
@@ -365,63 +359,3 @@ def _encoding(inbound: Inbound) -> Encoding:
     if by_topic is Encoding.ISO8583:
         return by_topic
     return encoding_of_content_type(inbound.content_type) or Encoding.JSON
-
-
-@asynccontextmanager
-async def running_switch(
-    *,
-    broker: BrokerUrl,
-    db_path: LedgerLocation,
-    cards: CardSet,
-    registry: Registry,
-    clock: Clock | None = None,
-    magic: MagicAmounts | None = None,
-    client_id: str = "tpesim-switch",
-    shared: bool = False,
-    startup_timeout_s: float = 15.0,
-    security: SecurityModule | None = None,
-    cutoff: time = MIDNIGHT,
-    persistent: bool = True,
-    workers: int = WORKERS,
-    client: type[MqttTransport] = MqttClient,
-    rate_limit: RateLimit | None = DEFAULT_LIMIT,
-    require_mac: bool = False,
-) -> AsyncIterator[SwitchService]:
-    """Open the ledger, start the switch and wait until it is subscribed; stop it on exit.
-    ``require_mac``: every request must carry a MAC (else only those of merchants marked
-    ``mac_required``)."""
-    clock = clock or SystemClock()
-    async with await open_ledger(db_path, cards, clock) as ledger:
-        await replay_advices(ledger, None, clock.now())  # issuers are up when the switch starts
-        processor = Processor(
-            ledger=ledger,
-            cards=cards,
-            registry=registry,
-            clock=clock,
-            magic=magic if magic is not None else magic_amounts(),
-            security=security,
-            cutoff=cutoff,
-            require_mac=require_mac,
-        )
-        service = SwitchService(
-            processor, broker, client_id=client_id, shared=shared, persistent=persistent,
-            workers=workers, client=client, rate_limit=rate_limit,
-        )  # fmt: skip
-        # What is loaded now (modules, cards, keys, registry) lives as long as the process: the
-        # collector need not walk it again. A full collection over it paused the switch for
-        # 35-80 ms (docs/performance.md, "Latency at a steady load").
-        gc.freeze()
-        async with asyncio.TaskGroup() as group:
-            task = group.create_task(service.run(), name="switch")
-            try:
-                async with asyncio.timeout(startup_timeout_s):
-                    await service.connected.wait()
-            except TimeoutError:
-                task.cancel()
-                raise TransportError(
-                    f"the switch could not connect to {broker} within {startup_timeout_s:g} s"
-                ) from None
-            try:
-                yield service
-            finally:
-                task.cancel()

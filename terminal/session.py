@@ -12,6 +12,7 @@ from typing import Self
 
 from switch.clock import Clock
 from switch.protocol.codec import FormatError, decode_request
+from switch.protocol.codes import describe
 from switch.protocol.messages import FinancialRequest, IsoMessage, Response
 from switch.security.transaction import TransactionKeys
 from terminal.builder import RequestBuilder
@@ -137,10 +138,17 @@ class Session:
         keys = self._next_keys()
         request = self.builder.sign_on(self.clock.now(), ksn=keys.ksn_hex if keys else None)
         response = await self._exchange(request, self._seal(request, keys), "0810")
-        if response is None or response.response_code != "00":
+        if response is None:
             self.machine.handle(Event.SIGN_ON_REFUSED)
-            why = "no answer" if response is None else f"code {response.response_code}"
-            raise TerminalError(f"{self.tid}: sign-on refused ({why})")
+            raise TerminalError(f"{self.tid}: no switch answering on {self.channel.broker}: "
+                                "is `tpesim switch` running?")  # fmt: skip
+        if response.response_code != "00":
+            self.machine.handle(Event.SIGN_ON_REFUSED)
+            why = f"{response.response_code} {describe(response.response_code).en}"
+            reason = getattr(response, "additional_response", None)
+            if reason:
+                why += f": {reason}"
+            raise TerminalError(f"{self.tid}: the switch refused the sign-on ({why})")
         self.machine.handle(Event.SIGN_ON_ACCEPTED)
         log.info("%s signed on", self.tid)
 

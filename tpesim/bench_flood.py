@@ -21,7 +21,8 @@ from typing import Any
 from switch.admission import RateLimit
 from switch.protocol.codec import MAX_PAYLOAD_BYTES
 from switch.registry import default_registry
-from switch.service import DEFAULT_LIMIT, running_switch
+from switch.service import DEFAULT_LIMIT
+from switch.startup import running_switch
 from switch.transport import CLIENTS, DEFAULT_CLIENT
 from switch.transport.base import BrokerUrl
 from tpesim.bench import machine

@@ -32,7 +32,7 @@ from switch.protocol import topics
 from switch.registry import default_registry
 from switch.security import SecurityModule, load_keys
 from switch.security.transaction import seal
-from switch.service import running_switch
+from switch.startup import running_switch
 from switch.tasks import wait_ended
 from switch.transport import CLIENTS, DEFAULT_CLIENT
 from switch.transport.base import BrokerUrl

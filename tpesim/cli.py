@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING, Any
 from cards.catalog import CardSetError, load_card_set
 from cards.holders import load_holders
 from switch.clock import SystemClock
-from switch.ledger.errors import LedgerUnavailableError
+from switch.ledger.claim import LedgerInUseError
+from switch.ledger.errors import LedgerOpenError, LedgerUnavailableError
 from switch.ledger.where import check_location, ledger_location, shown
 from switch.magic import magic_amounts
 from switch.protocol.codec import Encoding
 from switch.registry import Registry, RegistryError
 from switch.security import SecurityModule, load_keys
-from switch.service import DEFAULT_LIMIT, running_switch
+from switch.service import DEFAULT_LIMIT
+from switch.startup import SwitchConflictError, running_switch
 from switch.transport.base import BrokerUrl, TransportError
 from switch.transport.url import NoLoginError
 from terminal.shell import TerminalError
@@ -41,6 +43,7 @@ from tpesim.cli_support import (
 )
 from tpesim.decode_cli import add_decode_command, decode_command
 from tpesim.demo import DemoConfig, run_demo, run_demo_ui
+from tpesim.exits import reporting_failures
 from tpesim.issue import issue_card_set
 from tpesim.output import ProgressLine, render_cards, render_summary
 from tpesim.qr_cli import add_qr_commands, qr_command
@@ -63,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tpesim",
         description="Payment terminal (TPE) simulator and card switch over MQTT.",
+    )
+    parser.add_argument("--debug", action="store_true", help="on a failure, show the traceback too")
+    parser.epilog = (
+        "exit codes: 0 success (terminal: all approved), 1 ran but not all passed (a decline "
+        "or timeout, a broken ledger invariant, a failed scenario check), 2 usage or "
+        "infrastructure (bad argument or file, no broker, no switch, no ledger), 3 internal "
+        "error (a bug), 130 interrupted"
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (
@@ -357,38 +367,23 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     NoLoginError,
     TerminalBusyError,
     StateFileError,
+    LedgerOpenError,
+    LedgerInUseError,
+    SwitchConflictError,
 )
 """Errors a user can cause and fix: one line each, exit status 2."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``tpesim`` console script."""
+    """Entry point of the ``tpesim`` console script (exit codes: :mod:`tpesim.exits`)."""
     args = _parser().parse_args(argv)
-    try:
-        try:
-            if args.command in _ASYNC_COMMANDS:
-                return asyncio.run(_cancellable(_ASYNC_COMMANDS[args.command](args)))
-            return _COMMANDS[args.command](args)
-        except BaseExceptionGroup as group:  # a task group's: its user error, alone
-            raise _user_error(group) from None
-    except USER_ERRORS as error:
-        print(f"tpesim: error: {error}", file=sys.stderr)
-        return 2
 
+    def command() -> int:
+        if args.command in _ASYNC_COMMANDS:
+            return asyncio.run(_cancellable(_ASYNC_COMMANDS[args.command](args)))
+        return _COMMANDS[args.command](args)
 
-def _user_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The first user error in ``group`` when it holds nothing else; else ``group`` itself."""
-    leaves: list[BaseException] = []
-    pending: list[BaseException] = [group]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, BaseExceptionGroup):
-            pending.extend(reversed(item.exceptions))
-        else:
-            leaves.append(item)
-    if leaves and all(isinstance(leaf, USER_ERRORS) for leaf in leaves):
-        return leaves[0]
-    return group
+    return reporting_failures(command, user_errors=USER_ERRORS, debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from switch.protocol.messages import BatchResponse
 from switch.protocol.wallet import QrPaymentResult
 from switch.registry import Registry, default_registry
 from switch.security import SecurityModule, load_keys
-from switch.service import running_switch
+from switch.startup import running_switch
 from switch.transport.base import BrokerUrl
 from terminal.records import TerminalError
 from terminal.shell import Terminal, TransactionOutcome
@@ -157,6 +157,7 @@ def outcome_record(index: int, outcome: TransactionOutcome) -> dict[str, Any]:
             "amount": outcome.amount,
             "currency": outcome.currency,
             "response": outcome.verdict,
+            "approved": outcome.approved,
             "rrn": outcome.rrn,
             "reversal": outcome.reversal,
             "latency_ms": round(outcome.latency_ms, 2),

@@ -22,7 +22,7 @@ from switch.clock import SystemClock
 from switch.ledger.reads import LedgerReads
 from switch.registry import Registry, TerminalProfile, default_registry
 from switch.security import SecurityModule, load_keys
-from switch.service import running_switch
+from switch.startup import running_switch
 from switch.transport.base import BrokerUrl
 from terminal.control import obey_controls
 from terminal.shell import Terminal

@@ -36,6 +36,7 @@ from tpesim.cli_support import (
     positive,
 )
 from tpesim.demo import outcome_record
+from tpesim.exits import ALL_APPROVED, NOT_ALL_APPROVED
 from tpesim.fleet import connected_fleet, run_plan
 from tpesim.output import ProgressLine
 from tpesim.state import DeviceState, default_state_file
@@ -139,7 +140,7 @@ async def _void(
         print(json.dumps(outcome_record(0, outcome), ensure_ascii=False))
     else:
         print(outcome.receipt)
-    return 0 if outcome.approved else 1
+    return ALL_APPROVED if outcome.approved else NOT_ALL_APPROVED
 
 
 def _amounts(args: argparse.Namespace, profile: TerminalProfile) -> tuple[int, int]:
@@ -241,7 +242,7 @@ async def _drive(
             print(json.dumps(outcome_record(0, outcome), ensure_ascii=False))
         else:
             print(outcome.receipt)
-        return 0
+        return ALL_APPROVED if outcome.approved else NOT_ALL_APPROVED
     plan = plan_traffic(
         seed=args.seed,
         count=args.transactions,
@@ -264,7 +265,8 @@ async def _drive(
     wallet.remember()
     state.save()
     _report(run.outcomes, as_json=args.json)
-    return 0
+    approved = all(outcome.approved for outcome in run.outcomes)
+    return ALL_APPROVED if approved else NOT_ALL_APPROVED
 
 
 def _report(outcomes: list[TransactionOutcome], *, as_json: bool) -> None:

@@ -8,6 +8,7 @@ from switch.ledger.twophase import Outcome
 __all__ = [
     "DuplicateRequestError",
     "InsufficientFundsError",
+    "LedgerOpenError",
     "LedgerRefusalError",
     "LedgerUnavailableError",
 ]
@@ -33,3 +34,8 @@ class LedgerUnavailableError(RuntimeError):
 
 class DuplicateRequestError(RuntimeError):
     """Another writer committed the same idempotency key first; nothing was stored."""
+
+
+class LedgerOpenError(RuntimeError):
+    """The ledger at a location cannot be opened (not a database, another schema version,
+    read-only, unreachable); the message says which and why, in one line."""

@@ -17,6 +17,7 @@ benches can each have their own in one database.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date
 from importlib import resources
@@ -60,6 +61,13 @@ SCHEMA_VERSION = 6
 READERS = 4
 """Connections a ledger reads on, besides the one it writes on."""
 _SCHEMA_LOCK = 0x7470_6573  # advisory lock: workers opening one ledger at once create it once
+_CLAIM_CLASS = 0x7470_7377
+"""The switch's claim on a ledger: advisory lock (this, CRC-32 of the schema name, 31 bits)."""
+_CLAIM_HOLDER = """
+SELECT a.pid, a.client_addr::text AS client_addr FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+WHERE l.locktype = 'advisory' AND l.classid = $1::int::oid AND l.objid = $2::bigint::oid
+  AND l.objsubid = 2 AND l.granted AND l.pid <> pg_backend_pid()
+LIMIT 1"""
 
 
 class PgLedger(LedgerReads):
@@ -132,6 +140,21 @@ class PgLedger(LedgerReads):
             await conn.close()
             raise
         return ledger
+
+    async def claim(self, *, shared: bool) -> str | None:
+        """Take the switch's claim on this ledger (switch.ledger.claim): a session advisory
+        lock on the writing connection, exclusive unless ``shared``, held until it closes.
+        None once taken; else who holds it (backend pid and client address)."""
+        take = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+        key = zlib.crc32(self.schema.encode()) & 0x7FFF_FFFF
+        if await self._conn.fetchval(f"SELECT {take}($1::int, $2::int)", _CLAIM_CLASS, key):
+            return None
+        holder = await self._conn.fetchrow(_CLAIM_HOLDER, _CLAIM_CLASS, key)
+        if holder is None:
+            return "another switch"
+        return (
+            f"PostgreSQL backend {holder['pid']} from {holder['client_addr'] or 'a local socket'}"
+        )
 
     async def close(self) -> None:
         """Commit the open group, if any, and close the connections."""

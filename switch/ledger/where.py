@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 from cards.catalog import CardSet
 from switch.clock import Clock
 from switch.ledger.check import LedgerReport, check_ledger
+from switch.ledger.errors import LedgerOpenError
 from switch.ledger.pg import PgLedger
 from switch.ledger.pg_check import check_pg_ledger
 from switch.ledger.store import SCHEMA_VERSION, Ledger
@@ -23,9 +24,11 @@ __all__ = [
     "AnyLedger",
     "LedgerLocation",
     "check_location",
+    "is_new_ledger",
     "ledger_location",
     "open_ledger",
     "postgres_location",
+    "remove_ledger_files",
     "require_ledger",
     "shown",
 ]
@@ -49,12 +52,35 @@ def postgres_location(location: LedgerLocation) -> tuple[str, str] | None:
 async def open_ledger(
     location: LedgerLocation, cards: CardSet | None = None, clock: Clock | None = None
 ) -> AnyLedger:
-    """Open the ledger at ``location`` (created if needed, opening balances posted once)."""
+    """Open the ledger at ``location`` (created if needed, opening balances posted once);
+    :class:`LedgerOpenError` saying why when it cannot be, leaving no file it created."""
     postgres = postgres_location(location)
-    if postgres is None:
-        return await Ledger.open(Path(location), cards, clock)
-    dsn, schema = postgres
-    return await PgLedger.open(dsn, cards, clock, schema=schema)
+    fresh = is_new_ledger(location)
+    try:
+        if postgres is None:
+            return await Ledger.open(Path(location), cards, clock)
+        dsn, schema = postgres
+        return await PgLedger.open(dsn, cards, clock, schema=schema)
+    except (sqlite3.Error, OSError, RuntimeError, ValueError) as error:
+        if fresh:
+            remove_ledger_files(location)
+        why = " ".join(str(error).split()) or type(error).__name__
+        raise LedgerOpenError(f"cannot open the ledger {shown(location)}: {why}") from None
+
+
+def is_new_ledger(location: LedgerLocation) -> bool:
+    """True when ``location`` is a SQLite file that does not exist yet (opening creates it)."""
+    return postgres_location(location) is None and not Path(location).exists()
+
+
+def remove_ledger_files(location: LedgerLocation) -> None:
+    """Delete a SQLite ledger and its WAL and shared-memory files (only ever for one this
+    process created and never used: a failed start leaves nothing behind)."""
+    if postgres_location(location) is not None:
+        return
+    path = Path(location)
+    for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        leftover.unlink(missing_ok=True)
 
 
 def require_ledger(location: LedgerLocation) -> None:

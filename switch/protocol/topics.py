@@ -22,6 +22,7 @@ __all__ = [
     "SHARED_REQUEST_FILTER",
     "SHARED_WALLET_PAY_FILTER",
     "SWITCH_CONTROL",
+    "SWITCH_OWNER",
     "SWITCH_STATUS",
     "TERMINAL_CONTROL_FILTER",
     "TRACE_FILTER",
@@ -50,6 +51,9 @@ ISO8583_REQUEST_FILTER = "tpe/+/req/iso8583"
 SHARED_ISO8583_REQUEST_FILTER = "$share/switch/tpe/+/req/iso8583"
 SWITCH_STATUS = "switch/status"
 """Retained liveness of the switch: ``online`` / ``offline`` (its Last Will)."""
+SWITCH_OWNER = "switch/owner"
+"""Retained, JSON: the switch serving alone (client id, host, pid, ledger, since); empty while
+``--shared`` workers serve. A starting switch reads it with ``switch/status``."""
 TRACE_FILTER = "sim/trace/#"
 CONTROL_FILTER = "sim/control/#"
 CONTROL_PREFIX = "sim/control/"

@@ -16,7 +16,8 @@ from cards import default_card_set
 from switch import default_registry
 from switch.clock import SystemClock
 from switch.security import SecurityModule, load_keys
-from switch.service import SwitchService, running_switch
+from switch.service import SwitchService
+from switch.startup import running_switch
 from tests.conftest import MosquittoProcess
 from tpesim.api.app import create_app
 from tpesim.api.back_office import back_office_router

@@ -23,7 +23,7 @@ from switch.clock import SystemClock
 from switch.protocol import topics
 from switch.registry import default_registry
 from switch.security import SecurityModule, load_keys
-from switch.service import running_switch
+from switch.startup import running_switch
 from switch.transport import MqttClient
 from switch.transport.base import Inbound, Transport, TransportError
 from switch.transport.native import NativeMqttTransport

@@ -14,7 +14,7 @@ import pytest
 from cards import default_card_set
 from switch import default_registry, magic_amounts
 from switch.protocol import topics
-from switch.service import running_switch
+from switch.startup import running_switch
 from switch.transport.base import Inbound
 from tests.cli_process import tpesim
 from tests.conftest import MosquittoProcess
@@ -51,12 +51,13 @@ async def test_terminal_command_runs_purchases_and_ledger_check_agrees(
         status, out, err = await tpesim(
             *f"{term} --tid DZAL0001 --card EDH-NO-FUNDS --amount 100 --json".split()
         )
-        assert json.loads(out)["response"] == "51"
+        assert (status, json.loads(out)["response"]) == (1, "51")  # declined: exit 1
         status, out, err = await tpesim(
             *f"{term} --terminals 3 --transactions 12 --seed 4 --json".split()
         )
-        assert status == 0, err
-        assert len(out.splitlines()) == 12
+        records = [json.loads(line) for line in out.splitlines()]
+        assert len(records) == 12, err
+        assert status == (0 if all(r["approved"] for r in records) else 1), err
     status, out, _ = await tpesim("ledger", "check", "--db", str(db))
     assert status == 0
     assert out.startswith("ledger OK: postings=5 approvals=5") and "FAIL" not in out

@@ -17,7 +17,7 @@ from switch import default_registry
 from switch.clock import SystemClock
 from switch.protocol import topics
 from switch.security import SecurityModule, load_keys
-from switch.service import running_switch
+from switch.startup import running_switch
 from switch.tasks import wait_ended
 from switch.transport.base import Inbound
 from terminal import CardPresentation

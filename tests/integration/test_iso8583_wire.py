@@ -24,7 +24,8 @@ from switch.protocol import topics
 from switch.protocol.codec import CONTENT_TYPE_ISO8583, Encoding
 from switch.registry import default_registry
 from switch.security import SecurityModule, load_keys
-from switch.service import SwitchService, running_switch
+from switch.service import SwitchService
+from switch.startup import running_switch
 from switch.transport.base import Inbound
 from terminal.builder import CardPresentation
 from tests.conftest import MosquittoProcess

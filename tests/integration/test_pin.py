@@ -15,7 +15,7 @@ from switch.clock import SystemClock
 from switch.ledger import check_ledger
 from switch.protocol import topics
 from switch.security import SecurityModule, load_keys
-from switch.service import running_switch
+from switch.startup import running_switch
 from terminal import CardPresentation, TerminalError
 from tests.chips import chip_of
 from tests.conftest import MosquittoProcess

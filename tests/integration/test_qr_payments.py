@@ -22,7 +22,8 @@ from switch.ledger.check import check_ledger
 from switch.protocol import topics
 from switch.registry import default_registry
 from switch.security import SecurityModule, load_keys
-from switch.service import SwitchService, running_switch
+from switch.service import SwitchService
+from switch.startup import running_switch
 from switch.transport.base import Inbound
 from terminal.shell import Terminal
 from tests.cli_process import tpesim

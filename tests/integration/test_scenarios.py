@@ -23,7 +23,7 @@ from switch.processor import Processor
 from switch.protocol import topics
 from switch.resolutions import reverse
 from switch.security import SecurityModule
-from switch.service import running_switch
+from switch.startup import running_switch
 from terminal import CardPresentation, Terminal, TerminalError
 from tests.chips import chip_of
 from tests.conftest import MosquittoProcess

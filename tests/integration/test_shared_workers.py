@@ -13,7 +13,8 @@ from cards import default_card_set
 from switch import default_registry, magic_amounts
 from switch.ledger import check_ledger
 from switch.protocol import encode, topics
-from switch.service import SwitchService, running_switch
+from switch.service import SwitchService
+from switch.startup import running_switch
 from terminal import CardPresentation, RequestBuilder, plan_traffic
 from tests.chips import chip_purchase
 from tests.conftest import MosquittoProcess

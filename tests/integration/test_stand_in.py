@@ -13,7 +13,7 @@ from switch import default_registry
 from switch.clock import SystemClock
 from switch.ledger import check_ledger
 from switch.protocol import topics
-from switch.service import running_switch
+from switch.startup import running_switch
 from terminal import CardPresentation
 from tests.chips import chip_of
 from tests.conftest import MosquittoProcess

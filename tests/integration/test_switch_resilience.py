@@ -18,7 +18,7 @@ from switch.ledger.check import check_ledger
 from switch.magic import magic_amounts
 from switch.protocol import topics
 from switch.registry import default_registry
-from switch.service import running_switch
+from switch.startup import running_switch
 from switch.transport.base import BrokerUrl
 from terminal.builder import CardPresentation
 from terminal.traffic import plan_traffic

@@ -16,7 +16,7 @@ from switch import default_registry
 from switch.clock import SystemClock
 from switch.protocol import topics
 from switch.security import SecurityModule, load_keys
-from switch.service import running_switch
+from switch.startup import running_switch
 from terminal import CardPresentation
 from tests.conftest import MosquittoProcess
 from tests.mqtt_helpers import next_on, observer

@@ -21,7 +21,7 @@ from switch.ledger.postings import MIDNIGHT, business_day
 from switch.magic import magic_amounts
 from switch.registry import Registry, TerminalProfile, default_registry
 from switch.security import SecurityModule, load_keys
-from switch.service import running_switch
+from switch.startup import running_switch
 from switch.transport.base import BrokerUrl
 from terminal.records import InProcessMemory, PowerLostError
 from terminal.shell import Terminal, TerminalError
