@@ -133,7 +133,7 @@ async def _start_mosquitto(
             config.write_text(mosquitto_config(port), encoding="utf-8")
         else:
             spec = AccessSpec(tuple(secure), port=port, run_as=getpass.getuser(),
-                              wallets=(DEMO_WALLET,))  # fmt: skip
+                              wallets=(DEMO_WALLET,), component_port=free_port())  # fmt: skip
             access = write_broker_access(workdir / "access", spec, now=datetime.now(UTC))
             config = access.parent / CONFIG_FILE
         started = await _launch(executable, config, port)

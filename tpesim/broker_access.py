@@ -4,11 +4,15 @@ One directory holds everything (see docs/security.md):
 
 - ``mosquitto.conf``: no anonymous clients, the password and ACL files, and a TLS-only
   listener (or a plain one with ``tls=False``);
-- ``passwords``: one login per terminal (its TID), one for the switch and one for the
-  operator, hashed as ``mosquitto_passwd`` does (PBKDF2-SHA512, ``$7$``);
+- two listeners: the terminals' (``port``; the broker takes each login's user name as its
+  client id, so no login can take another client's id or session) and the components' (the
+  switch and the operator, on ``port`` + 1 by default);
+- ``passwords``: one login per terminal (its TID) and wallet app, and ``components.passwords``
+  one for the switch and one for the operator, hashed as ``mosquitto_passwd`` does
+  (PBKDF2-SHA512, ``$7$``);
 - ``acl``: a terminal publishes only its own requests, status and traces and reads only its
-  own responses and commands; the switch reads every request and answers every terminal; the
-  operator reads statuses and traces and sends commands;
+  own responses and commands; ``components.acl``: the switch reads every request and answers
+  every terminal; the operator reads statuses and traces and sends commands;
 - ``ca.pem``/``ca.key``, ``server.pem``/``server.key``: a private CA and the broker's
   certificate (:mod:`tpesim.certs`);
 - with client certificates on, ``clients/ID.pem``/``clients/ID.key`` for every identity (its
@@ -34,7 +38,7 @@ from pathlib import Path
 from switch.protocol import topics
 from switch.protocol.codec import Encoding
 from switch.protocol.topics import wallet_of_topic
-from switch.transport.url import OPERATOR_LOGIN, SWITCH_LOGIN
+from switch.transport.url import COMPONENT_LOGINS, OPERATOR_LOGIN, SWITCH_LOGIN
 from tpesim.certs import Authority, write_key_pair
 
 __all__ = [
@@ -43,6 +47,7 @@ __all__ = [
     "CONFIG_FILE",
     "AccessSpec",
     "acl_text",
+    "component_acl_text",
     "mosquitto_password_line",
     "secured_mosquitto_config",
     "write_broker_access",
@@ -68,11 +73,12 @@ def mosquitto_password_line(username: str, password: str, salt: bytes) -> str:
 
 
 def acl_text() -> str:
-    """The ACL file: a pattern for every terminal (``%u`` is its user name, its TID), then the
-    switch's and the operator's rights."""
+    """The terminals' listener's ACL file: a pattern for every terminal (``%u`` is its user
+    name, its TID) and every wallet app."""
     me = "%u"
     lines = [
-        "# Written by tpesim broker config. A terminal logs in with its TID as user name.",
+        "# Written by tpesim broker config. A terminal logs in with its TID as user name, and",
+        "# the broker takes that name as its client id (use_username_as_clientid).",
         "# Terminals: their own requests, status and traces out; their own answers and",
         "# commands in.",
         f"pattern write {topics.request(me)}",
@@ -86,7 +92,14 @@ def acl_text() -> str:
         "# Wallet apps (a login named after the wallet id): their QR payments out, results in.",
         f"pattern write {topics.wallet_pay(me)}",
         f"pattern read {topics.wallet_result(me)}",
-        "",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def component_acl_text() -> str:
+    """The components' listener's ACL file: the switch's and the operator's rights."""
+    lines = [
+        "# Written by tpesim broker config: the components' listener (switch and operator).",
         "# The switch: every request in, every answer out; its status, traces and issuer states.",
         f"user {SWITCH_LOGIN}",
         f"topic read {topics.REQUEST_FILTER}",
@@ -137,6 +150,11 @@ class AccessSpec:
     client_certs: bool = False
     wallets: tuple[str, ...] = ()
     """Wallet apps given a login each (user name = the wallet id), for QR payments."""
+    component_port: int | None = None
+    """The components' listener (switch and operator), by default ``port`` + 1: their logins
+    work only there, the terminals' and wallets' only on ``port``, where the broker takes
+    each login's user name as its client id, so that no terminal can take another client's
+    id or session."""
 
     def __post_init__(self) -> None:
         if self.client_certs and not self.tls:
@@ -149,7 +167,11 @@ class AccessSpec:
 
     @property
     def identities(self) -> tuple[str, ...]:
-        return (SWITCH_LOGIN, OPERATOR_LOGIN, *self.tids, *self.wallets)
+        return (*COMPONENT_LOGINS, *self.tids, *self.wallets)
+
+    @property
+    def components_port(self) -> int:
+        return self.component_port or self.port + 1
 
     @property
     def url(self) -> str:
@@ -160,27 +182,34 @@ class AccessSpec:
 
 
 def secured_mosquitto_config(spec: AccessSpec, broker_dir: str) -> str:
-    """``mosquitto.conf`` for ``spec``, naming its files under ``broker_dir``; logs to stderr
-    at the information level (its "running" line says when it is ready)."""
-    lines = [
-        "# Written by tpesim broker config: no anonymous clients, one login per identity.",
-        "per_listener_settings false",
-        "allow_anonymous false",
-        f"password_file {broker_dir}/passwords",
-        f"acl_file {broker_dir}/acl",
-        f"listener {spec.port} {spec.bind}",
-    ]
+    """``mosquitto.conf`` for ``spec``, naming its files under ``broker_dir``: the terminals'
+    listener and the components' one, each with its own logins and ACL; logs to stderr at the
+    information level (its "running" line says when it is ready)."""
+    lines = ["# Written by tpesim broker config: no anonymous clients, one login per identity."]
     if spec.run_as:
-        lines.insert(1, f"user {spec.run_as}")
-    if spec.tls:
+        lines.append(f"user {spec.run_as}")
+    lines.append("per_listener_settings true")
+    for port, files, own_ids in (
+        (spec.port, ("passwords", "acl"), True),
+        (spec.components_port, ("components.passwords", "components.acl"), False),
+    ):
         lines += [
-            f"cafile {broker_dir}/ca.pem",
-            f"certfile {broker_dir}/server.pem",
-            f"keyfile {broker_dir}/server.key",
-            "tls_version tlsv1.2",
+            f"listener {port} {spec.bind}",
+            "allow_anonymous false",
+            f"password_file {broker_dir}/{files[0]}",
+            f"acl_file {broker_dir}/{files[1]}",
         ]
-    if spec.client_certs:
-        lines += ["require_certificate true", "use_identity_as_username true"]
+        if own_ids:
+            lines.append("use_username_as_clientid true")
+        if spec.tls:
+            lines += [
+                f"cafile {broker_dir}/ca.pem",
+                f"certfile {broker_dir}/server.pem",
+                f"keyfile {broker_dir}/server.key",
+                "tls_version tlsv1.2",
+            ]
+        if spec.client_certs:
+            lines += ["require_certificate true", "use_identity_as_username true"]
     lines += [
         "persistence false",
         "max_queued_messages 10000",
@@ -211,17 +240,25 @@ def write_broker_access(
     absent); the access file's path. ``now`` dates the certificates."""
     directory.mkdir(parents=True, exist_ok=True)
     logins = {identity: new_password() for identity in _unique(spec.identities)}
-    (directory / "passwords").write_text(
-        "".join(
-            mosquitto_password_line(name, password, new_salt()) + "\n"
-            for name, password in logins.items()
-        ),
-        encoding="utf-8",
-    )
+    for name, members in (("passwords", set(logins) - set(COMPONENT_LOGINS)),
+                          ("components.passwords", set(COMPONENT_LOGINS))):  # fmt: skip
+        (directory / name).write_text(
+            "".join(
+                mosquitto_password_line(who, password, new_salt()) + "\n"
+                for who, password in logins.items()
+                if who in members
+            ),
+            encoding="utf-8",
+        )
     (directory / "acl").write_text(acl_text(), encoding="utf-8")
+    (directory / "components.acl").write_text(component_acl_text(), encoding="utf-8")
     broker_dir = spec.broker_dir or str(directory.resolve())
     (directory / CONFIG_FILE).write_text(secured_mosquitto_config(spec, broker_dir), "utf-8")
-    access: dict[str, object] = {"broker": spec.url, "logins": logins}
+    access: dict[str, object] = {
+        "broker": spec.url,
+        "component_port": spec.components_port,
+        "logins": logins,
+    }
     if spec.tls:
         authority = Authority.create(now)
         authority.write(directory)

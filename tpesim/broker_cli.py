@@ -12,7 +12,7 @@ from typing import Any
 
 from switch.registry import Registry
 from tpesim.broker_access import CONFIG_FILE, AccessSpec, write_broker_access
-from tpesim.cli_support import positive
+from tpesim.cli_support import CliError, positive
 
 __all__ = ["add_broker_commands", "broker_command"]
 
@@ -33,7 +33,11 @@ def add_broker_commands(sub: Any) -> None:
     config.add_argument("--terminals", type=positive,
                         help="only the first N TPEs, in fleet order, and each web shop's "
                         "payment page")  # fmt: skip
-    config.add_argument("--port", type=positive, help="listener port (8883, or 1883 without TLS)")
+    config.add_argument("--port", type=positive,
+                        help="terminals' listener port (8883, or 1883 without TLS)")  # fmt: skip
+    config.add_argument("--component-port", type=positive,
+                        help="the switch's and the operator's listener port (default: --port + "
+                        "1)")  # fmt: skip
     config.add_argument("--no-tls", action="store_true",
                         help="a plain TCP listener (logins and ACLs still apply)")  # fmt: skip
     config.add_argument("--client-certs", action="store_true",
@@ -66,8 +70,7 @@ def broker_command(args: argparse.Namespace) -> int:
     )
     tls = not args.no_tls
     if args.client_certs and not tls:
-        print("tpesim broker config: --client-certs needs TLS (drop --no-tls)", file=sys.stderr)
-        return 2
+        raise CliError("--client-certs needs TLS (drop --no-tls)")
     try:
         spec = AccessSpec(
             tids=tuple(p.tid for p in profiles),
@@ -79,16 +82,17 @@ def broker_command(args: argparse.Namespace) -> int:
             run_as=args.run_as or getpass.getuser(),
             client_certs=args.client_certs,
             wallets=args.wallets,
+            component_port=args.component_port,
         )
     except ValueError as error:
-        print(f"tpesim broker config: {error}", file=sys.stderr)
-        return 2
+        raise CliError(str(error)) from None
     access = write_broker_access(args.out, spec, now=datetime.now(UTC))
     print(access)
     print(
         f"{len(spec.identities)} logins ({len(spec.tids)} terminals, {len(spec.wallets)} "
         "wallets, switch, operator), "
-        f"{'TLS' if tls else 'plain TCP'} on {spec.bind}:{spec.port}"
+        f"{'TLS' if tls else 'plain TCP'} on {spec.bind}:{spec.port} (terminals) and "
+        f"{spec.bind}:{spec.components_port} (switch and operator)"
         f"{', a client certificate each' if spec.client_certs else ''}.\n"
         f"start the broker:  mosquitto -c {args.out / CONFIG_FILE}\n"
         f"then use it:       tpesim switch --broker {access}",

@@ -24,6 +24,7 @@ from types import MappingProxyType
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 __all__ = [
+    "COMPONENT_LOGINS",
     "OPERATOR_LOGIN",
     "SWITCH_LOGIN",
     "BrokerUrl",
@@ -38,6 +39,9 @@ SWITCH_LOGIN = "switch"
 OPERATOR_LOGIN = "operator"
 """The simulation's operator (dashboard, fleet controls, scenario watch): reads statuses and
 traces, sends fault commands; never reads requests or responses."""
+COMPONENT_LOGINS = (SWITCH_LOGIN, OPERATOR_LOGIN)
+"""Identities that log in on a broker's components' listener (an access file's
+``component_port``), where several connections may share a login."""
 
 _DEFAULT_PORTS = {"mqtt": 1883, "tcp": 1883, "mqtts": 8883, "ssl": 8883}
 
@@ -83,6 +87,9 @@ class BrokerUrl:
     requires them."""
     access_file: str | None = field(default=None, compare=False)
     """The access file this came from, if any (what a child process is given)."""
+    component_port: int | None = field(default=None, compare=False)
+    """Where the switch and the operator log in, when an access file names a components'
+    listener apart from the terminals' (:meth:`login_as` picks it)."""
 
     @classmethod
     def parse(cls, url: str) -> BrokerUrl:
@@ -138,8 +145,12 @@ class BrokerUrl:
                 f"{self}: the access file has no login for {identity!r}; "
                 "write it again with tpesim broker config"
             )
-        return replace(self, tls=tls, username=identity, password=password, logins=None,
-                       certificates=None, access_file=None)  # fmt: skip
+        port = self.port
+        if identity in COMPONENT_LOGINS and self.component_port is not None:
+            port = self.component_port
+        return replace(self, port=port, tls=tls, username=identity, password=password,
+                       logins=None, certificates=None, access_file=None,
+                       component_port=None)  # fmt: skip
 
     def as_argument(self) -> str:
         """What gives this broker back to ``--broker`` (in a child process): the access file
@@ -171,6 +182,11 @@ def load_access_file(path: Path) -> BrokerUrl:
         url = BrokerUrl.parse(data["broker"])
         logins = data["logins"]
         stems = data.get("certificates")
+        component_port = data.get("component_port")
+        if component_port is not None and (
+            not isinstance(component_port, int) or not 0 < component_port < 65536
+        ):
+            raise ValueError("component_port must be a TCP port")
         for name, mapping in (("logins", logins), ("certificates", stems or {})):
             if not isinstance(mapping, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
@@ -194,4 +210,5 @@ def load_access_file(path: Path) -> BrokerUrl:
             }
         )
     return replace(url, tls=tls, logins=MappingProxyType(dict(logins)),
-                   certificates=certificates, access_file=str(path.resolve()))  # fmt: skip
+                   certificates=certificates, access_file=str(path.resolve()),
+                   component_port=component_port)  # fmt: skip

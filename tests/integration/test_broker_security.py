@@ -54,9 +54,38 @@ def _start(tmp_path: Path, access: Path, port: int) -> Iterator[BrokerUrl]:
 @pytest.fixture
 def secured(tmp_path: Path) -> Iterator[BrokerUrl]:
     """Mosquitto with the generated configuration, TLS only; the access file's URL."""
-    spec = AccessSpec((MINE, THEIRS), port=free_port(), run_as=getpass.getuser())
+    spec = AccessSpec(
+        (MINE, THEIRS), port=free_port(), component_port=free_port(), run_as=getpass.getuser()
+    )
     access = write_broker_access(tmp_path / "access", spec, now=datetime.now(UTC))
     yield from _start(tmp_path, access, spec.port)
+
+
+async def test_no_terminal_login_takes_another_clients_id_or_session(secured: BrokerUrl) -> None:
+    """Issue 21: with its own login, a terminal connects under another terminal's client id,
+    under the switch's, under the other's login name: the broker gives it its own (its user
+    name) each time, so the other terminal and the switch stay connected (each publishes and
+    gets its PUBACK after). On 8711cbc each was knocked off."""
+    async with (
+        MqttClient(secured.login_as(SWITCH_LOGIN), client_id="tpesim-switch") as switch,
+        MqttClient(secured.login_as(THEIRS), client_id=f"tpe-{THEIRS}") as theirs,
+    ):
+        for stolen in (f"tpe-{THEIRS}", "tpesim-switch", THEIRS):
+            async with MqttClient(secured.login_as(MINE), client_id=stolen) as intruder:
+                await intruder.publish(topics.status(MINE), b"online", retain=True)
+            await theirs.publish(topics.status(THEIRS), b"online", retain=True)
+            await switch.publish(topics.SWITCH_STATUS, b"online", retain=True)
+
+
+async def test_each_login_works_on_its_own_listener_only(secured: BrokerUrl) -> None:
+    """Components log in on the components' listener, terminals on the terminals' one; the
+    wrong listener refuses the login."""
+    switch, terminal = secured.login_as(SWITCH_LOGIN), secured.login_as(MINE)
+    assert switch.port != terminal.port
+    for misplaced in (replace(switch, port=terminal.port), replace(terminal, port=switch.port)):
+        with pytest.raises(TransportError, match="refused"):
+            async with MqttClient(misplaced, client_id="misplaced"):
+                pass
 
 
 async def _first(transport: Transport) -> Inbound:
@@ -173,8 +202,8 @@ async def test_tls_checks_the_brokers_certificate(secured: BrokerUrl) -> None:
 @pytest.fixture
 def certified(tmp_path: Path) -> Iterator[BrokerUrl]:
     """Mosquitto requiring client certificates and taking the identity from them."""
-    spec = AccessSpec((MINE, THEIRS), port=free_port(), run_as=getpass.getuser(),
-                      client_certs=True)  # fmt: skip
+    spec = AccessSpec((MINE, THEIRS), port=free_port(), component_port=free_port(),
+                      run_as=getpass.getuser(), client_certs=True)  # fmt: skip
     access = write_broker_access(tmp_path / "access", spec, now=datetime.now(UTC))
     yield from _start(tmp_path, access, spec.port)
 
@@ -241,7 +270,13 @@ async def test_a_wallet_pays_by_qr_through_the_locked_down_broker(tmp_path: Path
     generated ACL: wallet → switch → wallet, and the notice to the terminal. A wallet the
     access file does not know is refused before it connects."""
     cards, security = default_card_set(), SecurityModule(load_keys())
-    spec = AccessSpec((MINE,), port=free_port(), run_as=getpass.getuser(), wallets=("amina",))
+    spec = AccessSpec(
+        (MINE,),
+        port=free_port(),
+        component_port=free_port(),
+        run_as=getpass.getuser(),
+        wallets=("amina",),
+    )
     access = write_broker_access(tmp_path / "access", spec, now=datetime.now(UTC))
     profile = default_registry().get(MINE)
     assert profile is not None

@@ -23,6 +23,7 @@ from switch.transport.url import (
 from tpesim.broker_access import (
     AccessSpec,
     acl_text,
+    component_acl_text,
     mosquitto_password_line,
     secured_mosquitto_config,
     write_broker_access,
@@ -108,17 +109,31 @@ def test_the_acl_keeps_each_terminal_to_its_own_topics() -> None:
         "pattern write sim/trace/%u",
         "pattern read sim/control/tpe/%u",
     }
-    operator = lines[lines.index(f"user {OPERATOR_LOGIN}") + 1 :]
+    assert not any(line.startswith(("user", "topic")) for line in lines)  # terminals only
+    components = [
+        line for line in component_acl_text().splitlines() if line and not line.startswith("#")
+    ]
+    assert not any(line.startswith("pattern") for line in components)
+    operator = components[components.index(f"user {OPERATOR_LOGIN}") + 1 :]
     assert not any("req" in line or "resp" in line for line in operator)
-    assert "topic read tpe/+/req" in lines[lines.index(f"user {SWITCH_LOGIN}") :]
+    assert "topic read tpe/+/req" in components[components.index(f"user {SWITCH_LOGIN}") :]
 
 
 def test_the_config_is_tls_only_with_no_anonymous_clients() -> None:
     spec = AccessSpec(("DZAL0001",), port=8884, run_as="me")
     config = secured_mosquitto_config(spec, "/etc/tpesim").splitlines()
-    assert "allow_anonymous false" in config and "user me" in config
-    assert [line for line in config if line.startswith("listener")] == ["listener 8884 127.0.0.1"]
-    assert "certfile /etc/tpesim/server.pem" in config
+    assert "user me" in config and "per_listener_settings true" in config
+    terminals, components = (
+        config[config.index(f"listener {port} 127.0.0.1") :] for port in (8884, 8885)
+    )
+    terminals = terminals[: terminals.index("listener 8885 127.0.0.1")]
+    for listener, files in ((terminals, "passwords"), (components, "components.passwords")):
+        assert "allow_anonymous false" in listener
+        assert f"password_file /etc/tpesim/{files}" in listener
+        assert "certfile /etc/tpesim/server.pem" in listener
+    # Terminals' client ids are their logins: none can take another client's id or session.
+    assert "use_username_as_clientid true" in terminals
+    assert "use_username_as_clientid true" not in components
     plain = secured_mosquitto_config(AccessSpec(("DZAL0001",), port=1883, tls=False), "/d")
     assert "certfile" not in plain and "password_file /d/passwords" in plain
 
@@ -133,10 +148,14 @@ def test_written_access_holds_every_login_and_a_server_certificate(tmp_path: Pat
     assert (url.host, url.port, url.tls and Path(url.tls.ca or "").name) == (
         "mosquitto", 8883, "ca.pem",
     )  # fmt: skip
+    assert (url.login_as(SWITCH_LOGIN).port, url.login_as(OPERATOR_LOGIN).port) == (8884, 8884)
+    assert url.login_as("DZAL0001").port == 8883
     for secret in (access, tmp_path / "server.key", tmp_path / "ca.key"):
         assert secret.stat().st_mode & 0o077 == 0, secret
-    users = [line.split(":")[0] for line in (tmp_path / "passwords").read_text().splitlines()]
-    assert users == [SWITCH_LOGIN, OPERATOR_LOGIN, "DZAL0001", "DZAL0002"]
+    for name, expected in (("passwords", ["DZAL0001", "DZAL0002"]),
+                           ("components.passwords", [SWITCH_LOGIN, OPERATOR_LOGIN])):  # fmt: skip
+        users = [line.split(":")[0] for line in (tmp_path / name).read_text().splitlines()]
+        assert users == expected
     server = x509.load_pem_x509_certificate((tmp_path / "server.pem").read_bytes())
     ca = x509.load_pem_x509_certificate((tmp_path / "ca.pem").read_bytes())
     server.verify_directly_issued_by(ca)
