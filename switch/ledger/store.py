@@ -93,6 +93,7 @@ class Ledger(LedgerReads):
         self.batch_min = BATCH_MIN
         """Batches at least this long are applied set-based when every transfer passes."""
         self.stamps = Stamps(clock)
+        self._closed = False
 
     @property
     def clock(self) -> Clock:
@@ -136,7 +137,11 @@ class Ledger(LedgerReads):
     async def close(self) -> None:
         """Commit what is pending, fold the WAL back into the database file and close: after
         a clean stop the ``.db`` file alone is the whole ledger, even while another connection
-        (``tpesim serve --attach``, a second worker) keeps SQLite from doing it on close."""
+        (``tpesim serve --attach``, a second worker) keeps SQLite from doing it on close.
+        Closing again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             await self.writes.flush()
             await self._checkpoint()
