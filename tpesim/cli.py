@@ -1,4 +1,4 @@
-"""The ``tpesim`` command line: demo, switch, terminal, ledger check, cards list."""
+"""The ``tpesim`` command line: demo, switch, terminal, ledger check and backup, cards list."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from cards.catalog import CardSetError, load_card_set
 from cards.holders import load_holders
 from switch.clock import SystemClock
 from switch.ledger.claim import LedgerInUseError
-from switch.ledger.errors import LedgerOpenError, LedgerUnavailableError
-from switch.ledger.where import check_location, ledger_location, shown
+from switch.ledger.errors import LedgerOpenError
+from switch.ledger.where import ledger_location, shown
 from switch.magic import magic_amounts
 from switch.protocol.codec import Encoding
 from switch.registry import Registry, RegistryError
@@ -45,6 +45,7 @@ from tpesim.decode_cli import add_decode_command, decode_command
 from tpesim.demo import DemoConfig, run_demo, run_demo_ui
 from tpesim.exits import reporting_failures
 from tpesim.issue import issue_card_set
+from tpesim.ledger_cli import add_ledger_commands, ledger_command
 from tpesim.output import ProgressLine, render_cards, render_summary
 from tpesim.qr_cli import add_qr_commands, qr_command
 from tpesim.scenario import ScenarioError
@@ -78,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     for add in (
         _add_demo,
         _add_switch,
-        _add_ledger,
+        add_ledger_commands,
         add_settle_command,
         _add_cards,
     ):
@@ -162,15 +163,6 @@ def _add_switch(sub: _Commands) -> None:
                     help="refuse (63) any request without a MAC (DE64), not only those of "
                     "merchants marked mac_required in the registry")  # fmt: skip
     sw.add_argument("-v", "--verbose", action="store_true")
-
-
-def _add_ledger(sub: _Commands) -> None:
-    ledger = sub.add_parser("ledger", help="ledger tools")
-    ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
-    check = ledger_sub.add_parser("check", help="verify the ledger's invariants")
-    check.add_argument("--db", type=ledger_location, required=True,
-                       help="a SQLite file or a postgresql:// URL")  # fmt: skip
-    check.add_argument("--json", action="store_true")
 
 
 def _local_time(value: str) -> time:
@@ -267,18 +259,6 @@ async def _switch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ledger_check(args: argparse.Namespace) -> int:
-    try:
-        report = asyncio.run(check_location(args.db))
-    except (FileNotFoundError, LedgerUnavailableError) as error:
-        raise CliError(str(error)) from None
-    if args.json:
-        print(json.dumps(report.as_dict() | {"ok": report.ok, "problems": report.problems}))
-    else:
-        print(report.render())
-    return 0 if report.ok else 1
-
-
 def _cards(args: argparse.Namespace) -> int:
     """``tpesim cards``: the issuer's back office, issuing a card set, or the list."""
     if args.cards_command in BACK_OFFICE:
@@ -346,7 +326,7 @@ _ASYNC_COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, in
 }
 """Commands that run an event loop, Ctrl-C cancelling them cleanly."""
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "ledger": _ledger_check,
+    "ledger": ledger_command,
     "settle": lambda args: asyncio.run(settle_command(args)),
     "bench": bench_command,
     "broker": broker_command,

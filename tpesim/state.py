@@ -12,6 +12,10 @@ when another process holds one). The file itself is rewritten under a lock of it
 what is on disk: a process writes only the terminals it claimed or changed, and a chip's ATC
 is drawn from the file at each cryptogram (:meth:`DeviceState.next_atc`), so two runs using
 one card never give it the same counter.
+
+Card data at rest: the file and its lock files are the owner's alone (mode 0600), and a
+request is kept only as far as its reversal needs it, its PAN and expiry sealed under the
+terminal storage key in ``devices.json.key`` (tpesim.state_records).
 """
 
 from __future__ import annotations
@@ -20,14 +24,20 @@ import asyncio
 import contextlib
 import fcntl
 import json
+import logging
 import os
+import stat
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tpesim.state_records import RecordSealError, StorageKey, at_rest, is_reduced, restored
+
 __all__ = ["DeviceState", "StateFileError", "TerminalBusyError", "default_state_file"]
 
 V = TypeVar("V")
+
+log = logging.getLogger("tpesim.state")
 
 _SECTIONS = ("stans", "in_flight", "last_sales")
 """The per-terminal parts of the file (the ``chips`` part is per card)."""
@@ -56,9 +66,12 @@ class DeviceState:
         self.chips: dict[str, int] = {}
         self.stans: dict[str, int] = {}
         self.in_flight: dict[str, str] = {}
+        """Each terminal's request in flight, as kept at rest (tpesim.state_records)."""
         self.last_sales: dict[str, str] = {}
-        """Each terminal's last approved sale or refund (JSON wire form): what ``--void``
+        """Each terminal's last approved sale or refund, as kept at rest: what ``--void``
         cancels."""
+        self._key: StorageKey | None = None
+        """The terminal storage key, once read or made (:meth:`_storage_key`)."""
         self._mine: set[str] = set()
         """Terminals whose state this process writes: the ones it claimed or changed."""
         self._locks: dict[str, int] = {}
@@ -108,9 +121,9 @@ class DeviceState:
         self._locks.clear()
 
     def load_in_flight(self, tid: str) -> bytes | None:
-        """The request ``tid`` sent and never saw the end of (None: nothing pending)."""
-        text = self.in_flight.get(tid)
-        return None if text is None else text.encode()
+        """The request ``tid`` sent and never saw the end of, as far as its reversal needs it
+        (None: nothing pending, or a record that no longer opens)."""
+        return self._restored(tid, self.in_flight.get(tid), "request in flight")
 
     def store_in_flight(self, tid: str, request: bytes | None, next_stan: int) -> None:
         """Remember (or, with None, forget) ``tid``'s request in flight, and its next STAN, on
@@ -121,8 +134,22 @@ class DeviceState:
         if request is None:
             self.in_flight.pop(tid, None)
         else:
-            self.in_flight[tid] = request.decode()
+            self.in_flight[tid] = self._at_rest(request.decode())
         self.save()
+
+    def load_last_sale(self, tid: str) -> bytes | None:
+        """``tid``'s last approved sale or refund, as far as its void needs it (None: none
+        remembered, or a record that no longer opens)."""
+        return self._restored(tid, self.last_sales.get(tid), "last sale")
+
+    def keep_last_sale(self, tid: str, request: bytes | None) -> None:
+        """Remember (or, with None, forget) ``tid``'s last approved sale or refund; written by
+        the next :meth:`save`."""
+        self._mine.add(tid)
+        if request is None:
+            self.last_sales.pop(tid, None)
+        else:
+            self.last_sales[tid] = self._at_rest(request.decode())
 
     def next_atc(self, card_id: str, current: int) -> int:
         """The counter card ``card_id``'s next cryptogram uses: one more than the highest of
@@ -160,6 +187,38 @@ class DeviceState:
         with self._file_locked():
             self._write_merged()
 
+    def _storage_key(self, *, create: bool) -> StorageKey | None:
+        """The terminal storage key, ``devices.json.key`` beside the file (made when missing
+        and ``create``); None without a file, or without a key when not ``create``."""
+        if self._key is not None or self.path is None:
+            return self._key
+        where = self.path.with_name(f"{self.path.name}.key")
+        try:
+            self._key = StorageKey.at(where, create=create)
+        except OSError as error:
+            raise StateFileError(f"storage key {where}: {error.strerror or error}") from None
+        except ValueError as error:
+            raise StateFileError(f"storage key {where} is damaged: {error}") from None
+        return self._key
+
+    def _at_rest(self, text: str) -> str:
+        """``text`` (a request's wire form) as the file keeps it; as it is in memory only."""
+        if self.path is None or is_reduced(text):
+            return text
+        return at_rest(text, self._storage_key(create=True))
+
+    def _restored(self, tid: str, text: str | None, what: str) -> bytes | None:
+        """The wire form of record ``text``; None (with a warning naming what is lost) when
+        its sealed card data does not open."""
+        if text is None:
+            return None
+        try:
+            return restored(text, self._storage_key(create=False))
+        except RecordSealError as error:
+            log.warning("state file %s: %s's %s cannot be read back (%s); it is forgotten: %s",
+                        self.path, tid, what, error, text[:200])  # fmt: skip
+            return None
+
     def _lock_path(self, tid: str) -> Path:
         assert self.path is not None
         return self.path.with_name(f"{self.path.name}.{tid}.lock")
@@ -168,7 +227,10 @@ class DeviceState:
         """A descriptor of lock file ``path`` (created, with its directory, if needed)."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            if os.fstat(fd).st_mode & 0o077:  # made looser by an older tpesim
+                os.fchmod(fd, 0o600)
+            return fd
         except OSError as error:
             raise StateFileError(f"state file {self.path}: {error.strerror or error}") from None
 
@@ -189,6 +251,7 @@ class DeviceState:
         assert self.path is not None
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
+            _tighten(self.path)
         except FileNotFoundError:
             return {}
         except OSError as error:
@@ -239,13 +302,30 @@ class DeviceState:
             ours: dict[str, Any] = getattr(self, name)
             section = {k: v for k, v in raw.get(name, {}).items() if k not in self._mine}
             section.update({k: v for k, v in ours.items() if k in self._mine})
+            if name != "stans":  # an older file's full requests: reduced, sealed
+                section = {k: self._at_rest(str(v)) for k, v in section.items()}
             data[name] = section
         temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        text = json.dumps(data, indent=1, sort_keys=True).encode()
         try:
-            temporary.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)  # a temporary left by a killed run may be looser
+            with open(fd, "wb") as out:
+                out.write(text)
             os.replace(temporary, self.path)
         except OSError as error:
             raise StateFileError(f"state file {self.path}: {error.strerror or error}") from None
+
+
+def _tighten(path: Path) -> None:
+    """Make ``path`` its owner's alone (mode 0600) if it is looser: an older tpesim made it
+    0644. Not possible (another owner): a warning, the file is still used."""
+    mode = path.stat().st_mode
+    if stat.S_IMODE(mode) & 0o077:
+        try:
+            os.chmod(path, 0o600)
+        except OSError as error:
+            log.warning("state file %s is readable by others and stays so: %s", path, error)
 
 
 def _adopt(ours: dict[str, V], theirs: dict[str, V], tid: str) -> None:

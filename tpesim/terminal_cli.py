@@ -121,11 +121,11 @@ async def _void(
     """``--void``: the terminal's last approved sale (remembered in the state file), voided."""
     if args.amount is not None or args.balance or args.cash_back is not None:
         raise CliError("--void takes no --amount, --balance nor --cash-back")
-    kept = state.last_sales.get(profile.tid)
+    kept = state.load_last_sale(profile.tid)
     if kept is None:
         raise CliError(f"{profile.tid}: nothing to void (no approved sale remembered)")
     try:
-        sale = decode_request(kept.encode())
+        sale = decode_request(kept)
     except FormatError as error:
         raise CliError(f"{profile.tid}: the remembered sale cannot be read ({error})") from None
     if not isinstance(sale, FinancialRequest):
@@ -134,7 +134,7 @@ async def _void(
         tpe = terminals[profile.tid]
         tpe.last_sale = sale
         outcome = await tpe.void_last()
-    state.last_sales.pop(profile.tid, None)
+    state.keep_last_sale(profile.tid, None)
     state.save()
     if args.json:
         print(json.dumps(outcome_record(0, outcome), ensure_ascii=False))
@@ -235,7 +235,7 @@ async def _drive(
                 )  # fmt: skip
             last = terminals[profile.tid].last_sale
         if last is not None:
-            state.last_sales[profile.tid] = encode(last).decode()
+            state.keep_last_sale(profile.tid, encode(last))
         wallet.remember()
         state.save()
         if args.json:

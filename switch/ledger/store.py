@@ -10,6 +10,7 @@ live in the database (schema.sql triggers); :meth:`Ledger.apply` reports each tr
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
@@ -68,6 +69,8 @@ __all__ = [
     "micros",
 ]
 
+log = logging.getLogger("switch.ledger")
+
 SCHEMA_VERSION = 6
 CACHE_KIB = 256 * 1024
 """Page cache of the ledger connection: a day's settlement walks indexes of millions of rows."""
@@ -90,6 +93,7 @@ class Ledger(LedgerReads):
         self.batch_min = BATCH_MIN
         """Batches at least this long are applied set-based when every transfer passes."""
         self.stamps = Stamps(clock)
+        self._closed = False
 
     @property
     def clock(self) -> Clock:
@@ -131,10 +135,34 @@ class Ledger(LedgerReads):
         return ledger
 
     async def close(self) -> None:
+        """Commit what is pending, fold the WAL back into the database file and close: after
+        a clean stop the ``.db`` file alone is the whole ledger, even while another connection
+        (``tpesim serve --attach``, a second worker) keeps SQLite from doing it on close.
+        Closing again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             await self.writes.flush()
+            await self._checkpoint()
         finally:
             await self._db.close()
+
+    async def _checkpoint(self) -> None:
+        """``PRAGMA wal_checkpoint(TRUNCATE)``: every committed page into the database file,
+        the WAL emptied. A reader in the middle of a read (it may hold the WAL for up to
+        ``busy_timeout``, 5 s) leaves it partial: a warning says so; the data stay safe in the
+        WAL and the next close or open folds them in."""
+        try:
+            async with self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
+                busy, frames, done = await cursor.fetchone() or (0, 0, 0)
+        except sqlite3.Error as error:
+            log.warning("ledger %s: WAL not checkpointed at close (%s)", self.path, error)
+            return
+        if busy or done < frames:
+            log.warning("ledger %s: WAL checkpointed %d of %d pages at close (a reader holds the "
+                        "rest); copy the ledger with `tpesim ledger backup`, not cp",
+                        self.path, max(done, 0), frames)  # fmt: skip
 
     async def __aenter__(self) -> Self:
         return self
