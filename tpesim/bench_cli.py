@@ -71,6 +71,9 @@ def add_bench_commands(sub: Any) -> None:
     )
     fleet.add_argument("--terminals", type=positive, default=1_000, help="terminals to connect")
     fleet.add_argument("--broker", type=broker_url, help="use this broker instead of starting one")
+    fleet.add_argument("--restart", choices=("jitter", "lockstep"),
+                       help="then restart the broker under the fleet and time its return, the "
+                       "terminals retrying with full jitter (as they do) or without")  # fmt: skip
     fleet.add_argument("--json", action="store_true")
     flood = bench_sub.add_parser(
         "flood", help="one terminal floods the switch with garbage: the others' latency"
@@ -135,9 +138,11 @@ def bench_command(args: argparse.Namespace) -> int:
         return 0 if flooded.all_approved else 1
     if args.bench_command == "fleet":
         configure_logging(None, verbose=False)
-        held = asyncio.run(run_fleet_bench(args.terminals, broker=args.broker, mqtt=args.client))
+        held = asyncio.run(run_fleet_bench(args.terminals, broker=args.broker, mqtt=args.client,
+                                           restart=args.restart))  # fmt: skip
         print(json.dumps(held.summary()) if args.json else held.render())
-        return 0 if held.connected == held.terminals and held.will_seen else 1
+        came_back = held.reconnection is None or held.reconnection.summary()["not_back"] == 0
+        return 0 if held.connected == held.terminals and held.will_seen and came_back else 1
     result = run_crypto_bench(args.count, args.dukpt)
     print(json.dumps(result.summary()) if args.json else result.render())
     return 0

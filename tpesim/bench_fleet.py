@@ -21,10 +21,11 @@ from typing import Any
 
 from switch.protocol import topics
 from switch.transport import CLIENTS, DEFAULT_CLIENT, MqttClient, MqttTransport
-from switch.transport.base import BrokerUrl, WillMessage
+from switch.transport.base import BrokerUrl
 from switch.transport.url import OPERATOR_LOGIN
 from tpesim.bench import machine
-from tpesim.broker import given_or_running_broker
+from tpesim.bench_reconnect import Reconnection, measure_reconnection, terminal_connection
+from tpesim.broker import BrokerError, given_or_running_broker
 
 __all__ = ["FleetBench", "resident_kib", "run_fleet_bench"]
 
@@ -67,6 +68,8 @@ class FleetBench:
     will_seen: bool
     broker: str
     mqtt: str = DEFAULT_CLIENT
+    reconnection: Reconnection | None = None
+    """How the fleet came back after a broker restart (``--restart``)."""
 
     @property
     def kib_per_terminal(self) -> float:
@@ -87,7 +90,7 @@ class FleetBench:
             "broker": self.broker,
             "mqtt_client": self.mqtt,
             "machine": machine(),
-        }
+        } | ({"restart": self.reconnection.summary()} if self.reconnection else {})
 
     def render(self) -> str:
         s = self.summary()
@@ -99,7 +102,7 @@ class FleetBench:
             f"{s['kib_per_terminal']} KiB per terminal\n"
             f"  Last Will of a cut terminal published by the broker: "
             f"{'yes' if s['will_seen'] else 'NO'}"
-        )
+        ) + ("\n" + self.reconnection.render() if self.reconnection else "")
 
 
 def _tid(number: int) -> str:
@@ -111,8 +114,7 @@ async def _connect(
 ) -> tuple[str, MqttTransport]:
     """One terminal's connection: its Will, and its response topic subscribed."""
     async with gate:
-        transport = client(broker.login_as(tid), client_id=f"tpesim-fleet-{tid}",
-                                  will=WillMessage(topics.status(tid), b"offline"))  # fmt: skip
+        transport = terminal_connection(client, broker, tid)
         await transport.__aenter__()
         await transport.subscribe(topics.response(tid), qos=1)
         return tid, transport
@@ -140,9 +142,14 @@ async def run_fleet_bench(
     broker: BrokerUrl | None = None,
     workdir: Path | None = None,
     mqtt: str = DEFAULT_CLIENT,
+    restart: str | None = None,
 ) -> FleetBench:
     """Connect ``terminals`` terminals to ``broker`` (else a Mosquitto started for the bench)
-    with the MQTT client ``mqtt`` (switch.transport.CLIENTS)."""
+    with the MQTT client ``mqtt`` (switch.transport.CLIENTS); with ``restart`` (``jitter`` or
+    ``lockstep``) restart that Mosquitto under them and time their return
+    (tpesim.bench_reconnect)."""
+    if restart is not None and broker is not None:
+        raise BrokerError("--restart restarts a broker the bench starts: leave out --broker")
     _allow_descriptors(terminals + 1024)
     workdir = workdir or Path(tempfile.mkdtemp(prefix="tpesim-fleet-"))
     async with given_or_running_broker(broker, workdir) as handle:
@@ -156,10 +163,17 @@ async def run_fleet_bench(
         seconds = time.perf_counter() - began
         fleet = [r for r in results if isinstance(r, tuple)]
         after = resident_kib()
+        reconnection = None
+        open_now = [transport for _, transport in fleet]
         try:
             will_seen = bool(fleet) and await _will_of(fleet[-1][1], fleet[-1][0], handle.url)
+            if restart is not None:
+                # Every terminal but the last, which was cut for its Will.
+                reconnection, open_now = await measure_reconnection(
+                    handle, fleet[:-1], CLIENTS[mqtt], jitter=restart == "jitter"
+                )
         finally:
-            await asyncio.gather(*(t.__aexit__(None, None, None) for _, t in fleet),
+            await asyncio.gather(*(t.__aexit__(None, None, None) for t in open_now),
                                  return_exceptions=True)  # fmt: skip
         return FleetBench(terminals, len(fleet), seconds, before, after, will_seen, handle.kind,
-                          mqtt)  # fmt: skip
+                          mqtt, reconnection)  # fmt: skip

@@ -145,9 +145,10 @@ async def _start_mosquitto(
     raise BrokerError(f"mosquitto did not start: {last}")
 
 
-async def restart_broker(handle: BrokerHandle, *, kill: bool) -> None:
-    """Stop the Mosquitto of ``handle`` (SIGTERM, or SIGKILL with ``kill``) and start it again
-    on the same port; ``handle`` then refers to the new process."""
+async def restart_broker(handle: BrokerHandle, *, kill: bool, away_s: float = 0.0) -> None:
+    """Stop the Mosquitto of ``handle`` (SIGTERM, or SIGKILL with ``kill``) and, ``away_s``
+    seconds later, start it again on the same port; ``handle`` then refers to the new
+    process."""
     executable = find_mosquitto()
     if handle.kind != "mosquitto" or handle.config_path is None or executable is None:
         raise BrokerError("restarting the broker needs mosquitto (the amqtt fallback cannot)")
@@ -155,6 +156,7 @@ async def restart_broker(handle: BrokerHandle, *, kill: bool) -> None:
         handle.process.kill()
         await handle.process.wait()
     await _stop_mosquitto(handle)
+    await asyncio.sleep(away_s)  # an outage of that length
     for _ in range(20):  # the port may linger a moment after the old process
         started = await _launch(executable, handle.config_path, handle.url.port)
         if isinstance(started, BrokerHandle):

@@ -11,6 +11,7 @@ import pytest
 from switch.ledger.check import check_ledger
 from tests.conftest import MosquittoProcess
 from tpesim.bench_fleet import run_fleet_bench
+from tpesim.bench_reconnect import AWAY_S
 from tpesim.bench_switch import run_switch_bench
 
 pytestmark = pytest.mark.integration
@@ -64,3 +65,18 @@ async def test_the_fleet_bench_holds_every_terminal_with_its_will(
     assert summary["connected"] == summary["terminals"] == 30
     assert summary["will_seen"] is True
     assert summary["rss_after_mib"] >= summary["rss_before_mib"] > 0
+
+
+async def test_the_fleet_comes_back_after_a_broker_restart(tmp_path: Path) -> None:
+    """--restart: the bench's own Mosquitto restarts under 40 terminals; every one of them is
+    back, none while it was away, and the lockstep schedule (no jitter) brings them in
+    one instant where full jitter spreads them: the lockstep ones all land within 100 ms."""
+    spreads = {}
+    for schedule in ("jitter", "lockstep"):
+        held = await run_fleet_bench(40, workdir=tmp_path / schedule, restart=schedule)
+        assert held.reconnection is not None
+        summary = held.reconnection.summary()
+        assert (summary["reconnected"], summary["not_back"]) == (39, 0), summary
+        assert held.reconnection.back_s[0] >= AWAY_S  # nobody is back while it is away
+        spreads[schedule] = held.reconnection.back_s[-1] - held.reconnection.back_s[0]
+    assert spreads["lockstep"] < 0.1 < spreads["jitter"], spreads
