@@ -21,6 +21,8 @@ __all__ = ["FakeBroker", "byte2", "byte4", "fake_broker", "packet", "text"]
 
 
 def varint(value: int) -> bytes:
+    """MQTT's variable byte integer, written apart from switch.transport.packets on purpose:
+    a fake peer that borrowed the encoder under test would share its bugs."""
     out = bytearray()
     while True:
         byte, value = value % 128, value // 128
