@@ -56,6 +56,12 @@ _CARD_CODE_DECLINES: dict[CvvCheck, tuple[str, str]] = {
     CvvCheck.WRONG_CVV2: ("05", "CVV2 mismatch"),
 }
 
+_CHIP_DECLINES: dict[ArqcCheck, tuple[str, str]] = {
+    ArqcCheck.MISSING: ("30", "DE55 missing (chip read)"),
+    ArqcCheck.MALFORMED: ("30", "DE55 incomplete"),
+    ArqcCheck.FAILED: ("05", "ARQC does not verify"),
+}
+
 _STATUS_CODES: dict[CardStatus, tuple[str, str]] = {
     CardStatus.LOST: ("41", "card reported lost"),
     CardStatus.STOLEN: ("43", "card reported stolen"),
@@ -266,15 +272,10 @@ def _card_checks(
                                fx=fx)  # fmt: skip
     if usable is not None:
         return usable
-    card_code = _CARD_CODE_DECLINES.get(cvv) if cvv is not None else None
-    if card_code is not None:
-        return _decline(*card_code, card)
-    if arqc is ArqcCheck.MISSING:
-        return _decline("30", "DE55 missing (chip read)", card)
-    if arqc is ArqcCheck.MALFORMED:
-        return _decline("30", "DE55 incomplete", card)
-    if arqc is ArqcCheck.FAILED:
-        return _decline("05", "ARQC does not verify", card)
+    genuine = _CARD_CODE_DECLINES.get(cvv) if cvv is not None else None
+    genuine = genuine or (_CHIP_DECLINES.get(arqc) if arqc is not None else None)
+    if genuine is not None:
+        return _decline(*genuine, card)
     if arqc is ArqcCheck.OK and atc is not None and last_atc is not None and atc <= last_atc:
         return _decline("05", "ATC replayed", card)
     account_currency = cards.accounts[card.account].currency
