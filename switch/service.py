@@ -113,8 +113,8 @@ class SwitchService:
         self.client_id = client_id
         self.shared = shared
         self.owner_note = b""
-        """What ``switch/owner`` says while this switch serves (set when it serves alone:
-        switch.startup)."""
+        """What ``switch/owner`` says while this switch serves: who, alone or shared, and its
+        ledger (switch.startup)."""
         self.connected = asyncio.Event()
         self.backoff = Backoff(*BACKOFF_S, rng or random.Random(f"reconnect:{client_id}"))  # noqa: S311
 
@@ -170,7 +170,7 @@ class SwitchService:
             await transport.subscribe(topics.ISSUER_CONTROL_FILTER, qos=1)
             await transport.subscribe(topics.SWITCH_CONTROL, qos=1)
             await transport.publish(topics.SWITCH_STATUS, b"online", retain=True)
-            # Serving alone: who; shared workers: nobody alone (clears a crashed one's note).
+            # Who serves, alone or as a --shared worker (and on which ledger).
             await transport.publish(topics.SWITCH_OWNER, self.owner_note, retain=True)
             self.connected.set()
             self.sessions += 1
@@ -328,7 +328,7 @@ class SwitchService:
     async def _say_offline(self, transport: MqttTransport) -> None:
         try:
             await transport.publish(topics.SWITCH_STATUS, b"offline", retain=True)
-            if self.owner_note:
+            if self.owner_note and not self.shared:  # other workers may still serve
                 await transport.publish(topics.SWITCH_OWNER, b"", retain=True)
         except TransportError as error:
             log.debug("switch: could not publish offline status: %s", error)

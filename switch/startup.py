@@ -56,7 +56,8 @@ async def online_switch(
     broker: BrokerUrl, client: type[MqttTransport], client_id: str
 ) -> dict[str, object] | None:
     """The switch online on ``broker``, by the retained ``switch/status`` and ``switch/owner``:
-    None when none is; its owner note when one serves alone; ``{}`` for shared workers."""
+    None when none is; else the owner note of the one serving alone, or of the last of the
+    ``--shared`` workers to connect (``{}`` when there is none)."""
     retained: dict[str, bytes] = {}
     marker = f"check {client_id} {os.getpid()} {id(retained):x}".encode()
     async with client(broker.login_as(SWITCH_LOGIN), client_id=f"{client_id}-check",
@@ -80,12 +81,19 @@ async def online_switch(
 
 
 async def _refuse_a_second_switch(
-    broker: BrokerUrl, client: type[MqttTransport], client_id: str, *, shared: bool
+    broker: BrokerUrl, client: type[MqttTransport], client_id: str, *, shared: bool, ledger: str
 ) -> None:
     other = await online_switch(broker, client, client_id)
-    if other is None or (shared and not other):
+    if other is None:
         return
     who = describe_holder(other) if other else "--shared switch workers"
+    if shared and (not other or other.get("shared")):
+        if other.get("ledger", ledger) != ledger:
+            raise SwitchConflictError(
+                f"the --shared workers online on {broker} serve the ledger "
+                f"{other.get('ledger')}, not {ledger} ({who}): workers share one ledger"
+            )
+        return
     if shared:
         raise SwitchConflictError(f"a switch serving alone is online on {broker}: {who}; "
                                   "stop it before starting --shared workers")  # fmt: skip
@@ -148,7 +156,8 @@ async def running_switch(
         async with _claim(db_path, None, note, shared):
             try:
                 async with asyncio.timeout(startup_timeout_s):
-                    await _refuse_a_second_switch(broker, client, client_id, shared=shared)
+                    await _refuse_a_second_switch(broker, client, client_id, shared=shared,
+                                                  ledger=shown(db_path))  # fmt: skip
             except TimeoutError:
                 raise TransportError(
                     f"{broker} did not answer within {startup_timeout_s:g} s"
@@ -173,8 +182,7 @@ async def running_switch(
                     persistent=persistent, workers=workers, client=client,
                     rate_limit=rate_limit,
                 )  # fmt: skip
-                if not shared:
-                    service.owner_note = json.dumps(note).encode()
+                service.owner_note = json.dumps(note).encode()
                 # What is loaded now (modules, cards, keys, registry) lives as long as the
                 # process: the collector need not walk it again. A full collection over it
                 # paused the switch for 35-80 ms (docs/performance.md, "Latency at a steady
@@ -201,6 +209,4 @@ async def running_switch(
     except BaseException:
         if fresh and not started:
             remove_ledger_files(db_path)
-            if postgres_location(db_path) is None:
-                Path(f"{db_path}.lock").unlink(missing_ok=True)
         raise

@@ -2,6 +2,6 @@
 
 import sys
 
-from tpesim.cli import main
+from tpesim.entry import main
 
 sys.exit(main())

@@ -53,6 +53,7 @@ def add_back_office_commands(cards_sub: Any) -> None:
     history.add_argument("card", nargs="?", help="only this card's")
     history.add_argument("--db", type=ledger_location, required=True)
     history.add_argument("--json", action="store_true", help="one JSON object per event")
+    history.add_argument("--cards", type=Path, help="card set file (default: the shipped set)")
 
 
 async def back_office_command(args: argparse.Namespace) -> int:
@@ -68,6 +69,8 @@ async def back_office_command(args: argparse.Namespace) -> int:
         raise CliError(str(error)) from None
     async with ledger:
         if args.cards_command == "history":
+            if args.card is not None and not _known(args.cards, args.card):
+                raise CliError(f"no card with id {args.card[:40]!r} (tpesim cards list)")
             events = [event_from_row(row) for row in await ledger.card_events(args.card)]
             for event in events:
                 print(json.dumps(_record(event), ensure_ascii=False) if args.json
@@ -95,6 +98,14 @@ async def _act(ledger: Any, cards: CardSet, args: argparse.Namespace) -> CardEve
         )  # fmt: skip
     except (ValueError, InsufficientFundsError, LedgerRefusalError) as error:
         raise CliError(f"{args.cards_command} {card.id}: {error}") from None
+
+
+def _known(card_file: Path | None, card_id: str) -> bool:
+    try:
+        load_card_set(card_file).card(card_id)
+    except KeyError:
+        return False
+    return True
 
 
 def _record(event: CardEvent) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from cards.catalog import CardSetError, load_card_set
 from cards.holders import load_holders
 from switch.clock import SystemClock
 from switch.ledger.claim import LedgerInUseError
-from switch.ledger.errors import LedgerOpenError
+from switch.ledger.errors import LedgerOpenError, LedgerUnavailableError
 from switch.ledger.where import ledger_location, shown
 from switch.magic import magic_amounts
 from switch.protocol.codec import Encoding
@@ -35,6 +35,7 @@ from tpesim.broker_cli import add_broker_commands, broker_command
 from tpesim.cards_cli import BACK_OFFICE, add_back_office_commands, back_office_command
 from tpesim.cli_support import (
     CliError,
+    OneLineParser,
     add_card_set_files,
     broker_url,
     configure_logging,
@@ -43,7 +44,7 @@ from tpesim.cli_support import (
 )
 from tpesim.decode_cli import add_decode_command, decode_command
 from tpesim.demo import DemoConfig, run_demo, run_demo_ui
-from tpesim.exits import reporting_failures
+from tpesim.exits import INTERRUPTED, reporting_failures
 from tpesim.issue import issue_card_set
 from tpesim.ledger_cli import add_ledger_commands, ledger_command
 from tpesim.output import ProgressLine, render_cards, render_summary
@@ -60,11 +61,11 @@ __all__ = ["main"]
 log = logging.getLogger("tpesim")
 
 if TYPE_CHECKING:
-    _Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+    _Commands = argparse._SubParsersAction[OneLineParser]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="tpesim",
         description="Payment terminal (TPE) simulator and card switch over MQTT.",
     )
@@ -299,8 +300,9 @@ def _cards_list(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _cancellable(coro: Coroutine[Any, Any, int]) -> int:
-    """Run ``coro``; SIGINT/SIGTERM cancel it cleanly (exit status 0 for a server)."""
+async def _cancellable(coro: Coroutine[Any, Any, int], *, server: bool) -> int:
+    """Run ``coro``; SIGINT/SIGTERM cancel it cleanly: a server (switch, serve) has done its
+    job and exits 0, any other command was cut short and exits :data:`INTERRUPTED`."""
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -308,7 +310,7 @@ async def _cancellable(coro: Coroutine[Any, Any, int]) -> int:
     try:
         return await coro
     except asyncio.CancelledError:
-        return 0
+        return 0 if server else INTERRUPTED
 
 
 def _serve(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
@@ -325,6 +327,8 @@ _ASYNC_COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, in
     "qr": qr_command,
 }
 """Commands that run an event loop, Ctrl-C cancelling them cleanly."""
+_SERVERS = frozenset({"switch", "serve"})
+"""Commands that run until stopped: Ctrl-C or SIGTERM is how they end (exit 0)."""
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "ledger": ledger_command,
     "settle": lambda args: asyncio.run(settle_command(args)),
@@ -348,6 +352,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     TerminalBusyError,
     StateFileError,
     LedgerOpenError,
+    LedgerUnavailableError,
     LedgerInUseError,
     SwitchConflictError,
 )
@@ -360,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def command() -> int:
         if args.command in _ASYNC_COMMANDS:
-            return asyncio.run(_cancellable(_ASYNC_COMMANDS[args.command](args)))
+            running = _ASYNC_COMMANDS[args.command](args)
+            return asyncio.run(_cancellable(running, server=args.command in _SERVERS))
         return _COMMANDS[args.command](args)
 
     return reporting_failures(command, user_errors=USER_ERRORS, debug=args.debug)

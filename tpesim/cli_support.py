@@ -7,7 +7,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NoReturn
 
 from cards.currency import Currency, parse_amount
 from cards.masking import PanMaskingFilter
@@ -16,6 +16,21 @@ from switch.transport.base import BrokerUrl
 from switch.transport.url import load_access_file
 
 __all__ = ["CliError", "add_card_set_files", "broker_url", "configure_logging", "positive"]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, ``tpesim: error: ...``, exit status 2,
+    like every other failure of the command line (docs/cli.md)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"tpesim: error: {message} (see {self.prog} --help)\n")
+
+
+def pin_digits(value: str) -> str:
+    """``--pin``: what a PIN pad takes, 4 to 12 digits."""
+    if not (value.isascii() and value.isdigit() and 4 <= len(value) <= 12):
+        raise argparse.ArgumentTypeError("a PIN is 4 to 12 digits")
+    return value
 
 
 class CliError(Exception):
@@ -70,7 +85,11 @@ def amount_option(
 
 
 def positive(value: str) -> int:
-    number = int(value)
+    """A whole number of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
     if number < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return number

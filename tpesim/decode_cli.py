@@ -18,6 +18,7 @@ from cards.qr import QrError, decode_qr
 from switch.protocol.codec import Encoding, FormatError, decode_request, decode_response
 from switch.protocol.explain import ExplainedField, explain_message
 from switch.protocol.iso8583 import from_iso8583
+from tpesim.cli_support import CliError
 
 __all__ = ["Decoded", "add_decode_command", "decode_command", "decode_message"]
 
@@ -46,6 +47,8 @@ def _read_input(source: str) -> bytes:
         raw = sys.stdin.buffer.read()
     elif _is_file(source):
         raw = Path(source).read_bytes()
+    elif "/" in source or source.startswith("."):
+        raise FileNotFoundError(f"no file {source} (give hex digits, a file, or - for stdin)")
     else:
         raw = source.encode()
     text = raw.decode("ascii", "replace").strip()
@@ -155,14 +158,12 @@ def decode_command(args: argparse.Namespace) -> int:
         try:
             print(render_qr(args.message))
         except QrError as error:
-            print(f"tpesim decode: cannot read the QR code: {error}", file=sys.stderr)
-            return 2
+            raise CliError(f"cannot read the QR code: {error}") from None
         return 0
     try:
         decoded = decode_message(_read_input(args.message))
-    except (FormatError, ValueError, OSError) as error:
-        print(f"tpesim decode: cannot read the message: {error}", file=sys.stderr)
-        return 2
+    except (FormatError, ValueError) as error:
+        raise CliError(f"cannot read the message: {error}") from None
     if args.json:
         print(json.dumps({
             "encoding": decoded.encoding.value, "bytes": decoded.size, "verdict": decoded.verdict,

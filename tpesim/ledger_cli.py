@@ -17,7 +17,9 @@ from tpesim.cli_support import CliError
 __all__ = ["add_ledger_commands", "ledger_command"]
 
 if TYPE_CHECKING:
-    _Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+    from tpesim.cli_support import OneLineParser
+
+    _Commands = argparse._SubParsersAction[OneLineParser]
 
 
 def add_ledger_commands(sub: _Commands) -> None:

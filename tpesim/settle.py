@@ -29,7 +29,7 @@ from switch.ledger.where import (
     check_location,
     ledger_location,
     open_ledger,
-    require_ledger,
+    require_existing_ledger,
 )
 from switch.registry import Registry
 from switch.settlement import report_document, settle_day, stored_reports
@@ -150,7 +150,7 @@ async def run_settlement(
 ) -> SettlementResult:
     """Settle ``day`` on the ledger at ``db`` (a SQLite file or a PostgreSQL URL), write the
     report into ``out``, check the ledger."""
-    require_ledger(db)
+    await require_existing_ledger(db)
     async with await open_ledger(db, clock=clock) as ledger:
         plan = await settle_day(ledger, day, cards=cards, registry=registry)
         expired, _ = await ledger.expired_on_business_day(day)
@@ -163,7 +163,7 @@ async def report_again(
 ) -> list[tuple[dict[str, Any], tuple[Path, Path]]]:
     """The reports of ``day``'s settlement runs, as stored with them, written into ``out`` again
     (nothing is cleared: ``tpesim settle --report-only``); each document and its files."""
-    require_ledger(db)
+    await require_existing_ledger(db)
     async with await open_ledger(db) as ledger:
         documents = await stored_reports(ledger, day)
     return [(document, write_report(document, out)) for document in documents]

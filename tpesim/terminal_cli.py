@@ -33,6 +33,7 @@ from tpesim.cli_support import (
     amount_option,
     broker_url,
     configure_logging,
+    pin_digits,
     positive,
 )
 from tpesim.demo import outcome_record
@@ -65,7 +66,9 @@ def add_terminal_command(sub: Any) -> None:
     term.add_argument("--void", action="store_true",
                       help="cancel the terminal's last approved sale (the cancel key)")  # fmt: skip
     term.add_argument(
-        "--pin", help="the PIN the holder types (default: the card's own PIN for --card)"
+        "--pin",
+        type=pin_digits,
+        help="the PIN the holder types (default: the card's own PIN for --card)",
     )
     term.add_argument(
         "--entry",
@@ -80,7 +83,8 @@ def add_terminal_command(sub: Any) -> None:
         default="aes",
         help="PIN block under AES DUKPT (ISO 4, default) or TDES DUKPT (ISO 0)",
     )
-    term.add_argument("--transactions", type=int, default=20, help="seeded purchases (default 20)")
+    term.add_argument("--transactions", type=positive, default=20,
+                      help="seeded purchases (default 20)")  # fmt: skip
     term.add_argument("--seed", type=int, default=7)
     term.add_argument("--timeout", type=float, default=5.0, help="response timeout, seconds")
     add_card_set_files(term)
@@ -109,8 +113,10 @@ def _presented_card(args: argparse.Namespace, cards: CardSet) -> CardPresentatio
             raise CliError(str(error.args[0])) from None
         return CardPresentation.from_card(card, cards)
     if args.pan:
-        if not args.expiry or len(args.expiry) != 4 or not args.expiry.isdigit():
+        if not args.expiry:
             raise CliError("--pan needs --expiry YYMM")
+        if len(args.expiry) != 4 or not args.expiry.isdigit():
+            raise CliError(f"--expiry {args.expiry!r}: four digits, YYMM (2906 is June 2029)")
         return CardPresentation(pan=args.pan, expiry=args.expiry)
     raise CliError("a single purchase needs --card ID or --pan PAN --expiry YYMM")
 
@@ -243,6 +249,9 @@ async def _drive(
         else:
             print(outcome.receipt)
         return ALL_APPROVED if outcome.approved else NOT_ALL_APPROVED
+    if args.card or args.pan:
+        raise CliError(f"{'--card' if args.card else '--pan'} goes with --amount or --balance "
+                       "(seeded traffic, without them, picks its own test cards)")  # fmt: skip
     plan = plan_traffic(
         seed=args.seed,
         count=args.transactions,

@@ -60,6 +60,8 @@ def backup_ledger(source: LedgerLocation, target: Path, *, force: bool = False) 
         raise BackupRefusedError(f"{target} is a directory; give the backup's file name")
     if target.exists() and os.path.samefile(source, target):
         raise BackupRefusedError(f"{target} is the ledger itself")
+    if target.exists() and not target.is_file():
+        raise BackupRefusedError(f"{target} is not a regular file: the copy goes to a new file")
     if target.exists() and not force:
         raise BackupRefusedError(f"{target} exists; remove it, or add --force to replace it")
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")

@@ -2,7 +2,8 @@
 
 A switch that serves alone takes the claim exclusively; ``--shared`` workers take it shared,
 so any number of them work together but never beside a switch that believes it is alone. A
-SQLite ledger is claimed with ``flock`` on ``{ledger}.lock`` (which also says who holds it); a
+SQLite ledger is claimed with ``flock`` on ``{ledger}.lock`` (which also says who holds it, and
+is gone once nobody does); a
 PostgreSQL one with a session advisory lock on the ledger's connection. Readers (``tpesim
 ledger check``, backups, the dashboard) claim nothing.
 """
@@ -53,22 +54,51 @@ def describe_holder(note: dict[str, object] | None) -> str:
 @contextmanager
 def claimed_file(ledger: Path, note: dict[str, object], *, shared: bool) -> Iterator[None]:
     """Hold the claim of the SQLite ledger ``ledger`` (exclusive unless ``shared``) while the
-    block runs; :class:`LedgerInUseError` naming the holder when another switch has it."""
+    block runs; :class:`LedgerInUseError` naming the holder when another switch has it. The
+    last holder to leave removes the lock file."""
     path = lock_file_of(ledger)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    descriptor = _locked(path, shared=shared, ledger=ledger)
     try:
-        try:
-            fcntl.flock(descriptor, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LedgerInUseError(
-                f"the ledger {ledger} is in use by {describe_holder(_read_note(descriptor))}: "
-                "stop it first (several switches share a ledger only as --shared workers)"
-            ) from None
         if not shared or not _read_note(descriptor):
             os.ftruncate(descriptor, 0)
             os.pwrite(descriptor, json.dumps(note).encode(), 0)
         yield
+    finally:
+        _release(path, descriptor)
+
+
+def _locked(path: Path, *, shared: bool, ledger: Path) -> int:
+    """An open descriptor of ``path`` holding its flock. A lock taken on a file its last
+    holder removed in the meantime holds nothing: then again, on the file now there."""
+    mode = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
+    while True:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, mode)
+        except BlockingIOError:
+            holder = describe_holder(_read_note(descriptor))
+            os.close(descriptor)
+            raise LedgerInUseError(
+                f"the ledger {ledger} is in use by {holder}: stop it first (a ledger is "
+                "shared only by --shared workers, never with a switch serving alone)"
+            ) from None
+        try:
+            if os.stat(path).st_ino == os.fstat(descriptor).st_ino:
+                return descriptor
+        except FileNotFoundError:
+            pass
+        os.close(descriptor)
+
+
+def _release(path: Path, descriptor: int) -> None:
+    """Leave the claim; the last holder (the only one that can take it exclusively) removes
+    the file while it still holds it."""
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path.unlink(missing_ok=True)
+    except BlockingIOError:
+        pass  # another --shared worker still holds it
     finally:
         os.close(descriptor)
 

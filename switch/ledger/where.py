@@ -12,10 +12,12 @@ from contextlib import closing
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+import asyncpg
+
 from cards.catalog import CardSet
 from switch.clock import Clock
 from switch.ledger.check import LedgerReport, check_ledger
-from switch.ledger.errors import LedgerOpenError
+from switch.ledger.errors import LedgerOpenError, LedgerUnavailableError
 from switch.ledger.pg import PgLedger
 from switch.ledger.pg_check import check_pg_ledger
 from switch.ledger.store import SCHEMA_VERSION, Ledger
@@ -29,6 +31,7 @@ __all__ = [
     "open_ledger",
     "postgres_location",
     "remove_ledger_files",
+    "require_existing_ledger",
     "require_ledger",
     "shown",
 ]
@@ -56,6 +59,8 @@ async def open_ledger(
     :class:`LedgerOpenError` saying why when it cannot be, leaving no file it created."""
     postgres = postgres_location(location)
     fresh = is_new_ledger(location)
+    if postgres is None and Path(location).is_dir():
+        raise LedgerOpenError(f"cannot open the ledger {location}: it is a directory")
     try:
         if postgres is None:
             return await Ledger.open(Path(location), cards, clock)
@@ -109,10 +114,31 @@ def require_ledger(location: LedgerLocation) -> None:
         )
 
 
+async def require_existing_ledger(location: LedgerLocation) -> None:
+    """:func:`require_ledger`, and for PostgreSQL: FileNotFoundError unless the schema holds a
+    tpesim ledger (a command that reads or settles a ledger never creates one);
+    LedgerUnavailableError when the database cannot be reached."""
+    require_ledger(location)
+    postgres = postgres_location(location)
+    if postgres is None:
+        return
+    dsn, schema = postgres
+    try:
+        conn = await asyncpg.connect(dsn)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise LedgerUnavailableError(f"cannot connect to {shown(location)}: {exc}") from None
+    try:
+        found = await conn.fetchval("SELECT to_regclass($1)", f"{schema}.ledger_meta")
+    finally:
+        await conn.close()
+    if found is None:
+        raise FileNotFoundError(f"no tpesim ledger in schema {schema} of {shown(location)}")
+
+
 async def check_location(location: LedgerLocation) -> LedgerReport:
     """Every invariant of the ledger at ``location`` (read only); FileNotFoundError when there
-    is no ledger there (:func:`require_ledger`)."""
-    require_ledger(location)
+    is no ledger there (:func:`require_existing_ledger`)."""
+    await require_existing_ledger(location)
     postgres = postgres_location(location)
     if postgres is None:
         return check_ledger(Path(location))

@@ -52,8 +52,8 @@ SHARED_ISO8583_REQUEST_FILTER = "$share/switch/tpe/+/req/iso8583"
 SWITCH_STATUS = "switch/status"
 """Retained liveness of the switch: ``online`` / ``offline`` (its Last Will)."""
 SWITCH_OWNER = "switch/owner"
-"""Retained, JSON: the switch serving alone (client id, host, pid, ledger, since); empty while
-``--shared`` workers serve. A starting switch reads it with ``switch/status``."""
+"""Retained, JSON: the switch serving (client id, host, pid, ledger, since, and whether it is a
+``--shared`` worker). A starting switch reads it with ``switch/status``."""
 TRACE_FILTER = "sim/trace/#"
 CONTROL_FILTER = "sim/control/#"
 CONTROL_PREFIX = "sim/control/"

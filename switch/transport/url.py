@@ -102,6 +102,8 @@ class BrokerUrl:
             )
         if not parts.hostname:
             raise ValueError(f"broker URL {url!r} has no host")
+        if parts.path not in ("", "/"):
+            raise ValueError(f"broker URL {url!r}: a broker URL has no path (mqtt://host:port)")
         try:
             port = parts.port or _DEFAULT_PORTS[parts.scheme]
         except ValueError:

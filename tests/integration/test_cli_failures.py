@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
@@ -19,7 +22,7 @@ from switch.protocol import topics
 from switch.startup import running_switch
 from tests.cli_process import tpesim
 from tests.conftest import MosquittoProcess
-from tests.mqtt_helpers import observer
+from tests.mqtt_helpers import next_on, observer
 from tpesim.broker import free_port
 
 pytestmark = pytest.mark.integration
@@ -29,6 +32,14 @@ pytestmark = pytest.mark.integration
 async def _switch(mosquitto: MosquittoProcess, db: Path) -> AsyncIterator[None]:
     async with running_switch(broker=mosquitto.url, db_path=db, cards=default_card_set(),
                               registry=default_registry(), magic=magic_amounts()):  # fmt: skip
+        yield
+
+
+@asynccontextmanager
+async def _shared_switch(mosquitto: MosquittoProcess, db: Path) -> AsyncIterator[None]:
+    async with running_switch(broker=mosquitto.url, db_path=db, cards=default_card_set(),
+                              registry=default_registry(), magic=magic_amounts(), shared=True,
+                              client_id="w1", persistent=False):  # fmt: skip
         yield
 
 
@@ -101,6 +112,21 @@ CASES: list[tuple[str, Setup, str, int, str]] = [
     ("shared workers beside a switch serving alone", _switch,
      "switch --broker {broker} --db {tmp}/other.db --client-id second --shared", 2,
      "a switch serving alone is online on mqtt://127.0.0.1:{port}: switch tpesim-switch"),
+    ("--shared workers on another ledger", _shared_switch,
+     "switch --broker {broker} --db {tmp}/other.db --client-id w2 --shared", 2,
+     "the --shared workers online on mqtt://127.0.0.1:{port} serve the ledger {db}, not "),
+    ("a bad option value", NOTHING, "terminal --terminals 0", 2,
+     "argument --terminals: must be at least 1 (see tpesim terminal --help)"),
+    ("a broker URL typo", NOTHING, "terminal --broker mqtt//x --amount 1 --card EDH-VALID", 2,
+     "argument --broker: broker URL 'mqtt//x': a broker URL has no path"),
+    ("a card without an amount", NOTHING,
+     "terminal --broker {broker} --state {tmp}/s.json --card EDH-VALID", 2,
+     "--card goes with --amount or --balance"),
+    ("a missing card set file", NOTHING, "cards list --cards {tmp}/missing.yaml", 2,
+     "[Errno 2] No such file or directory: '{tmp}/missing.yaml'"),
+    ("a full disk", NOTHING, "cards list >/dev/full", 2, "[Errno 28] No space left on device"),
+    ("a decode of a file that is not there", NOTHING, "decode {tmp}/nothing.bin", 2,
+     "no file {tmp}/nothing.bin (give hex digits, a file, or - for stdin)"),
     ("a second switch on the ledger", _switch,
      "switch --broker mqtt://127.0.0.1:{closed} --db {db} --client-id second", 2,
      "the ledger {db} is in use by switch tpesim-switch, pid "),
@@ -122,8 +148,11 @@ async def test_each_failure_is_one_line_and_its_exit_code(
              "db": db, "tmp": tmp_path, "notdb": _not_a_database(tmp_path),
              "damaged": _damaged_state(tmp_path)}  # fmt: skip
     arguments = [part.format(**names) for part in command.split()]
+    stdout = None
+    if arguments[-1].startswith(">"):
+        stdout = arguments.pop()[1:]
     async with setup(mosquitto, db):
-        status, _out, err = await tpesim(*arguments)
+        status, _out, err = await tpesim(*arguments, stdout=stdout)
     assert status == code, err
     if code == 1:
         assert err == ""
@@ -150,3 +179,35 @@ async def test_debug_shows_the_traceback(mosquitto: MosquittoProcess, tmp_path: 
     assert status == 2
     assert "Traceback (most recent call last)" in err
     assert err.splitlines()[-1].startswith("tpesim: error: cannot open the ledger")
+
+
+async def test_a_reader_that_went_away_ends_it_quietly() -> None:
+    """`tpesim cards list | head -1`: the pipe closes; no traceback, no 'internal error', 141
+    as a shell reports a command ended by SIGPIPE (exit 3 and a line on 8711cbc's successor)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        status, _out, err = await tpesim("cards", "list", stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert (status, err) == (141, "")
+
+
+async def test_ctrl_c_cuts_a_terminal_run_short_with_130(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """Ctrl-C during seeded traffic: exit 130, not 0 (which a script reads as all approved)."""
+    async with (
+        _switch(mosquitto, tmp_path / "ledger.db"),
+        observer(mosquitto.url, topics.TRACE_FILTER) as (_, traces),
+    ):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tpesim", "terminal", "--broker", str(mosquitto.url),
+            "--state", str(tmp_path / "s.json"), "--transactions", "100000",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        await next_on(traces, None, within=30)  # it is selling
+        process.send_signal(signal.SIGINT)
+        async with asyncio.timeout(30):
+            _, err = await process.communicate()
+    assert process.returncode == 130, err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import sqlite3
 from collections.abc import AsyncIterator
@@ -145,3 +146,15 @@ async def test_a_backup_that_cannot_be_made_is_one_line_and_writes_nothing(
                                   "--out", str(tmp_path / "copy.db"), "--force")  # fmt: skip
     assert status == 0, err
     assert len(_sales(tmp_path / "copy.db")) == 1
+
+
+async def test_force_never_replaces_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    """--force replaces an older copy, never a FIFO or a device (it replaced them before)."""
+    async with _switch(tmp_path / "ledger.db") as (processor, build):
+        await _sell(processor, build)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    status, _, err = await tpesim("ledger", "backup", "--db", str(tmp_path / "ledger.db"),
+                                  "--out", str(fifo), "--force")  # fmt: skip
+    assert status == 2 and "is not a regular file" in err, err
+    assert fifo.is_fifo()

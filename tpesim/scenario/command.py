@@ -15,7 +15,9 @@ from tpesim.scenario.report import junit_xml, latency_svg, markdown_report
 from tpesim.scenario.runner import ScenarioResult, StepResult, run_scenario
 
 if TYPE_CHECKING:
-    _Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+    from tpesim.cli_support import OneLineParser
+
+    _Commands = argparse._SubParsersAction[OneLineParser]
 
 __all__ = ["add_scenario_commands", "scenario_command"]
 
