@@ -329,6 +329,14 @@ _ASYNC_COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, in
 """Commands that run an event loop, Ctrl-C cancelling them cleanly."""
 _SERVERS = frozenset({"switch", "serve"})
 """Commands that run until stopped: Ctrl-C or SIGTERM is how they end (exit 0)."""
+
+
+def _is_server(args: argparse.Namespace) -> bool:
+    """Whether ``args`` runs until stopped: a server, or ``demo --ui`` (which serves the
+    dashboard until Ctrl-C)."""
+    return args.command in _SERVERS or (args.command == "demo" and bool(args.ui))
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "ledger": ledger_command,
     "settle": lambda args: asyncio.run(settle_command(args)),
@@ -366,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     def command() -> int:
         if args.command in _ASYNC_COMMANDS:
             running = _ASYNC_COMMANDS[args.command](args)
-            return asyncio.run(_cancellable(running, server=args.command in _SERVERS))
+            return asyncio.run(_cancellable(running, server=_is_server(args)))
         return _COMMANDS[args.command](args)
 
     return reporting_failures(command, user_errors=USER_ERRORS, debug=args.debug)

@@ -242,8 +242,8 @@ async def test_the_cli_config_runs_the_demo_unchanged(tmp_path: Path, options: l
     same outcomes as an open broker: nothing the switch, terminals or operator need is denied."""
     port = free_port()
     out = tmp_path / "access"
-    assert main(["broker", "config", "--out", str(out), "--terminals", "3",
-                 "--port", str(port), *options]) == 0  # fmt: skip
+    assert main(["broker", "config", "--out", str(out), "--terminals", "3", "--port", str(port),
+                 "--component-port", str(free_port()), *options]) == 0  # fmt: skip
     config = DemoConfig(terminals=3, transactions=24, seed=11, timeout_s=5.0)
     open_run = await run_demo(replace(config, workdir=tmp_path / "open"))
     for secured in _start(tmp_path, out / "access.json", port):
