@@ -38,6 +38,14 @@ _protocol_of: dict[tuple[str, int, bool], int] = {}
 """MQTT version by broker endpoint (:attr:`BrokerUrl.endpoint`)."""
 
 
+def _connect_error(url: BrokerUrl, who: str, error: aiomqtt.MqttError) -> TransportError:
+    """A failed connection in the native client's words: ``URL refused WHO: why`` when the
+    broker answered with a refusing CONNACK, else ``cannot connect to URL as WHO: why``."""
+    if isinstance(error, aiomqtt.MqttCodeError) and getattr(error, "rc", None) is not None:
+        return TransportError(f"{url} refused {who}: {_why(error)}")
+    return TransportError(f"cannot connect to {url} as {who}: {_why(error)}")
+
+
 def _why(error: aiomqtt.MqttError) -> str:
     """An aiomqtt error in the native client's words: a refusing CONNACK named as
     ``switch.transport.packets.refusal`` names it."""
@@ -70,10 +78,10 @@ async def _broker_protocol(url: BrokerUrl) -> int:
             version = 5
     except aiomqtt.MqttCodeError as exc:
         if getattr(exc.rc, "value", exc.rc) not in _UNSUPPORTED_PROTOCOL:
-            raise TransportError(f"cannot connect to {url}: {_why(exc)}") from None
+            raise _connect_error(url, "the protocol probe", exc) from None
         version = 4
     except aiomqtt.MqttError as exc:
-        raise TransportError(f"cannot connect to {url}: {_why(exc)}") from None
+        raise _connect_error(url, "the protocol probe", exc) from None
     log.debug("%s speaks MQTT %s", url, "5" if version == 5 else "3.1.1")
     _protocol_of[url.endpoint] = version
     return version
@@ -157,9 +165,7 @@ class MqttTransport:
                 connected = True
         except aiomqtt.MqttError as exc:
             _protocol_of.pop(self.url.endpoint, None)  # the next attempt probes again
-            raise TransportError(
-                f"cannot connect to {self.url} as {self.client_id}: {_why(exc)}"
-            ) from None
+            raise _connect_error(self.url, self.client_id, exc) from None
         except asyncio.CancelledError:
             if connected:  # cancelled as the CONNACK came: leave no connection behind
                 with contextlib.suppress(aiomqtt.MqttError):
