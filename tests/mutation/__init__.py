@@ -1,0 +1,1 @@
+"""The mutation tool behind scripts/mutate (docs/testing.md): not tests themselves."""
