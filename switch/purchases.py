@@ -81,6 +81,8 @@ class PurchaseDesk:
         self.issuers = issuers
         self.commit = commit
         self.fx = fx or default_fx_rates()
+        self.issuer_wait: Callable[[float], Awaitable[None]] = asyncio.sleep
+        """How the latency of a slow issuer is waited, in seconds (a test holds it instead)."""
 
     async def _routed(self, request: FinancialRequest, *, wait: bool) -> tuple[bool, str | None]:
         """Route ``request`` to its card's issuer: (the issuer answers, who decides). Who
@@ -92,7 +94,7 @@ class PurchaseDesk:
             return True, None
         routing = self.issuers.route(product.issuer)
         if wait and routing.wait_s:
-            await asyncio.sleep(routing.wait_s)
+            await self.issuer_wait(routing.wait_s)
         decider = "issuer" if routing.available else "stand-in"
         return routing.available, f"{decider}:{product.issuer}"
 

@@ -10,6 +10,7 @@ keys per card, as a host or issuer HSM would (cards.crypto.dukpt_aes).
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import statistics
@@ -61,7 +62,7 @@ def machine() -> str:
 def percentile(values: list[float], q: float) -> float:
     """The value at quantile ``q`` (0..1) of ``values`` (nearest rank); 0.0 when empty."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else 0.0
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -157,8 +158,9 @@ def test_cli_demo_json_contract(tmp_path: Path) -> None:
     assert b"628058******" in (workdir / "traces.jsonl").read_bytes()
 
 
-async def test_demo_over_amqtt_fallback(tmp_path: Path) -> None:
-    """The in-process amqtt broker (MQTT 3.1.1 only) carries the same demo."""
+async def test_demo_over_amqtt_fallback(mosquitto: MosquittoProcess, tmp_path: Path) -> None:
+    """The in-process amqtt broker (MQTT 3.1.1 only) carries the same demo: the same seed gives
+    the same outcome for every transaction as over Mosquitto."""
     config = DemoConfig(
         terminals=4,
         transactions=50,
@@ -168,8 +170,13 @@ async def test_demo_over_amqtt_fallback(tmp_path: Path) -> None:
         workdir=tmp_path / "amqtt",
     )
     result = await run_demo(config)
+    reference = await run_demo(
+        replace(config, broker_kind="auto", broker=mosquitto.url, workdir=tmp_path / "mosquitto")
+    )
     assert result.broker_kind == "amqtt"
-    assert result.approved > 0
+    assert result.timeouts == reference.timeouts  # the seeded no-answer amounts, no others
+    assert result.outcome_digest == reference.outcome_digest
+    assert result.approved == reference.approved
     assert result.ledger.ok, result.ledger.render()
     assert_outcomes_match_ledger(result.workdir / "ledger.db", result.outcomes)
     assert len(result.outcomes) == 50

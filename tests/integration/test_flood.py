@@ -1,5 +1,5 @@
 """A flood of malformed messages from one terminal, against the others' latency: with the
-per-terminal rate limit, their p99 stays within twice its value without the flood.
+per-terminal rate limit, their p90 stays within twice its value without the flood, on one run.
 
 Both runs keep the ledger on tmpfs where the machine has one: a disk's fsync stalls, tens of
 milliseconds at random on this machine's disk (docs/performance.md, "A flood from one
@@ -22,17 +22,19 @@ from switch.admission import REFUSAL_COST
 from switch.service import DEFAULT_LIMIT
 from switch.transport import DEFAULT_CLIENT
 from tests.conftest import MosquittoProcess
-from tpesim.bench_flood import FloodBench, run_flood_bench
+from tpesim.bench_flood import run_flood_bench
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(DEFAULT_CLIENT != "native", reason="measured with the native client"),
 ]
 
-ATTEMPTS = 3
-"""Runs before the test fails: a neighbour on this shared machine sometimes stalls a process
-for tens of milliseconds during one run (seen: p99 x7 once, x1.1-1.4 on the runs around it);
-without the rate limit every run is hundreds of times slower, so the test still fails then."""
+P90_RATIO_MAX = 2.0
+"""The others' flooded p90 over their p90 alone, judged on one run. Not the p99: on this shared
+machine a neighbour sometimes stalls a process for tens of milliseconds in a run (seen: p99 x7
+once, x0.9-1.6 on the runs around it), which moves the ten slowest of 1 000 purchases but not
+the hundred slowest. Without the rate limit the flood queues every purchase behind it (p50 and
+p90 grow with it; docs/testing.md has the run that shows this test failing then)."""
 
 _TMPFS = Path("/dev/shm")
 
@@ -41,17 +43,13 @@ async def test_a_flooding_terminal_does_not_stall_the_others(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
     base = _TMPFS if _TMPFS.is_dir() and os.access(_TMPFS, os.W_OK) else tmp_path
-    runs: list[FloodBench] = []
-    while len(runs) < ATTEMPTS and (not runs or runs[-1].p99_ratio > 2.0):
-        with tempfile.TemporaryDirectory(dir=base, prefix="tpesim-flood-") as workdir:
-            run = run_flood_bench(requests=1_000, rate=100.0, flood_rate=2_000.0,
-                                  broker=mosquitto.url, workdir=Path(workdir),
-                                  mqtt="native")  # fmt: skip
-            runs.append(await run)
-    bench = runs[-1]
+    with tempfile.TemporaryDirectory(dir=base, prefix="tpesim-flood-") as workdir:
+        bench = await run_flood_bench(requests=1_000, rate=100.0, flood_rate=2_000.0,
+                                      broker=mosquitto.url, workdir=Path(workdir),
+                                      mqtt="native")  # fmt: skip
     summary = bench.summary()
     assert bench.all_approved, summary
-    assert bench.p99_ratio <= 2.0, [run.summary() for run in runs]
+    assert bench.ratio(0.90) <= P90_RATIO_MAX, summary
     # The flood was real, and the switch read no more of it than the limit lets through: its
     # burst, then a tenth of its rate, each message refused costing REFUSAL_COST tokens.
     assert bench.flood.seconds >= bench.flooded.seconds, summary

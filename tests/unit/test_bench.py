@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from switch.security.keys import DukptFlavour
-from tpesim.bench import CRYPTO_LIMIT_US, run_crypto_bench
+from tpesim.bench import CRYPTO_LIMIT_US, percentile, run_crypto_bench
 from tpesim.bench_ledger import run_ledger_bench
 from tpesim.cli_support import paced_rate
 
@@ -21,7 +21,8 @@ def test_crypto_bench_reports_every_part(dukpt: DukptFlavour) -> None:
     assert summary["count"] == 20 == len(result.total)
     assert set(summary["parts_p50_us"]) == {"MAC verify", "PIN verify", "ARQC + ARPC"}
     assert summary["limit_us"] == CRYPTO_LIMIT_US
-    assert summary["p50_us"] <= summary["p99_us"]
+    ordered = sorted(result.total)  # 20 samples: p50 is the 10th, p99 the 20th
+    assert (summary["p50_us"], summary["p99_us"]) == (round(ordered[9], 1), round(ordered[19], 1))
     assert "µs" in result.render()
 
 
@@ -33,6 +34,16 @@ async def test_ledger_bench_runs_both_phases_and_checks(tmp_path: Path) -> None:
     assert summary["check_ok"] is True and summary["settle_transfers"] == 2_000
     assert 0 < summary["holds_posts_per_s"] <= max(summary["holds_per_s"], summary["posts_per_s"])
     assert "holds+posts" in result.render()
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    """The p-th percentile of n samples is the ceil(p x n)-th smallest: of 1..100, p99 is 99
+    (not the maximum) and p50 is 50; of 1..150, p50 is 75."""
+    hundred = [float(v) for v in range(100, 0, -1)]
+    assert (percentile(hundred, 0.99), percentile(hundred, 0.5)) == (99.0, 50.0)
+    assert percentile([float(v) for v in range(1, 151)], 0.5) == 75.0
+    assert percentile([7.0], 0.99) == percentile([7.0], 0.0) == 7.0
+    assert percentile([], 0.5) == 0.0
 
 
 @pytest.mark.parametrize(("text", "rate"), [("half", "half"), ("250", 250.0), ("0.5", 0.5)])

@@ -37,9 +37,15 @@ class Row:
     facts: dict[str, object] = field(default_factory=dict)
     position: CardholderPosition = RICH
     signed_on: bool = True
+    known: bool = True
+    """Whether the switch knows the terminal."""
 
 
 ROWS = [
+    Row("unknown terminal, not signed on", "EDH-VALID", ("03", "unknown terminal"),
+        known=False, signed_on=False),
+    Row("not signed on, wrong MID", "EDH-VALID", ("03", "terminal not signed on"),
+        fields={"merchant_id": "DZ0000000000999"}, signed_on=False),
     Row("not signed on, PAN fails Luhn", "EDH-VALID", ("03", "terminal not signed on"),
         fields={"pan": _bad_luhn(CARDS.card("EDH-VALID").pan)}, signed_on=False),
     Row("wrong MID, zero amount", "EDH-VALID", ("03", "merchant id mismatch"), amount=0,
@@ -83,7 +89,8 @@ ROWS = [
 @pytest.mark.parametrize("row", ROWS, ids=lambda row: row.name)
 def test_the_first_failed_check_names_the_decline(row: Row) -> None:
     request = purchase(row.card, row.amount, **row.fields)  # type: ignore[arg-type]
-    decision = authorize(request, terminal=ALGIERS, signed_on=row.signed_on, cards=CARDS,
+    terminal = ALGIERS if row.known else None
+    decision = authorize(request, terminal=terminal, signed_on=row.signed_on, cards=CARDS,
                          position=row.position, now=NOW, magic=magic_amounts(),
                          **row.facts)  # type: ignore[arg-type]  # fmt: skip
     assert (decision.code, decision.reason) == row.expected

@@ -30,7 +30,7 @@ __all__ = ["create_app"]
 
 PROBLEM = "application/problem+json"
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {PROBLEM: {}}} for status in (404, 409, 422, 503)
+    status: {"model": Problem, "content": {PROBLEM: {}}} for status in (400, 404, 409, 422, 503)
 }
 _REPLAYABLE: dict[int | str, dict[str, Any]] = {
     **_ERRORS,

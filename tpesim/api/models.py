@@ -46,7 +46,20 @@ Minor = Annotated[int, Field(strict=True, gt=0, le=MAX_MINOR)]
 
 
 class _Body(BaseModel):
+    """A request body: unknown fields refused, optional ones left out rather than null."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        """Optional fields are left out, never null (as the schema says): a null is refused
+        here, before a constraint meant for the field's string could meet it."""
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                if field.default is None and name in data and data[name] is None:
+                    raise ValueError(f"{name} must be left out, not null")
+        return data
 
 
 class PaymentRequest(_Body):
@@ -86,16 +99,6 @@ class PaymentRequest(_Body):
         min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$",
         description="Your key for this payment: sent again, the same payment comes back.",
     )  # fmt: skip
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nulls(cls, data: Any) -> Any:
-        """Optional fields are left out, never null (as the schema says)."""
-        if isinstance(data, dict):
-            for name in ("card_id", "pan", "pin", "cash_back_minor"):
-                if name in data and data[name] is None:
-                    raise ValueError(f"{name} must be left out, not null")
-        return data
 
     @model_validator(mode="after")
     def _one_card(self) -> PaymentRequest:
