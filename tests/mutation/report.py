@@ -1,5 +1,5 @@
 """The mutation report: per module, how many mutants the tests kill, and each survivor either
-explained (an equivalent mutant, with its reason, in ``equivalent.toml``) or listed to kill.
+explained (an equivalent mutant, with its reason, in an ``equivalent*.toml``) or listed to kill.
 
 Each run of a module replaces that module's entry in ``results.json``; docs/testing.md shows the
 table of every module, regenerated between its two report markers.
@@ -21,7 +21,6 @@ __all__ = ["ModuleResult", "Target", "equivalents", "load_targets", "record", "r
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results.json"
-EQUIVALENT = HERE / "equivalent.toml"
 TARGETS = HERE / "targets.toml"
 BEGIN, END = "<!-- mutation report: begin -->", "<!-- mutation report: end -->"
 
@@ -45,12 +44,14 @@ def load_targets(path: Path = TARGETS) -> list[Target]:
     ]
 
 
-def equivalents(path: Path = EQUIVALENT) -> dict[str, str]:
-    """Mutant key -> why it is equivalent (no test could kill it without testing trivia)."""
-    if not path.exists():
-        return {}
-    data = tomllib.loads(path.read_text("utf-8"))
-    return {item["key"]: item["reason"] for item in data.get("mutant", [])}
+def equivalents(folder: Path = HERE) -> dict[str, str]:
+    """Mutant key -> why it is equivalent (no test could kill it without testing trivia), from
+    every ``equivalent*.toml`` of ``folder`` (one file per area: core, crypto, ...)."""
+    found: dict[str, str] = {}
+    for path in sorted(folder.glob("equivalent*.toml")):
+        data = tomllib.loads(path.read_text("utf-8"))
+        found.update({item["key"]: item["reason"] for item in data.get("mutant", [])})
+    return found
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,8 @@ class ModuleResult:
 def summarise(
     path: str, mutants: Sequence[Mutant], outcomes: Sequence[Outcome], *, sampled: bool
 ) -> ModuleResult:
-    """Count ``outcomes`` of ``mutants`` of ``path``, sorting survivors by ``equivalent.toml``."""
+    """Count ``outcomes`` of ``mutants`` of ``path``; survivors sorted into explained (by the
+    ``equivalent*.toml`` files) and still to kill."""
     by_site = {m.site: m for m in mutants}
     known = equivalents()
     explained, survivors, errors = [], [], []
@@ -168,7 +170,7 @@ def render(results: Path = RESULTS) -> str:
     if open_:
         text += "\n\nSurvivors still to kill or explain:\n\n" + "\n".join(open_)
     text += _planted_table(data)
-    text += f"\n\nEquivalent mutants explained in `tests/mutation/equivalent.toml`: {len(known)}."
+    text += f"\n\nEquivalent mutants explained in `tests/mutation/equivalent*.toml`: {len(known)}."
     return text
 
 
