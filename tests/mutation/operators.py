@@ -296,7 +296,8 @@ _SQL_SWAPS = (
     (re.compile(r"(?<![<>!])<(?![=>])"), "<="), (re.compile(r"(?<![<>!-])>(?!=)"), ">="),
     (re.compile(r"(?<=\s)\+(?=\s)"), "-"), (re.compile(r"(?<=\s)-(?=\s)"), "+"),
     (re.compile(r"\bAND\b"), "OR"), (re.compile(r"\bOR\b"), "AND"),
-    (re.compile(r"\bNOT\s+"), ""), (re.compile(r"(?<![<>!:])=(?!=)"), "<>"),
+    (re.compile(r"\bNOT\s+(?!NULL\b)|(?<=\bIS )NOT\s+"), ""),
+    (re.compile(r"(?<![<>!:])=(?!=)"), "<>"),
     (re.compile(rf"(?:(?<=[<>] )|(?<=[<>]= )){_SQL_NAME}(?=\s*(THEN|$|\)))"), "\\g<0> + 1"),
 )  # fmt: skip
 """(where, replacement) in a rule's line: comparisons, arithmetic, logic."""
