@@ -61,6 +61,7 @@ REFUSED_TWICE = [
     (_single("a", "nobody", "nobody", 5), Outcome.ACCOUNT_NOT_FOUND),
     (_single("b", "nobody", CARD, 0), Outcome.ACCOUNT_NOT_FOUND),
     (_single("c", CARD, CARD, 0), Outcome.ACCOUNTS_MUST_DIFFER),
+    (_single("z", CARD, MERCHANT.id, 0), Outcome.AMOUNT_MUST_BE_POSITIVE),
     (_single("d", CARD, CARD, 5, "TND"), Outcome.ACCOUNTS_MUST_DIFFER),
     (_single("e", CARD, MERCHANT.id, -5, "TND"), Outcome.AMOUNT_MUST_BE_POSITIVE),
     (_single("f", CARD, TN_CARD, OPENING + 1), Outcome.CURRENCY_MISMATCH),
@@ -76,3 +77,86 @@ async def test_the_first_broken_rule_names_the_refusal(
         assert await ledger.apply([transfer], accounts=[MERCHANT]) == [expected]
         assert await ledger.available(CARD) == OPENING
     assert (await backend.check()).ok
+
+
+def _resolve(hold: Transfer, id_: str, phase: Phase, **changes: object) -> Transfer:
+    """A post or void of ``hold`` under a new id (``changes``: fields to get wrong)."""
+    kind = TransferKind.COMPLETION if phase is Phase.POST else TransferKind.REVERSAL
+    fields: dict[str, object] = {"id": id_, "kind": kind, "phase": phase,
+                                 "pending_id": hold.id, "timeout_s": 0} | changes  # fmt: skip
+    return replace(hold, **fields)  # type: ignore[arg-type]
+
+
+async def test_a_hold_resolves_once_and_only_a_hold_resolves(backend: LedgerBackend) -> None:
+    async with backend.open(CARDS) as ledger:
+        posted, voided = buy(10_000, preauth=True), buy(20_000, LATER, preauth=True)
+        await record(ledger, posted, mti="0100")
+        await record(ledger, voided, LATER, "0100")
+        ghost = replace(posted, id="preauth:nobody")
+        assert await ledger.apply([_resolve(ghost, "p0", Phase.POST),
+                                   _resolve(ghost, "v0", Phase.VOID)]) == [
+            Outcome.PENDING_NOT_FOUND, Outcome.PENDING_NOT_FOUND]  # fmt: skip
+        assert (
+            await ledger.apply(
+                [_resolve(posted, "p1", Phase.POST), _resolve(voided, "v1", Phase.VOID)]
+            )
+            == [Outcome.OK] * 2
+        )
+        again = [
+            _resolve(posted, "p2", Phase.POST),
+            _resolve(posted, "v2", Phase.VOID),
+            _resolve(voided, "p3", Phase.POST),
+            _resolve(voided, "v3", Phase.VOID),
+        ]
+        assert await ledger.apply(again) == [
+            Outcome.PENDING_ALREADY_POSTED, Outcome.PENDING_ALREADY_POSTED,
+            Outcome.PENDING_ALREADY_VOIDED, Outcome.PENDING_ALREADY_VOIDED]  # fmt: skip
+        assert await ledger.available(CARD) == OPENING - 10_000
+    assert (await backend.check()).ok
+
+
+async def test_a_hold_of_all_the_money_posts_in_full(backend: LedgerBackend) -> None:
+    """The balance rule is a hold's: posting a hold that took every unit passes."""
+    async with backend.open(CARDS) as ledger:
+        hold = buy(OPENING, preauth=True)
+        await record(ledger, hold, mti="0100")
+        assert await ledger.available(CARD) == 0
+        assert await ledger.apply([_resolve(hold, "all", Phase.POST)]) == [Outcome.OK]
+        assert await ledger.available(CARD) == 0
+    assert (await backend.check()).ok
+
+
+RAW_RESOLUTIONS: dict[str, tuple[dict[str, str], str | None]] = {
+    # (column changes from a sound post of the 100,00 DA hold, the rule that must refuse it)
+    "the sound post itself": ({}, None),
+    "other debit account": ({"debit_account": "'CCP-0001002'"}, "resolution_differs_from_pending"),
+    "other credit account": ({"credit_account": "'issuer:algerie-poste:DZD'"},
+                             "resolution_differs_from_pending"),
+    "other currency": ({"currency": "'TND'"}, "resolution_differs_from_pending"),
+    "a void of another amount": ({"phase": "'void'", "amount": "9999"},
+                                 "resolution_differs_from_pending"),
+    "a post of nothing": ({"amount": "0"}, "amount_must_be_positive"),
+    "a post of no hold": ({"pending_id": "'preauth:nobody'"}, "pending_not_found"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", RAW_RESOLUTIONS)
+async def test_a_raw_resolution_is_refused_by_the_rule_it_breaks(
+    backend: LedgerBackend, case: str
+) -> None:
+    """The store writes a resolution with its hold's accounts, currency and (for a void) amount;
+    a writer going round it meets the rule triggers, which name the rule broken."""
+    async with backend.open(CARDS) as ledger:
+        hold = buy(10_000, preauth=True)
+        await record(ledger, hold, mti="0100")
+    changes, rule = RAW_RESOLUTIONS[case]
+    row = {"id": "'raw-post'", "kind": "'completion'", "phase": "'post'",
+           "pending_id": f"'{hold.id}'", "debit_account": f"'{hold.debit_account}'",
+           "credit_account": f"'{hold.credit_account}'", "amount": "10000",
+           "currency": "'DZD'", "at_us": "5000000000000000", "digest": "''"} | changes  # fmt: skip
+    insert = f"INSERT INTO transfers ({', '.join(row)}) VALUES ({', '.join(row.values())})"
+    if rule is None:
+        await backend.raw([insert])
+        return
+    with pytest.raises(backend.integrity_error, match=rule):
+        await backend.raw([insert])

@@ -37,6 +37,8 @@ def test_a_ledger_is_unbalanced_by_conservation_or_counters_only(
 def test_the_report_lists_twenty_violations_of_a_check_then_counts_the_rest() -> None:
     exactly = _report(counters=[f"p{i}" for i in range(20)]).render()
     assert "       - p19" in exactly and "more" not in exactly
+    one_over = _report(counters=[f"p{i}" for i in range(21)]).render()
+    assert "p20" not in one_over and "       … and 1 more" in one_over
     over = _report(counters=[f"p{i}" for i in range(23)]).render()
     assert "       - p19" in over and "p20" not in over
     assert "       … and 3 more" in over

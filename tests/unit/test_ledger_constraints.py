@@ -32,6 +32,9 @@ INSIDE = {
     "as is": {},
     "timeout 0": {"timeout_s": "0"},
     "a clearing kind outside a run": {"kind": "'clearing'"},
+    "more than the card has (checked set-based by the batch, not per row)": {
+        "debit_account": "'CCP-0001001'", "credit_account": "'issuer:algerie-poste:DZD'",
+        "amount": "15000001"},
     "a hold with its deadline": {"phase": "'pending'", "timeout_s": "30",
                                  "expires_us": str(AT + 30_000_000)},
 }  # fmt: skip
