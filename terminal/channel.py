@@ -10,6 +10,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -65,6 +66,9 @@ class Channel:
         (their topics say it: switch.protocol.topics); ``rng`` draws the reconnection delays
         (default: seeded by ``tid``)."""
         self.encoding = encoding
+        self.deadline: Callable[[float], AbstractAsyncContextManager[object]] = asyncio.timeout
+        """The wait for an answer, given its seconds: ``asyncio.timeout`` on the loop's clock
+        (a test hands in deadlines it passes itself: tests/deadlines.py)."""
         self.trace = True
         """Publish trace events on ``sim/trace/{tid}`` (QoS 0)."""
         self._now = now
@@ -272,7 +276,7 @@ class Channel:
         waiting = self._pending.setdefault((response_mti, request.stan), [])
         waiting.append(waiter)
         try:
-            async with asyncio.timeout(timeout_s):
+            async with self.deadline(timeout_s):
                 deliveries = self.link.outbound()
                 if not deliveries:
                     self._trace("lost", payload, ("lost on the link",))

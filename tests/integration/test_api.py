@@ -15,10 +15,14 @@ import pytest
 from cards import default_card_set
 from switch import default_registry
 from switch.clock import SystemClock
+from switch.protocol import topics
 from switch.security import SecurityModule, load_keys
 from switch.service import SwitchService
 from switch.startup import running_switch
+from switch.transport.base import BrokerUrl
 from tests.conftest import MosquittoProcess
+from tests.deadlines import HandDeadlines, answer_withheld
+from tests.mqtt_helpers import next_on, observer
 from tpesim.api.app import create_app
 from tpesim.api.back_office import back_office_router
 from tpesim.api.desk import PaymentDesk
@@ -34,8 +38,12 @@ TIDS = ("DZAL0021", "FRWB0002", "TNTU0021")
 
 
 class Api:
-    def __init__(self, client: httpx.AsyncClient, switch: SwitchService, db: Path) -> None:
-        self.client, self.switch, self.db = client, switch, db
+    def __init__(
+        self, client: httpx.AsyncClient, switch: SwitchService, db: Path, broker: BrokerUrl
+    ) -> None:
+        self.client, self.switch, self.db, self.broker = client, switch, db, broker
+        self.deadlines = HandDeadlines()
+        """Every terminal's wait for an answer: it ends only when a test passes it."""
 
     async def pay(self, tid: str = "DZAL0021", **body: Any) -> httpx.Response:
         return await self.client.post(f"/v1/terminals/{tid}/payments", json=body)
@@ -58,14 +66,17 @@ async def api(mosquitto: MosquittoProcess, tmp_path: Path) -> AsyncIterator[Api]
     async with (
         running_switch(broker=mosquitto.url, db_path=db, cards=CARDS, registry=REGISTRY,
                        security=security) as switch,
-        connected_fleet(profiles, mosquitto.url, clock=SystemClock(), timeout_s=1.5,
+        connected_fleet(profiles, mosquitto.url, clock=SystemClock(), timeout_s=30.0,
                         key_injection=security) as terminals,
     ):  # fmt: skip
         desk = PaymentDesk(terminals, CARDS, Wallet(CARDS, security))
         office = back_office_router(switch.processor.ledger, CARDS, SystemClock())
         transport = httpx.ASGITransport(app=create_app(desk, office))
         async with httpx.AsyncClient(transport=transport, base_url="http://tpe") as client:
-            yield Api(client, switch, db)
+            api = Api(client, switch, db, mosquitto.url)
+            for terminal in terminals.values():
+                terminal.channel.deadline = api.deadlines
+            yield api
 
 
 async def test_a_sale_its_replay_a_refund_and_the_batch(api: Api) -> None:
@@ -253,8 +264,13 @@ async def test_a_decline_and_a_timeout_are_payments_too(api: Api) -> None:
                              idempotency_key="d-1")  # fmt: skip
     assert (declined.json()["status"], declined.json()["response_code"]) == ("declined", "51")
     assert declined.json()["meaning"] == "Insufficient funds"
-    timeout = await api.pay(amount_minor=7_799, currency="DZD", card_id="EDH-VALID",
-                            idempotency_key="t-1")  # fmt: skip
+    async with observer(api.broker, topics.trace("DZAL0021")) as (_, trace):
+        sale = api.pay(amount_minor=7_799, currency="DZD", card_id="EDH-VALID",
+                       idempotency_key="t-1")  # fmt: skip
+        paying = asyncio.create_task(sale)
+        await next_on(trace, topics.trace("DZAL0021"), where=answer_withheld)
+        assert await api.deadlines.pass_waiting() == 1  # the terminal gives up on its 0200
+        timeout = await paying
     assert timeout.status_code == 201
     assert (timeout.json()["status"], timeout.json()["response_code"],
             timeout.json()["reversal"]) == ("timeout", None, "acknowledged")  # fmt: skip

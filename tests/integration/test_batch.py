@@ -3,6 +3,7 @@ explains every difference, and the day settles with net positions that sum to ze
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,13 @@ from switch import default_registry
 from switch.clock import SystemClock
 from switch.ledger import Ledger, check_ledger
 from switch.magic import magic_amounts
+from switch.protocol import topics
 from switch.startup import running_switch
 from terminal import CardPresentation
 from tests.chips import chip_of
 from tests.conftest import MosquittoProcess
+from tests.deadlines import HandDeadlines, answer_withheld
+from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet
 from tpesim.settle import run_settlement
 
@@ -44,15 +48,19 @@ async def test_lost_reversal_is_an_explained_out_of_balance_batch(
             magic=magic_amounts(),
         ) as switch,
         connected_fleet(
-            profiles, mosquitto.url, clock=SystemClock(), timeout_s=1.0  # type: ignore[arg-type]
+            profiles, mosquitto.url, clock=SystemClock(), timeout_s=30.0  # type: ignore[arg-type]
         ) as terminals,
+        observer(mosquitto.url, topics.trace("DZOR0001")) as (_, trace),
     ):  # fmt: skip
         good, lossy = terminals["DZAL0001"], terminals["DZOR0001"]
         lossy.lose_reversals = True
+        lossy.channel.deadline = deadlines = HandDeadlines()
         assert (await good.purchase(card, 120_000, pin=pin, chip=chip_of(card))).approved
         assert (await good.purchase(card, 4_550, pin=pin, chip=chip_of(card))).approved
         assert (await lossy.purchase(card, 30_000, pin=pin, chip=chip_of(card))).approved
-        lost = await lossy.purchase(card, NO_RESPONSE, pin=pin, chip=chip_of(card))
+        losing = asyncio.create_task(lossy.purchase(card, NO_RESPONSE, pin=pin, chip=chip_of(card)))
+        await next_on(trace, topics.trace("DZOR0001"), where=answer_withheld)
+        lost = await deadlines.pass_until_done(losing)
         assert lost.response_code is None and lost.reversal == "unresolved"
         balanced = await good.close_batch()
         assert (balanced.response_code, balanced.sales, balanced.sales_amount) == ("00", 2, 124_550)
@@ -150,11 +158,15 @@ async def test_store_and_forward_reversal_reaches_the_switch_later(
             broker=mosquitto.url, db_path=db, cards=CARDS, registry=REGISTRY,
             magic=magic_amounts(),
         ) as switch,
-        connected_fleet([profile], mosquitto.url, clock=SystemClock(), timeout_s=1.0) as fleet,
+        connected_fleet([profile], mosquitto.url, clock=SystemClock(), timeout_s=30.0) as fleet,
+        observer(mosquitto.url, topics.trace("DZSE0001")) as (_, trace),
     ):  # fmt: skip
         tpe = fleet["DZSE0001"]
         tpe.lose_reversals = True
-        lost = await tpe.purchase(card, NO_RESPONSE, pin=pin, chip=chip_of(card))
+        tpe.channel.deadline = deadlines = HandDeadlines()
+        losing = asyncio.create_task(tpe.purchase(card, NO_RESPONSE, pin=pin, chip=chip_of(card)))
+        await next_on(trace, topics.trace("DZSE0001"), where=answer_withheld)
+        lost = await deadlines.pass_until_done(losing)
         assert lost.reversal == "unresolved" and len(tpe.saf) == 1
         queued = list(tpe.saf)
         tpe.lose_reversals = False  # the link is back

@@ -77,7 +77,7 @@ async def test_terminals_obey_unplug_plug_and_paper_commands(
     async with (
         running_switch(broker=mosquitto.url, db_path=tmp_path / "ledger.db", cards=CARDS,
                        registry=default_registry()),
-        connected_fleet([profile], mosquitto.url, clock=SystemClock(), timeout_s=1,
+        connected_fleet([profile], mosquitto.url, clock=SystemClock(), timeout_s=30,
                         signed_on=signed_on) as fleet,
         observer(mosquitto.url, status) as (control, inbox),
     ):  # fmt: skip

@@ -19,6 +19,7 @@ from switch.security import SecurityModule, load_keys
 from switch.startup import running_switch
 from terminal import CardPresentation
 from tests.conftest import MosquittoProcess
+from tests.deadlines import HandDeadlines
 from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet
 from tpesim.wallet import Wallet
@@ -49,19 +50,25 @@ async def test_a_sale_and_a_timeout_hop_by_hop(mosquitto: MosquittoProcess, tmp_
     async with (
         running_switch(broker=mosquitto.url, db_path=tmp_path / "ledger.db", cards=CARDS,
                        registry=default_registry(), security=security),
-        connected_fleet([profile], mosquitto.url, clock=SystemClock(), timeout_s=1.0,
+        connected_fleet([profile], mosquitto.url, clock=SystemClock(), timeout_s=30.0,
                         key_injection=security) as fleet,
         observer(mosquitto.url, topics.trace(TID)) as (_, inbox),
     ):  # fmt: skip
         tpe = fleet[TID]
+        deadlines = HandDeadlines()  # no answer is late on a loaded machine; 7799's is withheld
+        tpe.channel.deadline = deadlines
         sale = await tpe.purchase(card, 150_000, pin=holder_pin("EDH-VALID"),
                                   chip=wallet.chip("EDH-VALID"))  # fmt: skip
         assert sale.approved
         ladder = await _ladder(inbox, ("terminal", "received", "0210"))
-        lost = await tpe.purchase(card, 7_799, pin=holder_pin("EDH-VALID"),
-                                  chip=wallet.chip("EDH-VALID"))  # fmt: skip
+        losing = asyncio.create_task(tpe.purchase(card, 7_799, pin=holder_pin("EDH-VALID"),
+                                                  chip=wallet.chip("EDH-VALID")))  # fmt: skip
+        withheld = await _ladder(inbox, ("switch", "lost", "0210"))
+        assert await deadlines.pass_waiting() == 1  # the terminal gives up on its 0200 now
+        lost = await losing
         assert lost.reversal == "acknowledged"
-        timeout = await _ladder(inbox, ("terminal", "received", "0430"))
+        after = await _ladder(inbox, ("terminal", "received", "0430"))
+        timeout = sorted(withheld + after, key=lambda e: e["at"])  # two publishers: by time
     steps = [(e["hop"], e["event"], e["mti"], e["response_code"]) for e in ladder]
     assert steps == [
         ("terminal", "sent", "0200", None),

@@ -160,3 +160,18 @@ async def test_a_raw_resolution_is_refused_by_the_rule_it_breaks(
         return
     with pytest.raises(backend.integrity_error, match=rule):
         await backend.raw([insert])
+
+
+async def test_a_refused_transfer_stays_refused_under_its_id(backend: LedgerBackend) -> None:
+    """A refusal is remembered (TigerBeetle's rule): the same transfer again gets the same
+    refusal even once it would pass; the same id with other fields is a conflict."""
+    async with backend.open(CARDS) as ledger:
+        too_much = buy(OPENING + 1)
+        assert await ledger.apply([too_much], accounts=[MERCHANT]) == [Outcome.EXCEEDS_CREDITS]
+        top_up = _single("top-up", "issuer:algerie-poste:DZD", CARD, 10)
+        assert await ledger.apply([top_up]) == [Outcome.OK]
+        assert await ledger.apply([too_much]) == [Outcome.EXCEEDS_CREDITS]
+        other = replace(too_much, amount=5)
+        assert await ledger.apply([other]) == [Outcome.EXISTS_WITH_DIFFERENT_FIELDS]
+        assert await ledger.available(CARD) == OPENING + 10
+    assert (await backend.check()).ok
