@@ -137,7 +137,11 @@ RAW_RESOLUTIONS: dict[str, tuple[dict[str, str], str | None]] = {
                                  "resolution_differs_from_pending"),
     "a post of nothing": ({"amount": "0"}, "amount_must_be_positive"),
     "a post of no hold": ({"pending_id": "'preauth:nobody'"}, "pending_not_found"),
+    "a post of a posted hold": ({"id": "'again'"}, "pending_already_posted"),
+    "a post of a voided hold": ({"id": "'again'"}, "pending_already_voided"),
 }  # fmt: skip
+RESOLVED_FIRST = {"a post of a posted hold": "'post'", "a post of a voided hold": "'void'"}
+"""Cases whose hold is resolved first (sound, raw) by a resolution of this phase."""
 
 
 @pytest.mark.parametrize("case", RAW_RESOLUTIONS)
@@ -155,6 +159,10 @@ async def test_a_raw_resolution_is_refused_by_the_rule_it_breaks(
            "credit_account": f"'{hold.credit_account}'", "amount": "10000",
            "currency": "'DZD'", "at_us": "5000000000000000", "digest": "''"} | changes  # fmt: skip
     insert = f"INSERT INTO transfers ({', '.join(row)}) VALUES ({', '.join(row.values())})"
+    if case in RESOLVED_FIRST:
+        first = {**row, "id": "'first'", "phase": RESOLVED_FIRST[case]}
+        await backend.raw([f"INSERT INTO transfers ({', '.join(first)}) "
+                           f"VALUES ({', '.join(first.values())})"])  # fmt: skip
     if rule is None:
         await backend.raw([insert])
         return
