@@ -22,6 +22,8 @@ OPENING = 15_000_000
 """EDH-VALID's opening balance on CCP-0001001 (minor units)."""
 TN_CARD = "TN-BIAT-0004001"
 LATER = ("DZAL0001", 44, "1123150000")
+LATE_US = 5_000_000_000_000_000
+"""A switch-clock time (µs) after anything these ledgers hold, for rows written raw."""
 
 
 async def test_a_post_may_take_the_whole_hold_not_one_unit_more(backend: LedgerBackend) -> None:
@@ -183,3 +185,24 @@ async def test_a_refused_transfer_stays_refused_under_its_id(backend: LedgerBack
         assert await ledger.apply([other]) == [Outcome.EXISTS_WITH_DIFFERENT_FIELDS]
         assert await ledger.available(CARD) == OPENING + 10
     assert (await backend.check()).ok
+
+
+async def test_a_cleared_hold_counts_as_posted_and_no_other(backend: LedgerBackend) -> None:
+    """A settlement run's clearing resolves the holds it lists (cleared_holds), those only: a
+    post of a cleared hold is refused as already posted, one of another hold goes in."""
+    async with backend.open(CARDS) as ledger:
+        cleared, other = buy(10_000, preauth=True), buy(20_000, LATER, preauth=True)
+        await record(ledger, cleared, mti="0100")
+        await record(ledger, other, LATER, "0100")
+
+    def post(hold: Transfer, id_: str) -> str:
+        return ("INSERT INTO transfers (id, kind, phase, pending_id, debit_account, "
+                "credit_account, amount, currency, at_us, digest) VALUES "
+                f"('{id_}', 'completion', 'post', '{hold.id}', '{hold.debit_account}', "
+                f"'{hold.credit_account}', {hold.amount}, 'DZD', {LATE_US}, '')")  # fmt: skip
+
+    await backend.raw(["INSERT INTO cleared_holds (hold_seq, clearing_id) SELECT seq, 'run-1' "
+                       f"FROM transfers WHERE id = '{cleared.id}'"])  # fmt: skip
+    with pytest.raises(backend.integrity_error, match="pending_already_posted"):
+        await backend.raw([post(cleared, "post-cleared")])
+    await backend.raw([post(other, "post-other")])
