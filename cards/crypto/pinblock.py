@@ -47,7 +47,10 @@ def _pan_field(pan: str) -> bytes:
 
 def _pin_field(format_digit: int, pin: str, fill: str) -> bytes:
     _check_pin(pin)
-    return bytes.fromhex(f"{format_digit}{len(pin):X}{pin}{fill[: 14 - len(pin)]}")
+    used = fill[: 14 - len(pin)]
+    if len(used) != 14 - len(pin) or any(c not in "0123456789ABCDEF" for c in used):
+        raise PinBlockError(f"a {len(pin)}-digit PIN needs {14 - len(pin)} hex digits of fill")
+    return bytes.fromhex(f"{format_digit}{len(pin):X}{pin}{used}")
 
 
 def _random_hex(alphabet: str, count: int) -> str:

@@ -56,6 +56,8 @@ def ibm3624_offset(
     pad: str = "F",
 ) -> str:
     """IBM 3624 PIN offset: (customer PIN - natural PIN) digit by digit, modulo 10."""
+    if len(pin) < 4 or not pin.isdigit():
+        raise ValueError("a PIN is at least 4 digits")
     natural = ibm3624_natural_pin(
         pvk, decimalization_table, pan, length=len(pin), pan_offset=pan_offset,
         pan_length=pan_length, pad=pad,

@@ -199,3 +199,14 @@ def test_iso4_round_trip_with_the_longest_pin_and_shortest_pan() -> None:
     """A 12-digit PIN under a 1-digit PAN enciphers and deciphers back."""
     block = encipher_iso4(AES_KEY, "123456789012", "7", bytes(8))
     assert decipher_iso4(AES_KEY, block, "7") == "123456789012"
+
+
+@pytest.mark.parametrize("fill", ["", "AB", "012345678", "01234567G9"])
+def test_a_fill_too_short_or_not_hex_is_refused(fill: str) -> None:
+    """A 4-digit PIN takes 10 fill digits: fewer, or a non-hex one, is an error, not a block
+    of another size."""
+    with pytest.raises(PinBlockError, match=r"^a 4-digit PIN needs 10 hex digits of fill$"):
+        encode_iso1("1234", fill)
+    assert encode_iso1("1234", "0123456789ABCDEF") == bytes.fromhex(
+        "141234012345678 9".replace(" ", "")
+    )

@@ -54,3 +54,10 @@ def test_decimalization_table_is_16_digits(table: str) -> None:
         ibm3624_natural_pin(PVK, table, PAN, length=4)
     with pytest.raises(ValueError, match=r"^a decimalization table is 16 digits$"):
         ibm3624_offset(PVK, table, "1234", PAN)
+
+
+@pytest.mark.parametrize("pin", ["", "123", "12a4"])
+def test_an_offset_needs_a_pin_of_at_least_four_digits(pin: str) -> None:
+    """No offset of an empty, short or non-digit PIN (it was "" for an empty one)."""
+    with pytest.raises(ValueError, match=r"^a PIN is at least 4 digits$"):
+        ibm3624_offset(PVK, TABLE, pin, PAN)
