@@ -141,8 +141,10 @@ RAW_RESOLUTIONS: dict[str, tuple[dict[str, str], str | None]] = {
     "a post of no hold": ({"pending_id": "'preauth:nobody'"}, "pending_not_found"),
     "a post of a posted hold": ({"id": "'again'"}, "pending_already_posted"),
     "a post of a voided hold": ({"id": "'again'"}, "pending_already_voided"),
+    "a post of an expired hold": ({"id": "'again'"}, "pending_expired"),
 }  # fmt: skip
-RESOLVED_FIRST = {"a post of a posted hold": "'post'", "a post of a voided hold": "'void'"}
+RESOLVED_FIRST = {"a post of a posted hold": "'post'", "a post of a voided hold": "'void'",
+                  "a post of an expired hold": "'expire'"}  # fmt: skip
 """Cases whose hold is resolved first (sound, raw) by a resolution of this phase."""
 
 
