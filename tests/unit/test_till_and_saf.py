@@ -177,10 +177,13 @@ async def test_a_lost_link_loses_every_reversal_and_keeps_it() -> None:
 
 
 @pytest.mark.parametrize(("answers", "queued"), [([None, None, None], 1), (["00"], 0)])
+@pytest.mark.parametrize("losing_reversals", [False, True])
 async def test_a_queued_completion_is_kept_until_answered(
-    answers: list[str | None], queued: int
+    answers: list[str | None], queued: int, losing_reversals: bool
 ) -> None:
+    """Whether or not reversals are being lost (a fault of reversals only)."""
     terminal = _Terminal(iter(answers))
+    terminal.lose_reversals = losing_reversals
     hold = _sale(preauth=True)
     terminal.authorizations[hold.stan] = hold
     completion = terminal.builder.completion(hold, 4_000, NOW)
