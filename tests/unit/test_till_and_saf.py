@@ -23,6 +23,7 @@ from switch.responses import error_response
 from switch.security.transaction import TransactionKeys
 from terminal import CardPresentation, RequestBuilder
 from terminal.machine import Event, TerminalMachine
+from terminal.offline import offline_advice, offline_verdict
 from terminal.records import TerminalError, TerminalStats, TransactionOutcome
 from terminal.saf import StoreAndForward
 from terminal.till import Till
@@ -191,3 +192,23 @@ async def test_a_queued_completion_is_kept_until_answered(
     assert await terminal.flush_saf() == queued
     assert terminal.sent == ["0220"] * len(answers)
     assert [e.kind for e in terminal.journal] == ([] if queued else [EntryKind.SALE])
+
+
+@pytest.mark.parametrize(
+    ("answers", "queued", "lines"),
+    [([None, None, None], 1, [EntryKind.OFFLINE]), (["00"], 0, [EntryKind.SALE]),
+     (["05"], 0, [])],
+)  # fmt: skip
+async def test_an_offline_approval_is_uploaded_until_answered(
+    answers: list[str | None], queued: int, lines: list[EntryKind]
+) -> None:
+    """An offline (Y3) sale waits in the queue as an 0220 with its OFFLINE journal line; once
+    answered, the line becomes a sale (00) or goes (the switch refused it)."""
+    terminal = _Terminal(iter(answers))
+    sale = _sale(3_000)
+    advice = offline_advice(sale, offline_verdict(sale, floor_limit=5_000))
+    terminal.journal = [JournalEntry(EntryKind.OFFLINE, sale.stan, sale.amount)]
+    terminal.saf = [(advice, None)]
+    assert await terminal.flush_saf() == queued
+    assert terminal.sent == ["0220"] * len(answers)
+    assert [e.kind for e in terminal.journal] == lines
