@@ -134,6 +134,18 @@ def test_the_receipt_says_whether_the_reversal_was_acknowledged() -> None:
     assert "Annulation transmise" in done.receipt and "en attente" not in done.receipt
     assert "Annulation en attente" in pending.receipt and "transmise" not in pending.receipt
     assert done.cash_back == pending.cash_back == 0
+    assert "RETRAIT" not in done.receipt and "MONTANT" in done.receipt
+
+
+def test_an_answer_in_the_terminals_own_currency_is_not_a_card_abroad() -> None:
+    """DE51 (the card's currency) equal to the terminal's: no card currency on the outcome."""
+    terminal = _Terminal()
+    request = _sale()
+    home = error_response(request, "00", "").model_copy(update={"billing_currency": "012"})
+    abroad = error_response(request, "00", "").model_copy(update={"billing_currency": "788"})
+    outcome = terminal._outcome(request, CARD, home, None, 1.0)
+    assert outcome.card_currency is None
+    assert terminal._outcome(request, CARD, abroad, None, 1.0).card_currency == "TND"
 
 
 @pytest.mark.parametrize(
@@ -160,6 +172,7 @@ async def test_a_reversal_advice_is_repeated_until_a_final_answer(
                                 [JournalEntry(EntryKind.REVERSAL_PENDING, 7, 5_000)])  # fmt: skip
     last = Event.REVERSAL_ACKNOWLEDGED if acknowledged else Event.REVERSAL_ABANDONED
     assert terminal.events.seen == [Event.REVERSAL_SENT, last]
+    assert terminal.stats.reversals_sent == 1
 
 
 async def test_a_queued_advice_goes_again_as_0421_only() -> None:
@@ -192,6 +205,7 @@ async def test_a_queued_completion_is_kept_until_answered(
     assert await terminal.flush_saf() == queued
     assert terminal.sent == ["0220"] * len(answers)
     assert [e.kind for e in terminal.journal] == ([] if queued else [EntryKind.SALE])
+    assert list(terminal.authorizations) == ([hold.stan] if queued else [])
 
 
 @pytest.mark.parametrize(
