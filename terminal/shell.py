@@ -337,13 +337,16 @@ class Terminal(StoreAndForward, Voids, QrSales, Till, Session):
         """Void the last approved sale or refund of the open batch (the TPE's cancel key): its
         reversal goes out through store-and-forward, the batch forgets it, a receipt says so.
         ``expected``: the (STAN, DE7) the caller means to void; TerminalError when the last
-        sale is another by the time the terminal is free (or when there is none)."""
+        sale is another by the time the terminal is free (or when there is none), or when the
+        terminal cannot work (no power, no network)."""
         async with self._busy:
             sale = self.last_sale
             if expected is not None and (
                 sale is None or (sale.stan, sale.transmission_time) != expected
             ):
                 raise NotLastSaleError(f"{self.tid}: that sale is no longer the last one")
+            if sale is not None:
+                await self._ensure_connected()  # no power, no network: no void either
             masked = mask_pan(sale.pan) if sale is not None else ""
             return await self._void(masked, "")
 

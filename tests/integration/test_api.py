@@ -5,7 +5,7 @@ naming the field before anything reaches the switch."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from switch.security import SecurityModule, load_keys
 from switch.service import SwitchService
 from switch.startup import running_switch
 from switch.transport.base import BrokerUrl
+from terminal import Terminal
 from tests.conftest import MosquittoProcess
 from tests.deadlines import HandDeadlines, answer_withheld
 from tests.mqtt_helpers import next_on, observer
@@ -44,6 +45,7 @@ class Api:
         self.client, self.switch, self.db, self.broker = client, switch, db, broker
         self.deadlines = HandDeadlines()
         """Every terminal's wait for an answer: it ends only when a test passes it."""
+        self.terminals: Mapping[str, Terminal] = {}
 
     async def pay(self, tid: str = "DZAL0021", **body: Any) -> httpx.Response:
         return await self.client.post(f"/v1/terminals/{tid}/payments", json=body)
@@ -74,6 +76,7 @@ async def api(mosquitto: MosquittoProcess, tmp_path: Path) -> AsyncIterator[Api]
         transport = httpx.ASGITransport(app=create_app(desk, office))
         async with httpx.AsyncClient(transport=transport, base_url="http://tpe") as client:
             api = Api(client, switch, db, mosquitto.url)
+            api.terminals = terminals
             for terminal in terminals.values():
                 terminal.channel.deadline = api.deadlines
             yield api

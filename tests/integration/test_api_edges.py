@@ -80,3 +80,18 @@ async def test_what_is_not_the_last_approved_sale_cannot_be_voided(api: Api) -> 
     preauth = await _paid(api, "pa-void", preauth=True)
     refused = await api.client.post(f"/v1/payments/{preauth['id']}/void")
     assert (refused.status_code, refused.json()["title"]) == (409, "not voidable")
+
+
+async def test_a_terminal_without_power_is_503_for_a_payment_and_a_void(
+    api: Api,  # noqa: F811
+) -> None:
+    sale = await _paid(api, "before-the-cut")
+    api.terminals["DZAL0021"].powered = False
+    for response in (
+        await api.client.post("/v1/terminals/DZAL0021/payments", json={
+            "amount_minor": 5_000, "currency": "DZD", "card_id": "EDH-VALID",
+            "idempotency_key": "in-the-dark"}),
+        await api.client.post(f"/v1/payments/{sale['id']}/void"),
+    ):  # fmt: skip
+        assert (response.status_code, response.json().get("title")) == (
+            503, "terminal unavailable"), response.text  # fmt: skip

@@ -263,7 +263,18 @@ def _is_guard(statement: ast.stmt) -> bool:
 
 def _is_effect(value: ast.expr) -> bool:
     call = value.value if isinstance(value, ast.Await) else value
-    return isinstance(call, ast.Call) and not _is_log_call(call)
+    return isinstance(call, ast.Call) and not _is_log_call(call) and not _calls_super(call)
+
+
+def _calls_super(call: ast.Call) -> bool:
+    """``super().x(...)``: deleting it would drop the function's ``__class__`` cell, which a
+    code swap cannot do (the mutant could not be planted)."""
+    target = call.func.value if isinstance(call.func, ast.Attribute) else None
+    return (
+        isinstance(target, ast.Call)
+        and isinstance(target.func, ast.Name)
+        and (target.func.id == "super")
+    )
 
 
 def _is_log_call(node: ast.AST) -> bool:
