@@ -27,9 +27,11 @@ from switch.ledger.pg_check import check_pg_ledger
 
 __all__ = [
     "BACKENDS",
+    "LATE_US",
     "PG_DSN",
     "AnyLedger",
     "LedgerBackend",
+    "insert_statement",
     "make_backend",
     "pg_available",
     "sqlite_ledger",
@@ -37,6 +39,14 @@ __all__ = [
 
 PG_DSN = os.environ.get("TPESIM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ("sqlite", "postgresql")
+LATE_US = 5_000_000_000_000_000
+"""A switch-clock time (µs) after anything a test ledger holds, for rows a test writes raw."""
+
+
+def insert_statement(table: str, row: dict[str, str]) -> str:
+    """``INSERT INTO table (columns) VALUES (values)`` of ``row``: column -> SQL literal, the
+    same text on SQLite and PostgreSQL (for rows written behind the ledger's back)."""
+    return f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join(row.values())})"
 
 
 AnyLedger = Ledger | PgLedger

@@ -75,7 +75,7 @@ def _run(target: Target, args: argparse.Namespace) -> bool:
                 killer = f"  <- {outcome.killer}" if outcome.killer else ""
                 print(f"  {outcome.status:8} line {mutant.line}: {mutant.scope} | "
                       f"{mutant.description} | {mutant.source}{killer}", flush=True)  # fmt: skip
-    result = summarise(target.path, chosen, outcomes, sampled=sampled)
+    result = summarise(target.path, chosen, outcomes)
     print(f"{target.path}: {result.killed + result.timeouts}/{result.mutants} killed, "
           f"{len(result.explained)} equivalent, {len(result.survivors)} to kill, "
           f"{len(result.errors)} errors; score {result.score:.1f} % "

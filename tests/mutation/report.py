@@ -68,7 +68,6 @@ class ModuleResult:
     """``line N: key`` of each survivor nobody explained yet: tests to write."""
     errors: list[str]
     seconds: float
-    sampled: bool
 
     @property
     def score(self) -> float:
@@ -77,9 +76,7 @@ class ModuleResult:
         return 100.0 * (self.killed + self.timeouts) / judged if judged else 100.0
 
 
-def summarise(
-    path: str, mutants: Sequence[Mutant], outcomes: Sequence[Outcome], *, sampled: bool
-) -> ModuleResult:
+def summarise(path: str, mutants: Sequence[Mutant], outcomes: Sequence[Outcome]) -> ModuleResult:
     """Count ``outcomes`` of ``mutants`` of ``path``; survivors sorted into explained (by the
     ``equivalent*.toml`` files) and still to kill."""
     by_site = {m.site: m for m in mutants}
@@ -103,13 +100,21 @@ def summarise(
         survivors=survivors,
         errors=errors,
         seconds=sum(o.seconds for o in outcomes),
-        sampled=sampled,
     )
+
+
+def _load(results: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(results.read_text("utf-8")) if results.exists() else {}
+    return loaded
+
+
+def _save(results: Path, data: dict[str, Any]) -> None:
+    results.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", "utf-8")
 
 
 def record(result: ModuleResult, results: Path = RESULTS) -> None:
     """Keep ``result`` (a full run, not a sample) as its module's entry in ``results.json``."""
-    data: dict[str, Any] = json.loads(results.read_text("utf-8")) if results.exists() else {}
+    data = _load(results)
     data[result.path] = {
         "mutants": result.mutants,
         "killed": result.killed,
@@ -118,14 +123,14 @@ def record(result: ModuleResult, results: Path = RESULTS) -> None:
         "errors": result.errors,
         "seconds": round(result.seconds),
     }
-    results.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", "utf-8")
+    _save(results, data)
 
 
 def record_planted(outcomes: dict[str, tuple[str, str]], results: Path = RESULTS) -> None:
     """Keep each planted bug's (status, test that caught it) in ``results.json``."""
-    data: dict[str, Any] = json.loads(results.read_text("utf-8")) if results.exists() else {}
+    data = _load(results)
     data["planted"] = {name: list(result) for name, result in outcomes.items()}
-    results.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", "utf-8")
+    _save(results, data)
 
 
 def _planted_table(data: dict[str, Any]) -> str:
@@ -144,7 +149,7 @@ def _planted_table(data: dict[str, Any]) -> str:
 
 def render(results: Path = RESULTS) -> str:
     """The report's Markdown: one row per module, then the survivors still to kill."""
-    data: dict[str, Any] = json.loads(results.read_text("utf-8")) if results.exists() else {}
+    data = _load(results)
     known = equivalents()
     rows = [
         "| module | mutants | killed | equivalent | survivors | score | test s |",

@@ -13,7 +13,7 @@ from cards import default_card_set
 from switch.ledger import Outcome, Phase, Transfer
 from switch.ledger.postings import completion_post
 from switch.ledger.rules import TransferKind
-from tests.ledgers import LedgerBackend
+from tests.ledgers import LATE_US, LedgerBackend, insert_statement
 from tests.unit.test_ledger import DAY, MERCHANT, buy, record
 
 CARDS = default_card_set()
@@ -22,8 +22,6 @@ OPENING = 15_000_000
 """EDH-VALID's opening balance on CCP-0001001 (minor units)."""
 TN_CARD = "TN-BIAT-0004001"
 LATER = ("DZAL0001", 44, "1123150000")
-LATE_US = 5_000_000_000_000_000
-"""A switch-clock time (µs) after anything these ledgers hold, for rows written raw."""
 
 
 async def test_a_post_may_take_the_whole_hold_not_one_unit_more(backend: LedgerBackend) -> None:
@@ -148,6 +146,14 @@ RESOLVED_FIRST = {"a post of a posted hold": "'post'", "a post of a voided hold"
 """Cases whose hold is resolved first (sound, raw) by a resolution of this phase."""
 
 
+def _raw_post(hold: Transfer, id_: str) -> dict[str, str]:
+    """A sound post of all of ``hold`` as a raw row (column -> SQL literal)."""
+    return {"id": f"'{id_}'", "kind": "'completion'", "phase": "'post'",
+            "pending_id": f"'{hold.id}'", "debit_account": f"'{hold.debit_account}'",
+            "credit_account": f"'{hold.credit_account}'", "amount": str(hold.amount),
+            "currency": f"'{hold.currency}'", "at_us": str(LATE_US), "digest": "''"}  # fmt: skip
+
+
 @pytest.mark.parametrize("case", RAW_RESOLUTIONS)
 async def test_a_raw_resolution_is_refused_by_the_rule_it_breaks(
     backend: LedgerBackend, case: str
@@ -158,15 +164,11 @@ async def test_a_raw_resolution_is_refused_by_the_rule_it_breaks(
         hold = buy(10_000, preauth=True)
         await record(ledger, hold, mti="0100")
     changes, rule = RAW_RESOLUTIONS[case]
-    row = {"id": "'raw-post'", "kind": "'completion'", "phase": "'post'",
-           "pending_id": f"'{hold.id}'", "debit_account": f"'{hold.debit_account}'",
-           "credit_account": f"'{hold.credit_account}'", "amount": "10000",
-           "currency": "'DZD'", "at_us": "5000000000000000", "digest": "''"} | changes  # fmt: skip
-    insert = f"INSERT INTO transfers ({', '.join(row)}) VALUES ({', '.join(row.values())})"
+    row = _raw_post(hold, "raw-post") | changes
+    insert = insert_statement("transfers", row)
     if case in RESOLVED_FIRST:
-        first = {**row, "id": "'first'", "phase": RESOLVED_FIRST[case]}
-        await backend.raw([f"INSERT INTO transfers ({', '.join(first)}) "
-                           f"VALUES ({', '.join(first.values())})"])  # fmt: skip
+        first = row | {"id": "'first'", "phase": RESOLVED_FIRST[case]}
+        await backend.raw([insert_statement("transfers", first)])
     if rule is None:
         await backend.raw([insert])
         return
@@ -197,14 +199,8 @@ async def test_a_cleared_hold_counts_as_posted_and_no_other(backend: LedgerBacke
         await record(ledger, cleared, mti="0100")
         await record(ledger, other, LATER, "0100")
 
-    def post(hold: Transfer, id_: str) -> str:
-        return ("INSERT INTO transfers (id, kind, phase, pending_id, debit_account, "
-                "credit_account, amount, currency, at_us, digest) VALUES "
-                f"('{id_}', 'completion', 'post', '{hold.id}', '{hold.debit_account}', "
-                f"'{hold.credit_account}', {hold.amount}, 'DZD', {LATE_US}, '')")  # fmt: skip
-
     await backend.raw(["INSERT INTO cleared_holds (hold_seq, clearing_id) SELECT seq, 'run-1' "
                        f"FROM transfers WHERE id = '{cleared.id}'"])  # fmt: skip
     with pytest.raises(backend.integrity_error, match="pending_already_posted"):
-        await backend.raw([post(cleared, "post-cleared")])
-    await backend.raw([post(other, "post-other")])
+        await backend.raw([insert_statement("transfers", _raw_post(cleared, "post-cleared"))])
+    await backend.raw([insert_statement("transfers", _raw_post(other, "post-other"))])

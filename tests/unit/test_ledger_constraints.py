@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.ledgers import LedgerBackend
+from tests.ledgers import LATE_US, LedgerBackend, insert_statement
 from tests.unit.test_ledger import HOLD, sound_ledger  # noqa: F401 - the fixture
 
-AT = 5_000_000_000_000_000
-"""A switch-clock time (µs) after anything the sound ledger holds."""
+AT = LATE_US
 ROW = {
     "kind": "'adjustment'", "phase": "'single'", "pending_id": "NULL",
     "debit_account": "'issuer:algerie-poste:DZD'", "credit_account": "'CCP-0001001'",
@@ -24,8 +23,7 @@ ROW = {
 
 
 def _transfer(transfer_id: str, **changes: str) -> str:
-    row = {"id": f"'{transfer_id}'", **ROW, **changes}
-    return f"INSERT INTO transfers ({', '.join(row)}) VALUES ({', '.join(row.values())})"
+    return insert_statement("transfers", {"id": f"'{transfer_id}'", **ROW, **changes})
 
 
 INSIDE = {
