@@ -22,6 +22,7 @@ KINDS: dict[str, object] = {"cash_back": 0, "inquiry": False, "refund": False, "
      (5_000, {"cash_back": 1, "refund": True}, "cash-back"),
      (5_000, {"cash_back": 1, "preauth": True}, "cash-back"),
      (0, {"cash_back": 1, "inquiry": True}, "cash-back"),
+     (1, {"cash_back": 1, "inquiry": True}, "cash-back"),  # both wrong: cash-back said first
      (0, {"inquiry": True}, None), (1, {"inquiry": True}, "inquiry"),
      (0, {"inquiry": True, "refund": True}, "inquiry"),
      (0, {"inquiry": True, "preauth": True}, "inquiry"),
