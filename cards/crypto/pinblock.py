@@ -57,6 +57,13 @@ def _random_hex(alphabet: str, count: int) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(count))
 
 
+def _check_block(block: bytes) -> bytes:
+    """``block`` when it is a clear format 0, 1 or 3 block's 8 bytes; PinBlockError if not."""
+    if len(block) != 8:
+        raise PinBlockError(f"a PIN block is 8 bytes, not {len(block)}")
+    return block
+
+
 def _decode_pin_field(field: bytes, format_digit: int) -> str:
     text = field.hex().upper()
     length = int(text[1], 16)
@@ -73,7 +80,7 @@ def encode_iso0(pin: str, pan: str) -> bytes:
 
 def decode_iso0(block: bytes, pan: str) -> str:
     """The PIN in a clear format-0 block."""
-    field = xor(block, _pan_field(pan))
+    field = xor(_check_block(block), _pan_field(pan))
     pin = _decode_pin_field(field, 0)
     if field.hex().upper()[2 + len(pin) :] != "F" * (14 - len(pin)):
         raise PinBlockError("format 0 PIN block has bad padding")
@@ -87,7 +94,7 @@ def encode_iso1(pin: str, fill: str | None = None) -> bytes:
 
 
 def decode_iso1(block: bytes) -> str:
-    return _decode_pin_field(block, 1)
+    return _decode_pin_field(_check_block(block), 1)
 
 
 def encode_iso3(pin: str, pan: str, fill: str | None = None) -> bytes:
@@ -99,7 +106,7 @@ def encode_iso3(pin: str, pan: str, fill: str | None = None) -> bytes:
 
 
 def decode_iso3(block: bytes, pan: str) -> str:
-    return _decode_pin_field(xor(block, _pan_field(pan)), 3)
+    return _decode_pin_field(xor(_check_block(block), _pan_field(pan)), 3)
 
 
 def iso4_pin_field(pin: str, random_fill: bytes | None = None) -> bytes:

@@ -210,3 +210,16 @@ def test_a_fill_too_short_or_not_hex_is_refused(fill: str) -> None:
     assert encode_iso1("1234", "0123456789ABCDEF") == bytes.fromhex(
         "141234012345678 9".replace(" ", "")
     )
+
+
+@pytest.mark.parametrize("size", [0, 7, 9, 16])
+def test_a_clear_pin_block_is_8_bytes(size: int) -> None:
+    """A cut or padded block is refused by name, not by a failing XOR."""
+    message = f"^a PIN block is 8 bytes, not {size}$"
+    pan = "6280581234567890"
+    decoders: list[Callable[[], str]] = [lambda: decode_iso0(bytes(size), pan),
+                                         lambda: decode_iso1(bytes(size)),
+                                         lambda: decode_iso3(bytes(size), pan)]  # fmt: skip
+    for decode in decoders:
+        with pytest.raises(PinBlockError, match=message):
+            decode()
