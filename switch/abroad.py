@@ -12,7 +12,7 @@ from __future__ import annotations
 from cards.currency import currency_by_numeric
 from cards.fx import FxRates
 from cards.models import Channel, FxAllowance
-from switch.protocol.messages import FinancialRequest
+from wire.protocol.messages import FinancialRequest
 
 __all__ = ["abroad_refusal", "billed_amount"]
 

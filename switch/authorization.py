@@ -16,13 +16,13 @@ from cards.fx import FxRates
 from cards.luhn import luhn_is_valid
 from cards.models import Card, CardProduct, CardStatus, Channel, FxAllowance
 from switch.abroad import abroad_refusal, billed_amount
-from switch.magic import MagicAmounts
-from switch.protocol.amounts import CASH_BACK, AdditionalAmount, amount_of
-from switch.protocol.messages import FinancialRequest
 from switch.refunds import RefundOriginal, refund_refusal
-from switch.registry import TerminalProfile
 from switch.security.checks import ECOMMERCE_MODE
 from switch.security.hsm import ArqcCheck, CvvCheck, PinCheck
+from wire.magic import MagicAmounts
+from wire.protocol.amounts import CASH_BACK, AdditionalAmount, amount_of
+from wire.protocol.messages import FinancialRequest
+from wire.registry import TerminalProfile
 
 __all__ = [
     "BALANCE_INQUIRY_PREFIX",

@@ -25,16 +25,11 @@ from cards.currency import currency_by_numeric
 from switch.ledger.postings import MIDNIGHT, business_day
 from switch.ledger.store import BatchClose
 from switch.ledger.where import AnyLedger
-from switch.protocol.messages import BatchRequest, BatchResponse
-from switch.reconcile import (
-    JournalEntry,
-    LedgerItem,
-    journal_totals,
-    ledger_totals,
-    reconcile,
-)
-from switch.registry import Registry
-from switch.responses import echo
+from switch.reconcile import LedgerItem, ledger_totals, reconcile
+from wire.journal import JournalEntry, journal_totals
+from wire.protocol.messages import BatchRequest, BatchResponse
+from wire.protocol.responses import echo
+from wire.registry import Registry
 
 __all__ = ["batch_day", "close_batch"]
 

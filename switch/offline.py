@@ -20,10 +20,11 @@ from switch.ledger.postings import MIDNIGHT
 from switch.ledger.rules import LedgerAccount, Transfer, TransferKind
 from switch.ledger.standin import StandInAdvice
 from switch.ledger.where import AnyLedger
-from switch.protocol.messages import CompletionResponse, OfflineAdvice
-from switch.registry import Registry
-from switch.responses import echo, retrieval_reference
+from switch.responses import retrieval_reference
 from switch.standin import sale_hold
+from wire.protocol.messages import CompletionResponse, OfflineAdvice
+from wire.protocol.responses import echo
+from wire.registry import Registry
 
 __all__ = ["OfflinePosting", "post_offline"]
 

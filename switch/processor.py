@@ -23,7 +23,6 @@ from cards.currency import format_money
 from cards.masking import redact_wire_text
 from switch.admission import LogBudget
 from switch.batch import close_batch
-from switch.clock import Clock
 from switch.issuers import IssuerHosts, IssuerState
 from switch.ledger.postings import MIDNIGHT
 from switch.ledger.store import (
@@ -31,14 +30,21 @@ from switch.ledger.store import (
     LedgerUnavailableError,
 )
 from switch.ledger.where import AnyLedger
-from switch.magic import MagicAmounts
 from switch.offline import post_offline
 from switch.ordering import OrderedKeys
-from switch.protocol import topics
-from switch.protocol.codec import Encoding, FormatError, decode_request, encode
-from switch.protocol.fields import transmission_skew
-from switch.protocol.iso8583 import to_iso8583
-from switch.protocol.messages import (
+from switch.purchases import PurchaseDesk
+from switch.qr_payments import QrDesk
+from switch.reply import Reply, SwitchStats
+from switch.resolutions import complete, reverse
+from switch.security import SecurityModule, load_keys
+from switch.standin import replay_advice, replay_advices, true_up_refunds
+from wire.clock import Clock
+from wire.magic import MagicAmounts
+from wire.protocol import topics
+from wire.protocol.codec import Encoding, FormatError, decode_request, encode
+from wire.protocol.fields import transmission_skew
+from wire.protocol.iso8583 import to_iso8583
+from wire.protocol.messages import (
     BatchRequest,
     CompletionAdvice,
     FinancialRequest,
@@ -49,20 +55,8 @@ from switch.protocol.messages import (
     ReversalAdvice,
     ReversalRequest,
 )
-from switch.purchases import PurchaseDesk
-from switch.qr_payments import QrDesk
-from switch.registry import Registry
-from switch.reply import Reply, SwitchStats
-from switch.resolutions import complete, reverse
-from switch.responses import (
-    Request,
-    Response,
-    echo,
-    error_response,
-    format_error_response,
-)
-from switch.security import SecurityModule, load_keys
-from switch.standin import replay_advice, replay_advices, true_up_refunds
+from wire.protocol.responses import Request, Response, echo, error_response, format_error_response
+from wire.registry import Registry
 
 __all__ = ["CLOCK_TOLERANCE_S", "Processor", "Reply", "SwitchStats"]
 

@@ -21,27 +21,28 @@ from switch.authorization import (
     is_refund,
     issuer_day,
 )
-from switch.clock import Clock
 from switch.issuers import IssuerHosts
 from switch.ledger.reads import PurchaseView
 from switch.ledger.rules import TransferKind
 from switch.ledger.store import CardState, InsufficientFundsError
 from switch.ledger.where import AnyLedger
-from switch.magic import MagicAmounts
-from switch.protocol.amounts import AVAILABLE_BALANCE, AdditionalAmount, format_amounts
-from switch.protocol.billing import format_conversion_rate
-from switch.protocol.messages import (
+from switch.refunds import RefundOriginal, refund_link, refund_original
+from switch.responses import approval_code, retrieval_reference
+from switch.security import SecurityModule
+from switch.security.checks import SecurityFacts, inspect_purchase
+from switch.standin import sale_hold, stand_in
+from wire.clock import Clock
+from wire.magic import MagicAmounts
+from wire.protocol.amounts import AVAILABLE_BALANCE, AdditionalAmount, format_amounts
+from wire.protocol.billing import format_conversion_rate
+from wire.protocol.messages import (
     AuthorizationRequest,
     AuthorizationResponse,
     FinancialRequest,
     FinancialResponse,
 )
-from switch.refunds import RefundOriginal, refund_link, refund_original
-from switch.registry import Registry
-from switch.responses import approval_code, echo, retrieval_reference
-from switch.security import SecurityModule
-from switch.security.checks import SecurityFacts, inspect_purchase
-from switch.standin import sale_hold, stand_in
+from wire.protocol.responses import echo
+from wire.registry import Registry
 
 __all__ = ["Commit", "PurchaseDesk", "hold_kind", "new_card_state"]
 
@@ -212,7 +213,7 @@ class PurchaseDesk:
 
     def _billing(self, request: FinancialRequest, decision: Decision) -> dict[str, str | int]:
         """DE6, DE10, DE51 of an approved sale abroad: what the card's account is debited, at
-        what rate, in what currency (switch.protocol.billing); nothing otherwise."""
+        what rate, in what currency (wire.protocol.billing); nothing otherwise."""
         card, billed = decision.card, decision.billed
         tx_currency = currency_by_numeric(request.currency)
         if not decision.approved or card is None or billed is None or tx_currency is None:

@@ -5,7 +5,7 @@ of the sale, at the same terminal). Such a refund is approved only up to what th
 (its goods: the cash of a purchase with cash-back is not refundable) less the refunds of it that
 still stand (pending ones included), and only to the sale's card. A refund that names no sale
 (an unreferenced refund) is bounded by its merchant's policy (``unreferenced_refund_limit`` in
-switch/data/merchants.yaml; ``"0"``: refunds need their sale).
+wire/data/merchants.yaml; ``"0"``: refunds need their sale).
 
 :func:`refund_refusal` and :func:`captured` are pure; :func:`refund_original` reads the ledger.
 """
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from switch.ledger.rules import Phase, Transfer, TransferKind, fx_leg_id, pays_exchange_desk
-from switch.protocol.amounts import CASH_BACK, amount_of
-from switch.protocol.codec import FormatError, decode_response
-from switch.protocol.messages import FinancialRequest, OriginalDataElements
+from wire.protocol.amounts import CASH_BACK, amount_of
+from wire.protocol.codec import FormatError, decode_response
+from wire.protocol.messages import FinancialRequest, OriginalDataElements
 
 if TYPE_CHECKING:  # the rules stay importable without the ledger's I/O libraries
     from switch.ledger.where import AnyLedger

@@ -15,7 +15,7 @@ from switch.ledger.postings import MIDNIGHT, business_day, completion_post, reve
 from switch.ledger.rules import Phase, Transfer, fx_leg_id, pays_exchange_desk
 from switch.ledger.store import Key
 from switch.ledger.where import AnyLedger
-from switch.protocol.messages import (
+from wire.protocol.messages import (
     CompletionAdvice,
     CompletionResponse,
     ReversalAdvice,
@@ -23,8 +23,8 @@ from switch.protocol.messages import (
     ReversalRequest,
     ReversalResponse,
 )
-from switch.registry import Registry
-from switch.responses import echo
+from wire.protocol.responses import echo
+from wire.registry import Registry
 
 __all__ = ["Resolution", "complete", "reverse"]
 

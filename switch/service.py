@@ -20,13 +20,13 @@ from datetime import datetime
 from switch.admission import RateLimit, TerminalAdmission
 from switch.issuers import parse_issuer_command
 from switch.processor import Processor, Reply
-from switch.protocol import topics
-from switch.protocol.codec import Encoding, encoding_of_content_type
-from switch.protocol.trace import TraceKind, trace_event
-from switch.transport import MqttClient, MqttTransport
-from switch.transport.backoff import Backoff
-from switch.transport.base import BrokerUrl, Inbound, TransportError, WillMessage
-from switch.transport.url import SWITCH_LOGIN
+from wire.protocol import topics
+from wire.protocol.codec import Encoding, encoding_of_content_type
+from wire.protocol.trace import TraceKind, trace_event
+from wire.transport import MqttClient, MqttTransport
+from wire.transport.backoff import Backoff
+from wire.transport.base import BrokerUrl, Inbound, TransportError, WillMessage
+from wire.transport.url import SWITCH_LOGIN
 
 __all__ = [
     "BACKOFF_S",
@@ -40,7 +40,7 @@ log = logging.getLogger("switch")
 
 BACKOFF_S = (0.2, 5.0)
 """Reconnection delays after the broker goes: full jitter from 0.2 s doubling to at most 5 s
-(switch.transport.backoff)."""
+(wire.transport.backoff)."""
 WORKERS = 64
 """Requests the switch works on at once, by default."""
 DEFAULT_LIMIT = RateLimit()
@@ -91,7 +91,7 @@ class SwitchService:
         """``persistent`` False: a clean session, for a switch that will not be restarted
         (scenario runs), so the broker keeps nothing for it once it has gone. ``workers``:
         requests worked on at once (1: strictly one after the other). ``client``: the MQTT
-        client implementation (switch.transport.CLIENTS). ``rate_limit``: what each terminal
+        client implementation (wire.transport.CLIENTS). ``rate_limit``: what each terminal
         may send before its messages are dropped unread (None: no limit). ``rng`` draws the
         reconnection delays (default: seeded by ``client_id``)."""
         self.client = client

@@ -17,7 +17,7 @@ from cards.models import CardProduct
 from switch.ledger.clearing import ClearingLine, ClearingPlan, plan_clearing
 from switch.ledger.rules import LedgerAccount, Transfer
 from switch.ledger.where import AnyLedger
-from switch.registry import Registry
+from wire.registry import Registry
 
 __all__ = ["report_document", "settle_day", "stored_reports"]
 

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from cards.catalog import CardSet
 from switch.admission import RateLimit
-from switch.clock import Clock, SystemClock
 from switch.ledger.claim import LedgerInUseError, claimed_file, describe_holder, holder_note
 from switch.ledger.pg import PgLedger
 from switch.ledger.postings import MIDNIGHT
@@ -34,16 +33,17 @@ from switch.ledger.where import (
     remove_ledger_files,
     shown,
 )
-from switch.magic import MagicAmounts, magic_amounts
 from switch.processor import Processor
-from switch.protocol import topics
-from switch.registry import Registry
 from switch.security import SecurityModule
 from switch.service import DEFAULT_LIMIT, WORKERS, SwitchService
 from switch.standin import replay_advices
-from switch.transport import MqttClient, MqttTransport
-from switch.transport.base import BrokerUrl, TransportError
-from switch.transport.url import SWITCH_LOGIN
+from wire.clock import Clock, SystemClock
+from wire.magic import MagicAmounts, magic_amounts
+from wire.protocol import topics
+from wire.registry import Registry
+from wire.transport import MqttClient, MqttTransport
+from wire.transport.base import BrokerUrl, TransportError
+from wire.transport.url import SWITCH_LOGIN
 
 __all__ = ["SwitchConflictError", "online_switch", "running_switch"]
 

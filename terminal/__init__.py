@@ -1,6 +1,6 @@
 """Simulated payment terminals (TPE): state machine, requests, receipts and the MQTT shell.
 
-Imports ``switch.protocol`` (the API terminals speak) and ``cards``; never ``tpesim``.
+Imports ``wire.protocol`` (the API terminals speak) and ``cards``; never ``tpesim``.
 """
 
 from terminal.builder import CHIP_WITH_PIN, PURCHASE, CardPresentation, RequestBuilder

@@ -10,10 +10,11 @@ from cards.catalog import CardSet
 from cards.chip import TerminalData
 from cards.masking import mask_pan
 from cards.models import Card
-from switch.protocol.amounts import CASH_BACK as CASH_BACK_AMOUNT
-from switch.protocol.amounts import AdditionalAmount, format_amounts
-from switch.protocol.fields import NetworkCode, format_transmission_time
-from switch.protocol.messages import (
+from wire.journal import JournalEntry, journal_totals
+from wire.protocol.amounts import CASH_BACK as CASH_BACK_AMOUNT
+from wire.protocol.amounts import AdditionalAmount, format_amounts
+from wire.protocol.fields import NetworkCode, format_transmission_time
+from wire.protocol.messages import (
     AuthorizationRequest,
     BatchRequest,
     CompletionAdvice,
@@ -23,8 +24,7 @@ from switch.protocol.messages import (
     ReversalAdvice,
     ReversalRequest,
 )
-from switch.reconcile import JournalEntry, journal_totals
-from switch.registry import TerminalProfile
+from wire.registry import TerminalProfile
 
 __all__ = [
     "BALANCE_INQUIRY",

@@ -1,6 +1,6 @@
 """A terminal's channel to the switch: its MQTT connection (Last Will ``offline``), the reader
 that hands each response to the request it answers (by what it echoes: MTI pair, DE11, DE7,
-DE41, DE3, DE4, DE90; switch.protocol.matching), the faulty link
+DE41, DE3, DE4, DE90; wire.protocol.matching), the faulty link
 (``terminal.link``) every message crosses, and reconnection after the connection is lost."""
 
 from __future__ import annotations
@@ -14,18 +14,18 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
-from switch.protocol import topics
-from switch.protocol.codec import Encoding, FormatError, decode_response
-from switch.protocol.matching import mismatch
-from switch.protocol.messages import IsoMessage, Response
-from switch.protocol.trace import TraceKind, trace_event
-from switch.protocol.wallet import QrPaymentResult
-from switch.tasks import wait_ended
-from switch.transport import MqttClient, MqttTransport
-from switch.transport.backoff import Backoff
-from switch.transport.base import BrokerUrl, TransportError, WillMessage
 from terminal.link import Link
 from terminal.records import TerminalError, TerminalStats
+from wire.protocol import topics
+from wire.protocol.codec import Encoding, FormatError, decode_response
+from wire.protocol.matching import mismatch
+from wire.protocol.messages import IsoMessage, Response
+from wire.protocol.trace import TraceKind, trace_event
+from wire.protocol.wallet import QrPaymentResult
+from wire.tasks import wait_ended
+from wire.transport import MqttClient, MqttTransport
+from wire.transport.backoff import Backoff
+from wire.transport.base import BrokerUrl, TransportError, WillMessage
 
 __all__ = ["RECONNECT_S", "Channel"]
 
@@ -35,7 +35,7 @@ RECONNECT_S = 15.0
 """How long a terminal keeps trying to reconnect before a transaction fails (a broker restart)."""
 BACKOFF_S = (0.1, 1.0)
 """Reconnection delays: full jitter from 0.1 s doubling to at most 1 s
-(switch.transport.backoff), so a fleet dropped by a broker restart does not return in step."""
+(wire.transport.backoff), so a fleet dropped by a broker restart does not return in step."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,7 +63,7 @@ class Channel:
     ) -> None:
         """``status`` gives the retained status to announce on (re)connecting, ``now`` the
         terminal's time (for trace events); ``encoding`` is how its messages are written
-        (their topics say it: switch.protocol.topics); ``rng`` draws the reconnection delays
+        (their topics say it: wire.protocol.topics); ``rng`` draws the reconnection delays
         (default: seeded by ``tid``)."""
         self.encoding = encoding
         self.deadline: Callable[[float], AbstractAsyncContextManager[object]] = asyncio.timeout

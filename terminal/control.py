@@ -14,13 +14,13 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-from switch.protocol import topics
-from switch.tasks import wait_ended
-from switch.transport import MqttClient
-from switch.transport.base import BrokerUrl, TransportError
-from switch.transport.url import OPERATOR_LOGIN
 from terminal.records import TerminalError
 from terminal.shell import Terminal
+from wire.protocol import topics
+from wire.tasks import wait_ended
+from wire.transport import MqttClient
+from wire.transport.base import BrokerUrl, TransportError
+from wire.transport.url import OPERATOR_LOGIN
 
 __all__ = ["TERMINAL_COMMANDS", "apply_command", "obey_controls", "obeying"]
 

@@ -5,8 +5,8 @@ the default for the Maghreb's domestic debit cards."""
 
 from __future__ import annotations
 
-from switch.protocol.messages import FinancialRequest, FinancialResponse, OfflineAdvice
-from switch.responses import echo
+from wire.protocol.messages import FinancialRequest, FinancialResponse, OfflineAdvice
+from wire.protocol.responses import echo
 
 __all__ = ["APPROVED_OFFLINE", "DECLINED_OFFLINE", "offline_advice", "offline_verdict"]
 

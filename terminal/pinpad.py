@@ -1,14 +1,13 @@
 """The terminal's PIN pad (pure): its DUKPT initial key and KSN, one transaction per request.
 
 It never holds a BDK. Each request advances the KSN once; that transaction's keys encrypt the
-PIN and MAC the message (:class:`switch.security.transaction.TransactionKeys`).
+PIN and MAC the message (:class:`wire.sealing.TransactionKeys`).
 """
 
 from __future__ import annotations
 
 from cards.crypto import dukpt_aes, dukpt_tdes
-from switch.security.hsm import TerminalKey
-from switch.security.transaction import TransactionKeys, transaction_keys
+from wire.sealing import TerminalKey, TransactionKeys, transaction_keys
 
 __all__ = ["PinPad"]
 

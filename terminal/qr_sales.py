@@ -9,11 +9,11 @@ from datetime import datetime
 
 from cards.currency import format_amount
 from cards.qr import MerchantQr, encode_qr
-from switch.protocol.wallet import QrPaymentResult
-from switch.registry import TerminalProfile
 from terminal.builder import RequestBuilder
 from terminal.channel import Channel
 from terminal.receipt import RECEIPT_WIDTH
+from wire.protocol.wallet import QrPaymentResult
+from wire.registry import TerminalProfile
 
 __all__ = ["QrSales", "render_qr_receipt"]
 

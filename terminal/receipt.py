@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from cards.currency import Currency, format_amount
 from cards.masking import mask_pan
-from switch.protocol.codes import describe
-from switch.registry import TerminalProfile
+from wire.protocol.codes import describe
+from wire.registry import TerminalProfile
 
 __all__ = ["RECEIPT_WIDTH", "ReceiptData", "render_receipt"]
 

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import logging
 
-from switch.clock import Clock
-from switch.protocol.codec import Encoding
-from switch.protocol.messages import (
+from terminal.builder import RequestBuilder
+from terminal.machine import Event, TerminalMachine
+from terminal.records import FINAL, TerminalStats
+from wire.clock import Clock
+from wire.journal import EntryKind, JournalEntry
+from wire.protocol.codec import Encoding
+from wire.protocol.messages import (
     CompletionAdvice,
     CompletionResponse,
     FinancialRequest,
@@ -22,11 +26,7 @@ from switch.protocol.messages import (
     ReversalAdvice,
     ReversalResponse,
 )
-from switch.reconcile import EntryKind, JournalEntry
-from switch.security.transaction import TransactionKeys, seal
-from terminal.builder import RequestBuilder
-from terminal.machine import Event, TerminalMachine
-from terminal.records import FINAL, TerminalStats
+from wire.sealing import TransactionKeys, seal
 
 __all__ = ["Advice", "StoreAndForward"]
 

@@ -10,17 +10,17 @@ import logging
 from types import TracebackType
 from typing import Self
 
-from switch.clock import Clock
-from switch.protocol.codec import FormatError, decode_request
-from switch.protocol.codes import describe
-from switch.protocol.messages import FinancialRequest, IsoMessage, Response
-from switch.security.transaction import TransactionKeys
 from terminal.builder import RequestBuilder
 from terminal.channel import Channel
 from terminal.link import Link, LinkFaults
 from terminal.machine import Event, TerminalMachine
 from terminal.records import NonVolatileMemory, TerminalError
 from terminal.saf import Advice
+from wire.clock import Clock
+from wire.protocol.codec import FormatError, decode_request
+from wire.protocol.codes import describe
+from wire.protocol.messages import FinancialRequest, IsoMessage, Response
+from wire.sealing import TransactionKeys
 
 __all__ = ["Session"]
 

@@ -18,24 +18,6 @@ from datetime import datetime
 from cards.chip import Chip, Plastic
 from cards.crypto import DukptExhaustedError, tlv
 from cards.masking import mask_pan
-from switch.clock import Clock, SystemClock
-from switch.protocol.codec import (
-    Encoding,
-    encode,
-)
-from switch.protocol.messages import (
-    BatchResponse,
-    CompletionResponse,
-    FinancialRequest,
-    FinancialResponse,
-    IsoMessage,
-    OriginalDataElements,
-    Response,
-)
-from switch.reconcile import EntryKind, JournalEntry
-from switch.registry import TerminalProfile
-from switch.security.transaction import TransactionKeys
-from switch.transport.base import BrokerUrl
 from terminal.builder import (
     BALANCE_INQUIRY,
     CVV2_ENTRIES,
@@ -63,6 +45,24 @@ from terminal.saf import Advice, StoreAndForward
 from terminal.session import Session
 from terminal.till import Till
 from terminal.voids import Voids
+from wire.clock import Clock, SystemClock
+from wire.journal import EntryKind, JournalEntry
+from wire.protocol.codec import (
+    Encoding,
+    encode,
+)
+from wire.protocol.messages import (
+    BatchResponse,
+    CompletionResponse,
+    FinancialRequest,
+    FinancialResponse,
+    IsoMessage,
+    OriginalDataElements,
+    Response,
+)
+from wire.registry import TerminalProfile
+from wire.sealing import TransactionKeys
+from wire.transport.base import BrokerUrl
 
 __all__ = [
     "NonVolatileMemory",

@@ -5,17 +5,17 @@ The bookkeeping half of :class:`~terminal.shell.Terminal`."""
 from __future__ import annotations
 
 from cards.currency import currency_by_numeric
-from switch.clock import Clock
-from switch.protocol.amounts import AVAILABLE_BALANCE, amount_of
-from switch.protocol.amounts import CASH_BACK as CASH_BACK_AMOUNT
-from switch.protocol.billing import parse_conversion_rate
-from switch.protocol.messages import FinancialRequest, FinancialResponse, Response
-from switch.reconcile import EntryKind, JournalEntry
-from switch.registry import TerminalProfile
 from terminal.builder import BALANCE_INQUIRY, CardPresentation
 from terminal.channel import Channel
 from terminal.receipt import ReceiptData, render_receipt
 from terminal.records import TerminalError, TransactionOutcome
+from wire.clock import Clock
+from wire.journal import EntryKind, JournalEntry
+from wire.protocol.amounts import AVAILABLE_BALANCE, amount_of
+from wire.protocol.amounts import CASH_BACK as CASH_BACK_AMOUNT
+from wire.protocol.billing import parse_conversion_rate
+from wire.protocol.messages import FinancialRequest, FinancialResponse, Response
+from wire.registry import TerminalProfile
 
 __all__ = ["Till"]
 

@@ -16,8 +16,8 @@ from cards.catalog import CardSet
 from cards.currency import currency
 from cards.holders import Holders, default_holders
 from cards.models import Card, CardStatus, Channel
-from switch.magic import MagicAmounts
-from switch.registry import TerminalProfile
+from wire.magic import MagicAmounts
+from wire.registry import TerminalProfile
 
 __all__ = ["PlannedPurchase", "plan_traffic"]
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from switch.protocol.messages import FinancialRequest
-from switch.reconcile import EntryKind, JournalEntry
-from switch.registry import TerminalProfile
 from terminal.receipt import ReceiptData, render_receipt
 from terminal.records import TerminalError, TerminalStats, TransactionOutcome
+from wire.journal import EntryKind, JournalEntry
+from wire.protocol.messages import FinancialRequest
+from wire.registry import TerminalProfile
 
 __all__ = ["Voids"]
 

@@ -31,18 +31,18 @@ with atheris.instrument_imports(include=["switch", "tpesim", "cards", "terminal"
     from pydantic import ValidationError
 
     from cards import default_card_set
-    from switch.protocol import topics
-    from switch.protocol.codec import (
+    from terminal import CardPresentation, RequestBuilder
+    from tpesim.api.models import CompletionRequest, PaymentRequest, Problem, RefundRequest
+    from wire.protocol import topics
+    from wire.protocol.codec import (
         Encoding,
         FormatError,
         decode_request,
         decode_response,
         encode,
     )
-    from switch.registry import default_registry
-    from switch.responses import format_error_response
-    from terminal import CardPresentation, RequestBuilder
-    from tpesim.api.models import CompletionRequest, PaymentRequest, Problem, RefundRequest
+    from wire.protocol.responses import format_error_response
+    from wire.registry import default_registry
 
 TID = "DZAL0001"
 NOW = datetime(2026, 12, 6, 12, tzinfo=UTC)

@@ -10,10 +10,10 @@ from typing import Any
 from cards import default_card_set
 from cards.chip import Chip
 from cards.crypto import tlv
-from switch.protocol.messages import FinancialRequest
 from switch.security import SecurityModule, load_keys
 from terminal import CardPresentation, RequestBuilder
 from tpesim.wallet import Wallet
+from wire.protocol.messages import FinancialRequest
 
 _WALLET = Wallet(default_card_set(), SecurityModule(load_keys()))
 _UNPREDICTABLE = count(1)

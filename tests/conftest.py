@@ -15,9 +15,9 @@ from types import FrameType
 
 import pytest
 
-from switch.transport.base import BrokerUrl
 from tests.ledgers import BACKENDS, LedgerBackend, make_backend
 from tpesim.broker import find_mosquitto, free_port, mosquitto_config
+from wire.transport.base import BrokerUrl
 
 
 class MosquittoProcess:

@@ -17,7 +17,7 @@ import json
 from types import TracebackType
 from typing import TypeVar
 
-from switch.transport.base import Inbound
+from wire.transport.base import Inbound
 
 __all__ = ["HandDeadlines", "answer_withheld"]
 

@@ -2,7 +2,7 @@
 MQTT to answer the native client the way a test wants (a long CONNACK, PUBACKs refused or held,
 silence, a DISCONNECT), and records what the client sent.
 
-Answers are built here by hand, not with ``switch.transport.packets``, so the client's codec is
+Answers are built here by hand, not with ``wire.transport.packets``, so the client's codec is
 not checked against itself.
 """
 
@@ -14,14 +14,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from switch.transport.base import BrokerUrl
-from switch.transport.packets import PacketKind, PacketReader
+from wire.transport.base import BrokerUrl
+from wire.transport.packets import PacketKind, PacketReader
 
 __all__ = ["FakeBroker", "byte2", "byte4", "fake_broker", "packet", "text"]
 
 
 def varint(value: int) -> bytes:
-    """MQTT's variable byte integer, written apart from switch.transport.packets on purpose:
+    """MQTT's variable byte integer, written apart from wire.transport.packets on purpose:
     a fake peer that borrowed the encoder under test would share its bugs."""
     out = bytearray()
     while True:

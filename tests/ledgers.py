@@ -20,10 +20,10 @@ import asyncpg
 import pytest
 
 from cards.catalog import CardSet
-from switch.clock import Clock
 from switch.ledger import Ledger, LedgerReport, check_ledger
 from switch.ledger.pg import PgLedger
 from switch.ledger.pg_check import check_pg_ledger
+from wire.clock import Clock
 
 __all__ = [
     "BACKENDS",

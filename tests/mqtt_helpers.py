@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from switch.transport.base import BrokerUrl, Inbound
-from switch.transport.mqtt import MqttTransport
+from wire.transport.base import BrokerUrl, Inbound
+from wire.transport.mqtt import MqttTransport
 
 
 @asynccontextmanager

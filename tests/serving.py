@@ -8,8 +8,8 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
-from switch.tasks import wait_ended
 from tpesim.serve import ServeConfig, serve
+from wire.tasks import wait_ended
 
 Ready = Callable[[str, list[str]], None]
 

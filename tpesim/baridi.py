@@ -12,13 +12,13 @@ from types import TracebackType
 from typing import Self
 
 from cards.catalog import CardSet
-from switch.clock import Clock, SystemClock
-from switch.protocol import topics
-from switch.protocol.wallet import QrPaymentRequest, QrPaymentResult
 from switch.security import SecurityModule
-from switch.transport import MqttClient
-from switch.transport.base import BrokerUrl
-from switch.transport.mqtt import MqttTransport
+from wire.clock import Clock, SystemClock
+from wire.protocol import topics
+from wire.protocol.wallet import QrPaymentRequest, QrPaymentResult
+from wire.transport import MqttClient
+from wire.transport.base import BrokerUrl
+from wire.transport.mqtt import MqttTransport
 
 __all__ = ["DEMO_WALLET", "WalletApp", "WalletError"]
 

@@ -23,15 +23,14 @@ from typing import Any
 from cards.catalog import CardSet, default_card_set
 from cards.crypto import tlv
 from cards.holders import Holders, default_holders
-from switch.protocol.codec import decode_request
-from switch.protocol.messages import FinancialRequest
-from switch.registry import default_registry
 from switch.security import ArqcCheck, PinCheck, SecurityModule, load_keys
-from switch.security.keys import DukptFlavour
-from switch.security.transaction import seal
 from terminal.builder import CardPresentation, RequestBuilder
 from terminal.pinpad import PinPad
 from tpesim.wallet import Wallet
+from wire.protocol.codec import decode_request
+from wire.protocol.messages import FinancialRequest
+from wire.registry import default_registry
+from wire.sealing import DukptFlavour, seal
 
 __all__ = [
     "CRYPTO_LIMIT_US",

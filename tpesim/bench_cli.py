@@ -11,7 +11,6 @@ from typing import Any
 
 from switch.ledger.where import ledger_location, postgres_location
 from switch.service import DEFAULT_LIMIT
-from switch.transport import CLIENT_ENV, CLIENTS, DEFAULT_CLIENT
 from tpesim.bench import run_crypto_bench
 from tpesim.bench_fleet import run_fleet_bench
 from tpesim.bench_flood import run_flood_bench
@@ -25,6 +24,7 @@ from tpesim.cli_support import (
     positive,
     rate_limit,
 )
+from wire.transport import CLIENT_ENV, CLIENTS, DEFAULT_CLIENT
 
 __all__ = ["add_bench_commands", "bench_command"]
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from switch.protocol import topics
-from switch.transport import CLIENTS, DEFAULT_CLIENT, MqttClient, MqttTransport
-from switch.transport.base import BrokerUrl
-from switch.transport.url import OPERATOR_LOGIN
 from tpesim.bench import machine
 from tpesim.bench_reconnect import Reconnection, measure_reconnection, terminal_connection
 from tpesim.broker import BrokerError, given_or_running_broker
+from wire.protocol import topics
+from wire.transport import CLIENTS, DEFAULT_CLIENT, MqttClient, MqttTransport
+from wire.transport.base import BrokerUrl
+from wire.transport.url import OPERATOR_LOGIN
 
 __all__ = ["FleetBench", "resident_kib", "run_fleet_bench"]
 
@@ -145,7 +145,7 @@ async def run_fleet_bench(
     restart: str | None = None,
 ) -> FleetBench:
     """Connect ``terminals`` terminals to ``broker`` (else a Mosquitto started for the bench)
-    with the MQTT client ``mqtt`` (switch.transport.CLIENTS); with ``restart`` (``jitter`` or
+    with the MQTT client ``mqtt`` (wire.transport.CLIENTS); with ``restart`` (``jitter`` or
     ``lockstep``) restart that Mosquitto under them and time their return
     (tpesim.bench_reconnect)."""
     if restart is not None and broker is not None:

@@ -19,17 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from switch.admission import RateLimit
-from switch.protocol.codec import MAX_PAYLOAD_BYTES
-from switch.registry import default_registry
 from switch.service import DEFAULT_LIMIT
 from switch.startup import running_switch
-from switch.transport import CLIENTS, DEFAULT_CLIENT
-from switch.transport.base import BrokerUrl
 from tpesim.bench import machine
 from tpesim.bench_load import LoadGenerator, PathRun
 from tpesim.bench_switch import bench_workload, issue_bench_cards
 from tpesim.broker import given_or_running_broker
 from tpesim.flood_source import Flood, FloodCount, flooding
+from wire.protocol.codec import MAX_PAYLOAD_BYTES
+from wire.registry import default_registry
+from wire.transport import CLIENTS, DEFAULT_CLIENT
+from wire.transport.base import BrokerUrl
 
 __all__ = ["FloodBench", "flood_payloads", "run_flood_bench"]
 

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from cards.catalog import default_card_set
-from switch.clock import ManualClock
 from switch.ledger import (
     AccountKind,
     Ledger,
@@ -36,8 +35,9 @@ from switch.ledger import (
 )
 from switch.ledger.rules import HOLD_TIMEOUT_S
 from switch.ledger.sql import micros
-from switch.registry import default_registry
 from switch.settlement import settle_day
+from wire.clock import ManualClock
+from wire.registry import default_registry
 
 __all__ = ["LedgerBench", "run_ledger_bench"]
 

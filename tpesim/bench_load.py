@@ -14,11 +14,11 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from switch.protocol import topics
-from switch.transport import CLIENTS
-from switch.transport.base import BrokerUrl
-from switch.transport.mqtt import MqttTransport
 from tpesim.bench import percentile
+from wire.protocol import topics
+from wire.transport import CLIENTS
+from wire.transport.base import BrokerUrl
+from wire.transport.mqtt import MqttTransport
 
 __all__ = ["LoadGenerator", "Pace", "PathRun", "Sent"]
 

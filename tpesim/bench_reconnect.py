@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from switch.protocol import topics
-from switch.transport import MqttTransport
-from switch.transport.backoff import Backoff
-from switch.transport.base import BrokerUrl, TransportError, WillMessage
 from terminal.channel import BACKOFF_S
 from tpesim.broker import BrokerHandle, restart_broker
+from wire.protocol import topics
+from wire.transport import MqttTransport
+from wire.transport.backoff import Backoff
+from wire.transport.base import BrokerUrl, TransportError, WillMessage
 
 __all__ = ["Reconnection", "measure_reconnection", "terminal_connection"]
 

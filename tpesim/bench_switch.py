@@ -28,14 +28,8 @@ from typing import Any, Literal
 from cards.catalog import CardSet, default_card_set, load_card_set
 from cards.holders import Holders, default_holders
 from switch.ledger.where import LedgerLocation, open_ledger, postgres_location
-from switch.protocol import topics
-from switch.registry import default_registry
 from switch.security import SecurityModule, load_keys
-from switch.security.transaction import seal
 from switch.startup import running_switch
-from switch.tasks import wait_ended
-from switch.transport import CLIENTS, DEFAULT_CLIENT
-from switch.transport.base import BrokerUrl
 from tpesim.bench import (
     EVERYDAY_CARDS,
     bench_terminals,
@@ -46,6 +40,12 @@ from tpesim.bench_load import LoadGenerator, PathRun, Sent
 from tpesim.broker import given_or_running_broker
 from tpesim.issue import issue_card_set
 from tpesim.workers import switch_workers
+from wire.protocol import topics
+from wire.registry import default_registry
+from wire.sealing import seal
+from wire.tasks import wait_ended
+from wire.transport import CLIENTS, DEFAULT_CLIENT
+from wire.transport.base import BrokerUrl
 
 __all__ = ["BenchCards", "SwitchBench", "bench_workload", "issue_bench_cards", "run_switch_bench"]
 
@@ -70,7 +70,7 @@ class SwitchBench:
     cards: int = len(EVERYDAY_CARDS)
     """How many cards paid in turn."""
     mqtt: str = DEFAULT_CLIENT
-    """The MQTT client library of all three (switch.transport.CLIENTS)."""
+    """The MQTT client library of all three (wire.transport.CLIENTS)."""
     workers: int = 1
     """Switch processes (1: the switch runs in the bench's process)."""
     ledger: str = "sqlite"
@@ -245,7 +245,7 @@ async def run_switch_bench(
 ) -> SwitchBench:
     """Run (a) the echo ceiling and (b) the switch with the same load; see the module doc.
     ``cards``: how many cards pay (issued for the bench; 0: the shipped set's five); ``mqtt``:
-    the MQTT client of the echo, the switch and the load (switch.transport.CLIENTS);
+    the MQTT client of the echo, the switch and the load (wire.transport.CLIENTS);
     ``ledger``: the switch's (default: a new SQLite file in ``workdir``); ``workers`` > 1: that
     many ``tpesim switch --shared`` processes (on ``mqtt`` too) on a PostgreSQL ``ledger``;
     ``paced``: then ``requests`` more, open loop at that many requests/s, or ``"half"`` the

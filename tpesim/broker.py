@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from switch.transport.base import BrokerUrl
-from switch.transport.url import load_access_file
 from tpesim.baridi import DEMO_WALLET
 from tpesim.broker_access import CONFIG_FILE, AccessSpec, write_broker_access
+from wire.transport.base import BrokerUrl
+from wire.transport.url import load_access_file
 
 __all__ = [
     "BrokerError",

@@ -20,7 +20,7 @@ One directory holds everything (see docs/security.md):
   not from a password;
 - ``access.json`` (owner-only): the broker's URL and every login in clear (and each identity's
   certificate), for tpesim's own components: ``--broker access.json``
-  (:func:`switch.transport.url.load_access_file`).
+  (:func:`wire.transport.url.load_access_file`).
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from switch.protocol import topics
-from switch.protocol.codec import Encoding
-from switch.protocol.topics import wallet_of_topic
-from switch.transport.url import COMPONENT_LOGINS, OPERATOR_LOGIN, SWITCH_LOGIN
 from tpesim.certs import Authority, write_key_pair
+from wire.protocol import topics
+from wire.protocol.codec import Encoding
+from wire.protocol.topics import wallet_of_topic
+from wire.transport.url import COMPONENT_LOGINS, OPERATOR_LOGIN, SWITCH_LOGIN
 
 __all__ = [
     "ACCESS_FILE",

@@ -16,18 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from cards.catalog import CardSetError, load_card_set
 from cards.holders import load_holders
-from switch.clock import SystemClock
 from switch.ledger.claim import LedgerInUseError
 from switch.ledger.errors import LedgerOpenError, LedgerUnavailableError
 from switch.ledger.where import ledger_location, shown
-from switch.magic import magic_amounts
-from switch.protocol.codec import Encoding
-from switch.registry import Registry, RegistryError
 from switch.security import SecurityModule, load_keys
 from switch.service import DEFAULT_LIMIT
 from switch.startup import SwitchConflictError, running_switch
-from switch.transport.base import BrokerUrl, TransportError
-from switch.transport.url import NoLoginError
 from terminal.shell import TerminalError
 from tpesim.bench_cli import add_bench_commands, bench_command
 from tpesim.broker import BrokerError
@@ -55,6 +49,12 @@ from tpesim.serve import add_serve_command, serve_command
 from tpesim.settle import add_settle_command, settle_command
 from tpesim.state import StateFileError, TerminalBusyError
 from tpesim.terminal_cli import add_terminal_command, terminal_command
+from wire.clock import SystemClock
+from wire.magic import magic_amounts
+from wire.protocol.codec import Encoding
+from wire.registry import Registry, RegistryError
+from wire.transport.base import BrokerUrl, TransportError
+from wire.transport.url import NoLoginError
 
 __all__ = ["main"]
 

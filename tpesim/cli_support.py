@@ -12,8 +12,8 @@ from typing import Literal, NoReturn
 from cards.currency import Currency, parse_amount
 from cards.masking import PanMaskingFilter
 from switch.admission import RateLimit
-from switch.transport.base import BrokerUrl
-from switch.transport.url import load_access_file
+from wire.transport.base import BrokerUrl
+from wire.transport.url import load_access_file
 
 __all__ = ["CliError", "add_card_set_files", "broker_url", "configure_logging", "positive"]
 

@@ -1,5 +1,5 @@
 """``tpesim decode``: a message as hex, a file or standard input, JSON or ISO 8583 binary, printed
-field by field with what each means (switch.protocol.explain), the PAN masked and secrets
+field by field with what each means (wire.protocol.explain), the PAN masked and secrets
 hidden; then whether the switch would accept it, or which field it would refuse (30)."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 from cards.currency import currency_by_numeric, format_amount
 from cards.masking import redact_wire_text
 from cards.qr import QrError, decode_qr
-from switch.protocol.codec import Encoding, FormatError, decode_request, decode_response
-from switch.protocol.explain import ExplainedField, explain_message
-from switch.protocol.iso8583 import from_iso8583
 from tpesim.cli_support import CliError
+from wire.protocol.codec import Encoding, FormatError, decode_request, decode_response
+from wire.protocol.explain import ExplainedField, explain_message
+from wire.protocol.iso8583 import from_iso8583
 
 __all__ = ["Decoded", "add_decode_command", "decode_command", "decode_message"]
 

@@ -23,17 +23,11 @@ from typing import Any
 from cards.catalog import CardSet, default_card_set
 from cards.holders import Holders
 from cards.models import Card
-from switch.clock import Clock, SystemClock
 from switch.ledger.check import LedgerReport, check_ledger
 from switch.ledger.postings import business_day
-from switch.magic import magic_amounts
 from switch.processor import SwitchStats
-from switch.protocol.messages import BatchResponse
-from switch.protocol.wallet import QrPaymentResult
-from switch.registry import Registry, default_registry
 from switch.security import SecurityModule, load_keys
 from switch.startup import running_switch
-from switch.transport.base import BrokerUrl
 from terminal.records import TerminalError
 from terminal.shell import Terminal, TransactionOutcome
 from terminal.traffic import plan_traffic
@@ -43,6 +37,12 @@ from tpesim.fleet import Progress, connected_fleet, run_plan, run_purchase
 from tpesim.serve import ServeConfig, serve
 from tpesim.trace_file import recording_traces
 from tpesim.wallet import Wallet
+from wire.clock import Clock, SystemClock
+from wire.magic import magic_amounts
+from wire.protocol.messages import BatchResponse
+from wire.protocol.wallet import QrPaymentResult
+from wire.registry import Registry, default_registry
+from wire.transport.base import BrokerUrl
 
 __all__ = ["DemoConfig", "DemoResult", "outcome_record", "paced_traffic", "run_demo", "run_demo_ui"]
 

@@ -11,15 +11,15 @@ from cards.catalog import CardSet
 from cards.fx import FxRates
 from cards.models import Card, Channel
 from switch.authorization import card_standing
-from switch.clock import Clock
-from switch.protocol.wallet import QrPaymentResult
 from switch.security import SecurityModule
-from switch.transport.base import BrokerUrl
-from switch.transport.url import NoLoginError
 from terminal.builder import CardPresentation
 from terminal.shell import Terminal, TransactionOutcome
 from tpesim.baridi import DEMO_WALLET, WalletApp
 from tpesim.wallet import Wallet
+from wire.clock import Clock
+from wire.protocol.wallet import QrPaymentResult
+from wire.transport.base import BrokerUrl
+from wire.transport.url import NoLoginError
 
 __all__ = ["abroad_card", "abroad_payments", "has_login", "qr_card", "qr_payments"]
 

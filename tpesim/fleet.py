@@ -15,16 +15,16 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from cards.catalog import CardSet
-from switch.clock import Clock
-from switch.registry import TerminalProfile
 from switch.security import SecurityModule, load_keys
-from switch.security.keys import DukptFlavour
-from switch.transport.base import BrokerUrl
 from terminal.builder import CardPresentation
 from terminal.pinpad import PinPad
 from terminal.shell import NonVolatileMemory, Terminal, TransactionOutcome
 from terminal.traffic import PlannedPurchase
 from tpesim.wallet import Wallet
+from wire.clock import Clock
+from wire.registry import TerminalProfile
+from wire.sealing import DukptFlavour
+from wire.transport.base import BrokerUrl
 
 __all__ = ["FleetRun", "connected_fleet", "run_plan", "run_purchase"]
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
 
-from switch.protocol import topics
-from switch.transport import CLIENTS
-from switch.transport.base import BrokerUrl
+from wire.protocol import topics
+from wire.transport import CLIENTS
+from wire.transport.base import BrokerUrl
 
 __all__ = ["Flood", "FloodCount", "flooding"]
 

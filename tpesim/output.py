@@ -8,10 +8,10 @@ from typing import TextIO
 
 from cards.catalog import CardSet
 from cards.currency import currency, format_amount, format_money
-from switch.protocol.codes import describe
-from switch.protocol.wallet import QrPaymentResult
 from terminal.shell import TransactionOutcome
 from tpesim.demo import DemoResult
+from wire.protocol.codes import describe
+from wire.protocol.wallet import QrPaymentResult
 
 __all__ = ["ProgressLine", "render_cards", "render_summary"]
 

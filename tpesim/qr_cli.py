@@ -11,10 +11,7 @@ from typing import Any
 from cards.catalog import load_card_set
 from cards.currency import currency
 from cards.qr import QrError, decode_qr
-from switch.clock import SystemClock
-from switch.registry import Registry
 from switch.security import SecurityModule, load_keys
-from switch.transport.base import BrokerUrl
 from tpesim.baridi import WalletApp, WalletError
 from tpesim.cli_support import (
     CliError,
@@ -25,6 +22,9 @@ from tpesim.cli_support import (
 )
 from tpesim.fleet import connected_fleet
 from tpesim.state import DeviceState, default_state_file
+from wire.clock import SystemClock
+from wire.registry import Registry
+from wire.transport.base import BrokerUrl
 
 __all__ = ["add_qr_commands", "qr_command"]
 

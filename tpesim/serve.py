@@ -18,12 +18,9 @@ import uvicorn
 from fastapi import APIRouter
 
 from cards.catalog import CardSet, default_card_set
-from switch.clock import SystemClock
 from switch.ledger.reads import LedgerReads
-from switch.registry import Registry, TerminalProfile, default_registry
 from switch.security import SecurityModule, load_keys
 from switch.startup import running_switch
-from switch.transport.base import BrokerUrl
 from terminal.control import obey_controls
 from terminal.shell import Terminal
 from tpesim.api.app import create_app
@@ -36,6 +33,9 @@ from tpesim.state import DeviceState
 from tpesim.ui.hub import LiveHub
 from tpesim.ui.routes import dashboard_router
 from tpesim.wallet import Wallet
+from wire.clock import SystemClock
+from wire.registry import Registry, TerminalProfile, default_registry
+from wire.transport.base import BrokerUrl
 
 __all__ = ["ServeConfig", "add_serve_command", "serve", "serve_command", "watch"]
 

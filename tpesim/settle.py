@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 
 from cards.catalog import CardSet, load_card_set
 from cards.currency import format_money as _money
-from switch.clock import Clock, SystemClock
 from switch.ledger.check import LedgerReport
 from switch.ledger.clearing import ClearingPlan
 from switch.ledger.errors import LedgerUnavailableError
@@ -31,9 +30,10 @@ from switch.ledger.where import (
     open_ledger,
     require_existing_ledger,
 )
-from switch.registry import Registry
 from switch.settlement import report_document, settle_day, stored_reports
 from tpesim.cli_support import CliError
+from wire.clock import Clock, SystemClock
+from wire.registry import Registry
 
 __all__ = [
     "SettlementResult",

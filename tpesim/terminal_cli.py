@@ -16,13 +16,7 @@ from cards.catalog import CardSet, load_card_set
 from cards.currency import MAX_MINOR
 from cards.holders import Holders, load_holders
 from cards.models import Card
-from switch.clock import SystemClock
-from switch.magic import magic_amounts
-from switch.protocol.codec import FormatError, decode_request, encode
-from switch.protocol.messages import FinancialRequest
-from switch.registry import Registry, TerminalProfile
 from switch.security import SecurityModule, load_keys
-from switch.transport.base import BrokerUrl
 from terminal.builder import CardPresentation
 from terminal.control import obeying
 from terminal.shell import Terminal, TransactionOutcome
@@ -42,6 +36,12 @@ from tpesim.fleet import connected_fleet, run_plan
 from tpesim.output import ProgressLine
 from tpesim.state import DeviceState, default_state_file
 from tpesim.wallet import Wallet
+from wire.clock import SystemClock
+from wire.magic import magic_amounts
+from wire.protocol.codec import FormatError, decode_request, encode
+from wire.protocol.messages import FinancialRequest
+from wire.registry import Registry, TerminalProfile
+from wire.transport.base import BrokerUrl
 
 __all__ = ["add_terminal_command", "terminal_command"]
 

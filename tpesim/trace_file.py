@@ -13,11 +13,11 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from switch.protocol import topics
-from switch.tasks import wait_ended
-from switch.transport import MqttClient
-from switch.transport.base import BrokerUrl, TransportError
-from switch.transport.url import OPERATOR_LOGIN
+from wire.protocol import topics
+from wire.tasks import wait_ended
+from wire.transport import MqttClient
+from wire.transport.base import BrokerUrl, TransportError
+from wire.transport.url import OPERATOR_LOGIN
 
 __all__ = ["QUIET_S", "recording_traces"]
 

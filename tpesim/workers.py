@@ -13,11 +13,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from switch.ledger.where import LedgerLocation, postgres_location
-from switch.protocol import topics
-from switch.tasks import wait_ended
-from switch.transport import CLIENT_ENV, DEFAULT_CLIENT, MqttClient
-from switch.transport.base import BrokerUrl
-from switch.transport.url import OPERATOR_LOGIN
+from wire.protocol import topics
+from wire.tasks import wait_ended
+from wire.transport import CLIENT_ENV, DEFAULT_CLIENT, MqttClient
+from wire.transport.base import BrokerUrl
+from wire.transport.url import OPERATOR_LOGIN
 
 __all__ = ["switch_workers"]
 
@@ -55,7 +55,7 @@ async def switch_workers(
     subscribed when this yields them; stopped with SIGTERM on exit (those still running).
     ``card_files``: (cards, keys) of an issued card set; ``log``: their stderr, appended;
     ``trace``: whether they publish trace events; ``client``: their MQTT client
-    (switch.transport.CLIENTS)."""
+    (wire.transport.CLIENTS)."""
     if postgres_location(ledger) is None:
         raise ValueError("workers in several processes share a PostgreSQL ledger, not a file")
     cards = ["--cards", str(card_files[0]), "--keys", str(card_files[1])] if card_files else []

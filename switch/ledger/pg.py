@@ -27,7 +27,6 @@ from typing import Any, Self, TypeVar
 import asyncpg
 
 from cards.catalog import CardSet
-from switch.clock import Clock, SystemClock
 from switch.ledger import pg_steps as steps
 from switch.ledger.clearing import ClearingPlan as Plan
 from switch.ledger.errors import LedgerUnavailableError
@@ -51,6 +50,7 @@ from switch.ledger.stamps import Stamps
 from switch.ledger.steps import Answer, BatchClose, Rows
 from switch.ledger.store import Planner
 from switch.ledger.twophase import Outcome
+from wire.clock import Clock, SystemClock
 
 __all__ = ["PgLedger"]
 

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from switch.clock import Clock
 from switch.ledger.sql import micros
+from wire.clock import Clock
 
 __all__ = ["Stamps"]
 

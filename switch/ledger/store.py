@@ -22,7 +22,6 @@ from typing import Any, Self
 import aiosqlite
 
 from cards.catalog import CardSet
-from switch.clock import Clock, SystemClock
 from switch.ledger import steps
 from switch.ledger.bulk import BATCH_MIN, apply_batch
 from switch.ledger.clearing import ClearingLine
@@ -55,6 +54,7 @@ from switch.ledger.sql import (
 from switch.ledger.stamps import Stamps
 from switch.ledger.steps import Answer, BatchClose, Rows
 from switch.ledger.twophase import Outcome
+from wire.clock import Clock, SystemClock
 
 __all__ = [
     "BatchClose",

@@ -15,12 +15,12 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import asyncpg
 
 from cards.catalog import CardSet
-from switch.clock import Clock
 from switch.ledger.check import LedgerReport, check_ledger
 from switch.ledger.errors import LedgerOpenError, LedgerUnavailableError
 from switch.ledger.pg import PgLedger
 from switch.ledger.pg_check import check_pg_ledger
 from switch.ledger.store import SCHEMA_VERSION, Ledger
+from wire.clock import Clock
 
 __all__ = [
     "AnyLedger",

@@ -1,6 +1,6 @@
 """The simulated HSM: keys (``keys``) and the operations that use them (``hsm``)."""
 
-from switch.security.hsm import ArqcCheck, CvvCheck, PinCheck, SecurityModule, TerminalKey
+from switch.security.hsm import ArqcCheck, CvvCheck, PinCheck, SecurityModule
 from switch.security.keys import Bdk, IssuerKeys, KeyStore, KeyStoreError, load_keys
 
 __all__ = [
@@ -12,6 +12,5 @@ __all__ = [
     "KeyStoreError",
     "PinCheck",
     "SecurityModule",
-    "TerminalKey",
     "load_keys",
 ]

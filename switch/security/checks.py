@@ -13,8 +13,8 @@ from cards.catalog import CardSet
 from cards.crypto import tlv
 from cards.crypto.cvv import CVV2_SERVICE_CODE
 from cards.models import Card
-from switch.protocol.messages import FinancialRequest
 from switch.security.hsm import ArqcCheck, CvvCheck, PinCheck, SecurityModule
+from wire.protocol.messages import FinancialRequest
 
 __all__ = ["SecurityFacts", "inspect_purchase"]
 

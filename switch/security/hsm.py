@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 
@@ -21,11 +20,11 @@ from cards.crypto.otp import totp, totp_matches
 from cards.crypto.pinblock import PinBlockError, decipher_iso4, decode_iso0
 from cards.crypto.pinverify import visa_pvv
 from cards.crypto.primitives import tdes_decrypt
-from switch.protocol.codec import Encoding
-from switch.security.keys import DukptFlavour, KeyStore, KeyStoreError
-from switch.security.transaction import TransactionKeys, mac_of, transaction_keys
+from switch.security.keys import KeyStore, KeyStoreError
+from wire.protocol.codec import Encoding
+from wire.sealing import DukptFlavour, TerminalKey, TransactionKeys, mac_of, transaction_keys
 
-__all__ = ["ArqcCheck", "CvvCheck", "PinCheck", "SecurityModule", "TerminalKey"]
+__all__ = ["ArqcCheck", "CvvCheck", "PinCheck", "SecurityModule"]
 
 
 class PinCheck(StrEnum):
@@ -58,15 +57,6 @@ class CvvCheck(StrEnum):
     TRACK_MISSING = "track 2 missing"
     TRACK_MISMATCH = "track 2 is another card"
     CVV2_MISSING = "cvv2 missing"
-
-
-@dataclass(frozen=True, slots=True)
-class TerminalKey:
-    """What a terminal is injected with: its DUKPT initial key and initial KSN (never a BDK)."""
-
-    flavour: DukptFlavour
-    initial_key: bytes = field(repr=False)
-    initial_ksn: bytes
 
 
 _TDES_COUNTER = (1 << 21) - 1

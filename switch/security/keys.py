@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 import yaml
 
-__all__ = ["Bdk", "IssuerKeys", "KeyStore", "KeyStoreError", "load_keys"]
+from wire.sealing import DukptFlavour
 
-DukptFlavour = Literal["aes", "tdes"]
+__all__ = ["Bdk", "IssuerKeys", "KeyStore", "KeyStoreError", "load_keys"]
 
 
 class KeyStoreError(ValueError):

@@ -13,13 +13,9 @@ import httpx
 import pytest
 
 from cards import default_card_set
-from switch import default_registry
-from switch.clock import SystemClock
-from switch.protocol import topics
 from switch.security import SecurityModule, load_keys
 from switch.service import SwitchService
 from switch.startup import running_switch
-from switch.transport.base import BrokerUrl
 from terminal import Terminal
 from tests.conftest import MosquittoProcess
 from tests.deadlines import HandDeadlines, answer_withheld
@@ -30,6 +26,10 @@ from tpesim.api.desk import PaymentDesk
 from tpesim.fleet import connected_fleet
 from tpesim.scenario.trace import available_balances
 from tpesim.wallet import Wallet
+from wire import default_registry
+from wire.clock import SystemClock
+from wire.protocol import topics
+from wire.transport.base import BrokerUrl
 
 pytestmark = pytest.mark.integration
 

@@ -10,11 +10,7 @@ import pytest
 
 from cards import default_card_set
 from cards.holders import holder_pin
-from switch import default_registry
-from switch.clock import SystemClock
 from switch.ledger import Ledger, check_ledger
-from switch.magic import magic_amounts
-from switch.protocol import topics
 from switch.startup import running_switch
 from terminal import CardPresentation
 from tests.chips import chip_of
@@ -23,6 +19,10 @@ from tests.deadlines import HandDeadlines, answer_withheld
 from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet
 from tpesim.settle import run_settlement
+from wire import default_registry
+from wire.clock import SystemClock
+from wire.magic import magic_amounts
+from wire.protocol import topics
 
 pytestmark = pytest.mark.integration
 

@@ -19,15 +19,8 @@ from pathlib import Path
 import pytest
 
 from cards.catalog import default_card_set
-from switch.clock import SystemClock
-from switch.protocol import topics
-from switch.registry import default_registry
 from switch.security import SecurityModule, load_keys
 from switch.startup import running_switch
-from switch.transport import MqttClient
-from switch.transport.base import Inbound, Transport, TransportError
-from switch.transport.native import NativeMqttTransport
-from switch.transport.url import OPERATOR_LOGIN, SWITCH_LOGIN, BrokerUrl, NoLoginError, TlsFiles
 from tests.conftest import MosquittoProcess
 from tpesim.baridi import WalletApp
 from tpesim.broker import free_port
@@ -36,6 +29,13 @@ from tpesim.cli import main
 from tpesim.cli_support import broker_url
 from tpesim.demo import DemoConfig, run_demo
 from tpesim.fleet import connected_fleet
+from wire.clock import SystemClock
+from wire.protocol import topics
+from wire.registry import default_registry
+from wire.transport import MqttClient
+from wire.transport.base import Inbound, Transport, TransportError
+from wire.transport.native import NativeMqttTransport
+from wire.transport.url import OPERATOR_LOGIN, SWITCH_LOGIN, BrokerUrl, NoLoginError, TlsFiles
 
 pytestmark = pytest.mark.integration
 

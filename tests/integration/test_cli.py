@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from cards import default_card_set
-from switch import default_registry, magic_amounts
-from switch.protocol import topics
 from switch.startup import running_switch
-from switch.transport.base import Inbound
 from tests.cli_process import tpesim
 from tests.conftest import MosquittoProcess
 from tests.mqtt_helpers import next_on, observer
+from wire import default_registry, magic_amounts
+from wire.protocol import topics
+from wire.transport.base import Inbound
 
 pytestmark = pytest.mark.integration
 

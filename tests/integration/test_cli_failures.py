@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 from cards import default_card_set
-from switch import default_registry, magic_amounts
-from switch.protocol import topics
 from switch.startup import running_switch
 from tests.cli_process import tpesim
 from tests.conftest import MosquittoProcess
 from tests.mqtt_helpers import next_on, observer
 from tpesim.broker import free_port
+from wire import default_registry, magic_amounts
+from wire.protocol import topics
 
 pytestmark = pytest.mark.integration
 

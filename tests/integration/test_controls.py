@@ -13,13 +13,8 @@ import pytest
 
 from cards import default_card_set
 from cards.holders import holder_pin
-from switch import default_registry
-from switch.clock import SystemClock
-from switch.protocol import topics
 from switch.security import SecurityModule, load_keys
 from switch.startup import running_switch
-from switch.tasks import wait_ended
-from switch.transport.base import Inbound
 from terminal import CardPresentation
 from terminal.control import obey_controls
 from terminal.shell import Terminal
@@ -27,6 +22,11 @@ from tests.conftest import MosquittoProcess
 from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet
 from tpesim.wallet import Wallet
+from wire import default_registry
+from wire.clock import SystemClock
+from wire.protocol import topics
+from wire.tasks import wait_ended
+from wire.transport.base import Inbound
 
 pytestmark = pytest.mark.integration
 

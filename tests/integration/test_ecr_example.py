@@ -13,7 +13,6 @@ from types import ModuleType
 
 import pytest
 
-from switch.protocol import topics
 from terminal import Terminal
 from tests.conftest import MosquittoProcess
 from tests.deadlines import HandDeadlines, answer_withheld
@@ -21,6 +20,7 @@ from tests.mqtt_helpers import next_on, observer
 from tests.serving import serving
 from tpesim.serve import ServeConfig, serve
 from tpesim.wallet import Wallet
+from wire.protocol import topics
 
 pytestmark = pytest.mark.integration
 

@@ -20,9 +20,9 @@ import pytest
 
 from switch.admission import REFUSAL_COST
 from switch.service import DEFAULT_LIMIT
-from switch.transport import DEFAULT_CLIENT
 from tests.conftest import MosquittoProcess
 from tpesim.bench_flood import run_flood_bench
+from wire.transport import DEFAULT_CLIENT
 
 pytestmark = [
     pytest.mark.integration,

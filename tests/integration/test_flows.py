@@ -16,16 +16,10 @@ import pytest
 from cards.catalog import default_card_set
 from cards.currency import parse_amount
 from cards.holders import holder_pin
-from switch.clock import SystemClock
 from switch.ledger.check import check_ledger
-from switch.magic import magic_amounts
-from switch.protocol import topics
-from switch.protocol.codec import Encoding
-from switch.registry import default_registry
 from switch.security import SecurityModule, load_keys
 from switch.service import SwitchService
 from switch.startup import running_switch
-from switch.transport.base import Inbound
 from terminal.builder import CardPresentation
 from terminal.records import TerminalError
 from terminal.shell import Terminal
@@ -34,6 +28,12 @@ from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet
 from tpesim.settle import run_settlement
 from tpesim.wallet import Wallet
+from wire.clock import SystemClock
+from wire.magic import magic_amounts
+from wire.protocol import topics
+from wire.protocol.codec import Encoding
+from wire.registry import default_registry
+from wire.transport.base import Inbound
 
 pytestmark = pytest.mark.integration
 

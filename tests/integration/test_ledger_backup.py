@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 
 from cards import default_card_set
-from switch import ManualClock, Processor, default_registry, magic_amounts
+from switch import Processor
 from switch.ledger import Ledger
-from switch.protocol import encode, topics
 from terminal import CardPresentation, RequestBuilder
 from tests.cli_process import tpesim
+from wire import ManualClock, default_registry, magic_amounts
+from wire.protocol import encode, topics
 
 pytestmark = pytest.mark.integration
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from switch.transport.base import Inbound, TransportError
-from switch.transport.native import NativeMqttTransport
-from switch.transport.packets import PacketKind
 from tests.conftest import MosquittoProcess
 from tests.fake_broker import FakeBroker, byte2, byte4, fake_broker, text
 from tpesim.broker import free_port, mosquitto_config
+from wire.transport.base import Inbound, TransportError
+from wire.transport.native import NativeMqttTransport
+from wire.transport.packets import PacketKind
 
 pytestmark = pytest.mark.integration
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from switch.transport.base import Inbound, Transport, WillMessage
-from switch.transport.mqtt import MqttTransport
-from switch.transport.native import NativeMqttTransport
 from tests.conftest import MosquittoProcess
 from tpesim.broker import running_broker
+from wire.transport.base import Inbound, Transport, WillMessage
+from wire.transport.mqtt import MqttTransport
+from wire.transport.native import NativeMqttTransport
 
 pytestmark = pytest.mark.integration
 

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from cards import default_card_set
-from switch import default_registry
-from switch.clock import SystemClock
 from terminal import plan_traffic
 from tests.conftest import MosquittoProcess
 from tests.ledger_assertions import assert_outcomes_match_postings, pg_net_postings
 from tests.ledgers import LedgerBackend
 from tpesim.fleet import connected_fleet, run_plan
 from tpesim.workers import switch_workers
+from wire import default_registry
+from wire.clock import SystemClock
 
 pytestmark = pytest.mark.integration
 

@@ -10,10 +10,7 @@ import pytest
 from cards import default_card_set
 from cards.chip import Chip, Plastic, TerminalData
 from cards.holders import holder_pin
-from switch import default_registry
-from switch.clock import SystemClock
 from switch.ledger import check_ledger
-from switch.protocol import topics
 from switch.security import SecurityModule, load_keys
 from switch.startup import running_switch
 from terminal import CardPresentation, TerminalError
@@ -22,6 +19,9 @@ from tests.conftest import MosquittoProcess
 from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet
 from tpesim.wallet import Wallet
+from wire import default_registry
+from wire.clock import SystemClock
+from wire.protocol import topics
 
 pytestmark = pytest.mark.integration
 

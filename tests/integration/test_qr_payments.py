@@ -17,20 +17,20 @@ import pytest
 
 from cards.catalog import default_card_set
 from cards.models import Channel
-from switch.clock import SystemClock
 from switch.ledger.check import check_ledger
-from switch.protocol import topics
-from switch.registry import default_registry
 from switch.security import SecurityModule, load_keys
 from switch.service import SwitchService
 from switch.startup import running_switch
-from switch.transport.base import Inbound
 from terminal.shell import Terminal
 from tests.cli_process import tpesim
 from tests.conftest import MosquittoProcess
 from tests.mqtt_helpers import next_on, observer
 from tpesim.baridi import WalletApp
 from tpesim.fleet import connected_fleet
+from wire.clock import SystemClock
+from wire.protocol import topics
+from wire.registry import default_registry
+from wire.transport.base import Inbound
 
 pytestmark = pytest.mark.integration
 

@@ -15,12 +15,9 @@ import pytest
 
 from cards import default_card_set
 from cards.holders import holder_pin
-from switch import default_registry
 from switch import processor as processor_module
-from switch.clock import SystemClock
 from switch.ledger.store import Ledger
 from switch.processor import Processor
-from switch.protocol import topics
 from switch.resolutions import reverse
 from switch.security import SecurityModule
 from switch.startup import running_switch
@@ -37,6 +34,9 @@ from tpesim.scenario import (
     markdown_report,
     run_scenario,
 )
+from wire import default_registry
+from wire.clock import SystemClock
+from wire.protocol import topics
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,7 @@ from pathlib import Path
 import pytest
 
 from cards import default_card_set
-from switch import default_registry, magic_amounts
 from switch.ledger import check_ledger
-from switch.protocol import encode, topics
 from switch.service import SwitchService
 from switch.startup import running_switch
 from terminal import CardPresentation, RequestBuilder, plan_traffic
@@ -21,6 +19,8 @@ from tests.conftest import MosquittoProcess
 from tests.ledger_assertions import assert_outcomes_match_ledger, net_postings
 from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet, run_plan
+from wire import default_registry, magic_amounts
+from wire.protocol import encode, topics
 
 pytestmark = pytest.mark.integration
 

@@ -9,10 +9,7 @@ import pytest
 
 from cards import default_card_set
 from cards.holders import holder_pin
-from switch import default_registry
-from switch.clock import SystemClock
 from switch.ledger import check_ledger
-from switch.protocol import topics
 from switch.startup import running_switch
 from terminal import CardPresentation
 from tests.chips import chip_of
@@ -20,6 +17,9 @@ from tests.conftest import MosquittoProcess
 from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet
 from tpesim.scenario.trace import available_balances
+from wire import default_registry
+from wire.clock import SystemClock
+from wire.protocol import topics
 
 pytestmark = pytest.mark.integration
 

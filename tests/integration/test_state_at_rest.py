@@ -12,14 +12,9 @@ import pytest
 
 from cards import default_card_set
 from cards.holders import holder_pin
-from switch import default_registry, magic_amounts
-from switch.clock import SystemClock
 from switch.ledger.rules import Phase
-from switch.protocol import decode_request, topics
-from switch.protocol.messages import FinancialRequest, OriginalDataElements
 from switch.security import SecurityModule, load_keys
 from switch.startup import running_switch
-from switch.transport.base import Inbound
 from terminal import CardPresentation
 from terminal.records import PowerLostError, TransactionOutcome
 from tests.cli_process import tpesim
@@ -28,6 +23,11 @@ from tests.mqtt_helpers import observer
 from tpesim.fleet import connected_fleet
 from tpesim.state import DeviceState
 from tpesim.wallet import Wallet
+from wire import default_registry, magic_amounts
+from wire.clock import SystemClock
+from wire.protocol import decode_request, topics
+from wire.protocol.messages import FinancialRequest, OriginalDataElements
+from wire.transport.base import Inbound
 
 pytestmark = pytest.mark.integration
 

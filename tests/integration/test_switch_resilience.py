@@ -13,13 +13,8 @@ from pathlib import Path
 import pytest
 
 from cards.catalog import default_card_set
-from switch.clock import SystemClock
 from switch.ledger.check import check_ledger
-from switch.magic import magic_amounts
-from switch.protocol import topics
-from switch.registry import default_registry
 from switch.startup import running_switch
-from switch.transport.base import BrokerUrl
 from terminal.builder import CardPresentation
 from terminal.traffic import plan_traffic
 from tests.chips import chip_of
@@ -27,6 +22,11 @@ from tests.conftest import MosquittoProcess
 from tests.ledger_assertions import assert_outcomes_match_ledger
 from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet, run_plan
+from wire.clock import SystemClock
+from wire.magic import magic_amounts
+from wire.protocol import topics
+from wire.registry import default_registry
+from wire.transport.base import BrokerUrl
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,6 @@ import pytest
 
 from cards import default_card_set
 from cards.holders import holder_pin
-from switch import default_registry
-from switch.clock import SystemClock
-from switch.protocol import topics
 from switch.security import SecurityModule, load_keys
 from switch.startup import running_switch
 from terminal import CardPresentation
@@ -23,6 +20,9 @@ from tests.deadlines import HandDeadlines
 from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet
 from tpesim.wallet import Wallet
+from wire import default_registry
+from wire.clock import SystemClock
+from wire.protocol import topics
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from cards import default_card_set
-from switch import ManualClock, Processor, default_registry, magic_amounts
+from switch import Processor
 from switch.ledger import Ledger
+from wire import ManualClock, default_registry, magic_amounts
 
 
 @pytest.fixture

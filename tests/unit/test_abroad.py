@@ -14,20 +14,21 @@ import pytest
 
 from cards import default_card_set
 from cards.fx import default_fx_rates
-from switch import ManualClock, Processor, default_registry
+from switch import Processor
 from switch.issuers import IssuerState
 from switch.ledger import Outcome, Phase, TransferKind
 from switch.ledger.postings import hold_id
 from switch.ledger.rules import fx_leg_id
-from switch.protocol import decode_response, encode, topics
-from switch.protocol.amounts import parse_amounts
-from switch.protocol.iso8583 import from_iso8583, to_iso8583
-from switch.protocol.messages import FinancialRequest
 from switch.settlement import settle_day
 from terminal import CardPresentation, RequestBuilder
 from terminal.offline import offline_advice, offline_verdict
 from tests.ledgers import LedgerBackend
 from tpesim.wallet import Wallet
+from wire import ManualClock, default_registry
+from wire.protocol import decode_response, encode, topics
+from wire.protocol.amounts import parse_amounts
+from wire.protocol.iso8583 import from_iso8583, to_iso8583
+from wire.protocol.messages import FinancialRequest
 
 CARDS = default_card_set()
 REGISTRY = default_registry()

@@ -7,15 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from cards import default_card_set
-from switch import (
-    CardholderPosition,
-    TerminalProfile,
-    authorize,
-    default_registry,
-    magic_amounts,
-)
-from switch.protocol import FinancialRequest
+from switch import CardholderPosition, authorize
 from switch.security import ArqcCheck, CvvCheck, PinCheck
+from wire import TerminalProfile, default_registry, magic_amounts
+from wire.protocol import FinancialRequest
 
 CARDS = default_card_set()
 REGISTRY = default_registry()

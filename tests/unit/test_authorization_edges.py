@@ -12,12 +12,13 @@ import pytest
 
 from cards import Card, CardStatus, Channel
 from cards.fx import default_fx_rates
-from switch import CardholderPosition, TerminalProfile, authorize, default_registry
+from switch import CardholderPosition, authorize
 from switch.abroad import billed_amount
 from switch.authorization import card_standing, issuer_day
-from switch.protocol import FinancialRequest
 from switch.security import CvvCheck, PinCheck
 from tests.unit.test_authorization import ALGIERS, CARDS, NOW, RICH, purchase
+from wire import TerminalProfile, default_registry
+from wire.protocol import FinancialRequest
 
 FX = default_fx_rates()
 WEB_SHOP = default_registry().get("FRWB0001")

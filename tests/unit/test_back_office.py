@@ -12,15 +12,16 @@ import pytest
 
 from cards import default_card_set
 from cards.holders import holder_pin
-from switch import ManualClock, Processor, default_registry
+from switch import Processor
 from switch.back_office import administer, event_from_row
-from switch.protocol import encode, topics
 from switch.security import SecurityModule, load_keys
-from switch.security.transaction import seal
 from terminal import CardPresentation, RequestBuilder
 from terminal.pinpad import PinPad
 from tests.chips import chip_purchase
 from tests.ledgers import LedgerBackend
+from wire import ManualClock, default_registry
+from wire.protocol import encode, topics
+from wire.sealing import seal
 
 CARDS = default_card_set()
 REGISTRY = default_registry()

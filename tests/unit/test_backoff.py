@@ -13,13 +13,13 @@ import pytest
 
 from switch.processor import Processor
 from switch.service import SwitchService
-from switch.transport import MqttTransport
-from switch.transport.backoff import Backoff
-from switch.transport.base import BrokerUrl, TransportError
 from terminal.channel import Channel
 from terminal.link import Link
 from terminal.records import TerminalStats
 from tpesim.broker import free_port
+from wire.transport import MqttTransport
+from wire.transport.backoff import Backoff
+from wire.transport.base import BrokerUrl, TransportError
 
 
 def test_each_delay_is_drawn_under_a_doubling_ceiling_and_reset_starts_again() -> None:

@@ -12,14 +12,15 @@ from datetime import UTC, datetime
 import pytest
 
 from cards import default_card_set
-from switch import ManualClock, Processor, default_registry
-from switch.protocol import decode_response, encode, topics
-from switch.protocol.matching import mismatch
-from switch.protocol.messages import BatchRequest
-from switch.reconcile import EntryKind, JournalEntry
+from switch import Processor
 from terminal import CardPresentation, RequestBuilder
 from tests.chips import chip_purchase
 from tests.ledgers import LedgerBackend
+from wire import ManualClock, default_registry
+from wire.journal import EntryKind, JournalEntry
+from wire.protocol import decode_response, encode, topics
+from wire.protocol.matching import mismatch
+from wire.protocol.messages import BatchRequest
 
 CARDS = default_card_set()
 REGISTRY = default_registry()

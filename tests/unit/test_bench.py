@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from switch.security.keys import DukptFlavour
 from tpesim.bench import CRYPTO_LIMIT_US, percentile, run_crypto_bench
 from tpesim.bench_ledger import run_ledger_bench
 from tpesim.cli_support import paced_rate
+from wire.sealing import DukptFlavour
 
 
 @pytest.mark.parametrize("dukpt", ["aes", "tdes"])

@@ -11,15 +11,6 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from switch.transport import packets
-from switch.transport.url import (
-    OPERATOR_LOGIN,
-    SWITCH_LOGIN,
-    BrokerUrl,
-    NoLoginError,
-    TlsFiles,
-    load_access_file,
-)
 from tpesim.broker_access import (
     AccessSpec,
     acl_text,
@@ -30,6 +21,15 @@ from tpesim.broker_access import (
 )
 from tpesim.cli_support import broker_url
 from tpesim.demo_extras import has_login
+from wire.transport import packets
+from wire.transport.url import (
+    OPERATOR_LOGIN,
+    SWITCH_LOGIN,
+    BrokerUrl,
+    NoLoginError,
+    TlsFiles,
+    load_access_file,
+)
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from cards import default_card_set
-from switch.clock import ManualClock
 from switch.ledger import Outcome, Phase, Transfer, merchant_account
 from switch.ledger.clearing import basis_points
 from switch.ledger.postings import (
@@ -22,7 +21,6 @@ from switch.ledger.postings import (
     refund_hold,
     reversal_of_hold,
 )
-from switch.registry import default_registry
 from tests.ledgers import AnyLedger, LedgerBackend
 from tpesim.settle import (
     SettlementResult,
@@ -33,6 +31,8 @@ from tpesim.settle import (
     run_settlement,
     write_report,
 )
+from wire.clock import ManualClock
+from wire.registry import default_registry
 
 CARDS = default_card_set()
 DAY = date(2026, 11, 23)

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from switch.clock import OffsetClock, ScaledClock
-from switch.protocol.fields import format_transmission_time, transmission_skew
 from tpesim.scenario.model import moment
+from wire.clock import OffsetClock, ScaledClock
+from wire.protocol.fields import format_transmission_time, transmission_skew
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=ZoneInfo("Africa/Algiers"))
 

@@ -11,16 +11,17 @@ from pathlib import Path
 import aiosqlite
 
 from cards import default_card_set
-from switch import Processor, default_registry
+from switch import Processor
 from switch.issuers import IssuerHosts, IssuerState, Routing
 from switch.ledger import check_ledger
 from switch.ledger.errors import DuplicateRequestError, LedgerUnavailableError
 from switch.ledger.group import GroupCommit
 from switch.ordering import OrderedKeys
-from switch.protocol import encode, topics
 from terminal import CardPresentation, RequestBuilder
 from tests.chips import chip_purchase
 from tests.ledgers import sqlite_ledger
+from wire import default_registry
+from wire.protocol import encode, topics
 
 CARDS = default_card_set()
 REGISTRY = default_registry()

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from cards import CardStatus
-from switch import CardholderPosition, authorize, magic_amounts
+from switch import CardholderPosition, authorize
 from switch.security import ArqcCheck, CvvCheck, PinCheck
 from tests.unit.test_authorization import ALGIERS, CARDS, NOW, RICH, TUNIS, purchase
+from wire import magic_amounts
 
 DAILY = 20_000_000
 """EDH-VALID's daily POS limit (minor units), as the limit tests of test_authorization use."""

@@ -13,10 +13,10 @@ import pytest
 
 from cards import default_card_set
 from cards.qr import MerchantQr, encode_qr
-from switch.protocol.codec import Encoding, encode
-from switch.registry import default_registry
 from terminal import CardPresentation, RequestBuilder
 from tpesim.cli import main
+from wire.protocol.codec import Encoding, encode
+from wire.registry import default_registry
 
 CARDS = default_card_set()
 PAN = CARDS.card("EDH-VALID").pan

@@ -1,6 +1,6 @@
 """The examples in the docs are what tpesim accepts and answers: every JSON object of
 docs/protocol.md's ```json blocks decodes as the request or response its MTI says, each answer
-echoing the request before it (switch.protocol.matching), and a switch answers each request
+echoing the request before it (wire.protocol.matching), and a switch answers each request
 with the example's response code; every JSON object of
 docs/merchant-api.md's is a body of the merchant API, field for field."""
 
@@ -15,14 +15,15 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from switch import ManualClock, Processor
-from switch.protocol import decode_request, decode_response, encode, topics
-from switch.protocol.errors import RESPONSE_MTIS
-from switch.protocol.matching import mismatch
-from switch.protocol.messages import IsoMessage, OriginalDataElements
+from switch import Processor
 from terminal import RequestBuilder
 from tpesim.api.back_office import CardEventOut
 from tpesim.api.models import BatchResult, Payment, PaymentRequest, Problem
+from wire import ManualClock
+from wire.protocol import decode_request, decode_response, encode, topics
+from wire.protocol.errors import RESPONSE_MTIS
+from wire.protocol.matching import mismatch
+from wire.protocol.messages import IsoMessage, OriginalDataElements
 
 DOCS = Path(__file__).parents[2] / "docs"
 PROTOCOL = DOCS / "protocol.md"

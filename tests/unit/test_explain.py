@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from switch.protocol import messages
-from switch.protocol.explain import explain_field_names, explain_message, mti_meaning
-from switch.protocol.messages import IsoMessage
+from wire.protocol import messages
+from wire.protocol.explain import explain_field_names, explain_message, mti_meaning
+from wire.protocol.messages import IsoMessage
 
 SALE = {
     "mti": "0200", "2": "628058******7215", "3": "000000", "4": "000000150000",

@@ -9,8 +9,8 @@ import pytest
 
 from cards.fx import FxRates, allowance_start, default_fx_rates
 from cards.models import AllowancePeriod
-from switch.protocol.billing import format_conversion_rate, parse_conversion_rate
-from switch.protocol.explain import explain_message
+from wire.protocol.billing import format_conversion_rate, parse_conversion_rate
+from wire.protocol.explain import explain_message
 
 
 def test_conversion_goes_through_the_base_and_rounds_half_up() -> None:

@@ -19,12 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cards import default_card_set
-from switch import ManualClock, Processor, default_registry
+from switch import Processor
 from switch.ledger import Ledger
-from switch.magic import magic_amounts
-from switch.protocol import FormatError, decode_request, decode_response, encode, topics
-from switch.protocol.trace import trace_event
 from terminal import CardPresentation, RequestBuilder
+from wire import ManualClock, default_registry
+from wire.magic import magic_amounts
+from wire.protocol import FormatError, decode_request, decode_response, encode, topics
+from wire.protocol.trace import trace_event
 
 TID = "DZAL0001"
 BUDGET = settings(

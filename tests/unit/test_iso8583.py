@@ -14,19 +14,20 @@ import iso8583
 import pytest
 
 from cards import default_card_set
-from switch import ManualClock, Processor, default_registry
+from switch import Processor
 from switch.ledger import Ledger
-from switch.magic import magic_amounts
-from switch.protocol import topics
-from switch.protocol.codec import Encoding, FormatError, decode_request, decode_response, encode
-from switch.protocol.messages import BatchResponse, FinancialResponse, IsoMessage
-from switch.reconcile import EntryKind, JournalEntry
 from switch.security import SecurityModule, load_keys
-from switch.security.transaction import seal
 from terminal import CardPresentation, RequestBuilder
 from terminal.pinpad import PinPad
 from tests.chips import chip_purchase
 from tests.iso8583_plain import plain_spec
+from wire import ManualClock, default_registry
+from wire.journal import EntryKind, JournalEntry
+from wire.magic import magic_amounts
+from wire.protocol import topics
+from wire.protocol.codec import Encoding, FormatError, decode_request, decode_response, encode
+from wire.protocol.messages import BatchResponse, FinancialResponse, IsoMessage
+from wire.sealing import seal
 
 BINARY = Encoding.ISO8583
 NOW = datetime(2026, 12, 6, 12, tzinfo=UTC)

@@ -10,14 +10,14 @@ import pytest
 
 from cards import default_card_set
 from cards.holders import holder_pin
-from switch import Processor, default_registry
-from switch.protocol import encode, topics
+from switch import Processor
 from switch.security import SecurityModule, load_keys
-from switch.security.keys import DukptFlavour
-from switch.security.transaction import seal
 from terminal import CardPresentation, RequestBuilder
 from terminal.pinpad import PinPad
 from tests.chips import chip_data, chip_purchase
+from wire import default_registry
+from wire.protocol import encode, topics
+from wire.sealing import DukptFlavour, seal
 
 CARDS = default_card_set()
 REGISTRY = default_registry()

@@ -12,12 +12,12 @@ from fastapi import HTTPException
 
 from switch.ledger.rules import AccountKind, LedgerAccount
 from switch.ledger.twophase import Balances
-from switch.protocol.trace import TraceEvent
-from switch.protocol.wallet import QrPaymentResult
 from switch.service import restart_pause
 from tpesim.ui.ladder import TransactionBook, mermaid
 from tpesim.ui.ledger_view import ledger_view
 from tpesim.ui.routes import Fault, _fault_topic
+from wire.protocol.trace import TraceEvent
+from wire.protocol.wallet import QrPaymentResult
 
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 DE7 = "1123140000"

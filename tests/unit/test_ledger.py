@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from cards import default_card_set
-from switch.clock import ManualClock
 from switch.ledger import (
     CHECKS,
     DuplicateRequestError,
@@ -34,6 +33,7 @@ from switch.ledger.postings import (
 )
 from switch.ledger.rules import HOLD_TIMEOUT_S, TransferKind
 from tests.ledgers import AnyLedger, LedgerBackend
+from wire.clock import ManualClock
 
 CARDS = default_card_set()
 KEY = ("DZAL0001", 42, "1123140322")

@@ -16,7 +16,6 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule
 
-from switch.clock import ManualClock
 from switch.ledger import (
     AccountKind,
     Balances,
@@ -30,6 +29,7 @@ from switch.ledger import (
 )
 from tests.ledgers import make_backend
 from tests.unit.test_twophase import ACCOUNTS, CARDS, RESOLUTIONS, ModelHold, TwoPhaseMachine
+from wire.clock import ManualClock
 
 KINDS = {
     "single": TransferKind.OPENING,

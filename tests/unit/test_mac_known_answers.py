@@ -1,4 +1,4 @@
-"""The request MAC (switch.security.transaction) against independent oracles: psec's ANSI X9.19
+"""The request MAC (wire.sealing) against independent oracles: psec's ANSI X9.19
 retail MAC for TDES DUKPT and `cryptography`'s AES-CMAC for AES DUKPT.
 
 Terminals and the switch share ``mac_of``, ``mac_input`` and ``seal``, so a bug in them is the
@@ -20,20 +20,20 @@ from cryptography.hazmat.primitives.ciphers import algorithms
 from cryptography.utils import CryptographyDeprecationWarning
 
 from cards import default_card_set
-from switch import default_registry
-from switch.protocol import decode_request, encode
-from switch.protocol.codec import Encoding
-from switch.protocol.messages import IsoMessage
 from switch.security import SecurityModule, load_keys
-from switch.security.keys import DukptFlavour
-from switch.security.transaction import (
+from terminal import CardPresentation, RequestBuilder
+from wire import default_registry
+from wire.protocol import decode_request, encode
+from wire.protocol.codec import Encoding
+from wire.protocol.messages import IsoMessage
+from wire.sealing import (
     MAC_PLACEHOLDER,
+    DukptFlavour,
     TransactionKeys,
     mac_input,
     mac_of,
     seal,
 )
-from terminal import CardPresentation, RequestBuilder
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

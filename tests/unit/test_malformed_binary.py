@@ -21,12 +21,12 @@ from cards.crypto.pinblock import (
     decode_iso1,
     decode_iso3,
 )
-from switch import default_registry
-from switch.protocol import FormatError, decode_request, decode_response, encode
-from switch.protocol.codec import Encoding
-from switch.responses import error_response
 from terminal import CardPresentation, RequestBuilder
 from tpesim.decode_cli import decode_message, render
+from wire import default_registry
+from wire.protocol import FormatError, decode_request, decode_response, encode
+from wire.protocol.codec import Encoding
+from wire.protocol.responses import error_response
 
 BUDGET = settings(max_examples=600, deadline=None, derandomize=True, database=None)
 NOW = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)

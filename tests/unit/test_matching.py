@@ -1,4 +1,4 @@
-"""Which request a response answers (switch.protocol.matching): every message kind, JSON and
+"""Which request a response answers (wire.protocol.matching): every message kind, JSON and
 ISO 8583 binary, with each echoed field altered in turn."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 import pytest
 
 from cards import default_card_set
-from switch import default_registry
-from switch.protocol.codec import Encoding, FormatError, decode_request, decode_response, encode
-from switch.protocol.matching import ECHOED_FIELDS, mismatch
-from switch.protocol.messages import IsoMessage, ReversalAdvice
-from switch.responses import error_response, format_error_response
 from terminal import CardPresentation, RequestBuilder
 from terminal.offline import offline_advice, offline_verdict
+from wire import default_registry
+from wire.protocol.codec import Encoding, FormatError, decode_request, decode_response, encode
+from wire.protocol.matching import ECHOED_FIELDS, mismatch
+from wire.protocol.messages import IsoMessage, ReversalAdvice
+from wire.protocol.responses import error_response, format_error_response
 
 NOW = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
 CARD = CardPresentation.from_card(default_card_set().card("EDH-VALID"), default_card_set())

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from cards import default_card_set
-from switch import default_registry
-from switch.protocol import decode_request, encode
-from switch.protocol.messages import CompletionAdvice, FinancialRequest, OfflineAdvice
 from terminal import CardPresentation, RequestBuilder
 from terminal.offline import offline_advice, offline_verdict
+from wire import default_registry
+from wire.protocol import decode_request, encode
+from wire.protocol.messages import CompletionAdvice, FinancialRequest, OfflineAdvice
 
 CARDS = default_card_set()
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from switch.transport import CLIENT_ENV, CLIENTS, chosen_client, packets
-from switch.transport.base import BrokerUrl, TransportError
-from switch.transport.broker_packets import ConnAck, parse_connack, parse_disconnect
-from switch.transport.native import NativeMqttTransport
-from switch.transport.packets import PacketKind, PacketReader, ProtocolError
+from wire.transport import CLIENT_ENV, CLIENTS, chosen_client, packets
+from wire.transport.base import BrokerUrl, TransportError
+from wire.transport.broker_packets import ConnAck, parse_connack, parse_disconnect
+from wire.transport.native import NativeMqttTransport
+from wire.transport.packets import PacketKind, PacketReader, ProtocolError
 
 
 def _one(data: bytes) -> tuple[int, int, bytes]:

@@ -12,18 +12,19 @@ import pytest
 from cards import default_card_set
 from cards.crypto import tlv
 from cards.holders import holder_pin
-from switch import ManualClock, Processor, default_registry
+from switch import Processor
 from switch.ledger import Ledger, check_ledger
-from switch.protocol import decode_response, encode, topics
-from switch.protocol.messages import ReversalAdvice
-from switch.registry import Registry
 from switch.security import SecurityModule, load_keys
-from switch.security.transaction import seal
 from terminal import CardPresentation, RequestBuilder
 from terminal.pinpad import PinPad
 from tests.chips import chip_purchase
 from tests.ledgers import sqlite_ledger
 from tpesim.wallet import Wallet
+from wire import ManualClock, default_registry
+from wire.protocol import decode_response, encode, topics
+from wire.protocol.messages import ReversalAdvice
+from wire.registry import Registry
+from wire.sealing import seal
 
 CARDS = default_card_set()
 REGISTRY = default_registry()

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from switch.protocol import (
+from wire.protocol import (
     MAX_PAYLOAD_BYTES,
     FinancialRequest,
     FormatError,
@@ -21,7 +21,7 @@ from switch.protocol import (
     encode,
     topics,
 )
-from switch.protocol.trace import trace_event
+from wire.protocol.trace import trace_event
 
 PURCHASE = FinancialRequest(
     transmission_time="1123140322",

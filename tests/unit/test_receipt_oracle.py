@@ -6,13 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from cards import default_card_set
-from switch import Processor, default_registry
+from switch import Processor
 from switch.ledger import TransferKind
 from switch.ledger.postings import hold_id
-from switch.protocol import encode, topics
 from terminal import CardPresentation, RequestBuilder
 from tests.chips import chip_purchase
 from tpesim.scenario.trace import APPROVED, NOT_HELD, UNKNOWN, receipt_mismatches, unheld
+from wire import default_registry
+from wire.protocol import encode, topics
 
 TID = "DZAL0001"
 

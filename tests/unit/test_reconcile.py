@@ -9,15 +9,8 @@ import pytest
 
 from cards.currency import currency
 from switch.batch import batch_day
-from switch.reconcile import (
-    EntryKind,
-    JournalEntry,
-    LedgerItem,
-    Totals,
-    journal_totals,
-    ledger_totals,
-    reconcile,
-)
+from switch.reconcile import LedgerItem, ledger_totals, reconcile
+from wire.journal import EntryKind, JournalEntry, Totals, journal_totals
 
 DZD = currency("DZD")
 S, R, P, OFF = EntryKind.SALE, EntryKind.REFUND, EntryKind.REVERSAL_PENDING, EntryKind.OFFLINE

@@ -12,18 +12,19 @@ from datetime import UTC, datetime
 import pytest
 
 from cards import default_card_set
-from switch import ManualClock, Processor, default_registry
+from switch import Processor
 from switch.ledger import Phase, TransferKind
 from switch.ledger.postings import hold_id
 from switch.ledger.rules import Transfer
-from switch.protocol import decode_response, encode, topics
-from switch.protocol.messages import FinancialRequest, OriginalDataElements
 from switch.refunds import RefundOriginal, captured, refund_refusal
-from switch.registry import TerminalProfile
 from switch.settlement import settle_day
 from terminal import CardPresentation, RequestBuilder
 from tests.chips import chip_purchase
 from tests.ledgers import LedgerBackend
+from wire import ManualClock, default_registry
+from wire.protocol import decode_response, encode, topics
+from wire.protocol.messages import FinancialRequest, OriginalDataElements
+from wire.registry import TerminalProfile
 
 CARDS = default_card_set()
 REGISTRY = default_registry()

@@ -12,8 +12,8 @@ from cards.crypto import emv
 from cards.holders import issued_pin
 from cards.masking import redact_wire_text
 from switch.security import ArqcCheck, KeyStoreError, PinCheck, SecurityModule, load_keys
-from switch.security.keys import DukptFlavour
 from terminal.pinpad import PinPad
+from wire.sealing import DukptFlavour
 
 HSM = SecurityModule(load_keys())
 CARDS = default_card_set()

@@ -18,12 +18,12 @@ from cards.catalog import CardSet
 from cards.chip import Chip
 from cards.crypto import tlv
 from cards.holders import holder_pin
-from switch import default_registry
-from switch.protocol.messages import FinancialRequest
 from switch.security import ArqcCheck, CvvCheck, PinCheck, SecurityModule, load_keys
 from switch.security.checks import SecurityFacts, inspect_purchase
 from terminal import CardPresentation, RequestBuilder
 from terminal.pinpad import PinPad
+from wire import default_registry
+from wire.protocol.messages import FinancialRequest
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

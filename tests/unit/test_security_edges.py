@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
 from cards.chip import Chip, TerminalData
 from switch.security import ArqcCheck, KeyStoreError, SecurityModule, load_keys
-from switch.security.keys import DukptFlavour
+from wire.sealing import DukptFlavour
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

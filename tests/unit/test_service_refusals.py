@@ -8,10 +8,10 @@ import pytest
 
 from switch.issuers import IssuerState
 from switch.processor import Processor
-from switch.protocol import topics
 from switch.service import SwitchService
-from switch.transport import MqttTransport
-from switch.transport.base import BrokerUrl, Inbound, TransportError
+from wire.protocol import topics
+from wire.transport import MqttTransport
+from wire.transport.base import BrokerUrl, Inbound, TransportError
 
 
 class _Issuers:

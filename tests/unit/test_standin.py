@@ -12,17 +12,18 @@ import pytest
 
 from cards import default_card_set
 from cards.models import StandIn
-from switch import Processor, default_registry
+from switch import Processor
 from switch.authorization import Decision
 from switch.issuers import IssuerHosts, IssuerState, Routing, parse_issuer_command
 from switch.ledger import check_ledger
 from switch.ledger.rules import Phase, Transfer, TransferKind
 from switch.ledger.standin import StandInAdvice, TrueUp, refund_of_true_up, true_up
-from switch.protocol import encode, topics
-from switch.protocol.messages import IsoMessage
 from switch.standin import stand_in
 from terminal import CardPresentation, RequestBuilder
 from tests.chips import chip_purchase
+from wire import default_registry
+from wire.protocol import encode, topics
+from wire.protocol.messages import IsoMessage
 
 CARDS = default_card_set()
 REGISTRY = default_registry()

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from cards import default_card_set
-from switch import default_registry
-from switch.protocol import decode_request, encode
-from switch.protocol.messages import FinancialRequest
 from terminal import CardPresentation, RequestBuilder
 from tpesim.state import DeviceState, StateFileError, TerminalBusyError
+from wire import default_registry
+from wire.protocol import decode_request, encode
+from wire.protocol.messages import FinancialRequest
 
 
 def test_in_flight_and_next_stan_survive_a_power_loss(tmp_path: Path) -> None:

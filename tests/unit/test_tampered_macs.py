@@ -16,16 +16,17 @@ from datetime import datetime
 import pytest
 
 from cards import default_card_set
-from switch import Processor, default_registry
-from switch.protocol import FinancialRequest, IsoMessage, decode_request, decode_response, topics
-from switch.protocol.codec import Encoding
-from switch.protocol.errors import FormatError
-from switch.protocol.iso8583 import MAC_BYTES
+from switch import Processor
 from switch.security import SecurityModule, load_keys
-from switch.security.transaction import seal
 from terminal import CardPresentation, RequestBuilder
 from terminal.pinpad import PinPad
 from tests.chips import chip_purchase
+from wire import default_registry
+from wire.protocol import FinancialRequest, IsoMessage, decode_request, decode_response, topics
+from wire.protocol.codec import Encoding
+from wire.protocol.errors import FormatError
+from wire.protocol.iso8583 import MAC_BYTES
+from wire.sealing import seal
 
 CARDS = default_card_set()
 TID = "DZAL0001"

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from switch.tasks import cancellation_kept, wait_ended
+from wire.tasks import cancellation_kept, wait_ended
 
 
 async def _forever() -> None:

@@ -14,9 +14,7 @@ from cards import default_card_set
 from cards.crypto import DukptExhaustedError
 from cards.currency import currency
 from cards.holders import holder_pin
-from switch import default_registry, magic_amounts
 from switch.security import SecurityModule, load_keys
-from switch.security.keys import DukptFlavour
 from terminal import (
     TRANSITIONS,
     CardPresentation,
@@ -31,6 +29,8 @@ from terminal import (
 )
 from terminal.machine import mermaid_diagram
 from terminal.pinpad import PinPad
+from wire import default_registry, magic_amounts
+from wire.sealing import DukptFlavour
 
 CARDS = default_card_set()
 REGISTRY = default_registry()

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from switch.protocol.codec import Encoding
 from terminal.records import TerminalError
 from terminal.shell import _check_kind, _flip_mac_bit
+from wire.protocol.codec import Encoding
 
 KINDS: dict[str, object] = {"cash_back": 0, "inquiry": False, "refund": False, "preauth": False}
 

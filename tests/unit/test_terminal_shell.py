@@ -19,16 +19,7 @@ import pytest
 from cards import default_card_set
 from cards.crypto import tlv
 from cards.holders import holder_pin
-from switch import ManualClock, default_registry
-from switch.protocol import FinancialRequest, IsoMessage
-from switch.protocol.codec import decode_request
-from switch.protocol.fields import format_transmission_time
-from switch.protocol.messages import BatchRequest, OfflineAdvice, Response
-from switch.reconcile import EntryKind
-from switch.registry import TerminalProfile
-from switch.responses import error_response
 from switch.security import SecurityModule, load_keys
-from switch.transport.base import BrokerUrl
 from terminal import CardPresentation
 from terminal.builder import ENTRY_MODES
 from terminal.channel import Channel
@@ -42,6 +33,15 @@ from terminal.records import (
 )
 from terminal.shell import Terminal
 from tpesim.wallet import Wallet
+from wire import ManualClock, default_registry
+from wire.journal import EntryKind
+from wire.protocol import FinancialRequest, IsoMessage
+from wire.protocol.codec import decode_request
+from wire.protocol.fields import format_transmission_time
+from wire.protocol.messages import BatchRequest, OfflineAdvice, Response
+from wire.protocol.responses import error_response
+from wire.registry import TerminalProfile
+from wire.transport.base import BrokerUrl
 
 CARDS = default_card_set()
 SECURITY = SecurityModule(load_keys())

@@ -15,18 +15,18 @@ from typing import Any, cast
 import pytest
 
 from cards import default_card_set
-from switch import ManualClock, default_registry
-from switch.protocol import FinancialRequest, IsoMessage
-from switch.protocol.codec import Encoding
-from switch.reconcile import EntryKind, JournalEntry
-from switch.responses import error_response
-from switch.security.transaction import TransactionKeys
 from terminal import CardPresentation, RequestBuilder
 from terminal.machine import Event, TerminalMachine
 from terminal.offline import offline_advice, offline_verdict
 from terminal.records import TerminalError, TerminalStats, TransactionOutcome
 from terminal.saf import StoreAndForward
 from terminal.till import Till
+from wire import ManualClock, default_registry
+from wire.journal import EntryKind, JournalEntry
+from wire.protocol import FinancialRequest, IsoMessage
+from wire.protocol.codec import Encoding
+from wire.protocol.responses import error_response
+from wire.sealing import TransactionKeys
 
 CARDS = default_card_set()
 PROFILE = default_registry().get("DZAL0001")

@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from cards.catalog import CardSet
 from cards.currency import MAX_MINOR
 from switch.back_office import MAX_REASON, Action, CardEvent, administer, event_from_row
-from switch.clock import Clock
 from switch.ledger.errors import InsufficientFundsError, LedgerRefusalError
 from switch.ledger.where import AnyLedger
 from tpesim.api.desk import ApiError
+from wire.clock import Clock
 
 __all__ = ["BalanceRequest", "CardEventOut", "CardNote", "back_office_router"]
 

@@ -15,8 +15,6 @@ from typing import TypeVar
 from cards.catalog import CardSet
 from cards.holders import holder_pin
 from cards.models import Card
-from switch.protocol.codes import describe
-from switch.protocol.messages import OriginalDataElements
 from terminal.builder import CardPresentation
 from terminal.records import NotLastSaleError, TerminalError, TransactionOutcome
 from terminal.shell import Terminal
@@ -32,6 +30,8 @@ from tpesim.api.models import (
     payment_status,
 )
 from tpesim.wallet import Wallet
+from wire.protocol.codes import describe
+from wire.protocol.messages import OriginalDataElements
 
 __all__ = ["ApiError", "PaymentDesk"]
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
-from switch.transport.base import BrokerUrl
 from tpesim.scenario.model import Scenario
 from tpesim.scenario.report import markdown_report
 from tpesim.scenario.runner import ScenarioResult, run_scenario
+from wire.transport.base import BrokerUrl
 
 __all__ = ["FuzzSummary", "fuzz_scenario", "run_fuzz"]
 

@@ -15,14 +15,10 @@ from zoneinfo import ZoneInfo
 
 from cards.catalog import CardSet, default_card_set
 from cards.currency import currency, format_amount, parse_amount
-from switch.clock import Clock, ScaledClock, SystemClock
 from switch.ledger.check import LedgerReport, check_ledger
 from switch.ledger.postings import MIDNIGHT, business_day
-from switch.magic import magic_amounts
-from switch.registry import Registry, TerminalProfile, default_registry
 from switch.security import SecurityModule, load_keys
 from switch.startup import running_switch
-from switch.transport.base import BrokerUrl
 from terminal.records import InProcessMemory, PowerLostError
 from terminal.shell import Terminal, TerminalError
 from tpesim.broker import given_or_running_broker
@@ -42,6 +38,10 @@ from tpesim.scenario.trace import (
 from tpesim.scenario.watch import StatusWatch, watching
 from tpesim.settle import SettlementResult, run_settlement
 from tpesim.wallet import Wallet
+from wire.clock import Clock, ScaledClock, SystemClock
+from wire.magic import magic_amounts
+from wire.registry import Registry, TerminalProfile, default_registry
+from wire.transport.base import BrokerUrl
 
 __all__ = ["ScenarioResult", "StepResult", "run_scenario"]
 

@@ -15,11 +15,9 @@ from zoneinfo import ZoneInfo
 from cards.catalog import CardSet
 from cards.currency import parse_amount
 from cards.holders import holder_pin
-from switch.clock import Clock, OffsetClock, SystemClock
 from switch.issuers import IssuerState
 from switch.ledger.postings import hold_id
 from switch.ledger.rules import TransferKind
-from switch.magic import magic_amounts
 from switch.security import SecurityModule
 from terminal.builder import CardPresentation
 from terminal.link import LinkFaults
@@ -31,6 +29,8 @@ from tpesim.scenario.switches import SwitchHandle
 from tpesim.scenario.trace import APPROVED, NOT_HELD, UNKNOWN
 from tpesim.scenario.watch import StatusWatch
 from tpesim.wallet import Wallet
+from wire.clock import Clock, OffsetClock, SystemClock
+from wire.magic import magic_amounts
 
 __all__ = ["PowerOn", "Restart", "StepRunner", "link_counts"]
 

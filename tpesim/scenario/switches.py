@@ -13,8 +13,8 @@ from typing import Protocol
 
 from switch.issuers import IssuerState
 from switch.service import SwitchService
-from switch.transport.base import BrokerUrl
 from tpesim.scenario.watch import StatusWatch
+from wire.transport.base import BrokerUrl
 
 __all__ = ["InProcessSwitch", "SwitchHandle", "SwitchProcess", "switch_process"]
 

@@ -7,11 +7,11 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 
-from switch.protocol import topics
-from switch.tasks import wait_ended
-from switch.transport import MqttClient
-from switch.transport.base import BrokerUrl, TransportError
-from switch.transport.url import OPERATOR_LOGIN
+from wire.protocol import topics
+from wire.tasks import wait_ended
+from wire.transport import MqttClient
+from wire.transport.base import BrokerUrl, TransportError
+from wire.transport.url import OPERATOR_LOGIN
 
 __all__ = ["StatusWatch", "watching"]
 

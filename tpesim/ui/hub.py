@@ -18,12 +18,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from switch.ledger.reads import LedgerReads
-from switch.protocol import topics
-from switch.protocol.trace import TraceEvent
-from switch.transport import MqttClient, MqttTransport
-from switch.transport.base import BrokerUrl, Inbound, TransportError
-from switch.transport.url import OPERATOR_LOGIN
 from tpesim.ui.ladder import Transaction, TransactionBook
+from wire.protocol import topics
+from wire.protocol.trace import TraceEvent
+from wire.transport import MqttClient, MqttTransport
+from wire.transport.base import BrokerUrl, Inbound, TransportError
+from wire.transport.url import OPERATOR_LOGIN
 
 __all__ = ["HubUnavailableError", "LiveHub"]
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cards.currency import currency_by_numeric, format_money
-from switch.protocol.codec import Encoding
-from switch.protocol.explain import mti_meaning
-from switch.protocol.trace import TraceEvent
 from tpesim.api.models import payment_status
+from wire.protocol.codec import Encoding
+from wire.protocol.explain import mti_meaning
+from wire.protocol.trace import TraceEvent
 
 __all__ = ["LANES", "Arrow", "Transaction", "TransactionBook", "mermaid"]
 

@@ -18,14 +18,14 @@ from cards.catalog import CardSet
 from cards.currency import currency
 from cards.masking import mask_pan
 from switch.issuers import parse_issuer_command
-from switch.protocol import topics
-from switch.protocol.explain import explain_message, mti_meaning
 from switch.service import restart_pause
 from terminal.control import TERMINAL_COMMANDS
 from tpesim.api.desk import PaymentDesk
 from tpesim.ui.hub import HubUnavailableError, LiveHub
 from tpesim.ui.ladder import LANES, Transaction, mermaid
 from tpesim.ui.ledger_view import ledger_view
+from wire.protocol import topics
+from wire.protocol.explain import explain_message, mti_meaning
 
 __all__ = ["Fault", "dashboard_router"]
 

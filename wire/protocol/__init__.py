@@ -1,7 +1,7 @@
 """The wire protocol terminals speak: ISO 8583 message models, JSON codec, topics, codes."""
 
-from switch.protocol import topics
-from switch.protocol.codec import (
+from wire.protocol import topics
+from wire.protocol.codec import (
     CONTENT_TYPE_JSON,
     MAX_PAYLOAD_BYTES,
     FormatError,
@@ -9,9 +9,9 @@ from switch.protocol.codec import (
     decode_response,
     encode,
 )
-from switch.protocol.codes import APPROVED, ResponseCodeInfo, all_codes, describe
-from switch.protocol.fields import format_transmission_time
-from switch.protocol.messages import (
+from wire.protocol.codes import APPROVED, ResponseCodeInfo, all_codes, describe
+from wire.protocol.fields import format_transmission_time
+from wire.protocol.messages import (
     FinancialRequest,
     FinancialResponse,
     IdempotencyKey,

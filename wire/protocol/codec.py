@@ -5,7 +5,7 @@ that name the faulty field.
 a :class:`FormatError` carrying what could still be read (MTI, STAN), so the switch can answer
 with DE39 30 on the sender's response topic. Both encodings carry the same data elements and
 go through the same models: the binary form is turned into the JSON wire form
-(``switch.protocol.iso8583``) and validated as JSON is.
+(``wire.protocol.iso8583``) and validated as JSON is.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from switch.protocol.errors import FormatError
-from switch.protocol.iso8583 import from_iso8583, to_iso8583
-from switch.protocol.messages import Request, Response
+from wire.protocol.errors import FormatError
+from wire.protocol.iso8583 import from_iso8583, to_iso8583
+from wire.protocol.messages import Request, Response
 
 __all__ = [
     "CONTENT_TYPE_ISO8583",

@@ -3,14 +3,14 @@
 A terminal speaking ISO 8583 binary publishes its requests on ``tpe/{tid}/req/iso8583`` and gets
 its answers on ``tpe/{tid}/resp/iso8583`` (the topic says the encoding on MQTT 3.1.1 too); JSON
 uses ``tpe/{tid}/req`` and ``tpe/{tid}/resp``. On MQTT 5 a message's Content Type may say it
-instead, on the plain topics (switch.protocol.codec.encoding_of_content_type).
+instead, on the plain topics (wire.protocol.codec.encoding_of_content_type).
 """
 
 from __future__ import annotations
 
 import re
 
-from switch.protocol.codec import Encoding
+from wire.protocol.codec import Encoding
 
 __all__ = [
     "CONTROL_FILTER",

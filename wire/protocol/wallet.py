@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from cards.currency import currency
 from cards.masking import mask_pan
-from switch.protocol.fields import Pan
+from wire.protocol.fields import Pan
 
 __all__ = ["QrPaymentRequest", "QrPaymentResult", "WalletId"]
 
@@ -67,7 +67,7 @@ class QrPaymentResult(BaseModel):
         return self.response_code == "00"
 
     def trace_view(self) -> bytes:
-        """The payment as trace events show it (switch.protocol.trace): ISO 8583 keys where
+        """The payment as trace events show it (wire.protocol.trace): ISO 8583 keys where
         one fits (2 masked PAN, 4, 7 the app's reference, 39, 41, 49), MTI ``QR``; no
         one-time code."""
         cur = currency(self.currency) if self.currency else None

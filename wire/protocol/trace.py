@@ -15,8 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from cards.masking import redact_wire_text
-from switch.protocol.codec import MAX_PAYLOAD_BYTES, Encoding, FormatError
-from switch.protocol.iso8583 import from_iso8583
+from wire.protocol.codec import MAX_PAYLOAD_BYTES, Encoding, FormatError
+from wire.protocol.iso8583 import from_iso8583
 
 __all__ = ["Hop", "TraceEvent", "TraceKind", "trace_event"]
 

@@ -28,7 +28,7 @@ class ResponseCodeInfo:
 @cache
 def all_codes() -> dict[str, ResponseCodeInfo]:
     """Every known DE39 code, keyed by code."""
-    data = resources.files("switch.protocol.data")
+    data = resources.files("wire.protocol.data")
     text = data.joinpath("response_codes.yaml").read_text("utf-8")
     raw: dict[str, dict[str, Any]] = yaml.safe_load(text)
     return {code: ResponseCodeInfo(code=code, **info) for code, info in raw.items()}

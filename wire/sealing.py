@@ -1,33 +1,50 @@
-"""One DUKPT transaction's working keys, and the request MAC (shared by terminals and the HSM).
+"""A terminal's injected key, one DUKPT transaction's working keys, and the request MAC
+(shared by terminals and the HSM).
 
-A terminal derives these keys from its initial key, the host from its BDK; both then encrypt or
-recover the PIN (AES DUKPT: ISO format 4; TDES DUKPT: ISO format 0) and compute the MAC over the
-JSON payload with DE64 set to :data:`MAC_PLACEHOLDER`, or over the ISO 8583 bytes before the MAC
-field (AES-CMAC / ANSI X9.19 retail MAC, 8 bytes).
+A terminal is injected with a :class:`TerminalKey` (its initial key and KSN, never a BDK). It
+derives each transaction's keys from its initial key, the host from its BDK; both then encrypt
+or recover the PIN (AES DUKPT: ISO format 4; TDES DUKPT: ISO format 0) and compute the MAC over
+the JSON payload with DE64 set to :data:`MAC_PLACEHOLDER`, or over the ISO 8583 bytes before
+the MAC field (AES-CMAC / ANSI X9.19 retail MAC, 8 bytes).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 from cards.crypto import dukpt_aes, dukpt_tdes
 from cards.crypto.mac import aes_cmac, retail_mac
 from cards.crypto.pinblock import encipher_iso4, encode_iso0
 from cards.crypto.primitives import tdes_encrypt
-from switch.protocol.codec import Encoding, encode
-from switch.protocol.iso8583 import MAC_BYTES
-from switch.protocol.messages import IsoMessage
-from switch.security.keys import DukptFlavour
+from wire.protocol.codec import Encoding, encode
+from wire.protocol.iso8583 import MAC_BYTES
+from wire.protocol.messages import IsoMessage
 
 __all__ = [
     "MAC_PLACEHOLDER",
+    "DukptFlavour",
+    "TerminalKey",
     "TransactionKeys",
     "mac_input",
     "mac_of",
     "seal",
     "transaction_keys",
 ]
+
+DukptFlavour = Literal["aes", "tdes"]
+"""AES DUKPT (ANSI X9.24-3-2017) or TDES DUKPT (ANSI X9.24-1-2009)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalKey:
+    """What a terminal is injected with: its DUKPT initial key and initial KSN (never a BDK)."""
+
+    flavour: DukptFlavour
+    initial_key: bytes = field(repr=False)
+    initial_ksn: bytes
+
 
 MAC_PLACEHOLDER = "0" * 16
 """DE64 while the MAC is computed: the MAC covers the payload with this value in DE64."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from switch.transport.packets import MAX_PACKET, Property, ProtocolError, read_properties
+from wire.transport.packets import MAX_PACKET, Property, ProtocolError, read_properties
 
 __all__ = ["ConnAck", "Disconnect", "parse_connack", "parse_disconnect", "refusal"]
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from switch.transport.url import BrokerUrl
+from wire.transport.url import BrokerUrl
 
 __all__ = ["BrokerUrl", "Inbound", "Transport", "TransportError", "WillMessage"]
 

@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cards.currency import Country, Currency, country, currency, is_amount_text, parse_amount
-from switch.protocol.codec import Encoding
+from wire.protocol.codec import Encoding
 
 __all__ = ["Merchant", "Registry", "RegistryError", "TerminalProfile", "default_registry"]
 
@@ -170,7 +170,7 @@ class Registry:
 
     @classmethod
     def load(cls, path: Path | None = None) -> Registry:
-        """The registry in ``path``, or the shipped one (``switch/data/merchants.yaml``)."""
+        """The registry in ``path``, or the shipped one (``wire/data/merchants.yaml``)."""
         if path is None:
             return default_registry()
         return cls.from_yaml(path.read_text("utf-8"), str(path))
@@ -179,5 +179,5 @@ class Registry:
 @cache
 def default_registry() -> Registry:
     """The shipped registry: 8 merchants in Algeria, Morocco and Tunisia, 200 terminals."""
-    text = resources.files("switch.data").joinpath("merchants.yaml").read_text("utf-8")
-    return Registry.from_yaml(text, "switch/data/merchants.yaml")
+    text = resources.files("wire.data").joinpath("merchants.yaml").read_text("utf-8")
+    return Registry.from_yaml(text, "wire/data/merchants.yaml")

@@ -6,7 +6,7 @@ a session expiry for persistent sessions.
 
 aiomqtt awaits acknowledgements with ``asyncio.wait_for``, which on Python 3.11 can drop a
 cancellation that arrives with the acknowledgement; every awaited call here goes through
-``switch.tasks.cancellation_kept`` so a cancelled caller stops.
+``wire.tasks.cancellation_kept`` so a cancelled caller stops.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from switch.tasks import cancellation_kept
-from switch.transport.base import BrokerUrl, Inbound, TransportError, WillMessage
-from switch.transport.broker_packets import refusal
+from wire.tasks import cancellation_kept
+from wire.transport.base import BrokerUrl, Inbound, TransportError, WillMessage
+from wire.transport.broker_packets import refusal
 
 __all__ = ["MqttTransport"]
 
@@ -48,7 +48,7 @@ def _connect_error(url: BrokerUrl, who: str, error: aiomqtt.MqttError) -> Transp
 
 def _why(error: aiomqtt.MqttError) -> str:
     """An aiomqtt error in the native client's words: a refusing CONNACK named as
-    ``switch.transport.packets.refusal`` names it."""
+    ``wire.transport.packets.refusal`` names it."""
     code = getattr(error, "rc", None)
     if isinstance(error, aiomqtt.MqttCodeError) and code is not None:
         return refusal(int(getattr(code, "value", code)))

@@ -12,9 +12,9 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from cards.masking import mask_pan
-from switch.protocol.amounts import AdditionalAmounts
-from switch.protocol.billing import ConversionRate
-from switch.protocol.fields import (
+from wire.protocol.amounts import AdditionalAmounts
+from wire.protocol.billing import ConversionRate
+from wire.protocol.fields import (
     AdditionalResponse,
     AmountMinor,
     AuthCode,
@@ -141,7 +141,7 @@ class FinancialResponse(IsoMessage):
     billing_amount: AmountMinor | None = Field(default=None, alias="6")
     """Paid abroad: what the card's account is debited, minor units of DE51."""
     conversion_rate: ConversionRate | None = Field(default=None, alias="10")
-    """Paid abroad: the rate DE4 was converted at (switch.protocol.billing)."""
+    """Paid abroad: the rate DE4 was converted at (wire.protocol.billing)."""
     rrn: Rrn | None = Field(default=None, alias="37")
     auth_code: AuthCode | None = Field(default=None, alias="38")
     response_code: ResponseCode = Field(alias="39")
@@ -270,7 +270,7 @@ class _ReferringResponse(IsoMessage):
     billing_amount: AmountMinor | None = Field(default=None, alias="6")
     """Paid abroad: what the card's account is debited, minor units of DE51."""
     conversion_rate: ConversionRate | None = Field(default=None, alias="10")
-    """Paid abroad: the rate DE4 was converted at (switch.protocol.billing)."""
+    """Paid abroad: the rate DE4 was converted at (wire.protocol.billing)."""
     rrn: Rrn | None = Field(default=None, alias="37")
     response_code: ResponseCode = Field(alias="39")
     additional_response: AdditionalResponse | None = Field(default=None, alias="44")

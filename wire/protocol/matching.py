@@ -14,7 +14,7 @@ Pure: no I/O. The same rule holds for JSON and ISO 8583 binary, which decode to 
 
 from __future__ import annotations
 
-from switch.protocol.messages import IsoMessage
+from wire.protocol.messages import IsoMessage
 
 __all__ = ["ECHOED_FIELDS", "mismatch"]
 

@@ -1,9 +1,9 @@
 """Publish/subscribe transport: one interface, two MQTT clients behind it.
 
-tpesim's own client (``native``, switch.transport.native) is the default since the benchmark
+tpesim's own client (``native``, wire.transport.native) is the default since the benchmark
 showed aiomqtt to be the ceiling (docs/performance.md: the echo ceiling 2.3 times higher, the
 switch 1.3 times faster, 10 000 terminals connected 3 times faster). The aiomqtt adapter
-(switch.transport.mqtt) stays: ``TPESIM_MQTT_CLIENT=aiomqtt`` makes it the process's client,
+(wire.transport.mqtt) stays: ``TPESIM_MQTT_CLIENT=aiomqtt`` makes it the process's client,
 and the benches compare both (``--client``).
 """
 
@@ -11,9 +11,9 @@ import os
 from collections.abc import Mapping
 from typing import cast
 
-from switch.transport.base import BrokerUrl, Inbound, Transport, TransportError, WillMessage
-from switch.transport.mqtt import MqttTransport
-from switch.transport.native import NativeMqttTransport
+from wire.transport.base import BrokerUrl, Inbound, Transport, TransportError, WillMessage
+from wire.transport.mqtt import MqttTransport
+from wire.transport.native import NativeMqttTransport
 
 __all__ = [
     "CLIENTS",

@@ -18,9 +18,9 @@ from typing import Any
 import yaml
 
 from cards.currency import currency_by_numeric, format_amount
-from switch.protocol.amounts import AVAILABLE_BALANCE, CASH_BACK, LEDGER_BALANCE, parse_amounts
-from switch.protocol.billing import parse_conversion_rate
-from switch.protocol.codes import describe
+from wire.protocol.amounts import AVAILABLE_BALANCE, CASH_BACK, LEDGER_BALANCE, parse_amounts
+from wire.protocol.billing import parse_conversion_rate
+from wire.protocol.codes import describe
 
 __all__ = ["ExplainedField", "Text", "explain_field_names", "explain_message", "mti_meaning"]
 
@@ -68,7 +68,7 @@ def _text(raw: Mapping[str, str]) -> Text:
 
 @cache
 def _tables() -> _Tables:
-    source = resources.files("switch.protocol.data").joinpath("fields.yaml")
+    source = resources.files("wire.protocol.data").joinpath("fields.yaml")
     raw: dict[str, Any] = yaml.safe_load(source.read_text("utf-8"))
 
     def table(name: str) -> dict[str, Text]:

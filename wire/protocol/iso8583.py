@@ -1,6 +1,6 @@
 """ISO 8583 binary encoding of tpesim's messages, with pyiso8583 and our spec as data.
 
-The binary form carries the same data elements as the JSON form (``switch.protocol.codec``),
+The binary form carries the same data elements as the JSON form (``wire.protocol.codec``),
 field for field: an ASCII MTI, a binary primary bitmap (and a secondary one when a field above
 64 is present), ASCII numeric and text fields, LLVAR/LLLVAR lengths as ASCII digits, binary
 fields (PIN block, KSN, ICC data, MAC) as raw bytes. Where tpesim differs from ISO 8583:1987 the
@@ -17,7 +17,7 @@ from typing import Any
 
 import iso8583
 
-from switch.protocol.errors import FormatError
+from wire.protocol.errors import FormatError
 
 __all__ = ["MAC_BYTES", "SPEC", "from_iso8583", "mac_field", "offsets", "to_iso8583"]
 

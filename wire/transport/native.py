@@ -1,5 +1,5 @@
-"""tpesim's own MQTT client on asyncio streams, the default (switch.transport): the same
-interface as the aiomqtt adapter (``switch.transport.mqtt.MqttTransport``).
+"""tpesim's own MQTT client on asyncio streams, the default (wire.transport): the same
+interface as the aiomqtt adapter (``wire.transport.mqtt.MqttTransport``).
 
 One connection, no automatic reconnection (the switch and terminals decide that), QoS 0 and 1.
 It connects with MQTT 5 and falls back to 3.1.1 when the broker refuses it, as the aiomqtt
@@ -25,10 +25,10 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Self
 
-from switch.transport import packets
-from switch.transport.base import BrokerUrl, Inbound, TransportError, WillMessage
-from switch.transport.broker_packets import ConnAck, parse_connack, parse_disconnect, refusal
-from switch.transport.packets import PacketKind, ProtocolError
+from wire.transport import packets
+from wire.transport.base import BrokerUrl, Inbound, TransportError, WillMessage
+from wire.transport.broker_packets import ConnAck, parse_connack, parse_disconnect, refusal
+from wire.transport.packets import PacketKind, ProtocolError
 
 __all__ = ["NativeMqttTransport"]
 

@@ -48,8 +48,8 @@ class MagicAmounts:
 
 @cache
 def magic_amounts() -> MagicAmounts:
-    """The shipped magic-amount table (``switch/data/magic_amounts.yaml``)."""
-    text = resources.files("switch.data").joinpath("magic_amounts.yaml").read_text("utf-8")
+    """The shipped magic-amount table (``wire/data/magic_amounts.yaml``)."""
+    text = resources.files("wire.data").joinpath("magic_amounts.yaml").read_text("utf-8")
     raw: dict[str, Any] = yaml.safe_load(text)
     return MagicAmounts(
         trigger_major=int(raw["trigger_major"]),

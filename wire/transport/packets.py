@@ -2,7 +2,7 @@
 speaks (CONNECT with a Will, PUBLISH at QoS 0/1 with the three MQTT 5 properties tpesim uses,
 PUBACK, SUBSCRIBE, PINGREQ, DISCONNECT), MQTT 5 property lists, and a reader that cuts a byte
 stream into packets. What the broker answers (CONNACK, DISCONNECT, reason codes) is read in
-``switch.transport.broker_packets``.
+``wire.transport.broker_packets``.
 
 Pure: no sockets, no clock. Versions are the protocol levels, 4 (3.1.1) and 5.
 """
