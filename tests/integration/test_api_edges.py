@@ -95,3 +95,22 @@ async def test_a_terminal_without_power_is_503_for_a_payment_and_a_void(
     ):  # fmt: skip
         assert (response.status_code, response.json().get("title")) == (
             503, "terminal unavailable"), response.text  # fmt: skip
+
+
+async def test_a_slipped_stan_never_overwrites_the_payment_it_collides_with(
+    api: Api,  # noqa: F811
+) -> None:
+    """A terminal whose STAN counter slipped sends its next sale under the previous one's key
+    (STAN and DE7), which the switch refuses (94). The API keeps both payments: the approved
+    one stays approved and voidable, the refused one has an id of its own and voids nothing."""
+    first = await _paid(api, "slip-a")
+    api.terminals["DZAL0021"].reuse_key = True
+    second = await _paid(api, "slip-b", amount_minor=60_000)
+    assert (second["status"], second["response_code"]) == ("declined", "94")
+    assert second["id"] == f"{first['id']}-2"
+    assert (await api.client.get(f"/v1/payments/{first['id']}")).json() == first
+    refused = await api.client.post(f"/v1/payments/{second['id']}/void")
+    assert (refused.status_code, refused.json()["title"]) == (409, "not voidable")
+    voided = await api.client.post(f"/v1/payments/{first['id']}/void")
+    assert (voided.status_code, voided.json()["status"]) == (200, "cancelled")
+    assert (await api.client.get(f"/v1/payments/{second['id']}")).json() == second

@@ -325,3 +325,23 @@ async def test_a_reversal_after_clearing_corrects_both_legs(
     _later(processor, 1)
     assert (await shop.pay("TN-CTI", near_all))["39"] == "00"  # the allowance is back
     await _ledger_ok(backend)
+
+
+async def test_the_daily_limit_abroad_counts_what_the_card_is_billed(
+    processor: Processor, backend: LedgerBackend
+) -> None:
+    """The daily limit is the card's, in its currency. With 1 500 DT spent at home today, a
+    600 DT purchase abroad goes over the CTI's 2 000 DT e-commerce day (61), although DE4 says
+    only some 175 EUR; 499 DT abroad still fits."""
+    home = Shop(processor, TUNIS)
+    await home.sign_on()
+    card = CardPresentation.from_card(CARDS.card("TN-CTI"), CARDS)
+    sale = home.build.purchase(card, 1_500_000, home.now)
+    advice = offline_advice(sale, offline_verdict(sale, floor_limit=2_000_000))
+    assert (await _answer(processor, TUNIS, advice))["39"] == "00"
+    shop = Shop(processor)
+    await shop.sign_on()
+    answer = await shop.pay("TN-CTI", _eur_for(600_000, "TND"))
+    assert (answer["39"], answer["44"]) == ("61", "over daily limit")
+    assert (await shop.pay("TN-CTI", _eur_for(499_000, "TND")))["39"] == "00"
+    await _ledger_ok(backend)

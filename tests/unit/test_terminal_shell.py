@@ -19,6 +19,7 @@ import pytest
 from cards import default_card_set
 from cards.crypto import tlv
 from cards.holders import holder_pin
+from cards.masking import mask_pan
 from switch.security import SecurityModule, load_keys
 from terminal import CardPresentation
 from terminal.builder import ENTRY_MODES
@@ -373,6 +374,7 @@ async def test_a_void_names_the_sale_it_means() -> None:
         await tpe.void_last((sale.stan + 1, sale.transmission_time))
     voided = await tpe.void_last((sale.stan, sale.transmission_time))
     assert voided.reversal == "acknowledged" and channel.mtis[-1] == "0420"
+    assert voided.masked_pan == mask_pan(CARD.pan) and CARD.pan not in voided.receipt
     again = await _sale(tpe)
     assert (await tpe.void_last()).stan == again.stan
 

@@ -325,8 +325,13 @@ class PaymentDesk:
     ) -> Payment:
         code = outcome.response_code
         status = payment_status(code)
+        payment_id = base = f"{outcome.tid}-{outcome.stan:06d}-{outcome.transmission_time}"
+        occurrence = 1
+        while payment_id in self._payments:  # a terminal that reused a STAN and DE7 (a fault)
+            occurrence += 1
+            payment_id = f"{base}-{occurrence}"
         payment = Payment(
-            id=f"{outcome.tid}-{outcome.stan:06d}-{outcome.transmission_time}",
+            id=payment_id,
             terminal_id=outcome.tid,
             kind=kind,
             status=status,
@@ -357,8 +362,9 @@ def _meaning(code: str | None) -> str:
 
 
 def _key_of(payment_id: str) -> tuple[int, str]:
-    """(STAN, DE7) of a payment id ``{tid}-{stan}-{de7}``."""
-    _, stan, moment = payment_id.rsplit("-", 2)
+    """(STAN, DE7) of a payment id ``{tid}-{stan}-{de7}``, or ``{tid}-{stan}-{de7}-{n}`` for
+    the n-th payment a terminal made under one key (its STAN counter slipped)."""
+    _, stan, moment = payment_id.split("-")[:3]
     return int(stan), moment
 
 
