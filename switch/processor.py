@@ -21,23 +21,23 @@ from typing import Any
 from cards.catalog import CardSet
 from cards.currency import format_money
 from cards.masking import redact_wire_text
-from switch.admission import LogBudget
-from switch.batch import close_batch
-from switch.issuers import IssuerHosts, IssuerState
+from switch.flows.batch import close_batch
+from switch.flows.offline import post_offline
+from switch.flows.purchases import PurchaseDesk
+from switch.flows.qr_payments import QrDesk
+from switch.flows.resolutions import complete, reverse
+from switch.flows.standin import replay_advice, replay_advices, true_up_refunds
 from switch.ledger.postings import MIDNIGHT
 from switch.ledger.store import (
     DuplicateRequestError,
     LedgerUnavailableError,
 )
 from switch.ledger.where import AnyLedger
-from switch.offline import post_offline
 from switch.ordering import OrderedKeys
-from switch.purchases import PurchaseDesk
-from switch.qr_payments import QrDesk
 from switch.reply import Reply, SwitchStats
-from switch.resolutions import complete, reverse
+from switch.rules.admission import LogBudget
+from switch.rules.issuers import IssuerHosts, IssuerState
 from switch.security import SecurityModule, load_keys
-from switch.standin import replay_advice, replay_advices, true_up_refunds
 from wire.clock import Clock
 from wire.magic import MagicAmounts
 from wire.protocol import topics
@@ -113,7 +113,7 @@ class Processor:
         self.cutoff = cutoff
         self.qr = QrDesk(ledger=ledger, cards=cards, registry=registry, clock=clock,
                          security=self.security, cutoff=cutoff)  # fmt: skip
-        """Wallet QR payments (switch.qr_payments)."""
+        """Wallet QR payments (switch.flows.qr_payments)."""
         self.purchases = PurchaseDesk(
             ledger=ledger, cards=cards, registry=registry, clock=clock, magic=magic,
             security=self.security, cutoff=cutoff, issuers=self.issuers, commit=self._commit,
@@ -359,7 +359,7 @@ class Processor:
         return replace(reply, route=route, reason=decision.reason)
 
     async def _offline(self, advice: OfflineAdvice) -> Reply:
-        """An 0220 advice of an offline approval: post it (switch.offline), answer 0230."""
+        """An 0220 advice of an offline approval: post it (switch.flows.offline), answer 0230."""
         now = self.clock.now()
         posting = await post_offline(
             self.ledger, advice, cards=self.cards, registry=self.registry, now=now,
@@ -374,7 +374,7 @@ class Processor:
         return self._reply(advice.terminal_id, posting.response)
 
     async def _resolve(self, request: ReversalRequest | CompletionAdvice) -> Reply:
-        """An 0400 or 0220: decide (switch.resolutions), store the answer with its transfer."""
+        """An 0400 or 0220: decide (switch.flows.resolutions), store the answer and its transfer."""
         if isinstance(request, ReversalRequest):
             resolution = await reverse(self.ledger, request)
         else:

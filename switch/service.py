@@ -17,9 +17,9 @@ import random
 import time as time_module
 from datetime import datetime
 
-from switch.admission import RateLimit, TerminalAdmission
-from switch.issuers import parse_issuer_command
 from switch.processor import Processor, Reply
+from switch.rules.admission import RateLimit, TerminalAdmission
+from switch.rules.issuers import parse_issuer_command
 from wire.protocol import topics
 from wire.protocol.codec import Encoding, encoding_of_content_type
 from wire.protocol.trace import TraceKind, trace_event
@@ -44,10 +44,10 @@ BACKOFF_S = (0.2, 5.0)
 WORKERS = 64
 """Requests the switch works on at once, by default."""
 DEFAULT_LIMIT = RateLimit()
-"""What a terminal may send, by default (switch.admission)."""
+"""What a terminal may send, by default (switch.rules.admission)."""
 _REFUSED = frozenset({"30", "63"})
 """Answers that refuse a message, format error or security violation: they cost the terminal
-more of its rate limit (switch.admission.REFUSAL_COST)."""
+more of its rate limit (switch.rules.admission.REFUSAL_COST)."""
 RESTART_DOWN_S = 3.0
 """How long a switch told to ``restart`` stays away, by default (seconds)."""
 
@@ -245,7 +245,7 @@ class SwitchService:
                 requests.task_done()
 
     async def _wallet_payment(self, transport: MqttTransport, wallet: str, payload: bytes) -> None:
-        """A wallet app's QR payment: decided (switch.qr_payments), answered to the app and,
+        """A wallet app's QR payment: decided (switch.flows.qr_payments), answered to the app and,
         when paid, told to the terminal whose code was scanned (for its receipt)."""
         received_at = self.processor.clock.now()
         result = await self.processor.qr.pay_payload(wallet, payload)

@@ -20,7 +20,7 @@ from datetime import time
 from pathlib import Path
 
 from cards.catalog import CardSet
-from switch.admission import RateLimit
+from switch.flows.standin import replay_advices
 from switch.ledger.claim import LedgerInUseError, claimed_file, describe_holder, holder_note
 from switch.ledger.pg import PgLedger
 from switch.ledger.postings import MIDNIGHT
@@ -34,9 +34,9 @@ from switch.ledger.where import (
     shown,
 )
 from switch.processor import Processor
+from switch.rules.admission import RateLimit
 from switch.security import SecurityModule
 from switch.service import DEFAULT_LIMIT, WORKERS, SwitchService
-from switch.standin import replay_advices
 from wire.clock import Clock, SystemClock
 from wire.magic import MagicAmounts, magic_amounts
 from wire.protocol import topics

@@ -88,7 +88,7 @@ class Channel:
         """Requests the link still carries (delayed, held or duplicated)."""
         self._qr_topic = topics.qr_notice(tid)
         self._qr_waiters: dict[str, asyncio.Future[QrPaymentResult]] = {}
-        """Codes shown, by reference, waiting for their payment (switch.qr_payments)."""
+        """Codes shown, by reference, waiting for their payment (switch.flows.qr_payments)."""
 
     def _new_transport(self) -> MqttTransport:
         return MqttClient(

@@ -16,7 +16,7 @@ from types import FrameType
 import pytest
 
 from tests.ledgers import BACKENDS, LedgerBackend, make_backend
-from tpesim.broker import find_mosquitto, free_port, mosquitto_config
+from tpesim.broker.launcher import find_mosquitto, free_port, mosquitto_config
 from wire.transport.base import BrokerUrl
 
 

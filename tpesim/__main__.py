@@ -2,6 +2,6 @@
 
 import sys
 
-from tpesim.entry import main
+from tpesim.cli.entry import main
 
 sys.exit(main())

@@ -1,7 +1,7 @@
 """A simulated wallet app in the style of Algérie Poste's BaridiMob: the holder scans the code a
 terminal shows, types the amount when the code has none, confirms with the app's one-time code,
 and the app sends the payment to the switch over MQTT (``wallet/{id}/pay``), then waits for the
-result (``wallet/{id}/result``). See switch.qr_payments for what the switch checks."""
+result (``wallet/{id}/result``). See switch.flows.qr_payments for what the switch checks."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ from switch.startup import running_switch
 from terminal.records import TerminalError
 from terminal.shell import Terminal, TransactionOutcome
 from terminal.traffic import plan_traffic
-from tpesim.broker import BrokerKind, given_or_running_broker
+from tpesim.broker.launcher import BrokerKind, given_or_running_broker
 from tpesim.demo_extras import abroad_payments, has_login, qr_payments
 from tpesim.fleet import Progress, connected_fleet, run_plan, run_purchase
 from tpesim.serve import ServeConfig, serve

@@ -10,7 +10,7 @@ import logging
 from cards.catalog import CardSet
 from cards.fx import FxRates
 from cards.models import Card, Channel
-from switch.authorization import card_standing
+from switch.rules.authorization import card_standing
 from switch.security import SecurityModule
 from terminal.builder import CardPresentation
 from terminal.shell import Terminal, TransactionOutcome

@@ -26,8 +26,8 @@ from terminal.shell import Terminal
 from tpesim.api.app import create_app
 from tpesim.api.back_office import back_office_router
 from tpesim.api.desk import PaymentDesk
-from tpesim.broker import BrokerKind, given_or_running_broker
-from tpesim.cli_support import CliError
+from tpesim.broker.launcher import BrokerKind, given_or_running_broker
+from tpesim.cli.support import CliError
 from tpesim.fleet import connected_fleet
 from tpesim.state import DeviceState
 from tpesim.ui.hub import LiveHub

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from cards.catalog import CardSet, load_card_set
 from cards.currency import format_money as _money
+from switch.flows.settlement import report_document, settle_day, stored_reports
 from switch.ledger.check import LedgerReport
 from switch.ledger.clearing import ClearingPlan
 from switch.ledger.errors import LedgerUnavailableError
@@ -30,8 +31,7 @@ from switch.ledger.where import (
     open_ledger,
     require_existing_ledger,
 )
-from switch.settlement import report_document, settle_day, stored_reports
-from tpesim.cli_support import CliError
+from tpesim.cli.support import CliError
 from wire.clock import Clock, SystemClock
 from wire.registry import Registry
 

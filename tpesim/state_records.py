@@ -5,7 +5,7 @@ power-up reverses, and its last approved sale, which ``--void`` reverses. Either
 request is only ever read back to build an 0420 reversal advice (terminal.builder's
 ``_referring``): DE90 names the original by its MTI, STAN (DE11) and DE7, and the advice
 repeats DE2, DE3, DE4, DE42 and DE49. The switch matches a reversal to its original by
-(DE41, DE90 STAN, DE90 DE7) and checks DE4 (switch.resolutions); it does not compare PANs,
+(DE41, DE90 STAN, DE90 DE7) and checks DE4 (switch.flows.resolutions); it does not compare PANs,
 but the 0420 carries DE2 and the switch takes its turn on the card's account by it.
 
 So a record keeps, in clear, the identity and money fields (:data:`CLEAR`) and, sealed with

@@ -1,6 +1,6 @@
 """A terminal's batch journal (pure): one line per transaction it believes stands, sent in the
 0500's DE124, and the totals it reports beside them. The terminal writes it; the
-switch reads it to reconcile the batch against its ledger (switch.reconcile)."""
+switch reads it to reconcile the batch against its ledger (switch.rules.reconcile)."""
 
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ class Merchant(BaseModel):
     unreferenced_refund_limit: str = "20000"
     """The largest refund that names no sale (no DE90), in major units of its currency;
     ``"0"``: every refund must name its sale. A refund that names its sale is bounded by what
-    the sale left instead (switch.refunds)."""
+    the sale left instead (switch.rules.refunds)."""
 
     @field_validator("unreferenced_refund_limit")
     @classmethod

@@ -71,7 +71,7 @@ _STANDIN_USAGE = (
 @dataclass(frozen=True, slots=True)
 class CardState:
     """The issuer's security state of one card: consecutive wrong PINs, last accepted ATC,
-    and whether its back office blocked it (switch.back_office)."""
+    and whether its back office blocked it (switch.flows.back_office)."""
 
     card_id: str
     pin_failures: int
@@ -196,7 +196,7 @@ class LedgerReads:
         return _card_state(card_id, await self._one(_CARD_STATE, (card_id,)))
 
     async def card_events(self, card_id: str | None = None) -> list[tuple[Any, ...]]:
-        """The back office's events (switch.back_office.EVENTS rows), of one card or all,
+        """The back office's events (switch.flows.back_office.EVENTS rows), of one card or all,
         oldest first."""
         return await self._all(
             "SELECT card_id, action, detail, actor, created_at FROM card_events "

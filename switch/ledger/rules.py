@@ -84,7 +84,7 @@ class TransferKind(StrEnum):
     lacks, the issuer's own funds) → the issuer's stand-in account."""
     ADJUSTMENT = "adjustment"
     """The issuer's back office sets a card account's balance: issuer → cardholder (up) or
-    cardholder → issuer (down), posted at once (switch.back_office)."""
+    cardholder → issuer (down), posted at once (switch.flows.back_office)."""
 
 
 class Phase(StrEnum):

@@ -263,7 +263,7 @@ CREATE TABLE IF NOT EXISTS card_security (
     blocked      INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0, 1))
 );
 
--- The issuer's back office (switch/back_office.py): every unblock, block and balance set on a
+-- The issuer's back office (switch/flows/back_office.py): every unblock, block and balance set on a
 -- card, with why (detail, JSON), who and when. Append-only: the audit trail of card_security's
 -- blocked flag and of the adjustment transfers.
 CREATE TABLE IF NOT EXISTS card_events (

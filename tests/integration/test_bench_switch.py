@@ -12,10 +12,10 @@ import pytest
 
 from switch.ledger.check import check_ledger
 from tests.conftest import MosquittoProcess
-from tpesim.bench_fleet import run_fleet_bench
-from tpesim.bench_load import PathRun
-from tpesim.bench_reconnect import AWAY_S
-from tpesim.bench_switch import run_switch_bench
+from tpesim.bench.fleet import run_fleet_bench
+from tpesim.bench.load import PathRun
+from tpesim.bench.reconnect import AWAY_S
+from tpesim.bench.switch import run_switch_bench
 
 pytestmark = pytest.mark.integration
 

@@ -23,10 +23,10 @@ from switch.security import SecurityModule, load_keys
 from switch.startup import running_switch
 from tests.conftest import MosquittoProcess
 from tpesim.baridi import WalletApp
-from tpesim.broker import free_port
-from tpesim.broker_access import CONFIG_FILE, AccessSpec, write_broker_access
-from tpesim.cli import main
-from tpesim.cli_support import broker_url
+from tpesim.broker.access import CONFIG_FILE, AccessSpec, write_broker_access
+from tpesim.broker.launcher import free_port
+from tpesim.cli.main import main
+from tpesim.cli.support import broker_url
 from tpesim.demo import DemoConfig, run_demo
 from tpesim.fleet import connected_fleet
 from wire.clock import SystemClock

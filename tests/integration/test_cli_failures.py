@@ -21,7 +21,7 @@ from switch.startup import running_switch
 from tests.cli_process import tpesim
 from tests.conftest import MosquittoProcess
 from tests.mqtt_helpers import next_on, observer
-from tpesim.broker import free_port
+from tpesim.broker.launcher import free_port
 from wire import default_registry, magic_amounts
 from wire.protocol import topics
 

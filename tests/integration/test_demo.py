@@ -186,7 +186,7 @@ async def test_auto_broker_falls_back_to_amqtt_without_mosquitto(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On a machine without mosquitto, `auto` starts the in-process amqtt broker."""
-    monkeypatch.setattr("tpesim.broker.find_mosquitto", lambda: None)
+    monkeypatch.setattr("tpesim.broker.launcher.find_mosquitto", lambda: None)
     config = DemoConfig(terminals=2, transactions=8, seed=1, timeout_s=3.0, workdir=tmp_path)
     result = await run_demo(config)
     assert result.broker_kind == "amqtt"

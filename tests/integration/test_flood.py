@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from switch.admission import REFUSAL_COST
+from switch.rules.admission import REFUSAL_COST
 from switch.service import DEFAULT_LIMIT
 from tests.conftest import MosquittoProcess
-from tpesim.bench_flood import run_flood_bench
+from tpesim.bench.flood import run_flood_bench
 from wire.transport import DEFAULT_CLIENT
 
 pytestmark = [

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from switch import processor as processor_module
-from switch.resolutions import reverse
+from switch.flows.resolutions import reverse
 from tests.conftest import MosquittoProcess
 from tpesim.scenario import ScenarioResult, run_scenario
 from tpesim.scenario.fuzz import fuzz_scenario, run_fuzz

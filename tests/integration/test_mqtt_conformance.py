@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import MosquittoProcess
 from tests.fake_broker import FakeBroker, byte2, byte4, fake_broker, text
-from tpesim.broker import free_port, mosquitto_config
+from tpesim.broker.launcher import free_port, mosquitto_config
 from wire.transport.base import Inbound, TransportError
 from wire.transport.native import NativeMqttTransport
 from wire.transport.packets import PacketKind

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import MosquittoProcess
-from tpesim.broker import running_broker
+from tpesim.broker.launcher import running_broker
 from wire.transport.base import Inbound, Transport, WillMessage
 from wire.transport.mqtt import MqttTransport
 from wire.transport.native import NativeMqttTransport

@@ -16,9 +16,9 @@ import pytest
 from cards import default_card_set
 from cards.holders import holder_pin
 from switch import processor as processor_module
+from switch.flows.resolutions import reverse
 from switch.ledger.store import Ledger
 from switch.processor import Processor
-from switch.resolutions import reverse
 from switch.security import SecurityModule
 from switch.startup import running_switch
 from terminal import CardPresentation, Terminal, TerminalError

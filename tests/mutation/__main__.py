@@ -1,7 +1,7 @@
 """``scripts/mutate``: mutation testing of the money and security cores (docs/testing.md).
 
     scripts/mutate                       every module of targets.toml, one after the other
-    scripts/mutate switch/authorization.py   one module (or SQL schema)
+    scripts/mutate switch/rules/authorization.py   one module (or SQL schema)
     scripts/mutate --list PATH           its mutants, without running them
     scripts/mutate --changed REF --gated --sample 40    CI: the gated modules changed since REF
 

@@ -49,7 +49,7 @@ class Mutant:
     """One small bug: ``site`` of ``path`` (a Python module or an SQL schema)."""
 
     path: str
-    """The file, relative to the project root (``switch/authorization.py``)."""
+    """The file, relative to the project root (``switch/rules/authorization.py``)."""
     site: int
     """Which mutation site of the file, in the order :func:`python_mutants` finds them."""
     scope: str

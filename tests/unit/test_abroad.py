@@ -15,11 +15,11 @@ import pytest
 from cards import default_card_set
 from cards.fx import default_fx_rates
 from switch import Processor
-from switch.issuers import IssuerState
+from switch.flows.settlement import settle_day
 from switch.ledger import Outcome, Phase, TransferKind
 from switch.ledger.postings import hold_id
 from switch.ledger.rules import fx_leg_id
-from switch.settlement import settle_day
+from switch.rules.issuers import IssuerState
 from terminal import CardPresentation, RequestBuilder
 from terminal.offline import offline_advice, offline_verdict
 from tests.ledgers import LedgerBackend

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from switch.admission import REFUSAL_COST, LogBudget, RateLimit, TerminalAdmission
+from switch.rules.admission import REFUSAL_COST, LogBudget, RateLimit, TerminalAdmission
 
 
 class Clock:

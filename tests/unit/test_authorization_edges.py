@@ -1,4 +1,4 @@
-"""The authorization engine at its edges, found by ``scripts/mutate switch/authorization.py``:
+"""The authorization engine at its edges, found by ``scripts/mutate switch/rules/authorization.py``:
 each limit at the limit and one unit over, expiry on its last valid day and the day after, the
 standing of a card (as QR payments ask it), cash-back amounts, a card the issuer has not on
 file, and a refund's own bound never applied to a purchase."""
@@ -13,8 +13,8 @@ import pytest
 from cards import Card, CardStatus, Channel
 from cards.fx import default_fx_rates
 from switch import CardholderPosition, authorize
-from switch.abroad import billed_amount
-from switch.authorization import card_standing, issuer_day
+from switch.rules.abroad import billed_amount
+from switch.rules.authorization import card_standing, issuer_day
 from switch.security import CvvCheck, PinCheck
 from tests.unit.test_authorization import ALGIERS, CARDS, NOW, RICH, purchase
 from wire import TerminalProfile, default_registry

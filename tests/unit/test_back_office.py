@@ -1,5 +1,5 @@
-"""The issuer's back office (switch.back_office) on each ledger backend: a card locked by three
-wrong PINs is unblocked, a card blocked answers 62 until unblocked, a balance is set by one
+"""The issuer's back office (switch.flows.back_office) on each ledger backend: a card locked by
+three wrong PINs is unblocked, a card blocked answers 62 until unblocked, a balance is set by one
 adjustment transfer, every action is an event, and the ledger stays sound."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from cards import default_card_set
 from cards.holders import holder_pin
 from switch import Processor
-from switch.back_office import administer, event_from_row
+from switch.flows.back_office import administer, event_from_row
 from switch.security import SecurityModule, load_keys
 from terminal import CardPresentation, RequestBuilder
 from terminal.pinpad import PinPad

@@ -16,7 +16,7 @@ from switch.service import SwitchService
 from terminal.channel import Channel
 from terminal.link import Link
 from terminal.records import TerminalStats
-from tpesim.broker import free_port
+from tpesim.broker.launcher import free_port
 from wire.transport import MqttTransport
 from wire.transport.backoff import Backoff
 from wire.transport.base import BrokerUrl, TransportError

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tpesim.bench import CRYPTO_LIMIT_US, percentile, run_crypto_bench
-from tpesim.bench_ledger import run_ledger_bench
-from tpesim.cli_support import paced_rate
+from tpesim.bench.crypto import CRYPTO_LIMIT_US, percentile, run_crypto_bench
+from tpesim.bench.ledger import run_ledger_bench
+from tpesim.cli.support import paced_rate
 from wire.sealing import DukptFlavour
 
 

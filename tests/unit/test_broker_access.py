@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from tpesim.broker_access import (
+from tpesim.broker.access import (
     AccessSpec,
     acl_text,
     component_acl_text,
@@ -19,7 +19,7 @@ from tpesim.broker_access import (
     secured_mosquitto_config,
     write_broker_access,
 )
-from tpesim.cli_support import broker_url
+from tpesim.cli.support import broker_url
 from tpesim.demo_extras import has_login
 from wire.transport import packets
 from wire.transport.url import (

@@ -12,11 +12,11 @@ import aiosqlite
 
 from cards import default_card_set
 from switch import Processor
-from switch.issuers import IssuerHosts, IssuerState, Routing
 from switch.ledger import check_ledger
 from switch.ledger.errors import DuplicateRequestError, LedgerUnavailableError
 from switch.ledger.group import GroupCommit
 from switch.ordering import OrderedKeys
+from switch.rules.issuers import IssuerHosts, IssuerState, Routing
 from terminal import CardPresentation, RequestBuilder
 from tests.chips import chip_purchase
 from tests.ledgers import sqlite_ledger

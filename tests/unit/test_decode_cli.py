@@ -14,7 +14,7 @@ import pytest
 from cards import default_card_set
 from cards.qr import MerchantQr, encode_qr
 from terminal import CardPresentation, RequestBuilder
-from tpesim.cli import main
+from tpesim.cli.main import main
 from wire.protocol.codec import Encoding, encode
 from wire.registry import default_registry
 

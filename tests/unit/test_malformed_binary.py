@@ -22,7 +22,7 @@ from cards.crypto.pinblock import (
     decode_iso3,
 )
 from terminal import CardPresentation, RequestBuilder
-from tpesim.decode_cli import decode_message, render
+from tpesim.cli.decode import decode_message, render
 from wire import default_registry
 from wire.protocol import FormatError, decode_request, decode_response, encode
 from wire.protocol.codec import Encoding

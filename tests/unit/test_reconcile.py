@@ -8,8 +8,8 @@ from datetime import date
 import pytest
 
 from cards.currency import currency
-from switch.batch import batch_day
-from switch.reconcile import LedgerItem, ledger_totals, reconcile
+from switch.flows.batch import batch_day
+from switch.rules.reconcile import LedgerItem, ledger_totals, reconcile
 from wire.journal import EntryKind, JournalEntry, Totals, journal_totals
 
 DZD = currency("DZD")

@@ -1,4 +1,4 @@
-"""Refunds bounded by what was paid (switch.refunds): the pure rule at its boundaries, and the
+"""Refunds bounded by what was paid (switch.rules.refunds): the pure rule at its boundaries, and the
 switch on each ledger backend giving back at most what a sale took, across refunds, their
 reversals, the sale's void and clearing; the checker catching a sale over-refunded."""
 
@@ -13,11 +13,11 @@ import pytest
 
 from cards import default_card_set
 from switch import Processor
+from switch.flows.settlement import settle_day
 from switch.ledger import Phase, TransferKind
 from switch.ledger.postings import hold_id
 from switch.ledger.rules import Transfer
-from switch.refunds import RefundOriginal, captured, refund_refusal
-from switch.settlement import settle_day
+from switch.rules.refunds import RefundOriginal, captured, refund_refusal
 from terminal import CardPresentation, RequestBuilder
 from tests.chips import chip_purchase
 from tests.ledgers import LedgerBackend

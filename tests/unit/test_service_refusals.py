@@ -6,8 +6,8 @@ from typing import cast
 
 import pytest
 
-from switch.issuers import IssuerState
 from switch.processor import Processor
+from switch.rules.issuers import IssuerState
 from switch.service import SwitchService
 from wire.protocol import topics
 from wire.transport import MqttTransport

@@ -13,12 +13,12 @@ import pytest
 from cards import default_card_set
 from cards.models import StandIn
 from switch import Processor
-from switch.authorization import Decision
-from switch.issuers import IssuerHosts, IssuerState, Routing, parse_issuer_command
+from switch.flows.standin import stand_in
 from switch.ledger import check_ledger
 from switch.ledger.rules import Phase, Transfer, TransferKind
 from switch.ledger.standin import StandInAdvice, TrueUp, refund_of_true_up, true_up
-from switch.standin import stand_in
+from switch.rules.authorization import Decision
+from switch.rules.issuers import IssuerHosts, IssuerState, Routing, parse_issuer_command
 from terminal import CardPresentation, RequestBuilder
 from tests.chips import chip_purchase
 from wire import default_registry

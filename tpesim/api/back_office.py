@@ -1,6 +1,6 @@
 """The issuer's back office over HTTP (``tpesim serve``): unblock or block a test card, set its
 account's balance, and read what was done, each action an event in the ledger
-(switch.back_office). The same actions as ``tpesim cards unblock|block|set-balance``."""
+(switch.flows.back_office). The same actions as ``tpesim cards unblock|block|set-balance``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cards.catalog import CardSet
 from cards.currency import MAX_MINOR
-from switch.back_office import MAX_REASON, Action, CardEvent, administer, event_from_row
+from switch.flows.back_office import MAX_REASON, Action, CardEvent, administer, event_from_row
 from switch.ledger.errors import InsufficientFundsError, LedgerRefusalError
 from switch.ledger.where import AnyLedger
 from tpesim.api.desk import ApiError

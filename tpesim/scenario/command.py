@@ -8,14 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tpesim.broker import given_or_running_broker
+from tpesim.broker.launcher import given_or_running_broker
 from tpesim.scenario.fuzz import fuzz_scenario, run_fuzz, scenario_yaml
 from tpesim.scenario.model import ScenarioError, load_scenario
 from tpesim.scenario.report import junit_xml, latency_svg, markdown_report
 from tpesim.scenario.runner import ScenarioResult, StepResult, run_scenario
 
 if TYPE_CHECKING:
-    from tpesim.cli_support import OneLineParser
+    from tpesim.cli.support import OneLineParser
 
     _Commands = argparse._SubParsersAction[OneLineParser]
 

@@ -21,8 +21,8 @@ from switch.security import SecurityModule, load_keys
 from switch.startup import running_switch
 from terminal.records import InProcessMemory, PowerLostError
 from terminal.shell import Terminal, TerminalError
-from tpesim.broker import given_or_running_broker
-from tpesim.broker import restart_broker as restart_mosquitto
+from tpesim.broker.launcher import given_or_running_broker
+from tpesim.broker.launcher import restart_broker as restart_mosquitto
 from tpesim.fleet import connected_fleet
 from tpesim.scenario.model import Scenario, ScenarioError, Step, moment
 from tpesim.scenario.steps import PowerOn, Restart, StepRunner, link_counts

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 from cards.catalog import CardSet
 from cards.currency import parse_amount
 from cards.holders import holder_pin
-from switch.issuers import IssuerState
 from switch.ledger.postings import hold_id
 from switch.ledger.rules import TransferKind
+from switch.rules.issuers import IssuerState
 from switch.security import SecurityModule
 from terminal.builder import CardPresentation
 from terminal.link import LinkFaults

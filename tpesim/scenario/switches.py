@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
 
-from switch.issuers import IssuerState
+from switch.rules.issuers import IssuerState
 from switch.service import SwitchService
 from tpesim.scenario.watch import StatusWatch
 from wire.transport.base import BrokerUrl

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from cards.catalog import CardSet
 from cards.currency import currency
 from cards.masking import mask_pan
-from switch.issuers import parse_issuer_command
+from switch.rules.issuers import parse_issuer_command
 from switch.service import restart_pause
 from terminal.control import TERMINAL_COMMANDS
 from tpesim.api.desk import PaymentDesk

@@ -123,7 +123,7 @@ class FinancialRequest(IsoMessage):
     mac: HexField | None = Field(default=None, alias="64")
     original_data: OriginalData | None = Field(default=None, alias="90")
     """A refund only: the sale it gives money back from (its MTI, STAN and DE7 at this
-    terminal), bounding the refund by what the sale left (switch.refunds)."""
+    terminal), bounding the refund by what the sale left (switch.rules.refunds)."""
 
     response_mti: ClassVar[str] = "0210"
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cards.catalog import default_card_set
+from switch.flows.settlement import settle_day
 from switch.ledger import (
     AccountKind,
     Ledger,
@@ -35,7 +36,6 @@ from switch.ledger import (
 )
 from switch.ledger.rules import HOLD_TIMEOUT_S
 from switch.ledger.sql import micros
-from switch.settlement import settle_day
 from wire.clock import ManualClock
 from wire.registry import default_registry
 

@@ -6,8 +6,8 @@ alone (unloaded), once while another terminal publishes garbage at ``flood_rate`
 (non-JSON bytes, a truncated object, wrong field types, a request naming another TID, a payload
 over the size limit). The report compares the others' latency percentiles. The switch runs as
 ``tpesim switch`` does: trace events on, and each terminal held to its rate limit
-(switch.admission), which ``--limit off`` removes to show what the limit is for. The flood is
-sent from a process of its own (tpesim.flood_source).
+(switch.rules.admission), which ``--limit off`` removes to show what the limit is for. The flood is
+sent from a process of its own (tpesim.bench.flood_source).
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from switch.admission import RateLimit
+from switch.rules.admission import RateLimit
 from switch.service import DEFAULT_LIMIT
 from switch.startup import running_switch
-from tpesim.bench import machine
-from tpesim.bench_load import LoadGenerator, PathRun
-from tpesim.bench_switch import bench_workload, issue_bench_cards
-from tpesim.broker import given_or_running_broker
-from tpesim.flood_source import Flood, FloodCount, flooding
+from tpesim.bench.crypto import machine
+from tpesim.bench.flood_source import Flood, FloodCount, flooding
+from tpesim.bench.load import LoadGenerator, PathRun
+from tpesim.bench.switch import bench_workload, issue_bench_cards
+from tpesim.broker.launcher import given_or_running_broker
 from wire.protocol.codec import MAX_PAYLOAD_BYTES
 from wire.registry import default_registry
 from wire.transport import CLIENTS, DEFAULT_CLIENT

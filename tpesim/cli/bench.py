@@ -11,12 +11,12 @@ from typing import Any
 
 from switch.ledger.where import ledger_location, postgres_location
 from switch.service import DEFAULT_LIMIT
-from tpesim.bench import run_crypto_bench
-from tpesim.bench_fleet import run_fleet_bench
-from tpesim.bench_flood import run_flood_bench
-from tpesim.bench_ledger import run_ledger_bench
-from tpesim.bench_switch import run_switch_bench
-from tpesim.cli_support import (
+from tpesim.bench.crypto import run_crypto_bench
+from tpesim.bench.fleet import run_fleet_bench
+from tpesim.bench.flood import run_flood_bench
+from tpesim.bench.ledger import run_ledger_bench
+from tpesim.bench.switch import run_switch_bench
+from tpesim.cli.support import (
     CliError,
     broker_url,
     configure_logging,

@@ -16,13 +16,13 @@ from typing import Any
 
 from cards.catalog import CardSet, load_card_set
 from cards.currency import currency
-from switch.back_office import ACTIONS, CardEvent, administer, event_from_row
+from switch.flows.back_office import ACTIONS, CardEvent, administer, event_from_row
 from switch.ledger.errors import (
     InsufficientFundsError,
     LedgerRefusalError,
 )
 from switch.ledger.where import ledger_location, open_ledger, require_ledger
-from tpesim.cli_support import CliError, amount_option
+from tpesim.cli.support import CliError, amount_option
 from wire.clock import SystemClock
 
 __all__ = ["BACK_OFFICE", "add_back_office_commands", "back_office_command"]

@@ -4,7 +4,7 @@ Only a card whose product has a foreign-currency allowance (cards.models.FxAllow
 the allowance's channels, for a sale (or a balance inquiry, which moves nothing), at a rate the
 exchange table quotes (cards.fx). The amount checks then run on DE4 converted into the card's
 currency (:func:`billed_amount`), and the allowance bounds the period's total
-(switch.authorization). A domestic-only card was already declined 62 abroad.
+(switch.rules.authorization). A domestic-only card was already declined 62 abroad.
 """
 
 from __future__ import annotations

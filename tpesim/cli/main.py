@@ -23,11 +23,16 @@ from switch.security import SecurityModule, load_keys
 from switch.service import DEFAULT_LIMIT
 from switch.startup import SwitchConflictError, running_switch
 from terminal.shell import TerminalError
-from tpesim.bench_cli import add_bench_commands, bench_command
-from tpesim.broker import BrokerError
-from tpesim.broker_cli import add_broker_commands, broker_command
-from tpesim.cards_cli import BACK_OFFICE, add_back_office_commands, back_office_command
-from tpesim.cli_support import (
+from tpesim.broker.launcher import BrokerError
+from tpesim.cli.bench import add_bench_commands, bench_command
+from tpesim.cli.broker import add_broker_commands, broker_command
+from tpesim.cli.cards import BACK_OFFICE, add_back_office_commands, back_office_command
+from tpesim.cli.decode import add_decode_command, decode_command
+from tpesim.cli.exits import INTERRUPTED, reporting_failures
+from tpesim.cli.ledger import add_ledger_commands, ledger_command
+from tpesim.cli.output import ProgressLine, render_cards, render_summary
+from tpesim.cli.qr import add_qr_commands, qr_command
+from tpesim.cli.support import (
     CliError,
     OneLineParser,
     add_card_set_files,
@@ -36,19 +41,14 @@ from tpesim.cli_support import (
     positive,
     rate_limit,
 )
-from tpesim.decode_cli import add_decode_command, decode_command
+from tpesim.cli.terminal import add_terminal_command, terminal_command
 from tpesim.demo import DemoConfig, run_demo, run_demo_ui
-from tpesim.exits import INTERRUPTED, reporting_failures
 from tpesim.issue import issue_card_set
-from tpesim.ledger_cli import add_ledger_commands, ledger_command
-from tpesim.output import ProgressLine, render_cards, render_summary
-from tpesim.qr_cli import add_qr_commands, qr_command
 from tpesim.scenario import ScenarioError
 from tpesim.scenario.command import add_scenario_commands, scenario_command
 from tpesim.serve import add_serve_command, serve_command
 from tpesim.settle import add_settle_command, settle_command
 from tpesim.state import StateFileError, TerminalBusyError
-from tpesim.terminal_cli import add_terminal_command, terminal_command
 from wire.clock import SystemClock
 from wire.magic import magic_amounts
 from wire.protocol.codec import Encoding
@@ -368,7 +368,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``tpesim`` console script (exit codes: :mod:`tpesim.exits`)."""
+    """Entry point of the ``tpesim`` console script (exit codes: :mod:`tpesim.cli.exits`)."""
     args = _parser().parse_args(argv)
 
     def command() -> int:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from terminal.channel import BACKOFF_S
-from tpesim.broker import BrokerHandle, restart_broker
+from tpesim.broker.launcher import BrokerHandle, restart_broker
 from wire.protocol import topics
 from wire.transport import MqttTransport
 from wire.transport.backoff import Backoff

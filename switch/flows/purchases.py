@@ -13,7 +13,13 @@ from cards.catalog import CardSet
 from cards.currency import currency, currency_by_numeric
 from cards.fx import FxRates, allowance_start, default_fx_rates
 from cards.models import Card
-from switch.authorization import (
+from switch.flows.standin import sale_hold, stand_in
+from switch.ledger.reads import PurchaseView
+from switch.ledger.rules import TransferKind
+from switch.ledger.store import CardState, InsufficientFundsError
+from switch.ledger.where import AnyLedger
+from switch.responses import approval_code, retrieval_reference
+from switch.rules.authorization import (
     CardholderPosition,
     Decision,
     authorize,
@@ -21,16 +27,10 @@ from switch.authorization import (
     is_refund,
     issuer_day,
 )
-from switch.issuers import IssuerHosts
-from switch.ledger.reads import PurchaseView
-from switch.ledger.rules import TransferKind
-from switch.ledger.store import CardState, InsufficientFundsError
-from switch.ledger.where import AnyLedger
-from switch.refunds import RefundOriginal, refund_link, refund_original
-from switch.responses import approval_code, retrieval_reference
+from switch.rules.issuers import IssuerHosts
+from switch.rules.refunds import RefundOriginal, refund_link, refund_original
 from switch.security import SecurityModule
 from switch.security.checks import SecurityFacts, inspect_purchase
-from switch.standin import sale_hold, stand_in
 from wire.clock import Clock
 from wire.magic import MagicAmounts
 from wire.protocol.amounts import AVAILABLE_BALANCE, AdditionalAmount, format_amounts

@@ -15,7 +15,7 @@ from typing import Any
 from cards.currency import currency_by_numeric, format_amount
 from cards.masking import redact_wire_text
 from cards.qr import QrError, decode_qr
-from tpesim.cli_support import CliError
+from tpesim.cli.support import CliError
 from wire.protocol.codec import Encoding, FormatError, decode_request, decode_response
 from wire.protocol.explain import ExplainedField, explain_message
 from wire.protocol.iso8583 import from_iso8583

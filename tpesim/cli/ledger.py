@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 from switch.ledger.backup import BackupRefusedError, backup_ledger
 from switch.ledger.errors import LedgerUnavailableError
 from switch.ledger.where import check_location, ledger_location, shown
-from tpesim.cli_support import CliError
+from tpesim.cli.support import CliError
 
 __all__ = ["add_ledger_commands", "ledger_command"]
 
 if TYPE_CHECKING:
-    from tpesim.cli_support import OneLineParser
+    from tpesim.cli.support import OneLineParser
 
     _Commands = argparse._SubParsersAction[OneLineParser]
 

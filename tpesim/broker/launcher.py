@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tpesim.baridi import DEMO_WALLET
-from tpesim.broker_access import CONFIG_FILE, AccessSpec, write_broker_access
+from tpesim.broker.access import CONFIG_FILE, AccessSpec, write_broker_access
 from wire.transport.base import BrokerUrl
 from wire.transport.url import load_access_file
 
@@ -36,7 +36,7 @@ __all__ = [
     "running_broker",
 ]
 
-log = logging.getLogger("tpesim.broker")
+log = logging.getLogger("tpesim.broker.launcher")
 
 BrokerKind = Literal["auto", "mosquitto", "amqtt"]
 _SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/opt/homebrew/sbin")
@@ -215,7 +215,7 @@ async def running_broker(
 
     ``auto`` prefers Mosquitto and falls back to amqtt; ``mosquitto`` fails if it is absent.
     ``secure`` locks it down (Mosquitto only): TLS, one login for each of these TIDs, the
-    switch and the operator, ACLs (:mod:`tpesim.broker_access`, written to
+    switch and the operator, ACLs (:mod:`tpesim.broker.access`, written to
     ``workdir/access``); the handle's URL then carries the logins.
     """
     executable = find_mosquitto() if kind in ("auto", "mosquitto") else None

@@ -14,7 +14,7 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from tpesim.bench import percentile
+from tpesim.bench.crypto import percentile
 from wire.protocol import topics
 from wire.transport import CLIENTS
 from wire.transport.base import BrokerUrl

@@ -15,8 +15,8 @@ from cards.currency import country, currency_by_numeric
 from cards.fx import FxRates
 from cards.luhn import luhn_is_valid
 from cards.models import Card, CardProduct, CardStatus, Channel, FxAllowance
-from switch.abroad import abroad_refusal, billed_amount
-from switch.refunds import RefundOriginal, refund_refusal
+from switch.rules.abroad import abroad_refusal, billed_amount
+from switch.rules.refunds import RefundOriginal, refund_refusal
 from switch.security.checks import ECOMMERCE_MODE
 from switch.security.hsm import ArqcCheck, CvvCheck, PinCheck
 from wire.magic import MagicAmounts
@@ -196,7 +196,7 @@ def authorize(
     transaction), ``atc`` the counter of that cryptogram and ``last_atc`` the card's last one.
     ``cvv`` is its verdict on the card code of a magstripe or keyed entry (None: chip).
     ``refund_original``: for a refund naming its sale in DE90, what the ledger has of the sale
-    (switch.refunds); a refund is bounded by it, or by the merchant's unreferenced limit.
+    (switch.rules.refunds); a refund is bounded by it, or by the merchant's unreferenced limit.
     """
     if terminal is None:
         return _decline("03", "unknown terminal")

@@ -30,14 +30,14 @@ from cards.holders import Holders, default_holders
 from switch.ledger.where import LedgerLocation, open_ledger, postgres_location
 from switch.security import SecurityModule, load_keys
 from switch.startup import running_switch
-from tpesim.bench import (
+from tpesim.bench.crypto import (
     EVERYDAY_CARDS,
     bench_terminals,
     machine,
     sealed_purchases,
 )
-from tpesim.bench_load import LoadGenerator, PathRun, Sent
-from tpesim.broker import given_or_running_broker
+from tpesim.bench.load import LoadGenerator, PathRun, Sent
+from tpesim.broker.launcher import given_or_running_broker
 from tpesim.issue import issue_card_set
 from tpesim.workers import switch_workers
 from wire.protocol import topics

@@ -13,7 +13,7 @@ from cards.currency import currency
 from cards.qr import QrError, decode_qr
 from switch.security import SecurityModule, load_keys
 from tpesim.baridi import WalletApp, WalletError
-from tpesim.cli_support import (
+from tpesim.cli.support import (
     CliError,
     add_card_set_files,
     amount_option,

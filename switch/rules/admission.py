@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 __all__ = ["BURST", "RATE_PER_S", "REFUSAL_COST", "LogBudget", "RateLimit", "TerminalAdmission"]
 
-log = logging.getLogger("switch.admission")
+log = logging.getLogger("switch.rules.admission")
 
 RATE_PER_S = 50.0
 """Messages a terminal may send per second on average, by default: far above a TPE's pace,

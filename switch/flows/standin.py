@@ -18,7 +18,6 @@ from typing import Any
 
 from cards.catalog import CardSet
 from cards.models import Card, StandIn
-from switch.authorization import Decision, issuer_day
 from switch.ledger.postings import Key, business_day, card_hold, fx_leg
 from switch.ledger.rules import (
     LedgerAccount,
@@ -37,6 +36,7 @@ from switch.ledger.standin import (
 )
 from switch.ledger.store import InsufficientFundsError
 from switch.ledger.where import AnyLedger
+from switch.rules.authorization import Decision, issuer_day
 
 __all__ = [
     "SaleHold",
@@ -47,7 +47,7 @@ __all__ = [
     "true_up_refunds",
 ]
 
-log = logging.getLogger("switch.standin")
+log = logging.getLogger("switch.flows.standin")
 
 UNAVAILABLE = "91"
 

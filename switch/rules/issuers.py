@@ -2,7 +2,7 @@
 
 Issuers are simulated in-process (the card records and cardholder accounts are theirs); what
 this module simulates is their *availability*. An issuer that is down, or slower than the
-switch's deadline, is unavailable: the switch then stands in for it (``switch.standin``) or
+switch's deadline, is unavailable: the switch then stands in for it (``switch.flows.standin``) or
 answers 91. Pure; the processor does the waiting.
 """
 

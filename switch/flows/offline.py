@@ -16,12 +16,12 @@ from typing import Any
 
 from cards.catalog import CardSet
 from cards.fx import FxRates, default_fx_rates
+from switch.flows.standin import sale_hold
 from switch.ledger.postings import MIDNIGHT
 from switch.ledger.rules import LedgerAccount, Transfer, TransferKind
 from switch.ledger.standin import StandInAdvice
 from switch.ledger.where import AnyLedger
 from switch.responses import retrieval_reference
-from switch.standin import sale_hold
 from wire.protocol.messages import CompletionResponse, OfflineAdvice
 from wire.protocol.responses import echo
 from wire.registry import Registry

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tpesim.bench import machine
-from tpesim.bench_reconnect import Reconnection, measure_reconnection, terminal_connection
-from tpesim.broker import BrokerError, given_or_running_broker
+from tpesim.bench.crypto import machine
+from tpesim.bench.reconnect import Reconnection, measure_reconnection, terminal_connection
+from tpesim.broker.launcher import BrokerError, given_or_running_broker
 from wire.protocol import topics
 from wire.transport import CLIENTS, DEFAULT_CLIENT, MqttClient, MqttTransport
 from wire.transport.base import BrokerUrl
@@ -147,7 +147,7 @@ async def run_fleet_bench(
     """Connect ``terminals`` terminals to ``broker`` (else a Mosquitto started for the bench)
     with the MQTT client ``mqtt`` (wire.transport.CLIENTS); with ``restart`` (``jitter`` or
     ``lockstep``) restart that Mosquitto under them and time their return
-    (tpesim.bench_reconnect)."""
+    (tpesim.bench.reconnect)."""
     if restart is not None and broker is not None:
         raise BrokerError("--restart restarts a broker the bench starts: leave out --broker")
     _allow_descriptors(terminals + 1024)

@@ -21,7 +21,9 @@ from terminal.builder import CardPresentation
 from terminal.control import obeying
 from terminal.shell import Terminal, TransactionOutcome
 from terminal.traffic import plan_traffic
-from tpesim.cli_support import (
+from tpesim.cli.exits import ALL_APPROVED, NOT_ALL_APPROVED
+from tpesim.cli.output import ProgressLine
+from tpesim.cli.support import (
     CliError,
     add_card_set_files,
     amount_option,
@@ -31,9 +33,7 @@ from tpesim.cli_support import (
     positive,
 )
 from tpesim.demo import outcome_record
-from tpesim.exits import ALL_APPROVED, NOT_ALL_APPROVED
 from tpesim.fleet import connected_fleet, run_plan
-from tpesim.output import ProgressLine
 from tpesim.state import DeviceState, default_state_file
 from tpesim.wallet import Wallet
 from wire.clock import SystemClock

@@ -11,7 +11,7 @@ from typing import Literal, NoReturn
 
 from cards.currency import Currency, parse_amount
 from cards.masking import PanMaskingFilter
-from switch.admission import RateLimit
+from switch.rules.admission import RateLimit
 from wire.transport.base import BrokerUrl
 from wire.transport.url import load_access_file
 

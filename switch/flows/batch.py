@@ -25,7 +25,7 @@ from cards.currency import currency_by_numeric
 from switch.ledger.postings import MIDNIGHT, business_day
 from switch.ledger.store import BatchClose
 from switch.ledger.where import AnyLedger
-from switch.reconcile import LedgerItem, ledger_totals, reconcile
+from switch.rules.reconcile import LedgerItem, ledger_totals, reconcile
 from wire.journal import JournalEntry, journal_totals
 from wire.protocol.messages import BatchRequest, BatchResponse
 from wire.protocol.responses import echo

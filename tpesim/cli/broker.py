@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tpesim.broker_access import CONFIG_FILE, AccessSpec, write_broker_access
-from tpesim.cli_support import CliError, positive
+from tpesim.broker.access import CONFIG_FILE, AccessSpec, write_broker_access
+from tpesim.cli.support import CliError, positive
 from wire.registry import Registry
 
 __all__ = ["add_broker_commands", "broker_command"]

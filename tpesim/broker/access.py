@@ -14,7 +14,7 @@ One directory holds everything (see docs/security.md):
   own responses and commands; ``components.acl``: the switch reads every request and answers
   every terminal; the operator reads statuses and traces and sends commands;
 - ``ca.pem``/``ca.key``, ``server.pem``/``server.key``: a private CA and the broker's
-  certificate (:mod:`tpesim.certs`);
+  certificate (:mod:`tpesim.broker.certs`);
 - with client certificates on, ``clients/ID.pem``/``clients/ID.key`` for every identity (its
   common name is the identity): the broker then requires one and takes the identity from it,
   not from a password;
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from tpesim.certs import Authority, write_key_pair
+from tpesim.broker.certs import Authority, write_key_pair
 from wire.protocol import topics
 from wire.protocol.codec import Encoding
 from wire.protocol.topics import wallet_of_topic
