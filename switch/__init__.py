@@ -1,7 +1,7 @@
 """The switch: authorization engine, ledger, security module and the MQTT service around them.
 
 Pure parts (``switch.rules.authorization``, ``switch.ledger.rules``, ``switch.security``) do no I/O;
-``switch.processor``, ``switch.ledger.store`` and ``switch.service`` are the async shell. It
+``switch.processor``, ``switch.ledger.sqlite.store`` and ``switch.service`` are the async shell. It
 speaks the protocol of ``wire``; imports nothing from ``terminal`` or ``tpesim``.
 """
 

@@ -10,7 +10,6 @@ own task: requests of one terminal or one card are decided in the order they arr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from contextvars import ContextVar
@@ -28,7 +27,7 @@ from switch.flows.qr_payments import QrDesk
 from switch.flows.resolutions import complete, reverse
 from switch.flows.standin import replay_advice, replay_advices, true_up_refunds
 from switch.ledger.postings import MIDNIGHT
-from switch.ledger.store import (
+from switch.ledger.sqlite.store import (
     DuplicateRequestError,
     LedgerUnavailableError,
 )
@@ -41,7 +40,7 @@ from switch.security import SecurityModule, load_keys
 from wire.clock import Clock
 from wire.magic import MagicAmounts
 from wire.protocol import topics
-from wire.protocol.codec import Encoding, FormatError, decode_request, encode
+from wire.protocol.codec import Encoding, FormatError, content_digest, decode_request, encode
 from wire.protocol.fields import transmission_skew
 from wire.protocol.iso8583 import to_iso8583
 from wire.protocol.messages import (
@@ -67,13 +66,6 @@ log = logging.getLogger("switch")
 
 _effects: ContextVar[list[str]] = ContextVar("effects")
 """What the request being processed in this task did to the ledger (for its Reply)."""
-
-
-def _digest(message: IsoMessage) -> str:
-    """Fingerprint of a request's content for idempotency: the security envelope (DE53 KSN,
-    DE64 MAC) is left out, so a repeat sealed under a fresh DUKPT key is the same request."""
-    envelope = {name: None for name in ("ksn", "mac") if getattr(message, name, None)}
-    return hashlib.sha256(encode(message.model_copy(update=envelope))).hexdigest()
 
 
 class Processor:
@@ -292,7 +284,7 @@ class Processor:
         stored = await self.ledger.stored_request(request.key)
         if stored is None:
             return None
-        if stored.mti == request.mti and stored.digest == _digest(request):
+        if stored.mti == request.mti and stored.digest == content_digest(request):
             self.stats.duplicates += 1
             log.info("duplicate %r: replaying stored response %s", request, stored.response_code)
             return Reply(request.terminal_id, stored.response, stored.response_code,
@@ -312,7 +304,7 @@ class Processor:
         await self.ledger.record(
             request.key,
             mti=request.mti,
-            digest=_digest(request),
+            digest=content_digest(request),
             response_code=response.response_code,
             response=encode(response),
             **effects,

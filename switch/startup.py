@@ -22,7 +22,7 @@ from pathlib import Path
 from cards.catalog import CardSet
 from switch.flows.standin import replay_advices
 from switch.ledger.claim import LedgerInUseError, claimed_file, describe_holder, holder_note
-from switch.ledger.pg import PgLedger
+from switch.ledger.postgres.store import PgLedger
 from switch.ledger.postings import MIDNIGHT
 from switch.ledger.where import (
     AnyLedger,

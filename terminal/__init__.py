@@ -6,7 +6,7 @@ Imports ``wire.protocol`` (the API terminals speak) and ``cards``; never ``tpesi
 from terminal.builder import CHIP_WITH_PIN, PURCHASE, CardPresentation, RequestBuilder
 from terminal.machine import TRANSITIONS, Event, InvalidTransitionError, State, TerminalMachine
 from terminal.receipt import ReceiptData, render_receipt
-from terminal.shell import Terminal, TerminalError, TerminalStats, TransactionOutcome
+from terminal.shell.tpe import Terminal, TerminalError, TerminalStats, TransactionOutcome
 from terminal.traffic import PlannedPurchase, plan_traffic
 
 __all__ = [

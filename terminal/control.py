@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from terminal.records import TerminalError
-from terminal.shell import Terminal
+from terminal.shell.tpe import Terminal
 from wire.protocol import topics
 from wire.tasks import wait_ended
 from wire.transport import MqttClient

@@ -46,7 +46,7 @@ class ReceiptData:
     rate: Decimal | None = None
     """Paid abroad: units of ``card_currency`` per unit of the terminal's (DE10)."""
     void: bool = False
-    """The cancellation of this sale (terminal.voids): acknowledged when ``response_code`` is
+    """The cancellation of this sale (terminal.shell.voids): acknowledged when ``response_code`` is
     00, pending otherwise."""
 
 

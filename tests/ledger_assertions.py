@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 
 from switch.ledger.where import postgres_location
-from terminal.shell import TransactionOutcome
+from terminal.shell.tpe import TransactionOutcome
 
 Postings = dict[tuple[str, int, str], bool]
 

@@ -21,8 +21,8 @@ import pytest
 
 from cards.catalog import CardSet
 from switch.ledger import Ledger, LedgerReport, check_ledger
-from switch.ledger.pg import PgLedger
-from switch.ledger.pg_check import check_pg_ledger
+from switch.ledger.postgres.check import check_pg_ledger
+from switch.ledger.postgres.store import PgLedger
 from wire.clock import Clock
 
 __all__ = [

@@ -23,13 +23,13 @@ from typing import Any
 from cards.catalog import CardSet, default_card_set
 from cards.holders import Holders
 from cards.models import Card
-from switch.ledger.check import LedgerReport, check_ledger
+from switch.ledger.checker.check import LedgerReport, check_ledger
 from switch.ledger.postings import business_day
 from switch.processor import SwitchStats
 from switch.security import SecurityModule, load_keys
 from switch.startup import running_switch
 from terminal.records import TerminalError
-from terminal.shell import Terminal, TransactionOutcome
+from terminal.shell.tpe import Terminal, TransactionOutcome
 from terminal.traffic import plan_traffic
 from tpesim.broker.launcher import BrokerKind, given_or_running_broker
 from tpesim.demo_extras import abroad_payments, has_login, qr_payments

@@ -13,7 +13,7 @@ from cards.models import Card, Channel
 from switch.rules.authorization import card_standing
 from switch.security import SecurityModule
 from terminal.builder import CardPresentation
-from terminal.shell import Terminal, TransactionOutcome
+from terminal.shell.tpe import Terminal, TransactionOutcome
 from tpesim.baridi import DEMO_WALLET, WalletApp
 from tpesim.wallet import Wallet
 from wire.clock import Clock

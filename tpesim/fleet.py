@@ -18,7 +18,7 @@ from cards.catalog import CardSet
 from switch.security import SecurityModule, load_keys
 from terminal.builder import CardPresentation
 from terminal.pinpad import PinPad
-from terminal.shell import NonVolatileMemory, Terminal, TransactionOutcome
+from terminal.shell.tpe import NonVolatileMemory, Terminal, TransactionOutcome
 from terminal.traffic import PlannedPurchase
 from tpesim.wallet import Wallet
 from wire.clock import Clock

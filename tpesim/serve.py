@@ -22,7 +22,7 @@ from switch.ledger.reads import LedgerReads
 from switch.security import SecurityModule, load_keys
 from switch.startup import running_switch
 from terminal.control import obey_controls
-from terminal.shell import Terminal
+from terminal.shell.tpe import Terminal
 from tpesim.api.app import create_app
 from tpesim.api.back_office import back_office_router
 from tpesim.api.desk import PaymentDesk

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from cards.catalog import CardSet, load_card_set
 from cards.currency import format_money as _money
 from switch.flows.settlement import report_document, settle_day, stored_reports
-from switch.ledger.check import LedgerReport
+from switch.ledger.checker.check import LedgerReport
 from switch.ledger.clearing import ClearingPlan
 from switch.ledger.errors import LedgerUnavailableError
 from switch.ledger.where import (

@@ -16,18 +16,12 @@ from cards.models import Card
 from switch.flows.standin import sale_hold, stand_in
 from switch.ledger.reads import PurchaseView
 from switch.ledger.rules import TransferKind
-from switch.ledger.store import CardState, InsufficientFundsError
+from switch.ledger.sqlite.store import CardState, InsufficientFundsError
 from switch.ledger.where import AnyLedger
 from switch.responses import approval_code, retrieval_reference
-from switch.rules.authorization import (
-    CardholderPosition,
-    Decision,
-    authorize,
-    is_balance_inquiry,
-    is_refund,
-    issuer_day,
-)
+from switch.rules.authorization import CardholderPosition, Decision, authorize, issuer_day
 from switch.rules.issuers import IssuerHosts
+from switch.rules.kinds import is_balance_inquiry, is_refund
 from switch.rules.refunds import RefundOriginal, refund_link, refund_original
 from switch.security import SecurityModule
 from switch.security.checks import SecurityFacts, inspect_purchase

@@ -27,6 +27,7 @@ from switch.ledger.rules import (
     fx_account,
     merchant_account,
 )
+from switch.ledger.sqlite.store import InsufficientFundsError
 from switch.ledger.standin import (
     StandInAdvice,
     TrueUp,
@@ -34,7 +35,6 @@ from switch.ledger.standin import (
     standin_account,
     true_up,
 )
-from switch.ledger.store import InsufficientFundsError
 from switch.ledger.where import AnyLedger
 from switch.rules.authorization import Decision, issuer_day
 

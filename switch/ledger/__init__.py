@@ -1,7 +1,7 @@
 """Ledger: two-phase double-entry accounts and transfers in SQLite or PostgreSQL, the pure rules
 they follow (``twophase``, ``rules``, ``postings``), and the invariant checker."""
 
-from switch.ledger.check import CHECKS, LedgerReport, check_ledger
+from switch.ledger.checker.check import CHECKS, LedgerReport, check_ledger
 from switch.ledger.rules import (
     AccountKind,
     LedgerAccount,
@@ -13,7 +13,7 @@ from switch.ledger.rules import (
     merchant_account_id,
     opening_transfers,
 )
-from switch.ledger.store import (
+from switch.ledger.sqlite.store import (
     DuplicateRequestError,
     InsufficientFundsError,
     Ledger,

@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from switch.ledger.group import run_on_thread
 from switch.ledger.rules import AccountKind, LedgerAccount, Phase, Transfer, TransferKind
 from switch.ledger.sql import ACCOUNTS, COLUMNS, account_from_row, transfer_from_row
+from switch.ledger.sqlite.group import run_on_thread
 from switch.ledger.standin import StandInAdvice, TrueUp
 from switch.ledger.twophase import Balances
 
@@ -114,9 +114,10 @@ class StoredRequest:
 
 
 class LedgerReads:
-    """The read side of the ledger, in SQL both backends run: :class:`~switch.ledger.store.Ledger`
-    (SQLite, the methods here) and :class:`~switch.ledger.pg.PgLedger` (PostgreSQL, which
-    overrides how a query runs: ``_one``, ``_all`` and ``_first_rows``)."""
+    """The read side of the ledger, in SQL both backends run:
+    :class:`~switch.ledger.sqlite.store.Ledger` (SQLite, the methods here) and
+    :class:`~switch.ledger.postgres.store.PgLedger` (PostgreSQL, which overrides
+    how a query runs: ``_one``, ``_all`` and ``_first_rows``)."""
 
     def __init__(self, db: aiosqlite.Connection | None) -> None:
         self._sqlite = db
@@ -303,7 +304,7 @@ class LedgerReads:
         return await self._run(read)
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """``work`` on the connection's thread, in one hop (switch.ledger.group.run_on_thread)."""
+        """``work`` on the connection's thread, in one hop (sqlite.group.run_on_thread)."""
         return await run_on_thread(self._db, work)
 
     async def batch_items(

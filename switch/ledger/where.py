@@ -15,11 +15,11 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import asyncpg
 
 from cards.catalog import CardSet
-from switch.ledger.check import LedgerReport, check_ledger
+from switch.ledger.checker.check import LedgerReport, check_ledger
 from switch.ledger.errors import LedgerOpenError, LedgerUnavailableError
-from switch.ledger.pg import PgLedger
-from switch.ledger.pg_check import check_pg_ledger
-from switch.ledger.store import SCHEMA_VERSION, Ledger
+from switch.ledger.postgres.check import check_pg_ledger
+from switch.ledger.postgres.store import PgLedger
+from switch.ledger.sqlite.store import SCHEMA_VERSION, Ledger
 from wire.clock import Clock
 
 __all__ = [

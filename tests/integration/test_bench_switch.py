@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from switch.ledger.check import check_ledger
+from switch.ledger.checker.check import check_ledger
 from tests.conftest import MosquittoProcess
 from tpesim.bench.fleet import run_fleet_bench
 from tpesim.bench.load import PathRun

@@ -17,7 +17,7 @@ from switch.security import SecurityModule, load_keys
 from switch.startup import running_switch
 from terminal import CardPresentation
 from terminal.control import obey_controls
-from terminal.shell import Terminal
+from terminal.shell.tpe import Terminal
 from tests.conftest import MosquittoProcess
 from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet

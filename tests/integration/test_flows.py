@@ -16,13 +16,13 @@ import pytest
 from cards.catalog import default_card_set
 from cards.currency import parse_amount
 from cards.holders import holder_pin
-from switch.ledger.check import check_ledger
+from switch.ledger.checker.check import check_ledger
 from switch.security import SecurityModule, load_keys
 from switch.service import SwitchService
 from switch.startup import running_switch
 from terminal.builder import CardPresentation
 from terminal.records import TerminalError
-from terminal.shell import Terminal
+from terminal.shell.tpe import Terminal
 from tests.conftest import MosquittoProcess
 from tests.mqtt_helpers import next_on, observer
 from tpesim.fleet import connected_fleet

@@ -17,7 +17,7 @@ import pytest
 
 from cards.catalog import default_card_set
 from cards.holders import holder_pin
-from switch.ledger.check import check_ledger
+from switch.ledger.checker.check import check_ledger
 from switch.security import SecurityModule, load_keys
 from switch.service import SwitchService
 from switch.startup import running_switch

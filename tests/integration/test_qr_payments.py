@@ -17,11 +17,11 @@ import pytest
 
 from cards.catalog import default_card_set
 from cards.models import Channel
-from switch.ledger.check import check_ledger
+from switch.ledger.checker.check import check_ledger
 from switch.security import SecurityModule, load_keys
 from switch.service import SwitchService
 from switch.startup import running_switch
-from terminal.shell import Terminal
+from terminal.shell.tpe import Terminal
 from tests.cli_process import tpesim
 from tests.conftest import MosquittoProcess
 from tests.mqtt_helpers import next_on, observer

@@ -17,7 +17,7 @@ from cards import default_card_set
 from cards.holders import holder_pin
 from switch import processor as processor_module
 from switch.flows.resolutions import reverse
-from switch.ledger.store import Ledger
+from switch.ledger.sqlite.store import Ledger
 from switch.processor import Processor
 from switch.security import SecurityModule
 from switch.startup import running_switch

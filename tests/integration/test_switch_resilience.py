@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cards.catalog import default_card_set
-from switch.ledger.check import check_ledger
+from switch.ledger.checker.check import check_ledger
 from switch.startup import running_switch
 from terminal.builder import CardPresentation
 from terminal.traffic import plan_traffic

@@ -14,7 +14,7 @@ from cards import default_card_set
 from switch import Processor
 from switch.ledger import check_ledger
 from switch.ledger.errors import DuplicateRequestError, LedgerUnavailableError
-from switch.ledger.group import GroupCommit
+from switch.ledger.sqlite.group import GroupCommit
 from switch.ordering import OrderedKeys
 from switch.rules.issuers import IssuerHosts, IssuerState, Routing
 from terminal import CardPresentation, RequestBuilder

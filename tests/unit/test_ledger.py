@@ -21,8 +21,8 @@ from switch.ledger import (
     check_ledger,
     merchant_account,
 )
-from switch.ledger.check import QR_MTI
-from switch.ledger.pg import PgLedger
+from switch.ledger.checker.check import QR_MTI
+from switch.ledger.postgres.store import PgLedger
 from switch.ledger.postings import (
     business_day,
     completion_post,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from switch.ledger.check import CHECKS, LedgerReport
+from switch.ledger.checker.check import CHECKS, LedgerReport
 from tests.ledgers import LedgerBackend
 from tests.unit.test_ledger import HOLD, sound_ledger  # noqa: F401 - the fixture
 

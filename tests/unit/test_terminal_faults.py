@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from terminal.keying import check_kind, flip_mac_bit
 from terminal.records import TerminalError
-from terminal.shell import _check_kind, _flip_mac_bit
 from wire.protocol.codec import Encoding
 
 KINDS: dict[str, object] = {"cash_back": 0, "inquiry": False, "refund": False, "preauth": False}
@@ -33,10 +33,10 @@ def test_what_can_be_keyed_in_together(
 ) -> None:
     kinds = KINDS | changes
     if refused is None:
-        _check_kind(amount, **kinds)  # type: ignore[arg-type]
+        check_kind(amount, **kinds)  # type: ignore[arg-type]
         return
     with pytest.raises(TerminalError, match=refused):
-        _check_kind(amount, **kinds)  # type: ignore[arg-type]
+        check_kind(amount, **kinds)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("last", "flipped"), [("0", "1"), ("1", "0"), ("E", "F"), ("F", "E"),
@@ -44,16 +44,16 @@ def test_what_can_be_keyed_in_together(
 def test_the_corrupt_mac_fault_flips_the_macs_lowest_bit_in_json(last: str, flipped: str) -> None:
     mac = "0123456789ABCDE" + last
     payload = json.dumps({"11": "000001", "64": mac, "70": "001"}, separators=(",", ":")).encode()
-    changed = json.loads(_flip_mac_bit(payload, Encoding.JSON))
+    changed = json.loads(flip_mac_bit(payload, Encoding.JSON))
     assert changed == {"11": "000001", "64": mac[:15] + flipped, "70": "001"}
 
 
 def test_the_corrupt_mac_fault_leaves_a_message_without_a_mac_alone() -> None:
     payload = b'{"11":"000001","70":"001"}'
-    assert _flip_mac_bit(payload, Encoding.JSON) == payload
-    assert _flip_mac_bit(b"", Encoding.ISO8583) == b""
+    assert flip_mac_bit(payload, Encoding.JSON) == payload
+    assert flip_mac_bit(b"", Encoding.ISO8583) == b""
 
 
 def test_the_corrupt_mac_fault_flips_the_last_bit_in_binary() -> None:
     payload = bytes(range(20))
-    assert _flip_mac_bit(payload, Encoding.ISO8583) == bytes(range(19)) + bytes([19 ^ 1])
+    assert flip_mac_bit(payload, Encoding.ISO8583) == bytes(range(19)) + bytes([19 ^ 1])

@@ -1,6 +1,6 @@
 """The terminal shell's decisions, without a broker: a scripted channel stands for the switch
 (connected or not, answering each request with a code or not at all), so every branch of
-:class:`~terminal.shell.Terminal` is reached exactly.
+:class:`~terminal.shell.tpe.Terminal` is reached exactly.
 
 Pinned here: what may be decided offline (only a chip sale under the floor limit, powered,
 with no switch in reach) and what it leaves (a Y3 advice queued, an ``O`` journal line, a
@@ -32,7 +32,7 @@ from terminal.records import (
     PowerLostError,
     TerminalError,
 )
-from terminal.shell import Terminal
+from terminal.shell.tpe import Terminal
 from tpesim.wallet import Wallet
 from wire import ManualClock, default_registry
 from wire.journal import EntryKind

@@ -19,8 +19,8 @@ from terminal import CardPresentation, RequestBuilder
 from terminal.machine import Event, TerminalMachine
 from terminal.offline import offline_advice, offline_verdict
 from terminal.records import TerminalError, TerminalStats, TransactionOutcome
-from terminal.saf import StoreAndForward
-from terminal.till import Till
+from terminal.shell.saf import StoreAndForward
+from terminal.shell.till import Till
 from wire import ManualClock, default_registry
 from wire.journal import EntryKind, JournalEntry
 from wire.protocol import FinancialRequest, IsoMessage

@@ -17,7 +17,7 @@ from cards.holders import holder_pin
 from cards.models import Card
 from terminal.builder import CardPresentation
 from terminal.records import NotLastSaleError, TerminalError, TransactionOutcome
-from terminal.shell import Terminal
+from terminal.shell.tpe import Terminal
 from tpesim.api.models import (
     BalanceInquiry,
     BalanceInquiryRequest,

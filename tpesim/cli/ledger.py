@@ -9,8 +9,8 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from switch.ledger.backup import BackupRefusedError, backup_ledger
 from switch.ledger.errors import LedgerUnavailableError
+from switch.ledger.sqlite.backup import BackupRefusedError, backup_ledger
 from switch.ledger.where import check_location, ledger_location, shown
 from tpesim.cli.support import CliError
 

@@ -22,7 +22,7 @@ from switch.ledger.where import ledger_location, shown
 from switch.security import SecurityModule, load_keys
 from switch.service import DEFAULT_LIMIT
 from switch.startup import SwitchConflictError, running_switch
-from terminal.shell import TerminalError
+from terminal.shell.tpe import TerminalError
 from tpesim.broker.launcher import BrokerError
 from tpesim.cli.bench import add_bench_commands, bench_command
 from tpesim.cli.broker import add_broker_commands, broker_command

@@ -8,7 +8,7 @@ from typing import TextIO
 
 from cards.catalog import CardSet
 from cards.currency import currency, format_amount, format_money
-from terminal.shell import TransactionOutcome
+from terminal.shell.tpe import TransactionOutcome
 from tpesim.demo import DemoResult
 from wire.protocol.codes import describe
 from wire.protocol.wallet import QrPaymentResult

@@ -19,7 +19,7 @@ from cards.models import Card
 from switch.security import SecurityModule, load_keys
 from terminal.builder import CardPresentation
 from terminal.control import obeying
-from terminal.shell import Terminal, TransactionOutcome
+from terminal.shell.tpe import Terminal, TransactionOutcome
 from terminal.traffic import plan_traffic
 from tpesim.cli.exits import ALL_APPROVED, NOT_ALL_APPROVED
 from tpesim.cli.output import ProgressLine

@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 
 from cards.catalog import CardSet, default_card_set
 from cards.currency import currency, format_amount, parse_amount
-from switch.ledger.check import LedgerReport, check_ledger
+from switch.ledger.checker.check import LedgerReport, check_ledger
 from switch.ledger.postings import MIDNIGHT, business_day
 from switch.security import SecurityModule, load_keys
 from switch.startup import running_switch
 from terminal.records import InProcessMemory, PowerLostError
-from terminal.shell import Terminal, TerminalError
+from terminal.shell.tpe import Terminal, TerminalError
 from tpesim.broker.launcher import given_or_running_broker
 from tpesim.broker.launcher import restart_broker as restart_mosquitto
 from tpesim.fleet import connected_fleet

@@ -23,7 +23,7 @@ from terminal.builder import CardPresentation
 from terminal.link import LinkFaults
 from terminal.pinpad import PinPad
 from terminal.records import TransactionOutcome
-from terminal.shell import Terminal, TerminalError
+from terminal.shell.tpe import Terminal, TerminalError
 from tpesim.scenario.model import Step
 from tpesim.scenario.switches import SwitchHandle
 from tpesim.scenario.trace import APPROVED, NOT_HELD, UNKNOWN

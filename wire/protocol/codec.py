@@ -10,6 +10,7 @@ go through the same models: the binary form is turned into the JSON wire form
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from enum import StrEnum
@@ -27,6 +28,7 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "Encoding",
     "FormatError",
+    "content_digest",
     "decode_request",
     "decode_response",
     "encode",
@@ -152,3 +154,10 @@ def decode_response(payload: bytes, encoding: Encoding = Encoding.JSON) -> Respo
     """Decode a switch → terminal message (0210, 0410 or 0810); FormatError if malformed."""
     message: Response = _decode(_RESPONSES, payload, encoding)
     return message
+
+
+def content_digest(message: BaseModel) -> str:
+    """A request's content fingerprint, for idempotency: the security envelope (DE53 KSN, DE64
+    MAC) is left out, so a repeat sealed under a fresh DUKPT key has the same digest."""
+    envelope = {name: None for name in ("ksn", "mac") if getattr(message, name, None)}
+    return hashlib.sha256(encode(message.model_copy(update=envelope))).hexdigest()

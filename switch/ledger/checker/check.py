@@ -6,7 +6,7 @@ exactly-once per id, a hold resolves at most once, expiry on the switch clock, r
 the hold, no acknowledged approval without a durable hold, settlement totals and net positions
 that sum to zero, monotonic timestamps, and append-only history; stand-in approvals trued up
 and a payment abroad's two legs moving together. The checks of the card flows are in
-switch.ledger.flow_checks. ``tpesim ledger check`` prints the report and exits non-zero when a
+switch.ledger.checker.flows. ``tpesim ledger check`` prints the report and exits non-zero when a
 check fails.
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from switch.ledger.check_db import Db, count_of, rows
-from switch.ledger.flow_checks import (
+from switch.ledger.checker.db import Db, count_of, rows
+from switch.ledger.checker.flows import (
     QR_MTI,
     approvals_are_durable,
     fx_legs_follow_their_hold,

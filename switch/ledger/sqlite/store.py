@@ -1,6 +1,6 @@
 """The SQLite ledger (aiosqlite, WAL, fsync on commit): accounts, two-phase transfers, answers.
 
-One connection is the single writer (switch.ledger.group): each business event (transfers +
+One connection is the single writer (switch.ledger.sqlite.group): each business event (transfers +
 stored response + card state) is atomic, in its own savepoint, and the events that arrive
 together share one COMMIT (group commit). The switch answers a terminal only after
 :meth:`Ledger.record` returns, i.e. after the COMMIT that holds its event. The transfer rules
@@ -22,8 +22,6 @@ from typing import Any, Self
 import aiosqlite
 
 from cards.catalog import CardSet
-from switch.ledger import steps
-from switch.ledger.bulk import BATCH_MIN, apply_batch
 from switch.ledger.clearing import ClearingLine
 from switch.ledger.clearing import ClearingPlan as Plan
 from switch.ledger.errors import (
@@ -32,7 +30,6 @@ from switch.ledger.errors import (
     LedgerRefusalError,
     LedgerUnavailableError,
 )
-from switch.ledger.group import GroupCommit
 from switch.ledger.reads import CardState, Key, LedgerReads, StoredRequest
 from switch.ledger.rules import (
     LedgerAccount,
@@ -51,8 +48,11 @@ from switch.ledger.sql import (
     statement_for,
     transfer_from_row,
 )
+from switch.ledger.sqlite import steps
+from switch.ledger.sqlite.bulk import BATCH_MIN, apply_batch
+from switch.ledger.sqlite.group import GroupCommit
+from switch.ledger.sqlite.steps import Answer, BatchClose, Rows
 from switch.ledger.stamps import Stamps
-from switch.ledger.steps import Answer, BatchClose, Rows
 from switch.ledger.twophase import Outcome
 from wire.clock import Clock, SystemClock
 

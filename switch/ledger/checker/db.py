@@ -17,7 +17,7 @@ class _Rows(Protocol):
 
 class Db(Protocol):
     """What the checks need of a ledger connection: sqlite3's ``execute`` (a SQLite ledger, or
-    switch.ledger.pg_check's face on a PostgreSQL one)."""
+    switch.ledger.postgres.check's face on a PostgreSQL one)."""
 
     def execute(self, sql: str, /) -> _Rows: ...
 

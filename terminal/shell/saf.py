@@ -37,7 +37,7 @@ Advice = ReversalAdvice | CompletionAdvice | OfflineAdvice
 
 
 class StoreAndForward:
-    """The store-and-forward half of :class:`~terminal.shell.Terminal`."""
+    """The store-and-forward half of :class:`~terminal.shell.tpe.Terminal`."""
 
     builder: RequestBuilder
     clock: Clock

@@ -1,6 +1,6 @@
 """What a transaction leaves at the till: the receipt and the outcome the caller gets, the
 journal line of the open batch, the open pre-authorization, the receipts waiting for paper.
-The bookkeeping half of :class:`~terminal.shell.Terminal`."""
+The bookkeeping half of :class:`~terminal.shell.tpe.Terminal`."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ __all__ = ["Till"]
 
 
 class Till:
-    """Receipts, journal and paper of :class:`~terminal.shell.Terminal`."""
+    """Receipts, journal and paper of :class:`~terminal.shell.tpe.Terminal`."""
 
     profile: TerminalProfile
     clock: Clock

@@ -1,5 +1,6 @@
 """The PostgreSQL ledger's SQL and its write steps (asyncpg), inside a transaction the caller
-(switch.ledger.pg.PgLedger) opened: the counterpart of switch.ledger.steps for SQLite."""
+(switch.ledger.postgres.store.PgLedger) opened: the counterpart of switch.ledger.sqlite.steps
+for SQLite."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from switch.ledger.clearing import ClearingLine
 from switch.ledger.errors import DuplicateRequestError
 from switch.ledger.rules import LedgerAccount, Transfer
 from switch.ledger.sql import CLEAR, CLEARABLE, COLUMNS, UNRESOLVED, statement_for
-from switch.ledger.steps import (
+from switch.ledger.sqlite.steps import (
     BATCH_CLOSE,
     FAILED_OUTCOME,
     STORED_DIGEST,
@@ -184,7 +185,7 @@ class RefusedTransfer(Exception):  # noqa: N818 - a signal to the group, not an 
         self.error = error
 
     async def raise_why(self, conn: asyncpg.Connection) -> NoReturn:
-        """Raise the ledger error the refusal stands for (switch.ledger.steps.raise_if_refused)."""
+        """Raise the ledger error the refusal stands for (sqlite.steps.raise_if_refused)."""
         outcome = await _refusal(conn, self.transfer, self.error)
         raise_if_refused(self.transfer, outcome)
         raise RuntimeError(f"{self.transfer.id}: refused, yet its outcome reads {outcome}")
@@ -229,7 +230,7 @@ async def post(
 ) -> None:
     """Make ``transfers`` and insert ``rows`` in the event under way, with no savepoint of their
     own: a refused transfer raises :class:`RefusedTransfer`, which rolls the whole event back
-    before the refusal is told apart (switch.ledger.pg_group)."""
+    before the refusal is told apart (switch.ledger.postgres.group)."""
     await ensure_accounts(conn, accounts)
     for transfer in transfers:
         try:
@@ -243,7 +244,7 @@ async def post(
 async def store_answer(
     conn: asyncpg.Connection, answer: Answer, first_transfer: str | None, stamp: str
 ) -> None:
-    """As switch.ledger.steps.store_answer; DuplicateRequestError when the key is taken."""
+    """As switch.ledger.sqlite.steps.store_answer; DuplicateRequestError when the key is taken."""
     if (state := answer.card_state) is not None:
         await conn.execute(_CARD_SECURITY, state.card_id, state.pin_failures, state.last_atc,
                            stamp)  # fmt: skip

@@ -4,7 +4,7 @@ keyed in error while the customer is still at the till.
 A void is a reversal of the terminal's last approved sale of the open batch, sent as a
 reversal advice through store-and-forward (0420, then 0421 repeats until the 0430): the switch
 releases the hold, the batch forgets the sale. An unanswered void stays queued, and the sale
-stays in the batch as reversal-pending, as for any reversal (terminal.saf)."""
+stays in the batch as reversal-pending, as for any reversal (terminal.shell.saf)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ __all__ = ["Voids"]
 
 
 class Voids:
-    """The void half of :class:`~terminal.shell.Terminal`."""
+    """The void half of :class:`~terminal.shell.tpe.Terminal`."""
 
     profile: TerminalProfile
     journal: list[JournalEntry]

@@ -9,7 +9,7 @@ committed at once (no timer, no added latency).
 
 The group's life (the committer, the counts, a failed COMMIT failing every event of the group
 and undoing its in-memory effects) is :class:`CommitGroups`, which the PostgreSQL ledger's
-group commit (switch.ledger.pg_group) shares; each says only how its transaction commits.
+group commit (switch.ledger.postgres.group) shares; each says only how its transaction commits.
 
 Reads on the same connection see the open group's events before they commit. The switch reads
 only what belongs to the card and terminal it holds the locks of (switch.ordering), and those

@@ -1,6 +1,6 @@
-"""The ledger invariant checker (switch.ledger.check) on a PostgreSQL ledger: the same checks,
-the same SQL, through a blocking face on an asyncpg connection that runs in a thread and event
-loop of its own (the checks are synchronous)."""
+"""The ledger invariant checker (switch.ledger.checker.check) on a PostgreSQL ledger: the same
+checks, the same SQL, through a blocking face on an asyncpg connection that runs in a thread
+and event loop of its own (the checks are synchronous)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 
 import asyncpg
 
-from switch.ledger.check import LedgerReport, check_connection
+from switch.ledger.checker.check import LedgerReport, check_connection
 from switch.ledger.errors import LedgerUnavailableError
-from switch.ledger.pg_steps import pg_sql, plain_row
+from switch.ledger.postgres.steps import pg_sql, plain_row
 
 __all__ = ["check_pg_ledger"]
 

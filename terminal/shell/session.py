@@ -1,7 +1,7 @@
 """A terminal's life on the network: connecting and signing on, a power-up that reverses what
 was in flight, a network cut and its mending, reconnecting after a broker restart, and the
 echo that proves the switch has seen everything. The session half of
-:class:`~terminal.shell.Terminal`."""
+:class:`~terminal.shell.tpe.Terminal`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from terminal.channel import Channel
 from terminal.link import Link, LinkFaults
 from terminal.machine import Event, TerminalMachine
 from terminal.records import NonVolatileMemory, TerminalError
-from terminal.saf import Advice
+from terminal.shell.saf import Advice
 from wire.clock import Clock
 from wire.protocol.codec import FormatError, decode_request
 from wire.protocol.codes import describe
@@ -28,7 +28,7 @@ log = logging.getLogger("terminal")
 
 
 class Session:
-    """Connection, sign-on, power and network faults of :class:`~terminal.shell.Terminal`."""
+    """Connection, sign-on, power and network faults of :class:`~terminal.shell.tpe.Terminal`."""
 
     channel: Channel
     machine: TerminalMachine

@@ -1,14 +1,14 @@
 """Ledger invariants of the card flows: reversals release their hold, approvals are durable,
 settlement runs add up, stand-in approvals are trued up, a payment abroad's two legs move
 together, and a sale's refunds never give back more than it took. Each takes a
-:class:`switch.ledger.check_db.Db` and returns its violations (switch.ledger.check runs them
-all)."""
+:class:`switch.ledger.checker.db.Db` and returns its violations
+(switch.ledger.checker.check runs them all)."""
 
 from __future__ import annotations
 
 import json
 
-from switch.ledger.check_db import Db, rows
+from switch.ledger.checker.db import Db, rows
 
 __all__ = [
     "QR_MTI",

@@ -1,12 +1,12 @@
 """The ledger on PostgreSQL (asyncpg): the interface, rules and answers of the SQLite ledger
-(switch.ledger.store), for switch workers in several processes sharing one ledger.
+(switch.ledger.sqlite.store), for switch workers in several processes sharing one ledger.
 
 The schema (pg_schema.sql) holds the same tables and the same rule triggers, so the database,
 not the caller, refuses an overdraft, a second resolution of a hold or a reused id, whichever
 worker tries. The SQL text is the SQLite ledger's wherever the two dialects agree (its ``?``
 placeholders become ``$N``); the statements that differ are here.
 
-Writes are grouped as on SQLite (switch.ledger.pg_group: one transaction and one COMMIT for
+Writes are grouped as on SQLite (switch.ledger.postgres.group: one transaction and one COMMIT for
 the events that arrive together, a savepoint each). A transfer the database refuses rolls its
 event back, then the refusal is told apart and reported (pg_steps.RefusedTransfer); ``apply``,
 which goes on after a refusal, gives each transfer a savepoint of its own. Reads run on a pool
@@ -27,10 +27,10 @@ from typing import Any, Self, TypeVar
 import asyncpg
 
 from cards.catalog import CardSet
-from switch.ledger import pg_steps as steps
 from switch.ledger.clearing import ClearingPlan as Plan
 from switch.ledger.errors import LedgerUnavailableError
-from switch.ledger.pg_group import PgGroupCommit
+from switch.ledger.postgres import steps
+from switch.ledger.postgres.group import PgGroupCommit
 from switch.ledger.reads import (
     CardState,
     Key,
@@ -46,9 +46,9 @@ from switch.ledger.sql import (
     clearing_line_from_row,
     transfer_from_row,
 )
+from switch.ledger.sqlite.steps import Answer, BatchClose, Rows
+from switch.ledger.sqlite.store import Planner
 from switch.ledger.stamps import Stamps
-from switch.ledger.steps import Answer, BatchClose, Rows
-from switch.ledger.store import Planner
 from switch.ledger.twophase import Outcome
 from wire.clock import Clock, SystemClock
 
@@ -212,8 +212,9 @@ class PgLedger(LedgerReads):
     async def _event(
         self, work: Callable[[asyncpg.Connection, int], Awaitable[T]], *, sweep: bool = True
     ) -> T:
-        """``work(connection, now_us)`` as one event of the open group (switch.ledger.pg_group),
-        after the expiry sweep of a group it opens, unless ``sweep`` is off."""
+        """``work(connection, now_us)`` as one event of the open group
+        (switch.ledger.postgres.group), after the expiry sweep of a group it opens, unless
+        ``sweep`` is off."""
         return await self.writes.grouped(work, sweep=sweep)
 
     async def _opening(self, conn: asyncpg.Connection, now: int, sweep: bool) -> Callable[[], None]:
@@ -281,7 +282,7 @@ class PgLedger(LedgerReads):
         batch_close: BatchClose | None = None,
         rows: Rows = (),
     ) -> None:
-        """As the SQLite ledger's :meth:`~switch.ledger.store.Ledger.record`: the answer and
+        """As the SQLite ledger's :meth:`~switch.ledger.sqlite.store.Ledger.record`: the answer and
         its transfers in one transaction, committed before it returns."""
         answer = Answer(key, mti, digest, response_code, response, orphan_reversal_of,
                         card_state, batch_close)  # fmt: skip
@@ -308,7 +309,7 @@ class PgLedger(LedgerReads):
         day: date,
         planner: Planner,
     ) -> Plan | None:
-        """As the SQLite ledger's :meth:`~switch.ledger.store.Ledger.settle`, in one
+        """As the SQLite ledger's :meth:`~switch.ledger.sqlite.store.Ledger.settle`, in one
         transaction."""
 
         async def work(conn: asyncpg.Connection, now: int) -> Plan | None:

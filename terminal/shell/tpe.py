@@ -28,11 +28,11 @@ from terminal.builder import (
     RequestBuilder,
 )
 from terminal.channel import Channel
+from terminal.keying import card_entry, check_kind, flip_mac_bit
 from terminal.link import Link
 from terminal.machine import Event, TerminalMachine
 from terminal.offline import APPROVED_OFFLINE, offline_advice, offline_verdict
 from terminal.pinpad import PinPad
-from terminal.qr_sales import QrSales
 from terminal.records import (
     NonVolatileMemory,
     NotLastSaleError,
@@ -41,19 +41,19 @@ from terminal.records import (
     TerminalStats,
     TransactionOutcome,
 )
-from terminal.saf import Advice, StoreAndForward
-from terminal.session import Session
-from terminal.till import Till
-from terminal.voids import Voids
+from terminal.shell.preauth import PreAuthorizations
+from terminal.shell.qr_sales import QrSales
+from terminal.shell.saf import Advice, StoreAndForward
+from terminal.shell.session import Session
+from terminal.shell.till import Till
+from terminal.shell.voids import Voids
 from wire.clock import Clock, SystemClock
 from wire.journal import EntryKind, JournalEntry
 from wire.protocol.codec import (
-    Encoding,
     encode,
 )
 from wire.protocol.messages import (
     BatchResponse,
-    CompletionResponse,
     FinancialRequest,
     FinancialResponse,
     IsoMessage,
@@ -75,7 +75,7 @@ __all__ = [
 log = logging.getLogger("terminal")
 
 
-class Terminal(StoreAndForward, Voids, QrSales, Till, Session):
+class Terminal(StoreAndForward, Voids, QrSales, Till, Session, PreAuthorizations):
     """One simulated TPE: ``async with Terminal(profile, broker) as tpe: await tpe.purchase(…)``."""
 
     def __init__(
@@ -254,12 +254,12 @@ class Terminal(StoreAndForward, Voids, QrSales, Till, Session):
         ``preauth`` only reserves the amount (0100), to :meth:`complete` later; ``cash_back``
         minor units of cash are handed over with the purchase (DE3 090000, DE4 the total);
         ``inquiry`` asks the balance instead (:meth:`balance_inquiry`)."""
-        entry = self._entry(entry, plastic)
+        entry = card_entry(entry, plastic, chip_reader_fault=self.chip_reader_fault, tid=self.tid)
         if entry == "ecommerce":
             pin = None  # a payment page asks no PIN
         if pin is not None and self.pinpad is None:
             raise TerminalError(f"{self.tid} has no PIN pad keys: it cannot take a PIN")
-        _check_kind(amount, cash_back=cash_back, inquiry=inquiry, refund=refund, preauth=preauth)
+        check_kind(amount, cash_back=cash_back, inquiry=inquiry, refund=refund, preauth=preauth)
         offline_capable = (
             self.offline_floor_limit > 0 and not (preauth or refund or inquiry or cash_back)
             and entry == "chip" and chip is not None
@@ -298,7 +298,7 @@ class Terminal(StoreAndForward, Voids, QrSales, Till, Session):
                 return self._decide_offline(request, keys, card)
             payload = self._seal(request, keys)
             if tamper_mac:
-                payload = _flip_mac_bit(payload, self.encoding)
+                payload = flip_mac_bit(payload, self.encoding)
             return await self._online(request, payload, card, preauth=preauth, refund=refund)
 
     async def _online(
@@ -366,51 +366,6 @@ class Terminal(StoreAndForward, Voids, QrSales, Till, Session):
         a TPE: the answer's DE54 carries it, the receipt prints it (``outcome.balance``)."""
         return await self.purchase(card, 0, pin, chip, entry=entry, plastic=plastic, inquiry=True)
 
-    def _entry(self, entry: str, plastic: Plastic | None) -> str:
-        """How the card will actually be read: with a faulty chip reader a chip card falls
-        back to its stripe (DE22 801, track 2, no cryptogram)."""
-        if entry not in ENTRY_MODES:
-            raise TerminalError(f"unknown card entry {entry!r}")
-        if entry == "chip" and self.chip_reader_fault:
-            if plastic is None:
-                raise TerminalError(f"{self.tid}: the chip reader is faulty and no stripe to read")
-            entry = "fallback"
-        if entry != "chip" and plastic is None:
-            raise TerminalError(f"{entry} entry needs the card's plastic")
-        return entry
-
-    async def complete(self, stan: int, amount: int) -> CompletionResponse | None:
-        """Complete the pre-authorization ``stan`` for ``amount`` (at most what was authorized)
-        with an 0220; the 0230, or None when none came after every attempt: the completion then
-        waits in the store-and-forward queue and goes out again before the next transaction
-        (the pre-authorization stays open until it is answered)."""
-        async with self._busy:
-            original = self.authorizations.get(stan)
-            if original is None:
-                raise TerminalError(f"{self.tid}: no open pre-authorization with STAN {stan:06d}")
-            await self._ensure_connected()
-            keys = self._next_keys()
-            request = self.builder.completion(
-                original, amount, self.clock.now(), ksn=keys.ksn_hex if keys else None
-            )
-            response = await self._send_completion(request, keys)
-            if response is None:
-                self.saf.append((request, keys))
-            return response
-
-    async def cancel_authorization(self, stan: int) -> str:
-        """Cancel the open pre-authorization ``stan`` with an 0400 (the hold is released);
-        ``"acknowledged"``, or ``"unresolved"`` when no 0410 came after every attempt."""
-        async with self._busy:
-            original = self.authorizations.get(stan)
-            if original is None:
-                raise TerminalError(f"{self.tid}: no open pre-authorization with STAN {stan:06d}")
-            await self._ensure_connected()
-            verdict = await self._reverse(original)
-            if verdict == "acknowledged":
-                self.authorizations.pop(stan, None)
-        return verdict
-
     async def close_batch(self) -> BatchResponse:
         """Close the open batch with an 0500 (totals and journal); the switch's 0510 says in
         balance (00) or out of balance (95, each difference explained in DE124). The journal
@@ -437,26 +392,3 @@ class Terminal(StoreAndForward, Voids, QrSales, Till, Session):
                 self.last_sale = None  # a closed batch's sales are no longer voidable
             log.info("%s: batch closed, %s", self.tid, response.additional_response)
             return response
-
-
-def _check_kind(amount: int, *, cash_back: int, inquiry: bool, refund: bool, preauth: bool) -> None:
-    """TerminalError for a transaction that cannot be keyed in: cash-back other than with a
-    purchase, a balance inquiry with an amount."""
-    if cash_back and (refund or preauth or inquiry or cash_back < 0):
-        raise TerminalError("cash-back goes with a purchase only, and is positive")
-    if inquiry and (amount or refund or preauth):
-        raise TerminalError("a balance inquiry has no amount")
-
-
-def _flip_mac_bit(payload: bytes, encoding: Encoding) -> bytes:
-    """``payload`` with the lowest bit of its MAC flipped (fault injection): of DE64's last hex
-    digit in JSON, of the last byte (the MAC's) in ISO 8583."""
-    if encoding is Encoding.ISO8583:
-        return payload[:-1] + bytes([payload[-1] ^ 1]) if payload else payload
-    marker = b'"64":"'
-    at = payload.find(marker)
-    if at < 0:
-        return payload
-    last = at + len(marker) + 15
-    digit = int(payload[last : last + 1], 16) ^ 1
-    return payload[:last] + f"{digit:X}".encode() + payload[last + 1 :]

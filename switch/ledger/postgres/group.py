@@ -1,6 +1,6 @@
 """Group commit on one PostgreSQL connection: many business events, one COMMIT.
 
-As on SQLite (switch.ledger.group): a writer's event runs in its own SAVEPOINT of the group's
+As on SQLite (switch.ledger.sqlite.group): a writer's event runs in its own SAVEPOINT of the group's
 open transaction; a refused event rolls back to its savepoint alone and raises at once; the
 writer is answered only after the COMMIT that makes its event durable. Events that arrive while
 a COMMIT is under way form the next group, so alone an event is committed at once.
@@ -24,9 +24,9 @@ from typing import Any, TypeVar
 import asyncpg
 from asyncpg.transaction import Transaction
 
-from switch.ledger import pg_steps as steps
 from switch.ledger.errors import LedgerUnavailableError
-from switch.ledger.group import CommitGroups, Group
+from switch.ledger.postgres import steps
+from switch.ledger.sqlite.group import CommitGroups, Group
 from switch.ledger.stamps import Stamps
 
 __all__ = ["UNAVAILABLE", "Opening", "PgGroupCommit"]

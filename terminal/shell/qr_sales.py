@@ -19,7 +19,7 @@ __all__ = ["QrSales", "render_qr_receipt"]
 
 
 class QrSales:
-    """The QR half of :class:`~terminal.shell.Terminal`."""
+    """The QR half of :class:`~terminal.shell.tpe.Terminal`."""
 
     profile: TerminalProfile
     builder: RequestBuilder

@@ -3,7 +3,7 @@
 Each function takes the :class:`sqlite3.Connection` inside a transaction the caller opened and
 runs its statements one after another without returning to the event loop: a business event
 (a request's answer with its transfers) costs one hop to the database thread, not one per
-statement. :class:`~switch.ledger.store.Ledger` decides when these run and commits them.
+statement. :class:`~switch.ledger.sqlite.store.Ledger` decides when these run and commits them.
 """
 
 from __future__ import annotations
