@@ -1,6 +1,6 @@
 """Coverage-guided fuzzing (atheris, libFuzzer) of what tpesim reads from outside, where atheris
-runs (CPython on Linux x86_64): run by tests/unit/test_atheris.py with a fixed budget, or by hand
-for longer::
+runs (CPython on Linux x86_64): run by tests/unit/tpesim/test_atheris.py with a fixed budget, or
+by hand for longer::
 
     python -m tests.atheris_fuzz request -runs=1000000 corpus/   # or: iso8583, api
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import random
-import subprocess
 import sys
 import tempfile
 import time
 import tomllib
 from pathlib import Path
 
+from tests.mutation.changes import changed_since
 from tests.mutation.operators import Mutant, python_mutants, sql_mutants
 from tests.mutation.report import (
     Target,
@@ -38,14 +38,6 @@ DOC = ROOT / "docs" / "testing.md"
 def mutants_of(path: str) -> list[Mutant]:
     """Every mutant of one file of the project."""
     return sql_mutants(ROOT, path) if path.endswith(".sql") else python_mutants(ROOT, path)
-
-
-def _changed(ref: str) -> set[str]:
-    out = subprocess.run(
-        ["git", "diff", "--name-only", ref, "--"], cwd=ROOT, check=True, capture_output=True,
-        text=True,
-    ).stdout  # fmt: skip
-    return set(out.split())
 
 
 def _touched(target: Target, changed: set[str]) -> bool:
@@ -147,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.gated:
         chosen = [t for t in chosen if t.gate]
     if args.changed:
-        changed = _changed(args.changed)
+        changed = changed_since(args.changed, ROOT)
         chosen = [t for t in chosen if _touched(t, changed)]
     if args.report:
         update_docs(DOC)

@@ -13,6 +13,7 @@ import functools
 import importlib
 import inspect
 import sys
+import tomllib
 import types
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,12 @@ from tests.mutation.operators import Mutant, mutated_sql, mutated_tree
 
 __all__ = ["PROJECT_PACKAGES", "MutantNotAppliedError", "module_name", "plant"]
 
-PROJECT_PACKAGES = ("cards", "switch", "terminal", "tpesim")
+PROJECT_PACKAGES: tuple[str, ...] = tuple(
+    tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text("utf-8"))[
+        "tool"
+    ]["hatch"]["build"]["targets"]["wheel"]["packages"]
+)
+"""The project's packages, as the wheel ships them: where a mutated constant is rebound."""
 
 
 class MutantNotAppliedError(Exception):

@@ -8,7 +8,7 @@ import pytest
 
 from cards import default_card_set
 from cards.masking import mask_pan
-from tests.integration.test_api import Api, api  # noqa: F401 - the fixture
+from tests.integration.api.test_api import Api, api  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.integration
 

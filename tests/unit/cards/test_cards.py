@@ -40,7 +40,7 @@ SATIM_VALID = [
     "6280581110007314",
     "6280580610056615",
 ]
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = Path(__file__).resolve().parents[3] / "docs"
 
 
 @pytest.mark.parametrize("pan", SATIM_VALID)

@@ -35,7 +35,7 @@ from wire.sealing import DukptFlavour
 CARDS = default_card_set()
 REGISTRY = default_registry()
 NOW = datetime(2026, 11, 23, 13, 4, 5, tzinfo=UTC)
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = Path(__file__).resolve().parents[3] / "docs"
 
 
 def test_happy_path_and_timeout_path_through_the_table() -> None:

@@ -14,7 +14,7 @@ import pytest
 from cards import CardStatus
 from switch import CardholderPosition, authorize
 from switch.security import ArqcCheck, CvvCheck, PinCheck
-from tests.unit.test_authorization import ALGIERS, CARDS, NOW, RICH, TUNIS, purchase
+from tests.unit.switch.test_authorization import ALGIERS, CARDS, NOW, RICH, TUNIS, purchase
 from wire import magic_amounts
 
 DAILY = 20_000_000

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.ledgers import LATE_US, LedgerBackend, insert_statement
-from tests.unit.test_ledger import HOLD, sound_ledger  # noqa: F401 - the fixture
+from tests.unit.ledger.test_ledger import HOLD, sound_ledger  # noqa: F401 - the fixture
 
 AT = LATE_US
 ROW = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -80,23 +81,16 @@ def _refused_safely(error: FormatError) -> None:
 
 
 @BUDGET
-@given(payload=damaged(REQUESTS) | st.binary(max_size=300))
-def test_a_damaged_binary_request_is_decoded_or_refused_with_a_format_error(
-    payload: bytes,
+@given(data=st.data())
+@pytest.mark.parametrize(("seeds", "decode"), [(REQUESTS, decode_request),
+                                               (RESPONSES, decode_response)],
+                         ids=["request", "response"])  # fmt: skip
+def test_a_damaged_binary_message_is_decoded_or_refused_with_a_format_error(
+    seeds: list[bytes], decode: Callable[[bytes, Encoding], object], data: st.DataObject
 ) -> None:
+    payload = data.draw(damaged(seeds) | st.binary(max_size=300))
     try:
-        decode_request(payload, Encoding.ISO8583)
-    except FormatError as error:
-        _refused_safely(error)
-
-
-@BUDGET
-@given(payload=damaged(RESPONSES) | st.binary(max_size=300))
-def test_a_damaged_binary_response_is_decoded_or_refused_with_a_format_error(
-    payload: bytes,
-) -> None:
-    try:
-        decode_response(payload, Encoding.ISO8583)
+        decode(payload, Encoding.ISO8583)
     except FormatError as error:
         _refused_safely(error)
 

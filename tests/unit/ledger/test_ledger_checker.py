@@ -8,7 +8,7 @@ import pytest
 
 from switch.ledger.checker.check import CHECKS, LedgerReport
 from tests.ledgers import LedgerBackend
-from tests.unit.test_ledger import HOLD, sound_ledger  # noqa: F401 - the fixture
+from tests.unit.ledger.test_ledger import HOLD, sound_ledger  # noqa: F401 - the fixture
 
 BACKENDS_SQLITE = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 

@@ -28,7 +28,7 @@ from switch.ledger import (
     check_ledger,
 )
 from tests.ledgers import make_backend
-from tests.unit.test_twophase import ACCOUNTS, CARDS, RESOLUTIONS, ModelHold, TwoPhaseMachine
+from tests.unit.ledger.test_twophase import ACCOUNTS, CARDS, RESOLUTIONS, ModelHold, TwoPhaseMachine
 from wire.clock import ManualClock
 
 KINDS = {

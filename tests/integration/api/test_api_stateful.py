@@ -26,7 +26,7 @@ from hypothesis.stateful import (
 
 from switch.ledger import check_ledger
 from tests.conftest import MosquittoProcess
-from tests.integration.test_api_properties import _ServerThread
+from tests.integration.api.test_api_properties import _ServerThread
 from tpesim.scenario.trace import available_balances
 from tpesim.serve import ServeConfig
 

@@ -25,7 +25,7 @@ from wire.protocol.errors import RESPONSE_MTIS
 from wire.protocol.matching import mismatch
 from wire.protocol.messages import IsoMessage, OriginalDataElements
 
-DOCS = Path(__file__).parents[2] / "docs"
+DOCS = Path(__file__).parents[3] / "docs"
 PROTOCOL = DOCS / "protocol.md"
 _BLOCK = re.compile(r"```json\n(.*?)```", re.S)
 

@@ -14,7 +14,7 @@ from switch.ledger import Outcome, Phase, Transfer
 from switch.ledger.postings import completion_post
 from switch.ledger.rules import TransferKind
 from tests.ledgers import LATE_US, LedgerBackend, insert_statement
-from tests.unit.test_ledger import DAY, MERCHANT, buy, record
+from tests.unit.ledger.test_ledger import DAY, MERCHANT, buy, record
 
 CARDS = default_card_set()
 CARD = "CCP-0001001"

@@ -42,7 +42,7 @@ pytestmark = pytest.mark.integration
 
 CARDS = default_card_set()
 REGISTRY = default_registry()
-SHIPPED = sorted((Path(__file__).parents[2] / "scenarios").glob("*.yaml"))
+SHIPPED = sorted((Path(__file__).parents[3] / "scenarios").glob("*.yaml"))
 
 
 def _restarter(broker: MosquittoProcess) -> Callable[[bool], Awaitable[None]]:

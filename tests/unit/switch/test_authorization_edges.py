@@ -16,7 +16,7 @@ from switch import CardholderPosition, authorize
 from switch.rules.abroad import billed_amount
 from switch.rules.authorization import card_standing, issuer_day
 from switch.security import CvvCheck, PinCheck
-from tests.unit.test_authorization import ALGIERS, CARDS, NOW, RICH, purchase
+from tests.unit.switch.test_authorization import ALGIERS, CARDS, NOW, RICH, purchase
 from wire import TerminalProfile, default_registry
 from wire.protocol import FinancialRequest
 

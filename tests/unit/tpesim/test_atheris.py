@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("atheris", reason="atheris runs on CPython for Linux x86_64 only")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BUDGET = {"request": 100_000, "iso8583": 50_000, "api": 50_000}
 """Runs per target (CI's; TPESIM_ATHERIS_RUNS sets one figure for both)."""
 

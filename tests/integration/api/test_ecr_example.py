@@ -24,7 +24,7 @@ from wire.protocol import topics
 
 pytestmark = pytest.mark.integration
 
-EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "ecr_client.py"
+EXAMPLE = Path(__file__).parents[3] / "docs" / "examples" / "ecr_client.py"
 
 
 def _example() -> ModuleType:

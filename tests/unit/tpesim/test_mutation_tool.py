@@ -11,9 +11,10 @@ import sys
 import tomllib
 from pathlib import Path
 
+from tests.mutation.changes import changed_since
 from tests.mutation.operators import Mutant, mutated_sql, mutated_tree, python_mutants, sql_mutants
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 SAMPLE = '''
 """A module docstring, never mutated."""
@@ -110,3 +111,28 @@ def test_the_bugs_planted_by_hand_are_each_caught_by_their_test() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     planted = tomllib.loads((ROOT / "tests/mutation/planted.toml").read_text("utf-8"))
     assert done.stdout.count("  killed ") == len(planted["planted"]) >= 7, done.stdout
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo,
+                   check=True, capture_output=True)  # fmt: skip
+
+
+def test_a_module_only_moved_or_reimported_has_not_changed(tmp_path: Path) -> None:
+    """--changed follows renames and sets imports and docstrings aside: a package reorganised
+    leaves its modules unchanged; new code, a changed body and a changed SQL rule count."""
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "rules.py").write_text(f"from old import x\n{SAMPLE}", "utf-8")
+    (tmp_path / "other.py").write_text(SAMPLE, "utf-8")
+    (tmp_path / "schema.sql").write_text("CHECK (amount > 0)\n", "utf-8")
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "commit", "-qm", "before")
+    (tmp_path / "pkg").mkdir()
+    moved = SAMPLE.replace('"""A docstring."""', '"""Another docstring."""')
+    (tmp_path / "pkg" / "rules.py").write_text(f"from new.place import x\n{moved}", "utf-8")
+    (tmp_path / "rules.py").unlink()
+    (tmp_path / "other.py").write_text(SAMPLE.replace("amount <= 0", "amount < 0"), "utf-8")
+    (tmp_path / "schema.sql").write_text("CHECK (amount >= 0)\n", "utf-8")
+    (tmp_path / "new.py").write_text("X = 1\n", "utf-8")
+    _git(tmp_path, "add", "-A")
+    assert changed_since("HEAD", tmp_path) == {"other.py", "schema.sql", "new.py"}
