@@ -1,4 +1,6 @@
-"""Card domain: card and product records, currencies, Luhn and PAN masking.
+"""Card domain: card and product records, holders, currencies and exchange rates, Luhn, PAN
+masking, the chip's EMV application (``chip``), merchant QR codes (``qr``) and the card
+cryptography (``crypto``).
 
 Pure and synchronous; imports nothing from ``switch``, ``terminal`` or ``tpesim``.
 """

@@ -1,6 +1,7 @@
 """Simulated payment terminals (TPE): state machine, requests, receipts and the MQTT shell.
 
-Imports ``wire.protocol`` (the API terminals speak) and ``cards``; never ``tpesim``.
+Imports ``wire`` (the protocol terminals speak) and ``cards``; never ``switch`` (a peer) nor
+``tpesim`` (docs/architecture.md; ``lint-imports`` checks it).
 """
 
 from terminal.builder import CHIP_WITH_PIN, PURCHASE, CardPresentation, RequestBuilder

@@ -1,7 +1,8 @@
 """The authorization engine: a pure function from a purchase request and facts to a decision.
 
-No I/O: the service gathers the facts (terminal, sign-on state, card set, the cardholder's
-available balance and today's spending) and this module decides the DE39 response code.
+No I/O: the purchase flow (switch.flows.purchases) gathers the facts (terminal, sign-on state,
+card set, the cardholder's available balance and today's spending) and this module decides the
+DE39 response code.
 Checks run in the order a real acquirer/issuer pair applies them; the first failure decides.
 """
 

@@ -1,8 +1,12 @@
-"""The terminal's MQTT shell: one connection per TPE, sign-on, purchases, timeout reversals.
+"""One TPE on the network: purchases (chip, stripe, keyed, e-commerce; refunds, cash-back,
+pre-authorizations, balance inquiries), their timeout reversals, offline decisions under the
+floor limit, voids and batch closes, and the terminal's own faults (power loss, a slipped STAN
+counter, a faulty chip reader, a corrupt MAC).
 
-Each terminal owns its MQTT client (Last Will ``offline`` on its retained status topic), a
-reader task that routes responses to the request waiting for them by (MTI, STAN), and the
-pure state machine. One transaction at a time, like a real TPE.
+Its channel (terminal.channel) holds the MQTT connection and hands each response to the request
+it answers; the halves in this package hold sign-on and network faults (``session``),
+store-and-forward (``saf``), the till (``till``), voids, QR sales and pre-authorizations. One
+transaction at a time, like a real TPE.
 """
 
 from __future__ import annotations

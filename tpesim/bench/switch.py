@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -77,6 +78,18 @@ class SwitchBench:
     paced: PathRun | None = None
     """The switch again, open loop at :attr:`paced_target` requests/s (``--paced``)."""
     paced_target: float = 0.0
+    switch_cpu_s: float | None = None
+    """CPU seconds the switch's process spent over the timed closed-loop run, all its threads
+    (the event loop and the ledger's): None when the switch ran in processes of its own
+    (``workers`` > 1) or shared its process with the load."""
+
+    @property
+    def switch_cpu_us(self) -> float | None:
+        """The switch's CPU per timed request, microseconds (the stable figure on a shared
+        machine, where the rate moves with the neighbours' load)."""
+        if self.switch_cpu_s is None or not self.switch.requests:
+            return None
+        return round(self.switch_cpu_s / self.switch.requests * 1e6, 1)
 
     @property
     def all_approved(self) -> bool:
@@ -90,6 +103,7 @@ class SwitchBench:
         return self._paced_summary() | {
             "echo_rps": round(self.echo.per_second, 1),
             "switch_rps": round(self.switch.per_second, 1),
+            "switch_cpu_us": self.switch_cpu_us,
             "ratio": round(ratio, 3),
             "p50_ms": round(self.switch.percentile(0.50), 2),
             "p99_ms": round(self.switch.percentile(0.99), 2),
@@ -123,21 +137,30 @@ class SwitchBench:
     def render(self) -> str:
         s = self.summary()
         return (
-            f"tpesim bench switch: {s['requests']} chip + PIN purchases by {s['cards']} cards, "
-            f"{s['concurrency']} in flight, broker {s['broker']}, load generator in a "
-            f"{s['load_process']} process, {s['switch_workers']} switch process(es) on a "
-            f"{s['ledger']} ledger ({s['machine']})\n"
-            f"  echo (ceiling)  {s['echo_rps']:>9.1f} req/s   p50 {s['echo_p50_ms']:.2f} ms   "
-            f"p99 {s['echo_p99_ms']:.2f} ms\n"
-            f"  switch          {s['switch_rps']:>9.1f} req/s   p50 {s['p50_ms']:.2f} ms   "
-            f"p99 {s['p99_ms']:.2f} ms   ({s['approved']} approved; {s['responses']})\n"
-            f"  ratio switch/echo: {s['ratio']:.3f}"
-        ) + (
-            f"\n  switch paced at {s['paced_target_rps']:.1f} req/s (open loop): "
-            f"{s['paced_rps']:.1f} req/s   p50 {s['paced_p50_ms']:.2f} ms   "
-            f"p99 {s['paced_p99_ms']:.2f} ms   ({s['paced_approved']} approved)"
-            if self.paced is not None
-            else ""
+            (
+                f"tpesim bench switch: {s['requests']} chip + PIN purchases by {s['cards']} cards, "
+                f"{s['concurrency']} in flight, broker {s['broker']}, load generator in a "
+                f"{s['load_process']} process, {s['switch_workers']} switch process(es) on a "
+                f"{s['ledger']} ledger ({s['machine']})\n"
+                f"  echo (ceiling)  {s['echo_rps']:>9.1f} req/s   p50 {s['echo_p50_ms']:.2f} ms   "
+                f"p99 {s['echo_p99_ms']:.2f} ms\n"
+                f"  switch          {s['switch_rps']:>9.1f} req/s   p50 {s['p50_ms']:.2f} ms   "
+                f"p99 {s['p99_ms']:.2f} ms   ({s['approved']} approved; {s['responses']})\n"
+                f"  ratio switch/echo: {s['ratio']:.3f}"
+            )
+            + (
+                f"\n  switch CPU per request: {s['switch_cpu_us']:.0f} µs (process CPU clock, all "
+                "its threads, over the timed run)"
+                if s["switch_cpu_us"] is not None
+                else ""
+            )
+            + (
+                f"\n  switch paced at {s['paced_target_rps']:.1f} req/s (open loop): "
+                f"{s['paced_rps']:.1f} req/s   p50 {s['paced_p50_ms']:.2f} ms   "
+                f"p99 {s['paced_p99_ms']:.2f} ms   ({s['paced_approved']} approved)"
+                if self.paced is not None
+                else ""
+            )
         )
 
 
@@ -274,7 +297,9 @@ async def run_switch_bench(
                                  trace=trace, mqtt=mqtt, workdir=workdir):  # fmt: skip
                 await load.run("sign-on", sign_ons, 1)
                 await load.run("switch", warm)
+                cpu_before = time.process_time()
                 measured = await load.run("switch", timed)
+                cpu_s = time.process_time() - cpu_before
                 rate = measured.per_second / 2 if paced == "half" else paced
                 steady = await load.run("paced", more, rate=rate) if rate else None
         finally:
@@ -292,4 +317,5 @@ async def run_switch_bench(
             "sqlite" if postgres_location(location) is None else "postgresql",
             steady,
             rate or 0.0,
+            cpu_s if workers == 1 and separate_load else None,
         )

@@ -1,5 +1,6 @@
-"""``tpesim bench``: the crypto, ledger, switch and fleet benches from the command line; what
-each measures is in its own module and docs/performance.md."""
+"""``tpesim bench``: the crypto, ledger, switch, fleet, reconnect and flood benches from the
+command line; what each measures is in its own module (``tpesim.bench``) and
+docs/performance.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The ``tpesim`` command line: demo, switch, terminal, ledger check and backup, cards list."""
+"""The ``tpesim`` parser and the commands it runs itself (``demo``, ``switch``, ``cards list`` and
+``cards issue``); every other subcommand is added by its own module (``tpesim.cli.*``,
+``tpesim.settle``, ``tpesim.serve``, ``tpesim.scenario.command``) and registered here."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The wire protocol terminals speak: ISO 8583 message models, JSON codec, topics, codes."""
+"""The protocol terminals and the switch speak: ISO 8583 message models, the JSON and ISO 8583
+binary codecs, topics, trace events, response codes and what an answer must echo."""
 
 from wire.protocol import topics
 from wire.protocol.codec import (

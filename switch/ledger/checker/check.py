@@ -4,8 +4,9 @@ One named check per invariant of ../shared/domain/ledger-and-reliability.md §A7
 conservation, counters that agree with the transfers, no negative available balance,
 exactly-once per id, a hold resolves at most once, expiry on the switch clock, reversal releases
 the hold, no acknowledged approval without a durable hold, settlement totals and net positions
-that sum to zero, monotonic timestamps, and append-only history; stand-in approvals trued up
-and a payment abroad's two legs moving together. The checks of the card flows are in
+that sum to zero, monotonic timestamps, and append-only history; stand-in approvals trued up,
+a payment abroad's two legs moving together, and refunds that never give back more than their
+sale took. The checks of the card flows are in
 switch.ledger.checker.flows. ``tpesim ledger check`` prints the report and exits non-zero when a
 check fails.
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,11 @@ async def test_the_bench_runs_the_echo_ceiling_and_the_full_switch_path(
     # The switch path is the echo path plus the switch's work (decode, HSM, ledger, fsync):
     # its typical answer is slower than an echo's, whatever the machine's load.
     assert summary["p50_ms"] > summary["echo_p50_ms"], summary
+    # The switch's CPU per request, from its process's CPU clock over the timed run: what it
+    # spent, divided by the requests, and no more than the machine's cores could spend meanwhile.
+    assert bench.switch_cpu_s is not None and bench.switch_cpu_s > 0
+    assert summary["switch_cpu_us"] == round(bench.switch_cpu_s / 150 * 1e6, 1)
+    assert bench.switch_cpu_s <= bench.switch.seconds * (os.cpu_count() or 1)
     report = await asyncio.to_thread(check_ledger, tmp_path / "ledger.db")
     assert report.ok
     assert report.as_dict()["postings"] >= 150 + bench.concurrency  # warm-up purchases too
