@@ -131,13 +131,18 @@ class LedgerReads:
         return self._sqlite
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> tuple[Any, ...] | None:
-        async with self._db.execute(sql, tuple(params)) as cursor:
-            row = await cursor.fetchone()
-        return None if row is None else tuple(row)
+        """The first row of one query, in one hop to the database thread (not three: execute,
+        fetch, close)."""
+        return (await self._first_rows([(sql, tuple(params))]))[0]
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        async with self._db.execute(sql, tuple(params)) as cursor:
-            return [tuple(row) for row in await cursor.fetchall()]
+        """Every row of one query, in one hop to the database thread."""
+        values = tuple(params)
+
+        def read(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return [tuple(row) for row in db.execute(sql, values).fetchall()]
+
+        return await self._run(read)
 
     async def stored_request(self, key: Key) -> StoredRequest | None:
         """The stored answer to the request with idempotency ``key``, if any."""

@@ -24,7 +24,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 
@@ -39,12 +39,16 @@ Opening = Callable[[sqlite3.Connection], Callable[[], None]]
 the group fail to commit."""
 
 
+_Execute = Callable[..., Awaitable[Any]]
+"""aiosqlite's untyped ``Connection._execute``, typed once (not a new alias on every hop)."""
+
+
 async def run_on_thread(db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
     """Run ``work`` on ``db``'s own thread with its sqlite3 connection: one hop, however many
     statements (aiosqlite runs each of its calls this way; it has no public name for it)."""
     conn = db._conn  # the sqlite3 connection aiosqlite drives
-    execute = cast(Callable[..., Awaitable[T]], db._execute)
-    return await execute(work, conn)
+    done: T = await cast(_Execute, db._execute)(work, conn)
+    return done
 
 
 class Group:
