@@ -169,12 +169,13 @@ class SwitchService:
                 await transport.subscribe(request_filter, qos=1)
             await transport.subscribe(topics.ISSUER_CONTROL_FILTER, qos=1)
             await transport.subscribe(topics.SWITCH_CONTROL, qos=1)
-            await transport.publish(topics.SWITCH_STATUS, b"online", retain=True)
-            # Who serves, alone or as a --shared worker (and on which ledger).
-            await transport.publish(topics.SWITCH_OWNER, self.owner_note, retain=True)
+            # Connected before it says so: whoever sees ``online`` sees a switch that serves.
             self.connected.set()
             self.sessions += 1
             self._session_started.set()
+            await transport.publish(topics.SWITCH_STATUS, b"online", retain=True)
+            # Who serves, alone or as a --shared worker (and on which ledger).
+            await transport.publish(topics.SWITCH_OWNER, self.owner_note, retain=True)
             log.info(
                 "switch online on %s (MQTT v%d), serving %s",
                 self.broker,
