@@ -26,11 +26,11 @@ from switch.flows.purchases import PurchaseDesk
 from switch.flows.qr_payments import QrDesk
 from switch.flows.resolutions import complete, reverse
 from switch.flows.standin import replay_advice, replay_advices, true_up_refunds
-from switch.ledger.postings import MIDNIGHT
-from switch.ledger.sqlite.store import (
+from switch.ledger.errors import (
     DuplicateRequestError,
     LedgerUnavailableError,
 )
+from switch.ledger.postings import MIDNIGHT
 from switch.ledger.where import AnyLedger
 from switch.ordering import OrderedKeys
 from switch.reply import Reply, SwitchStats

@@ -22,8 +22,8 @@ from dataclasses import asdict
 from datetime import date, datetime, time, timedelta
 
 from cards.currency import currency_by_numeric
+from switch.ledger.events import BatchClose
 from switch.ledger.postings import MIDNIGHT, business_day
-from switch.ledger.sqlite.store import BatchClose
 from switch.ledger.where import AnyLedger
 from switch.rules.reconcile import LedgerItem, ledger_totals, reconcile
 from wire.journal import JournalEntry, journal_totals

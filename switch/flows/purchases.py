@@ -14,9 +14,9 @@ from cards.currency import currency, currency_by_numeric
 from cards.fx import FxRates, allowance_start, default_fx_rates
 from cards.models import Card
 from switch.flows.standin import sale_hold, stand_in
-from switch.ledger.reads import PurchaseView
+from switch.ledger.errors import InsufficientFundsError
+from switch.ledger.reads import CardState, PurchaseView
 from switch.ledger.rules import TransferKind
-from switch.ledger.sqlite.store import CardState, InsufficientFundsError
 from switch.ledger.where import AnyLedger
 from switch.responses import approval_code, retrieval_reference
 from switch.rules.authorization import CardholderPosition, Decision, authorize, issuer_day

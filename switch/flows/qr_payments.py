@@ -26,10 +26,9 @@ from cards.masking import mask_pan
 from cards.models import Channel
 from cards.qr import MerchantQr, QrError, decode_qr
 from switch.ledger.checker.check import QR_MTI
-from switch.ledger.errors import LedgerUnavailableError
+from switch.ledger.errors import InsufficientFundsError, LedgerUnavailableError
 from switch.ledger.postings import business_day, qr_payment
 from switch.ledger.rules import merchant_account
-from switch.ledger.sqlite.store import InsufficientFundsError
 from switch.ledger.where import AnyLedger
 from switch.responses import retrieval_reference
 from switch.rules.authorization import card_standing, issuer_day

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, time
 
 from switch.ledger.postings import MIDNIGHT, business_day, completion_post, reversal_of_hold
+from switch.ledger.reads import Key
 from switch.ledger.rules import Phase, Transfer, fx_leg_id, pays_exchange_desk
-from switch.ledger.sqlite.store import Key
 from switch.ledger.where import AnyLedger
 from wire.protocol.messages import (
     CompletionAdvice,

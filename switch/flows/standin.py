@@ -18,6 +18,7 @@ from typing import Any
 
 from cards.catalog import CardSet
 from cards.models import Card, StandIn
+from switch.ledger.errors import InsufficientFundsError
 from switch.ledger.postings import Key, business_day, card_hold, fx_leg
 from switch.ledger.rules import (
     LedgerAccount,
@@ -27,7 +28,6 @@ from switch.ledger.rules import (
     fx_account,
     merchant_account,
 )
-from switch.ledger.sqlite.store import InsufficientFundsError
 from switch.ledger.standin import (
     StandInAdvice,
     TrueUp,

@@ -2,6 +2,8 @@
 they follow (``twophase``, ``rules``, ``postings``), and the invariant checker."""
 
 from switch.ledger.checker.check import CHECKS, LedgerReport, check_ledger
+from switch.ledger.errors import DuplicateRequestError, InsufficientFundsError, LedgerRefusalError
+from switch.ledger.reads import StoredRequest
 from switch.ledger.rules import (
     AccountKind,
     LedgerAccount,
@@ -13,13 +15,7 @@ from switch.ledger.rules import (
     merchant_account_id,
     opening_transfers,
 )
-from switch.ledger.sqlite.store import (
-    DuplicateRequestError,
-    InsufficientFundsError,
-    Ledger,
-    LedgerRefusalError,
-    StoredRequest,
-)
+from switch.ledger.sqlite.store import Ledger
 from switch.ledger.twophase import AccountSpec, Balances, Book, HoldState, Outcome, TransferRequest
 from switch.ledger.where import AnyLedger, LedgerLocation, check_location, open_ledger
 

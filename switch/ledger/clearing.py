@@ -31,7 +31,14 @@ from switch.ledger.rules import (
     issuer_account_id,
 )
 
-__all__ = ["ClearingLine", "ClearingPlan", "CurrencyTotals", "basis_points", "plan_clearing"]
+__all__ = [
+    "ClearingLine",
+    "ClearingPlan",
+    "CurrencyTotals",
+    "Planner",
+    "basis_points",
+    "plan_clearing",
+]
 
 
 def basis_points(amount: int, bps: int) -> int:
@@ -221,3 +228,9 @@ def _fee(
         currency=accounts[debit].currency,
         business_day=day,
     )
+
+
+Planner = Callable[
+    [str, list[ClearingLine], list[Transfer], dict[str, LedgerAccount]], ClearingPlan
+]
+"""Decides a settlement run: (run, lines, posted, accounts) → plan."""

@@ -30,6 +30,10 @@ __all__ = [
     "transfer_from_row",
 ]
 
+SCHEMA_VERSION = 6
+"""The ledger schema both backends create (schema.sql, pg_schema.sql); a database of another
+version is refused at open, never migrated in place."""
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

@@ -19,7 +19,8 @@ from switch.ledger.checker.check import LedgerReport, check_ledger
 from switch.ledger.errors import LedgerOpenError, LedgerUnavailableError
 from switch.ledger.postgres.check import check_pg_ledger
 from switch.ledger.postgres.store import PgLedger
-from switch.ledger.sqlite.store import SCHEMA_VERSION, Ledger
+from switch.ledger.sql import SCHEMA_VERSION
+from switch.ledger.sqlite.store import Ledger
 from wire.clock import Clock
 
 __all__ = [

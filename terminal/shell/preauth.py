@@ -5,6 +5,7 @@ and cancelling one with an 0400. The pre-authorization half of
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from terminal.builder import RequestBuilder
 from terminal.records import TerminalError
@@ -26,23 +27,20 @@ class PreAuthorizations:
     saf: list[tuple[Advice, TransactionKeys | None]]
     _busy: asyncio.Lock
 
-    @property
-    def tid(self) -> str:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by another half of Terminal
 
-    async def _ensure_connected(self) -> None:
-        raise NotImplementedError
+        @property
+        def tid(self) -> str: ...
 
-    def _next_keys(self) -> TransactionKeys | None:
-        raise NotImplementedError
+        async def _ensure_connected(self) -> None: ...
 
-    async def _send_completion(
-        self, advice: CompletionAdvice, keys: TransactionKeys | None
-    ) -> CompletionResponse | None:
-        raise NotImplementedError
+        def _next_keys(self) -> TransactionKeys | None: ...
 
-    async def _reverse(self, original: FinancialRequest) -> str:
-        raise NotImplementedError
+        async def _send_completion(
+            self, advice: CompletionAdvice, keys: TransactionKeys | None
+        ) -> CompletionResponse | None: ...
+
+        async def _reverse(self, original: FinancialRequest) -> str: ...
 
     async def complete(self, stan: int, amount: int) -> CompletionResponse | None:
         """Complete the pre-authorization ``stan`` for ``amount`` (at most what was authorized)

@@ -9,6 +9,7 @@ harmless; once answered, the journal says what became of the sale.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from terminal.builder import RequestBuilder
 from terminal.machine import Event, TerminalMachine
@@ -49,23 +50,24 @@ class StoreAndForward:
     lose_reversals: bool
     reversal_attempts: int
 
-    @property
-    def tid(self) -> str:
-        raise NotImplementedError
-
     encoding: Encoding
 
-    def _next_keys(self) -> TransactionKeys | None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by another half of Terminal
+
+        @property
+        def tid(self) -> str: ...
+
+        def _next_keys(self) -> TransactionKeys | None: ...
 
     def _seal(self, message: IsoMessage, keys: TransactionKeys | None) -> bytes:
         """``message``'s wire bytes in the terminal's encoding, MAC'd under ``keys``."""
         return seal(message, keys, self.encoding)
 
-    async def _exchange(
-        self, request: IsoMessage, payload: bytes, response_mti: str
-    ) -> Response | None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by another half of Terminal
+
+        async def _exchange(
+            self, request: IsoMessage, payload: bytes, response_mti: str
+        ) -> Response | None: ...
 
     async def _reverse(self, original: FinancialRequest) -> str:
         """Reverse ``original`` from the store-and-forward queue: an 0420, then 0421 repeats

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from terminal.builder import RequestBuilder
 from terminal.channel import Channel
@@ -41,26 +41,22 @@ class Session:
     link_cut: bool
     _busy: asyncio.Lock
 
-    @property
-    def tid(self) -> str:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by another half of Terminal
 
-    def _next_keys(self) -> TransactionKeys | None:
-        raise NotImplementedError
+        @property
+        def tid(self) -> str: ...
 
-    def _seal(self, message: IsoMessage, keys: TransactionKeys | None) -> bytes:
-        raise NotImplementedError
+        def _next_keys(self) -> TransactionKeys | None: ...
 
-    async def _exchange(
-        self, request: IsoMessage, payload: bytes, response_mti: str
-    ) -> Response | None:
-        raise NotImplementedError
+        def _seal(self, message: IsoMessage, keys: TransactionKeys | None) -> bytes: ...
 
-    async def _reverse(self, original: FinancialRequest) -> str:
-        raise NotImplementedError
+        async def _exchange(
+            self, request: IsoMessage, payload: bytes, response_mti: str
+        ) -> Response | None: ...
 
-    async def flush_saf(self) -> int:
-        raise NotImplementedError
+        async def _reverse(self, original: FinancialRequest) -> str: ...
+
+        async def flush_saf(self) -> int: ...
 
     # -- lifecycle -----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ stays in the batch as reversal-pending, as for any reversal (terminal.shell.saf)
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from terminal.receipt import ReceiptData, render_receipt
 from terminal.records import TerminalError, TerminalStats, TransactionOutcome
@@ -30,18 +31,16 @@ class Voids:
     last_sale: FinancialRequest | None
     """The last approved sale or refund of the open batch, until voided or the batch closes."""
 
-    @property
-    def tid(self) -> str:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by another half of Terminal
 
-    def _now(self) -> datetime:
-        raise NotImplementedError
+        @property
+        def tid(self) -> str: ...
 
-    async def _reverse(self, original: FinancialRequest) -> str:
-        raise NotImplementedError
+        def _now(self) -> datetime: ...
 
-    def _unjournal(self, kind: EntryKind, stan: int) -> None:
-        raise NotImplementedError
+        async def _reverse(self, original: FinancialRequest) -> str: ...
+
+        def _unjournal(self, kind: EntryKind, stan: int) -> None: ...
 
     async def _void(self, masked_pan: str, card_label: str) -> TransactionOutcome:
         """Reverse :attr:`last_sale`; the caller holds the terminal."""

@@ -17,14 +17,12 @@ from asyncpg.pool import PoolConnectionProxy
 
 from switch.ledger.clearing import ClearingLine
 from switch.ledger.errors import DuplicateRequestError
+from switch.ledger.events import BATCH_CLOSE, Answer, Rows
 from switch.ledger.rules import LedgerAccount, Transfer
 from switch.ledger.sql import CLEAR, CLEARABLE, COLUMNS, UNRESOLVED, statement_for
 from switch.ledger.sqlite.steps import (
-    BATCH_CLOSE,
     FAILED_OUTCOME,
     STORED_DIGEST,
-    Answer,
-    Rows,
     existing_outcome,
     failed_outcome,
     named_outcome,

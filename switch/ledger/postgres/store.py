@@ -28,7 +28,9 @@ import asyncpg
 
 from cards.catalog import CardSet
 from switch.ledger.clearing import ClearingPlan as Plan
+from switch.ledger.clearing import Planner
 from switch.ledger.errors import LedgerUnavailableError
+from switch.ledger.events import Answer, BatchClose, Rows
 from switch.ledger.postgres import steps
 from switch.ledger.postgres.group import PgGroupCommit
 from switch.ledger.reads import (
@@ -41,13 +43,12 @@ from switch.ledger.sql import (
     ACCOUNTS,
     CLEARING_LINES,
     RUNS_ON_DAY,
+    SCHEMA_VERSION,
     UNSETTLED_POSTED,
     account_from_row,
     clearing_line_from_row,
     transfer_from_row,
 )
-from switch.ledger.sqlite.steps import Answer, BatchClose, Rows
-from switch.ledger.sqlite.store import Planner
 from switch.ledger.stamps import Stamps
 from switch.ledger.twophase import Outcome
 from wire.clock import Clock, SystemClock
@@ -57,7 +58,6 @@ __all__ = ["PgLedger"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 6
 READERS = 4
 """Connections a ledger reads on, besides the one it writes on."""
 _SCHEMA_LOCK = 0x7470_6573  # advisory lock: workers opening one ledger at once create it once

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from switch.ledger.errors import (
@@ -18,7 +17,7 @@ from switch.ledger.errors import (
     InsufficientFundsError,
     LedgerRefusalError,
 )
-from switch.ledger.reads import CardState, Key
+from switch.ledger.events import BATCH_CLOSE, Answer, BatchClose, Rows
 from switch.ledger.rules import LedgerAccount, Transfer
 from switch.ledger.sql import EXPIRE, UNRESOLVED, statement_for
 from switch.ledger.twophase import Outcome
@@ -41,33 +40,6 @@ __all__ = [
     "remembered",
     "store_answer",
 ]
-
-Rows = Sequence[tuple[str, tuple[Any, ...]]]
-"""Further (SQL, parameters) inserts of one event."""
-
-BatchClose = tuple[str, str, int, int, str, str, str, int | None, int, str]
-"""A batch_closes row: TID, business day, STAN, in balance (0/1), terminal totals, ledger
-totals and differences (JSON texts), batch number (DE60), last transfer seq covered, digest of
-the terminal's claim."""
-BATCH_CLOSE = (
-    "INSERT INTO batch_closes (tid, business_day, stan, in_balance, terminal, ledger, "
-    "differences, batch_number, last_seq, digest, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """A request's stored answer and what else the same event writes besides its transfers."""
-
-    key: Key
-    mti: str
-    digest: str
-    response_code: str
-    response: bytes
-    orphan_reversal_of: Key | None = None
-    card_state: CardState | None = None
-    batch_close: BatchClose | None = None
 
 
 def ensure_accounts(db: sqlite3.Connection, accounts: Iterable[LedgerAccount]) -> None:

@@ -22,7 +22,7 @@ from typing import Any, Self
 import aiosqlite
 
 from cards.catalog import CardSet
-from switch.ledger.clearing import ClearingLine
+from switch.ledger.clearing import ClearingLine, Planner
 from switch.ledger.clearing import ClearingPlan as Plan
 from switch.ledger.errors import (
     DuplicateRequestError,
@@ -30,6 +30,7 @@ from switch.ledger.errors import (
     LedgerRefusalError,
     LedgerUnavailableError,
 )
+from switch.ledger.events import Answer, BatchClose, Rows
 from switch.ledger.reads import CardState, Key, LedgerReads, StoredRequest
 from switch.ledger.rules import (
     LedgerAccount,
@@ -42,6 +43,7 @@ from switch.ledger.sql import (
     CLEARING_LINES,
     COLUMNS,
     RUNS_ON_DAY,
+    SCHEMA_VERSION,
     UNSETTLED_POSTED,
     clearing_line_from_row,
     micros,
@@ -51,7 +53,6 @@ from switch.ledger.sql import (
 from switch.ledger.sqlite import steps
 from switch.ledger.sqlite.bulk import BATCH_MIN, apply_batch
 from switch.ledger.sqlite.group import GroupCommit
-from switch.ledger.sqlite.steps import Answer, BatchClose, Rows
 from switch.ledger.stamps import Stamps
 from switch.ledger.twophase import Outcome
 from wire.clock import Clock, SystemClock
@@ -71,13 +72,8 @@ __all__ = [
 
 log = logging.getLogger("switch.ledger")
 
-SCHEMA_VERSION = 6
 CACHE_KIB = 256 * 1024
 """Page cache of the ledger connection: a day's settlement walks indexes of millions of rows."""
-
-
-Planner = Callable[[str, list[ClearingLine], list[Transfer], dict[str, LedgerAccount]], Plan]
-"""Decides a settlement run: (run, lines, posted, accounts) → plan."""
 
 
 class Ledger(LedgerReads):
