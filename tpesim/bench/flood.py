@@ -140,7 +140,7 @@ async def run_flood_bench(
     workdir.mkdir(parents=True, exist_ok=True)
     cards = issue_bench_cards(200, workdir)
     warmup = min(200, requests // 5)
-    sign_ons, warm, timed, more = bench_workload(requests, warmup, terminals, cards, requests)
+    sign_ons, warm, (timed, more) = bench_workload(requests, warmup, terminals, cards, runs=2)
     flood = Flood(FLOOD_TID, flood_rate, flood_payloads(timed[0][1]))
     async with given_or_running_broker(broker, workdir) as handle:
         load = LoadGenerator(handle.url, 10, separate=separate_load, mqtt=mqtt)

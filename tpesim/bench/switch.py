@@ -8,6 +8,9 @@ fixed number of requests in flight, each answered request replaced by the next):
 (b) **switch** — the real switch: decode, MAC + PIN + ARQC verification, authorization, the hold
     committed to the SQLite ledger, the response.
 
+The switch runs the same load twice by default, trace events off then on (``trace="both"``):
+``tpesim switch`` publishes them unless told not to, and they cost CPU of their own.
+
 The requests are real chip + PIN purchases, MAC'd under each terminal's DUKPT key, built before
 the clock starts (the terminals' cost is not the switch's). Latency is publish to response, as
 the load generator sees it, in milliseconds.
@@ -19,7 +22,7 @@ import asyncio
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,7 +51,16 @@ from wire.tasks import wait_ended
 from wire.transport import CLIENTS, DEFAULT_CLIENT
 from wire.transport.base import BrokerUrl
 
-__all__ = ["BenchCards", "SwitchBench", "bench_workload", "issue_bench_cards", "run_switch_bench"]
+__all__ = [
+    "BenchCards",
+    "SwitchBench",
+    "TraceMode",
+    "bench_workload",
+    "issue_bench_cards",
+    "run_switch_bench",
+]
+
+TraceMode = Literal["off", "on", "both"]
 
 AMOUNT = 1_000
 """10,00 DA per purchase: the bench's cards can pay thousands of them within their limits."""
@@ -65,7 +77,9 @@ class SwitchBench:
     switch: PathRun
     concurrency: int
     broker: str
-    trace: bool
+    trace: TraceMode
+    """``off``/``on``: :attr:`switch` ran with trace events so; ``both``: :attr:`switch` ran with
+    them off and :attr:`traced` with them on."""
     separate_load: bool = True
     """The load generator ran in its own process."""
     cards: int = len(EVERYDAY_CARDS)
@@ -82,46 +96,57 @@ class SwitchBench:
     """CPU seconds the switch's process spent over the timed closed-loop run, all its threads
     (the event loop and the ledger's): None when the switch ran in processes of its own
     (``workers`` > 1) or shared its process with the load."""
+    traced: PathRun | None = None
+    """With ``trace="both"``: the switch again, trace events on, the same closed loop."""
+    traced_cpu_s: float | None = None
+    """CPU seconds of the switch's process over :attr:`traced` (None as for ``switch_cpu_s``)."""
 
     @property
     def switch_cpu_us(self) -> float | None:
         """The switch's CPU per timed request, microseconds (the stable figure on a shared
         machine, where the rate moves with the neighbours' load)."""
-        if self.switch_cpu_s is None or not self.switch.requests:
-            return None
-        return round(self.switch_cpu_s / self.switch.requests * 1e6, 1)
+        return _per_request_us(self.switch_cpu_s, self.switch)
+
+    @property
+    def traced_cpu_us(self) -> float | None:
+        """The switch's CPU per timed request with trace events on (``trace="both"``)."""
+        return None if self.traced is None else _per_request_us(self.traced_cpu_s, self.traced)
 
     @property
     def all_approved(self) -> bool:
         """Every timed request of every switch run was approved."""
-        runs = (self.switch,) if self.paced is None else (self.switch, self.paced)
+        runs = [run for run in (self.switch, self.traced, self.paced) if run is not None]
         return all(run.codes.get("00", 0) == run.requests for run in runs)
 
     def summary(self) -> dict[str, Any]:
         """The ``--json`` object."""
         ratio = self.switch.per_second / self.echo.per_second if self.echo.per_second else 0.0
-        return self._paced_summary() | {
-            "echo_rps": round(self.echo.per_second, 1),
-            "switch_rps": round(self.switch.per_second, 1),
-            "switch_cpu_us": self.switch_cpu_us,
-            "ratio": round(ratio, 3),
-            "p50_ms": round(self.switch.percentile(0.50), 2),
-            "p99_ms": round(self.switch.percentile(0.99), 2),
-            "echo_p50_ms": round(self.echo.percentile(0.50), 2),
-            "echo_p99_ms": round(self.echo.percentile(0.99), 2),
-            "requests": self.switch.requests,
-            "concurrency": self.concurrency,
-            "cards": self.cards,
-            "mqtt_client": self.mqtt,
-            "switch_workers": self.workers,
-            "ledger": self.ledger,
-            "approved": self.switch.codes.get("00", 0),
-            "responses": dict(sorted(self.switch.codes.items())),
-            "trace": self.trace,
-            "load_process": "separate" if self.separate_load else "shared",
-            "broker": self.broker,
-            "machine": machine(),
-        }
+        return (
+            self._paced_summary()
+            | self._traced_summary()
+            | {
+                "echo_rps": round(self.echo.per_second, 1),
+                "switch_rps": round(self.switch.per_second, 1),
+                "switch_cpu_us": self.switch_cpu_us,
+                "ratio": round(ratio, 3),
+                "p50_ms": round(self.switch.percentile(0.50), 2),
+                "p99_ms": round(self.switch.percentile(0.99), 2),
+                "echo_p50_ms": round(self.echo.percentile(0.50), 2),
+                "echo_p99_ms": round(self.echo.percentile(0.99), 2),
+                "requests": self.switch.requests,
+                "concurrency": self.concurrency,
+                "cards": self.cards,
+                "mqtt_client": self.mqtt,
+                "switch_workers": self.workers,
+                "ledger": self.ledger,
+                "approved": self.switch.codes.get("00", 0),
+                "responses": dict(sorted(self.switch.codes.items())),
+                "trace": self.trace,
+                "load_process": "separate" if self.separate_load else "shared",
+                "broker": self.broker,
+                "machine": machine(),
+            }
+        )
 
     def _paced_summary(self) -> dict[str, Any]:
         if self.paced is None:
@@ -134,6 +159,17 @@ class SwitchBench:
             "paced_approved": self.paced.codes.get("00", 0),
         }
 
+    def _traced_summary(self) -> dict[str, Any]:
+        if self.traced is None:
+            return {}
+        return {
+            "traced_rps": round(self.traced.per_second, 1),
+            "traced_p50_ms": round(self.traced.percentile(0.50), 2),
+            "traced_p99_ms": round(self.traced.percentile(0.99), 2),
+            "traced_cpu_us": self.traced_cpu_us,
+            "traced_approved": self.traced.codes.get("00", 0),
+        }
+
     def render(self) -> str:
         s = self.summary()
         return (
@@ -142,15 +178,25 @@ class SwitchBench:
                 f"{s['concurrency']} in flight, broker {s['broker']}, load generator in a "
                 f"{s['load_process']} process, {s['switch_workers']} switch process(es) on a "
                 f"{s['ledger']} ledger ({s['machine']})\n"
-                f"  echo (ceiling)  {s['echo_rps']:>9.1f} req/s   p50 {s['echo_p50_ms']:.2f} ms   "
+                f"  echo (ceiling)     {s['echo_rps']:>9.1f} req/s   "
+                f"p50 {s['echo_p50_ms']:.2f} ms   "
                 f"p99 {s['echo_p99_ms']:.2f} ms\n"
-                f"  switch          {s['switch_rps']:>9.1f} req/s   p50 {s['p50_ms']:.2f} ms   "
+                f"  switch{_trace_label(self.trace)} {s['switch_rps']:>9.1f} req/s   "
+                f"p50 {s['p50_ms']:.2f} ms   "
                 f"p99 {s['p99_ms']:.2f} ms   ({s['approved']} approved; {s['responses']})\n"
                 f"  ratio switch/echo: {s['ratio']:.3f}"
             )
             + (
-                f"\n  switch CPU per request: {s['switch_cpu_us']:.0f} µs (process CPU clock, all "
-                "its threads, over the timed run)"
+                f"\n  switch, trace on  {s['traced_rps']:>9.1f} req/s   "
+                f"p50 {s['traced_p50_ms']:.2f} ms   p99 {s['traced_p99_ms']:.2f} ms   "
+                f"({s['traced_approved']} approved)"
+                if self.traced is not None
+                else ""
+            )
+            + (
+                f"\n  switch CPU per request: {s['switch_cpu_us']:.0f} µs"
+                + (f" trace off, {s['traced_cpu_us']:.0f} µs trace on" if self.traced else "")
+                + " (process CPU clock, all its threads, over each timed run)"
                 if s["switch_cpu_us"] is not None
                 else ""
             )
@@ -162,6 +208,18 @@ class SwitchBench:
                 else ""
             )
         )
+
+
+def _per_request_us(cpu_s: float | None, run: PathRun) -> float | None:
+    """CPU seconds over a run as microseconds per request of it (None: not measured)."""
+    if cpu_s is None or not run.requests:
+        return None
+    return round(cpu_s / run.requests * 1e6, 1)
+
+
+def _trace_label(trace: TraceMode) -> str:
+    """How the first switch run's line names its trace setting."""
+    return ", trace on " if trace == "on" else ", trace off"
 
 
 async def _echo(broker: BrokerUrl, ready: asyncio.Event, mqtt: str) -> None:
@@ -211,28 +269,34 @@ async def _switches(
     trace: bool,
     mqtt: str,
     workdir: Path,
-) -> AsyncIterator[None]:
-    """The switch under test: in this process, or ``workers`` processes of their own."""
+) -> AsyncIterator[Callable[[bool], None] | None]:
+    """The switch under test: in this process, or ``workers`` processes of their own. Yields
+    how to turn its trace events on or off while it runs (None: processes of their own, whose
+    setting is fixed at start)."""
     if workers == 1:
         async with running_switch(broker=broker, db_path=location, cards=bench_cards.cards,
                                   registry=default_registry(), security=bench_cards.security,
                                   persistent=False, client=CLIENTS[mqtt]) as switch:  # fmt: skip
             switch.trace = trace
-            yield
+
+            def set_trace(on: bool) -> None:
+                switch.trace = on
+
+            yield set_trace
         return
     async with await open_ledger(location, bench_cards.cards):
         pass  # the accounts and opening balances, once, before the workers start
     async with switch_workers(workers, broker=broker, ledger=location,
                               log=workdir / "workers.log", card_files=bench_cards.files,
                               name="tpesim-bench-switch", trace=trace, client=mqtt):  # fmt: skip
-        yield
+        yield None
 
 
 def bench_workload(
-    count: int, warmup: int, fleet_size: int, bench_cards: BenchCards, paced: int = 0
-) -> tuple[Sent, Sent, Sent, Sent]:
-    """(sign-ons, warm-up purchases, timed purchases, ``paced`` more for an open-loop run) as
-    (terminal id, payload)."""
+    count: int, warmup: int, fleet_size: int, bench_cards: BenchCards, runs: int = 1
+) -> tuple[Sent, Sent, list[Sent]]:
+    """(sign-ons, warm-up purchases, ``runs`` timed runs of ``count`` purchases each) as
+    (terminal id, payload): every purchase of the bench is a new one."""
     security = bench_cards.security
     terminals = bench_terminals(security, "aes", fleet_size)
     now = datetime.now(UTC)
@@ -243,12 +307,12 @@ def bench_workload(
     purchases = [
         (request.terminal_id, payload)
         for request, payload in sealed_purchases(
-            terminals, warmup + count + paced, security, bench_cards.cards, amount=AMOUNT,
+            terminals, warmup + count * runs, security, bench_cards.cards, amount=AMOUNT,
             card_ids=bench_cards.paying, holders=bench_cards.holders,
         )
     ]  # fmt: skip
-    return (sign_ons, purchases[:warmup], purchases[warmup : warmup + count],
-            purchases[warmup + count :])  # fmt: skip
+    timed = [purchases[warmup + count * run : warmup + count * (run + 1)] for run in range(runs)]
+    return sign_ons, purchases[:warmup], timed
 
 
 async def run_switch_bench(
@@ -257,7 +321,7 @@ async def run_switch_bench(
     concurrency: int = 50,
     broker: BrokerUrl | None = None,
     workdir: Path | None = None,
-    trace: bool = False,
+    trace: TraceMode = "both",
     fleet_size: int = 40,
     separate_load: bool = True,
     cards: int = CARDS,
@@ -272,14 +336,18 @@ async def run_switch_bench(
     ``ledger``: the switch's (default: a new SQLite file in ``workdir``); ``workers`` > 1: that
     many ``tpesim switch --shared`` processes (on ``mqtt`` too) on a PostgreSQL ``ledger``;
     ``paced``: then ``requests`` more, open loop at that many requests/s, or ``"half"`` the
-    closed-loop figure (the latency at half the throughput)."""
+    closed-loop figure (the latency at half the throughput); ``trace``: the switch's trace
+    events ``off``, ``on``, or ``both`` (off, then the timed run again with them on; one switch
+    process only)."""
+    if trace == "both" and workers > 1:
+        raise ValueError("trace both: one switch process (workers fix their setting at start)")
     workdir = workdir or Path(tempfile.mkdtemp(prefix="tpesim-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     warmup = min(500, max(requests // 10, concurrency))
     bench_cards = issue_bench_cards(cards, workdir)
-    sign_ons, warm, timed, more = bench_workload(
-        requests, warmup, fleet_size, bench_cards, paced=requests if paced else 0
-    )
+    runs = 1 + (trace == "both") + bool(paced)
+    sign_ons, warm, timed_runs = bench_workload(requests, warmup, fleet_size, bench_cards, runs)
+    timed, more = timed_runs[0], timed_runs[-1]
     async with given_or_running_broker(broker, workdir) as handle:
         load = LoadGenerator(handle.url, concurrency, separate=separate_load, mqtt=mqtt)
         try:
@@ -294,12 +362,15 @@ async def run_switch_bench(
                 await wait_ended(echo_task, cancel=True)
             location = ledger or workdir / "ledger.db"
             async with _switches(handle.url, location, workers=workers, bench_cards=bench_cards,
-                                 trace=trace, mqtt=mqtt, workdir=workdir):  # fmt: skip
+                                 trace=trace == "on", mqtt=mqtt,
+                                 workdir=workdir) as set_trace:  # fmt: skip
                 await load.run("sign-on", sign_ons, 1)
                 await load.run("switch", warm)
-                cpu_before = time.process_time()
-                measured = await load.run("switch", timed)
-                cpu_s = time.process_time() - cpu_before
+                measured, cpu_s = await _timed(load, "switch", timed)
+                traced = traced_cpu_s = None
+                if trace == "both" and set_trace is not None:
+                    set_trace(True)
+                    traced, traced_cpu_s = await _timed(load, "traced", timed_runs[1])
                 rate = measured.per_second / 2 if paced == "half" else paced
                 steady = await load.run("paced", more, rate=rate) if rate else None
         finally:
@@ -318,4 +389,13 @@ async def run_switch_bench(
             steady,
             rate or 0.0,
             cpu_s if workers == 1 and separate_load else None,
+            traced,
+            traced_cpu_s if workers == 1 and separate_load else None,
         )
+
+
+async def _timed(load: LoadGenerator, label: str, sent: Sent) -> tuple[PathRun, float]:
+    """One timed closed-loop run, and the CPU seconds this process spent over it."""
+    cpu_before = time.process_time()
+    run = await load.run(label, sent)
+    return run, time.process_time() - cpu_before

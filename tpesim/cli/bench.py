@@ -16,7 +16,7 @@ from tpesim.bench.crypto import run_crypto_bench
 from tpesim.bench.fleet import run_fleet_bench
 from tpesim.bench.flood import run_flood_bench
 from tpesim.bench.ledger import run_ledger_bench
-from tpesim.bench.switch import run_switch_bench
+from tpesim.bench.switch import TraceMode, run_switch_bench
 from tpesim.cli.support import (
     CliError,
     broker_url,
@@ -54,7 +54,10 @@ def add_bench_commands(sub: Any) -> None:
     switch.add_argument("--requests", type=positive, default=5_000, help="timed purchases")
     switch.add_argument("--concurrency", type=positive, default=50, help="requests in flight")
     switch.add_argument("--broker", type=broker_url, help="use this broker instead of starting one")
-    switch.add_argument("--trace", action="store_true", help="switch publishes trace events")
+    switch.add_argument("--trace", choices=("off", "on", "both"), nargs="?", const="on",
+                        default=None, help="the switch's trace events: off, on (bare --trace), "
+                        "or both: the timed run with them off, then again with them on "
+                        "(default: both; off with --workers)")  # fmt: skip
     switch.add_argument("--shared-load", action="store_true",
                         help="run the load generator in the bench's own process")  # fmt: skip
     switch.add_argument("--workdir", type=Path, help="where the bench ledger goes (default: temp)")
@@ -118,10 +121,13 @@ def bench_command(args: argparse.Namespace) -> int:
             raise CliError("--cards: 0 to 100 000 cards")
         if args.workers > 1 and (args.db is None or postgres_location(args.db) is None):
             raise CliError("--workers above 1: the workers share a --db postgresql://… ledger")
+        trace: TraceMode = args.trace or ("off" if args.workers > 1 else "both")
+        if trace == "both" and args.workers > 1:
+            raise CliError("--trace both: one switch process (workers fix theirs at start)")
         configure_logging(None, verbose=False)
         bench = asyncio.run(
             run_switch_bench(requests=args.requests, concurrency=args.concurrency,
-                             broker=args.broker, workdir=args.workdir, trace=args.trace,
+                             broker=args.broker, workdir=args.workdir, trace=trace,
                              separate_load=not args.shared_load, cards=args.cards,
                              mqtt=args.client, ledger=args.db, workers=args.workers,
                              paced=args.paced)

@@ -55,9 +55,30 @@ async def test_the_bench_runs_the_echo_ceiling_and_the_full_switch_path(
     assert bench.switch_cpu_s is not None and bench.switch_cpu_s > 0
     assert summary["switch_cpu_us"] == round(bench.switch_cpu_s / 150 * 1e6, 1)
     assert bench.switch_cpu_s <= bench.switch.seconds * (os.cpu_count() or 1)
+    # By default the same closed loop runs again with the switch's trace events on: new
+    # purchases, each approved, with their own CPU figure.
+    assert bench.trace == summary["trace"] == "both" and bench.traced is not None
+    assert summary["traced_approved"] == bench.traced.requests == 150
+    assert bench.traced_cpu_s is not None and bench.traced_cpu_s > 0
+    assert summary["traced_cpu_us"] == round(bench.traced_cpu_s / 150 * 1e6, 1)
+    assert summary["traced_p50_ms"] == round(sorted(bench.traced.latencies_ms)[74], 2)
+    assert "trace on" in bench.render()
     report = await asyncio.to_thread(check_ledger, tmp_path / "ledger.db")
     assert report.ok
-    assert report.as_dict()["postings"] >= 150 + bench.concurrency  # warm-up purchases too
+    assert report.as_dict()["postings"] >= 300 + bench.concurrency  # warm-up purchases too
+
+
+async def test_the_bench_runs_the_switch_once_with_the_trace_as_asked(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    bench = await run_switch_bench(requests=60, concurrency=10, broker=mosquitto.url,
+                                   workdir=tmp_path, cards=20, trace="on")  # fmt: skip
+    summary = bench.summary()
+    assert bench.traced is None and "traced_rps" not in summary and summary["trace"] == "on"
+    assert summary["approved"] == 60 and "trace on" in bench.render().splitlines()[2]
+    with pytest.raises(ValueError, match="one switch process"):
+        await run_switch_bench(requests=10, broker=mosquitto.url, workdir=tmp_path / "w",
+                               workers=2, trace="both")  # fmt: skip
 
 
 async def test_the_paced_run_keeps_its_schedule_whatever_the_answers(
@@ -68,7 +89,7 @@ async def test_the_paced_run_keeps_its_schedule_whatever_the_answers(
     rate = 200.0
     bench = await run_switch_bench(
         requests=100, concurrency=10, broker=mosquitto.url, workdir=tmp_path, cards=40,
-        mqtt="native", paced=rate,
+        mqtt="native", paced=rate, trace="off",
     )  # fmt: skip
     summary = bench.summary()
     assert bench.paced is not None and bench.all_approved
