@@ -60,6 +60,10 @@ _EXPIRED_ON_BUSINESS_DAY = (
 _PRE_REVERSED = (
     "SELECT 1 FROM orphan_reversals WHERE tid = ? AND stan = ? AND transmission_time = ?"
 )
+_STORED_REQUEST = (
+    "SELECT mti, digest, response_code, response, transfer_id FROM requests "
+    "WHERE tid = ? AND stan = ? AND transmission_time = ?"
+)
 _CARD_STATE = "SELECT pin_failures, last_atc, blocked FROM card_security WHERE card_id = ?"
 _SIGNED_ON = "SELECT signed_on FROM terminal_sessions WHERE tid = ?"
 _STANDIN_USAGE = (
@@ -145,12 +149,10 @@ class LedgerReads:
         return await self._run(read)
 
     async def stored_request(self, key: Key) -> StoredRequest | None:
-        """The stored answer to the request with idempotency ``key``, if any."""
-        row = await self._one(
-            "SELECT mti, digest, response_code, response, transfer_id FROM requests "
-            "WHERE tid = ? AND stan = ? AND transmission_time = ?",
-            key,
-        )
+        """The stored answer to the request with idempotency ``key``, if any (committed: the
+        switch asks while it holds ``key``'s terminal, whose events are committed before it
+        lets go)."""
+        (row,) = await self._committed_rows([(_STORED_REQUEST, key)])
         return None if row is None else StoredRequest(row[0], row[1], row[2], bytes(row[3]), row[4])
 
     async def balances(self, account_id: str) -> Balances | None:
@@ -266,8 +268,8 @@ class LedgerReads:
     ) -> PurchaseView:
         """Everything :class:`PurchaseView` holds for the request with ``key`` (its terminal is
         the key's), of ``card`` (card id, account id) on issuer ``day`` (and, given
-        ``fx_since``, its spending abroad since that issuer day), in one hop to the
-        database."""
+        ``fx_since``, its spending abroad since that issuer day), from one snapshot
+        of what is committed (:meth:`_committed_rows`)."""
         queries: list[tuple[str, Sequence[Any]]] = [(_PRE_REVERSED, key),
                                                     (_SIGNED_ON, (key[0],))]  # fmt: skip
         if card is not None and day is not None:
@@ -280,7 +282,7 @@ class LedgerReads:
             ]
             if fx_since is not None:
                 queries.append((_FX_SPENT_SINCE, (card_id, fx_since.isoformat())))
-        rows = await self._first_rows(queries)
+        rows = await self._committed_rows(queries)
         pre_reversed, signed_on = rows[0] is not None, bool(rows[1] and rows[1][0])
         if card is None or day is None:
             return PurchaseView(pre_reversed, signed_on)
@@ -307,6 +309,15 @@ class LedgerReads:
             return [None if row is None else tuple(row) for row in rows]
 
         return await self._run(read)
+
+    async def _committed_rows(
+        self, queries: Sequence[tuple[str, Sequence[Any]]]
+    ) -> list[tuple[Any, ...] | None]:
+        """The first row of each of ``queries`` as committed, in one snapshot: the switch's
+        reads of a request's terminal and card, whose events are committed before their locks
+        are released (switch.ordering). The SQLite ledger reads them on a connection of the
+        event loop's own, without a hop; here, as :meth:`_first_rows`."""
+        return await self._first_rows(queries)
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """``work`` on the connection's thread, in one hop (sqlite.group.run_on_thread)."""
