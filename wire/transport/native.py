@@ -12,6 +12,10 @@ reason; the CONNACK's Receive Maximum bounds the QoS 1 publishes in flight, its 
 Size refuses a larger publish before it is sent, its Server Keep Alive replaces ours; keep
 alive 0 is off, else a broker silent for 1.5 keep alives, or one that sends DISCONNECT, ends
 the connection (TransportError from ``messages()``), as a dropped socket does.
+
+Cost per message: the packets of one turn of the event loop leave in one write (outbox.py); a
+QoS 1 publish awaits one future, with no timer of its own (acks.py) and no drain below the
+high-water mark.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ from types import TracebackType
 from typing import Self
 
 from wire.transport import packets
+from wire.transport.acks import AckTable, room_in
 from wire.transport.base import BrokerUrl, Inbound, TransportError, WillMessage
 from wire.transport.broker_packets import ConnAck, parse_connack, parse_disconnect, refusal
+from wire.transport.outbox import Outbox
 from wire.transport.packets import PacketKind, ProtocolError
 
 __all__ = ["NativeMqttTransport"]
@@ -74,12 +80,12 @@ class NativeMqttTransport:
         self._writer: asyncio.StreamWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._inbound: asyncio.Queue[Inbound | object] = asyncio.Queue()
-        self._acks: dict[int, asyncio.Future[int]] = {}
+        self._acks = AckTable(timeout_s)
+        self._outbox: Outbox | None = None
         self._ids = itertools.cycle(range(1, _PACKET_IDS + 1))
         self._lost: str | None = None
         self._timeout = timeout_s
-        self._heard = 0.0
-        """When the broker last sent something (event loop time, seconds)."""
+        self._heard = 0.0  # when the broker last sent something (event loop time, seconds)
         self._window: asyncio.Semaphore | None = None
         """QoS 1 publishes that may await their PUBACK: the broker's Receive Maximum."""
         self.limits = ConnAck(False, 0)
@@ -112,7 +118,10 @@ class NativeMqttTransport:
             )
         self._version = version
         self._heed(ack)
-        self._tasks = [asyncio.create_task(self._read(), name=f"mqtt-read-{self.client_id}")]
+        self._tasks = [
+            asyncio.create_task(self._read(), name=f"mqtt-read-{self.client_id}"),
+            asyncio.create_task(self._acks.expire(), name=f"mqtt-acks-{self.client_id}"),
+        ]
         if self._keepalive:
             self._tasks.append(asyncio.create_task(
                 self._keep_alive(self._keepalive), name=f"mqtt-ping-{self.client_id}"
@@ -160,6 +169,7 @@ class NativeMqttTransport:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._writer, self._reader = writer, reader
+        self._outbox = Outbox(writer)
         persistent = self._persistent and not probe
         writer.write(packets.connect(
             f"{self.client_id}-probe" if probe else self.client_id, version=version,
@@ -193,6 +203,9 @@ class NativeMqttTransport:
 
     async def _close_socket(self) -> None:
         writer, self._writer = self._writer, None
+        if self._outbox is not None:
+            self._outbox.closed = True
+            self._outbox = None
         if writer is not None:
             writer.close()
             with contextlib.suppress(OSError, ConnectionError):
@@ -206,7 +219,7 @@ class NativeMqttTransport:
     ) -> None:
         if self._writer is not None and self._lost is None:
             with contextlib.suppress(OSError, ConnectionError):
-                self._writer.write(packets.disconnect(self._version))
+                self._send(packets.disconnect(self._version)).flush()
                 await self._writer.drain()
         for task in self._tasks:
             task.cancel()
@@ -219,12 +232,14 @@ class NativeMqttTransport:
         if self._writer is not None:
             self._writer.transport.abort()
 
-    def _send(self, data: bytes) -> asyncio.StreamWriter:
-        if self._writer is None or self._lost is not None:
+    def _send(self, data: bytes) -> Outbox:
+        """Queue ``data`` for the socket (wire.transport.outbox); the outbox."""
+        outbox = self._outbox
+        if outbox is None or self._lost is not None:
             raise TransportError(f"{self.client_id} is not connected to {self.url}"
                                  + (f" ({self._lost})" if self._lost else ""))  # fmt: skip
-        self._writer.write(data)
-        return self._writer
+        outbox.put(data)
+        return outbox
 
     def _next_id(self) -> int:
         """A packet id no PUBACK or SUBACK is awaited for (at most one turn of the 65 535)."""
@@ -237,35 +252,30 @@ class NativeMqttTransport:
         self, packet_id: int, data: bytes, what: str, *, window: asyncio.Semaphore | None = None
     ) -> int:
         """Send ``data`` (once ``window`` has room) and wait for the PUBACK or SUBACK of
-        ``packet_id``; its code. One timeout covers both waits."""
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._acks[packet_id] = future
-        sent = False
-        try:
-            async with asyncio.timeout(self._timeout):
-                if window is not None:
-                    await window.acquire()
-                try:
-                    writer = self._send(data)
-                    sent = True
-                    await writer.drain()
-                    return await future
-                finally:
-                    if window is not None:
-                        window.release()
-        except TimeoutError:
-            ack = "SUBACK" if data[0] >> 4 == PacketKind.SUBSCRIBE else "PUBACK"
-            why = (
-                f"no {ack} for {what} within {self._timeout:g} s"
-                if sent
-                else f"{what} found no room within {self._timeout:g} s: the broker's Receive "
-                f"Maximum ({self.limits.receive_maximum}) publishes all await their PUBACK"
+        ``packet_id``; its code. Each wait is bounded by the timeout: the room by a timer of
+        its own (only when there is none at once), the acknowledgement by the ack table."""
+        if window is not None and not await room_in(window, self._timeout):
+            raise TransportError(
+                f"{self.client_id}: {what} found no room within {self._timeout:g} s: the "
+                f"broker's Receive Maximum ({self.limits.receive_maximum}) publishes all await "
+                "their PUBACK"
             )
-            raise TransportError(f"{self.client_id}: {why}") from None
-        except (OSError, ConnectionError) as exc:
-            raise TransportError(f"{self.client_id}: {what} failed: {exc}") from None
+        try:
+            future = self._acks.expect(packet_id)
+            try:
+                await self._send(data).drained()
+                return await future
+            except TimeoutError:
+                ack = "SUBACK" if data[0] >> 4 == PacketKind.SUBSCRIBE else "PUBACK"
+                why = f"no {ack} for {what} within {self._timeout:g} s"
+                raise TransportError(f"{self.client_id}: {why}") from None
+            except (OSError, ConnectionError) as exc:
+                raise TransportError(f"{self.client_id}: {what} failed: {exc}") from None
+            finally:
+                self._acks.forget(packet_id)
         finally:
-            self._acks.pop(packet_id, None)
+            if window is not None:
+                window.release()
 
     async def publish(
         self,
@@ -291,7 +301,7 @@ class NativeMqttTransport:
             )
         if not qos:
             try:
-                await self._send(data).drain()
+                await self._send(data).drained()
             except (OSError, ConnectionError) as exc:
                 raise TransportError(f"{self.client_id}: publish to {topic}: {exc}") from None
             return
@@ -337,8 +347,8 @@ class NativeMqttTransport:
     def _handle(self, kind: int, flags: int, body: bytes) -> None:
         if kind == PacketKind.PUBLISH:
             message = packets.parse_publish(flags, body, self._version)
-            if message.qos and self._writer is not None:
-                self._writer.write(packets.puback(message.packet_id))
+            if message.qos and self._writer is not None and self._lost is None:
+                self._send(packets.puback(message.packet_id))
             self._inbound.put_nowait(Inbound(
                 topic=message.topic, payload=message.payload, retain=message.retain,
                 response_topic=message.response_topic, correlation=message.correlation,
@@ -351,9 +361,7 @@ class NativeMqttTransport:
                 code = body[-1]
             elif len(body) > 2:
                 code = body[2]
-            future = self._acks.get(packet_id)
-            if future is not None and not future.done():
-                future.set_result(code)
+            self._acks.resolve(packet_id, code)
         elif kind == PacketKind.DISCONNECT:
             why = f"the broker disconnected: {parse_disconnect(body, self._version)}"
             log.warning("%s: %s", self.client_id, why)
@@ -381,12 +389,12 @@ class NativeMqttTransport:
         if self._lost is not None:
             return
         self._lost = reason
+        if self._outbox is not None:
+            self._outbox.closed = True
         if self._writer is not None:
             self._writer.transport.abort()
         self._fail_waiters(reason)
         self._inbound.put_nowait(_LOST)
 
     def _fail_waiters(self, reason: str) -> None:
-        for future in self._acks.values():
-            if not future.done():
-                future.set_exception(ConnectionError(reason))
+        self._acks.fail_all(reason)

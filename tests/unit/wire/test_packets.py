@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -119,11 +117,11 @@ def test_the_remaining_length_of_a_fixed_header_takes_up_to_four_bytes(
 async def test_packet_ids_run_out_with_an_error_not_a_hang() -> None:
     """With every id awaiting its acknowledgement, the next QoS 1 send fails at once."""
     client = NativeMqttTransport(BrokerUrl("127.0.0.1", 1), client_id="full")
-    loop = asyncio.get_running_loop()
-    client._acks = {n: loop.create_future() for n in range(1, 65_536)}
+    for packet_id in range(1, 65_536):
+        client._acks.expect(packet_id)
     with pytest.raises(TransportError, match="packet ids"):
         client._next_id()
-    del client._acks[40_000]
+    client._acks.forget(40_000)
     assert client._next_id() == 40_000
 
 
