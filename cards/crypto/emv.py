@@ -58,7 +58,7 @@ def arpc_method_1(key: bytes, arqc: bytes, response_code: bytes) -> bytes:
     code; 8 bytes, returned in tag 91 followed by the ARC."""
     if len(arqc) != 8 or len(response_code) != 2:
         raise ValueError("ARQC is 8 bytes and the ARC 2 bytes")
-    return tdes_encrypt(key, xor(arqc, response_code + bytes(6)))
+    return tdes_encrypt(key, xor(arqc, response_code + bytes(6)), keep=False)
 
 
 def arpc_method_2(key: bytes, arqc: bytes, csu: bytes, proprietary: bytes = b"") -> bytes:

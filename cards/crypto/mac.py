@@ -41,7 +41,8 @@ def retail_mac(key: bytes, data: bytes, *, padding: int = 1, length: int = 8) ->
         raise ValueError("a retail MAC key is 16 bytes (K1 ‖ K2)")
     k1, k2 = key[:8], key[8:]
     state = tdes_cbc_encrypt(k1, pad_iso9797(data, padding))[-8:]  # single-DES CBC under K1
-    return des_encrypt(k1, des_decrypt(k2, state))[:length]
+    # K1 and K2 are a session's (an ARQC's, say): their contexts are not kept.
+    return des_encrypt(k1, des_decrypt(k2, state, keep=False), keep=False)[:length]
 
 
 def aes_cmac(key: bytes, data: bytes, *, length: int = 16) -> bytes:

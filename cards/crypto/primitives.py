@@ -6,6 +6,9 @@ emits a deprecation warning. All functions take and return ``bytes``.
 
 The ECB contexts are kept per key (bounded LRU): an ECB context holds no state between whole
 blocks, and building one costs more than the block it encrypts, as an HSM keeps its loaded keys.
+A one-shot key (a chip transaction's session key, say) is used with ``keep=False``: its context
+is built, used and dropped, and does not push out of the LRU the keys that come back (a card's
+master key, a terminal's initial key).
 """
 
 from __future__ import annotations
@@ -56,15 +59,18 @@ def _blocks(data: bytes, size: int) -> None:
         raise ValueError(f"data must be a non-empty multiple of {size} bytes, not {len(data)}")
 
 
-_CONTEXTS = 2048
-"""ECB contexts kept, per direction and cipher: a switch's working set of keys."""
+_CONTEXTS = 4096
+"""ECB contexts kept, per direction and cipher: a switch's working set of keys (a town's
+cards' master keys, its terminals' DUKPT keys, the issuers' keys)."""
 
 
-@lru_cache(maxsize=_CONTEXTS)
-def _tdes_ecb(key: bytes, encrypt: bool) -> CipherContext:
-    """A reusable TDES-ECB context for a 24-byte key (never finalized)."""
+def _new_tdes_ecb(key: bytes, encrypt: bool) -> CipherContext:
+    """A TDES-ECB context for a 24-byte key (never finalized: reusable)."""
     cipher = Cipher(TripleDES(key), modes.ECB())  # noqa: S305
     return cipher.encryptor() if encrypt else cipher.decryptor()
+
+
+_tdes_ecb = lru_cache(maxsize=_CONTEXTS)(_new_tdes_ecb)
 
 
 @lru_cache(maxsize=_CONTEXTS)
@@ -74,16 +80,19 @@ def _aes_ecb(key: bytes, encrypt: bool) -> CipherContext:
     return cipher.encryptor() if encrypt else cipher.decryptor()
 
 
-def tdes_encrypt(key: bytes, data: bytes) -> bytes:
-    """TDES-ECB encryption (EDE) of whole 8-byte blocks."""
+def tdes_encrypt(key: bytes, data: bytes, *, keep: bool = True) -> bytes:
+    """TDES-ECB encryption (EDE) of whole 8-byte blocks; ``keep``: the key comes back, keep
+    its context."""
     _blocks(data, DES_BLOCK)
-    return _tdes_ecb(_tdes_key(key), True).update(data)
+    context = _tdes_ecb if keep else _new_tdes_ecb
+    return context(_tdes_key(key), True).update(data)
 
 
-def tdes_decrypt(key: bytes, data: bytes) -> bytes:
-    """TDES-ECB decryption of whole 8-byte blocks."""
+def tdes_decrypt(key: bytes, data: bytes, *, keep: bool = True) -> bytes:
+    """TDES-ECB decryption of whole 8-byte blocks; ``keep`` as for :func:`tdes_encrypt`."""
     _blocks(data, DES_BLOCK)
-    return _tdes_ecb(_tdes_key(key), False).update(data)
+    context = _tdes_ecb if keep else _new_tdes_ecb
+    return context(_tdes_key(key), False).update(data)
 
 
 def tdes_cbc_encrypt(key: bytes, data: bytes, iv: bytes = bytes(8)) -> bytes:
@@ -93,18 +102,18 @@ def tdes_cbc_encrypt(key: bytes, data: bytes, iv: bytes = bytes(8)) -> bytes:
     return encryptor.update(data) + encryptor.finalize()
 
 
-def des_encrypt(key: bytes, data: bytes) -> bytes:
+def des_encrypt(key: bytes, data: bytes, *, keep: bool = True) -> bytes:
     """Single DES with an 8-byte key (TDES with K‖K‖K)."""
     if len(key) != 8:
         raise ValueError("a single-DES key is 8 bytes")
-    return tdes_encrypt(key, data)
+    return tdes_encrypt(key, data, keep=keep)
 
 
-def des_decrypt(key: bytes, data: bytes) -> bytes:
+def des_decrypt(key: bytes, data: bytes, *, keep: bool = True) -> bytes:
     """Single-DES decryption with an 8-byte key."""
     if len(key) != 8:
         raise ValueError("a single-DES key is 8 bytes")
-    return tdes_decrypt(key, data)
+    return tdes_decrypt(key, data, keep=keep)
 
 
 def aes_encrypt_block(key: bytes, data: bytes) -> bytes:

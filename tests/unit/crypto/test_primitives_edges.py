@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from cards.crypto import primitives
 from cards.crypto.cvv import card_verification_value
+from cards.crypto.emv import arpc_method_1
+from cards.crypto.mac import retail_mac
 from cards.crypto.otp import totp, totp_matches
 from cards.crypto.primitives import (
     aes_decrypt_block,
@@ -78,3 +81,36 @@ def test_a_totp_code_holds_one_step_either_side_and_no_more(drift_s: int, matche
     """1 000 005 s is 15 s into its step: +-30 s is the next or previous step, +-60 s two away."""
     code = totp(SECRET, 1_000_005)
     assert totp_matches(SECRET, code, 1_000_005 + drift_s) is matches
+
+
+@pytest.mark.parametrize("single", [False, True])
+def test_a_one_shot_key_gives_the_same_blocks_and_leaves_the_kept_contexts_alone(
+    single: bool,
+) -> None:
+    """``keep=False`` (a session's key): the same ciphertext and plaintext as a kept key,
+    and the LRU of contexts neither gains an entry nor loses the keys that come back."""
+    key = bytes(range(40, 48)) if single else bytes(range(40, 56))
+    encrypt, decrypt = (des_encrypt, des_decrypt) if single else (tdes_encrypt, tdes_decrypt)
+    block = bytes(range(8))
+    primitives._tdes_ecb.cache_clear()
+    kept = tdes_encrypt(TDES_KEY, block)  # a key that comes back
+    assert primitives._tdes_ecb.cache_info().currsize == 1
+    sealed = encrypt(key, block, keep=False)
+    assert decrypt(key, sealed, keep=False) == block
+    assert primitives._tdes_ecb.cache_info().currsize == 1  # nothing of the one-shot key
+    assert sealed == encrypt(key, block) and decrypt(key, sealed) == block  # kept: the same
+    assert primitives._tdes_ecb.cache_info().currsize == 3
+    hits = primitives._tdes_ecb.cache_info().hits
+    assert tdes_encrypt(TDES_KEY, block) == kept
+    assert primitives._tdes_ecb.cache_info().hits == hits + 1
+
+
+def test_a_chip_sessions_mac_and_arpc_keep_no_context() -> None:
+    """The retail MAC of an ARQC and the ARPC are computed under a session key used once:
+    neither leaves a context in the LRU (which keeps the keys that come back)."""
+    session_key = bytes(range(100, 116))
+    primitives._tdes_ecb.cache_clear()
+    cryptogram = retail_mac(session_key, b"amount, country, TVR", padding=2)
+    arpc = arpc_method_1(session_key, cryptogram, b"00")
+    assert primitives._tdes_ecb.cache_info().currsize == 0
+    assert len(cryptogram) == len(arpc) == 8
