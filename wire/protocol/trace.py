@@ -103,13 +103,17 @@ def trace_event(
     )
 
 
+_FIELD_VALUES = (str, int, float, bool, type(None))
+"""What a field's value may be (a tuple: isinstance against a union costs several times more)."""
+
+
 def _flat(message: dict[str, Any]) -> dict[str, Any]:
     """``message`` as a message's fields can be: a value, or a list of text lines (DE124);
     anything nested deeper (a hostile payload) is named, not kept, so an event stays small
     and shallow whatever a terminal sent."""
     return {
         key: value
-        if isinstance(value, str | int | float | bool | None)
+        if isinstance(value, _FIELD_VALUES)
         or (isinstance(value, list) and all(isinstance(line, str) for line in value))
         else "<not a field value>"
         for key, value in message.items()
