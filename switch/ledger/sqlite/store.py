@@ -106,7 +106,7 @@ class Ledger(LedgerReads):
         """Open (creating if needed) the ledger at ``path`` and post the card set's opening
         balances once. Reopening an existing ledger keeps its history."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path, isolation_level=None)
+        db = await aiosqlite.connect(path, isolation_level=None, check_same_thread=False)
         try:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=FULL")

@@ -152,7 +152,9 @@ async def test_ordered_keys_are_first_come_first_served() -> None:
 
 async def test_a_refused_event_leaves_the_rest_of_its_group(tmp_path: Path) -> None:
     """An event that fails rolls back to its own savepoint; the others of its group commit."""
-    async with aiosqlite.connect(tmp_path / "g.db", isolation_level=None) as db:
+    async with aiosqlite.connect(
+        tmp_path / "g.db", isolation_level=None, check_same_thread=False
+    ) as db:
         await db.execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
         writes = GroupCommit(db, tmp_path / "g.db", lambda conn: lambda: None)
 
@@ -182,7 +184,9 @@ async def test_a_group_that_cannot_commit_stores_nothing_and_says_so(tmp_path: P
     """A COMMIT that fails (here a deferred constraint) fails every event of the group with
     LedgerUnavailableError, undoes the group's in-memory effects and leaves the next group
     free to commit."""
-    async with aiosqlite.connect(tmp_path / "g.db", isolation_level=None) as db:
+    async with aiosqlite.connect(
+        tmp_path / "g.db", isolation_level=None, check_same_thread=False
+    ) as db:
         await db.execute("PRAGMA foreign_keys=ON")
         await db.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
         await db.execute("CREATE TABLE child (parent INTEGER REFERENCES parent (id) "
