@@ -42,7 +42,7 @@ class AckTable:
     def expect(self, packet_id: int) -> asyncio.Future[int]:
         """Await the acknowledgement of ``packet_id`` from now on; its future (the reason
         code, TimeoutError once overdue, ConnectionError if the connection ends first).
-        :meth:`forget` it once done with."""
+        :meth:`forget` it once done with, naming the future."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
         self._awaited[packet_id] = _Awaited(future, loop.time() + self.timeout_s)
@@ -50,8 +50,12 @@ class AckTable:
             self._armed.set()
         return future
 
-    def forget(self, packet_id: int) -> None:
-        self._awaited.pop(packet_id, None)
+    def forget(self, packet_id: int, future: asyncio.Future[int]) -> None:
+        """Stop awaiting ``packet_id`` for ``future`` (an id expired and already given to a
+        later publish stays that publish's)."""
+        awaited = self._awaited.get(packet_id)
+        if awaited is not None and awaited.future is future:
+            del self._awaited[packet_id]
 
     def resolve(self, packet_id: int, code: int) -> None:
         """The broker acknowledged ``packet_id`` with reason ``code`` (an unknown or late
@@ -80,7 +84,7 @@ class AckTable:
             if oldest.deadline > now:
                 await asyncio.sleep(oldest.deadline - now)
                 continue
-            del self._awaited[packet_id]  # its id is free again; forget() is then a no-op
+            del self._awaited[packet_id]  # its id is free again
             if not oldest.future.done():
                 oldest.future.set_exception(TimeoutError())
 

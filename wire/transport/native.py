@@ -272,7 +272,7 @@ class NativeMqttTransport:
             except (OSError, ConnectionError) as exc:
                 raise TransportError(f"{self.client_id}: {what} failed: {exc}") from None
             finally:
-                self._acks.forget(packet_id)
+                self._acks.forget(packet_id, future)
         finally:
             if window is not None:
                 window.release()

@@ -28,7 +28,7 @@ async def test_an_acknowledgement_resolves_its_own_packet_id_only() -> None:
     acks.resolve(2, 0x00)  # a second PUBACK for the same id changes nothing
     acks.resolve(7, 0x00)  # nor does one for an id nobody awaits
     assert second.result() == 0x10 and not first.done()
-    acks.forget(2)
+    acks.forget(2, second)
     assert 2 not in acks and len(acks) == 1
 
 
@@ -59,7 +59,12 @@ async def test_one_task_expires_the_overdue_and_spares_the_answered() -> None:
         assert loop.time() - sent_at >= 0.05
         assert answered.result() == 0
         assert 1 not in acks  # off the table, its id free: the task does not fail it again
-        acks.forget(2)
+        reused = acks.expect(1)  # a later publish given the freed id
+        acks.forget(1, overdue)  # the overdue publish, cleaning up, leaves it alone
+        assert 1 in acks and not reused.done()
+        acks.resolve(1, 0)
+        acks.forget(1, reused)
+        acks.forget(2, answered)
         await _next_turn()  # the task goes back to sleep: nothing is awaited
         later = acks.expect(3)  # and it wakes for this one
         with pytest.raises(TimeoutError):

@@ -117,11 +117,10 @@ def test_the_remaining_length_of_a_fixed_header_takes_up_to_four_bytes(
 async def test_packet_ids_run_out_with_an_error_not_a_hang() -> None:
     """With every id awaiting its acknowledgement, the next QoS 1 send fails at once."""
     client = NativeMqttTransport(BrokerUrl("127.0.0.1", 1), client_id="full")
-    for packet_id in range(1, 65_536):
-        client._acks.expect(packet_id)
+    awaited = {packet_id: client._acks.expect(packet_id) for packet_id in range(1, 65_536)}
     with pytest.raises(TransportError, match="packet ids"):
         client._next_id()
-    client._acks.forget(40_000)
+    client._acks.forget(40_000, awaited[40_000])
     assert client._next_id() == 40_000
 
 
