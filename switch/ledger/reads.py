@@ -16,7 +16,7 @@ from switch.ledger.sqlite.group import run_on_thread
 from switch.ledger.standin import StandInAdvice, TrueUp
 from switch.ledger.twophase import Balances
 
-__all__ = ["CardState", "Key", "LedgerReads", "PurchaseView", "StoredRequest"]
+__all__ = ["CardState", "Key", "LedgerReads", "PurchaseView", "StoredRequest", "first_rows"]
 
 T = TypeVar("T")
 
@@ -70,6 +70,14 @@ _STANDIN_USAGE = (
     "SELECT count(*), coalesce(sum(amount), 0) FROM standin_advices "
     "WHERE card_id = ? AND issuer_day = ?"
 )
+
+
+def first_rows(
+    db: sqlite3.Connection, queries: Sequence[tuple[str, Sequence[Any]]]
+) -> list[tuple[Any, ...] | None]:
+    """The first row of each of ``queries`` (SQL, parameters) on ``db``, in order."""
+    rows = (db.execute(sql, params).fetchone() for sql, params in queries)
+    return [None if row is None else tuple(row) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,11 +312,7 @@ class LedgerReads:
         """The first row of each of ``queries`` (SQL, parameters), in one hop to the database
         thread."""
 
-        def read(db: sqlite3.Connection) -> list[tuple[Any, ...] | None]:
-            rows = (db.execute(sql, params).fetchone() for sql, params in queries)
-            return [None if row is None else tuple(row) for row in rows]
-
-        return await self._run(read)
+        return await self._run(lambda db: first_rows(db, queries))
 
     async def _committed_rows(
         self, queries: Sequence[tuple[str, Sequence[Any]]]

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from switch.ledger.reads import first_rows
+
 __all__ = ["READER_CACHE_KIB", "LoopReader"]
 
 log = logging.getLogger("switch.ledger")
@@ -43,13 +45,12 @@ class LoopReader:
         try:
             self._db.execute("BEGIN")
             try:
-                rows = [self._db.execute(sql, params).fetchone() for sql, params in queries]
+                return first_rows(self._db, queries)
             finally:
                 self._db.execute("COMMIT")
         except sqlite3.OperationalError as error:
             log.warning("ledger %s: read on the writer's thread (%s)", self.path, error)
             return None
-        return [None if row is None else tuple(row) for row in rows]
 
     def close(self) -> None:
         self._db.close()

@@ -125,10 +125,10 @@ class Ledger(LedgerReads):
             schema = resources.files("switch.ledger").joinpath("schema.sql").read_text("utf-8")
             await db.executescript(schema)
             ledger = cls(db, path, clock or SystemClock())
-            ledger._reader = LoopReader(path)
             if cards is not None:
                 accounts, transfers = opening_transfers(cards)
                 await ledger.apply(transfers, accounts=accounts)
+            ledger._reader = LoopReader(path)
         except BaseException:
             await db.close()
             raise
