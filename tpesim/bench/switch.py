@@ -371,6 +371,7 @@ async def run_switch_bench(
                 if trace == "both" and set_trace is not None:
                     set_trace(True)
                     traced, traced_cpu_s = await _timed(load, "traced", timed_runs[1])
+                    set_trace(False)  # the paced run, if any, as the first: trace off
                 rate = measured.per_second / 2 if paced == "half" else paced
                 steady = await load.run("paced", more, rate=rate) if rate else None
         finally:
